@@ -1,0 +1,40 @@
+/*
+ * agent.h — modelwatch-agent assembled: intake -> exact counters -> batch -> zstd -> Kafka.
+ *
+ * main.c parses flags and the config and hands them here; tests can run an agent inside their
+ * own process on their own loop the same way.
+ */
+#ifndef MW_AGENT_AGENT_H
+#define MW_AGENT_AGENT_H
+
+#include "agent_config.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct mw_agent;
+
+struct mw_agent_stats {
+    uint64_t events_accepted;
+    uint64_t feedback_accepted;
+    uint64_t dropped_malformed;
+    uint64_t dropped_counters_full;
+    uint64_t dropped_batch_error;
+    uint64_t batches_sealed;
+};
+
+/* Start an agent on `loop` with `cfg` (borrowed; must outlive the agent). Errors are logged
+ * where they happen and returned (MW_ECONFIG, MW_ETRANSPORT, MW_EKAFKA, MW_ENOMEM, MW_ESYS). */
+int mw_agent_create(uv_loop_t *loop, const struct mw_agent_config *cfg, struct mw_agent **out);
+
+/* Begin the orderly stop SIGTERM asks for: stop intake, seal what is open, wait up to the
+ * shutdown grace for Kafka, close every handle. The loop then ends by itself. Idempotent. */
+void mw_agent_shutdown(struct mw_agent *agent);
+
+/* After the loop has ended: 0 when every sealed batch was delivered, else MW_EKAFKA. Frees the
+ * agent. Accepts NULL. */
+int mw_agent_destroy(struct mw_agent *agent);
+
+const struct mw_agent_stats *mw_agent_stats(const struct mw_agent *agent);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * agent_config.h — modelwatch-agent's configuration: the struct and the table that drives
+ * parsing, defaults, --check-config, --dump-config and config/agent.example.yaml.
+ */
+#ifndef MW_AGENT_CONFIG_H
+#define MW_AGENT_CONFIG_H
+
+#include "config.h"
+#include "kafka_conf.h"
+
+#include <stdint.h>
+
+struct mw_agent_config {
+    char *agent_id; /* "" means the host name */
+    char *log_level;
+    struct {
+        char *pod;
+        char *namespace_;
+        char *node;
+    } identity;
+    struct {
+        char *endpoint;
+        uint64_t max_message_bytes;
+    } intake;
+    struct {
+        int64_t max_records;
+        uint64_t max_bytes;
+        int64_t max_age_ms;
+        int64_t compression_level;
+    } batch;
+    struct {
+        int64_t bucket_width_ms;
+        int64_t max_series;
+    } counters;
+    struct mw_kafka_settings kafka;
+    struct {
+        int64_t flush_timeout_ms;
+    } producer;
+    struct {
+        char *host;
+        int64_t port;
+    } http;
+    int64_t shutdown_grace_ms;
+};
+
+extern const struct mw_cfg_field mw_agent_config_table[];
+
+#endif

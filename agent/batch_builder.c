@@ -1,0 +1,114 @@
+/* batch_builder.c — Batch wire bytes built by appending records as received. */
+#include "batch_builder.h"
+
+#include "error.h"
+
+#include <string.h>
+
+/* Field tags of Batch and Record (field number << 3 | wire type). */
+#define TAG_BATCH_RECORDS 0x2a  /* 5, length-delimited */
+#define TAG_BATCH_SNAPSHOT 0x32 /* 6, length-delimited */
+#define TAG_RECORD_WEIGHT 0x19  /* 3, 64-bit */
+#define VARINT_MAX 10
+#define RECORD_OVERHEAD (1 + VARINT_MAX + 9)
+/* Room kept for the header and the slack of the size estimate. */
+#define HEADER_RESERVE 1024
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+int mw_batch_builder_init(struct mw_batch_builder *b, size_t max_records, size_t max_bytes)
+{
+    /* The buffer's hard limit leaves room for the snapshot and header past max_bytes. */
+    mw_buf_init(&b->wire, max_bytes + 16u * 1024 * 1024);
+    b->n_records = 0;
+    b->max_records = max_records;
+    b->max_bytes = max_bytes;
+    return mw_buf_reserve(&b->wire, max_bytes < 65536 ? max_bytes : 65536);
+}
+
+void mw_batch_builder_free(struct mw_batch_builder *b)
+{
+    mw_buf_free(&b->wire);
+}
+
+int mw_batch_builder_would_overflow(const struct mw_batch_builder *b, size_t record_len)
+{
+    return b->n_records > 0 && b->wire.len + record_len + RECORD_OVERHEAD > b->max_bytes;
+}
+
+int mw_batch_builder_is_full(const struct mw_batch_builder *b)
+{
+    return b->n_records >= b->max_records || b->wire.len + HEADER_RESERVE >= b->max_bytes;
+}
+
+int mw_batch_builder_add(struct mw_batch_builder *b, const void *client_msg, size_t len,
+                         double weight)
+{
+    uint8_t head[1 + VARINT_MAX];
+    size_t head_len = 0;
+    head[head_len++] = TAG_BATCH_RECORDS;
+    head_len += put_varint(head + head_len, (uint64_t)len + 9);
+    int rc = mw_buf_reserve(&b->wire, head_len + len + 9);
+    if (rc)
+        return rc;
+    uint8_t weight_field[9];
+    weight_field[0] = TAG_RECORD_WEIGHT;
+    memcpy(weight_field + 1, &weight, 8); /* little-endian hosts: the wire order */
+    mw_buf_append(&b->wire, head, head_len);
+    mw_buf_append(&b->wire, client_msg, len);
+    mw_buf_append(&b->wire, weight_field, sizeof weight_field);
+    b->n_records++;
+    return 0;
+}
+
+static int append_header(struct mw_buf *out, const Modelwatch__V1__Identity *identity,
+                         uint64_t sequence, int64_t sealed_at_ms)
+{
+    Modelwatch__V1__Batch header = MODELWATCH__V1__BATCH__INIT;
+    header.has_schema_version = 1;
+    header.schema_version = MW_SCHEMA_VERSION;
+    header.identity = (Modelwatch__V1__Identity *)identity;
+    header.has_sequence = 1;
+    header.sequence = sequence;
+    header.has_sealed_at_ms = 1;
+    header.sealed_at_ms = sealed_at_ms;
+    size_t size = modelwatch__v1__batch__get_packed_size(&header);
+    int rc = mw_buf_reserve(out, size);
+    if (rc)
+        return rc;
+    modelwatch__v1__batch__pack(&header, (uint8_t *)out->data + out->len);
+    out->len += size;
+    return 0;
+}
+
+int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Identity *identity,
+                          uint64_t sequence, int64_t sealed_at_ms, const struct mw_buf *snapshot,
+                          struct mw_buf *out)
+{
+    uint8_t head[1 + VARINT_MAX];
+    size_t head_len = 0;
+    head[head_len++] = TAG_BATCH_SNAPSHOT;
+    head_len += put_varint(head + head_len, snapshot->len);
+    int rc = mw_buf_append(&b->wire, head, head_len);
+    if (!rc && snapshot->len)
+        rc = mw_buf_append(&b->wire, snapshot->data, snapshot->len);
+    if (!rc)
+        rc = append_header(&b->wire, identity, sequence, sealed_at_ms);
+    if (rc)
+        return rc;
+    /* Hand the bytes over and start the next batch with a fresh buffer. */
+    size_t max = b->wire.max_bytes;
+    *out = b->wire;
+    mw_buf_init(&b->wire, max);
+    b->n_records = 0;
+    return 0;
+}

@@ -1,0 +1,163 @@
+/*
+ * modelwatch.h — the public C API of libmodelwatch, the capture library a model server links.
+ *
+ * A model server opens one client per process, then calls mw_capture() once per prediction and
+ * mw_feedback() when a ground-truth label arrives. Each call encodes one protobuf message and
+ * hands it to the local modelwatch-agent over nanomsg without waiting: if the agent is absent,
+ * slow or full, the message is dropped and counted (mw_client_dropped()), and the model's request
+ * goes on unharmed. Calls never block, never allocate beyond a fixed per-thread buffer, and
+ * return a negative MW_E* code on bad arguments instead of crashing.
+ *
+ * All functions are thread-safe; one client may be shared by every thread of the process.
+ *
+ *     mw_client *c;
+ *     if (mw_client_open("ipc:///run/modelwatch/agent.sock", &c) == 0) {
+ *         struct mw_feature f[] = {MW_NUMERIC("age", 42), MW_CATEGORICAL("country", "fr")};
+ *         struct mw_event ev = {.model = "churn", .version = "v3", .prediction_id = "req-17",
+ *                               .latency_us = 830, .status = MW_STATUS_OK,
+ *                               .features = f, .n_features = 2,
+ *                               .has_score = 1, .score = 0.91};
+ *         mw_capture(c, &ev);
+ *         mw_client_close(c);
+ *     }
+ */
+#ifndef MODELWATCH_H
+#define MODELWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MW_EXTERN __attribute__((visibility("default")))
+#else
+#define MW_EXTERN
+#endif
+
+/* Every modelwatch function returns 0 or one of these negative codes. */
+#define MW_ERRNO_MAP(XX)                                                                           \
+    XX(EINVAL, -1, "invalid argument")                                                             \
+    XX(ENOMEM, -2, "out of memory")                                                                \
+    XX(EFULL, -3, "queue or buffer full")                                                          \
+    XX(EAGAIN, -4, "resource temporarily unavailable")                                             \
+    XX(EIO, -5, "input/output error")                                                              \
+    XX(ETOOBIG, -6, "message too large")                                                           \
+    XX(EPARSE, -7, "malformed input")                                                              \
+    XX(ECONFIG, -8, "invalid configuration")                                                       \
+    XX(ENOTFOUND, -9, "not found")                                                                 \
+    XX(EKAFKA, -10, "Kafka error")                                                                 \
+    XX(EREDIS, -11, "Redis error")                                                                 \
+    XX(ECOMPRESS, -12, "compression error")                                                        \
+    XX(ETRANSPORT, -13, "transport error")                                                         \
+    XX(ECLOSED, -14, "closed")                                                                     \
+    XX(ECORRUPT, -15, "data corrupt")                                                              \
+    XX(ESYS, -16, "system call failed")
+
+enum mw_errno {
+#define MW__ERRNO_ENUM(name, value, msg) MW_##name = (value),
+    MW_ERRNO_MAP(MW__ERRNO_ENUM)
+#undef MW__ERRNO_ENUM
+};
+
+/* Human-readable text for an MW_E* code (or "unknown error"). Never NULL; static storage. */
+MW_EXTERN const char *mw_strerror(int err);
+/* Symbolic name of an MW_E* code ("MW_EFULL"), or "MW_UNKNOWN". Static storage. */
+MW_EXTERN const char *mw_err_name(int err);
+
+typedef struct mw_client mw_client;
+
+enum mw_status {
+    MW_STATUS_OK = 1,
+    MW_STATUS_ERROR = 2,
+};
+
+enum mw_feature_kind {
+    MW_FEATURE_NUMERIC = 1,
+    MW_FEATURE_CATEGORICAL = 2,
+    MW_FEATURE_MISSING = 3, /* the model received no value for this feature */
+};
+
+/* One input feature. Strings are borrowed for the duration of the call only. */
+struct mw_feature {
+    const char *name;
+    enum mw_feature_kind kind;
+    double numeric;          /* kind == MW_FEATURE_NUMERIC; must be finite */
+    const char *categorical; /* kind == MW_FEATURE_CATEGORICAL */
+};
+
+#define MW_NUMERIC(n, v) {.name = (n), .kind = MW_FEATURE_NUMERIC, .numeric = (v)}
+#define MW_CATEGORICAL(n, v) {.name = (n), .kind = MW_FEATURE_CATEGORICAL, .categorical = (v)}
+#define MW_MISSING(n) {.name = (n), .kind = MW_FEATURE_MISSING}
+
+/* One prediction. Only model and prediction_id are required; every pointer is borrowed for the
+ * duration of the call only. */
+struct mw_event {
+    const char *model;         /* required, non-empty */
+    const char *version;       /* NULL or "" means unversioned */
+    const char *prediction_id; /* required, non-empty; joins the later feedback */
+    int64_t event_time_ms;     /* Unix epoch ms; 0 means now */
+    uint64_t latency_us;
+    enum mw_status status;       /* 0 is taken as MW_STATUS_OK */
+    const char *error_code;      /* when status == MW_STATUS_ERROR, e.g. "timeout" */
+    const struct mw_feature *features;
+    size_t n_features; /* at most MW_MAX_FEATURES */
+    const char *predicted_class; /* classification output, or NULL */
+    int has_score;               /* score of the positive / predicted class, in [0, 1] */
+    double score;
+    const double *scores; /* per-class scores, n_scores of them, or NULL */
+    const char *const *class_names; /* parallel to scores, or NULL */
+    size_t n_scores;
+    int has_value; /* regression output */
+    double value;
+    uint64_t input_tokens;
+    uint64_t output_tokens;
+};
+
+#define MW_MAX_FEATURES 512
+#define MW_MAX_SCORES 1024
+/* Largest encoded message the client sends; larger events are refused with MW_ETOOBIG. */
+#define MW_MAX_MESSAGE_BYTES 65536
+
+/*
+ * Open a client that sends to the agent at `endpoint` (a nanomsg address, usually
+ * "ipc:///run/modelwatch/agent.sock"). Succeeds whether or not an agent listens yet; the
+ * connection is made and remade in the background. On success *out owns the client: release
+ * it with mw_client_close(). Returns 0, MW_EINVAL or MW_ETRANSPORT.
+ */
+MW_EXTERN int mw_client_open(const char *endpoint, mw_client **out);
+
+/* Close the client and free it. Accepts NULL. Messages not yet handed to the agent are lost. */
+MW_EXTERN void mw_client_close(mw_client *client);
+
+/*
+ * Capture one prediction. Never blocks. Returns 0 when the message was handed to the
+ * transport; MW_EINVAL for bad arguments (NULL, empty names, non-finite numbers, too many
+ * features); MW_ETOOBIG when the encoded event exceeds MW_MAX_MESSAGE_BYTES; MW_EAGAIN when
+ * the agent is absent or full, in which case the event is dropped and counted.
+ */
+MW_EXTERN int mw_capture(mw_client *client, const struct mw_event *event);
+
+/*
+ * Report the ground-truth label of an earlier prediction: a class (mw_feedback) or a value
+ * (mw_feedback_value). `version` may be NULL. Same contract as mw_capture().
+ */
+MW_EXTERN int mw_feedback(mw_client *client, const char *model, const char *version,
+                          const char *prediction_id, const char *label_class);
+MW_EXTERN int mw_feedback_value(mw_client *client, const char *model, const char *version,
+                                const char *prediction_id, double label_value);
+
+/* Number of messages dropped so far because the agent was absent or full, or the message was
+ * invalid. Returns 0 for NULL. */
+MW_EXTERN uint64_t mw_client_dropped(const mw_client *client);
+
+/* Number of messages handed to the transport so far. Returns 0 for NULL. */
+MW_EXTERN uint64_t mw_client_sent(const mw_client *client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MODELWATCH_H */

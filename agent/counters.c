@@ -1,0 +1,248 @@
+/* counters.c — exact per-(model, version, bucket) counters and their MetricsSnapshot. */
+#include "counters.h"
+
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+#include "error.h"
+#include "latency_hist.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ERROR_CODES 32
+#define OTHER_ERROR_CODE "other"
+
+struct error_slot {
+    char code[64];
+    uint64_t count;
+};
+
+struct series {
+    char *model;
+    char *version;
+    int64_t bucket_start_ms;
+    uint64_t count;
+    uint64_t error_count;
+    uint64_t input_tokens;
+    uint64_t output_tokens;
+    uint64_t feedback_count;
+    size_t n_error_codes;
+    struct error_slot errors[MAX_ERROR_CODES];
+    struct mw_latency_hist latency;
+};
+
+struct mw_counters {
+    struct series *sets; /* live sets, unordered; few per agent */
+    size_t n_sets;
+    size_t max_series;
+    int64_t bucket_width_ms;
+};
+
+struct mw_counters *mw_counters_create(size_t max_series, int64_t bucket_width_ms)
+{
+    struct mw_counters *c = mw_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->max_series = max_series;
+    c->bucket_width_ms = bucket_width_ms;
+    return c;
+}
+
+static void clear_sets(struct mw_counters *c)
+{
+    for (size_t i = 0; i < c->n_sets; i++) {
+        mw_free(c->sets[i].model);
+        mw_free(c->sets[i].version);
+    }
+    mw_free(c->sets);
+    c->sets = NULL;
+    c->n_sets = 0;
+}
+
+void mw_counters_destroy(struct mw_counters *c)
+{
+    if (!c)
+        return;
+    clear_sets(c);
+    mw_free(c);
+}
+
+size_t mw_counters_series(const struct mw_counters *c)
+{
+    return c->n_sets;
+}
+
+/* The set for (model, version, bucket), created when missing. NULL with *rc set when not. */
+static struct series *find_series(struct mw_counters *c, const char *model, const char *version,
+                                  int64_t event_time_ms, int *rc)
+{
+    int64_t bucket = mw_clock_window_start(event_time_ms, c->bucket_width_ms);
+    for (size_t i = 0; i < c->n_sets; i++) {
+        struct series *s = &c->sets[i];
+        if (s->bucket_start_ms == bucket && strcmp(s->model, model) == 0 &&
+            strcmp(s->version, version) == 0)
+            return s;
+    }
+    if (c->n_sets >= c->max_series) {
+        *rc = MW_EFULL;
+        return NULL;
+    }
+    struct series *grown = mw_realloc(c->sets, (c->n_sets + 1) * sizeof *grown);
+    if (!grown) {
+        *rc = MW_ENOMEM;
+        return NULL;
+    }
+    c->sets = grown;
+    struct series *s = &c->sets[c->n_sets];
+    memset(s, 0, sizeof *s);
+    s->model = mw_strdup(model);
+    s->version = mw_strdup(version);
+    if (!s->model || !s->version) {
+        mw_free(s->model);
+        mw_free(s->version);
+        *rc = MW_ENOMEM;
+        return NULL;
+    }
+    s->bucket_start_ms = bucket;
+    c->n_sets++;
+    return s;
+}
+
+static void count_error(struct series *s, const char *code)
+{
+    if (!code || !*code)
+        code = "unknown";
+    for (size_t i = 0; i < s->n_error_codes; i++) {
+        if (strcmp(s->errors[i].code, code) == 0) {
+            s->errors[i].count++;
+            return;
+        }
+    }
+    /* Past the cap, or for codes too long to keep, fold into one slot so counts stay exact. */
+    if (s->n_error_codes == MAX_ERROR_CODES - 1 || strlen(code) >= sizeof s->errors[0].code)
+        code = OTHER_ERROR_CODE;
+    for (size_t i = 0; i < s->n_error_codes; i++) {
+        if (strcmp(s->errors[i].code, code) == 0) {
+            s->errors[i].count++;
+            return;
+        }
+    }
+    snprintf(s->errors[s->n_error_codes].code, sizeof s->errors[0].code, "%s", code);
+    s->errors[s->n_error_codes++].count = 1;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+int mw_counters_add_event(struct mw_counters *c, const Modelwatch__V1__PredictionEvent *ev)
+{
+    int rc = 0;
+    struct series *s =
+        find_series(c, or_empty(ev->model), or_empty(ev->version), ev->event_time_ms, &rc);
+    if (!s)
+        return rc;
+    s->count++;
+    if (ev->has_status && ev->status == MODELWATCH__V1__STATUS__STATUS_ERROR) {
+        s->error_count++;
+        count_error(s, ev->error_code);
+    }
+    mw_latency_hist_add(&s->latency, ev->latency_us);
+    s->input_tokens += ev->input_tokens;
+    s->output_tokens += ev->output_tokens;
+    return 0;
+}
+
+int mw_counters_add_feedback(struct mw_counters *c, const Modelwatch__V1__Feedback *fb)
+{
+    int rc = 0;
+    struct series *s =
+        find_series(c, or_empty(fb->model), or_empty(fb->version), fb->event_time_ms, &rc);
+    if (!s)
+        return rc;
+    s->feedback_count++;
+    return 0;
+}
+
+/* Protobuf view of one set; the arrays live in `scratch` until the snapshot is packed. */
+struct pb_series {
+    Modelwatch__V1__ModelCounters mc;
+    Modelwatch__V1__LatencyHistogram hist;
+    Modelwatch__V1__ErrorCount errors[MAX_ERROR_CODES];
+    Modelwatch__V1__ErrorCount *error_ptrs[MAX_ERROR_CODES];
+    uint32_t bucket_index[MW_LATENCY_BUCKETS];
+    uint64_t bucket_count[MW_LATENCY_BUCKETS];
+};
+
+static void fill_pb_series(struct pb_series *p, struct series *s, int64_t width_ms)
+{
+    modelwatch__v1__model_counters__init(&p->mc);
+    modelwatch__v1__latency_histogram__init(&p->hist);
+    p->mc.model = s->model;
+    p->mc.version = s->version;
+    p->mc.has_bucket_start_ms = p->mc.has_bucket_width_ms = 1;
+    p->mc.bucket_start_ms = s->bucket_start_ms;
+    p->mc.bucket_width_ms = width_ms;
+    p->mc.has_count = p->mc.has_error_count = 1;
+    p->mc.count = s->count;
+    p->mc.error_count = s->error_count;
+    p->mc.has_input_tokens = p->mc.has_output_tokens = p->mc.has_feedback_count = 1;
+    p->mc.input_tokens = s->input_tokens;
+    p->mc.output_tokens = s->output_tokens;
+    p->mc.feedback_count = s->feedback_count;
+    for (size_t i = 0; i < s->n_error_codes; i++) {
+        modelwatch__v1__error_count__init(&p->errors[i]);
+        p->errors[i].code = s->errors[i].code;
+        p->errors[i].has_count = 1;
+        p->errors[i].count = s->errors[i].count;
+        p->error_ptrs[i] = &p->errors[i];
+    }
+    p->mc.n_errors = s->n_error_codes;
+    p->mc.errors = p->error_ptrs;
+    size_t n = 0;
+    for (uint32_t i = 0; i < MW_LATENCY_BUCKETS; i++) {
+        if (s->latency.counts[i]) {
+            p->bucket_index[n] = i;
+            p->bucket_count[n++] = s->latency.counts[i];
+        }
+    }
+    p->hist.has_alpha = p->hist.has_sum_us = 1;
+    p->hist.alpha = MW_LATENCY_ALPHA;
+    p->hist.sum_us = s->latency.sum_us;
+    p->hist.n_bucket_index = p->hist.n_bucket_count = n;
+    p->hist.bucket_index = p->bucket_index;
+    p->hist.bucket_count = p->bucket_count;
+    p->mc.latency = &p->hist;
+}
+
+int mw_counters_flush(struct mw_counters *c, const Modelwatch__V1__ResourceUsage *resources,
+                      struct mw_buf *out)
+{
+    int rc = MW_ENOMEM;
+    struct pb_series *pbs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *pbs);
+    Modelwatch__V1__ModelCounters **ptrs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *ptrs);
+    if (!pbs || !ptrs)
+        goto out;
+    for (size_t i = 0; i < c->n_sets; i++) {
+        fill_pb_series(&pbs[i], &c->sets[i], c->bucket_width_ms);
+        ptrs[i] = &pbs[i].mc;
+    }
+    Modelwatch__V1__MetricsSnapshot snap = MODELWATCH__V1__METRICS_SNAPSHOT__INIT;
+    snap.n_models = c->n_sets;
+    snap.models = ptrs;
+    snap.resources = (Modelwatch__V1__ResourceUsage *)resources;
+    size_t size = modelwatch__v1__metrics_snapshot__get_packed_size(&snap);
+    rc = mw_buf_reserve(out, size);
+    if (rc)
+        goto out;
+    modelwatch__v1__metrics_snapshot__pack(&snap, (uint8_t *)out->data + out->len);
+    out->len += size;
+    out->data[out->len] = '\0';
+    clear_sets(c);
+out:
+    mw_free(pbs);
+    mw_free(ptrs);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* main.c — modelwatch-agent: flags, config, signals, loop. Everything else is in the agent
+ * library so tests can run an agent in-process. */
+#include "agent.h"
+#include "cli.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct mw_cli_program program = {
+    .name = "modelwatch-agent",
+    .summary = "Sidecar that captures model predictions and ships them to Kafka.",
+    .default_config = "/etc/modelwatch/agent.yaml",
+    .table = mw_agent_config_table,
+};
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+    struct mw_agent *agent = sig->data;
+    MW_LOG_INFO("agent", "stopping", "signal=%s", strsignal(signum));
+    uv_close((uv_handle_t *)sig, NULL);
+    mw_agent_shutdown(agent);
+}
+
+int main(int argc, char **argv)
+{
+    struct mw_cli cli;
+    int status = mw_cli_parse(&program, argc, argv, &cli);
+    if (status >= 0)
+        return status;
+    struct mw_agent_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    status = mw_cli_load_config(&program, &cli, &cfg, (const char *const *)&cfg.log_level);
+    if (status >= 0) {
+        mw_config_free(mw_agent_config_table, &cfg);
+        return status;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t *loop = uv_default_loop();
+    struct mw_agent *agent = NULL;
+    if (mw_agent_create(loop, &cfg, &agent) != 0) {
+        mw_config_free(mw_agent_config_table, &cfg);
+        return 1;
+    }
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    sigterm.data = sigint.data = agent;
+    uv_signal_start_oneshot(&sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start_oneshot(&sigint, on_stop_signal, SIGINT);
+    /* Signal watchers must not keep the loop alive: it ends when the agent's handles close. */
+    uv_unref((uv_handle_t *)&sigterm);
+    uv_unref((uv_handle_t *)&sigint);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (!uv_is_closing((uv_handle_t *)&sigint))
+        uv_close((uv_handle_t *)&sigint, NULL);
+    if (!uv_is_closing((uv_handle_t *)&sigterm))
+        uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    int rc = mw_agent_destroy(agent);
+    uv_loop_close(loop);
+    mw_config_free(mw_agent_config_table, &cfg);
+    return rc ? 1 : 0;
+}

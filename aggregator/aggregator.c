@@ -1,0 +1,129 @@
+/* aggregator.c — the aggregator's parts and lifecycle on one libuv loop. */
+#include "aggregator.h"
+
+#include "alloc.h"
+#include "api.h"
+#include "consumer.h"
+#include "error.h"
+#include "http_server.h"
+#include "log.h"
+#include "prom.h"
+#include "store.h"
+
+#include <stdio.h>
+
+struct mw_aggregator {
+    uv_loop_t *loop;
+    const struct mw_aggregator_config *cfg;
+    struct mw_store *store;
+    struct mw_consumer *consumer;
+    struct mw_prom_registry *metrics;
+    struct mw_http_server *http;
+    int shut_down;
+};
+
+static void emit(struct mw_prom_writer *w, const char *name, const char *help,
+                 enum mw_prom_type type, double value)
+{
+    mw_prom_write_family(w, name, help, type);
+    mw_prom_write_sample(w, name, NULL, NULL, value);
+}
+
+static void collect_metrics(struct mw_prom_writer *w, void *arg)
+{
+    struct mw_aggregator *agg = arg;
+    const struct mw_consumer_stats *st = mw_consumer_stats(agg->consumer);
+    emit(w, "modelwatch_aggregator_records_consumed_total", "Kafka records consumed",
+         MW_PROM_COUNTER, (double)st->records_consumed);
+    emit(w, "modelwatch_aggregator_batches_applied_total",
+         "Batches applied to Redis and committed", MW_PROM_COUNTER, (double)st->batches_applied);
+    emit(w, "modelwatch_aggregator_predictions_total", "Predictions counted by applied batches",
+         MW_PROM_COUNTER, (double)st->predictions);
+    emit(w, "modelwatch_aggregator_sampled_records_total", "Sampled records in applied batches",
+         MW_PROM_COUNTER, (double)st->sampled_records);
+    emit(w, "modelwatch_aggregator_apply_retries_total", "Redis applications retried",
+         MW_PROM_COUNTER, (double)st->apply_retries);
+    emit(w, "modelwatch_aggregator_redis_commands_total", "Redis commands sent", MW_PROM_COUNTER,
+         (double)mw_store_commands_sent(agg->store));
+    emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
+         mw_store_connected(agg->store) ? 1 : 0);
+    static const char *const reason_label[] = {"reason", NULL};
+    mw_prom_write_family(w, "modelwatch_aggregator_dlq_records_total",
+                         "Records sent to the dead-letter topic, by reason", MW_PROM_COUNTER);
+    for (int r = 1; r < MW_DLQ_REASON_COUNT; r++) {
+        const char *values[] = {mw_dlq_reason_name((enum mw_dlq_reason)r), NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_dlq_records_total", reason_label, values,
+                             (double)st->dlq[r]);
+    }
+}
+
+static bool is_ready(void *arg)
+{
+    struct mw_aggregator *agg = arg;
+    return !agg->shut_down && mw_store_connected(agg->store);
+}
+
+int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
+                         struct mw_aggregator **out)
+{
+    char errbuf[512];
+    struct mw_aggregator *agg = mw_calloc(1, sizeof *agg);
+    if (!agg)
+        return MW_ENOMEM;
+    agg->loop = loop;
+    agg->cfg = cfg;
+    int rc = MW_ENOMEM;
+    agg->metrics = mw_prom_registry_create();
+    if (!agg->metrics)
+        goto fail;
+    rc = mw_store_create(loop, cfg, &agg->store);
+    if (rc)
+        goto fail;
+    rc = mw_consumer_create(loop, cfg, agg->store, &agg->consumer, errbuf, sizeof errbuf);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("aggregator", "cannot start the Kafka consumer", "error=%s",
+                     mw_log_quote(errbuf, quoted, sizeof quoted));
+        goto fail;
+    }
+    mw_prom_add_collector(agg->metrics, collect_metrics, agg);
+    struct mw_http_server_options opts = {.host = cfg->http.host, .port = (int)cfg->http.port};
+    rc = mw_http_server_create(loop, &opts, &agg->http);
+    if (rc)
+        goto fail;
+    mw_http_server_set_metrics(agg->http, agg->metrics);
+    mw_http_server_set_ready(agg->http, is_ready, agg);
+    rc = mw_api_register(agg->http, cfg, agg->store);
+    if (rc)
+        goto fail;
+    MW_LOG_INFO("aggregator", "started", "topic=%s group=%s http_port=%d", cfg->kafka.topic,
+                cfg->consumer.group_id, mw_http_server_port(agg->http));
+    *out = agg;
+    return 0;
+fail:
+    mw_aggregator_shutdown(agg);
+    uv_run(loop, UV_RUN_DEFAULT);
+    mw_aggregator_destroy(agg);
+    return rc;
+}
+
+void mw_aggregator_shutdown(struct mw_aggregator *agg)
+{
+    if (!agg || agg->shut_down)
+        return;
+    agg->shut_down = 1;
+    mw_http_server_destroy(agg->http);
+    agg->http = NULL;
+    mw_consumer_destroy(agg->consumer);
+    agg->consumer = NULL;
+    mw_store_destroy(agg->store);
+    agg->store = NULL;
+}
+
+void mw_aggregator_destroy(struct mw_aggregator *agg)
+{
+    if (!agg)
+        return;
+    mw_prom_registry_destroy(agg->metrics);
+    mw_free(agg);
+}

@@ -1,0 +1,43 @@
+/*
+ * aggregator_config.h — modelwatch-aggregator's configuration: the struct and the table that
+ * drives parsing, defaults, --check-config, --dump-config and config/aggregator.example.yaml.
+ */
+#ifndef MW_AGGREGATOR_CONFIG_H
+#define MW_AGGREGATOR_CONFIG_H
+
+#include "config.h"
+#include "kafka_conf.h"
+
+#include <stdint.h>
+
+struct mw_aggregator_config {
+    char *log_level;
+    struct mw_kafka_settings kafka;
+    struct {
+        char *group_id;
+        char *dlq_topic;
+        uint64_t max_batch_bytes;
+    } consumer;
+    struct {
+        char *host;
+        int64_t port;
+        char *username;
+        char *password_file;
+        int64_t retry_max_ms;
+    } redis;
+    struct {
+        int64_t fine_ms;
+        int64_t coarse_ms;
+        int64_t fine_retention_ms;
+        int64_t coarse_retention_ms;
+        int64_t dedup_retention_ms;
+    } windows;
+    struct {
+        char *host;
+        int64_t port;
+    } http;
+};
+
+extern const struct mw_cfg_field mw_aggregator_config_table[];
+
+#endif

@@ -1,0 +1,325 @@
+/* consumer.c — Kafka consumer group member applying batches to Redis exactly once. */
+#include "consumer.h"
+
+#include "alloc.h"
+#include "error.h"
+#include "log.h"
+#include "window_apply.h"
+#include "zframe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define POLL_INTERVAL_MS 5
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 2000
+
+struct mw_consumer {
+    uv_loop_t *loop;
+    const struct mw_aggregator_config *cfg;
+    struct mw_store *store;
+    rd_kafka_t *rk;  /* group consumer */
+    rd_kafka_t *dlq; /* producer for the dead-letter topic */
+    uv_timer_t poll_timer;
+    uv_timer_t retry_timer;
+    struct mw_zframe_ctx *zctx;
+    struct mw_buf scratch;
+    struct mw_window_spec specs[2];
+    /* The one record in progress and its prepared commands. */
+    rd_kafka_message_t *current;
+    struct mw_apply_plan plan;
+    uint64_t current_predictions;
+    uint64_t current_records;
+    uint64_t retry_ms;
+    int closing;
+    int handles_open;
+    int apply_in_flight; /* a Redis exec awaits its replies: keep the consumer alive */
+    struct mw_consumer_stats stats;
+};
+
+static void pump(struct mw_consumer *c);
+
+/* The record in progress is fully handled: commit its offset and take the next. */
+static void finish_current(struct mw_consumer *c)
+{
+    rd_kafka_commit_message(c->rk, c->current, 1);
+    rd_kafka_message_destroy(c->current);
+    c->current = NULL;
+    mw_apply_plan_free(&c->plan);
+    c->retry_ms = 0;
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct mw_consumer *c = opaque;
+    (void)rk;
+    if (msg->err) {
+        /* Keep the record uncommitted: it is consumed again after a restart. */
+        c->stats.dlq_failed++;
+        MW_LOG_ERROR("consumer", "dead-letter delivery failed", "error=%s",
+                     rd_kafka_err2name(msg->err));
+        return;
+    }
+    if (c->current)
+        finish_current(c);
+}
+
+static void send_to_dlq(struct mw_consumer *c, enum mw_dlq_reason why)
+{
+    rd_kafka_message_t *m = c->current;
+    c->stats.dlq[why]++;
+    MW_LOG_WARN("consumer", "batch sent to the dead-letter topic",
+                "reason=%s partition=%" PRId32 " offset=%" PRId64 " bytes=%zu",
+                mw_dlq_reason_name(why), m->partition, m->offset, m->len);
+    char source[64];
+    snprintf(source, sizeof source, "%" PRId32 "/%" PRId64, m->partition, m->offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "mw-dlq-reason", -1, mw_dlq_reason_name(why), -1);
+    rd_kafka_header_add(h, "mw-source", -1, source, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->consumer.dlq_topic),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        c->stats.dlq_failed++;
+        MW_LOG_ERROR("consumer", "cannot produce to the dead-letter topic", "error=%s",
+                     rd_kafka_err2name(err));
+    }
+}
+
+static void apply_current(struct mw_consumer *c);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    apply_current(t->data);
+}
+
+static void retry_later(struct mw_consumer *c)
+{
+    c->stats.apply_retries++;
+    c->retry_ms = c->retry_ms ? c->retry_ms * 2 : RETRY_MIN_MS;
+    if (c->retry_ms > RETRY_MAX_MS)
+        c->retry_ms = RETRY_MAX_MS;
+    if (!c->closing)
+        uv_timer_start(&c->retry_timer, on_retry_timer, c->retry_ms, 0);
+}
+
+static void free_consumer(struct mw_consumer *c);
+
+static void on_applied(int rc, void *arg)
+{
+    struct mw_consumer *c = arg;
+    c->apply_in_flight = 0;
+    if (c->closing) {
+        if (c->handles_open == 0)
+            free_consumer(c);
+        return;
+    }
+    if (rc) {
+        retry_later(c);
+        return;
+    }
+    c->stats.batches_applied++;
+    c->stats.predictions += c->current_predictions;
+    c->stats.sampled_records += c->current_records;
+    finish_current(c);
+    pump(c);
+}
+
+static void apply_current(struct mw_consumer *c)
+{
+    c->apply_in_flight = 1;
+    if (mw_store_exec(c->store, c->plan.cmds, c->plan.n_cmds, on_applied, c) != 0) {
+        c->apply_in_flight = 0;
+        retry_later(c);
+    }
+}
+
+static const char *schema_header(const rd_kafka_message_t *m, char *buf, size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, "mw-schema", &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !val)
+        return NULL;
+    snprintf(buf, size, "%.*s", (int)len, (const char *)val);
+    return buf;
+}
+
+static void process(struct mw_consumer *c)
+{
+    rd_kafka_message_t *m = c->current;
+    char schema_buf[32];
+    Modelwatch__V1__Batch *batch = NULL;
+    enum mw_dlq_reason why = MW_DLQ_NONE;
+    c->stats.records_consumed++;
+    if (mw_batch_decode(c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
+                        (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &batch,
+                        &why) != 0) {
+        send_to_dlq(c, why);
+        return;
+    }
+    int rc = mw_apply_plan_build(batch, c->specs, 2, c->cfg->windows.dedup_retention_ms, &c->plan);
+    c->current_predictions = 0;
+    for (size_t i = 0; batch->snapshot && i < batch->snapshot->n_models; i++)
+        c->current_predictions += batch->snapshot->models[i]->count;
+    c->current_records = batch->n_records;
+    modelwatch__v1__batch__free_unpacked(batch, NULL);
+    if (rc == MW_EINVAL) {
+        send_to_dlq(c, MW_DLQ_INVALID);
+        return;
+    }
+    if (rc) {
+        retry_later(c);
+        return;
+    }
+    apply_current(c);
+}
+
+static void pump(struct mw_consumer *c)
+{
+    while (!c->current && !c->closing) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
+        if (!m)
+            return;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                MW_LOG_WARN("consumer", "consume error", "error=%s detail=\"%s\"",
+                            rd_kafka_err2name(m->err), rd_kafka_err2str(m->err));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        c->current = m;
+        process(c);
+    }
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+    struct mw_consumer *c = t->data;
+    rd_kafka_poll(c->dlq, 0);
+    pump(c);
+}
+
+static int create_handles(struct mw_consumer *c, char *errbuf, size_t errbuf_size)
+{
+    static const char *const consumer_fixed[] = {
+        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+        "auto.offset.reset", "earliest", NULL};
+    static const char *const dlq_fixed[] = {"enable.idempotence", "true", "acks", "all", NULL};
+    const struct mw_aggregator_config *cfg = c->cfg;
+    rd_kafka_conf_t *conf = NULL;
+    int rc = mw_kafka_conf_build(&cfg->kafka, consumer_fixed, &conf, errbuf, errbuf_size);
+    if (rc)
+        return rc;
+    char rderr[256];
+    if (rd_kafka_conf_set(conf, "group.id", cfg->consumer.group_id, rderr, sizeof rderr) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(errbuf, errbuf_size, "consumer.group_id: %s", rderr);
+        rd_kafka_conf_destroy(conf);
+        return MW_ECONFIG;
+    }
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof rderr);
+    if (!c->rk) {
+        snprintf(errbuf, errbuf_size, "kafka: %s", rderr);
+        rd_kafka_conf_destroy(conf);
+        return MW_EKAFKA;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rc = mw_kafka_conf_build(&cfg->kafka, dlq_fixed, &conf, errbuf, errbuf_size);
+    if (rc)
+        return rc;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
+    c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
+    if (!c->dlq) {
+        snprintf(errbuf, errbuf_size, "kafka: %s", rderr);
+        rd_kafka_conf_destroy(conf);
+        return MW_EKAFKA;
+    }
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errbuf, errbuf_size, "kafka.topic: cannot subscribe to %s: %s", cfg->kafka.topic,
+                 rd_kafka_err2str(err));
+        return MW_EKAFKA;
+    }
+    return 0;
+}
+
+static void free_consumer(struct mw_consumer *c)
+{
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_destroy(c->dlq);
+    }
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    mw_zframe_ctx_destroy(c->zctx);
+    mw_buf_free(&c->scratch);
+    mw_free(c);
+}
+
+int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
+                       struct mw_store *store, struct mw_consumer **out, char *errbuf,
+                       size_t errbuf_size)
+{
+    struct mw_consumer *c = mw_calloc(1, sizeof *c);
+    if (!c)
+        return MW_ENOMEM;
+    c->loop = loop;
+    c->cfg = cfg;
+    c->store = store;
+    c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms};
+    c->specs[1] =
+        (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
+    mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
+    c->zctx = mw_zframe_ctx_create(3);
+    int rc = c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
+    if (rc) {
+        free_consumer(c);
+        return rc;
+    }
+    uv_timer_init(loop, &c->poll_timer);
+    uv_timer_init(loop, &c->retry_timer);
+    c->poll_timer.data = c->retry_timer.data = c;
+    c->handles_open = 2;
+    uv_timer_start(&c->poll_timer, on_poll_timer, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
+    *out = c;
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct mw_consumer *c = h->data;
+    if (--c->handles_open == 0 && !c->apply_in_flight)
+        free_consumer(c);
+}
+
+void mw_consumer_destroy(struct mw_consumer *c)
+{
+    if (!c)
+        return;
+    c->closing = 1;
+    /* A record not yet applied stays uncommitted and is consumed again by the next owner. */
+    if (c->current) {
+        rd_kafka_message_destroy(c->current);
+        c->current = NULL;
+    }
+    mw_apply_plan_free(&c->plan);
+    uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)
+{
+    return &c->stats;
+}

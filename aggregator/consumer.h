@@ -1,0 +1,42 @@
+/*
+ * consumer.h — the aggregator's intake: one member of a Kafka consumer group.
+ *
+ * Records are taken one at a time from the loop: decoded (or sent to the dead-letter topic with
+ * the reason in header `mw-dlq-reason`), applied to Redis by the exactly-once scripts, and only
+ * then is the record's offset committed. While Redis is unreachable the same record is retried
+ * with backoff and nothing further is consumed, so nothing is lost; after a crash, records past
+ * the last commit are consumed again and the scripts turn them into no-ops.
+ */
+#ifndef MW_AGGREGATOR_CONSUMER_H
+#define MW_AGGREGATOR_CONSUMER_H
+
+#include "aggregator_config.h"
+#include "batch_decode.h"
+#include "store.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct mw_consumer;
+
+struct mw_consumer_stats {
+    uint64_t records_consumed;
+    uint64_t batches_applied;  /* applied to Redis and committed */
+    uint64_t predictions;      /* exact counts carried by applied batches */
+    uint64_t sampled_records;
+    uint64_t apply_retries;
+    uint64_t dlq[MW_DLQ_REASON_COUNT];
+    uint64_t dlq_failed;
+};
+
+/* Join the group and start consuming on `loop`. Errors are written to errbuf and returned
+ * (MW_ECONFIG, MW_EKAFKA, MW_EIO, MW_ENOMEM). */
+int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
+                       struct mw_store *store, struct mw_consumer **out, char *errbuf,
+                       size_t errbuf_size);
+/* Stop consuming, leave the group (commits what was applied), free after the loop has closed
+ * the handles. Accepts NULL. */
+void mw_consumer_destroy(struct mw_consumer *c);
+const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c);
+
+#endif

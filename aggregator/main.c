@@ -1,0 +1,60 @@
+/* main.c — modelwatch-aggregator: flags, config, signals, loop. Everything else is in the
+ * aggregator library so tests can run one in-process. */
+#include "aggregator.h"
+#include "cli.h"
+#include "log.h"
+
+#include <signal.h>
+#include <string.h>
+
+static const struct mw_cli_program program = {
+    .name = "modelwatch-aggregator",
+    .summary = "Turns modelwatch telemetry from Kafka into windowed model signals in Redis.",
+    .default_config = "/etc/modelwatch/aggregator.yaml",
+    .table = mw_aggregator_config_table,
+};
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+    MW_LOG_INFO("aggregator", "stopping", "signal=%s", strsignal(signum));
+    mw_aggregator_shutdown(sig->data);
+}
+
+int main(int argc, char **argv)
+{
+    struct mw_cli cli;
+    int status = mw_cli_parse(&program, argc, argv, &cli);
+    if (status >= 0)
+        return status;
+    struct mw_aggregator_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    status = mw_cli_load_config(&program, &cli, &cfg, (const char *const *)&cfg.log_level);
+    if (status >= 0) {
+        mw_config_free(mw_aggregator_config_table, &cfg);
+        return status;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t *loop = uv_default_loop();
+    struct mw_aggregator *agg = NULL;
+    if (mw_aggregator_create(loop, &cfg, &agg) != 0) {
+        mw_config_free(mw_aggregator_config_table, &cfg);
+        return 1;
+    }
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(loop, &sigterm);
+    uv_signal_init(loop, &sigint);
+    sigterm.data = sigint.data = agg;
+    uv_signal_start_oneshot(&sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start_oneshot(&sigint, on_stop_signal, SIGINT);
+    /* Signal watchers must not keep the loop alive: it ends when the aggregator's handles close. */
+    uv_unref((uv_handle_t *)&sigterm);
+    uv_unref((uv_handle_t *)&sigint);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    mw_aggregator_destroy(agg);
+    uv_loop_close(loop);
+    mw_config_free(mw_aggregator_config_table, &cfg);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * redis_cmd.h — Redis commands built as argv vectors, ready for redisAsyncCommandArgv.
+ *
+ * The aggregator prepares every command of a batch before sending any, so that a batch is
+ * either fully prepared or refused, and so the preparation can be unit-tested without Redis.
+ */
+#ifndef MW_AGGREGATOR_REDIS_CMD_H
+#define MW_AGGREGATOR_REDIS_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_redis_cmd {
+    size_t argc;
+    size_t cap;
+    char **argv;     /* owned strings */
+    size_t *argvlen; /* their lengths */
+};
+
+void mw_redis_cmd_init(struct mw_redis_cmd *c);
+void mw_redis_cmd_free(struct mw_redis_cmd *c);
+/* Append one argument (copied). Return 0 or MW_ENOMEM. */
+int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
+int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Replace argument i (copied). */
+int mw_redis_cmd_setf(struct mw_redis_cmd *c, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

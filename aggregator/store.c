@@ -1,0 +1,235 @@
+/* store.c — hiredis async connection with reconnection, driven by libuv. */
+#include "store.h"
+
+#include "alloc.h"
+#include "error.h"
+#include "kafka_conf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <string.h>
+
+#define RETRY_MIN_MS 100
+
+struct mw_store {
+    uv_loop_t *loop;
+    const struct mw_aggregator_config *cfg;
+    char *password;
+    redisAsyncContext *ctx;
+    bool connected;
+    bool closing;
+    uint64_t retry_ms;
+    uv_timer_t retry_timer;
+    uint64_t commands_sent;
+};
+
+struct exec_state {
+    size_t pending;
+    int rc;
+    mw_store_done_fn done;
+    void *arg;
+};
+
+static void connect_now(struct mw_store *s);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void schedule_reconnect(struct mw_store *s)
+{
+    if (s->closing)
+        return;
+    s->retry_ms = s->retry_ms ? s->retry_ms * 2 : RETRY_MIN_MS;
+    if (s->retry_ms > (uint64_t)s->cfg->redis.retry_max_ms)
+        s->retry_ms = (uint64_t)s->cfg->redis.retry_max_ms;
+    uv_timer_start(&s->retry_timer, on_retry_timer, s->retry_ms, 0);
+}
+
+static void on_auth_reply(redisAsyncContext *ctx, void *r, void *arg)
+{
+    redisReply *reply = r;
+    (void)ctx;
+    (void)arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        MW_LOG_ERROR("store", "Redis refused AUTH", "error=\"%s\"", reply->str);
+}
+
+static void on_connect(const redisAsyncContext *ctx, int status)
+{
+    struct mw_store *s = ctx->data;
+    if (status != REDIS_OK) {
+        MW_LOG_WARN("store", "cannot connect to Redis", "host=%s port=%lld error=\"%s\" retry_ms=%llu",
+                    s->cfg->redis.host, (long long)s->cfg->redis.port, ctx->errstr,
+                    (unsigned long long)(s->retry_ms ? s->retry_ms * 2 : RETRY_MIN_MS));
+        s->ctx = NULL; /* hiredis frees the context after this callback */
+        schedule_reconnect(s);
+        return;
+    }
+    s->connected = true;
+    s->retry_ms = 0;
+    MW_LOG_INFO("store", "connected to Redis", "host=%s port=%lld", s->cfg->redis.host,
+                (long long)s->cfg->redis.port);
+}
+
+static void on_disconnect(const redisAsyncContext *ctx, int status)
+{
+    struct mw_store *s = ctx->data;
+    s->connected = false;
+    s->ctx = NULL;
+    if (s->closing)
+        return;
+    MW_LOG_WARN("store", "Redis connection lost", "error=\"%s\"",
+                status == REDIS_OK ? "closed" : ctx->errstr);
+    schedule_reconnect(s);
+}
+
+static void connect_now(struct mw_store *s)
+{
+    redisAsyncContext *ctx = redisAsyncConnect(s->cfg->redis.host, (int)s->cfg->redis.port);
+    if (!ctx || ctx->err) {
+        MW_LOG_WARN("store", "cannot connect to Redis", "host=%s error=\"%s\"",
+                    s->cfg->redis.host, ctx ? ctx->errstr : "out of memory");
+        if (ctx)
+            redisAsyncFree(ctx);
+        schedule_reconnect(s);
+        return;
+    }
+    ctx->data = s;
+    redisLibuvAttach(ctx, s->loop);
+    redisAsyncSetConnectCallback(ctx, on_connect);
+    redisAsyncSetDisconnectCallback(ctx, on_disconnect);
+    s->ctx = ctx;
+    if (s->password) {
+        /* Queued before any other command, so it runs first once connected. */
+        const char *user = s->cfg->redis.username;
+        if (user && *user)
+            redisAsyncCommand(ctx, on_auth_reply, NULL, "AUTH %s %s", user, s->password);
+        else
+            redisAsyncCommand(ctx, on_auth_reply, NULL, "AUTH %s", s->password);
+    }
+}
+
+int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
+                    struct mw_store **out)
+{
+    struct mw_store *s = mw_calloc(1, sizeof *s);
+    if (!s)
+        return MW_ENOMEM;
+    s->loop = loop;
+    s->cfg = cfg;
+    if (cfg->redis.password_file && *cfg->redis.password_file) {
+        s->password = mw_kafka_read_small_file(cfg->redis.password_file);
+        if (!s->password) {
+            MW_LOG_ERROR("store", "cannot read the Redis password file", "file=%s error=\"%s\"",
+                         cfg->redis.password_file, strerror(errno));
+            mw_free(s);
+            return MW_EIO;
+        }
+    }
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
+    connect_now(s);
+    *out = s;
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct mw_store *s = h->data;
+    if (s->password)
+        memset(s->password, 0, strlen(s->password));
+    mw_free(s->password);
+    mw_free(s);
+}
+
+void mw_store_destroy(struct mw_store *s)
+{
+    if (!s)
+        return;
+    s->closing = true;
+    if (s->ctx)
+        redisAsyncDisconnect(s->ctx);
+    uv_timer_stop(&s->retry_timer);
+    uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+}
+
+bool mw_store_connected(const struct mw_store *s)
+{
+    return s->connected;
+}
+
+uint64_t mw_store_commands_sent(const struct mw_store *s)
+{
+    return s->commands_sent;
+}
+
+struct command_state {
+    mw_store_reply_fn cb;
+    void *arg;
+};
+
+static void on_command_reply(redisAsyncContext *ctx, void *reply, void *arg)
+{
+    struct command_state *st = arg;
+    (void)ctx;
+    st->cb(reply, st->arg);
+    mw_free(st);
+}
+
+int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_store_reply_fn cb,
+                     void *arg)
+{
+    if (!s->connected || !s->ctx)
+        return MW_EREDIS;
+    struct command_state *st = mw_malloc(sizeof *st);
+    if (!st)
+        return MW_ENOMEM;
+    st->cb = cb;
+    st->arg = arg;
+    if (redisAsyncCommandArgv(s->ctx, on_command_reply, st, (int)cmd->argc,
+                              (const char **)cmd->argv, cmd->argvlen) != REDIS_OK) {
+        mw_free(st);
+        return MW_EREDIS;
+    }
+    s->commands_sent++;
+    return 0;
+}
+
+static void on_exec_reply(redisReply *reply, void *arg)
+{
+    struct exec_state *st = arg;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (reply && st->rc == 0)
+            MW_LOG_ERROR("store", "Redis command failed", "error=\"%.200s\"", reply->str);
+        st->rc = MW_EREDIS;
+    }
+    if (--st->pending == 0) {
+        st->done(st->rc, st->arg);
+        mw_free(st);
+    }
+}
+
+int mw_store_exec(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
+                  mw_store_done_fn done, void *arg)
+{
+    if (!s->connected || !s->ctx)
+        return MW_EREDIS;
+    struct exec_state *st = mw_calloc(1, sizeof *st);
+    if (!st)
+        return MW_ENOMEM;
+    st->pending = n + 1; /* +1 guards against completion before every command is queued */
+    st->done = done;
+    st->arg = arg;
+    for (size_t i = 0; i < n; i++) {
+        if (mw_store_command(s, &cmds[i], on_exec_reply, st) != 0) {
+            st->rc = MW_EREDIS;
+            st->pending--;
+        }
+    }
+    on_exec_reply(&(redisReply){.type = REDIS_REPLY_STATUS}, st);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * cli.h — the command line both binaries share: --config FILE, --check-config, --dump-config,
+ * --version, --help, and loading the config table with errors that name file, line and key.
+ */
+#ifndef MW_COMMON_CLI_H
+#define MW_COMMON_CLI_H
+
+#include "config.h"
+
+#include <stdbool.h>
+
+struct mw_cli {
+    const char *config_path;
+    bool check_config;
+    bool dump_config;
+};
+
+/* What a binary tells the shared command line about itself. */
+struct mw_cli_program {
+    const char *name;           /* "modelwatch-agent" */
+    const char *summary;        /* one line for --help */
+    const char *default_config; /* used when --config is absent */
+    const struct mw_cfg_field *table;
+};
+
+/*
+ * Parse argv. Returns -1 to go on running, or an exit status: 0 after --help/--version,
+ * 2 on a bad flag (usage printed to stderr).
+ */
+int mw_cli_parse(const struct mw_cli_program *prog, int argc, char **argv, struct mw_cli *out);
+
+/*
+ * Load the config at cli->config_path into `cfg` and apply the log level held at *log_level
+ * (the address of the config's log_level string; NULL when it has none). Handles --check-config (prints "FILE: ok") and
+ * --dump-config. Returns -1 to go on running, or an exit status (0 after check/dump, 2 when the
+ * config is invalid — the message names file, line and key).
+ */
+int mw_cli_load_config(const struct mw_cli_program *prog, const struct mw_cli *cli, void *cfg,
+                       const char *const *log_level);
+
+#endif

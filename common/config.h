@@ -1,0 +1,106 @@
+/*
+ * config.h — declarative YAML configuration (libyaml).
+ *
+ * Each binary describes its configuration once, as a table of mw_cfg_field (Fluent Bit's
+ * config_map, Redis's createIntConfig): key, type, offset of the value in the binary's config
+ * struct, default, bounds, whether it can change on SIGHUP, and a description. That one table
+ * drives parsing, validation, defaults, --check-config and --dump-config.
+ *
+ * Keys are dotted paths through nested YAML mappings ("kafka.topic" is `kafka: {topic: ...}`).
+ * Unknown keys, wrong types, values out of bounds and missing required keys are errors whose
+ * message names the file, the line and the key:
+ *
+ *     config/agent.yaml:12: kafka.topik: unknown key
+ *     config/agent.yaml:7: batch.max_age: invalid duration "fast" (use e.g. 500ms, 1s, 5m)
+ */
+#ifndef MW_COMMON_CONFIG_H
+#define MW_COMMON_CONFIG_H
+
+#include "buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mw_cfg_type {
+    MW_CFG_STRING,   /* char *, owned by the config struct (freed by mw_config_free) */
+    MW_CFG_INT,      /* int64_t */
+    MW_CFG_DOUBLE,   /* double */
+    MW_CFG_BOOL,     /* bool; YAML true/false/yes/no/on/off */
+    MW_CFG_DURATION, /* int64_t milliseconds; "250ms", "1s", "1.5s", "5m", "2h", "1d" */
+    MW_CFG_SIZE,     /* uint64_t bytes; "512", "64KiB", "16MiB", "2GiB", "10MB", "1kB" */
+    MW_CFG_ENUM,     /* int: index into `choices` */
+    MW_CFG_STRMAP,   /* struct mw_cfg_strmap: free-form mapping of scalars (pass-through
+                        properties such as librdkafka's); keys below it are not checked */
+    MW_CFG_STRLIST,  /* struct mw_cfg_strlist: sequence of scalars */
+    MW_CFG_LIST,     /* struct mw_cfg_list: sequence of mappings, each parsed with `sub` into
+                        an element of `elem_size` bytes */
+};
+
+struct mw_cfg_strmap {
+    size_t n;
+    char **keys;
+    char **values;
+};
+
+struct mw_cfg_strlist {
+    size_t n;
+    char **items;
+};
+
+struct mw_cfg_list {
+    size_t n;
+    void *items; /* n elements of the field's elem_size bytes each */
+};
+
+struct mw_cfg_field {
+    const char *key; /* dotted path, relative to the list element for `sub` tables */
+    enum mw_cfg_type type;
+    size_t offset;   /* offsetof(struct my_config, member) */
+    const char *def; /* default as YAML scalar text; NULL = zero/empty */
+    double min;      /* bounds for INT, DOUBLE, DURATION (ms), SIZE (bytes), STRLIST/LIST (count) */
+    double max;      /* min == max == 0 means unbounded */
+    bool required;
+    bool reloadable; /* may change on SIGHUP */
+    const char *const *choices;     /* ENUM: NULL-terminated names */
+    const struct mw_cfg_field *sub; /* LIST: table for each element, terminated by {0} */
+    size_t elem_size;               /* LIST: sizeof one element */
+    const char *desc;               /* one line for --help-config and the example file */
+};
+
+/* A table ends with an entry whose key is NULL. */
+#define MW_CFG_END {.key = NULL}
+
+struct mw_cfg_error {
+    char message[512]; /* "file:line: key: what is wrong" */
+};
+
+/* Set every field of `obj` to its default. Returns 0 or MW_ECONFIG (a bad default: a bug). */
+int mw_config_defaults(const struct mw_cfg_field *table, void *obj, struct mw_cfg_error *err);
+
+/*
+ * Load `path` into `obj`: defaults first, then the file's values. On error returns MW_ECONFIG
+ * (or MW_EIO when the file cannot be read, MW_ENOMEM) with err->message set, and `obj` holds
+ * whatever was loaded so far: release it with mw_config_free() either way.
+ */
+int mw_config_load_file(const struct mw_cfg_field *table, void *obj, const char *path,
+                        struct mw_cfg_error *err);
+
+/* As mw_config_load_file, from text; `name` stands for the file name in messages. */
+int mw_config_load_string(const struct mw_cfg_field *table, void *obj, const char *text,
+                          const char *name, struct mw_cfg_error *err);
+
+/* Free what the loader allocated in `obj` (strings, maps, lists). Accepts NULL obj. */
+void mw_config_free(const struct mw_cfg_field *table, void *obj);
+
+/* Append the effective configuration as YAML (for --dump-config). Returns 0 or MW_EFULL. */
+int mw_config_dump(const struct mw_cfg_field *table, const void *obj, struct mw_buf *out);
+
+/* Parse helpers, also used by the binaries for flags. Return 0 or MW_EINVAL. */
+int mw_config_parse_duration_ms(const char *text, int64_t *out_ms);
+int mw_config_parse_size_bytes(const char *text, uint64_t *out_bytes);
+
+/* Value of `key` in a string map, or NULL. */
+const char *mw_config_strmap_get(const struct mw_cfg_strmap *map, const char *key);
+
+#endif

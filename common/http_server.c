@@ -1,0 +1,1155 @@
+/*
+ * http_server.c — a small HTTP/1.1 server on libuv and http-parser.
+ *
+ * Each connection runs one exchange at a time: bytes are buffered and fed to http-parser, which
+ * is paused at the end of every request; the request goes to its handler, and parsing resumes
+ * (with whatever was pipelined behind it) only once the answer has been written. So answers
+ * always leave in request order, and a slow (asynchronous) handler holds up only its own
+ * connection. While an exchange is out, the connection keeps reading, up to a high-water mark,
+ * so that a peer hanging up is noticed: the connection then closes and the exchange is detached
+ * (its answer will be discarded).
+ *
+ * Connection states: READING (parsing; idle timer armed) -> HANDLING (a handler owns the
+ * exchange; no timer) -> WRITING (answer queued; the idle timer bounds the write) -> READING
+ * again, or LINGERING when the connection must close: our side is shut down and input is
+ * drained for a short while before closing, so the peer gets the answer rather than a reset.
+ *
+ * Memory is freed only in libuv close callbacks, so a connection or the server stays valid for
+ * the rest of any callback that closes it.
+ */
+#include "http_server.h"
+
+#include "alloc.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+
+#include <http_parser.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define READ_CHUNK_BYTES (64u * 1024u)
+/* Unparsed input beyond which a connection stops reading until its exchange is answered. */
+#define INPUT_HIGH_WATER_BYTES (64u * 1024u)
+/* Counted against max_header_bytes for every header line besides its name and value. */
+#define HEADER_LINE_OVERHEAD 4
+#define METRICS_MAX_BYTES (64u * 1024u * 1024u)
+#define LINGER_MAX_MS 2000u
+#define LISTEN_BACKLOG 128
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_MAX_HEADER_BYTES (16u * 1024u)
+#define DEFAULT_MAX_BODY_BYTES (1024u * 1024u)
+#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_IDLE_TIMEOUT_MS 30000u
+
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+#define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+enum conn_state {
+    CONN_READING,
+    CONN_HANDLING,
+    CONN_WRITING,
+    CONN_LINGERING,
+};
+
+struct route {
+    char *method;
+    char *path;
+    size_t path_len;
+    bool prefix;
+    mw_http_handler_fn fn;
+    void *arg;
+};
+
+struct mw_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    int port;
+    size_t max_header_bytes;
+    size_t max_body_bytes;
+    int max_connections;
+    uint64_t idle_timeout_ms;
+    struct route *routes;
+    size_t n_routes;
+    size_t cap_routes;
+    struct conn *conns; /* every open or closing connection */
+    int n_conns;
+    struct mw_prom_registry *metrics;
+    mw_http_ready_fn ready_fn;
+    void *ready_arg;
+    bool closing;
+    bool listener_closed;
+    char read_buf[READ_CHUNK_BYTES]; /* shared: libuv hands it back before the next read */
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    uv_write_t continue_req;
+    uv_shutdown_t shutdown_req;
+    struct mw_http_server *srv;
+    struct conn *prev;
+    struct conn *next;
+    http_parser parser;
+    enum conn_state state;
+    int n_open_handles;
+    bool closing;
+    bool reading;
+    bool peer_eof;
+    bool close_after_write;
+    bool message_done;
+    bool continue_in_flight;
+    struct mw_buf in; /* received, not yet parsed: [in_off, in.len) */
+    size_t in_off;
+    /* the request being parsed */
+    struct mw_buf url;
+    struct mw_buf body;
+    size_t header_bytes;
+    int error_status; /* set by a parser callback that refuses the request */
+    bool req_keep_alive;
+    enum http_method req_method;
+    char field[8]; /* lower-cased start of the current header name */
+    size_t field_len;
+    bool in_value;
+    char expect[16]; /* value of Expect, when that is the current header */
+    size_t expect_len;
+    bool expect_continue;
+    /* the exchange a handler holds, and the answer being written */
+    struct mw_http_exchange *pending;
+    struct mw_buf out_head;
+    char *out_body;
+};
+
+struct mw_http_exchange {
+    struct conn *conn; /* NULL once the connection is gone: the answer is discarded */
+    bool keep_alive;
+    bool head;
+    struct mw_http_request req;
+    char strings[]; /* method, path, query and body, each NUL-terminated */
+};
+
+static const char continue_response[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+
+/* ---- percent-decoding -------------------------------------------------------------------- */
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* The byte at s[*i] decoded (a %XX escape advances *i past it), or -1 for a bad escape. */
+static int decode_at(const char *s, size_t len, size_t *i, bool plus_is_space)
+{
+    char ch = s[*i];
+    if (ch == '+' && plus_is_space)
+        return ' ';
+    if (ch != '%')
+        return (unsigned char)ch;
+    if (len - *i < 3)
+        return -1;
+    int hi = hex_value(s[*i + 1]);
+    int lo = hex_value(s[*i + 2]);
+    if (hi < 0 || lo < 0)
+        return -1;
+    *i += 2;
+    return hi * 16 + lo;
+}
+
+/* Decode s[0..len) into out (NUL-terminated). Returns 0, MW_EINVAL for a bad escape or a
+ * decoded NUL, MW_ETOOBIG when it does not fit in `size` bytes. */
+static int percent_decode(const char *s, size_t len, bool plus_is_space, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int ch = decode_at(s, len, &i, plus_is_space);
+        if (ch <= 0)
+            return MW_EINVAL;
+        if (n + 1 >= size)
+            return MW_ETOOBIG;
+        out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static bool key_equals(const char *key, size_t len, const char *name)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++, j++) {
+        int ch = decode_at(key, len, &i, true);
+        if (ch <= 0 || name[j] != (char)ch)
+            return false;
+    }
+    return name[j] == '\0';
+}
+
+/* The first `name=value` pair wins; `name` alone means an empty value. A value with a bad
+ * escape or an encoded NUL gives MW_EINVAL. */
+int mw_http_query_param(const char *query, const char *name, char *out, size_t size)
+{
+    if (!query || !name || !out || size == 0)
+        return MW_EINVAL;
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        if (!end)
+            end = p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        const char *key_end = eq ? eq : end;
+        if (key_equals(p, (size_t)(key_end - p), name)) {
+            const char *value = eq ? eq + 1 : end;
+            return percent_decode(value, (size_t)(end - value), true, out, size);
+        }
+        p = *end ? end + 1 : end;
+    }
+    return MW_ENOTFOUND;
+}
+
+/* ---- connections: lifetime --------------------------------------------------------------- */
+
+static void server_maybe_free(struct mw_http_server *srv)
+{
+    if (!srv->closing || !srv->listener_closed || srv->conns)
+        return;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        mw_free(srv->routes[i].method);
+        mw_free(srv->routes[i].path);
+    }
+    mw_free(srv->routes);
+    mw_free(srv);
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+    struct conn *c = handle->data;
+    if (--c->n_open_handles > 0)
+        return;
+    struct mw_http_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    mw_buf_free(&c->in);
+    mw_buf_free(&c->url);
+    mw_buf_free(&c->body);
+    mw_buf_free(&c->out_head);
+    mw_free(c->out_body);
+    mw_free(c);
+    server_maybe_free(srv);
+}
+
+/* Close now: pending writes are cancelled and a held exchange is detached. Idempotent. */
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->pending) {
+        c->pending->conn = NULL;
+        c->pending = NULL;
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    conn_close(timer->data);
+}
+
+static void conn_arm_timer(struct conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* ---- connections: reading ---------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *handle, size_t suggested_size, uv_buf_t *buf)
+{
+    struct conn *c = handle->data;
+    (void)suggested_size;
+    *buf = uv_buf_init(c->srv->read_buf, sizeof c->srv->read_buf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* Read while there is room for more input (or while draining a closing connection). */
+static void conn_update_reading(struct conn *c)
+{
+    bool want = !c->closing && !c->peer_eof &&
+                (c->state == CONN_LINGERING || c->in.len - c->in_off < INPUT_HIGH_WATER_BYTES);
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+            conn_close(c);
+            return;
+        }
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+    c->reading = want;
+}
+
+static void conn_read_ended(struct conn *c, ssize_t nread)
+{
+    if (nread == UV_EOF && c->state == CONN_WRITING) {
+        c->peer_eof = true; /* half-closed: finish the answer, then close */
+        conn_update_reading(c);
+        return;
+    }
+    conn_close(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = stream->data;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        conn_read_ended(c, nread);
+        return;
+    }
+    if (c->state == CONN_LINGERING)
+        return; /* drained and dropped */
+    if (mw_buf_append(&c->in, buf->base, (size_t)nread) != 0) {
+        MW_LOG_WARN("http", "input buffer allocation failed", "bytes=%zd", nread);
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_READING) {
+        conn_arm_timer(c, c->srv->idle_timeout_ms);
+        conn_process(c);
+    } else {
+        conn_update_reading(c);
+    }
+}
+
+/* ---- connections: writing ---------------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (status < 0 || c->peer_eof)
+        conn_close(c);
+}
+
+/* Our answer is out and the connection must close: shut down our side and drain the peer's
+ * input until it closes or the linger time passes, so unread input does not reset the answer. */
+static void conn_linger(struct conn *c)
+{
+    c->state = CONN_LINGERING;
+    if (c->peer_eof) {
+        conn_close(c);
+        return;
+    }
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    uint64_t linger_ms = c->srv->idle_timeout_ms;
+    conn_arm_timer(c, linger_ms < LINGER_MAX_MS ? linger_ms : LINGER_MAX_MS);
+    conn_update_reading(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    mw_buf_free(&c->out_head);
+    mw_free(c->out_body);
+    c->out_body = NULL;
+    if (c->closing)
+        return;
+    if (status < 0 || c->srv->closing) {
+        conn_close(c);
+        return;
+    }
+    if (c->close_after_write || c->peer_eof) {
+        conn_linger(c);
+        return;
+    }
+    c->state = CONN_READING;
+    conn_arm_timer(c, c->srv->idle_timeout_ms);
+    conn_process(c);
+}
+
+static bool safe_header_value(const char *s)
+{
+    return s && !strpbrk(s, "\r\n");
+}
+
+static int write_head(struct conn *c, int status, const char *content_type,
+                      const char *extra_headers, size_t body_len, bool with_length)
+{
+    const char *reason = http_status_str((enum http_status)status);
+    int rc = mw_buf_printf(&c->out_head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
+                           reason, content_type);
+    if (!rc && with_length)
+        rc = mw_buf_printf(&c->out_head, "Content-Length: %zu\r\n", body_len);
+    if (!rc)
+        rc = mw_buf_printf(&c->out_head, "Connection: %s\r\n%s\r\n",
+                           c->close_after_write ? "close" : "keep-alive",
+                           extra_headers ? extra_headers : "");
+    return rc;
+}
+
+/*
+ * Queue an answer on `c` and move it to WRITING. Takes ownership of `body` (mw_malloc'ed or
+ * NULL). `send_body` is false for HEAD, 204 and 304, which carry no body. On failure the
+ * connection is closed.
+ */
+static void conn_send(struct conn *c, int status, const char *content_type,
+                      const char *extra_headers, char *body, size_t body_len, bool send_body)
+{
+    if (status < 200 || status > 599)
+        status = 500;
+    if (status == 204 || status == 304)
+        send_body = false;
+    if (!safe_header_value(content_type))
+        content_type = content_type ? "application/octet-stream" : TEXT_PLAIN;
+    if (c->srv->closing || c->peer_eof)
+        c->close_after_write = true;
+    mw_buf_init(&c->out_head,
+                256 + strlen(content_type) + (extra_headers ? strlen(extra_headers) : 0));
+    if (write_head(c, status, content_type, extra_headers, body_len, status != 204) != 0) {
+        mw_free(body);
+        conn_close(c);
+        return;
+    }
+    c->out_body = body;
+    uv_buf_t bufs[2] = {
+        uv_buf_init(c->out_head.data, (unsigned int)c->out_head.len),
+        uv_buf_init(body, send_body ? (unsigned int)body_len : 0),
+    };
+    c->state = CONN_WRITING;
+    conn_arm_timer(c, c->srv->idle_timeout_ms); /* bounds a peer that never reads */
+    c->write_req.data = c;
+    int n_bufs = send_body && body_len ? 2 : 1;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, (unsigned int)n_bufs, on_write)) {
+        conn_close(c); /* on_conn_handle_closed frees the buffers */
+        return;
+    }
+    conn_update_reading(c);
+}
+
+static char *json_error_body(const char *message, size_t *len)
+{
+    struct mw_buf b;
+    mw_buf_init(&b, 4096);
+    int rc = mw_buf_append_str(&b, "{\"error\":\"");
+    for (const unsigned char *p = (const unsigned char *)(message ? message : ""); *p && !rc;
+         p++) {
+        if (*p == '"' || *p == '\\')
+            rc = mw_buf_printf(&b, "\\%c", *p);
+        else if (*p < 0x20)
+            rc = mw_buf_printf(&b, "\\u%04x", *p);
+        else
+            rc = mw_buf_append(&b, p, 1);
+    }
+    if (!rc)
+        rc = mw_buf_append_str(&b, "\"}\n");
+    if (rc) {
+        mw_buf_free(&b);
+        *len = 0;
+        return NULL;
+    }
+    return mw_buf_detach(&b, len);
+}
+
+/* Refuse the request being parsed with `status` and close once that is written. */
+static void conn_fail(struct conn *c, int status)
+{
+    MW_LOG_DEBUG("http", "request refused", "status=%d", status);
+    c->close_after_write = true;
+    size_t len;
+    char *body = json_error_body(http_status_str((enum http_status)status), &len);
+    conn_send(c, status, "application/json", NULL, body, len, true);
+}
+
+/* ---- exchanges --------------------------------------------------------------------------- */
+
+/* Answer `ex` (taking ownership of `body`) and free it; a detached exchange is only freed. */
+static void exchange_finish(struct mw_http_exchange *ex, int status, const char *content_type,
+                            const char *extra_headers, char *body, size_t body_len)
+{
+    struct conn *c = ex->conn;
+    if (c && !c->closing) {
+        c->pending = NULL;
+        if (!ex->keep_alive)
+            c->close_after_write = true;
+        conn_send(c, status, content_type, extra_headers, body, body_len, !ex->head);
+    } else {
+        mw_free(body);
+    }
+    mw_free(ex);
+}
+
+void mw_http_respond(struct mw_http_exchange *ex, int status, const char *content_type,
+                     const char *body, size_t body_len)
+{
+    if (!ex)
+        return;
+    char *copy = NULL;
+    if (ex->conn && body && body_len) {
+        copy = mw_malloc(body_len);
+        if (!copy) {
+            MW_LOG_WARN("http", "response allocation failed", "bytes=%zu", body_len);
+            conn_close(ex->conn);
+            mw_free(ex);
+            return;
+        }
+        memcpy(copy, body, body_len);
+    }
+    exchange_finish(ex, status, content_type, NULL, copy, copy ? body_len : 0);
+}
+
+void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *message)
+{
+    if (!ex)
+        return;
+    size_t len = 0;
+    char *body = ex->conn ? json_error_body(message, &len) : NULL;
+    exchange_finish(ex, status, "application/json", NULL, body, len);
+}
+
+/* Split the request target into path and query; `absolute-form` targets are accepted. */
+static int split_target(const struct conn *c, const char **path, size_t *path_len,
+                        const char **query, size_t *query_len)
+{
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (c->url.len == 0 || http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0 ||
+        !(u.field_set & (1 << UF_PATH)))
+        return MW_EPARSE;
+    *path = c->url.data + u.field_data[UF_PATH].off;
+    *path_len = u.field_data[UF_PATH].len;
+    *query = "";
+    *query_len = 0;
+    if (u.field_set & (1 << UF_QUERY)) {
+        *query = c->url.data + u.field_data[UF_QUERY].off;
+        *query_len = u.field_data[UF_QUERY].len;
+    }
+    return 0;
+}
+
+static char *copy_into(char *dst, const char *src, size_t len)
+{
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return dst + len + 1;
+}
+
+/* Build the exchange for the request just parsed. Returns 0, MW_EPARSE (bad target or path
+ * escape: answer 400) or MW_ENOMEM. */
+static int exchange_new(struct conn *c, struct mw_http_exchange **out)
+{
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (split_target(c, &path, &path_len, &query, &query_len) != 0)
+        return MW_EPARSE;
+    const char *method = http_method_str(c->req_method);
+    size_t method_len = strlen(method);
+    struct mw_http_exchange *ex = mw_malloc(sizeof *ex + method_len + path_len + query_len +
+                                            c->body.len + 4);
+    if (!ex)
+        return MW_ENOMEM;
+    char *p = ex->strings;
+    ex->req.method = p;
+    p = copy_into(p, method, method_len);
+    if (percent_decode(path, path_len, false, p, path_len + 1) != 0) {
+        mw_free(ex);
+        return MW_EPARSE;
+    }
+    ex->req.path = p;
+    p += strlen(p) + 1;
+    ex->req.query = p;
+    p = copy_into(p, query, query_len);
+    ex->req.body = c->body.len ? p : NULL;
+    ex->req.body_len = c->body.len;
+    copy_into(p, c->body.len ? c->body.data : "", c->body.len);
+    ex->conn = c;
+    ex->keep_alive = c->req_keep_alive && !c->parser.upgrade;
+    ex->head = c->req_method == HTTP_HEAD;
+    *out = ex;
+    return 0;
+}
+
+/* ---- routing ----------------------------------------------------------------------------- */
+
+static bool route_matches_path(const struct route *r, const char *path)
+{
+    if (r->prefix)
+        return strncmp(path, r->path, r->path_len) == 0;
+    return strcmp(path, r->path) == 0;
+}
+
+/* An exact route beats any prefix route; among prefixes the longest wins. */
+static size_t route_rank(const struct route *r)
+{
+    return r->prefix ? r->path_len : SIZE_MAX;
+}
+
+/* The best route for method + path, or NULL; then `allow` lists the methods the path does
+ * have ("" when none: 404). */
+static const struct route *find_route(const struct mw_http_server *srv, const char *method,
+                                      const char *path, char *allow, size_t allow_size)
+{
+    const struct route *best = NULL;
+    size_t allow_len = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        const struct route *r = &srv->routes[i];
+        if (!route_matches_path(r, path))
+            continue;
+        if (strcmp(r->method, method) == 0) {
+            if (!best || route_rank(r) > route_rank(best))
+                best = r;
+        } else if (!strstr(allow, r->method) && allow_len < allow_size) {
+            int n = snprintf(allow + allow_len, allow_size - allow_len, "%s%s",
+                             allow_len ? ", " : "", r->method);
+            if (n > 0)
+                allow_len += (size_t)n;
+        }
+    }
+    return best;
+}
+
+static void dispatch(struct mw_http_server *srv, struct mw_http_exchange *ex)
+{
+    char allow[256];
+    const struct route *r = find_route(srv, ex->req.method, ex->req.path, allow, sizeof allow);
+    if (r) {
+        r->fn(ex, &ex->req, r->arg);
+        return;
+    }
+    if (!allow[0]) {
+        mw_http_respond_error(ex, 404, "not found");
+        return;
+    }
+    char header[300];
+    snprintf(header, sizeof header, "Allow: %s\r\n", allow);
+    size_t len;
+    char *body = json_error_body("method not allowed", &len);
+    exchange_finish(ex, 405, "application/json", header, body, len);
+}
+
+/* The parser has a whole request: hand it to its handler, which may answer now or later. */
+static void conn_dispatch(struct conn *c)
+{
+    struct mw_http_exchange *ex = NULL;
+    int rc = exchange_new(c, &ex);
+    if (rc) {
+        conn_fail(c, rc == MW_EPARSE ? 400 : 503);
+        return;
+    }
+    if (!ex->keep_alive)
+        c->close_after_write = true;
+    c->pending = ex;
+    c->state = CONN_HANDLING;
+    uv_timer_stop(&c->timer);
+    dispatch(c->srv, ex);
+}
+
+/* ---- parsing ----------------------------------------------------------------------------- */
+
+static int count_header_bytes(struct conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes <= c->srv->max_header_bytes)
+        return 0;
+    c->error_status = 431;
+    return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->header_bytes = 0;
+    c->error_status = 0;
+    c->field_len = 0;
+    c->in_value = false;
+    c->expect_len = 0;
+    c->expect_continue = false;
+    mw_buf_reset(&c->url);
+    mw_buf_reset(&c->body);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (count_header_bytes(c, len))
+        return -1;
+    if (mw_buf_append(&c->url, at, len) == 0)
+        return 0;
+    c->error_status = 503; /* out of memory: the limit itself is enforced above */
+    return -1;
+}
+
+/* Keep just enough of each header to recognise `Expect: 100-continue`. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (count_header_bytes(c, len + (c->in_value || c->field_len == 0 ? HEADER_LINE_OVERHEAD : 0)))
+        return -1;
+    if (c->in_value) {
+        c->in_value = false;
+        c->field_len = 0;
+    }
+    for (size_t i = 0; i < len && c->field_len < sizeof c->field; i++) {
+        char ch = at[i];
+        c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    if (count_header_bytes(c, len))
+        return -1;
+    if (!c->in_value) {
+        c->in_value = true;
+        c->expect_len = 0;
+    }
+    if (c->field_len == 6 && memcmp(c->field, "expect", 6) == 0) {
+        size_t n = len < sizeof c->expect - c->expect_len ? len : sizeof c->expect - c->expect_len;
+        memcpy(c->expect + c->expect_len, at, n);
+        c->expect_len += n;
+        c->expect_continue = c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0;
+    }
+    return 0;
+}
+
+static void on_continue_written(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->continue_in_flight = false;
+    if (status < 0)
+        conn_close(c);
+}
+
+/* A client that waits for `100 Continue` before sending its body gets it (unless one is still
+ * being written, in which case it sends the body after its own timeout). */
+static void send_continue(struct conn *c)
+{
+    if (c->continue_in_flight)
+        return;
+    uv_buf_t buf = uv_buf_init((char *)continue_response, sizeof continue_response - 1);
+    c->continue_req.data = c;
+    if (uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &buf, 1, on_continue_written) == 0)
+        c->continue_in_flight = true;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
+    if (has_length && p->content_length > c->srv->max_body_bytes) {
+        c->error_status = 413;
+        return -1;
+    }
+    if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1 &&
+        ((has_length && p->content_length > 0) || (p->flags & F_CHUNKED)))
+        send_continue(c);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct conn *c = p->data;
+    int rc = mw_buf_append(&c->body, at, len);
+    if (rc == 0)
+        return 0;
+    c->error_status = rc == MW_EFULL ? 413 : 503;
+    return -1;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct conn *c = p->data;
+    c->req_keep_alive = http_should_keep_alive(p) != 0;
+    c->req_method = (enum http_method)p->method;
+    c->message_done = true;
+    http_parser_pause(p, 1); /* one exchange at a time: resume once it is answered */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static int parse_error_status(const struct conn *c, enum http_errno err)
+{
+    if (c->error_status)
+        return c->error_status;
+    if (err == HPE_HEADER_OVERFLOW)
+        return 431;
+    return 400;
+}
+
+static void conn_compact_input(struct conn *c)
+{
+    if (c->in_off == c->in.len) {
+        if (c->in.cap > READ_CHUNK_BYTES)
+            mw_buf_free(&c->in); /* do not keep a big buffer for an idle connection */
+        else
+            mw_buf_reset(&c->in);
+        c->in_off = 0;
+    } else if (c->in_off > 0) {
+        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+        c->in.len -= c->in_off;
+        c->in.data[c->in.len] = '\0';
+        c->in_off = 0;
+    }
+}
+
+/* Parse buffered input while the connection is free to take a request; stops at the first
+ * complete request (dispatched), at an error (answered, then closed) or when input runs out. */
+static void conn_process(struct conn *c)
+{
+    while (!c->closing && c->state == CONN_READING && c->in_off < c->in.len) {
+        size_t avail = c->in.len - c->in_off;
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off,
+                                       avail);
+        c->in_off += n;
+        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        if (err == HPE_PAUSED && c->message_done) {
+            c->message_done = false;
+            http_parser_pause(&c->parser, 0);
+            conn_dispatch(c);
+        } else if (err != HPE_OK) {
+            conn_fail(c, parse_error_status(c, err));
+        } else if (n < avail) {
+            conn_fail(c, 400); /* an upgrade without a complete request */
+        }
+    }
+    if (c->closing)
+        return;
+    if (c->state == CONN_LINGERING)
+        return;
+    conn_compact_input(c);
+    conn_update_reading(c);
+}
+
+/* ---- accepting --------------------------------------------------------------------------- */
+
+static void free_handle(uv_handle_t *handle)
+{
+    mw_free(handle);
+}
+
+/* Over the connection limit: accept and close at once, so the peer is told rather than left
+ * waiting in the backlog. */
+static void reject_connection(struct mw_http_server *srv)
+{
+    uv_tcp_t *tcp = mw_malloc(sizeof *tcp);
+    if (!tcp) {
+        MW_LOG_WARN("http", "cannot reject connection", "err=%s", mw_strerror(MW_ENOMEM));
+        return;
+    }
+    uv_tcp_init(srv->loop, tcp);
+    uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)tcp);
+    uv_close((uv_handle_t *)tcp, free_handle);
+}
+
+static struct conn *conn_new(struct mw_http_server *srv)
+{
+    struct conn *c = mw_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->n_open_handles = 2;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    mw_buf_init(&c->in, INPUT_HIGH_WATER_BYTES + READ_CHUNK_BYTES);
+    mw_buf_init(&c->url, srv->max_header_bytes);
+    mw_buf_init(&c->body, srv->max_body_bytes);
+    mw_buf_init(&c->out_head, 0);
+    c->state = CONN_READING;
+    return c;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct mw_http_server *srv = listener->data;
+    if (status < 0) {
+        MW_LOG_WARN("http", "accept failed", "err=%s", uv_strerror(status));
+        return;
+    }
+    if (srv->closing)
+        return;
+    if (srv->n_conns >= srv->max_connections) {
+        MW_LOG_DEBUG("http", "connection refused", "max_connections=%d", srv->max_connections);
+        reject_connection(srv);
+        return;
+    }
+    struct conn *c = conn_new(srv);
+    if (!c) {
+        reject_connection(srv);
+        return;
+    }
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_arm_timer(c, srv->idle_timeout_ms);
+    conn_update_reading(c);
+}
+
+/* ---- built-in routes --------------------------------------------------------------------- */
+
+static void handle_healthz(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                           void *arg)
+{
+    (void)req;
+    (void)arg;
+    mw_http_respond(ex, 200, TEXT_PLAIN, "ok", 2);
+}
+
+static void handle_readyz(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                          void *arg)
+{
+    const struct mw_http_server *srv = arg;
+    (void)req;
+    if (!srv->ready_fn || srv->ready_fn(srv->ready_arg))
+        mw_http_respond(ex, 200, TEXT_PLAIN, "ready", 5);
+    else
+        mw_http_respond(ex, 503, TEXT_PLAIN, "not ready", 9);
+}
+
+static void handle_metrics(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                           void *arg)
+{
+    const struct mw_http_server *srv = arg;
+    (void)req;
+    struct mw_buf out;
+    mw_buf_init(&out, METRICS_MAX_BYTES);
+    int rc = srv->metrics ? mw_prom_render(srv->metrics, &out) : 0;
+    if (rc) {
+        MW_LOG_WARN("http", "metrics render failed", "err=%s", mw_strerror(rc));
+        mw_buf_free(&out);
+        mw_http_respond_error(ex, 500, "metrics render failed");
+        return;
+    }
+    size_t len;
+    char *body = mw_buf_detach(&out, &len);
+    exchange_finish(ex, 200, PROM_CONTENT_TYPE, NULL, body, len);
+}
+
+/* ---- server ------------------------------------------------------------------------------ */
+
+int mw_http_server_route(struct mw_http_server *srv, const char *method, const char *path,
+                         bool prefix, mw_http_handler_fn fn, void *arg)
+{
+    if (!srv || !method || !*method || !path || path[0] != '/' || !fn)
+        return MW_EINVAL;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        const struct route *r = &srv->routes[i];
+        if (r->prefix == prefix && strcmp(r->method, method) == 0 && strcmp(r->path, path) == 0)
+            return MW_EINVAL;
+    }
+    if (srv->n_routes == srv->cap_routes) {
+        size_t cap = srv->cap_routes ? srv->cap_routes * 2 : 8;
+        struct route *routes = mw_realloc(srv->routes, cap * sizeof *routes);
+        if (!routes)
+            return MW_ENOMEM;
+        srv->routes = routes;
+        srv->cap_routes = cap;
+    }
+    struct route r = {mw_strdup(method), mw_strdup(path), strlen(path), prefix, fn, arg};
+    if (!r.method || !r.path) {
+        mw_free(r.method);
+        mw_free(r.path);
+        return MW_ENOMEM;
+    }
+    srv->routes[srv->n_routes++] = r;
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    struct mw_http_server *srv = handle->data;
+    srv->listener_closed = true;
+    server_maybe_free(srv);
+}
+
+static void apply_defaults(struct mw_http_server_options *o)
+{
+    if (!o->host || !*o->host)
+        o->host = DEFAULT_HOST;
+    if (!o->max_header_bytes)
+        o->max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
+    if (!o->max_body_bytes)
+        o->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+    if (o->max_connections <= 0)
+        o->max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+static int parse_address(const char *host, int port, struct sockaddr_storage *addr)
+{
+    memset(addr, 0, sizeof *addr);
+    if (strchr(host, ':'))
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr);
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)addr);
+}
+
+static int bound_port(const uv_tcp_t *tcp)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (uv_tcp_getsockname(tcp, (struct sockaddr *)&addr, &len) != 0)
+        return -1;
+    if (addr.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+}
+
+/* Writing to a socket the peer has reset raises SIGPIPE, which would kill the process: ignore
+ * it unless the program has installed its own handler. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+static int add_builtin_routes(struct mw_http_server *srv)
+{
+    int rc = mw_http_server_route(srv, "GET", "/healthz", false, handle_healthz, srv);
+    if (!rc)
+        rc = mw_http_server_route(srv, "GET", "/readyz", false, handle_readyz, srv);
+    if (!rc)
+        rc = mw_http_server_route(srv, "GET", "/metrics", false, handle_metrics, srv);
+    return rc;
+}
+
+static int server_listen(struct mw_http_server *srv, const char *host, int port)
+{
+    struct sockaddr_storage addr;
+    if (parse_address(host, port, &addr) != 0) {
+        MW_LOG_ERROR("http", "invalid listen address", "host=%s port=%d", host, port);
+        return MW_EINVAL;
+    }
+    uv_tcp_init(srv->loop, &srv->listener);
+    srv->listener.data = srv;
+    int err = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+    if (!err)
+        err = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
+    if (!err)
+        srv->port = bound_port(&srv->listener);
+    if (err || srv->port < 0) {
+        MW_LOG_ERROR("http", "listen failed", "host=%s port=%d err=%s", host, port,
+                     err ? uv_strerror(err) : "getsockname");
+        return MW_ESYS;
+    }
+    return 0;
+}
+
+/* On MW_ESYS and MW_ENOMEM after the listener exists, the memory is released by the loop when
+ * it runs the listener's close callback. */
+int mw_http_server_create(uv_loop_t *loop, const struct mw_http_server_options *opts,
+                          struct mw_http_server **out)
+{
+    if (!out)
+        return MW_EINVAL;
+    *out = NULL;
+    struct mw_http_server_options o = {0};
+    if (opts)
+        o = *opts;
+    apply_defaults(&o);
+    if (!loop || o.port < 0 || o.port > 65535)
+        return MW_EINVAL;
+    struct mw_http_server *srv = mw_calloc(1, sizeof *srv);
+    if (!srv)
+        return MW_ENOMEM;
+    srv->loop = loop;
+    srv->max_header_bytes = o.max_header_bytes;
+    srv->max_body_bytes = o.max_body_bytes;
+    srv->max_connections = o.max_connections;
+    srv->idle_timeout_ms = o.idle_timeout_ms;
+    int rc = add_builtin_routes(srv);
+    if (rc) {
+        srv->closing = srv->listener_closed = true;
+        server_maybe_free(srv);
+        return rc;
+    }
+    rc = server_listen(srv, o.host, o.port);
+    if (rc == MW_EINVAL) {
+        srv->closing = srv->listener_closed = true;
+        server_maybe_free(srv);
+        return rc;
+    }
+    if (rc) {
+        srv->closing = true;
+        uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+        return rc;
+    }
+    ignore_sigpipe();
+    *out = srv;
+    return 0;
+}
+
+void mw_http_server_destroy(struct mw_http_server *srv)
+{
+    if (!srv || srv->closing)
+        return;
+    srv->closing = true;
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    for (struct conn *c = srv->conns; c; c = c->next)
+        conn_close(c);
+}
+
+int mw_http_server_port(const struct mw_http_server *srv)
+{
+    return srv ? srv->port : -1;
+}
+
+void mw_http_server_set_metrics(struct mw_http_server *srv, struct mw_prom_registry *reg)
+{
+    if (srv)
+        srv->metrics = reg;
+}
+
+void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, void *arg)
+{
+    if (!srv)
+        return;
+    srv->ready_fn = fn;
+    srv->ready_arg = arg;
+}

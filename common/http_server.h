@@ -1,0 +1,81 @@
+/*
+ * http_server.h — a small HTTP/1.1 server on libuv + http-parser for /healthz, /readyz,
+ * /metrics and the aggregator's JSON API.
+ *
+ * Requests are parsed with http-parser; bounded header and body sizes (431 / 413), a bounded
+ * number of connections, idle timeouts, keep-alive and pipelined requests answered in order.
+ * A handler gets an exchange and answers it with mw_http_respond(), at once or later (after a
+ * Redis reply): the exchange stays valid until answered even if the peer has gone, in which case
+ * the answer is discarded. Malformed requests get 400 and the connection is closed; the server
+ * never crashes on input.
+ *
+ * Built in: GET /healthz (200 "ok"), GET /readyz (200 or 503 from the ready callback),
+ * GET /metrics (the Prometheus registry, text/plain; version=0.0.4). Unknown paths get 404,
+ * a known path with another method 405.
+ */
+#ifndef MW_COMMON_HTTP_SERVER_H
+#define MW_COMMON_HTTP_SERVER_H
+
+#include "prom.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct mw_http_server;
+struct mw_http_exchange;
+
+struct mw_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* percent-decoded path without the query: "/api/v1/models/churn" */
+    const char *query;  /* raw query without '?', "" when none */
+    const char *body;   /* NULL when empty */
+    size_t body_len;
+};
+
+typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                                   void *arg);
+typedef bool (*mw_http_ready_fn)(void *arg);
+
+struct mw_http_server_options {
+    const char *host; /* "127.0.0.1" by default */
+    int port;         /* 0 picks a free port: see mw_http_server_port() */
+    size_t max_header_bytes;   /* default 16 KiB */
+    size_t max_body_bytes;     /* default 1 MiB */
+    int max_connections;       /* default 256 */
+    uint64_t idle_timeout_ms;  /* default 30 s */
+};
+
+/* Listen on host:port on `loop`. Returns 0, MW_EINVAL, MW_ESYS (bind/listen failed; logged with
+ * the address) or MW_ENOMEM. */
+int mw_http_server_create(uv_loop_t *loop, const struct mw_http_server_options *opts,
+                          struct mw_http_server **out);
+
+/* Stop listening, close every connection, free the server once the loop has run the close
+ * callbacks. Pending exchanges are answered with nothing. Accepts NULL. */
+void mw_http_server_destroy(struct mw_http_server *srv);
+
+/* The port actually bound. */
+int mw_http_server_port(const struct mw_http_server *srv);
+
+/* Route `method` + `path` to `fn`. With `prefix`, every path starting with `path` matches (the
+ * longest registered prefix wins). Returns 0, MW_EINVAL or MW_ENOMEM. */
+int mw_http_server_route(struct mw_http_server *srv, const char *method, const char *path,
+                         bool prefix, mw_http_handler_fn fn, void *arg);
+
+/* What /metrics renders (borrowed; must outlive the server) and what /readyz asks. */
+void mw_http_server_set_metrics(struct mw_http_server *srv, struct mw_prom_registry *reg);
+void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, void *arg);
+
+/* Answer an exchange; copies `body`. Frees the exchange: call exactly once per exchange. */
+void mw_http_respond(struct mw_http_exchange *ex, int status, const char *content_type,
+                     const char *body, size_t body_len);
+/* Answer with a JSON error body {"error": message}. */
+void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *message);
+
+/* Percent-decoded value of query parameter `name` into out. Returns 0, MW_ENOTFOUND, or
+ * MW_ETOOBIG when it does not fit in `size` bytes with its NUL. */
+int mw_http_query_param(const char *query, const char *name, char *out, size_t size);
+
+#endif
