@@ -42,7 +42,8 @@ struct mw_agent {
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
     int shutting_down;
-    int exit_status;
+    int shutdown_started;
+    int undelivered; /* batches sealed but neither delivered nor failed at shutdown, or failed */
     struct mw_agent_stats stats;
 };
 
@@ -289,9 +290,9 @@ fail:
 
 void mw_agent_shutdown(struct mw_agent *a)
 {
-    if (!a || a->exit_status == 1)
+    if (!a || a->shutdown_started)
         return;
-    a->exit_status = 1; /* shutdown started */
+    a->shutdown_started = 1;
     a->shutting_down = 1;
     if (a->intake) {
         mw_intake_stop(a->intake);
@@ -306,6 +307,11 @@ void mw_agent_shutdown(struct mw_agent *a)
                          "in_flight=%" PRIu64, mw_producer_in_flight(a->producer));
         else
             MW_LOG_INFO("agent", "drained", "batches_flushed=%" PRIu64, waiting);
+        const struct mw_producer_stats *ps = mw_producer_stats(a->producer);
+        a->undelivered = mw_producer_in_flight(a->producer) || ps->batches_failed;
+        /* The producer frees itself once its timer handle has closed. */
+        mw_producer_destroy(a->producer);
+        a->producer = NULL;
     }
     if (a->seal_timer.loop) /* initialised */
         uv_close((uv_handle_t *)&a->seal_timer, NULL);
@@ -317,15 +323,7 @@ int mw_agent_destroy(struct mw_agent *a)
 {
     if (!a)
         return 0;
-    int rc = 0;
-    if (a->producer) {
-        const struct mw_producer_stats *ps = mw_producer_stats(a->producer);
-        if (mw_producer_in_flight(a->producer) || ps->batches_failed)
-            rc = MW_EKAFKA;
-        /* The producer frees itself once its timer handle has closed. */
-        mw_producer_destroy(a->producer);
-        uv_run(a->loop, UV_RUN_DEFAULT);
-    }
+    int rc = a->undelivered ? MW_EKAFKA : 0;
     mw_counters_destroy(a->counters);
     mw_zframe_ctx_destroy(a->zctx);
     mw_prom_registry_destroy(a->metrics);

@@ -1,0 +1,275 @@
+"""Real-process test harness: starts redis-server, modelwatch-devkafka, aggregators and agents
+on free loopback ports in a private directory, and stops every one of them on every path
+(normal exit, assertion failure, exception, SIGTERM/SIGINT of the test itself).
+
+Standard library only. Binaries come from the build directory given by MW_BUILD_DIR (meson
+passes it) or the first argument of the test script.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+
+class TestFailure(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as e:  # the thing waited for may not answer yet
+            last_error = e
+        time.sleep(0.05)
+    raise TestFailure(f"timed out after {timeout_s}s waiting for {what}"
+                      + (f" (last error: {last_error})" if last_error else ""))
+
+
+class Cluster:
+    """Owns a temp directory and every process started for one test."""
+
+    def __init__(self, build_dir, name="test"):
+        self.build_dir = os.path.abspath(build_dir)
+        self.dir = tempfile.mkdtemp(prefix=f"mw-{name}-")
+        self.procs = []
+        self.redis_port = None
+        self.bootstrap_file = os.path.join(self.dir, "bootstrap")
+        self.control_file = os.path.join(self.dir, "devkafka.control")
+        atexit.register(self.stop_all)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        self.stop_all()
+        sys.exit(128 + signum)
+
+    def binary(self, rel):
+        path = os.path.join(self.build_dir, rel)
+        if not os.path.exists(path):
+            raise TestFailure(f"missing binary {path}: build first")
+        return path
+
+    def spawn(self, name, argv, env=None):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                                env=env, start_new_session=True)
+        proc.mw_name = name
+        proc.mw_log = log.name
+        self.procs.append(proc)
+        return proc
+
+    def log_of(self, proc):
+        with open(proc.mw_log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    # --- services -------------------------------------------------------------------------
+    def start_redis(self, port=None):
+        self.redis_port = port or self.redis_port or free_port()
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise TestFailure("redis-server is not installed (the test needs a real Redis)")
+        self.redis = self.spawn("redis", [exe, "--port", str(self.redis_port), "--bind",
+                                          "127.0.0.1", "--save", "", "--appendonly", "no",
+                                          "--dir", self.dir])
+        wait_for(lambda: self.redis_cmd("PING") == "+PONG", 10, "redis-server")
+        return self.redis
+
+    def redis_cmd(self, *args):
+        """One command over RESP; returns the raw first reply line (enough for tests)."""
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as s:
+            payload = f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
+            s.sendall(payload.encode())
+            return s.recv(65536).decode().split("\r\n")[0]
+
+    def start_devkafka(self, brokers=1, topics=None):
+        argv = [self.binary("tools/modelwatch-devkafka"), "--brokers", str(brokers),
+                "--bootstrap-file", self.bootstrap_file, "--control-file", self.control_file]
+        for t in topics or []:
+            argv += ["--topic", t]
+        self.devkafka = self.spawn("devkafka", argv)
+        wait_for(lambda: os.path.exists(self.bootstrap_file) and
+                 os.path.exists(self.control_file), 15, "devkafka bootstrap file")
+        return self.devkafka
+
+    def devkafka_cmd(self, line):
+        with open(self.control_file) as f:
+            host, port = f.read().strip().rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall((line + "\n").encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        return reply.decode().strip()
+
+    def write_config(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_aggregator(self, name="aggregator", extra=""):
+        port = free_port()
+        cfg = self.write_config(f"{name}.yaml", f"""
+log_level: info
+kafka:
+  bootstrap_file: {self.bootstrap_file}
+  properties:
+    topic.metadata.refresh.interval.ms: "1000"
+redis:
+  port: {self.redis_port}
+  retry_max: 500ms
+http:
+  port: {port}
+{extra}
+""")
+        proc = self.spawn(name, [self.binary("aggregator/modelwatch-aggregator"), "--config", cfg])
+        proc.http_port = port
+        wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
+        return proc
+
+    def start_agent(self, name="agent", agent_id="agent-1", extra=""):
+        port = free_port()
+        endpoint = f"ipc://{self.dir}/{name}.sock"
+        cfg = self.write_config(f"{name}.yaml", f"""
+agent_id: {agent_id}
+intake:
+  endpoint: "{endpoint}"
+kafka:
+  bootstrap_file: {self.bootstrap_file}
+http:
+  port: {port}
+{extra}
+""")
+        proc = self.spawn(name, [self.binary("agent/modelwatch-agent"), "--config", cfg])
+        proc.http_port = port
+        proc.endpoint = endpoint
+        wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
+        return proc
+
+    def loadgen(self, endpoint, models, events, windows=1, start_ms=None, extra=()):
+        argv = [self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
+                "--events", str(events), "--windows", str(windows)]
+        for m in models:
+            argv += ["--model", m]
+        if start_ms is not None:
+            argv += ["--start-ms", str(start_ms)]
+        argv += list(extra)
+        out = subprocess.run(argv, capture_output=True, timeout=600)
+        if out.returncode != 0:
+            raise TestFailure(f"loadgen failed ({out.returncode}): {out.stderr.decode()}")
+        return json.loads(out.stdout)
+
+    # --- teardown -------------------------------------------------------------------------
+    def stop(self, proc, sig=signal.SIGTERM, timeout_s=20):
+        """Signal one process and wait for it; returns its exit code."""
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise TestFailure(f"{proc.mw_name} did not exit within {timeout_s}s of {sig!s}")
+
+    def stop_all(self, keep_dir=False):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        self.procs = []
+        if not keep_dir and os.path.isdir(self.dir):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def dump_logs(self):
+        for proc in self.procs:
+            sys.stderr.write(f"----- {proc.mw_name} log (last 40 lines) -----\n")
+            sys.stderr.write("\n".join(self.log_of(proc).splitlines()[-40:]) + "\n")
+
+
+def http_get(port, path, timeout=10):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metrics(port):
+    """Parse /metrics into {'name{labels}': value}."""
+    status, text = http_get(port, "/metrics")
+    if status != 200:
+        raise TestFailure(f"/metrics answered {status}")
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+class Tap:
+    """Minimal TAP producer: one `ok`/`not ok` line per check, plan at the end."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def check(self, cond, description, detail=""):
+        self.n += 1
+        if cond:
+            print(f"ok {self.n} - {description}", flush=True)
+        else:
+            self.failed += 1
+            print(f"not ok {self.n} - {description}", flush=True)
+            if detail:
+                for line in str(detail).splitlines():
+                    print(f"# {line}", flush=True)
+        return cond
+
+    def finish(self):
+        print(f"1..{self.n}", flush=True)
+        return 1 if self.failed or self.n == 0 else 0
+
+
+def run(main):
+    """Run a test body with a Tap and a Cluster; always tear down; exit with TAP status."""
+    build_dir = os.environ.get("MW_BUILD_DIR") or (sys.argv[1] if len(sys.argv) > 1 else "build")
+    tap = Tap()
+    cluster = Cluster(build_dir, name=os.path.splitext(os.path.basename(sys.argv[0]))[0])
+    try:
+        main(tap, cluster)
+    except Exception as e:  # report as a failed check, with the services' logs
+        tap.check(False, f"test raised {type(e).__name__}", str(e))
+        cluster.dump_logs()
+    finally:
+        if tap.failed:
+            cluster.dump_logs()
+        cluster.stop_all()
+    sys.exit(tap.finish())

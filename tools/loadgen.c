@@ -1,0 +1,220 @@
+/*
+ * loadgen.c — modelwatch-loadgen, a synthetic model server that captures predictions through
+ * libmodelwatch exactly as a real one would.
+ *
+ * It spreads N events round-robin over the given models and over W consecutive event-time
+ * windows, with 10 numeric and 2 categorical features, a score, latencies from a log-normal
+ * distribution and a configurable error share, and prints what it sent as JSON: the exact
+ * count per (model, version, window start). Tests compare that with what the aggregator
+ * computed. The library never blocks; when the agent is not yet connected or momentarily full,
+ * loadgen retries the same event after a short pause (a real model server would count the drop
+ * instead), unless --no-retry is given.
+ */
+#include "modelwatch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MODELS 16
+#define MAX_WINDOWS 64
+
+struct options {
+    const char *endpoint;
+    const char *models[MAX_MODELS];
+    size_t n_models;
+    long long events;
+    long windows;
+    long long window_ms;
+    long long start_ms;
+    double error_share;
+    double rate;
+    int retry;
+    unsigned seed;
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: modelwatch-loadgen --endpoint ADDR --model NAME[:VERSION] [--model ...]\n"
+            "         [--events N] [--windows W] [--window-ms MS] [--start-ms MS]\n"
+            "         [--error-share F] [--rate EVENTS_PER_S] [--seed S] [--no-retry]\n"
+            "Sends N events spread over the models and W event-time windows; prints the exact\n"
+            "counts sent per model, version and window as JSON.\n");
+}
+
+static int parse_ll(const char *text, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *text, double min, double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= min && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option opts[] = {
+        {"endpoint", required_argument, NULL, 'e'}, {"model", required_argument, NULL, 'm'},
+        {"events", required_argument, NULL, 'n'},   {"windows", required_argument, NULL, 'w'},
+        {"window-ms", required_argument, NULL, 'W'}, {"start-ms", required_argument, NULL, 's'},
+        {"error-share", required_argument, NULL, 'E'}, {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 'S'},     {"no-retry", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    long long v = 0;
+    *o = (struct options){.events = 10000, .windows = 1, .window_ms = 60000, .retry = 1,
+                          .seed = 1};
+    int c;
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:Rh", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'e': o->endpoint = optarg; break;
+        case 'm':
+            bad = o->n_models == MAX_MODELS;
+            if (!bad)
+                o->models[o->n_models++] = optarg;
+            break;
+        case 'n': bad = parse_ll(optarg, 0, 1LL << 40, &o->events); break;
+        case 'w': bad = parse_ll(optarg, 1, MAX_WINDOWS, &v); o->windows = (long)v; break;
+        case 'W': bad = parse_ll(optarg, 1000, 86400000, &o->window_ms); break;
+        case 's': bad = parse_ll(optarg, 0, 1LL << 50, &o->start_ms); break;
+        case 'E': bad = parse_double(optarg, 0, 1, &o->error_share); break;
+        case 'r': bad = parse_double(optarg, 0, 1e9, &o->rate); break;
+        case 'S': bad = parse_ll(optarg, 0, 1LL << 31, &v); o->seed = (unsigned)v; break;
+        case 'R': o->retry = 0; break;
+        case 'h': usage(stdout); exit(0);
+        default: bad = 1;
+        }
+        if (bad) {
+            fprintf(stderr, "modelwatch-loadgen: bad value for option -%c\n", c);
+            return -1;
+        }
+    }
+    if (!o->endpoint || o->n_models == 0) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static double uniform(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return ((*state >> 8) & 0xffffff) / 16777216.0;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send one event, retrying while the agent is absent or full when asked to. */
+static int send_event(mw_client *client, const struct mw_event *ev, int retry)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = mw_capture(client, ev);
+        if (rc != MW_EAGAIN || !retry || attempt > 200000)
+            return rc;
+        sleep_us(attempt < 100 ? 50 : 1000);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    if (parse_options(argc, argv, &o) != 0)
+        return 2;
+    if (o.start_ms == 0)
+        o.start_ms = (now_ms() / o.window_ms) * o.window_ms;
+    mw_client *client = NULL;
+    int rc = mw_client_open(o.endpoint, &client);
+    if (rc) {
+        fprintf(stderr, "modelwatch-loadgen: cannot open %s: %s\n", o.endpoint, mw_strerror(rc));
+        return 1;
+    }
+    static long long sent[MAX_MODELS][MAX_WINDOWS];
+    long long failed = 0;
+    unsigned rng = o.seed;
+    char names[MAX_MODELS][64], versions[MAX_MODELS][64];
+    for (size_t m = 0; m < o.n_models; m++) {
+        const char *colon = strchr(o.models[m], ':');
+        snprintf(names[m], sizeof names[m], "%.*s",
+                 (int)(colon ? colon - o.models[m] : (long)strlen(o.models[m])), o.models[m]);
+        snprintf(versions[m], sizeof versions[m], "%s", colon ? colon + 1 : "v1");
+    }
+    static const char *const countries[] = {"fr", "de", "us", "jp", "br"};
+    static const char *const plans[] = {"free", "pro", "team"};
+    for (long long i = 0; i < o.events; i++) {
+        size_t m = (size_t)(i % (long long)o.n_models);
+        long w = (long)((i / (long long)o.n_models) % o.windows);
+        char id[48];
+        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        struct mw_feature f[12];
+        static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
+                                                    "f5", "f6", "f7", "f8", "f9"};
+        for (int k = 0; k < 10; k++)
+            f[k] = (struct mw_feature)MW_NUMERIC(numeric_names[k], uniform(&rng) * 100.0 + k);
+        f[10] = (struct mw_feature)MW_CATEGORICAL("country", countries[i % 5]);
+        f[11] = (struct mw_feature)MW_CATEGORICAL("plan", plans[i % 3]);
+        int is_error = uniform(&rng) < o.error_share;
+        double score = uniform(&rng);
+        struct mw_event ev = {
+            .model = names[m], .version = versions[m], .prediction_id = id,
+            .event_time_ms = o.start_ms + w * o.window_ms + (long long)(uniform(&rng) * 1000),
+            .latency_us = (uint64_t)exp(7.0 + uniform(&rng) * 2.0),
+            .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
+            .error_code = is_error ? "timeout" : NULL,
+            .features = f, .n_features = 12,
+            .predicted_class = score > 0.5 ? "churn" : "stay", .has_score = 1, .score = score};
+        if (send_event(client, &ev, o.retry) == 0)
+            sent[m][w]++;
+        else
+            failed++;
+        if (o.rate > 0)
+            sleep_us((long)(1e6 / o.rate));
+    }
+    /* nanomsg sends in the background: give it time to hand the queue to the agent. */
+    sleep_us(500000);
+    printf("{\"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"failed\": %lld, \"windows\": [",
+           mw_client_sent(client), mw_client_dropped(client), failed);
+    const char *sep = "";
+    for (size_t m = 0; m < o.n_models; m++) {
+        for (long w = 0; w < o.windows; w++) {
+            if (!sent[m][w])
+                continue;
+            printf("%s{\"model\": \"%s\", \"version\": \"%s\", \"start_ms\": %lld, \"count\": %lld}",
+                   sep, names[m], versions[m], o.start_ms + w * o.window_ms, sent[m][w]);
+            sep = ", ";
+        }
+    }
+    printf("]}\n");
+    mw_client_close(client);
+    return failed ? 1 : 0;
+}
