@@ -48,15 +48,20 @@ int mw_client_open(const char *endpoint, mw_client **out)
     mw_client *c = mw_calloc(1, sizeof *c);
     if (!c)
         return MW_ENOMEM;
+    int err = 0;
     c->sock = nn_socket(AF_SP, NN_PUSH);
-    if (c->sock < 0)
+    if (c->sock < 0) {
+        err = errno;
         goto fail_free;
+    }
     int zero = 0;
     int linger_ms = 100;
     nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &zero, sizeof zero);
     nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_LINGER, &linger_ms, sizeof linger_ms);
-    if (nn_connect(c->sock, endpoint) < 0)
+    if (nn_connect(c->sock, endpoint) < 0) {
+        err = errno;
         goto fail_close;
+    }
     atomic_init(&c->n_sent, 0);
     atomic_init(&c->n_dropped, 0);
     *out = c;
@@ -65,7 +70,9 @@ fail_close:
     nn_close(c->sock);
 fail_free:
     mw_free(c);
-    return errno == EINVAL ? MW_EINVAL : MW_ETRANSPORT;
+    /* A malformed address or an unknown transport is the caller's mistake, not the network's. */
+    return err == EINVAL || err == EPROTONOSUPPORT || err == ENAMETOOLONG ? MW_EINVAL
+                                                                          : MW_ETRANSPORT;
 }
 
 void mw_client_close(mw_client *client)

@@ -33,7 +33,7 @@
 
 #include <cmocka.h>
 
-#define CAPTURE_BYTES (256 * 1024)
+#define CAPTURE_BYTES (512 * 1024)
 #define N_CAPTURES 4
 #define CLIENT_TIMEOUT_S 5
 
@@ -342,6 +342,19 @@ static void tag_handler(struct mw_http_exchange *ex, const struct mw_http_reques
     mw_http_respond(ex, 200, "text/plain", arg, strlen(arg));
 }
 
+/* Misuses the API: a status out of range and a content type that tries to add a header. */
+static void evil_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                         void *arg)
+{
+    (void)arg;
+    if (strcmp(req->path, "/evil/status") == 0)
+        mw_http_respond(ex, 42, "text/plain\r\nX-Evil: 1", "x", 1);
+    else if (strcmp(req->path, "/evil/empty") == 0)
+        mw_http_respond(ex, 204, "text/plain", "dropped", 7);
+    else
+        mw_http_respond_error(ex, 422, "bad \"x\"\n\\");
+}
+
 static bool ready_cb(void *arg)
 {
     return ((struct fixture *)arg)->ready;
@@ -359,6 +372,9 @@ static void start_server(struct fixture *fx, const struct mw_http_server_options
                      0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/slow", false, slow_handler, fx), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/stash", false, stash_handler, fx), 0);
+    assert_int_equal(mw_http_server_route(fx->srv, "HEAD", "/echo/", true, echo_handler, NULL),
+                     0);
+    assert_int_equal(mw_http_server_route(fx->srv, "GET", "/evil/", true, evil_handler, NULL), 0);
     fx->delay_ms = 50;
 }
 
@@ -468,7 +484,7 @@ static void test_404_405(void **state)
     assert_header(&r, "Allow", "GET");
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 405);
-    assert_header(&r, "Allow", "GET, POST");
+    assert_header(&r, "Allow", "GET, POST, HEAD");
 }
 
 /* ---- tests: refusals --------------------------------------------------------------------- */
@@ -700,6 +716,194 @@ static void test_expect_continue(void **state)
     assert_body(&r, "POST /echo/ ? [data]");
 }
 
+static void client_many_pipelined(struct fixture *fx)
+{
+    /* more than the server's input high-water mark, in one go */
+    static char reqs[128 * 1024];
+    size_t len = 0;
+    for (int i = 0; i < 2000; i++)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len,
+                                "GET /echo/%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+    int fd = client_connect(fx->port);
+    if (fd < 0)
+        return;
+    client_send(fd, reqs, len);
+    client_read(fd, &fx->cap[0], 2000, false);
+    close(fd);
+}
+
+static void test_many_pipelined_in_order(void **state)
+{
+    struct fixture *fx = *state;
+    start_server(fx, NULL);
+    run_client(fx, client_many_pipelined);
+    assert_int_equal(count_responses(fx->cap[0].data, fx->cap[0].len), 2000);
+    const char *buf = fx->cap[0].data;
+    size_t len = fx->cap[0].len;
+    for (int i = 0; i < 2000; i++) {
+        struct response r;
+        size_t used = parse_response(buf, len, &r);
+        char expected[64];
+        snprintf(expected, sizeof expected, "GET /echo/%d ? []", i);
+        assert_body(&r, expected);
+        buf += used;
+        len -= used;
+    }
+}
+
+static void client_half_close_big_answer(struct fixture *fx)
+{
+    int fd = client_connect(fx->port);
+    if (fd < 0)
+        return;
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+    client_send(fd, req, strlen(req));
+    shutdown(fd, SHUT_WR);
+    sleep_ms(200); /* the answer fills the socket buffers; the server sees our EOF meanwhile */
+    client_read(fd, &fx->cap[0], 1, true);
+    close(fd);
+}
+
+/* A client that half-closes after its request still gets a large answer in full. */
+static void test_half_closed_peer_gets_big_answer(void **state)
+{
+    struct fixture *fx = *state;
+    fx->reg = mw_prom_registry_create();
+    const char *labels[] = {"i", NULL};
+    struct mw_prom_family *fam =
+        mw_prom_family_add(fx->reg, "mw_big", "Many series.", MW_PROM_GAUGE, labels);
+    char value[16];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(value, sizeof value, "%d", i);
+        const char *lv[] = {value, NULL};
+        mw_prom_series_set(mw_prom_series_get(fam, lv), i);
+    }
+    start_server(fx, NULL);
+    mw_http_server_set_metrics(fx->srv, fx->reg);
+    run_client(fx, client_half_close_big_answer);
+    struct response r = nth_response(fx, 0, 0);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len > 300000);
+    assert_true(fx->cap[0].eof);
+    assert_false(fx->cap[0].reset);
+}
+
+static void client_odd_requests(struct fixture *fx)
+{
+    transact(fx, 0, "HEAD /echo/h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, true);
+    transact(fx, 1, "GET /evil/status HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
+    transact(fx, 2, "GET /evil/json HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
+    transact(fx, 3,
+             "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+             1, true);
+}
+
+static void test_odd_requests_and_answers(void **state)
+{
+    struct fixture *fx = *state;
+    start_server(fx, NULL);
+    run_client(fx, client_odd_requests);
+    /* HEAD: the length of the body that was not sent */
+    const struct capture *cap = &fx->cap[0];
+    assert_true(cap->eof);
+    assert_true(cap->len > 4);
+    assert_memory_equal(cap->data + cap->len - 4, "\r\n\r\n", 4);
+    struct response r = {.head = cap->data, .head_len = cap->len};
+    assert_header(&r, "Content-Length", "17"); /* "HEAD /echo/h ? []" */
+    /* out-of-range status and a header smuggled in the content type */
+    r = nth_response(fx, 1, 0);
+    assert_int_equal(r.status, 500);
+    assert_header(&r, "Content-Type", "application/octet-stream");
+    char value[64];
+    assert_false(header_value(&r, "X-Evil", value, sizeof value));
+    /* JSON error escaping */
+    r = nth_response(fx, 2, 0);
+    assert_int_equal(r.status, 422);
+    assert_body(&r, "{\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
+    /* an upgrade request is answered as plain HTTP, then the connection closes */
+    r = nth_response(fx, 3, 0);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Connection", "close");
+    assert_true(fx->cap[3].eof);
+}
+
+static void client_no_content(struct fixture *fx)
+{
+    transact(fx, 0,
+             "GET /evil/empty HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+             2, false);
+}
+
+static void test_204_has_no_body(void **state)
+{
+    struct fixture *fx = *state;
+    start_server(fx, NULL);
+    run_client(fx, client_no_content);
+    struct response r = nth_response(fx, 0, 0);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.body_len, 0);
+    r = nth_response(fx, 0, 1);
+    assert_body(&r, "ok");
+}
+
+/* ---- tests: allocation failures ---------------------------------------------------------- */
+
+static _Atomic long alloc_budget = -1; /* allocations left before failing; -1: unlimited */
+
+static bool alloc_allowed(void)
+{
+    if (alloc_budget < 0)
+        return true;
+    return alloc_budget-- > 0;
+}
+
+static void *failing_malloc(size_t size)
+{
+    return alloc_allowed() ? malloc(size) : NULL;
+}
+
+static void *failing_calloc(size_t n, size_t size)
+{
+    return alloc_allowed() ? calloc(n, size) : NULL;
+}
+
+static void *failing_realloc(void *p, size_t size)
+{
+    return alloc_allowed() ? realloc(p, size) : NULL;
+}
+
+static void client_mixed(struct fixture *fx)
+{
+    transact(fx, 0,
+             "POST /echo/a%20b?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+             "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+             4, true);
+}
+
+/* Every allocation the server makes while serving fails in turn: no crash, no leak, and the
+ * loop still drains. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    for (long budget = 0; budget < 60; budget++) {
+        struct fixture *fx = NULL;
+        assert_int_equal(setup((void **)&fx), 0);
+        fx->reg = mw_prom_registry_create();
+        mw_prom_series_set(mw_prom_simple(fx->reg, "g", "G.", MW_PROM_GAUGE), 1);
+        start_server(fx, NULL);
+        mw_http_server_set_metrics(fx->srv, fx->reg);
+        alloc_budget = budget;
+        mw_replace_allocator(failing_malloc, failing_calloc, failing_realloc, free);
+        run_client(fx, client_mixed);
+        mw_replace_allocator(NULL, NULL, NULL, NULL);
+        alloc_budget = -1;
+        assert_int_equal(teardown((void **)&fx), 0);
+    }
+}
+
 /* ---- tests: timeouts and limits ---------------------------------------------------------- */
 
 static void client_idle(struct fixture *fx)
@@ -927,6 +1131,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_headers_431, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_body_413, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_pipelined_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_closed_peer_gets_big_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_odd_requests_and_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_204_has_no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_percent_decoded_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_longest_prefix_wins, setup, teardown),
@@ -939,6 +1147,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_bytes_never_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_invalid, setup, teardown),
         cmocka_unit_test(test_query_param),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
