@@ -1,0 +1,285 @@
+/* test_proto.c — the wire schema end to end in one process: ClientMessage round trip, a Batch
+ * assembled by the agent's builder and decoded by the aggregator, and the Redis plan it yields. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "batch_builder.h"
+#include "batch_decode.h"
+#include "buf.h"
+#include "counters.h"
+#include "error.h"
+#include "latency_hist.h"
+#include "telemetry.pb-c.h"
+#include "window_apply.h"
+#include "zframe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MINUTE_MS 60000
+
+/* Pack one prediction as the client library does. Caller frees *out. */
+static size_t pack_event(const char *model, const char *id, int64_t t_ms, uint64_t latency_us,
+                         int error, uint8_t **out)
+{
+    Modelwatch__V1__Feature f = MODELWATCH__V1__FEATURE__INIT;
+    Modelwatch__V1__Feature *fp = &f;
+    f.name = "age";
+    f.value_case = MODELWATCH__V1__FEATURE__VALUE_NUMERIC;
+    f.numeric = 42.0;
+    Modelwatch__V1__PredictionEvent ev = MODELWATCH__V1__PREDICTION_EVENT__INIT;
+    ev.model = (char *)model;
+    ev.version = "v1";
+    ev.prediction_id = (char *)id;
+    ev.has_event_time_ms = ev.has_latency_us = ev.has_status = 1;
+    ev.event_time_ms = t_ms;
+    ev.latency_us = latency_us;
+    ev.status = error ? MODELWATCH__V1__STATUS__STATUS_ERROR : MODELWATCH__V1__STATUS__STATUS_OK;
+    ev.error_code = error ? "timeout" : NULL;
+    ev.n_features = 1;
+    ev.features = &fp;
+    Modelwatch__V1__ClientMessage msg = MODELWATCH__V1__CLIENT_MESSAGE__INIT;
+    msg.body_case = MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT;
+    msg.event = &ev;
+    size_t n = modelwatch__v1__client_message__get_packed_size(&msg);
+    *out = malloc(n);
+    modelwatch__v1__client_message__pack(&msg, *out);
+    return n;
+}
+
+static void test_client_message_round_trip(void **state)
+{
+    (void)state;
+    uint8_t *wire = NULL;
+    size_t n = pack_event("churn", "id-1", 1700000000000, 1234, 1, &wire);
+    Modelwatch__V1__ClientMessage *m = modelwatch__v1__client_message__unpack(NULL, n, wire);
+    assert_non_null(m);
+    assert_string_equal(m->event->model, "churn");
+    assert_string_equal(m->event->prediction_id, "id-1");
+    assert_int_equal(m->event->event_time_ms, 1700000000000);
+    assert_int_equal(m->event->latency_us, 1234);
+    assert_string_equal(m->event->error_code, "timeout");
+    assert_true(m->event->features[0]->numeric == 42.0);
+    modelwatch__v1__client_message__free_unpacked(m, NULL);
+    /* Every truncation either fails to decode or decodes to a prefix; never crashes. */
+    for (size_t cut = 0; cut < n; cut++) {
+        m = modelwatch__v1__client_message__unpack(NULL, cut, wire);
+        if (m)
+            modelwatch__v1__client_message__free_unpacked(m, NULL);
+    }
+    free(wire);
+}
+
+struct sealed {
+    struct mw_buf batch;
+    struct mw_buf compressed;
+};
+
+/* Three events of two models in two minutes, plus counters, sealed and compressed. */
+static void build_batch(struct sealed *out, uint64_t sequence)
+{
+    const int64_t t0 = 1700000040000; /* a minute boundary */
+    struct mw_counters *counters = mw_counters_create(16, MINUTE_MS);
+    struct mw_batch_builder b;
+    assert_int_equal(mw_batch_builder_init(&b, 100, 1 << 20), 0);
+    const struct {
+        const char *model;
+        int64_t t;
+        uint64_t lat;
+        int err;
+    } evs[] = {{"churn", t0 + 5, 1000, 0}, {"churn", t0 + MINUTE_MS + 1, 2000, 1},
+               {"fraud", t0 + 10, 500, 0}};
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t *wire = NULL;
+        char id[16];
+        snprintf(id, sizeof id, "id-%zu", i);
+        size_t n = pack_event(evs[i].model, id, evs[i].t, evs[i].lat, evs[i].err, &wire);
+        Modelwatch__V1__ClientMessage *m = modelwatch__v1__client_message__unpack(NULL, n, wire);
+        assert_int_equal(mw_counters_add_event(counters, m->event), 0);
+        modelwatch__v1__client_message__free_unpacked(m, NULL);
+        assert_int_equal(mw_batch_builder_add(&b, wire, n, 2.5), 0);
+        free(wire);
+    }
+    struct mw_buf snapshot;
+    mw_buf_init(&snapshot, 1 << 20);
+    assert_int_equal(mw_counters_flush(counters, NULL, &snapshot), 0);
+    assert_int_equal(mw_counters_series(counters), 0);
+    Modelwatch__V1__Identity id = MODELWATCH__V1__IDENTITY__INIT;
+    id.agent_id = "agent-a";
+    id.boot_id = "boot-1";
+    id.pod = "pod-1";
+    assert_int_equal(mw_batch_builder_seal(&b, &id, sequence, 1700000100000, &snapshot,
+                                           &out->batch), 0);
+    struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
+    mw_buf_init(&out->compressed, 1 << 20);
+    assert_int_equal(mw_zframe_compress(z, out->batch.data, out->batch.len, &out->compressed), 0);
+    mw_zframe_ctx_destroy(z);
+    mw_buf_free(&snapshot);
+    mw_batch_builder_free(&b);
+    mw_counters_destroy(counters);
+}
+
+static void free_sealed(struct sealed *s)
+{
+    mw_buf_free(&s->batch);
+    mw_buf_free(&s->compressed);
+}
+
+static const Modelwatch__V1__ModelCounters *find_counters(const Modelwatch__V1__Batch *b,
+                                                          const char *model, int64_t start)
+{
+    for (size_t i = 0; i < b->snapshot->n_models; i++) {
+        const Modelwatch__V1__ModelCounters *mc = b->snapshot->models[i];
+        if (strcmp(mc->model, model) == 0 && mc->bucket_start_ms == start)
+            return mc;
+    }
+    return NULL;
+}
+
+static void test_builder_batch_decodes_with_records_and_counters(void **state)
+{
+    (void)state;
+    struct sealed s;
+    build_batch(&s, 7);
+    Modelwatch__V1__Batch *b =
+        modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
+    assert_non_null(b);
+    assert_int_equal(b->schema_version, MW_SCHEMA_VERSION);
+    assert_int_equal(b->sequence, 7);
+    assert_string_equal(b->identity->agent_id, "agent-a");
+    assert_string_equal(b->identity->pod, "pod-1");
+    assert_int_equal(b->n_records, 3);
+    assert_int_equal(b->records[0]->body_case, MODELWATCH__V1__RECORD__BODY_EVENT);
+    assert_string_equal(b->records[1]->event->prediction_id, "id-1");
+    assert_true(b->records[2]->weight == 2.5);
+    assert_int_equal(b->snapshot->n_models, 3);
+    const Modelwatch__V1__ModelCounters *late = find_counters(b, "churn", 1700000100000);
+    assert_non_null(late);
+    assert_int_equal(late->count, 1);
+    assert_int_equal(late->error_count, 1);
+    assert_string_equal(late->errors[0]->code, "timeout");
+    assert_int_equal(late->latency->n_bucket_index, 1);
+    assert_int_equal(late->latency->bucket_index[0], mw_latency_bucket(2000));
+    assert_int_equal(late->latency->sum_us, 2000);
+    modelwatch__v1__batch__free_unpacked(b, NULL);
+    free_sealed(&s);
+}
+
+static void test_decode_accepts_good_and_refuses_bad(void **state)
+{
+    (void)state;
+    struct sealed s;
+    build_batch(&s, 1);
+    struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
+    struct mw_buf scratch;
+    mw_buf_init(&scratch, 1 << 20);
+    Modelwatch__V1__Batch *b = NULL;
+    enum mw_dlq_reason why;
+    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, "1", 1 << 20,
+                                     &scratch, &b, &why), 0);
+    assert_int_equal(b->n_records, 3);
+    modelwatch__v1__batch__free_unpacked(b, NULL);
+    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, "2", 1 << 20,
+                                     &scratch, &b, &why), MW_EPARSE);
+    assert_int_equal(why, MW_DLQ_SCHEMA);
+    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len - 1, NULL, 1 << 20,
+                                     &scratch, &b, &why), MW_EPARSE);
+    assert_int_equal(why, MW_DLQ_DECOMPRESS);
+    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, NULL, 10, &scratch,
+                                     &b, &why), MW_EPARSE);
+    assert_int_equal(why, MW_DLQ_TOO_BIG);
+    /* Valid zstd holding garbage protobuf. */
+    struct mw_buf junk;
+    mw_buf_init(&junk, 1 << 20);
+    assert_int_equal(mw_zframe_compress(z, "\xff\xff\xff\xff\xff", 5, &junk), 0);
+    assert_int_equal(mw_batch_decode(z, junk.data, junk.len, NULL, 1 << 20, &scratch, &b, &why),
+                     MW_EPARSE);
+    assert_int_equal(why, MW_DLQ_DECODE);
+    /* A decodable batch without identity. */
+    Modelwatch__V1__Batch empty = MODELWATCH__V1__BATCH__INIT;
+    empty.has_schema_version = 1;
+    empty.schema_version = 1;
+    uint8_t wire[64];
+    size_t n = modelwatch__v1__batch__pack(&empty, wire);
+    mw_buf_reset(&junk);
+    assert_int_equal(mw_zframe_compress(z, wire, n, &junk), 0);
+    assert_int_equal(mw_batch_decode(z, junk.data, junk.len, NULL, 1 << 20, &scratch, &b, &why),
+                     MW_EPARSE);
+    assert_int_equal(why, MW_DLQ_IDENTITY);
+    mw_buf_free(&junk);
+    mw_buf_free(&scratch);
+    mw_zframe_ctx_destroy(z);
+    free_sealed(&s);
+}
+
+/* Index of argument `text` in cmd, or -1. */
+static long find_arg(const struct mw_redis_cmd *cmd, const char *text)
+{
+    for (size_t i = 0; i < cmd->argc; i++)
+        if (strcmp(cmd->argv[i], text) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void test_apply_plan_has_one_script_per_model(void **state)
+{
+    (void)state;
+    struct sealed s;
+    build_batch(&s, 9);
+    Modelwatch__V1__Batch *b =
+        modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
+    struct mw_apply_plan plan;
+    assert_int_equal(mw_apply_plan_build(b, specs, 2, 604800000, &plan), 0);
+    assert_int_equal(plan.n_cmds, 3); /* churn, fraud, SADD */
+    const struct mw_redis_cmd *churn = &plan.cmds[0];
+    assert_string_equal(churn->argv[0], "EVAL");
+    assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT);
+    /* dedup + 2 indexes + 2 minute windows + 1 hour window */
+    assert_string_equal(churn->argv[2], "6");
+    assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1");
+    assert_string_equal(churn->argv[4], "mw:{churn}:idx:60");
+    assert_string_equal(churn->argv[5], "mw:{churn}:idx:3600");
+    assert_true(find_arg(churn, "mw:{churn}:w:60:1700000040000:v1") > 0);
+    assert_true(find_arg(churn, "mw:{churn}:w:60:1700000100000:v1") > 0);
+    assert_true(find_arg(churn, "mw:{churn}:w:3600:1699999200000:v1") > 0);
+    assert_string_equal(churn->argv[9], "9"); /* the sequence */
+    /* The hour window folds both minutes: count 2, records 2, one error. */
+    long hour_member = find_arg(churn, "1699999200000:v1");
+    assert_true(hour_member > 0);
+    long nfields = strtol(churn->argv[hour_member + 3], NULL, 10);
+    int64_t count = -1, records = -1, errors = -1;
+    for (long f = 0; f < nfields; f++) {
+        const char *name = churn->argv[hour_member + 4 + 2 * f];
+        long long v = strtoll(churn->argv[hour_member + 5 + 2 * f], NULL, 10);
+        if (strcmp(name, "count") == 0)
+            count = v;
+        else if (strcmp(name, "records") == 0)
+            records = v;
+        else if (strcmp(name, "errors") == 0)
+            errors = v;
+    }
+    assert_int_equal(count, 2);
+    assert_int_equal(records, 2);
+    assert_int_equal(errors, 1);
+    assert_string_equal(plan.cmds[2].argv[0], "SADD");
+    assert_int_equal(plan.cmds[2].argc, 4);
+    mw_apply_plan_free(&plan);
+    modelwatch__v1__batch__free_unpacked(b, NULL);
+    free_sealed(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_message_round_trip),
+        cmocka_unit_test(test_builder_batch_decodes_with_records_and_counters),
+        cmocka_unit_test(test_decode_accepts_good_and_refuses_bad),
+        cmocka_unit_test(test_apply_plan_has_one_script_per_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
