@@ -397,8 +397,8 @@ static int write_head(struct conn *c, int status, const char *content_type,
                       const char *extra_headers, size_t body_len, bool with_length)
 {
     const char *reason = http_status_str((enum http_status)status);
-    int rc = mw_buf_printf(&c->out_head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
-                           reason, content_type);
+    int rc = mw_buf_printf(&c->out_head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, reason,
+                           content_type);
     if (!rc && with_length)
         rc = mw_buf_printf(&c->out_head, "Content-Length: %zu\r\n", body_len);
     if (!rc)
@@ -452,8 +452,7 @@ static char *json_error_body(const char *message, size_t *len)
     struct mw_buf b;
     mw_buf_init(&b, 4096);
     int rc = mw_buf_append_str(&b, "{\"error\":\"");
-    for (const unsigned char *p = (const unsigned char *)(message ? message : ""); *p && !rc;
-         p++) {
+    for (const unsigned char *p = (const unsigned char *)(message ? message : ""); *p && !rc; p++) {
         if (*p == '"' || *p == '\\')
             rc = mw_buf_printf(&b, "\\%c", *p);
         else if (*p < 0x20)
@@ -564,8 +563,8 @@ static int exchange_new(struct conn *c, struct mw_http_exchange **out)
         return MW_EPARSE;
     const char *method = http_method_str(c->req_method);
     size_t method_len = strlen(method);
-    struct mw_http_exchange *ex = mw_malloc(sizeof *ex + method_len + path_len + query_len +
-                                            c->body.len + 4);
+    struct mw_http_exchange *ex =
+        mw_malloc(sizeof *ex + method_len + path_len + query_len + c->body.len + 4);
     if (!ex)
         return MW_ENOMEM;
     char *p = ex->strings;
@@ -604,6 +603,16 @@ static size_t route_rank(const struct route *r)
     return r->prefix ? r->path_len : SIZE_MAX;
 }
 
+static bool method_listed_before(const struct mw_http_server *srv, size_t i, const char *path)
+{
+    for (size_t j = 0; j < i; j++) {
+        const struct route *r = &srv->routes[j];
+        if (strcmp(r->method, srv->routes[i].method) == 0 && route_matches_path(r, path))
+            return true;
+    }
+    return false;
+}
+
 /* The best route for method + path, or NULL; then `allow` lists the methods the path does
  * have ("" when none: 404). */
 static const struct route *find_route(const struct mw_http_server *srv, const char *method,
@@ -619,7 +628,7 @@ static const struct route *find_route(const struct mw_http_server *srv, const ch
         if (strcmp(r->method, method) == 0) {
             if (!best || route_rank(r) > route_rank(best))
                 best = r;
-        } else if (!strstr(allow, r->method) && allow_len < allow_size) {
+        } else if (allow_len < allow_size && !method_listed_before(srv, i, path)) {
             int n = snprintf(allow + allow_len, allow_size - allow_len, "%s%s",
                              allow_len ? ", " : "", r->method);
             if (n > 0)
@@ -831,8 +840,7 @@ static void conn_process(struct conn *c)
 {
     while (!c->closing && c->state == CONN_READING && c->in_off < c->in.len) {
         size_t avail = c->in.len - c->in_off;
-        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off,
-                                       avail);
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off, avail);
         c->in_off += n;
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (err == HPE_PAUSED && c->message_done) {
@@ -938,8 +946,7 @@ static void handle_healthz(struct mw_http_exchange *ex, const struct mw_http_req
     mw_http_respond(ex, 200, TEXT_PLAIN, "ok", 2);
 }
 
-static void handle_readyz(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                          void *arg)
+static void handle_readyz(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     const struct mw_http_server *srv = arg;
     (void)req;

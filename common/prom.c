@@ -283,9 +283,8 @@ static const struct mw_prom_family *find_family(const struct mw_prom_registry *r
     return NULL;
 }
 
-static struct mw_prom_family *family_new(const char *name, const char *help,
-                                         enum mw_prom_type type, const char *const *label_names,
-                                         size_t n_labels)
+static struct mw_prom_family *family_new(const char *name, const char *help, enum mw_prom_type type,
+                                         const char *const *label_names, size_t n_labels)
 {
     struct mw_prom_family *fam = mw_calloc(1, sizeof *fam);
     if (!fam)
@@ -536,8 +535,7 @@ static struct dyn_family *new_dyn(struct mw_prom_writer *w, const char *name,
 
 /* Account for what was just appended to family `d` (from `len_before`), keeping the sum of all
  * families within the output's budget; on failure drop the partial line and latch the error. */
-static void dyn_account(struct mw_prom_writer *w, struct dyn_family *d, size_t len_before,
-                           int rc)
+static void dyn_account(struct mw_prom_writer *w, struct dyn_family *d, size_t len_before, int rc)
 {
     if (!rc && w->used_bytes + (d->text.len - len_before) > w->budget_bytes)
         rc = MW_EFULL;

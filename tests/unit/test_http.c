@@ -40,9 +40,9 @@
 struct capture {
     char data[CAPTURE_BYTES];
     size_t len;
-    bool eof;        /* the server closed the connection */
-    bool reset;      /* ... with a reset */
-    bool timed_out;  /* neither data nor EOF within the timeout */
+    bool eof;       /* the server closed the connection */
+    bool reset;     /* ... with a reset */
+    bool timed_out; /* neither data nor EOF within the timeout */
 };
 
 struct fixture {
@@ -229,8 +229,7 @@ static void client_read(int fd, struct capture *cap, int n_responses, bool until
 }
 
 /* One connection: send `req`, read `n_responses`, then maybe wait for EOF, close. */
-static void transact(struct fixture *fx, int slot, const char *req, int n_responses,
-                     bool until_eof)
+static void transact(struct fixture *fx, int slot, const char *req, int n_responses, bool until_eof)
 {
     int fd = client_connect(fx->port);
     if (fd < 0)
@@ -283,8 +282,7 @@ static void run_client(struct fixture *fx, void (*client)(struct fixture *))
     assert_null(fx->srv);
 }
 
-static void echo_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                         void *arg)
+static void echo_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     (void)arg;
     char text[8192];
@@ -313,8 +311,7 @@ static void on_delay_expired(uv_timer_t *timer)
 }
 
 /* Answers "slow" after fx->delay_ms, from a uv timer. */
-static void slow_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                         void *arg)
+static void slow_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     struct fixture *fx = arg;
     (void)req;
@@ -328,24 +325,21 @@ static void slow_handler(struct mw_http_exchange *ex, const struct mw_http_reque
 }
 
 /* Keeps the exchange without answering; the test answers after the server is gone. */
-static void stash_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                          void *arg)
+static void stash_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     struct fixture *fx = arg;
     (void)req;
     fx->stashed = ex;
 }
 
-static void tag_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                        void *arg)
+static void tag_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     (void)req;
     mw_http_respond(ex, 200, "text/plain", arg, strlen(arg));
 }
 
 /* Misuses the API: a status out of range and a content type that tries to add a header. */
-static void evil_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                         void *arg)
+static void evil_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     (void)arg;
     if (strcmp(req->path, "/evil/status") == 0)
@@ -369,12 +363,10 @@ static void start_server(struct fixture *fx, const struct mw_http_server_options
     assert_true(fx->port > 0);
     mw_http_server_set_ready(fx->srv, ready_cb, fx);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/echo/", true, echo_handler, NULL), 0);
-    assert_int_equal(mw_http_server_route(fx->srv, "POST", "/echo/", true, echo_handler, NULL),
-                     0);
+    assert_int_equal(mw_http_server_route(fx->srv, "POST", "/echo/", true, echo_handler, NULL), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/slow", false, slow_handler, fx), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/stash", false, stash_handler, fx), 0);
-    assert_int_equal(mw_http_server_route(fx->srv, "HEAD", "/echo/", true, echo_handler, NULL),
-                     0);
+    assert_int_equal(mw_http_server_route(fx->srv, "HEAD", "/echo/", true, echo_handler, NULL), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/evil/", true, evil_handler, NULL), 0);
     fx->delay_ms = 50;
 }
@@ -673,8 +665,7 @@ static void test_longest_prefix_wins(void **state)
     start_server(fx, NULL);
     static char a[] = "api", b[] = "api-v1", c[] = "api-v1-x";
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/api/", true, tag_handler, a), 0);
-    assert_int_equal(mw_http_server_route(fx->srv, "GET", "/api/v1/x", false, tag_handler, c),
-                     0);
+    assert_int_equal(mw_http_server_route(fx->srv, "GET", "/api/v1/x", false, tag_handler, c), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/api/v1/", true, tag_handler, b), 0);
     assert_int_equal(mw_http_server_route(fx->srv, "GET", "/api/", true, tag_handler, a),
                      MW_EINVAL);
@@ -754,8 +745,7 @@ static void test_many_pipelined_in_order(void **state)
 
 #define BIG_BODY_BYTES (8u * 1024u * 1024u)
 
-static void big_handler(struct mw_http_exchange *ex, const struct mw_http_request *req,
-                        void *arg)
+static void big_handler(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
     (void)req;
     (void)arg;
@@ -856,9 +846,10 @@ static void client_odd_requests(struct fixture *fx)
     transact(fx, 0, "HEAD /echo/h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 0, true);
     transact(fx, 1, "GET /evil/status HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
     transact(fx, 2, "GET /evil/json HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
-    transact(fx, 3,
-             "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-             1, true);
+    transact(
+        fx, 3,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 1,
+        true);
 }
 
 static void test_odd_requests_and_answers(void **state)

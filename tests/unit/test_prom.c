@@ -10,6 +10,7 @@
 #include "error.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -83,8 +84,8 @@ static void build_small_registry(struct mw_prom_registry *reg, struct model_arg 
     struct mw_prom_family *edge =
         mw_prom_family_add(reg, "mw_edge_values", "Edge values.", MW_PROM_GAUGE, kind);
     const char *names[] = {"pinf", "ninf", "big", "bigger", "tenth", "neg", "tiny", "zero"};
-    double values[] = {INFINITY, -INFINITY, 9007199254740992.0, 18014398509481984.0 * 2,
-                       0.1,      -3.0,      1e-7,               -0.0};
+    double values[] = {INFINITY, -INFINITY, 9007199254740992.0, 18014398509481984.0 * 2, 0.1, -3.0,
+                       1e-7,     -0.0};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         const char *lv[] = {names[i], NULL};
         mw_prom_series_set(mw_prom_series_get(edge, lv), values[i]);
@@ -289,6 +290,65 @@ static void test_render_full_buffer(void **state)
     mw_buf_free(&out);
 }
 
+static long alloc_budget = -1; /* allocations left before failing; -1: unlimited */
+
+static bool alloc_allowed(void)
+{
+    return alloc_budget < 0 || alloc_budget-- > 0;
+}
+
+static void *failing_malloc(size_t size)
+{
+    return alloc_allowed() ? malloc(size) : NULL;
+}
+
+static void *failing_calloc(size_t n, size_t size)
+{
+    return alloc_allowed() ? calloc(n, size) : NULL;
+}
+
+static void *failing_realloc(void *p, size_t size)
+{
+    return alloc_allowed() ? realloc(p, size) : NULL;
+}
+
+/* Every allocation fails in turn while building and rendering: NULLs and MW_ENOMEM, never a
+ * crash or a leak (valgrind checks the latter). Once allocations succeed, the text is whole. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    struct model_arg models[] = {{"churn", 0.25, 12}, {"fraud", 0, 0.5}};
+    bool complete = false;
+    for (long budget = 0; budget < 400 && !complete; budget++) {
+        alloc_budget = budget;
+        mw_replace_allocator(failing_malloc, failing_calloc, failing_realloc, free);
+        struct mw_prom_registry *reg = mw_prom_registry_create();
+        const char *labels[] = {"model", NULL};
+        struct mw_prom_family *fam = mw_prom_family_add(reg, "mw_f", "F.", MW_PROM_GAUGE, labels);
+        for (int i = 0; i < 20; i++) {
+            char model[16];
+            snprintf(model, sizeof model, "m%d", i);
+            const char *lv[] = {model, NULL};
+            mw_prom_series_set(mw_prom_series_get(fam, lv), i);
+        }
+        mw_prom_add_collector(reg, collect_model, &models[0]);
+        mw_prom_add_collector(reg, collect_model, &models[1]);
+        struct mw_buf out;
+        mw_buf_init(&out, 1 << 20);
+        int rc = reg ? mw_prom_render(reg, &out) : MW_ENOMEM;
+        mw_replace_allocator(NULL, NULL, NULL, NULL);
+        alloc_budget = -1;
+        assert_true(rc == 0 || rc == MW_ENOMEM);
+        complete = rc == 0 && fam &&
+                   mw_prom_series_value(
+                       mw_prom_series_get(fam, (const char *const[]){"m19", NULL})) == 19.0 &&
+                   strstr(out.data, "mw_cost_total{model=\"fraud\"} 0.5\n") != NULL;
+        mw_buf_free(&out);
+        mw_prom_registry_destroy(reg);
+    }
+    assert_true(complete);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,13 +359,12 @@ int main(void)
                                         teardown_registry),
         cmocka_unit_test_setup_teardown(test_invalid_names_refused, setup_registry,
                                         teardown_registry),
-        cmocka_unit_test_setup_teardown(test_series_lookup_many, setup_registry,
-                                        teardown_registry),
+        cmocka_unit_test_setup_teardown(test_series_lookup_many, setup_registry, teardown_registry),
         cmocka_unit_test(test_null_series_accepted),
         cmocka_unit_test_setup_teardown(test_collector_misuse_dropped, setup_registry,
                                         teardown_registry),
-        cmocka_unit_test_setup_teardown(test_render_full_buffer, setup_registry,
-                                        teardown_registry),
+        cmocka_unit_test_setup_teardown(test_render_full_buffer, setup_registry, teardown_registry),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

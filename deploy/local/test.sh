@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every suite (unit, integration)
+# with `meson test`. Each integration scenario starts and stops its own redis-server,
+# modelwatch-devkafka and binaries on free loopback ports.
+#   deploy/local/test.sh [BUILD_DIR] [extra meson test arguments...]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${1:-$root/build}"
+shift || true
+
+bash "$root/deploy/local/install-deps.sh" --test
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" "$root" --werror
+fi
+ninja -C "$build"
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
