@@ -219,6 +219,15 @@ static int apply_option(struct devkafka *dk, int opt, const char *arg)
     }
 }
 
+static const char *option_name(int opt)
+{
+    for (const struct option *o = long_options; o->name; o++) {
+        if (o->val == opt)
+            return o->name;
+    }
+    return "?";
+}
+
 /* Fill dk from argv. Returns -1 to go on, or the exit code (0 after --help, 2 on bad usage). */
 static int parse_args(struct devkafka *dk, int argc, char **argv)
 {
@@ -231,8 +240,8 @@ static int parse_args(struct devkafka *dk, int argc, char **argv)
         }
         if (apply_option(dk, opt, optarg) != 0) {
             if (opt != '?')
-                fprintf(stderr, "modelwatch-devkafka: bad value for option: %s\n",
-                        argv[optind - 1]);
+                fprintf(stderr, "modelwatch-devkafka: bad value for --%s: %s\n",
+                        option_name(opt), optarg);
             usage(stderr);
             return 2;
         }
@@ -502,8 +511,9 @@ static int cmd_topic(struct devkafka *dk, char **argv, char *reply, size_t size)
     return 0;
 }
 
-/* The client that asks the cluster for metadata and watermarks, created on first use and kept:
- * the mock has no public API for watermarks. Fast reconnects so that "up" is seen quickly. */
+/* The client that asks the cluster for metadata and end offsets, created on first use and kept:
+ * the mock has no public API for watermarks. Fast reconnects so that "up" is seen quickly;
+ * read_uncommitted so that "latest" is the high watermark, not the last stable offset. */
 static rd_kafka_t *query_handle(struct devkafka *dk)
 {
     if (dk->query_rk)
@@ -515,7 +525,7 @@ static rd_kafka_t *query_handle(struct devkafka *dk)
         conf_set(conf, "client.id", "modelwatch-devkafka-control") != 0 ||
         conf_set(conf, "reconnect.backoff.ms", "20") != 0 ||
         conf_set(conf, "reconnect.backoff.max.ms", "250") != 0 ||
-        conf_set(conf, "allow.auto.create.topics", "false") != 0) {
+        conf_set(conf, "isolation.level", "read_uncommitted") != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -551,23 +561,39 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic, uint64_t dea
     return rc;
 }
 
-/* Append " P:HIGH" for each partition of topic to reply (which holds "ok"). */
-static int append_watermarks(rd_kafka_t *rk, const char *topic, int n_partitions,
-                             uint64_t deadline_ms, char *reply, size_t size)
+/* End offsets of partitions 0..n_partitions-1 of topic, appended as " P:HIGH" to reply (which
+ * holds "ok"). ListOffsets with the special timestamp RD_KAFKA_OFFSET_END returns the high
+ * watermark (read_uncommitted). rd_kafka_query_watermark_offsets() is not used: before
+ * librdkafka 2.3.0 it ignores its timeout and blocks forever while a partition's leader is down
+ * (librdkafka #2588), which would wedge the control thread and shutdown with it;
+ * rd_kafka_offsets_for_times() honours its timeout. Returns 0 or the code behind an "error". */
+static int append_end_offsets(rd_kafka_t *rk, const char *topic, int n_partitions,
+                              uint64_t deadline_ms, char *reply, size_t size)
 {
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n_partitions);
     size_t len = strlen(reply);
-    for (int32_t p = 0; p < n_partitions; p++) {
-        int64_t low, high;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high,
-                                                                   remaining_ms(deadline_ms));
-        if (err)
-            return reply_error(reply, size, MW_EKAFKA, rd_kafka_err2str(err));
-        int n = snprintf(reply + len, size - len, " %d:%lld", (int)p, (long long)high);
-        if (n < 0 || (size_t)n >= size - len)
-            return reply_error(reply, size, MW_EFULL, "reply too long");
+    int rc = 0;
+    for (int32_t p = 0; p < n_partitions; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, parts, remaining_ms(deadline_ms));
+    for (int i = 0; !err && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (tp->err) {
+            err = tp->err;
+            break;
+        }
+        int n = snprintf(reply + len, size - len, " %d:%lld", (int)tp->partition,
+                         (long long)tp->offset);
+        if (n < 0 || (size_t)n >= size - len) {
+            rc = reply_error(reply, size, MW_EFULL, "reply too long");
+            break;
+        }
         len += (size_t)n;
     }
-    return 0;
+    if (err)
+        rc = reply_error(reply, size, MW_EKAFKA, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
 }
 
 static int cmd_offsets(struct devkafka *dk, char **argv, char *reply, size_t size)
@@ -584,7 +610,7 @@ static int cmd_offsets(struct devkafka *dk, char **argv, char *reply, size_t siz
     if (rc)
         return reply_error(reply, size, rc, rd_kafka_err2str(err));
     snprintf(reply, size, "ok");
-    return append_watermarks(rk, argv[1], n_partitions, deadline_ms, reply, size);
+    return append_end_offsets(rk, argv[1], n_partitions, deadline_ms, reply, size);
 }
 
 static const struct ctl_command ctl_commands[] = {

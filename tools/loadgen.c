@@ -9,6 +9,9 @@
  * computed. The library never blocks; when the agent is not yet connected or momentarily full,
  * loadgen retries the same event after a short pause (a real model server would count the drop
  * instead), unless --no-retry is given.
+ *
+ * With --junk N and --oversize N it also sends, over a raw nanomsg socket, N random byte strings
+ * and N messages larger than any agent accepts, to prove the agent drops and counts them.
  */
 #include "modelwatch.h"
 
@@ -16,6 +19,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pipeline.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,9 @@ struct options {
     double rate;
     int retry;
     unsigned seed;
+    long long junk;
+    long long oversize;
+    long long oversize_bytes;
 };
 
 static void usage(FILE *to)
@@ -45,6 +53,7 @@ static void usage(FILE *to)
             "usage: modelwatch-loadgen --endpoint ADDR --model NAME[:VERSION] [--model ...]\n"
             "         [--events N] [--windows W] [--window-ms MS] [--start-ms MS]\n"
             "         [--error-share F] [--rate EVENTS_PER_S] [--seed S] [--no-retry]\n"
+            "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
             "Sends N events spread over the models and W event-time windows; prints the exact\n"
             "counts sent per model, version and window as JSON.\n");
 }
@@ -79,12 +88,14 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"window-ms", required_argument, NULL, 'W'}, {"start-ms", required_argument, NULL, 's'},
         {"error-share", required_argument, NULL, 'E'}, {"rate", required_argument, NULL, 'r'},
         {"seed", required_argument, NULL, 'S'},     {"no-retry", no_argument, NULL, 'R'},
+        {"junk", required_argument, NULL, 'J'},     {"oversize", required_argument, NULL, 'O'},
+        {"oversize-bytes", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     long long v = 0;
     *o = (struct options){.events = 10000, .windows = 1, .window_ms = 60000, .retry = 1,
-                          .seed = 1};
+                          .seed = 1, .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:Rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'e': o->endpoint = optarg; break;
@@ -101,6 +112,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'r': bad = parse_double(optarg, 0, 1e9, &o->rate); break;
         case 'S': bad = parse_ll(optarg, 0, 1LL << 31, &v); o->seed = (unsigned)v; break;
         case 'R': o->retry = 0; break;
+        case 'J': bad = parse_ll(optarg, 0, 1LL << 30, &o->junk); break;
+        case 'O': bad = parse_ll(optarg, 0, 1LL << 30, &o->oversize); break;
+        case 'B': bad = parse_ll(optarg, 1, 1LL << 28, &o->oversize_bytes); break;
         case 'h': usage(stdout); exit(0);
         default: bad = 1;
         }
@@ -144,6 +158,36 @@ static int send_event(mw_client *client, const struct mw_event *ev, int retry)
             return rc;
         sleep_us(attempt < 100 ? 50 : 1000);
     }
+}
+
+/* Send `n` messages of `len(i)` bytes through a raw PUSH socket, waiting while not connected.
+ * Returns how many were handed over. */
+static long long send_raw(const char *endpoint, long long n, long long fixed_len, unsigned *rng)
+{
+    int sock = nn_socket(AF_SP, NN_PUSH);
+    if (sock < 0 || nn_connect(sock, endpoint) < 0)
+        return 0;
+    size_t cap = fixed_len > 0 ? (size_t)fixed_len : 512;
+    unsigned char *buf = malloc(cap);
+    long long sent = 0;
+    for (long long i = 0; i < n && buf; i++) {
+        size_t len = fixed_len > 0 ? cap : (size_t)(uniform(rng) * 512.0);
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (unsigned char)(uniform(rng) * 256.0);
+        for (int attempt = 0; attempt < 100000; attempt++) {
+            if (nn_send(sock, buf, len, NN_DONTWAIT) >= 0) {
+                sent++;
+                break;
+            }
+            if (errno != EAGAIN)
+                break;
+            sleep_us(100);
+        }
+    }
+    sleep_us(500000); /* let nanomsg hand the queue over before closing */
+    free(buf);
+    nn_close(sock);
+    return sent;
 }
 
 int main(int argc, char **argv)
@@ -202,8 +246,11 @@ int main(int argc, char **argv)
     }
     /* nanomsg sends in the background: give it time to hand the queue to the agent. */
     sleep_us(500000);
-    printf("{\"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"failed\": %lld, \"windows\": [",
-           mw_client_sent(client), mw_client_dropped(client), failed);
+    long long junk_sent = send_raw(o.endpoint, o.junk, 0, &rng);
+    long long oversize_sent = send_raw(o.endpoint, o.oversize, o.oversize_bytes, &rng);
+    printf("{\"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"failed\": %lld, "
+           "\"junk_sent\": %lld, \"oversize_sent\": %lld, \"windows\": [",
+           mw_client_sent(client), mw_client_dropped(client), failed, junk_sent, oversize_sent);
     const char *sep = "";
     for (size_t m = 0; m < o.n_models; m++) {
         for (long w = 0; w < o.windows; w++) {
