@@ -10,8 +10,13 @@
 #include "http_server.h"
 #include "intake.h"
 #include "log.h"
-#include "producer.h"
+#include "names.h"
 #include "prom.h"
+#include "redact.h"
+#include "resources.h"
+#include "sampler.h"
+#include "shipper.h"
+#include "state_file.h"
 #include "zframe.h"
 
 #include <inttypes.h>
@@ -23,6 +28,7 @@
 
 #define ARENA_BYTES (4u * 1024 * 1024)
 #define MAX_COMPRESSED_BYTES (256u * 1024 * 1024)
+#define DRAIN_CHECK_MS 20
 
 struct mw_agent {
     uv_loop_t *loop;
@@ -32,18 +38,24 @@ struct mw_agent {
     Modelwatch__V1__Identity identity;
     struct mw_intake *intake;
     struct mw_counters *counters;
+    struct mw_sampler *sampler;
+    struct mw_redactor *redactor;
+    struct mw_resources *resources;
     struct mw_batch_builder builder;
     uint64_t batch_opened_ms; /* monotonic; 0 when nothing is open */
     uint64_t next_sequence;
     struct mw_zframe_ctx *zctx;
-    struct mw_producer *producer;
+    struct mw_shipper *shipper;
+    struct mw_state_file state;
     struct mw_arena arena;
+    struct mw_buf repacked; /* a redacted message, re-encoded */
     uv_timer_t seal_timer;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline_ms;
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
-    int shutting_down;
     int shutdown_started;
-    int undelivered; /* batches sealed but neither delivered nor failed at shutdown, or failed */
+    int lost_at_exit;
     struct mw_agent_stats stats;
 };
 
@@ -77,7 +89,7 @@ static void init_identity(struct mw_agent *a)
     a->identity.node = (char *)env_or(cfg->identity.node, "NODE_NAME");
 }
 
-/* Seal the open batch (records and counters), compress it and hand it to Kafka. */
+/* Seal the open batch (records and counters), compress it and hand it to the shipper. */
 static void seal(struct mw_agent *a)
 {
     if (a->batch_opened_ms == 0)
@@ -88,8 +100,10 @@ static void seal(struct mw_agent *a)
     mw_buf_init(&compressed, MAX_COMPRESSED_BYTES);
     size_t n_records = a->builder.n_records;
     uint64_t sequence = a->next_sequence;
+    Modelwatch__V1__ResourceUsage usage = MODELWATCH__V1__RESOURCE_USAGE__INIT;
+    mw_resources_sample(a->resources, mw_clock_wall_ms(), &usage);
     const char *err_op = "snapshot";
-    int rc = mw_counters_flush(a->counters, NULL, &snapshot);
+    int rc = mw_counters_flush(a->counters, &usage, &snapshot);
     if (!rc) {
         err_op = "seal";
         rc = mw_batch_builder_seal(&a->builder, &a->identity, sequence, mw_clock_wall_ms(),
@@ -102,14 +116,16 @@ static void seal(struct mw_agent *a)
     a->batch_opened_ms = 0;
     if (rc) {
         a->stats.dropped_batch_error += n_records;
-        MW_LOG_ERROR("agent", "cannot seal batch", "op=%s sequence=%" PRIu64 " records=%zu error=%s",
-                     err_op, sequence, n_records, mw_err_name(rc));
+        MW_LOG_ERROR("agent", "cannot seal batch",
+                     "op=%s sequence=%" PRIu64 " records=%zu error=%s", err_op, sequence,
+                     n_records, mw_err_name(rc));
         goto out;
     }
     a->next_sequence++;
     a->stats.batches_sealed++;
-    size_t len = compressed.len;
-    mw_producer_send(a->producer, mw_buf_detach(&compressed, NULL), len, sequence);
+    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len) != 0)
+        a->lost_at_exit = 1;
+    mw_state_file_sealed_all(&a->state);
 out:
     mw_buf_free(&snapshot);
     mw_buf_free(&batch);
@@ -122,23 +138,89 @@ static void open_batch_if_needed(struct mw_agent *a)
         a->batch_opened_ms = mw_clock_mono_ms();
 }
 
+static bool names_ok(const char *model, const char *version)
+{
+    return mw_model_name_valid(model) && mw_version_valid(version);
+}
+
+/* Validate and count one message for 100% of the traffic. */
 static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
 {
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT) {
         const Modelwatch__V1__PredictionEvent *ev = msg->event;
-        if (!ev->model || !*ev->model || !ev->prediction_id || !*ev->prediction_id ||
-            !ev->has_event_time_ms)
+        if (!ev->prediction_id || !*ev->prediction_id || !ev->has_event_time_ms)
             return MW_EPARSE;
+        if (!names_ok(ev->model, ev->version))
+            return MW_EINVAL;
         return mw_counters_add_event(a->counters, ev);
     }
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
         const Modelwatch__V1__Feedback *fb = msg->feedback;
-        if (!fb->model || !*fb->model || !fb->prediction_id || !*fb->prediction_id ||
+        if (!fb->prediction_id || !*fb->prediction_id ||
             fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL__NOT_SET)
             return MW_EPARSE;
+        if (!names_ok(fb->model, fb->version))
+            return MW_EINVAL;
         return mw_counters_add_feedback(a->counters, fb);
     }
     return MW_EPARSE;
+}
+
+static void *arena_alloc(void *ctx, size_t n)
+{
+    return mw_arena_alloc(ctx, n);
+}
+
+/* Redact an event in place and re-encode its message; *data and *len then point at the new bytes.
+ * Fails closed: a message that cannot be redacted is not shipped. */
+static int redact_message(struct mw_agent *a, Modelwatch__V1__ClientMessage *msg,
+                          const void **data, size_t *len)
+{
+    bool changed = false;
+    int rc = mw_redact_event(a->redactor, msg->event, arena_alloc, &a->arena, &changed);
+    if (rc)
+        a->stats.redact_failures++; /* the event is still safe: failed fields were dropped */
+    if (!changed)
+        return 0;
+    size_t size = modelwatch__v1__client_message__get_packed_size(msg);
+    mw_buf_reset(&a->repacked);
+    rc = mw_buf_reserve(&a->repacked, size);
+    if (rc)
+        return rc;
+    modelwatch__v1__client_message__pack(msg, (uint8_t *)a->repacked.data);
+    a->repacked.len = size;
+    *data = a->repacked.data;
+    *len = size;
+    return 0;
+}
+
+/* Decide whether the message's payload ships, with what weight. */
+static bool keep_payload(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg,
+                         double *weight)
+{
+    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
+        const Modelwatch__V1__Feedback *fb = msg->feedback;
+        *weight = 1.0 / mw_sampler_rate(a->sampler, fb->model);
+        return mw_sampler_keep_feedback(a->sampler, fb->model, fb->prediction_id);
+    }
+    const Modelwatch__V1__PredictionEvent *ev = msg->event;
+    bool is_error = ev->has_status && ev->status == MODELWATCH__V1__STATUS__STATUS_ERROR;
+    return mw_sampler_keep_event(a->sampler, ev->model, ev->prediction_id, is_error,
+                                 ev->latency_us, mw_clock_mono_ms(), weight, NULL);
+}
+
+static void add_record(struct mw_agent *a, const void *data, size_t len, double weight)
+{
+    if (mw_batch_builder_would_overflow(&a->builder, len))
+        seal(a);
+    open_batch_if_needed(a);
+    if (mw_batch_builder_add(&a->builder, data, len, weight) != 0) {
+        a->stats.dropped_batch_error++;
+        return;
+    }
+    a->stats.records_kept++;
+    if (mw_batch_builder_is_full(&a->builder))
+        seal(a);
 }
 
 static void on_message(const void *data, size_t len, void *arg)
@@ -148,25 +230,31 @@ static void on_message(const void *data, size_t len, void *arg)
     Modelwatch__V1__ClientMessage *msg =
         modelwatch__v1__client_message__unpack(&a->arena.pb_allocator, len, data);
     int rc = msg ? count_message(a, msg) : MW_EPARSE;
-    if (rc == MW_EPARSE) {
-        a->stats.dropped_malformed++;
-        return;
-    }
     if (rc) {
-        a->stats.dropped_counters_full++;
+        if (rc == MW_EPARSE)
+            a->stats.dropped_malformed++;
+        else if (rc == MW_EINVAL)
+            a->stats.dropped_invalid_name++;
+        else
+            a->stats.dropped_counters_full++;
         return;
     }
-    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
+    bool is_event = msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT;
+    if (is_event)
         a->stats.events_accepted++;
     else
         a->stats.feedback_accepted++;
-    if (mw_batch_builder_would_overflow(&a->builder, len))
-        seal(a);
-    open_batch_if_needed(a);
-    if (mw_batch_builder_add(&a->builder, data, len, 1.0) != 0)
-        a->stats.dropped_batch_error++;
-    if (mw_batch_builder_is_full(&a->builder))
-        seal(a);
+    mw_state_file_accepted(&a->state, 1);
+    open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
+    double weight = 1.0;
+    if (!keep_payload(a, msg, &weight))
+        return;
+    if (is_event && mw_redact_has_rules(a->redactor, msg->event->model) &&
+        redact_message(a, msg, &data, &len) != 0) {
+        a->stats.redact_failures++;
+        return;
+    }
+    add_record(a, data, len, weight);
 }
 
 static void on_seal_timer(uv_timer_t *t)
@@ -184,46 +272,95 @@ static void emit(struct mw_prom_writer *w, const char *name, const char *help,
     mw_prom_write_sample(w, name, NULL, NULL, value);
 }
 
-static void collect_metrics(struct mw_prom_writer *w, void *arg)
+static void emit_labelled(struct mw_prom_writer *w, const char *name, const char *help,
+                          const char *label, const char *const *values, const uint64_t *counts,
+                          size_t n)
 {
-    struct mw_agent *a = arg;
+    const char *names[] = {label, NULL};
+    mw_prom_write_family(w, name, help, MW_PROM_COUNTER);
+    for (size_t i = 0; i < n; i++) {
+        const char *v[] = {values[i], NULL};
+        mw_prom_write_sample(w, name, names, v, (double)counts[i]);
+    }
+}
+
+static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
+{
     const struct mw_intake_stats *in = mw_intake_stats(a->intake);
-    const struct mw_producer_stats *ps = mw_producer_stats(a->producer);
     emit(w, "modelwatch_agent_messages_received_total", "Messages read from the intake socket",
          MW_PROM_COUNTER, (double)in->received);
     emit(w, "modelwatch_agent_events_accepted_total", "Prediction events counted",
          MW_PROM_COUNTER, (double)a->stats.events_accepted);
     emit(w, "modelwatch_agent_feedback_accepted_total", "Feedback messages counted",
          MW_PROM_COUNTER, (double)a->stats.feedback_accepted);
-    static const char *const reason[] = {"reason", NULL};
-    mw_prom_write_family(w, "modelwatch_agent_messages_dropped_total",
-                         "Messages dropped, by reason", MW_PROM_COUNTER);
-    const struct {
-        const char *reason;
-        uint64_t n;
-    } drops[] = {{"oversize", in->dropped_oversize},
-                 {"malformed", a->stats.dropped_malformed},
-                 {"counters_full", a->stats.dropped_counters_full},
-                 {"batch_error", a->stats.dropped_batch_error}};
-    for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
-        const char *values[] = {drops[i].reason, NULL};
-        mw_prom_write_sample(w, "modelwatch_agent_messages_dropped_total", reason, values,
-                             (double)drops[i].n);
-    }
+    static const char *const reasons[] = {"oversize", "malformed", "invalid_name",
+                                          "counters_full", "batch_error", "redaction"};
+    const uint64_t drops[] = {in->dropped_oversize, a->stats.dropped_malformed,
+                              a->stats.dropped_invalid_name, a->stats.dropped_counters_full,
+                              a->stats.dropped_batch_error, a->stats.redact_failures};
+    emit_labelled(w, "modelwatch_agent_messages_dropped_total", "Messages dropped, by reason",
+                  "reason", reasons, drops, 6);
+    emit(w, "modelwatch_agent_events_lost_before_start",
+         "Events the previous process accepted but never sealed (kill -9)", MW_PROM_GAUGE,
+         (double)a->stats.events_lost_before_start);
+}
+
+static void collect_sampling(struct mw_prom_writer *w, const struct mw_agent *a)
+{
+    struct mw_sampler_stats ss;
+    mw_sampler_stats(a->sampler, &ss);
+    const char *names[MW_SAMPLE_REASON_COUNT];
+    for (int i = 0; i < MW_SAMPLE_REASON_COUNT; i++)
+        names[i] = mw_sample_reason_name((enum mw_sample_reason)i);
+    emit_labelled(w, "modelwatch_agent_sampling_decisions_total",
+                  "Payload sampling decisions for events, by outcome", "decision", names,
+                  ss.events, MW_SAMPLE_REASON_COUNT);
+    emit(w, "modelwatch_agent_records_shipped_total", "Event and feedback payloads batched",
+         MW_PROM_COUNTER, (double)a->stats.records_kept);
+}
+
+static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
+{
+    struct mw_shipper_stats st;
+    mw_shipper_stats(a->shipper, &st);
     emit(w, "modelwatch_agent_batches_sealed_total", "Batches sealed", MW_PROM_COUNTER,
          (double)a->stats.batches_sealed);
     emit(w, "modelwatch_agent_batches_delivered_total", "Batches acknowledged by Kafka",
-         MW_PROM_COUNTER, (double)ps->batches_delivered);
-    emit(w, "modelwatch_agent_batches_failed_total", "Batches whose delivery failed",
-         MW_PROM_COUNTER, (double)ps->batches_failed);
+         MW_PROM_COUNTER, (double)st.delivered);
+    emit(w, "modelwatch_agent_kafka_delivery_errors_total", "Failed deliveries, retried",
+         MW_PROM_COUNTER, (double)st.delivery_errors);
     emit(w, "modelwatch_agent_kafka_in_flight_batches", "Batches awaiting acknowledgement",
-         MW_PROM_GAUGE, (double)mw_producer_in_flight(a->producer));
+         MW_PROM_GAUGE, (double)st.in_flight);
+    emit(w, "modelwatch_agent_kafka_up", "1 while the last delivery succeeded", MW_PROM_GAUGE,
+         st.kafka_healthy ? 1 : 0);
+    emit(w, "modelwatch_agent_spool_bytes", "Bytes in the spool", MW_PROM_GAUGE,
+         (double)st.spool_bytes);
+    emit(w, "modelwatch_agent_spool_max_bytes", "Bound of the spool", MW_PROM_GAUGE,
+         (double)st.spool_max_bytes);
+    emit(w, "modelwatch_agent_spool_batches", "Unacknowledged batches in the spool",
+         MW_PROM_GAUGE, (double)st.spool_batches);
+    emit(w, "modelwatch_agent_batches_spooled_total", "Batches written to the spool",
+         MW_PROM_COUNTER, (double)st.spool_appended);
+    emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
+         MW_PROM_COUNTER, (double)st.spool_replayed);
+    static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed"};
+    const uint64_t lost[] = {st.spool_dropped_full, st.spool_corrupt, st.lost_unspooled};
+    emit_labelled(w, "modelwatch_agent_batches_dropped_total", "Sealed batches lost, by reason",
+                  "reason", reasons, lost, 3);
+}
+
+static void collect_metrics(struct mw_prom_writer *w, void *arg)
+{
+    const struct mw_agent *a = arg;
+    collect_intake(w, a);
+    collect_sampling(w, a);
+    collect_shipping(w, a);
 }
 
 static bool is_ready(void *arg)
 {
     struct mw_agent *a = arg;
-    return !a->shutting_down;
+    return !a->shutdown_started && mw_shipper_ready(a->shipper);
 }
 
 static int start_http(struct mw_agent *a)
@@ -238,54 +375,143 @@ static int start_http(struct mw_agent *a)
     return 0;
 }
 
+/* Build a sampler and a redactor from `cfg`'s rules; on success they replace the current ones. */
+static int load_rules(struct mw_agent *a, const struct mw_agent_config *cfg)
+{
+    char err[512];
+    struct mw_sampler *sampler = NULL;
+    struct mw_redactor *redactor = NULL;
+    const struct mw_model_rule *rules = cfg->models.items;
+    int rc = mw_sampler_create(rules, cfg->models.n, a->sampler, &sampler, err, sizeof err);
+    if (!rc)
+        rc = mw_redact_create(rules, cfg->models.n, cfg->redaction_key_file, &redactor, err,
+                              sizeof err);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("agent", "invalid sampling or redaction rules", "error=%s",
+                     mw_log_quote(err, quoted, sizeof quoted));
+        mw_sampler_destroy(sampler);
+        return rc;
+    }
+    mw_sampler_destroy(a->sampler);
+    mw_redact_destroy(a->redactor);
+    a->sampler = sampler;
+    a->redactor = redactor;
+    return 0;
+}
+
+static int open_state(struct mw_agent *a)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/agent.state", a->cfg->spool.dir);
+    uint64_t lost = 0;
+    if (mw_state_file_open(&a->state, path, &lost) == 0 && lost) {
+        a->stats.events_lost_before_start = lost;
+        MW_LOG_WARN("agent", "the previous process died with events not yet sealed",
+                    "events_lost=%" PRIu64, lost);
+    }
+    return 0;
+}
+
+static int create_parts(struct mw_agent *a)
+{
+    const struct mw_agent_config *cfg = a->cfg;
+    a->counters = mw_counters_create((size_t)cfg->counters.max_series,
+                                     cfg->counters.bucket_width_ms);
+    a->zctx = mw_zframe_ctx_create((int)cfg->batch.compression_level);
+    a->metrics = mw_prom_registry_create();
+    a->resources = mw_resources_create(cfg->resources.cgroup_dir && *cfg->resources.cgroup_dir
+                                           ? cfg->resources.cgroup_dir
+                                           : NULL);
+    mw_buf_init(&a->repacked, 2u * 1024 * 1024);
+    if (!a->counters || !a->zctx || !a->metrics || !a->resources ||
+        mw_arena_init(&a->arena, ARENA_BYTES) ||
+        mw_batch_builder_init(&a->builder, (size_t)cfg->batch.max_records,
+                              (size_t)cfg->batch.max_bytes))
+        return MW_ENOMEM;
+    mw_prom_add_collector(a->metrics, collect_metrics, a);
+    int rc = load_rules(a, cfg);
+    if (!rc)
+        rc = mw_shipper_create(a->loop, cfg, a->agent_id, &a->shipper);
+    if (!rc)
+        rc = open_state(a);
+    if (!rc)
+        rc = mw_intake_create(a->loop, cfg->intake.endpoint,
+                              (size_t)cfg->intake.max_message_bytes,
+                              mw_agent_config_socket_mode(cfg), on_message, a, &a->intake);
+    return rc ? rc : start_http(a);
+}
+
 int mw_agent_create(uv_loop_t *loop, const struct mw_agent_config *cfg, struct mw_agent **out)
 {
-    char errbuf[512];
     struct mw_agent *a = mw_calloc(1, sizeof *a);
     if (!a)
         return MW_ENOMEM;
     a->loop = loop;
     a->cfg = cfg;
     a->next_sequence = 1;
+    a->state.fd = -1;
     init_identity(a);
-    int rc = MW_ENOMEM;
-    a->counters = mw_counters_create((size_t)cfg->counters.max_series,
-                                     cfg->counters.bucket_width_ms);
-    a->zctx = mw_zframe_ctx_create((int)cfg->batch.compression_level);
-    a->metrics = mw_prom_registry_create();
-    if (!a->counters || !a->zctx || !a->metrics || mw_arena_init(&a->arena, ARENA_BYTES) ||
-        mw_batch_builder_init(&a->builder, (size_t)cfg->batch.max_records,
-                              (size_t)cfg->batch.max_bytes))
-        goto fail;
-    mw_prom_add_collector(a->metrics, collect_metrics, a);
-    rc = mw_producer_create(loop, &cfg->kafka, a->agent_id, NULL, a, &a->producer, errbuf,
-                            sizeof errbuf);
-    if (rc) {
-        MW_LOG_ERROR("agent", "cannot create Kafka producer", "error=%s",
-                     mw_log_quote(errbuf, (char[512]){0}, 512));
-        goto fail;
-    }
-    rc = mw_intake_create(loop, cfg->intake.endpoint, (size_t)cfg->intake.max_message_bytes,
-                          on_message, a, &a->intake);
-    if (rc)
-        goto fail;
-    rc = start_http(a);
-    if (rc)
-        goto fail;
     uv_timer_init(loop, &a->seal_timer);
-    a->seal_timer.data = a;
+    uv_timer_init(loop, &a->drain_timer);
+    a->seal_timer.data = a->drain_timer.data = a;
+    int rc = create_parts(a);
+    if (rc) {
+        mw_agent_shutdown(a);
+        uv_run(loop, UV_RUN_DEFAULT);
+        mw_agent_destroy(a);
+        return rc;
+    }
     uint64_t tick_ms = (uint64_t)cfg->batch.max_age_ms / 4 + 1;
     uv_timer_start(&a->seal_timer, on_seal_timer, tick_ms, tick_ms);
     MW_LOG_INFO("agent", "started", "agent_id=%s boot_id=%s topic=%s http_port=%d", a->agent_id,
                 a->boot_id, cfg->kafka.topic, mw_http_server_port(a->http));
     *out = a;
     return 0;
-fail:
-    a->shutting_down = 1;
-    mw_agent_shutdown(a);
-    uv_run(loop, UV_RUN_DEFAULT);
-    mw_agent_destroy(a);
+}
+
+int mw_agent_reload(struct mw_agent *a, const struct mw_agent_config *fresh)
+{
+    enum mw_log_level level;
+    if (fresh->log_level && mw_log_level_parse(fresh->log_level, &level) == 0)
+        mw_log_set_level(level);
+    int rc = load_rules(a, fresh);
+    if (!rc)
+        MW_LOG_INFO("agent", "rules reloaded", "models=%zu", fresh->models.n);
     return rc;
+}
+
+static void close_everything(struct mw_agent *a)
+{
+    mw_intake_destroy(a->intake);
+    a->intake = NULL;
+    uv_close((uv_handle_t *)&a->seal_timer, NULL);
+    uv_close((uv_handle_t *)&a->drain_timer, NULL);
+    mw_http_server_destroy(a->http);
+    a->http = NULL;
+    if (a->shipper) {
+        struct mw_shipper_stats st;
+        mw_shipper_stats(a->shipper, &st);
+        if (st.spool_batches)
+            MW_LOG_INFO("agent", "batches left in the spool for the next start",
+                        "batches=%" PRIu64 " bytes=%" PRIu64, st.spool_batches, st.spool_bytes);
+        mw_shipper_destroy(a->shipper);
+        a->shipper = NULL;
+    }
+}
+
+/* While draining: stop once everything is acknowledged or the grace period is over. */
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct mw_agent *a = t->data;
+    bool idle = mw_shipper_idle(a->shipper);
+    if (!idle && mw_clock_mono_ms() < a->drain_deadline_ms)
+        return;
+    uv_timer_stop(t);
+    if (idle)
+        MW_LOG_INFO("agent", "drained: every batch acknowledged by Kafka", "batches_sealed=%"
+                    PRIu64, a->stats.batches_sealed);
+    close_everything(a);
 }
 
 void mw_agent_shutdown(struct mw_agent *a)
@@ -293,41 +519,33 @@ void mw_agent_shutdown(struct mw_agent *a)
     if (!a || a->shutdown_started)
         return;
     a->shutdown_started = 1;
-    a->shutting_down = 1;
+    uv_timer_stop(&a->seal_timer);
     if (a->intake) {
-        mw_intake_stop(a->intake);
+        mw_intake_stop(a->intake); /* takes what clients already sent */
         seal(a);
-        mw_intake_destroy(a->intake);
-        a->intake = NULL;
     }
-    if (a->producer) {
-        uint64_t waiting = mw_producer_in_flight(a->producer);
-        if (mw_producer_flush(a->producer, a->cfg->shutdown_grace_ms) != 0)
-            MW_LOG_ERROR("agent", "batches not delivered before the grace period ended",
-                         "in_flight=%" PRIu64, mw_producer_in_flight(a->producer));
-        else
-            MW_LOG_INFO("agent", "drained", "batches_flushed=%" PRIu64, waiting);
-        const struct mw_producer_stats *ps = mw_producer_stats(a->producer);
-        a->undelivered = mw_producer_in_flight(a->producer) || ps->batches_failed;
-        /* The producer frees itself once its timer handle has closed. */
-        mw_producer_destroy(a->producer);
-        a->producer = NULL;
+    if (!a->shipper) {
+        close_everything(a);
+        return;
     }
-    if (a->seal_timer.loop) /* initialised */
-        uv_close((uv_handle_t *)&a->seal_timer, NULL);
-    mw_http_server_destroy(a->http);
-    a->http = NULL;
+    a->drain_deadline_ms = mw_clock_mono_ms() + (uint64_t)a->cfg->shutdown_grace_ms;
+    uv_timer_start(&a->drain_timer, on_drain_timer, 0, DRAIN_CHECK_MS);
 }
 
 int mw_agent_destroy(struct mw_agent *a)
 {
     if (!a)
         return 0;
-    int rc = a->undelivered ? MW_EKAFKA : 0;
+    int rc = a->lost_at_exit ? MW_EIO : 0;
+    mw_state_file_close(&a->state);
     mw_counters_destroy(a->counters);
+    mw_sampler_destroy(a->sampler);
+    mw_redact_destroy(a->redactor);
+    mw_resources_destroy(a->resources);
     mw_zframe_ctx_destroy(a->zctx);
     mw_prom_registry_destroy(a->metrics);
     mw_arena_free(&a->arena);
+    mw_buf_free(&a->repacked);
     mw_batch_builder_free(&a->builder);
     mw_free(a);
     return rc;

@@ -3,8 +3,26 @@
 #include "agent_config.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #define F(member) offsetof(struct mw_agent_config, member)
+
+static const char *check_octal_mode(const void *value)
+{
+    const char *text = *(char *const *)value;
+    char *end = NULL;
+    if (!text || !*text)
+        return "expected an octal file mode such as \"0660\"";
+    long mode = strtol(text, &end, 8);
+    if (*end || mode < 0 || mode > 0777)
+        return "expected an octal file mode such as \"0660\"";
+    return NULL;
+}
+
+unsigned mw_agent_config_socket_mode(const struct mw_agent_config *cfg)
+{
+    return (unsigned)strtol(cfg->intake.socket_mode, NULL, 8);
+}
 
 const struct mw_cfg_field mw_agent_config_table[] = {
     {.key = "agent_id", .type = MW_CFG_STRING, .offset = F(agent_id), .def = "",
@@ -20,6 +38,9 @@ const struct mw_cfg_field mw_agent_config_table[] = {
     {.key = "intake.endpoint", .type = MW_CFG_STRING, .offset = F(intake.endpoint),
      .def = "ipc:///run/modelwatch/agent.sock",
      .desc = "nanomsg address the agent's PULL socket binds; clients connect to it"},
+    {.key = "intake.socket_mode", .type = MW_CFG_STRING, .offset = F(intake.socket_mode),
+     .def = "0660", .check = check_octal_mode,
+     .desc = "File mode of an ipc:// socket (octal): who may send events to this agent"},
     {.key = "intake.max_message_bytes", .type = MW_CFG_SIZE, .offset = F(intake.max_message_bytes),
      .def = "64KiB", .min = 256, .max = 16777216,
      .desc = "Largest client message accepted; larger ones are dropped and counted"},
@@ -46,9 +67,32 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .def = "modelwatch.telemetry", .desc = "Topic batches are produced to"},
     {.key = "kafka.properties", .type = MW_CFG_STRMAP, .offset = F(kafka.properties),
      .desc = "librdkafka properties passed through; NAME_file reads NAME's value from a file"},
-    {.key = "producer.flush_timeout", .type = MW_CFG_DURATION,
-     .offset = F(producer.flush_timeout_ms), .def = "10s", .min = 0, .max = 600000,
-     .desc = "How long shutdown waits for Kafka to acknowledge in-flight batches"},
+    {.key = "models", .type = MW_CFG_LIST, .offset = F(models), .sub = mw_model_rule_table,
+     .elem_size = sizeof(struct mw_model_rule), .max = 1024, .reloadable = true,
+     .desc = "Per-model sampling and redaction rules; name \"*\" is the default rule"},
+    {.key = "redaction_key_file", .type = MW_CFG_STRING, .offset = F(redaction_key_file),
+     .def = "", .desc = "File holding the HMAC-SHA256 key for redact.hash; never in this file"},
+    {.key = "producer.max_in_flight", .type = MW_CFG_INT, .offset = F(producer.max_in_flight),
+     .def = "16", .min = 1, .max = 100000,
+     .desc = "Most batches handed to Kafka and not yet acknowledged; the rest wait in the spool"},
+    {.key = "producer.retry_backoff_max", .type = MW_CFG_DURATION,
+     .offset = F(producer.retry_backoff_max_ms), .def = "10s", .min = 100, .max = 600000,
+     .desc = "Longest pause between delivery attempts while Kafka is unreachable"},
+    {.key = "spool.dir", .type = MW_CFG_STRING, .offset = F(spool.dir),
+     .def = "/var/lib/modelwatch/spool",
+     .desc = "Directory of the on-disk spool every sealed batch passes through"},
+    {.key = "spool.max_bytes", .type = MW_CFG_SIZE, .offset = F(spool.max_bytes), .def = "1GiB",
+     .min = 1048576, .max = 1099511627776.0,
+     .desc = "Bound of the spool; when full the oldest batches are dropped and counted"},
+    {.key = "spool.segment_bytes", .type = MW_CFG_SIZE, .offset = F(spool.segment_bytes),
+     .def = "16MiB", .min = 65536, .max = 1073741824.0, .desc = "Size of one spool segment file"},
+    {.key = "spool.fsync", .type = MW_CFG_BOOL, .offset = F(spool.fsync), .def = "true",
+     .desc = "fdatasync each sealed batch (survives power loss, not only process death)"},
+    {.key = "spool.ready_below", .type = MW_CFG_DOUBLE, .offset = F(spool.ready_below),
+     .def = "0.5", .min = 0.01, .max = 1,
+     .desc = "/readyz fails while the spool holds more than this share of spool.max_bytes"},
+    {.key = "resources.cgroup_dir", .type = MW_CFG_STRING, .offset = F(resources.cgroup_dir),
+     .def = "", .desc = "cgroup v2 directory of the pod; empty = this process's own cgroup"},
     {.key = "http.host", .type = MW_CFG_STRING, .offset = F(http.host), .def = "127.0.0.1",
      .desc = "Address of /metrics, /healthz, /readyz"},
     {.key = "http.port", .type = MW_CFG_INT, .offset = F(http.port), .def = "9464", .min = 0,

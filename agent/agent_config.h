@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "kafka_conf.h"
+#include "model_rules.h"
 
 #include <stdint.h>
 
@@ -20,8 +21,11 @@ struct mw_agent_config {
     } identity;
     struct {
         char *endpoint;
+        char *socket_mode; /* octal text, checked by the table */
         uint64_t max_message_bytes;
     } intake;
+    struct mw_cfg_list models; /* struct mw_model_rule */
+    char *redaction_key_file;
     struct {
         int64_t max_records;
         uint64_t max_bytes;
@@ -34,8 +38,19 @@ struct mw_agent_config {
     } counters;
     struct mw_kafka_settings kafka;
     struct {
-        int64_t flush_timeout_ms;
+        int64_t max_in_flight;
+        int64_t retry_backoff_max_ms;
     } producer;
+    struct {
+        char *dir;
+        uint64_t max_bytes;
+        uint64_t segment_bytes;
+        bool fsync;
+        double ready_below;
+    } spool;
+    struct {
+        char *cgroup_dir;
+    } resources;
     struct {
         char *host;
         int64_t port;
@@ -44,5 +59,8 @@ struct mw_agent_config {
 };
 
 extern const struct mw_cfg_field mw_agent_config_table[];
+
+/* The socket mode as a number (the table has already checked the text). */
+unsigned mw_agent_config_socket_mode(const struct mw_agent_config *cfg);
 
 #endif

@@ -77,8 +77,24 @@ static void on_readable(uv_poll_t *handle, int status, int events)
     drain(in, DRAIN_BATCH);
 }
 
+/* Give an ipc:// socket file its configured mode: who may send events to this agent. */
+static int set_socket_mode(const char *endpoint, unsigned mode)
+{
+    const char *prefix = "ipc://";
+    if (strncmp(endpoint, prefix, strlen(prefix)) != 0)
+        return 0;
+    const char *path = endpoint + strlen(prefix);
+    if (chmod(path, (mode_t)mode) != 0) {
+        MW_LOG_ERROR("intake", "cannot set the socket's mode", "path=%s mode=%04o error=\"%s\"",
+                     path, mode, strerror(errno));
+        return MW_ESYS;
+    }
+    return 0;
+}
+
 int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_bytes,
-                     mw_intake_message_fn fn, void *arg, struct mw_intake **out)
+                     unsigned socket_mode, mw_intake_message_fn fn, void *arg,
+                     struct mw_intake **out)
 {
     struct mw_intake *in = mw_calloc(1, sizeof *in);
     if (!in)
@@ -103,6 +119,11 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
             nn_close(in->sock);
         mw_free(in);
         return MW_ETRANSPORT;
+    }
+    if (set_socket_mode(endpoint, socket_mode) != 0) {
+        nn_close(in->sock);
+        mw_free(in);
+        return MW_ESYS;
     }
     uv_poll_init(loop, &in->poll, fd);
     in->poll.data = in;

@@ -23,10 +23,14 @@ struct mw_intake_stats {
     uint64_t dropped_oversize;
 };
 
-/* Bind `endpoint` (creating the directory of an ipc:// path) and start polling. On error
- * returns MW_ETRANSPORT/MW_ESYS/MW_ENOMEM, logged with the endpoint. */
+/* Bind `endpoint` (creating the directory of an ipc:// path, whose socket file then gets
+ * `socket_mode`) and start polling. nanomsg itself refuses messages above 4 x
+ * max_message_bytes by dropping the sender's connection; between the two limits messages are
+ * received and counted as oversize. On error returns MW_ETRANSPORT/MW_ESYS/MW_ENOMEM, logged
+ * with the endpoint. */
 int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_bytes,
-                     mw_intake_message_fn fn, void *arg, struct mw_intake **out);
+                     unsigned socket_mode, mw_intake_message_fn fn, void *arg,
+                     struct mw_intake **out);
 /* Stop taking messages (messages still queued in the socket are received first, up to a
  * bound, so that what clients already sent is not lost). */
 void mw_intake_stop(struct mw_intake *in);

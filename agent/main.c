@@ -15,11 +15,30 @@ static const struct mw_cli_program program = {
     .table = mw_agent_config_table,
 };
 
+static const char *config_path;
+
+/* SIGHUP: read the file again and apply what can change live; a bad file changes nothing. */
+static void on_reload_signal(uv_signal_t *sig, int signum)
+{
+    struct mw_agent *agent = sig->data;
+    struct mw_agent_config fresh;
+    struct mw_cfg_error err;
+    (void)signum;
+    memset(&fresh, 0, sizeof fresh);
+    if (mw_config_load_file(mw_agent_config_table, &fresh, config_path, &err) != 0) {
+        char quoted[600];
+        MW_LOG_ERROR("agent", "reload refused: invalid configuration", "error=%s",
+                     mw_log_quote(err.message, quoted, sizeof quoted));
+    } else {
+        mw_agent_reload(agent, &fresh);
+    }
+    mw_config_free(mw_agent_config_table, &fresh);
+}
+
 static void on_stop_signal(uv_signal_t *sig, int signum)
 {
     struct mw_agent *agent = sig->data;
     MW_LOG_INFO("agent", "stopping", "signal=%s", strsignal(signum));
-    uv_close((uv_handle_t *)sig, NULL);
     mw_agent_shutdown(agent);
 }
 
@@ -43,20 +62,24 @@ int main(int argc, char **argv)
         mw_config_free(mw_agent_config_table, &cfg);
         return 1;
     }
-    uv_signal_t sigterm, sigint;
+    config_path = cli.config_path;
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(loop, &sigterm);
     uv_signal_init(loop, &sigint);
-    sigterm.data = sigint.data = agent;
+    uv_signal_init(loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = agent;
     uv_signal_start_oneshot(&sigterm, on_stop_signal, SIGTERM);
     uv_signal_start_oneshot(&sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&sighup, on_reload_signal, SIGHUP);
     /* Signal watchers must not keep the loop alive: it ends when the agent's handles close. */
     uv_unref((uv_handle_t *)&sigterm);
     uv_unref((uv_handle_t *)&sigint);
+    uv_unref((uv_handle_t *)&sighup);
     uv_run(loop, UV_RUN_DEFAULT);
-    if (!uv_is_closing((uv_handle_t *)&sigint))
-        uv_close((uv_handle_t *)&sigint, NULL);
-    if (!uv_is_closing((uv_handle_t *)&sigterm))
-        uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_signal_t *sigs[] = {&sigint, &sigterm, &sighup};
+    for (size_t i = 0; i < 3; i++)
+        if (!uv_is_closing((uv_handle_t *)sigs[i]))
+            uv_close((uv_handle_t *)sigs[i], NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     int rc = mw_agent_destroy(agent);
     uv_loop_close(loop);

@@ -10,34 +10,28 @@
 #include <stdio.h>
 #include <string.h>
 
-#define POLL_INTERVAL_MS 20
+#define POLL_INTERVAL_MS 10
 
 struct mw_producer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *topic;
     char *agent_id;
     uv_timer_t poll_timer;
-    mw_producer_failed_fn on_failed;
+    mw_producer_delivered_fn on_delivered;
     void *arg;
-    struct mw_producer_stats stats;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     struct mw_producer *p = opaque;
-    uint64_t sequence = (uint64_t)(uintptr_t)msg->_private;
+    uint64_t id = (uint64_t)(uintptr_t)msg->_private;
     (void)rk;
-    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        p->stats.batches_delivered++;
-        p->stats.bytes_delivered += msg->len;
-        return;
-    }
-    p->stats.batches_failed++;
-    const char *reason = rd_kafka_err2str(msg->err);
-    MW_LOG_ERROR("producer", "batch delivery failed", "sequence=%" PRIu64 " error=%s", sequence,
-                 rd_kafka_err2name(msg->err));
-    if (p->on_failed)
-        p->on_failed(sequence, msg->payload, msg->len, reason, p->arg);
+    if (msg->err)
+        MW_LOG_WARN("producer", "batch delivery failed", "id=%" PRIu64 " error=%s", id,
+                    rd_kafka_err2name(msg->err));
+    if (p->on_delivered)
+        p->on_delivered(id, msg->err == RD_KAFKA_RESP_ERR_NO_ERROR, rd_kafka_err2str(msg->err),
+                        p->arg);
 }
 
 static void on_poll_timer(uv_timer_t *t)
@@ -47,7 +41,7 @@ static void on_poll_timer(uv_timer_t *t)
 }
 
 int mw_producer_create(uv_loop_t *loop, const struct mw_kafka_settings *settings,
-                       const char *agent_id, mw_producer_failed_fn on_failed, void *arg,
+                       const char *agent_id, mw_producer_delivered_fn on_delivered, void *arg,
                        struct mw_producer **out, char *errbuf, size_t errbuf_size)
 {
     /* The delivery guarantees are not configurable: these win over pass-through properties. */
@@ -73,7 +67,7 @@ int mw_producer_create(uv_loop_t *loop, const struct mw_kafka_settings *settings
     }
     p->topic = rd_kafka_topic_new(p->rk, settings->topic, NULL);
     p->agent_id = mw_strdup(agent_id);
-    p->on_failed = on_failed;
+    p->on_delivered = on_delivered;
     p->arg = arg;
     uv_timer_init(loop, &p->poll_timer);
     p->poll_timer.data = p;
@@ -82,7 +76,7 @@ int mw_producer_create(uv_loop_t *loop, const struct mw_kafka_settings *settings
     return 0;
 }
 
-int mw_producer_send(struct mw_producer *p, void *payload, size_t len, uint64_t sequence)
+int mw_producer_send(struct mw_producer *p, const void *payload, size_t len, uint64_t id)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
     char schema[16];
@@ -90,36 +84,17 @@ int mw_producer_send(struct mw_producer *p, void *payload, size_t len, uint64_t 
     rd_kafka_header_add(hdrs, "mw-schema", -1, schema, -1);
     rd_kafka_header_add(hdrs, "mw-encoding", -1, "protobuf+zstd", -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_VALUE(payload, len),
+        p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_VALUE((void *)payload, len),
         RD_KAFKA_V_KEY(p->agent_id, strlen(p->agent_id)), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)sequence), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)id),
+        RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs);
-        mw_free(payload);
-        MW_LOG_WARN("producer", "produce refused", "sequence=%" PRIu64 " error=%s", sequence,
+        MW_LOG_WARN("producer", "produce refused", "id=%" PRIu64 " error=%s", id,
                     rd_kafka_err2name(err));
         return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? MW_EFULL : MW_EKAFKA;
     }
-    p->stats.batches_sent++;
     return 0;
-}
-
-uint64_t mw_producer_in_flight(const struct mw_producer *p)
-{
-    return p->stats.batches_sent - p->stats.batches_delivered - p->stats.batches_failed;
-}
-
-int mw_producer_flush(struct mw_producer *p, int64_t timeout_ms)
-{
-    rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, (int)timeout_ms);
-    rd_kafka_poll(p->rk, 0);
-    return err ? MW_EKAFKA : 0;
-}
-
-const struct mw_producer_stats *mw_producer_stats(const struct mw_producer *p)
-{
-    return &p->stats;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -135,6 +110,10 @@ void mw_producer_destroy(struct mw_producer *p)
 {
     if (!p)
         return;
+    /* Purged records get no callback that matters: their batches stay unacknowledged in the
+     * spool and are sent again by the next process. */
+    p->on_delivered = NULL;
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     uv_timer_stop(&p->poll_timer);
     uv_close((uv_handle_t *)&p->poll_timer, on_timer_closed);
 }

@@ -3,51 +3,37 @@
  *
  * Every sealed batch becomes one Kafka record on the telemetry topic with headers naming the
  * schema version and the encoding. Delivery reports are served from the libuv loop (a poll
- * timer), so all callbacks run on the loop thread.
+ * timer), so every callback runs on the loop thread, once per record, in production order for
+ * records that share the key.
  */
 #ifndef MW_AGENT_PRODUCER_H
 #define MW_AGENT_PRODUCER_H
 
 #include "kafka_conf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 struct mw_producer;
 
-struct mw_producer_stats {
-    uint64_t batches_sent;      /* handed to librdkafka */
-    uint64_t batches_delivered; /* acknowledged by the brokers */
-    uint64_t batches_failed;    /* permanently failed delivery */
-    uint64_t bytes_delivered;
-};
+/* The outcome of one record: `ok`, or the reason it failed permanently. */
+typedef void (*mw_producer_delivered_fn)(uint64_t id, bool ok, const char *reason, void *arg);
 
-/* Called on the loop thread for a batch that failed permanently; `payload` is valid only
- * during the call. */
-typedef void (*mw_producer_failed_fn)(uint64_t sequence, const void *payload, size_t len,
-                                      const char *reason, void *arg);
-
-/* Create the producer. Errors (returned as MW_ECONFIG / MW_EKAFKA / MW_EIO) are written to
- * errbuf. */
+/* Create the producer. librdkafka properties from `settings` pass through, except that
+ * idempotence and acks=all are always on. Errors (MW_ECONFIG / MW_EKAFKA / MW_EIO) are written
+ * to errbuf. */
 int mw_producer_create(uv_loop_t *loop, const struct mw_kafka_settings *settings,
-                       const char *agent_id, mw_producer_failed_fn on_failed, void *arg,
+                       const char *agent_id, mw_producer_delivered_fn on_delivered, void *arg,
                        struct mw_producer **out, char *errbuf, size_t errbuf_size);
 
-/* Produce one sealed batch. Takes ownership of `payload` (allocated with mw_malloc) in every
- * case. Returns 0 or MW_EFULL (librdkafka's queue is full) / MW_EKAFKA. */
-int mw_producer_send(struct mw_producer *p, void *payload, size_t len, uint64_t sequence);
+/* Produce a copy of payload[0..len); `id` comes back in the delivery callback. Returns 0, or
+ * MW_EFULL (librdkafka's queue is full) / MW_EKAFKA, in which case no callback will come. */
+int mw_producer_send(struct mw_producer *p, const void *payload, size_t len, uint64_t id);
 
-/* Batches handed over but not yet acknowledged or failed. */
-uint64_t mw_producer_in_flight(const struct mw_producer *p);
-
-/* Wait up to timeout_ms for every in-flight batch (blocks the loop: shutdown only). Returns 0
- * or MW_EKAFKA when some remain. */
-int mw_producer_flush(struct mw_producer *p, int64_t timeout_ms);
-
-const struct mw_producer_stats *mw_producer_stats(const struct mw_producer *p);
-
-/* Stop the poll timer and destroy the Kafka handle. Accepts NULL. */
+/* Drop whatever librdkafka still holds (shutdown after the grace period: those batches are
+ * still in the spool), stop the poll timer and destroy the handle. Accepts NULL. */
 void mw_producer_destroy(struct mw_producer *p);
 
 #endif

@@ -43,9 +43,8 @@ static void warn_once(struct mw_resources *r, const char *file, const char *why)
     char qdir[PATH_MAX + 8];
     char qwhy[256];
     MW_LOG_WARN(COMP, "cgroup v2 not readable, resource use will not be reported",
-                "dir=%s file=%s reason=%s",
-                mw_log_quote(r->dir ? r->dir : "", qdir, sizeof qdir), file,
-                mw_log_quote(why, qwhy, sizeof qwhy));
+                "dir=%s file=%s reason=%s", mw_log_quote(r->dir ? r->dir : "", qdir, sizeof qdir),
+                file, mw_log_quote(why, qwhy, sizeof qwhy));
 }
 
 /*
@@ -148,8 +147,9 @@ static int read_value(struct mw_resources *r, const char *name,
     if (rc == 0)
         rc = parse(text, out);
     if (rc && log) {
-        const char *why = rc == MW_EIO ? strerror(errno) : rc == MW_ETOOBIG ? "file too large"
-                                                                             : "malformed";
+        const char *why = rc == MW_EIO       ? strerror(errno)
+                          : rc == MW_ETOOBIG ? "file too large"
+                                             : "malformed";
         warn_once(r, name, why);
     }
     return rc;
@@ -162,8 +162,8 @@ static int unescape_field(const char *s, size_t len, char *out, size_t size)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (c == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+        if (c == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+            s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
             c = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
             i += 3;
         }
@@ -290,9 +290,8 @@ struct mw_resources *mw_resources_create(const char *cgroup_dir)
             goto fail;
     } else {
         char detected[PATH_MAX];
-        r->detect_rc =
-            mw__resources_detect("/proc/self/cgroup", "/proc/self/mountinfo", detected,
-                                 sizeof detected);
+        r->detect_rc = mw__resources_detect("/proc/self/cgroup", "/proc/self/mountinfo", detected,
+                                            sizeof detected);
         if (r->detect_rc == 0) {
             r->dir = mw_strdup(detected);
             if (!r->dir)
@@ -302,8 +301,8 @@ struct mw_resources *mw_resources_create(const char *cgroup_dir)
     r->interval_start_ms = mw_clock_wall_ms();
     /* Baseline for the first interval; a failure here is reported by the first sample. */
     if (r->dir)
-        r->have_baseline = read_value(r, "cpu.stat", parse_cpu_stat, &r->cpu_usage_usec,
-                                      false) == 0;
+        r->have_baseline =
+            read_value(r, "cpu.stat", parse_cpu_stat, &r->cpu_usage_usec, false) == 0;
     return r;
 fail:
     mw_free(r);
@@ -323,8 +322,7 @@ const char *mw_resources_dir(const struct mw_resources *r)
     return r ? r->dir : NULL;
 }
 
-int mw_resources_sample(struct mw_resources *r, int64_t now_ms,
-                        Modelwatch__V1__ResourceUsage *out)
+int mw_resources_sample(struct mw_resources *r, int64_t now_ms, Modelwatch__V1__ResourceUsage *out)
 {
     if (!r || !out)
         return MW_EINVAL;
@@ -354,9 +352,8 @@ int mw_resources_sample(struct mw_resources *r, int64_t now_ms,
         return 0;
     }
     /* A counter that went down belongs to a recreated cgroup: its growth is unknown. */
-    uint64_t delta_usec = r->have_baseline && usage_usec >= r->cpu_usage_usec
-                              ? usage_usec - r->cpu_usage_usec
-                              : 0;
+    uint64_t delta_usec =
+        r->have_baseline && usage_usec >= r->cpu_usage_usec ? usage_usec - r->cpu_usage_usec : 0;
     r->cpu_usage_usec = usage_usec;
     r->have_baseline = true;
 

@@ -14,7 +14,8 @@
  *
  * A host without cgroup v2, or a cgroup whose files are absent, unreadable or malformed, is
  * not an error: the sample says cgroup_available = false with zero values, and a warning is
- * logged once per mw_resources object. GPU use is not measured: gpu_seconds is always 0.
+ * logged once per mw_resources object. GPU use is not measured yet: gpu_seconds is always 0
+ * (a GPU source, e.g. NVML, would be configured per agent and is left for later).
  */
 #ifndef MW_AGENT_RESOURCES_H
 #define MW_AGENT_RESOURCES_H
@@ -40,15 +41,18 @@ void mw_resources_destroy(struct mw_resources *r);
 
 /*
  * Fill `out` (initialised here; it owns no heap memory) with the use over the interval from
- * the previous sample (or from creation) to `now_ms`, and start the next interval at `now_ms`.
+ * the previous sample (or from creation) to `now_ms`, and start the next interval at `now_ms`
+ * (wall-clock ms, the clock of mw_clock_wall_ms(); an earlier time than the interval start
+ * gives an empty interval).
  * cpu_seconds is the growth of the CPU counter over the interval; when the counter went down
  * (the cgroup was recreated) or no baseline was readable, it is 0 and the current value becomes
- * the baseline. When either file cannot be read or parsed, cgroup_available is false and every
- * value is 0 (all or nothing, so a 0 never passes for a measurement). gpu_seconds is always 0.
- * Returns 0, or MW_EINVAL for a NULL argument; an unavailable cgroup is not an error.
+ * the baseline. interval_*_ms and cgroup_available are always set. When either file cannot be
+ * read or parsed, cgroup_available is false and cpu_seconds and memory_bytes are 0 and absent
+ * (has_* false): all or nothing, so a 0 never passes for a measurement. gpu_seconds is always 0
+ * and absent (not measured). Returns 0, or MW_EINVAL for a NULL argument; an unavailable cgroup
+ * is not an error.
  */
-int mw_resources_sample(struct mw_resources *r, int64_t now_ms,
-                        Modelwatch__V1__ResourceUsage *out);
+int mw_resources_sample(struct mw_resources *r, int64_t now_ms, Modelwatch__V1__ResourceUsage *out);
 
 /* The directory sampled, or NULL when none was found. Owned by `r`. */
 const char *mw_resources_dir(const struct mw_resources *r);

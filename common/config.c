@@ -966,6 +966,9 @@ static int apply_scalar(const struct source *src, const struct mw_cfg_field *f, 
         return nomem(src);
     if (rc)
         return fail(src->err, rc, src->name, v->line, "%s: %s", key, r.text);
+    const char *why = f->check ? f->check(dst) : NULL;
+    if (why)
+        return fail(src->err, MW_ECONFIG, src->name, v->line, "%s: %s", key, why);
     return 0;
 }
 

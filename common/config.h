@@ -66,6 +66,9 @@ struct mw_cfg_field {
     const struct mw_cfg_field *sub; /* LIST: table for each element, terminated by {0} */
     size_t elem_size;               /* LIST: sizeof one element */
     const char *desc;               /* one line for --help-config and the example file */
+    /* Optional check of a scalar value after it parsed: NULL when fine, else why not (static
+     * text), reported as FILE:LINE: KEY: why. For rules the type and bounds cannot say. */
+    const char *(*check)(const void *value);
 };
 
 /* A table ends with an entry whose key is NULL. */

@@ -48,12 +48,12 @@
 #define COMP "devkafka"
 
 #define MW_DK_MAX_BROKERS 16
-#define MW_DK_MAX_TOPICS 64         /* --topic flags */
-#define MW_DK_MAX_PARTITIONS 1024   /* per topic, for --topic and "topic" */
-#define MW_DK_MAX_TOPIC_NAME 249    /* Kafka's own limit */
-#define MW_DK_MAX_LINE 1024         /* control line, without the '\n' */
-#define MW_DK_MAX_ARGS 4            /* command word included */
-#define MW_DK_MAX_CLIENTS 16        /* concurrent control connections */
+#define MW_DK_MAX_TOPICS 64       /* --topic flags */
+#define MW_DK_MAX_PARTITIONS 1024 /* per topic, for --topic and "topic" */
+#define MW_DK_MAX_TOPIC_NAME 249  /* Kafka's own limit */
+#define MW_DK_MAX_LINE 1024       /* control line, without the '\n' */
+#define MW_DK_MAX_ARGS 4          /* command word included */
+#define MW_DK_MAX_CLIENTS 16      /* concurrent control connections */
 #define MW_DK_MAX_RTT_MS 600000
 #define MW_DK_REPLY_BYTES 32768     /* fits MW_DK_MAX_PARTITIONS "P:OFFSET" pairs */
 #define MW_DK_QUERY_TIMEOUT_MS 3000 /* whole budget of one "offsets" command */
@@ -83,7 +83,7 @@ struct devkafka {
     rd_kafka_t *owner_rk; /* exists only to own the mock cluster */
     rd_kafka_mock_cluster_t *mcluster;
     const char *bootstraps; /* owned by mcluster */
-    bool bootstrap_written;  /* ours to remove at exit */
+    bool bootstrap_written; /* ours to remove at exit */
     bool control_written;
 
     /* Control port; everything below is touched by the control thread only once it runs. */
@@ -151,11 +151,9 @@ static int parse_long(const char *text, long min, long max, long *out)
 static bool topic_name_valid(const char *name)
 {
     size_t len = strlen(name);
-    if (len == 0 || len > MW_DK_MAX_TOPIC_NAME || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0)
+    if (len == 0 || len > MW_DK_MAX_TOPIC_NAME || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-           len;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
 }
 
 /* Append "NAME:PARTS" to dk->topics. Returns 0 or MW_EINVAL (bad, duplicate or too many). */
@@ -240,8 +238,8 @@ static int parse_args(struct devkafka *dk, int argc, char **argv)
         }
         if (apply_option(dk, opt, optarg) != 0) {
             if (opt != '?')
-                fprintf(stderr, "modelwatch-devkafka: bad value for --%s: %s\n",
-                        option_name(opt), optarg);
+                fprintf(stderr, "modelwatch-devkafka: bad value for --%s: %s\n", option_name(opt),
+                        optarg);
             usage(stderr);
             return 2;
         }
@@ -309,8 +307,8 @@ static void owner_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     char quoted[1024];
     (void)rk;
     /* The owner has no bootstrap.servers by design; its complaint about that is noise. */
-    enum mw_log_level mw_level = strcmp(fac, "CONFWARN") == 0 ? MW_LOG_LEVEL_DEBUG
-                                                              : syslog_to_mw(level);
+    enum mw_log_level mw_level =
+        strcmp(fac, "CONFWARN") == 0 ? MW_LOG_LEVEL_DEBUG : syslog_to_mw(level);
     MW_LOG(mw_level, COMP, "rdkafka", "source=mock fac=%s text=%s", fac,
            mw_log_quote(buf, quoted, sizeof quoted));
 }
@@ -464,8 +462,7 @@ static int run_broker_op(struct devkafka *dk, const char *target, enum broker_op
     rd_kafka_resp_err_t err = broker_apply(dk, broker_id, op, rtt_ms);
     if (err)
         return reply_error(reply, size, MW_EKAFKA, rd_kafka_err2str(err));
-    MW_LOG_INFO(COMP, "broker changed", "op=%s broker=%s rtt_ms=%d", op_names[op], target,
-                rtt_ms);
+    MW_LOG_INFO(COMP, "broker changed", "op=%s broker=%s rtt_ms=%d", op_names[op], target, rtt_ms);
     snprintf(reply, size, "ok");
     return 0;
 }
@@ -614,8 +611,8 @@ static int cmd_offsets(struct devkafka *dk, char **argv, char *reply, size_t siz
 }
 
 static const struct ctl_command ctl_commands[] = {
-    {"ping", 1, cmd_ping},   {"down", 2, cmd_down},   {"up", 2, cmd_up},
-    {"rtt", 3, cmd_rtt},     {"topic", 3, cmd_topic}, {"offsets", 2, cmd_offsets},
+    {"ping", 1, cmd_ping}, {"down", 2, cmd_down},   {"up", 2, cmd_up},
+    {"rtt", 3, cmd_rtt},   {"topic", 3, cmd_topic}, {"offsets", 2, cmd_offsets},
 };
 
 /* Split line in place at spaces and tabs. Returns the word count, or -1 if more than max. */

@@ -54,6 +54,7 @@ cat >"$run/agent.yaml" <<YAML
 agent_id: demo-agent
 intake: {endpoint: "ipc://$run/agent.sock"}
 kafka: {bootstrap_file: "$run/bootstrap"}
+spool: {dir: "$run/spool"}
 http: {port: $agent_port}
 YAML
 "$build/aggregator/modelwatch-aggregator" --config "$run/aggregator.yaml" >"$run/aggregator.log" 2>&1 &

@@ -148,15 +148,21 @@ http:
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
 
-    def start_agent(self, name="agent", agent_id="agent-1", extra=""):
+    def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None):
+        """Start an agent; its spool lives in the test directory unless spool_dir is given
+        (a restarted agent passes the same spool_dir to find what it left there)."""
         port = free_port()
         endpoint = f"ipc://{self.dir}/{name}.sock"
+        spool_dir = spool_dir or os.path.join(self.dir, f"{name}-spool")
         cfg = self.write_config(f"{name}.yaml", f"""
 agent_id: {agent_id}
 intake:
   endpoint: "{endpoint}"
 kafka:
   bootstrap_file: {self.bootstrap_file}
+spool:
+  dir: {spool_dir}
+  fsync: false
 http:
   port: {port}
 {extra}
@@ -164,6 +170,7 @@ http:
         proc = self.spawn(name, [self.binary("agent/modelwatch-agent"), "--config", cfg])
         proc.http_port = port
         proc.endpoint = endpoint
+        proc.spool_dir = spool_dir
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
 

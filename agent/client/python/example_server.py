@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""example_server.py — a toy model server instrumented with modelwatch, standard library only.
+
+It serves a logistic model over two features and captures every prediction with one call to
+the modelwatch client; labels that arrive later are reported with one more call. Telemetry
+never fails a request: when the agent is absent the capture is dropped and counted.
+
+    MODELWATCH_LIB=build/agent/client/libmodelwatch.so \\
+        python3 agent/client/python/example_server.py --port 8080 \\
+        --endpoint ipc:///run/modelwatch/agent.sock
+
+    curl -s localhost:8080/predict -d '{"features": {"x1": 0.4, "x2": 1.7}}'
+    {"prediction_id": "6f1c...", "score": 0.83, "class": "positive", "captured": true}
+    curl -s localhost:8080/feedback -d '{"prediction_id": "6f1c...", "label": "positive"}'
+
+Endpoints: POST /predict {"features": {"x1": num, "x2": num, ...}, "prediction_id"?: str}
+(extra features are captured too; x1 or x2 absent or null count as 0 and are captured as
+missing), POST /feedback {"prediction_id": str, "label": str | number}, GET /healthz.
+"""
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import modelwatch  # noqa: E402  (after the path of the in-tree package)
+
+MODEL = "toy-logistic"
+VERSION = "v1"
+WEIGHTS = {"x1": 1.5, "x2": -0.8}
+BIAS = 0.1
+MAX_BODY_BYTES = 1 << 20
+
+
+def predict(features):
+    """The toy model: logistic regression over x1 and x2. Returns (score, class)."""
+    z = BIAS
+    for name, weight in WEIGHTS.items():
+        value = features.get(name)
+        z += weight * (value if value is not None else 0.0)
+    score = 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, z))))
+    return score, "positive" if score >= 0.5 else "negative"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "modelwatch-example/1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: one line per request is noise here
+        pass
+
+    def reply(self, status, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= MAX_BODY_BYTES:
+            raise ValueError("a JSON body of at most 1 MiB is required")
+        doc = json.loads(self.rfile.read(length))
+        if not isinstance(doc, dict):
+            raise ValueError("the body must be a JSON object")
+        return doc
+
+    def do_GET(self):
+        if self.path != "/healthz":
+            return self.reply(404, {"error": "not found"})
+        mw = self.server.mw
+        self.reply(200, {"ok": True, "sent": mw.sent, "dropped": mw.dropped})
+
+    def do_POST(self):
+        try:
+            doc = self.read_json()
+            if self.path == "/predict":
+                return self.predict(doc)
+            if self.path == "/feedback":
+                return self.feedback(doc)
+            return self.reply(404, {"error": "not found"})
+        except ValueError as e:  # bad JSON or an invalid feature: the client's mistake
+            return self.reply(400, {"error": str(e)})
+
+    def predict(self, doc):
+        started_ns = time.monotonic_ns()
+        features = doc.get("features")
+        if not isinstance(features, dict):
+            raise ValueError("'features' must be an object")
+        for name, value in features.items():
+            if value is not None and (isinstance(value, bool) or
+                                      not isinstance(value, (int, float, str))):
+                raise ValueError(f"feature {name!r} must be a number, a string or null")
+        if any(isinstance(features.get(n), str) for n in WEIGHTS):
+            raise ValueError(f"features {sorted(WEIGHTS)} must be numbers")
+        prediction_id = doc.get("prediction_id") or uuid.uuid4().hex
+        score, label = predict(features)
+        latency_us = (time.monotonic_ns() - started_ns) // 1000
+        captured = self.server.mw.capture(
+            MODEL, str(prediction_id), version=VERSION, latency_us=latency_us,
+            features={**{n: None for n in WEIGHTS}, **features},
+            predicted_class=label, score=score)
+        self.reply(200, {"prediction_id": prediction_id, "score": score, "class": label,
+                         "captured": captured})
+
+    def feedback(self, doc):
+        prediction_id = doc.get("prediction_id")
+        label = doc.get("label")
+        if not isinstance(prediction_id, str) or not prediction_id:
+            raise ValueError("'prediction_id' must be a non-empty string")
+        if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+            raise ValueError("'label' must be a string (class) or a number (value)")
+        captured = self.server.mw.feedback(MODEL, prediction_id, label, version=VERSION)
+        self.reply(200, {"captured": captured})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--endpoint", default=modelwatch.DEFAULT_ENDPOINT,
+                        help="the agent's intake address (default %(default)s)")
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the client is closed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+    with modelwatch.Client(args.endpoint) as mw:
+        server = ThreadingHTTPServer((args.host, args.port), Handler)
+        server.daemon_threads = True
+        server.mw = mw
+        print(f"serving {MODEL} {VERSION} on http://{args.host}:{server.server_address[1]} "
+              f"capturing to {args.endpoint}", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
+if __name__ == "__main__":
+    main()

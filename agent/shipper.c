@@ -1,0 +1,231 @@
+/* shipper.c — spool-first delivery of sealed batches to Kafka, with in-order acknowledgement. */
+#include "shipper.h"
+
+#include "alloc.h"
+#include "error.h"
+#include "log.h"
+#include "producer.h"
+#include "spool.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BACKOFF_MIN_MS 200
+/* Ids of batches produced without passing through the spool (spool failure). */
+#define UNSPOOLED_ID UINT64_MAX
+
+struct mw_shipper {
+    const struct mw_agent_config *cfg;
+    struct mw_spool *spool;
+    struct mw_producer *producer;
+    uv_timer_t retry_timer;
+    char key[512]; /* agent id, stored with each spooled batch */
+    uint64_t in_flight;         /* spooled batches handed to the producer */
+    uint64_t unspooled_in_flight;
+    bool healthy;               /* the last delivery succeeded */
+    bool failure_pending;       /* a delivery failed; rewind once in_flight drains */
+    bool probe_allowed;         /* unhealthy, but the backoff has passed: send one batch */
+    uint64_t backoff_ms;
+    bool closing;
+    struct mw_shipper_stats stats;
+};
+
+static void pump(struct mw_shipper *s);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct mw_shipper *s = t->data;
+    s->probe_allowed = true;
+    pump(s);
+}
+
+static void schedule_probe(struct mw_shipper *s)
+{
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (s->backoff_ms > (uint64_t)s->cfg->producer.retry_backoff_max_ms)
+        s->backoff_ms = (uint64_t)s->cfg->producer.retry_backoff_max_ms;
+    s->probe_allowed = false;
+    uv_timer_start(&s->retry_timer, on_retry_timer, s->backoff_ms, 0);
+}
+
+/* A failure is settled once nothing is in flight: go back to the oldest unacknowledged batch. */
+static void settle_failure(struct mw_shipper *s)
+{
+    if (!s->failure_pending || s->in_flight)
+        return;
+    s->failure_pending = false;
+    mw_spool_rewind(s->spool);
+    schedule_probe(s);
+}
+
+static void on_delivered(uint64_t id, bool ok, const char *reason, void *arg)
+{
+    struct mw_shipper *s = arg;
+    (void)reason;
+    if (id == UNSPOOLED_ID) {
+        s->unspooled_in_flight--;
+        if (ok)
+            s->stats.delivered++;
+        else
+            s->stats.lost_unspooled++;
+        return;
+    }
+    s->in_flight--;
+    if (!ok) {
+        s->stats.delivery_errors++;
+        s->healthy = false;
+        s->failure_pending = true;
+        settle_failure(s);
+        return;
+    }
+    s->stats.delivered++;
+    if (!s->healthy)
+        MW_LOG_INFO("shipper", "Kafka accepts batches again", "spooled_batches=%" PRIu64,
+                    mw_spool_stats(s->spool)->entries);
+    s->healthy = true;
+    s->backoff_ms = 0;
+    /* After a failure, later successes are not acknowledged: those batches go again after the
+     * rewind (a duplicate the aggregator ignores) so that acknowledgements stay in order. */
+    if (!s->failure_pending) {
+        int rc = mw_spool_ack(s->spool, id);
+        if (rc)
+            MW_LOG_ERROR("shipper", "cannot acknowledge a spooled batch", "id=%" PRIu64
+                         " error=%s", id, mw_err_name(rc));
+    }
+    settle_failure(s);
+    pump(s);
+}
+
+/* Hand spooled batches to the producer while the in-flight bound allows. */
+static void pump(struct mw_shipper *s)
+{
+    if (s->closing || s->failure_pending)
+        return;
+    uint64_t limit = s->healthy ? (uint64_t)s->cfg->producer.max_in_flight
+                                : (s->probe_allowed ? 1 : 0);
+    while (s->in_flight < limit) {
+        struct mw_spool_entry e;
+        int rc = mw_spool_next(s->spool, &e);
+        if (rc == MW_ENOTFOUND)
+            return;
+        if (rc) {
+            MW_LOG_ERROR("shipper", "cannot read the spool", "error=%s", mw_err_name(rc));
+            s->failure_pending = s->in_flight > 0;
+            if (!s->failure_pending)
+                schedule_probe(s);
+            return;
+        }
+        if (mw_producer_send(s->producer, e.payload, e.payload_len, e.id) != 0) {
+            s->failure_pending = true;
+            settle_failure(s);
+            return;
+        }
+        s->in_flight++;
+        s->probe_allowed = false;
+    }
+}
+
+int mw_shipper_submit(struct mw_shipper *s, uint64_t sequence, const void *payload, size_t len)
+{
+    s->stats.submitted++;
+    int rc = mw_spool_append(s->spool, s->key, strlen(s->key), sequence, payload, len);
+    if (rc == 0) {
+        pump(s);
+        return 0;
+    }
+    MW_LOG_ERROR("shipper", "cannot spool a sealed batch; producing it directly",
+                 "sequence=%" PRIu64 " bytes=%zu error=%s", sequence, len, mw_err_name(rc));
+    s->stats.sent_unspooled++;
+    rc = mw_producer_send(s->producer, payload, len, UNSPOOLED_ID);
+    if (rc) {
+        s->stats.lost_unspooled++;
+        return rc;
+    }
+    s->unspooled_in_flight++;
+    return 0;
+}
+
+bool mw_shipper_idle(const struct mw_shipper *s)
+{
+    return mw_spool_empty(s->spool) && s->in_flight == 0 && s->unspooled_in_flight == 0;
+}
+
+bool mw_shipper_ready(const struct mw_shipper *s)
+{
+    return (double)mw_spool_stats(s->spool)->bytes <
+           s->cfg->spool.ready_below * (double)s->cfg->spool.max_bytes;
+}
+
+void mw_shipper_stats(const struct mw_shipper *s, struct mw_shipper_stats *out)
+{
+    const struct mw_spool_stats *sp = mw_spool_stats(s->spool);
+    *out = s->stats;
+    out->in_flight = s->in_flight + s->unspooled_in_flight;
+    out->spool_bytes = sp->bytes;
+    out->spool_batches = sp->entries;
+    out->spool_appended = sp->appended;
+    out->spool_replayed = sp->replayed;
+    out->spool_dropped_full = sp->dropped_full_entries;
+    out->spool_corrupt = sp->corrupt_entries;
+    out->spool_max_bytes = s->cfg->spool.max_bytes;
+    out->kafka_healthy = s->healthy;
+}
+
+int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const char *agent_id,
+                      struct mw_shipper **out)
+{
+    char errbuf[512];
+    struct mw_shipper *s = mw_calloc(1, sizeof *s);
+    if (!s)
+        return MW_ENOMEM;
+    s->cfg = cfg;
+    s->healthy = true;
+    snprintf(s->key, sizeof s->key, "%s", agent_id);
+    struct mw_spool_options so = {.dir = cfg->spool.dir, .max_bytes = cfg->spool.max_bytes,
+                                  .segment_bytes = cfg->spool.segment_bytes,
+                                  .fsync = cfg->spool.fsync};
+    int rc = mw_spool_open(&so, &s->spool);
+    if (rc) {
+        MW_LOG_ERROR("shipper", "cannot open the spool", "dir=%s error=%s", cfg->spool.dir,
+                     mw_err_name(rc));
+        mw_free(s);
+        return rc;
+    }
+    rc = mw_producer_create(loop, &cfg->kafka, agent_id, on_delivered, s, &s->producer, errbuf,
+                            sizeof errbuf);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("shipper", "cannot create the Kafka producer", "error=%s",
+                     mw_log_quote(errbuf, quoted, sizeof quoted));
+        mw_spool_close(s->spool);
+        mw_free(s);
+        return rc;
+    }
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
+    const struct mw_spool_stats *sp = mw_spool_stats(s->spool);
+    if (sp->entries)
+        MW_LOG_INFO("shipper", "replaying batches left in the spool",
+                    "batches=%" PRIu64 " bytes=%" PRIu64, sp->entries, sp->bytes);
+    *out = s;
+    pump(s);
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct mw_shipper *s = h->data;
+    mw_spool_close(s->spool);
+    mw_free(s);
+}
+
+void mw_shipper_destroy(struct mw_shipper *s)
+{
+    if (!s)
+        return;
+    s->closing = true;
+    mw_producer_destroy(s->producer);
+    uv_timer_stop(&s->retry_timer);
+    uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+}
