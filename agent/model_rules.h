@@ -31,10 +31,10 @@
 /* One element of `models:`; filled by the config loader from mw_model_rule_table and released
  * with the rest of the config by mw_config_free(). */
 struct mw_model_rule {
-    char *name;                  /* a model name, or "*" */
-    double sample_rate;          /* 0..1: fraction of event payloads shipped */
-    bool keep_errors;            /* ship every error event whatever the rate */
-    int64_t keep_slower_than_ms; /* ship every event slower than this; 0 = off */
+    char *name;                   /* a model name, or "*" */
+    double sample_rate;           /* 0..1: fraction of event payloads shipped */
+    bool keep_errors;             /* ship every error event whatever the rate */
+    int64_t keep_slower_than_ms;  /* ship every event slower than this; 0 = off */
     double max_events_per_second; /* cap on shipped events of this model; 0 = unlimited */
     struct {
         struct mw_cfg_strlist drop; /* feature names removed from events */

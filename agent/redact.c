@@ -45,6 +45,7 @@ struct mw_redactor {
     EVP_MAC_CTX *mac;                   /* keyed HMAC-SHA256; NULL without a key file */
 };
 
+/* What happens to one feature; HASH as a result means it was hashed in place. */
 enum action { KEEP, DROP, HASH };
 
 static int set_error(char *err, size_t errsize, int rc, const char *fmt, ...)
@@ -159,7 +160,8 @@ static int build_rules(struct mw_redactor *r, const struct mw_model_rule *rules,
         return MW_ENOMEM;
     long def = mw_model_rules_find(rules, n, MW_MODEL_RULE_DEFAULT);
     for (; r->n_rules < n; r->n_rules++) {
-        int rc = rule_build(&r->rules[r->n_rules], &rules[r->n_rules], def < 0 ? NULL : &rules[def]);
+        int rc =
+            rule_build(&r->rules[r->n_rules], &rules[r->n_rules], def < 0 ? NULL : &rules[def]);
         if (rc) {
             r->n_rules++; /* so destroy frees the partial rule */
             return rc;
@@ -197,23 +199,30 @@ static int read_key(const char *path, unsigned char *key, size_t *len, char *err
     return 0;
 }
 
-/* Create the keyed HMAC-SHA256 context from the key file. */
+/* An HMAC-SHA256 context keyed with key[0..len), or NULL. */
+static EVP_MAC_CTX *keyed_hmac(const unsigned char *key, size_t len)
+{
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    if (ctx && !EVP_MAC_init(ctx, key, len, params)) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+/* Read the key file and key r->mac with it; the key bytes are wiped from the stack after. */
 static int load_key(struct mw_redactor *r, const char *path, char *err, size_t errsize)
 {
     unsigned char key[MAX_KEY_BYTES + 1];
     size_t len = 0;
     int rc = read_key(path, key, &len, err, errsize);
-    if (rc)
-        goto out;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    r->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac); /* the context holds its own reference */
-    if (!r->mac || !EVP_MAC_init(r->mac, key, len, params))
+    if (!rc && !(r->mac = keyed_hmac(key, len)))
         rc = set_error(err, errsize, MW_EIO, "redaction_key_file: OpenSSL HMAC-SHA256 unavailable");
-out:
     OPENSSL_cleanse(key, sizeof key);
     return rc;
 }
@@ -303,7 +312,7 @@ int mw_redact_pseudonym(const struct mw_redactor *r, const void *data, size_t le
     return 0;
 }
 
-/* Replace f's value by its pseudonym. */
+/* Replace f's value (numeric or categorical, not missing) by its pseudonym. */
 static int hash_feature(const struct mw_redactor *r, Modelwatch__V1__Feature *f,
                         void *(*alloc)(void *ctx, size_t n), void *alloc_ctx)
 {
@@ -340,6 +349,23 @@ static enum action classify(const struct redact_rule *rule, const Modelwatch__V1
     return set_has(&rule->hash, f->name) ? HASH : KEEP;
 }
 
+/* Apply the rule to one feature: KEEP (hashed in place when the rule says so) or DROP. A
+ * failure to hash is reported in *rc (the first one wins) and turns into DROP. */
+static enum action redact_feature(const struct mw_redactor *r, const struct redact_rule *rule,
+                                  Modelwatch__V1__Feature *f, void *(*alloc)(void *ctx, size_t n),
+                                  void *alloc_ctx, int *rc)
+{
+    enum action act = classify(rule, f);
+    if (act != HASH)
+        return act;
+    if (f->value_case == MODELWATCH__V1__FEATURE__VALUE__NOT_SET)
+        return KEEP; /* missing stays missing: no value, nothing to hide */
+    int hrc = hash_feature(r, f, alloc, alloc_ctx);
+    if (hrc && !*rc)
+        *rc = hrc;
+    return hrc ? DROP : HASH;
+}
+
 int mw_redact_event(const struct mw_redactor *r, Modelwatch__V1__PredictionEvent *ev,
                     void *(*alloc)(void *ctx, size_t n), void *alloc_ctx, bool *changed)
 {
@@ -350,21 +376,10 @@ int mw_redact_event(const struct mw_redactor *r, Modelwatch__V1__PredictionEvent
         size_t kept = 0;
         for (size_t i = 0; i < ev->n_features; i++) {
             Modelwatch__V1__Feature *f = ev->features[i];
-            enum action act = classify(rule, f);
-            if (act == HASH && f->value_case == MODELWATCH__V1__FEATURE__VALUE__NOT_SET) {
-                act = KEEP; /* missing stays missing: no value, nothing to hide */
-            } else if (act == HASH) {
-                int hrc = hash_feature(r, f, alloc, alloc_ctx);
-                if (hrc && !rc)
-                    rc = hrc;
-                act = hrc ? DROP : KEEP; /* fail closed: what cannot be hashed is dropped */
-                modified = true;
-            }
-            if (act == DROP) {
-                modified = true;
-                continue;
-            }
-            ev->features[kept++] = f;
+            enum action act = redact_feature(r, rule, f, alloc, alloc_ctx, &rc);
+            modified |= act != KEEP;
+            if (act != DROP)
+                ev->features[kept++] = f;
         }
         ev->n_features = kept;
     }

@@ -2,20 +2,23 @@
  * sampler.c — deterministic per-model payload sampling with an events/s cap.
  *
  * Rules are copied into an array sorted by model name and looked up with bsearch; the "*" rule
- * is found once at creation. Per-model cap state lives next to each rule, so a decision is a
- * lookup, a hash of the prediction id and a few arithmetic operations, with no allocation.
- * sampler.h states the decision order, the cap weighting and its bias.
+ * is found once at creation. Cap state lives next to each named rule; models that fall back to
+ * a capped "*" rule get theirs from a fixed open-addressing table allocated at creation. So a
+ * decision is a lookup, a hash of the prediction id and a few arithmetic operations, with no
+ * allocation. sampler.h states the decision order, the cap weighting and its bias.
  */
 #include "sampler.h"
 
 #include "alloc.h"
 #include "error.h"
+#include "names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PERIOD_MS 1000u
+#define FALLBACK_SLOTS 256u /* models with their own cap under "*"; a power of two */
 
 /* Token bucket plus the per-second accounting that reweights records past the cap. */
 struct cap_state {
@@ -37,16 +40,24 @@ struct rule_state {
     struct cap_state cap;
 };
 
+/* Cap state of one model that falls back to the "*" rule. */
+struct fallback_cap {
+    char model[MW_MODEL_NAME_MAX + 1]; /* "" = free slot */
+    struct cap_state cap;
+};
+
 struct mw_sampler {
     struct rule_state *rules; /* sorted by name with strcmp, "*" included */
     size_t n_rules;
-    struct rule_state *fallback; /* the "*" rule, or NULL */
+    struct rule_state *fallback;        /* the "*" rule, or NULL */
+    struct fallback_cap *fallback_caps; /* FALLBACK_SLOTS, when the "*" rule has a cap */
+    struct cap_state overflow_cap;      /* shared by fallback models beyond the table */
     struct mw_sampler_stats stats;
 };
 
 static const char *const reason_names[MW_SAMPLE_REASON_COUNT] = {
-    [MW_SAMPLE_KEPT_RATE] = "kept_rate",       [MW_SAMPLE_KEPT_ERROR] = "kept_error",
-    [MW_SAMPLE_KEPT_SLOW] = "kept_slow",       [MW_SAMPLE_DROPPED_RATE] = "dropped_rate",
+    [MW_SAMPLE_KEPT_RATE] = "kept_rate",     [MW_SAMPLE_KEPT_ERROR] = "kept_error",
+    [MW_SAMPLE_KEPT_SLOW] = "kept_slow",     [MW_SAMPLE_DROPPED_RATE] = "dropped_rate",
     [MW_SAMPLE_DROPPED_CAP] = "dropped_cap",
 };
 
@@ -60,22 +71,26 @@ const char *mw_sample_reason_name(enum mw_sample_reason why)
 /* ---------------------------------------------------------------------------------------- */
 /* Hash: the contract of mw_sampler_unit(). Changing any constant here changes decisions.    */
 
-double mw_sampler_unit(const char *prediction_id)
+/* FNV-1a 64 of the string's bytes, then the splitmix64 finalizer: FNV's high bits depend
+ * weakly on the last bytes; the finalizer spreads every input bit over every output bit. */
+static uint64_t hash64(const char *text)
 {
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64 offset basis */
-    for (const unsigned char *p = (const unsigned char *)(prediction_id ? prediction_id : "");
-         *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         h ^= *p;
         h *= 0x100000001b3u; /* FNV-1a 64 prime */
     }
-    /* splitmix64 finalizer: FNV's high bits depend weakly on the last bytes; this spreads
-     * every input bit over every output bit. */
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9u;
     h ^= h >> 27;
     h *= 0x94d049bb133111ebu;
     h ^= h >> 31;
-    return (double)(h >> 11) * 0x1.0p-53;
+    return h;
+}
+
+double mw_sampler_unit(const char *prediction_id)
+{
+    return (double)(hash64(prediction_id ? prediction_id : "") >> 11) * 0x1.0p-53;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -105,6 +120,18 @@ static struct rule_state *lookup(const struct mw_sampler *s, const char *model)
     return r ? r : s->fallback;
 }
 
+/* Bucket size: one second of tokens, and at least one so a cap below 1/s still admits. */
+static double cap_capacity(double per_s)
+{
+    return per_s < 1 ? 1 : per_s;
+}
+
+static void clamp_tokens(struct cap_state *c, double per_s)
+{
+    if (c->tokens > cap_capacity(per_s))
+        c->tokens = cap_capacity(per_s);
+}
+
 /* Cap state of the replaced sampler's rule of the same name, when both have a cap. */
 static void inherit_cap(struct rule_state *r, const struct mw_sampler *prev)
 {
@@ -112,9 +139,46 @@ static void inherit_cap(struct rule_state *r, const struct mw_sampler *prev)
     if (!old || !r->cap_per_s || !old->cap_per_s || !old->cap.started)
         return;
     r->cap = old->cap;
-    double capacity = r->cap_per_s < 1 ? 1 : r->cap_per_s;
-    if (r->cap.tokens > capacity)
-        r->cap.tokens = capacity;
+    clamp_tokens(&r->cap, r->cap_per_s);
+}
+
+/* The per-model cap states under "*", from the replaced sampler when both rules cap. */
+static void inherit_fallback_caps(struct mw_sampler *s, const struct mw_sampler *prev)
+{
+    if (!prev || !prev->fallback_caps || !s->fallback_caps)
+        return;
+    memcpy(s->fallback_caps, prev->fallback_caps, FALLBACK_SLOTS * sizeof s->fallback_caps[0]);
+    s->overflow_cap = prev->overflow_cap;
+    for (size_t i = 0; i < FALLBACK_SLOTS; i++)
+        clamp_tokens(&s->fallback_caps[i].cap, s->fallback->cap_per_s);
+    clamp_tokens(&s->overflow_cap, s->fallback->cap_per_s);
+}
+
+/* The cap state of `model`, which falls back to the capped "*" rule: its slot in the table
+ * (claimed on first sight; copying the name allocates nothing), or the shared overflow state
+ * when the table is full or the name is not a model name. */
+static struct cap_state *fallback_cap(struct mw_sampler *s, const char *model)
+{
+    size_t len = model ? strnlen(model, MW_MODEL_NAME_MAX + 1) : 0;
+    if (!len || len > MW_MODEL_NAME_MAX)
+        return &s->overflow_cap;
+    size_t i = (size_t)hash64(model) & (FALLBACK_SLOTS - 1);
+    for (size_t probe = 0; probe < FALLBACK_SLOTS; probe++, i = (i + 1) & (FALLBACK_SLOTS - 1)) {
+        struct fallback_cap *slot = &s->fallback_caps[i];
+        if (!slot->model[0]) {
+            memcpy(slot->model, model, len + 1);
+            return &slot->cap;
+        }
+        if (strcmp(slot->model, model) == 0)
+            return &slot->cap;
+    }
+    return &s->overflow_cap;
+}
+
+/* The cap state that applies to an event of `model` under rule r (which has a cap). */
+static struct cap_state *cap_of(struct mw_sampler *s, struct rule_state *r, const char *model)
+{
+    return r == s->fallback && s->fallback_caps ? fallback_cap(s, model) : &r->cap;
 }
 
 static int copy_rule(struct rule_state *dst, const struct mw_model_rule *src)
@@ -150,8 +214,14 @@ int mw_sampler_create(const struct mw_model_rule *rules, size_t n, const struct 
     if (n)
         qsort(s->rules, n, sizeof s->rules[0], compare_rules);
     s->fallback = find_exact(s, MW_MODEL_RULE_DEFAULT);
+    if (s->fallback && s->fallback->cap_per_s > 0 &&
+        !(s->fallback_caps = mw_calloc(FALLBACK_SLOTS, sizeof s->fallback_caps[0]))) {
+        rc = MW_ENOMEM;
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++)
         inherit_cap(&s->rules[i], prev);
+    inherit_fallback_caps(s, prev);
     if (prev)
         s->stats = prev->stats;
     *out = s;
@@ -170,6 +240,7 @@ void mw_sampler_destroy(struct mw_sampler *s)
     for (size_t i = 0; i < s->n_rules; i++)
         mw_free(s->rules[i].name);
     mw_free(s->rules);
+    mw_free(s->fallback_caps);
     mw_free(s);
 }
 
@@ -196,10 +267,13 @@ static void roll_period(struct cap_state *c, uint64_t period)
 /* Whether the bucket admits one more event at now_ms; scales *weight when it does. */
 static bool cap_admit(struct cap_state *c, double per_s, uint64_t now_ms, double *weight)
 {
-    double capacity = per_s < 1 ? 1 : per_s;
+    double capacity = cap_capacity(per_s);
     if (!c->started) {
-        *c = (struct cap_state){.started = true, .tokens = capacity, .refill_ms = now_ms,
-                                .period = now_ms / PERIOD_MS, .scale = 1};
+        *c = (struct cap_state){.started = true,
+                                .tokens = capacity,
+                                .refill_ms = now_ms,
+                                .period = now_ms / PERIOD_MS,
+                                .scale = 1};
     }
     roll_period(c, now_ms / PERIOD_MS);
     if (now_ms > c->refill_ms) {
@@ -244,7 +318,7 @@ bool mw_sampler_keep_event(struct mw_sampler *s, const char *model, const char *
     if (r) {
         reason = decide(r, prediction_id, is_error, latency_us, &w);
         if (reason != MW_SAMPLE_DROPPED_RATE && r->cap_per_s > 0 &&
-            !cap_admit(&r->cap, r->cap_per_s, now_ms, &w)) {
+            !cap_admit(cap_of(s, r, model), r->cap_per_s, now_ms, &w)) {
             reason = MW_SAMPLE_DROPPED_CAP;
             w = 0;
         }

@@ -12,6 +12,8 @@
  *      otherwise                                 -> dropped_rate
  *   4. the model's events/s cap (token bucket, capacity one second of tokens, at least one)
  *      drops what steps 1-3 kept beyond the cap  -> dropped_cap
+ *      Each model has its own bucket, also under the "*" rule's cap (for the first 256 models
+ *      that fall back to "*"; any beyond those, or with invalid names, share one more bucket).
  * Forced keeps (1, 2) have inclusion probability 1, hence weight 1; they are not rate-sampled
  * but the cap still bounds them, so an error storm cannot flood Kafka.
  *

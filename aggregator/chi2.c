@@ -105,7 +105,7 @@ double mw_gamma_q(double a, double x)
         return 0.0;
     if (x < a + 1.0) {
         double p = gamma_p_series(a, x);
-        return isnan(p) ? NAN : 1.0 - p;
+        return isnan(p) ? NAN : fmax(0.0, 1.0 - p); /* rounding may push p past 1 */
     }
     return gamma_q_fraction(a, x);
 }

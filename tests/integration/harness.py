@@ -174,6 +174,43 @@ http:
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
 
+    def start_audit(self, topic="modelwatch.telemetry"):
+        """Start mw-topic-audit reading `topic` while it is written; stop_audit() returns its
+        report: per agent/boot the sequences seen, duplicates, gaps, predictions."""
+        out = open(os.path.join(self.dir, "audit.json"), "wb")
+        proc = subprocess.Popen([self.binary("tests/integration/mw-topic-audit"), "-b",
+                                 self.bootstrap_file, "-t", topic], stdout=out,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc.mw_name = "topic-audit"
+        proc.mw_log = out.name
+        self.procs.append(proc)
+        return proc
+
+    def stop_audit(self, proc):
+        self.stop(proc)
+        with open(proc.mw_log) as f:
+            return json.load(f)
+
+    def start_loadgen(self, endpoint, models, events, extra=()):
+        """Start loadgen in the background; finish_loadgen() returns its report."""
+        argv = [self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
+                "--events", str(events)]
+        for m in models:
+            argv += ["--model", m]
+        out = open(os.path.join(self.dir, f"loadgen-{len(self.procs)}.json"), "wb")
+        proc = subprocess.Popen(argv + list(extra), stdout=out, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        proc.mw_name = "loadgen"
+        proc.mw_log = out.name
+        self.procs.append(proc)
+        return proc
+
+    def finish_loadgen(self, proc, timeout_s=600):
+        if proc.wait(timeout=timeout_s) != 0:
+            raise TestFailure(f"loadgen exited with {proc.returncode}")
+        with open(proc.mw_log) as f:
+            return json.load(f)
+
     def loadgen(self, endpoint, models, events, windows=1, start_ms=None, extra=()):
         argv = [self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
                 "--events", str(events), "--windows", str(windows)]

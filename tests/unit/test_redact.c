@@ -412,14 +412,16 @@ static void test_rules_check_errors_name_the_rule_and_key(void **state)
     assert_int_equal(mw_model_rules_check(rules, 3, err, sizeof err), 0);
     expect_rules_error(rules, 4, "models[3].name: duplicate rule for \"churn\"");
     rules[1].name = (char *)"fraud model";
-    expect_rules_error(rules, 3, "models[1].name: \"fraud model\" is neither \"*\" nor a model name "
-                           "(1 to 128 characters from [A-Za-z0-9._-])");
+    expect_rules_error(rules, 3,
+                       "models[1].name: \"fraud model\" is neither \"*\" nor a model name "
+                       "(1 to 128 characters from [A-Za-z0-9._-])");
     rules[1].name = (char *)"fraud";
     char *both[] = {(char *)"zip", (char *)"email"};
     rules[2].redact.drop = strlist(both, 2);
     rules[2].redact.hash = strlist(both + 1, 1);
-    expect_rules_error(rules, 3, "models[2].redact.hash: feature \"email\" is also in redact.drop "
-                           "(drop or hash, not both)");
+    expect_rules_error(rules, 3,
+                       "models[2].redact.hash: feature \"email\" is also in redact.drop "
+                       "(drop or hash, not both)");
     rules[2].redact.hash = strlist(NULL, 0);
     rules[0].sample_rate = 1.5;
     expect_rules_error(rules, 3, "models[0].sample_rate: 1.5 is not in [0, 1]");
@@ -437,9 +439,14 @@ struct test_config {
 };
 
 static const struct mw_cfg_field test_table[] = {
-    {.key = "models", .type = MW_CFG_LIST, .offset = offsetof(struct test_config, models),
-     .sub = mw_model_rule_table, .elem_size = sizeof(struct mw_model_rule), .max = 1024,
-     .reloadable = true, .desc = "per-model rules"},
+    {.key = "models",
+     .type = MW_CFG_LIST,
+     .offset = offsetof(struct test_config, models),
+     .sub = mw_model_rule_table,
+     .elem_size = sizeof(struct mw_model_rule),
+     .max = 1024,
+     .reloadable = true,
+     .desc = "per-model rules"},
     MW_CFG_END,
 };
 
@@ -510,8 +517,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pseudonym_matches_rfc4231_case_2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_dropped_hashed_missing_and_kept_features,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_dropped_hashed_missing_and_kept_features, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_raw_values_absent_from_packed_message, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failure_drops_instead_of_leaking, setup,
@@ -521,8 +528,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_key_file_is_an_error_naming_it, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_empty_key_file_is_an_error_naming_it, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_empty_key_file_is_an_error_naming_it, setup, teardown),
         cmocka_unit_test(test_hash_rule_without_key_file_is_an_error),
         cmocka_unit_test(test_rules_check_errors_name_the_rule_and_key),
         cmocka_unit_test(test_config_table_loads_rules_with_defaults),

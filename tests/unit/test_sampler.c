@@ -112,7 +112,7 @@ static void test_unit_values_are_pinned(void **state)
         {"pred-0", 0x1.c59060b0b78e6p-2},
         {"pred-1", 0x1.c8dea3c1d0190p-1},
         {"7f9c2b4e-1d3a-4c8e-9b6f-0a1b2c3d4e5f", 0x1.1e89b64122737p-1},
-        {"\xc3\xbc" "n" "\xc3\xaf" "code", 0x1.6c8d274fe7260p-5}, /* UTF-8 bytes as they are */
+        {"\303\274n\303\257code", 0x1.6c8d274fe7260p-5}, /* UTF-8 bytes as they are */
     };
     for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
         double u = mw_sampler_unit(golden[i].id);
@@ -289,6 +289,45 @@ static void test_reload_keeps_counters_and_cap_state(void **state)
     mw_sampler_destroy(s);
 }
 
+/* Send n ok events of `model` at now_ms; return how many were kept. */
+static unsigned burst_of(struct mw_sampler *s, const char *model, unsigned n, uint64_t now_ms)
+{
+    unsigned kept = 0;
+    char id[32];
+    for (unsigned i = 0; i < n; i++)
+        kept +=
+            mw_sampler_keep_event(s, model, id_of(id, sizeof id, i), false, 1, now_ms, NULL, NULL);
+    return kept;
+}
+
+static void test_default_rule_cap_is_per_model(void **state)
+{
+    (void)state;
+    struct mw_model_rule rules[] = {rule("*", 1), rule("churn", 1)};
+    rules[0].max_events_per_second = 10;
+    rules[1].max_events_per_second = 3;
+    struct mw_sampler *s = make(rules, 2), *next = NULL;
+    assert_int_equal(burst_of(s, "ranker", 50, T0_MS), 10);
+    assert_int_equal(burst_of(s, "fraud", 50, T0_MS), 10); /* not starved by ranker */
+    assert_int_equal(burst_of(s, "churn", 50, T0_MS), 3);
+    assert_int_equal(burst_of(s, NULL, 50, T0_MS), 10); /* no name: the shared overflow bucket */
+    /* 300 more models: the first 256 under "*" get a bucket each, the rest share one. */
+    char model[32];
+    unsigned kept = 0;
+    for (unsigned m = 0; m < 300; m++) {
+        snprintf(model, sizeof model, "model-%u", m);
+        kept += burst_of(s, model, 1, T0_MS);
+    }
+    assert_int_equal(kept, 254 /* free slots left */ + 0 /* overflow already empty */);
+    /* A reload keeps each model's bucket: still empty within the same second. */
+    assert_int_equal(mw_sampler_create(rules, 2, s, &next, NULL, 0), 0);
+    mw_sampler_destroy(s);
+    assert_int_equal(burst_of(next, "ranker", 5, T0_MS + 1), 0);
+    assert_int_equal(burst_of(next, "churn", 5, T0_MS + 1), 0);
+    assert_int_equal(burst_of(next, "ranker", 50, T0_MS + 1000), 10);
+    mw_sampler_destroy(next);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Rules                                                                                     */
 
@@ -385,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_cap_scales_the_rate_weight_and_refills_continuously),
         cmocka_unit_test(test_cap_applies_to_forced_keeps_but_not_to_feedback),
         cmocka_unit_test(test_reload_keeps_counters_and_cap_state),
+        cmocka_unit_test(test_default_rule_cap_is_per_model),
         cmocka_unit_test(test_fallback_to_default_rule),
         cmocka_unit_test(test_no_rule_keeps_everything_with_weight_one),
         cmocka_unit_test(test_feedback_decision_equals_event_rate_decision),

@@ -1,0 +1,266 @@
+/*
+ * drift.c — PSI, Jensen–Shannon, binned KS and Wasserstein, chi-squared and data-quality rates
+ * of a window's bin counts against a reference profile (see drift.h for the data model).
+ *
+ * Numerics: the reference is normalized by a compensated sum, window proportions are
+ * count / total with the total summed exactly in uint64, and cumulative window counts stay
+ * integers, so each proportion carries one or two roundings whatever the counts (1e9 per bin
+ * included). tests/oracle/test_drift_oracle.py checks every statistic against numpy/scipy.
+ */
+#include "drift.h"
+
+#include "chi2.h"
+#include "error.h"
+
+#include <math.h>
+
+/*
+ * Sum of the reference proportions (Neumaier's compensated summation, so normalization adds
+ * about one rounding however many bins), or NaN when `ref_p` is unusable: an entry negative,
+ * NaN or infinite, or a sum that is not positive and finite.
+ */
+static double reference_sum(const double *ref_p, size_t n_bins)
+{
+    double sum = 0.0, compensation = 0.0;
+    for (size_t i = 0; i < n_bins; i++) {
+        double v = ref_p[i];
+        if (!(v >= 0.0) || isinf(v))
+            return NAN;
+        double t = sum + v;
+        if (fabs(sum) >= fabs(v))
+            compensation += (sum - t) + v;
+        else
+            compensation += (v - t) + sum;
+        sum = t;
+    }
+    sum += compensation;
+    return sum > 0.0 && isfinite(sum) ? sum : NAN;
+}
+
+/* Total of the window counts into *total; false if it does not fit in 64 bits. */
+static bool window_total(const uint64_t *cur_counts, size_t n_bins, uint64_t *total)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n_bins; i++) {
+        if (cur_counts[i] > UINT64_MAX - sum)
+            return false;
+        sum += cur_counts[i];
+    }
+    *total = sum;
+    return true;
+}
+
+/*
+ * The checks every statistic starts with. On success stores the reference sum and the window
+ * total (as a double) and returns true; returns false for NULL arrays, zero bins, an invalid
+ * reference, an overflowing or empty window.
+ */
+static bool prepare(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
+                    double *ref_sum, double *total)
+{
+    if (!ref_p || !cur_counts || n_bins == 0)
+        return false;
+    *ref_sum = reference_sum(ref_p, n_bins);
+    uint64_t n;
+    if (isnan(*ref_sum) || !window_total(cur_counts, n_bins, &n) || n == 0)
+        return false;
+    *total = (double)n;
+    return true;
+}
+
+int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique)
+{
+    if (!edges || !n_unique || n == 0)
+        return MW_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(edges[i]) || (i > 0 && edges[i] < edges[i - 1]))
+            return MW_EINVAL;
+    }
+    size_t kept = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (edges[i] != edges[kept - 1])
+            edges[kept++] = edges[i];
+    }
+    *n_unique = kept;
+    return 0;
+}
+
+size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x)
+{
+    if (isnan(x) || (!edges && n_edges > 0))
+        return MW_DRIFT_NO_BIN;
+    /* Upper bound: the first edge > x; everything before it is <= x. */
+    size_t lo = 0, hi = n_edges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (edges[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, double ref_max,
+                        double *out)
+{
+    if (!edges || !out || n_edges == 0 || !isfinite(ref_min) || !isfinite(ref_max) ||
+        ref_min > ref_max)
+        return MW_EINVAL;
+    for (size_t i = 0; i < n_edges; i++) {
+        if (!isfinite(edges[i]) || (i > 0 && !(edges[i] > edges[i - 1])))
+            return MW_EINVAL;
+    }
+    out[0] = fmin(ref_min, edges[0]);
+    /* Halves before adding: cannot overflow for edges near DBL_MAX. */
+    for (size_t i = 1; i < n_edges; i++)
+        out[i] = 0.5 * edges[i - 1] + 0.5 * edges[i];
+    out[n_edges] = fmax(ref_max, edges[n_edges - 1]);
+    return 0;
+}
+
+double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
+                    double epsilon)
+{
+    double ref_sum, total;
+    if (!(epsilon > 0.0 && epsilon < 1.0) ||
+        !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+        return NAN;
+    double psi = 0.0;
+    for (size_t i = 0; i < n_bins; i++) {
+        double r = fmax(ref_p[i] / ref_sum, epsilon);
+        double c = fmax((double)cur_counts[i] / total, epsilon);
+        psi += (c - r) * log(c / r);
+    }
+    return psi;
+}
+
+double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, size_t n_bins)
+{
+    double ref_sum, total;
+    if (!prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+        return NAN;
+    /* Natural logs as scipy sums them (rel_entr), converted to base 2 at the end; a term with
+     * zero mass is 0 (x ln x -> 0), and m > 0 wherever either side has mass. */
+    double left = 0.0, right = 0.0;
+    for (size_t i = 0; i < n_bins; i++) {
+        double p = ref_p[i] / ref_sum;
+        double q = (double)cur_counts[i] / total;
+        double m = (p + q) / 2.0;
+        if (p > 0.0)
+            left += p * log(p / m);
+        if (q > 0.0)
+            right += q * log(q / m);
+    }
+    double divergence = (left + right) / log(2.0) / 2.0;
+    /* Rounding can leave the divergence a few ulps outside [0, 1]. */
+    return sqrt(fmin(fmax(divergence, 0.0), 1.0));
+}
+
+double mw_drift_ks_binned(const double *ref_p, const uint64_t *cur_counts, size_t n_bins)
+{
+    double ref_sum, total;
+    if (!prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+        return NAN;
+    double ref_cum = 0.0, ks = 0.0;
+    uint64_t cur_cum = 0;
+    /* Both CDFs are 1 after the last bin, so its boundary is skipped. */
+    for (size_t i = 0; i + 1 < n_bins; i++) {
+        ref_cum += ref_p[i];
+        cur_cum += cur_counts[i];
+        double d = fabs(ref_cum / ref_sum - (double)cur_cum / total);
+        ks = fmax(ks, d);
+    }
+    return fmin(ks, 1.0);
+}
+
+double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
+                                   const uint64_t *cur_counts, size_t n_bins)
+{
+    double ref_sum, total;
+    if (!values || !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+        return NAN;
+    for (size_t i = 0; i < n_bins; i++) {
+        if (!isfinite(values[i]) || (i > 0 && values[i] < values[i - 1]))
+            return NAN;
+    }
+    /* W1 on the line is the integral of |F_ref - F_cur|; both are step functions that change
+     * only at the values. */
+    double ref_cum = 0.0, w = 0.0;
+    uint64_t cur_cum = 0;
+    for (size_t i = 0; i + 1 < n_bins; i++) {
+        ref_cum += ref_p[i];
+        cur_cum += cur_counts[i];
+        double d = fabs(ref_cum / ref_sum - (double)cur_cum / total);
+        w += d * (values[i + 1] - values[i]);
+    }
+    return w;
+}
+
+int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
+                  double *statistic, double *p_value)
+{
+    if (statistic)
+        *statistic = NAN;
+    if (p_value)
+        *p_value = NAN;
+    if (!ref_p || !cur_counts || n_bins == 0 || !statistic || !p_value)
+        return MW_EINVAL;
+    double ref_sum = reference_sum(ref_p, n_bins);
+    uint64_t n;
+    if (isnan(ref_sum) || !window_total(cur_counts, n_bins, &n))
+        return MW_EINVAL;
+    if (n == 0)
+        return 0; /* nothing observed: no test, not an error */
+
+    double total = (double)n, stat = 0.0;
+    size_t n_expected = 0;
+    bool unseen = false;
+    for (size_t i = 0; i < n_bins; i++) {
+        if (ref_p[i] == 0.0) {
+            unseen = unseen || cur_counts[i] > 0;
+            continue;
+        }
+        n_expected++;
+        double expected = ref_p[i] / ref_sum * total;
+        double diff = (double)cur_counts[i] - expected;
+        stat += diff * diff / expected;
+    }
+    if (unseen) {
+        *statistic = INFINITY;
+        *p_value = 0.0;
+        return 0;
+    }
+    *statistic = stat;
+    /* n_expected >= 1 since ref_sum > 0; with df = 0 the test is undefined (p stays NaN). */
+    if (n_expected > 1)
+        *p_value = mw_chi2_sf(stat, (double)(n_expected - 1));
+    return 0;
+}
+
+double mw_drift_rate(uint64_t part, uint64_t total)
+{
+    if (total == 0 || part > total)
+        return NAN;
+    return (double)part / (double)total;
+}
+
+double mw_drift_unseen_share(uint64_t unseen, uint64_t total)
+{
+    return mw_drift_rate(unseen, total);
+}
+
+double mw_drift_missing_rate(uint64_t missing, uint64_t total)
+{
+    return mw_drift_rate(missing, total);
+}
+
+double mw_drift_out_of_range_rate(uint64_t out_of_range, uint64_t total)
+{
+    return mw_drift_rate(out_of_range, total);
+}
+
+bool mw_drift_out_of_range(double x, double ref_min, double ref_max)
+{
+    return x < ref_min || x > ref_max;
+}

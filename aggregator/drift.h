@@ -1,0 +1,141 @@
+/*
+ * drift.h — drift statistics of one window against a model's reference profile.
+ *
+ * The state is mergeable counters, so any aggregator replica can add to it in Redis:
+ *
+ *   numeric feature   The reference profile holds strictly increasing bin edges
+ *                     e_0 < ... < e_{k} (from reference quantiles, n_edges = k + 1), the
+ *                     reference proportions of the n_edges + 1 bins
+ *                       bin 0            underflow  (-inf, e_0)
+ *                       bin i, 1..k      [e_{i-1}, e_i)
+ *                       bin k + 1        overflow   [e_k, +inf)
+ *                     and the reference min and max. A window holds a count per bin (found by
+ *                     mw_drift_bin_index) plus counts of missing and out-of-range values.
+ *   categorical       The reference holds categories with proportions, plus an "other /
+ *                     unseen" slot (proportion 0 or small) as the last bin. A window holds a
+ *                     count per reference category plus the count of unseen categories.
+ *
+ * Every statistic takes the reference proportions `ref_p` and the window's `cur_counts` over the
+ * same `n_bins` bins. `ref_p` need not sum to exactly 1: it is normalized by its sum. Entries
+ * must be finite and >= 0 with a positive sum; otherwise, and for NULL arrays, zero bins or an
+ * empty window (all counts 0), the result is NaN: "no value for this window", never a crash.
+ * The functions are pure: no allocation, no state, safe from any thread; arrays are borrowed for
+ * the duration of the call.
+ */
+#ifndef MW_AGGREGATOR_DRIFT_H
+#define MW_AGGREGATOR_DRIFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default floor for proportions in PSI: a bin empty on one side contributes about
+ * (p - 1e-4) ln(p / 1e-4) instead of infinity, e.g. 0.83 for p = 0.1. */
+#define MW_DRIFT_PSI_EPSILON 1e-4
+
+/* mw_drift_bin_index's answer for a value that belongs to no bin (NaN, or NULL edges). */
+#define MW_DRIFT_NO_BIN SIZE_MAX
+
+/*
+ * Turn sorted reference quantiles into bin edges in place: drops repeated values (a constant
+ * feature has all its quantiles equal and ends with a single edge) and stores the number of
+ * edges kept in *n_unique. Returns 0, or MW_EINVAL (edges untouched) for NULL pointers, n = 0,
+ * a non-finite value, or values that decrease.
+ */
+int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique);
+
+/*
+ * Index, in 0..n_edges, of the bin that holds x under the layout above (binary search, so
+ * O(log n_edges)): the number of edges <= x. -inf lands in the underflow bin, +inf in the
+ * overflow bin. `edges` must be strictly increasing (not checked: this is the hot path).
+ * n_edges = 0 means one bin, index 0. MW_DRIFT_NO_BIN for NaN x, or NULL edges with
+ * n_edges > 0.
+ */
+size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x);
+
+/*
+ * Representative value of each of the n_edges + 1 bins, for mw_drift_wasserstein_binned:
+ * out[0] = min(ref_min, e_0) for the underflow bin, the midpoint (e_{i-1} + e_i) / 2 for
+ * interior bin i, out[n_edges] = max(ref_max, e_{n_edges-1}) for the overflow bin; so `out`
+ * is non-decreasing. `out` (caller-owned) must hold n_edges + 1 doubles. Returns 0, or
+ * MW_EINVAL (out untouched) for NULL pointers, n_edges = 0, non-finite values, edges that are
+ * not strictly increasing, or ref_min > ref_max.
+ */
+int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, double ref_max,
+                        double *out);
+
+/*
+ * Population stability index: sum over bins of (c_i - r_i) ln(c_i / r_i), with r the reference
+ * proportions, c the window's, both floored at `epsilon` (after normalization, without
+ * renormalizing) so an empty bin gives a large finite term rather than infinity. Pass
+ * MW_DRIFT_PSI_EPSILON unless the profile says otherwise. >= 0; 0 for identical proportions.
+ * NaN for the degenerate inputs above or epsilon outside (0, 1).
+ */
+double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
+                    double epsilon);
+
+/*
+ * Jensen–Shannon distance in base 2: sqrt((KL(r || m) + KL(c || m)) / 2) with m = (r + c) / 2,
+ * logarithms base 2; equals scipy.spatial.distance.jensenshannon(r, c, base=2). In [0, 1]:
+ * 0 for identical distributions, 1 for disjoint supports. NaN for degenerate inputs.
+ */
+double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, size_t n_bins);
+
+/*
+ * Kolmogorov–Smirnov statistic of the binned distributions: max over bin boundaries of
+ * |F_ref - F_cur|, the cumulative proportions. In [0, 1]. It never exceeds the two-sample KS
+ * statistic of the raw samples and falls short of it by at most the largest bin proportion
+ * (the oracle test checks both). Only meaningful for ordered (numeric) bins. NaN for degenerate
+ * inputs.
+ */
+double mw_drift_ks_binned(const double *ref_p, const uint64_t *cur_counts, size_t n_bins);
+
+/*
+ * Wasserstein-1 (earth mover's) distance between the reference and window distributions with
+ * bin i's mass placed at values[i], as scipy.stats.wasserstein_distance(values, values, ref_p,
+ * cur_counts) computes it: sum over i < n_bins - 1 of |F_ref(i) - F_cur(i)| (values[i+1] -
+ * values[i]). In the feature's units. `values` (from mw_drift_bin_values) must be finite and
+ * non-decreasing, else NaN; NaN also for the degenerate inputs above.
+ */
+double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
+                                   const uint64_t *cur_counts, size_t n_bins);
+
+/*
+ * Pearson chi-squared goodness of fit of the window counts o_i against expected counts
+ * e_i = r_i N (r normalized, N the window total): statistic sum (o_i - e_i)^2 / e_i over bins
+ * with r_i > 0, df = (number of bins with r_i > 0) - 1, p-value = mw_chi2_sf(statistic, df).
+ * Equals scipy.stats.chisquare(o, e) over the bins with r_i > 0.
+ *
+ * A bin with r_i = 0 but o_i > 0 (a category the reference never saw) is impossible under the
+ * reference: the statistic is then +inf and the p-value 0. Bins with r_i = 0 and o_i = 0 are
+ * ignored. To test only the known categories, leave the unseen slot out of n_bins.
+ *
+ * Returns 0 with both outputs set when the arguments are well formed; then an empty window
+ * gives NaN for both, and df = 0 (a single category with r_i > 0 and nothing unseen) gives a
+ * statistic of 0 and a NaN p-value, as scipy does. Returns MW_EINVAL, outputs NaN (when not
+ * NULL), for NULL pointers, n_bins = 0, or an invalid ref_p (see above).
+ */
+int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
+                  double *statistic, double *p_value);
+
+/* part / total, NaN when total is 0 or part > total. The named variants below document which
+ * counters a caller passes. */
+double mw_drift_rate(uint64_t part, uint64_t total);
+
+/* Share of a categorical feature's values in the window that the reference never saw; `total`
+ * counts every non-missing value, unseen included. */
+double mw_drift_unseen_share(uint64_t unseen, uint64_t total);
+
+/* Share of the window's events in which the feature was missing; `total` counts every event,
+ * missing included. */
+double mw_drift_missing_rate(uint64_t missing, uint64_t total);
+
+/* Share of a numeric feature's values outside [ref_min, ref_max] (see mw_drift_out_of_range);
+ * `total` counts every non-missing value. */
+double mw_drift_out_of_range_rate(uint64_t out_of_range, uint64_t total);
+
+/* Whether x lies outside the reference range [ref_min, ref_max]; NaN x is not "out of range"
+ * (it is missing). */
+bool mw_drift_out_of_range(double x, double ref_min, double ref_max);
+
+#endif
