@@ -538,7 +538,8 @@ static int list_segments(struct mw_spool *s, uint64_t **numbers, size_t *n_numbe
         }
         nums[n++] = number;
     }
-    qsort(nums, n, sizeof *nums, compare_u64);
+    if (n > 1)
+        qsort(nums, n, sizeof *nums, compare_u64);
 out:
     closedir(d);
     if (rc) {

@@ -104,7 +104,7 @@ int mw_spool_append(struct mw_spool *s, const void *key, size_t key_len, uint64_
 /* Hand out the oldest entry not yet handed out and move the read cursor past it. Returns 0 and
  * fills *e (see struct mw_spool_entry for the lifetime of its pointers); MW_ENOTFOUND when every
  * entry has been handed out; MW_EIO on a read error (the cursor stays, so a retry re-reads);
- * MW_EINVAL for NULL arguments. */
+ * MW_ENOMEM; MW_EINVAL for NULL arguments. */
 int mw_spool_next(struct mw_spool *s, struct mw_spool_entry *e);
 
 /* Record that entry `id` was delivered. Acks must arrive in hand-out order, each for the oldest
@@ -115,7 +115,8 @@ int mw_spool_next(struct mw_spool *s, struct mw_spool_entry *e);
 int mw_spool_ack(struct mw_spool *s, uint64_t id);
 
 /* Delivery failed: un-hand-out every handed-out, unacknowledged entry, so the next mw_spool_next
- * starts again from the oldest unacknowledged one. */
+ * starts again from the oldest unacknowledged one. Call it once nothing is in flight: an entry
+ * handed out before the rewind cannot be acknowledged until it is handed out again. */
 void mw_spool_rewind(struct mw_spool *s);
 
 /* True when no unacknowledged entry remains (handed out or not). */

@@ -945,12 +945,12 @@ static int devkafka_start(struct devkafka *dk)
         rc = topics_create(dk);
     if (rc == 0 && dk->control_path)
         rc = ctl_start(dk);
-    if (rc == 0)
-        rc = write_file_atomic(dk->bootstrap_path, dk->bootstraps);
     if (rc == 0) {
-        dk->bootstrap_written = true;
-        log_startup(dk);
+        log_startup(dk); /* before the file, so whoever waits for it also finds the line */
+        rc = write_file_atomic(dk->bootstrap_path, dk->bootstraps);
     }
+    if (rc == 0)
+        dk->bootstrap_written = true;
     return rc;
 }
 

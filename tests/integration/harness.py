@@ -178,15 +178,32 @@ http:
         """Start mw-topic-audit reading `topic` while it is written; stop_audit() returns its
         report: per agent/boot the sequences seen, duplicates, gaps, predictions."""
         out = open(os.path.join(self.dir, "audit.json"), "wb")
+        status = os.path.join(self.dir, "audit.status")
         proc = subprocess.Popen([self.binary("tests/integration/mw-topic-audit"), "-b",
-                                 self.bootstrap_file, "-t", topic], stdout=out,
+                                 self.bootstrap_file, "-t", topic, "-s", status], stdout=out,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         proc.mw_name = "topic-audit"
         proc.mw_log = out.name
+        proc.status_file = status
+        proc.topic = topic
         self.procs.append(proc)
+        wait_for(lambda: os.path.exists(status), 15, "the topic audit to start")
         return proc
 
-    def stop_audit(self, proc):
+    def topic_end_offsets(self, topic):
+        reply = self.devkafka_cmd(f"offsets {topic}")
+        if not reply.startswith("ok"):
+            raise TestFailure(f"devkafka offsets: {reply}")
+        return sum(int(p.split(":")[1]) for p in reply.split()[1:])
+
+    def stop_audit(self, proc, timeout_s=60):
+        """Wait until the audit has read up to the topic's end offsets, then take its report."""
+        end = self.topic_end_offsets(proc.topic)
+
+        def caught_up():
+            with open(proc.status_file) as f:
+                return int(f.read().strip() or 0) >= end
+        wait_for(caught_up, timeout_s, f"the topic audit to read all {end} records")
         self.stop(proc)
         with open(proc.mw_log) as f:
             return json.load(f)

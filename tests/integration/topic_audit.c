@@ -5,7 +5,9 @@
  *
  * Tests run it next to the pipeline (the mock cluster keeps only the last few MB of each
  * partition, so the audit consumes while the agent produces) and stop it with SIGTERM or let it
- * end after --idle-ms without new records; it then prints one JSON document on stdout.
+ * end after -i IDLE_MS without new records; it then prints one JSON document on stdout. With
+ * -s FILE it keeps FILE holding the number of records consumed so far, so a test can wait until
+ * the audit has caught up with the topic's end offsets before stopping it.
  */
 #include "batch_decode.h"
 #include "kafka_conf.h"
@@ -147,7 +149,20 @@ static int assign_all(rd_kafka_t *rk, const char *topic)
     return err ? -1 : 0;
 }
 
-static void consume(rd_kafka_t *rk, struct audit *a, long idle_ms)
+/* Replace `path` with the count, atomically (write a temporary file, rename). */
+static void write_status(const char *path, uint64_t n)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%" PRIu64 "\n", n);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static void consume(rd_kafka_t *rk, struct audit *a, long idle_ms, const char *status_path)
 {
     struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
     struct mw_buf scratch;
@@ -159,6 +174,8 @@ static void consume(rd_kafka_t *rk, struct audit *a, long idle_ms)
             idle += 100;
             continue;
         }
+        if (!m->err && status_path)
+            write_status(status_path, a->kafka_records + 1);
         if (!m->err) {
             idle = 0;
             a->kafka_records++;
@@ -179,11 +196,13 @@ static void consume(rd_kafka_t *rk, struct audit *a, long idle_ms)
 
 int main(int argc, char **argv)
 {
-    const char *bootstrap_file = NULL, *topic = "modelwatch.telemetry";
+    const char *bootstrap_file = NULL, *topic = "modelwatch.telemetry", *status_path = NULL;
     long idle_ms = 0;
     int c;
-    while ((c = getopt(argc, argv, "b:t:i:")) != -1) {
-        if (c == 'b')
+    while ((c = getopt(argc, argv, "b:t:i:s:")) != -1) {
+        if (c == 's')
+            status_path = optarg;
+        else if (c == 'b')
             bootstrap_file = optarg;
         else if (c == 't')
             topic = optarg;
@@ -193,7 +212,8 @@ int main(int argc, char **argv)
             return 2;
     }
     if (!bootstrap_file) {
-        fprintf(stderr, "usage: mw-topic-audit -b BOOTSTRAP_FILE [-t TOPIC] [-i IDLE_MS]\n");
+        fprintf(stderr,
+                "usage: mw-topic-audit -b BOOTSTRAP_FILE [-t TOPIC] [-i IDLE_MS] [-s FILE]\n");
         return 2;
     }
     signal(SIGTERM, on_signal);
@@ -202,7 +222,9 @@ int main(int argc, char **argv)
     if (!rk || assign_all(rk, topic) != 0)
         return 1;
     struct audit a = {0};
-    consume(rk, &a, idle_ms);
+    if (status_path)
+        write_status(status_path, 0);
+    consume(rk, &a, idle_ms, status_path);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     json_t *doc = report(&a);

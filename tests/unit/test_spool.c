@@ -10,15 +10,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "spool.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -619,6 +622,112 @@ static void test_bad_arguments_rejected(void **state)
     mw_spool_close(NULL);
 }
 
+/* Limit how large this process may make a file (writes past it fail with EFBIG). */
+static void limit_file_size(rlim_t bytes)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void test_failed_write_leaves_no_partial_entry(void **state)
+{
+    struct fixture *f = *state;
+    static unsigned char payload[FIXED_LEN];
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct mw_spool *s = open_spool(f, 1u << 20, 1u << 20);
+
+    /* the first write into a new segment fails: the empty segment goes away */
+    limit_file_size(10);
+    assert_int_equal(mw_spool_append(s, "agent-7/boot-000", KEY_BYTES, 0, payload, FIXED_LEN),
+                     MW_EIO);
+    assert_int_equal(count_segment_files(f->dir), 0);
+    assert_int_equal(mw_spool_stats(s)->segments, 0);
+
+    /* a short write (the third entry crosses the limit) is cut off again */
+    limit_file_size(2 * entry_size(FIXED_LEN) + 20);
+    append_one(s, 0, FIXED_LEN);
+    append_one(s, 1, FIXED_LEN);
+    assert_int_equal(mw_spool_append(s, "agent-7/boot-002", KEY_BYTES, 2, payload, FIXED_LEN),
+                     MW_EIO);
+    assert_int_equal(mw_spool_stats(s)->appended, 2);
+    assert_int_equal(mw_spool_stats(s)->bytes, 2 * entry_size(FIXED_LEN));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old_handler);
+
+    append_one(s, 3, FIXED_LEN);
+    mw_spool_close(s);
+    s = open_spool(f, 1u << 20, 1u << 20);
+    assert_int_equal(mw_spool_stats(s)->corrupt_entries, 0);
+    expect_entry(s, 0, FIXED_LEN);
+    expect_entry(s, 1, FIXED_LEN);
+    expect_entry(s, 3, FIXED_LEN);
+    expect_no_entry(s);
+    mw_spool_close(s);
+}
+
+static long alloc_budget; /* allocations allowed before the next ones fail */
+
+static bool alloc_allowed(void)
+{
+    return alloc_budget-- > 0;
+}
+
+static void *failing_malloc(size_t size)
+{
+    return alloc_allowed() ? malloc(size) : NULL;
+}
+
+static void *failing_calloc(size_t n, size_t size)
+{
+    return alloc_allowed() ? calloc(n, size) : NULL;
+}
+
+static void *failing_realloc(void *ptr, size_t size)
+{
+    return alloc_allowed() ? realloc(ptr, size) : NULL;
+}
+
+/* Open, read and append with every allocation failing in turn: MW_ENOMEM, never a crash or a
+ * leak (valgrind), and the spool on disk stays whole. */
+static void test_allocation_failures(void **state)
+{
+    struct fixture *f = *state;
+    struct mw_spool *s = open_spool(f, 1u << 20, SEG_BYTES);
+    for (uint64_t i = 0; i < 5; i++)
+        append_one(s, i, FIXED_LEN);
+    mw_spool_close(s);
+
+    struct mw_spool_options o = {.dir = f->dir, .max_bytes = 1u << 20, .segment_bytes = SEG_BYTES};
+    for (long budget = 0;; budget++) {
+        struct mw_spool_entry e;
+        alloc_budget = budget;
+        mw_replace_allocator(failing_malloc, failing_calloc, failing_realloc, free);
+        s = NULL;
+        int rc = mw_spool_open(&o, &s);
+        int next_rc = rc ? rc : mw_spool_next(s, &e);
+        mw_replace_allocator(NULL, NULL, NULL, NULL);
+        if (rc) {
+            assert_int_equal(rc, MW_ENOMEM);
+            assert_null(s);
+            continue;
+        }
+        mw_spool_close(s);
+        if (next_rc == 0)
+            break;
+        assert_int_equal(next_rc, MW_ENOMEM);
+    }
+    s = open_spool(f, 1u << 20, SEG_BYTES);
+    assert_int_equal(mw_spool_stats(s)->entries, 5);
+    assert_int_equal(mw_spool_stats(s)->corrupt_entries, 0);
+    for (uint64_t i = 0; i < 5; i++)
+        expect_entry(s, i, FIXED_LEN);
+    mw_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +757,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_open_of_same_directory_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_leaves_no_partial_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

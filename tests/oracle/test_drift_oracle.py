@@ -1,0 +1,621 @@
+#!/usr/bin/python3
+"""test_drift_oracle.py — modelwatch's drift statistics against numpy/scipy.
+
+Usage: test_drift_oracle.py PATH_TO_drift_driver
+
+Generates numeric and categorical test cases with numpy (fixed seeds), bins them the way the
+aggregator does (aggregator/drift.h), sends every case in one JSON array to drift_driver, and
+compares each result with an oracle computed independently ON THE SAME BINNED DATA:
+
+  PSI          the definition, written here in numpy with the same epsilon flooring
+  JS distance  scipy.spatial.distance.jensenshannon(ref_p, counts, base=2)
+  KS binned    max |cumsum(ref_p) - cumsum(cur_p)| with numpy
+  Wasserstein  scipy.stats.wasserstein_distance(values, values, ref_p, counts)
+  chi-squared  scipy.stats.chisquare(counts, ref_p * N), scipy.stats.chi2.sf, special.gammaincc
+  binning      numpy.searchsorted(edges, x, side='right'), numpy.unique
+
+and, separately, how far the binned KS and Wasserstein are from scipy's ks_2samp and
+wasserstein_distance on the raw samples (the binning error, bounded as stated below).
+
+Prints TAP (one line per check, a '# ' detail line under each failure, the plan last) and exits
+non-zero on any failure. Runs in a few seconds.
+"""
+import json
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+from scipy import special, stats
+from scipy.spatial import distance
+
+U = np.finfo(float).eps / 2  # unit roundoff, 2^-53
+
+# Tolerances. Each statistic is a short closed form evaluated in double on both sides, so the
+# only differences are rounding: every proportion carries 1-2 roundings (count / N, ref / sum),
+# each log or division one more, and the sums of at most 52 terms add n*u of the summed
+# magnitudes (numpy sums pairwise, C sequentially). That is ~1e-14 relative at worst; 1e-9
+# leaves five orders of magnitude of slack while still catching any formula mistake (a wrong
+# floor, log base, bin offset or normalization changes results at the 1e-4 level or more).
+REL_CLOSED = 1e-9
+# PSI near 0 (identical distributions): relative error means nothing there; the absolute
+# error is a few u times sum |terms| <= ~1e-14.
+ABS_PSI = 1e-13
+# JS is compared as the divergence d^2: sqrt magnifies a rounding error e of the divergence into
+# e / (2d) near d = 0, so comparing d itself would need a data-dependent tolerance. The
+# divergence's absolute error is n*u-sized, below 1e-13.
+ABS_JS_DIVERGENCE = 1e-13
+# KS binned: a difference of two cumulative sums of <= 52 terms in [0, 1]: <= 52*2u ~ 1.2e-14.
+ABS_KS = 1e-12
+# Wasserstein: sum of |dF| * width; absolute error ~ n*u times the value span, plus relative.
+ABS_W_PER_SPAN = 1e-12
+# chi-squared statistic: e_i = r_i N carries ~2 roundings; the term (o - e)^2 / e then moves by
+# about 2|o - e| * (2u), which dominates when o ~ e (a near-zero statistic with 1e9 counts). So
+# |d stat| <= REL_CLOSED * stat + 16u * sum |o_i - e_i| (4x slack on that bound).
+CHI2_STAT_ABS_PER_RESIDUAL = 16 * U
+# chi2.sf and Q(a, x): both sides (cephes igamc, our series/continued fraction) are accurate to
+# ~u * |log prefactor| (observed worst 6e-13 at df = 1000, 8e-12 at df = 1e4 deep in the tail:
+# the function's own condition number there is ~x). The continued fraction stops on a relative
+# criterion (|delta - 1| < 2.2e-16), so tails keep relative accuracy down to the subnormal
+# range; below 1e-300 precision itself runs out and only |difference| <= 1e-300 is asked.
+REL_SF = 1e-9
+ABS_SF_SUBNORMAL = 1e-300
+# A p-value inherits the statistic's tolerance through the density: |dp| <= pdf(stat) * dstat.
+
+
+def enc(v):
+    """JSON-ready form of v: numpy scalars/arrays to Python, non-finite doubles to strings."""
+    if isinstance(v, dict):
+        return {k: enc(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [enc(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    return v
+
+
+def dec(v):
+    if isinstance(v, list):
+        return [dec(x) for x in v]
+    if v == "nan":
+        return math.nan
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return v
+
+
+def close(got, want, rel, abs_):
+    """True when got ~ want: both NaN, equal infinities, or |got - want| <= max(rel|want|, abs_)."""
+    if math.isnan(want) or math.isnan(got):
+        return math.isnan(want) and math.isnan(got)
+    if math.isinf(want) or math.isinf(got):
+        return got == want
+    return abs(got - want) <= max(rel * abs(want), abs_)
+
+
+class Suite:
+    """Cases for one driver run; each has a TAP description and a check returning None (pass) or
+    a failure detail."""
+
+    def __init__(self):
+        self.cases = []
+
+    def add(self, desc, case, check):
+        self.cases.append((desc, case, check))
+
+    def run(self, driver):
+        payload = json.dumps([enc(c) for _, c, _ in self.cases])
+        proc = subprocess.run([driver], input=payload, capture_output=True, text=True,
+                              timeout=120)
+        try:
+            results = json.loads(proc.stdout)
+        except ValueError:
+            print("not ok 1 - drift_driver produced JSON")
+            print(f"# exit {proc.returncode}, stderr: {proc.stderr.strip()[:500]}")
+            print("1..1")
+            return 1
+        failures = 0
+        n = 0
+        for (desc, _, check), res in zip(self.cases, results):
+            n += 1
+            if "error" in res:
+                detail = f"driver error: {res['error']}"
+            else:
+                try:
+                    detail = check({k: dec(v) for k, v in res.items()})
+                except Exception as e:  # a checker bug is a failure, not a crash
+                    detail = f"checker raised {e!r}"
+            if detail is None:
+                print(f"ok {n} - {desc}")
+            else:
+                failures += 1
+                print(f"not ok {n} - {desc}")
+                print(f"# {detail}")
+        if len(results) != len(self.cases):
+            n += 1
+            failures += 1
+            print(f"not ok {n} - driver answered every case")
+            print(f"# {len(results)} results for {len(self.cases)} cases")
+        if proc.returncode != 0:
+            n += 1
+            failures += 1
+            print(f"not ok {n} - drift_driver exit status")
+            print(f"# exit {proc.returncode}, stderr: {proc.stderr.strip()[:500]}")
+        print(f"1..{n}")
+        return 1 if failures else 0
+
+
+# ----------------------------------------------------------------------------- oracles
+
+def normalize_ref(ref_p):
+    ref_p = np.asarray(ref_p, dtype=float)
+    return ref_p / math.fsum(ref_p)
+
+
+def oracle_psi(ref_p, counts, eps):
+    r = np.maximum(normalize_ref(ref_p), eps)
+    c = np.maximum(np.asarray(counts, dtype=float) / float(np.sum(counts)), eps)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def oracle_ks(ref_p, counts):
+    r = normalize_ref(ref_p)
+    c = np.asarray(counts, dtype=float) / float(np.sum(counts))
+    return float(np.max(np.abs(np.cumsum(r) - np.cumsum(c)), initial=0.0))
+
+
+def oracle_chi2(ref_p, counts):
+    """(statistic, p, residual_sum) by scipy; the unseen rule (ref 0, count > 0) by drift.h."""
+    ref_p = np.asarray(ref_p, dtype=float)
+    counts = np.asarray(counts, dtype=np.int64)
+    if np.any((ref_p == 0) & (counts > 0)):
+        return math.inf, 0.0, 0.0
+    keep = ref_p > 0
+    n = float(np.sum(counts))
+    f_exp = normalize_ref(ref_p)[keep] * n
+    f_obs = counts[keep].astype(float)
+    res = stats.chisquare(f_obs, f_exp)
+    return float(res.statistic), float(res.pvalue), float(np.sum(np.abs(f_obs - f_exp)))
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_value(want, rel, abs_):
+    def check(res):
+        if close(res["value"], want, rel, abs_):
+            return None
+        return f"got {res['value']!r}, oracle {want!r} (rel {rel:g}, abs {abs_:g})"
+    return check
+
+
+def check_js(want):
+    def check(res):
+        got = res["value"]
+        if math.isnan(want):
+            return None if math.isnan(got) else f"got {got!r}, want NaN"
+        if not 0.0 <= got <= 1.0:
+            return f"JS distance {got!r} outside [0, 1]"
+        if close(got * got, want * want, REL_CLOSED, ABS_JS_DIVERGENCE):
+            return None
+        return f"got {got!r}, scipy {want!r} (compared squared: rel {REL_CLOSED:g}, " \
+               f"abs {ABS_JS_DIVERGENCE:g})"
+    return check
+
+
+def check_chi2(want_stat, want_p, resid, df):
+    tol_stat_abs = CHI2_STAT_ABS_PER_RESIDUAL * resid
+
+    def check(res):
+        if res["rc"] != 0:
+            return f"rc {res['rc']}"
+        got_s, got_p = res["statistic"], res["p_value"]
+        if not close(got_s, want_stat, REL_CLOSED, tol_stat_abs):
+            return f"statistic {got_s!r}, scipy {want_stat!r} (abs tol {tol_stat_abs:g})"
+        dstat = max(REL_CLOSED * abs(want_stat), tol_stat_abs) if math.isfinite(want_stat) else 0
+        pdf = float(stats.chi2.pdf(want_stat, df)) if df > 0 and math.isfinite(want_stat) else 0
+        tol_p = pdf * dstat + ABS_SF_SUBNORMAL
+        if not close(got_p, want_p, REL_SF, tol_p):
+            return f"p {got_p!r}, scipy {want_p!r} (rel {REL_SF:g}, abs {tol_p:g})"
+        return None
+    return check
+
+
+def check_exact(key, want):
+    want = dec(enc(want))
+
+    def check(res):
+        got = res[key]
+        same = len(got) == len(want) and all(
+            (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+            or a == b for a, b in zip(got, want))
+        if same:
+            return None
+        bad = [i for i, (a, b) in enumerate(zip(got, want)) if a != b][:5]
+        return f"{key}: lengths {len(got)}/{len(want)}, first differences at {bad}: " \
+               f"{[got[i] for i in bad]} vs {[want[i] for i in bad]}"
+    return check
+
+
+def check_fields(**want):
+    def check(res):
+        for key, w in want.items():
+            got = res[key]
+            if isinstance(w, float) and math.isnan(w):
+                if not (isinstance(got, float) and math.isnan(got)):
+                    return f"{key}: got {got!r}, want NaN"
+            elif got != w:
+                return f"{key}: got {got!r}, want {w!r}"
+        return None
+    return check
+
+
+def check_pred(desc, pred):
+    def check(res):
+        return None if pred(res) else f"{desc}: got {res!r}"
+    return check
+
+
+def add_binned(suite, name, ref_p, counts, values=None, ordered=True,
+               eps=1e-4, expect_zero=False):
+    """The statistics of one (ref_p, counts) pair against their oracles."""
+    counts = np.asarray(counts, dtype=np.int64)
+    base = {"ref_p": ref_p, "counts": counts}
+    suite.add(f"{name}: PSI (eps {eps:g}) = numpy definition",
+              dict(base, op="psi", epsilon=eps),
+              check_value(oracle_psi(ref_p, counts, eps), REL_CLOSED, ABS_PSI))
+    js = float(distance.jensenshannon(ref_p, counts, base=2))
+    suite.add(f"{name}: JS distance = scipy jensenshannon(base=2)", dict(base, op="js"),
+              check_js(js))
+    if ordered:
+        suite.add(f"{name}: KS binned = numpy cumsum", dict(base, op="ks"),
+                  check_value(oracle_ks(ref_p, counts), 0.0, ABS_KS))
+    if values is not None:
+        span = float(values[-1] - values[0])
+        w = float(stats.wasserstein_distance(values, values, ref_p, counts))
+        suite.add(f"{name}: Wasserstein binned = scipy wasserstein_distance",
+                  dict(base, op="wasserstein", values=values),
+                  check_value(w, REL_CLOSED, ABS_W_PER_SPAN * max(span, 1.0)))
+    stat, p, resid = oracle_chi2(ref_p, counts)
+    df = int(np.sum(np.asarray(ref_p) > 0)) - 1
+    suite.add(f"{name}: chi-squared statistic and p = scipy chisquare"
+              + (" (unseen: inf, 0)" if math.isinf(stat) else ""),
+              dict(base, op="chi2"), check_chi2(stat, p, resid, df))
+    if expect_zero:
+        suite.add(f"{name}: identical distributions give ~0 statistics and p ~1",
+                  dict(base, op="chi2"),
+                  check_pred("statistic < 1e-12 and p > 1 - 1e-9",
+                             lambda r: r["statistic"] < 1e-12 and r["p_value"] > 1 - 1e-9))
+        for op in ("psi", "js", "ks"):
+            suite.add(f"{name}: {op} ~0 for identical distributions",
+                      dict(base, op=op, epsilon=eps),
+                      check_pred("value < 1e-7", lambda r: 0 <= r["value"] < 1e-7))
+
+
+def bin_counts(edges, x):
+    return np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+
+
+def oracle_bin_values(edges, ref_min, ref_max):
+    mids = 0.5 * edges[:-1] + 0.5 * edges[1:]
+    return np.concatenate([[min(ref_min, edges[0])], mids, [max(ref_max, edges[-1])]])
+
+
+def add_numeric(suite, name, ref, cur, n_quantile_bins=None, edges=None, raw=True):
+    """A numeric feature: edges from reference quantiles (or given), binning, every statistic,
+    and the binning-error bounds against the raw samples."""
+    if edges is None:
+        quantiles = np.quantile(ref, np.linspace(0.0, 1.0, n_quantile_bins + 1))
+        edges = np.unique(quantiles)
+        suite.add(f"{name}: edges_unique = numpy unique of the reference quantiles",
+                  {"op": "edges_unique", "edges": quantiles},
+                  lambda r, e=edges: check_exact("edges", e)(r) or
+                  (None if r["rc"] == 0 else f"rc {r['rc']}"))
+    edges = np.asarray(edges, dtype=float)
+    probe = np.concatenate([ref[:3000], cur[:3000], edges, np.nextafter(edges, -np.inf),
+                            np.nextafter(edges, np.inf), [-np.inf, np.inf, np.nan]])
+    want_idx = np.where(np.isnan(probe), -1, np.searchsorted(edges, probe, side="right"))
+    suite.add(f"{name}: bin_index = searchsorted(side='right') on {len(probe)} values",
+              {"op": "bin_index", "edges": edges, "x": probe}, check_exact("index", want_idx))
+
+    ref_min, ref_max = float(np.min(ref)), float(np.max(ref))
+    values = oracle_bin_values(edges, ref_min, ref_max)
+    suite.add(f"{name}: bin_values = ref min, midpoints, ref max",
+              {"op": "bin_values", "edges": edges, "ref_min": ref_min, "ref_max": ref_max},
+              lambda r, v=values: check_exact("values", v)(r) or
+              (None if r["rc"] == 0 else f"rc {r['rc']}"))
+
+    ref_p = bin_counts(edges, ref) / len(ref)
+    counts = bin_counts(edges, cur)
+    add_binned(suite, name, ref_p, counts, values)
+    if not raw:
+        return
+
+    # Binning error of KS. The binned CDFs equal the raw empirical CDFs just below each edge, so
+    # binned <= raw; inside bin i each raw CDF moves by at most its own mass there, so
+    # raw - binned <= max_i min(r_i, c_i) <= the largest reference bin proportion.
+    cur_p = counts / counts.sum()
+    ks_raw = float(stats.ks_2samp(ref, cur, method="asymp").statistic)
+    ks_slack = float(np.max(np.minimum(ref_p, cur_p)))
+
+    def check_ks_raw(res):
+        gap = ks_raw - res["value"]
+        if -ABS_KS <= gap <= ks_slack + ABS_KS:
+            return None
+        return f"binned {res['value']!r}, raw ks_2samp {ks_raw!r}: gap {gap!r} not in " \
+               f"[0, {ks_slack!r}]"
+    suite.add(f"{name}: KS binned within max bin proportion ({ks_slack:.3g}) below ks_2samp "
+              f"on raw samples ({ks_raw:.3g})", {"op": "ks", "ref_p": ref_p, "counts": counts},
+              check_ks_raw)
+
+    # Binning error of Wasserstein. Binning moves each sample x to its bin's value v(x); the
+    # transport cost of that move is the mean displacement mean|x - v(x)|, so by the triangle
+    # inequality |W_binned - W_raw| <= mean displacement of the reference + of the window. That
+    # bound is itself at most max interior bin width + mean out-of-range excess of the window
+    # (interior samples move at most half a bin, window samples outside [ref_min, ref_max] by
+    # their distance to it, reference samples in the under/overflow bins not at all, since the
+    # edges include the reference quantiles 0 and 1). Both are asserted.
+    widths = np.diff(edges)
+    max_width = float(np.max(widths)) if len(widths) else 0.0
+    excess = float(np.mean(np.maximum(ref_min - cur, 0) + np.maximum(cur - ref_max, 0)))
+    coarse_bound = max_width + excess
+
+    def displacement(x):
+        return float(np.mean(np.abs(x - values[np.searchsorted(edges, x, side="right")])))
+    w_bound = displacement(ref) + displacement(cur)
+    w_raw = float(stats.wasserstein_distance(ref, cur))
+
+    def check_w_raw(res):
+        err = abs(res["value"] - w_raw)
+        if w_bound > coarse_bound * (1 + 1e-9) + 1e-12:
+            return f"mean displacement {w_bound!r} > max width + excess {coarse_bound!r}"
+        if err <= w_bound * (1 + 1e-9) + 1e-12:
+            return None
+        return f"binned {res['value']!r}, raw {w_raw!r}: |diff| {err!r} > bound {w_bound!r}"
+    suite.add(f"{name}: Wasserstein binned ({w_raw:.3g} raw) within the binning displacement "
+              f"{w_bound:.3g} <= max bin width + tail excess {coarse_bound:.3g}",
+              {"op": "wasserstein", "values": values, "ref_p": ref_p, "counts": counts},
+              check_w_raw)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+def numeric_scenarios(suite):
+    rng = np.random.default_rng(20240601)
+    ref = rng.normal(0.0, 1.0, 20000)
+    add_numeric(suite, "numeric same distribution, 10 bins", ref,
+                rng.normal(0.0, 1.0, 5000), 10)
+    add_numeric(suite, "numeric mean shift 0.5, 10 bins", ref, rng.normal(0.5, 1.0, 5000), 10)
+    add_numeric(suite, "numeric strong shift 6 sd, 10 bins", ref, rng.normal(6.0, 1.0, 5000), 10)
+    add_numeric(suite, "numeric variance x3 (out of range), 10 bins", ref,
+                rng.normal(0.0, 3.0, 5000), 10)
+    lognormal = rng.lognormal(0.0, 1.0, 20000)
+    add_numeric(suite, "numeric lognormal, 50 bins", lognormal,
+                rng.lognormal(0.2, 1.1, 8000), 50)
+    uniform = rng.uniform(-1.0, 1.0, 20000)
+    add_numeric(suite, "numeric uniform, 2 bins (single edge at the median)", uniform,
+                rng.uniform(-0.5, 1.5, 3000), edges=[float(np.median(uniform))], raw=False)
+    add_numeric(suite, "numeric uniform, 2 quantile bins", uniform,
+                rng.uniform(-0.5, 1.5, 3000), 2)
+    add_numeric(suite, "numeric window in 2 of 20 bins (empty bins)", ref,
+                rng.uniform(0.05, 0.2, 400), 20)
+    add_numeric(suite, "numeric single-sample window", ref, np.array([0.3]), 10)
+    add_numeric(suite, "numeric single-sample window below the reference", ref,
+                np.array([-50.0]), 10)
+    # A constant feature: every quantile is 3.0, one edge survives, the whole reference sits in
+    # the overflow bin [3, inf); window values 2.0 and 4.0 fall under and over it.
+    const = np.full(5000, 3.0)
+    add_numeric(suite, "numeric constant feature (single edge)", const,
+                np.concatenate([np.full(90, 3.0), np.full(5, 2.0), np.full(5, 4.0)]), 10)
+    add_numeric(suite, "numeric constant feature, window also constant", const,
+                np.full(70, 3.0), 10)
+    # Integer-valued feature: many repeated quantiles, so fewer edges than requested.
+    ints = rng.poisson(3.0, 20000).astype(float)
+    add_numeric(suite, "numeric integer-valued (repeated quantiles)", ints,
+                rng.poisson(3.5, 5000).astype(float), 20)
+
+    # Identical binned distributions: window counts proportional to the reference's.
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)))
+    ref_counts = bin_counts(edges, ref)
+    values = oracle_bin_values(edges, float(ref.min()), float(ref.max()))
+    add_binned(suite, "numeric identical proportions", ref_counts / ref_counts.sum(),
+               ref_counts * 3, values, expect_zero=True)
+    # Large counts: about 1e9 per bin, 1e10 in all.
+    ref_p = ref_counts / ref_counts.sum()
+    add_binned(suite, "numeric 1e9-per-bin counts, same distribution", ref_p,
+               rng.multinomial(10**10, ref_p), values)
+    shifted = bin_counts(edges, rng.normal(0.05, 1.0, 20000)) / 20000
+    add_binned(suite, "numeric 1e9-per-bin counts, shift 0.05 sd", ref_p,
+               rng.multinomial(10**10, shifted), values)
+    add_binned(suite, "numeric 1e9-per-bin exact multiples", ref_p, ref_counts * 10**6, values,
+               expect_zero=True)
+    # PSI's floor matters only for empty bins; other floors change the answer and must match.
+    sparse = bin_counts(edges, rng.uniform(0.05, 0.2, 400))
+    for eps in (1e-6, 1e-3):
+        suite.add(f"numeric empty bins: PSI with eps {eps:g} = numpy definition",
+                  {"op": "psi", "ref_p": ref_p, "counts": sparse, "epsilon": eps},
+                  check_value(oracle_psi(ref_p, sparse, eps), REL_CLOSED, ABS_PSI))
+    # Disjoint supports: JS distance and KS are exactly 1.
+    disjoint_ref = np.array([0.5, 0.5, 0.0, 0.0])
+    disjoint_cur = np.array([0, 0, 7, 3])
+    add_binned(suite, "disjoint supports", disjoint_ref, disjoint_cur, np.array([0., 1, 2, 3]))
+    for op in ("js", "ks"):
+        suite.add(f"disjoint supports: {op} is 1",
+                  {"op": op, "ref_p": disjoint_ref, "counts": disjoint_cur},
+                  check_value(1.0, 0.0, 1e-15))
+
+
+def categorical_scenarios(suite):
+    rng = np.random.default_rng(7)
+
+    def with_unseen(p, unseen_p=0.0):
+        return np.concatenate([np.asarray(p, dtype=float) * (1 - unseen_p), [unseen_p]])
+
+    p6 = np.array([0.4, 0.25, 0.15, 0.1, 0.07, 0.03])
+    ref6 = with_unseen(p6)
+    add_binned(suite, "categorical same distribution", ref6,
+               np.append(rng.multinomial(3000, p6), 0), ordered=False)
+    add_binned(suite, "categorical shifted", ref6,
+               np.append(rng.multinomial(3000, [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]), 0), ordered=False)
+    unseen_counts = np.append(rng.multinomial(2900, p6), 100)
+    add_binned(suite, "categorical with unseen categories (reference slot 0)", ref6,
+               unseen_counts, ordered=False)
+    stat, p, resid = oracle_chi2(p6, unseen_counts[:6])
+    suite.add("categorical with unseen: chi-squared over known categories (n_bins = 6)",
+              {"op": "chi2", "ref_p": ref6, "counts": unseen_counts, "n_bins": 6},
+              check_chi2(stat, p, resid, 5))
+    suite.add("categorical with unseen: unseen share",
+              {"op": "rate", "kind": "unseen", "part": 100, "total": int(unseen_counts.sum())},
+              check_value(100 / int(unseen_counts.sum()), 1e-15, 0.0))
+    add_binned(suite, "categorical with unseen categories (reference slot 0.001)",
+               with_unseen(p6, 0.001), unseen_counts, ordered=False)
+    p50 = rng.dirichlet(np.full(50, 0.5))
+    sparse50 = np.zeros(50, dtype=np.int64)
+    sparse50[:5] = rng.multinomial(200, p50[:5] / p50[:5].sum())
+    add_binned(suite, "categorical 50 categories, same distribution", p50,
+               rng.multinomial(20000, p50), ordered=False)
+    add_binned(suite, "categorical 50 categories, window in 5 (empty categories)", p50,
+               sparse50, ordered=False)
+    add_binned(suite, "categorical 2 categories", [0.7, 0.3],
+               rng.multinomial(1000, [0.6, 0.4]), ordered=False)
+    add_binned(suite, "categorical single-sample window", ref6, [0, 0, 1, 0, 0, 0, 0],
+               ordered=False)
+    add_binned(suite, "categorical 1e9 counts, same distribution", ref6,
+               np.append(rng.multinomial(6 * 10**9, p6), 0), ordered=False)
+    add_binned(suite, "categorical 1e9 counts, slight shift", ref6,
+               np.append(rng.multinomial(6 * 10**9, [0.401, 0.249, 0.15, 0.1, 0.07, 0.03]), 0),
+               ordered=False)
+    add_binned(suite, "categorical identical proportions", ref6,
+               np.append(np.rint(p6 * 10000), 0),
+               ordered=False, expect_zero=True)
+    # df = 0: one category in the reference, nothing unseen. scipy: statistic 0, p NaN.
+    add_binned(suite, "categorical single reference category (df 0)", [1.0, 0.0], [42, 0],
+               ordered=False)
+    add_binned(suite, "categorical single reference category, unseen values", [1.0, 0.0],
+               [42, 3], ordered=False)
+    # Unnormalized reference proportions are normalized.
+    add_binned(suite, "categorical reference summing to 3", p6 * 3,
+               rng.multinomial(500, p6), ordered=False)
+    # Flooring applies to normalized proportions: an unnormalized reference with empty slots.
+    add_binned(suite, "categorical reference summing to 40, empty slots", [30.0, 0.0, 10.0, 0.0],
+               [2, 1, 1, 0], ordered=False)
+
+
+def chi2_sf_grid(suite):
+    """mw_chi2_sf over (x, df) against scipy.stats.chi2.sf, one TAP line per df."""
+    for df in (1, 2, 3, 4, 5, 7, 10, 20, 50, 100, 300, 1000, 10000, 0.5, 2.5):
+        xs = np.concatenate([[0.0, 1e-300, 1e-100, 1e-20, 1e-8],
+                             np.geomspace(1e-6, 1e5, 120), df * np.linspace(0.01, 5.0, 120),
+                             [df + 1e-9, 2 * df, 5e5, 1e6, 1e300]])
+        want = stats.chi2.sf(xs, df)
+
+        def check(res, xs=xs, want=want, df=df):
+            for x, g, w in zip(xs, res["value"], want):
+                if not close(g, w, REL_SF, ABS_SF_SUBNORMAL):
+                    return f"df {df}, x {x!r}: got {g!r}, scipy {w!r}"
+            return None
+        suite.add(f"chi2_sf = scipy chi2.sf, df {df}, x from 0 to 1e300 ({len(xs)} points)",
+                  {"op": "chi2_sf", "x": xs, "df": np.full(len(xs), float(df))}, check)
+
+    special_x = [-1.0, 0.0, math.inf, math.nan, 1.0, 1.0, 1.0, 1.0]
+    special_df = [3.0, 3.0, 3.0, 3.0, 0.0, -1.0, math.inf, math.nan]
+    want = [1.0, 1.0, 0.0, math.nan, math.nan, math.nan, math.nan, math.nan]
+    suite.add("chi2_sf edge arguments: x < 0 -> 1, inf -> 0, NaN and df <= 0 / inf -> NaN",
+              {"op": "chi2_sf", "x": special_x, "df": special_df}, check_exact("value", want))
+
+    a_grid, x_grid = np.meshgrid([0.05, 0.5, 1.0, 2.5, 10.0, 33.3, 500.0, 5000.0],
+                                 np.concatenate([[0.0], np.geomspace(1e-10, 2e4, 60)]))
+    a_flat, x_flat = a_grid.ravel(), x_grid.ravel()
+    want_q = special.gammaincc(a_flat, x_flat)
+
+    def check_q(res):
+        for a, x, g, w in zip(a_flat, x_flat, res["value"], want_q):
+            if not close(g, w, REL_SF, ABS_SF_SUBNORMAL):
+                return f"Q({a!r}, {x!r}): got {g!r}, scipy gammaincc {w!r}"
+        return None
+    suite.add(f"gamma_q = scipy gammaincc on {len(a_flat)} (a, x) points",
+              {"op": "gamma_q", "a": a_flat, "x": x_flat}, check_q)
+
+
+def degenerate_cases(suite):
+    """Degenerate input gives NaN (or MW_EINVAL = -1), never a crash."""
+    nan = math.nan
+    for op in ("psi", "js", "ks"):
+        for desc, case in (("empty window", {"ref_p": [0.5, 0.5], "counts": [0, 0]}),
+                           ("all-zero reference", {"ref_p": [0.0, 0.0], "counts": [1, 2]}),
+                           ("zero bins", {"ref_p": [], "counts": []}),
+                           ("NULL reference", {"ref_p": None, "counts": [1, 2]}),
+                           ("negative reference", {"ref_p": [-0.5, 1.5], "counts": [1, 2]}),
+                           ("NaN reference", {"ref_p": [nan, 1.0], "counts": [1, 2]})):
+            suite.add(f"{op}: {desc} -> NaN", dict(case, op=op, epsilon=1e-4),
+                      check_fields(value=nan))
+    for eps in (0.0, 1.0, nan):
+        suite.add(f"psi: epsilon {eps} -> NaN",
+                  {"op": "psi", "ref_p": [0.5, 0.5], "counts": [1, 2], "epsilon": eps},
+                  check_fields(value=nan))
+    suite.add("wasserstein: decreasing values -> NaN",
+              {"op": "wasserstein", "values": [0.0, 2.0, 1.0], "ref_p": [0.3, 0.3, 0.4],
+               "counts": [1, 2, 3]}, check_fields(value=nan))
+    suite.add("wasserstein: empty window -> NaN",
+              {"op": "wasserstein", "values": [0.0, 1.0], "ref_p": [0.5, 0.5],
+               "counts": [0, 0]}, check_fields(value=nan))
+    suite.add("chi2: empty window -> rc 0, NaN, NaN",
+              {"op": "chi2", "ref_p": [0.5, 0.5], "counts": [0, 0]},
+              check_fields(rc=0, statistic=nan, p_value=nan))
+    suite.add("chi2: all-zero reference -> MW_EINVAL, NaN",
+              {"op": "chi2", "ref_p": [0.0, 0.0], "counts": [1, 2]},
+              check_fields(rc=-1, statistic=nan, p_value=nan))
+    suite.add("chi2: zero bins -> MW_EINVAL",
+              {"op": "chi2", "ref_p": [], "counts": []}, check_fields(rc=-1))
+    suite.add("edges_unique: decreasing -> MW_EINVAL",
+              {"op": "edges_unique", "edges": [1.0, 0.0]}, check_fields(rc=-1))
+    suite.add("edges_unique: NaN edge -> MW_EINVAL",
+              {"op": "edges_unique", "edges": [0.0, nan]}, check_fields(rc=-1))
+    suite.add("bin_values: ref_min > ref_max -> MW_EINVAL",
+              {"op": "bin_values", "edges": [0.0, 1.0], "ref_min": 2.0, "ref_max": 1.0},
+              check_fields(rc=-1))
+    suite.add("bin_index: no edges -> one bin",
+              {"op": "bin_index", "edges": [], "x": [-1.0, 0.0, math.inf]},
+              check_exact("index", [0, 0, 0]))
+    for kind in ("rate", "unseen", "missing", "out_of_range"):
+        suite.add(f"{kind} rate: 3 of 12 = 0.25",
+                  {"op": "rate", "kind": kind, "part": 3, "total": 12},
+                  check_value(0.25, 0.0, 0.0))
+        suite.add(f"{kind} rate: empty -> NaN",
+                  {"op": "rate", "kind": kind, "part": 0, "total": 0}, check_fields(value=nan))
+        suite.add(f"{kind} rate: part > total -> NaN",
+                  {"op": "rate", "kind": kind, "part": 5, "total": 4}, check_fields(value=nan))
+    for x, want in ((-0.1, True), (0.0, False), (1.0, False), (1.5, True), (nan, False)):
+        suite.add(f"out_of_range({x}) in [0, 1] is {want}",
+                  {"op": "out_of_range", "x": x, "ref_min": 0.0, "ref_max": 1.0},
+                  check_fields(value=want))
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: test_drift_oracle.py PATH_TO_drift_driver", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    suite = Suite()
+    numeric_scenarios(suite)
+    categorical_scenarios(suite)
+    chi2_sf_grid(suite)
+    degenerate_cases(suite)
+    status = suite.run(sys.argv[1])
+    print(f"# {time.monotonic() - start:.1f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
