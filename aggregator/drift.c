@@ -55,8 +55,8 @@ static bool window_total(const uint64_t *cur_counts, size_t n_bins, uint64_t *to
  * total (as a double) and returns true; returns false for NULL arrays, zero bins, an invalid
  * reference, an overflowing or empty window.
  */
-static bool prepare(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
-                    double *ref_sum, double *total)
+static bool prepare(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *ref_sum,
+                    double *total)
 {
     if (!ref_p || !cur_counts || n_bins == 0)
         return false;
@@ -119,12 +119,10 @@ int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, dou
     return 0;
 }
 
-double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
-                    double epsilon)
+double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double epsilon)
 {
     double ref_sum, total;
-    if (!(epsilon > 0.0 && epsilon < 1.0) ||
-        !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+    if (!(epsilon > 0.0 && epsilon < 1.0) || !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
         return NAN;
     double psi = 0.0;
     for (size_t i = 0; i < n_bins; i++) {
@@ -197,8 +195,8 @@ double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
     return w;
 }
 
-int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
-                  double *statistic, double *p_value)
+int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,
+                  double *p_value)
 {
     if (statistic)
         *statistic = NAN;

@@ -71,8 +71,7 @@ int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, dou
  * MW_DRIFT_PSI_EPSILON unless the profile says otherwise. >= 0; 0 for identical proportions.
  * NaN for the degenerate inputs above or epsilon outside (0, 1).
  */
-double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
-                    double epsilon);
+double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double epsilon);
 
 /*
  * Jensen–Shannon distance in base 2: sqrt((KL(r || m) + KL(c || m)) / 2) with m = (r + c) / 2,
@@ -115,8 +114,8 @@ double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
  * statistic of 0 and a NaN p-value, as scipy does. Returns MW_EINVAL, outputs NaN (when not
  * NULL), for NULL pointers, n_bins = 0, or an invalid ref_p (see above).
  */
-int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins,
-                  double *statistic, double *p_value);
+int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,
+                  double *p_value);
 
 /* part / total, NaN when total is 0 or part > total. The named variants below document which
  * counters a caller passes. */

@@ -208,8 +208,8 @@ static json_t *run_binned(const json_t *c, const char *op, const char **err)
         }
         res = json_pack("{s:o}", "value", put_double(mw_drift_psi(ref_p, a.counts, n_bins, eps)));
     } else if (strcmp(op, "js") == 0) {
-        res = json_pack("{s:o}", "value",
-                        put_double(mw_drift_js_distance(ref_p, a.counts, n_bins)));
+        res =
+            json_pack("{s:o}", "value", put_double(mw_drift_js_distance(ref_p, a.counts, n_bins)));
     } else if (strcmp(op, "ks") == 0) {
         res = json_pack("{s:o}", "value", put_double(mw_drift_ks_binned(ref_p, a.counts, n_bins)));
     } else if (strcmp(op, "wasserstein") == 0) {

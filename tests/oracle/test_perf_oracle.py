@@ -515,7 +515,9 @@ def binary_cases():
     out.append(binary_case("binary_all_wrong", 1.0 - y, y, split=500,
                            expect={"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0,
                                    "roc_auc": 0.0, "roc_auc_tie_share": 0.0,
-                                   "log_loss": -math.log(LL_EPS)}))
+                                   # positives clip to 1e-15, negatives to 1 - fl(1 - 1e-15)
+                                   "log_loss": (np.sum(y) * -math.log(LL_EPS) + np.sum(1 - y)
+                                                * -math.log1p(-(1 - LL_EPS))) / len(y)}))
     out.append(binary_case("binary_empty", [], []))
 
     # Large: 1e6 pairs through the driver and sklearn.
