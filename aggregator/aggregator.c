@@ -7,6 +7,7 @@
 #include "error.h"
 #include "http_server.h"
 #include "log.h"
+#include "profile_cache.h"
 #include "prom.h"
 #include "store.h"
 
@@ -16,6 +17,8 @@ struct mw_aggregator {
     uv_loop_t *loop;
     const struct mw_aggregator_config *cfg;
     struct mw_store *store;
+    struct mw_profile_cache *profiles;
+    struct mw_api *api;
     struct mw_consumer *consumer;
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
@@ -43,6 +46,12 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
          MW_PROM_COUNTER, (double)st->sampled_records);
     emit(w, "modelwatch_aggregator_apply_retries_total", "Redis applications retried",
          MW_PROM_COUNTER, (double)st->apply_retries);
+    emit(w, "modelwatch_aggregator_late_dropped_total",
+         "Predictions that arrived after their window was final (counted as late, not merged)",
+         MW_PROM_COUNTER, (double)st->late_predictions);
+    emit(w, "modelwatch_aggregator_late_records_total",
+         "Sampled records that arrived after their window was final", MW_PROM_COUNTER,
+         (double)st->late_records);
     emit(w, "modelwatch_aggregator_redis_commands_total", "Redis commands sent", MW_PROM_COUNTER,
          (double)mw_store_commands_sent(agg->store));
     emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
@@ -79,7 +88,13 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     rc = mw_store_create(loop, cfg, &agg->store);
     if (rc)
         goto fail;
-    rc = mw_consumer_create(loop, cfg, agg->store, &agg->consumer, errbuf, sizeof errbuf);
+    agg->profiles = mw_profile_cache_create(agg->store, cfg->profiles.refresh_ms);
+    if (!agg->profiles) {
+        rc = MW_ENOMEM;
+        goto fail;
+    }
+    rc = mw_consumer_create(loop, cfg, agg->store, agg->profiles, &agg->consumer, errbuf,
+                            sizeof errbuf);
     if (rc) {
         char quoted[600];
         MW_LOG_ERROR("aggregator", "cannot start the Kafka consumer", "error=%s",
@@ -87,13 +102,15 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_prom_add_collector(agg->metrics, collect_metrics, agg);
-    struct mw_http_server_options opts = {.host = cfg->http.host, .port = (int)cfg->http.port};
+    /* Profiles are pushed through the API: allow large documents. */
+    struct mw_http_server_options opts = {.host = cfg->http.host, .port = (int)cfg->http.port,
+                                          .max_body_bytes = 32u * 1024 * 1024};
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;
     mw_http_server_set_metrics(agg->http, agg->metrics);
     mw_http_server_set_ready(agg->http, is_ready, agg);
-    rc = mw_api_register(agg->http, cfg, agg->store);
+    rc = mw_api_create(agg->http, cfg, agg->store, agg->profiles, &agg->api);
     if (rc)
         goto fail;
     MW_LOG_INFO("aggregator", "started", "topic=%s group=%s http_port=%d", cfg->kafka.topic,
@@ -118,12 +135,15 @@ void mw_aggregator_shutdown(struct mw_aggregator *agg)
     agg->consumer = NULL;
     mw_store_destroy(agg->store);
     agg->store = NULL;
+    mw_profile_cache_destroy(agg->profiles);
+    agg->profiles = NULL;
 }
 
 void mw_aggregator_destroy(struct mw_aggregator *agg)
 {
     if (!agg)
         return;
+    mw_api_destroy(agg->api);
     mw_prom_registry_destroy(agg->metrics);
     mw_free(agg);
 }

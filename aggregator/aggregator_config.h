@@ -31,7 +31,20 @@ struct mw_aggregator_config {
         int64_t fine_retention_ms;
         int64_t coarse_retention_ms;
         int64_t dedup_retention_ms;
+        int64_t allowed_lateness_ms;
+        int64_t out_of_orderness_ms;
     } windows;
+    struct {
+        int64_t refresh_ms;
+    } profiles;
+    struct {
+        double cpu_core_hour;
+        double memory_gib_hour;
+        double gpu_hour;
+        double pod_hour;
+        double input_tokens_per_1k;
+        double output_tokens_per_1k;
+    } cost;
     struct {
         char *host;
         int64_t port;

@@ -1,17 +1,16 @@
-/* api.c — /api/v1 handlers: Redis reads turned into JSON. */
+/* api.c — /api/v1 handlers: Redis reads turned into JSON (layout in window_apply.h). */
 #include "api.h"
 
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
-#include "latency_hist.h"
 #include "log.h"
 #include "names.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,17 +18,19 @@
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 10000
 #define DAY_MS 86400000LL
+#define KEY_BYTES 700
 
-struct api {
+struct mw_api {
     const struct mw_aggregator_config *cfg;
     struct mw_store *store;
+    struct mw_profile_cache *profiles;
 };
 
-static struct api api_state;
+/* ---- helpers -------------------------------------------------------------------------------- */
 
 static void respond_json(struct mw_http_exchange *ex, int status, json_t *doc)
 {
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(doc);
     if (!text) {
         mw_http_respond_error(ex, 500, "out of memory");
@@ -39,238 +40,39 @@ static void respond_json(struct mw_http_exchange *ex, int status, json_t *doc)
     free(text);
 }
 
+/* Send one command made of `argc` text arguments; `cb` gets the reply. */
+static int send_command(struct mw_api *api, mw_store_reply_fn cb, void *arg, size_t argc,
+                        const char *const *argv)
+{
+    struct mw_redis_cmd cmd;
+    mw_redis_cmd_init(&cmd);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < argc; i++)
+        rc = mw_redis_cmd_add(&cmd, argv[i]);
+    rc = rc ? rc : mw_store_command(api->store, &cmd, cb, arg);
+    mw_redis_cmd_free(&cmd);
+    return rc;
+}
+
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void on_models_reply(redisReply *reply, void *arg)
+/* A JSON array of the reply's strings, sorted. */
+static json_t *sorted_strings(const redisReply *reply)
 {
-    struct mw_http_exchange *ex = arg;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        mw_http_respond_error(ex, 503, "Redis unavailable");
-        return;
-    }
     const char **names = mw_calloc(reply->elements + 1, sizeof *names);
-    if (!names) {
-        mw_http_respond_error(ex, 500, "out of memory");
-        return;
-    }
+    json_t *list = json_array();
+    if (!names)
+        return list;
     for (size_t i = 0; i < reply->elements; i++)
         names[i] = reply->element[i]->str ? reply->element[i]->str : "";
     qsort(names, reply->elements, sizeof *names, compare_strings);
-    json_t *list = json_array();
     for (size_t i = 0; i < reply->elements; i++)
         json_array_append_new(list, json_string(names[i]));
     mw_free(names);
-    respond_json(ex, 200, json_pack("{s:o}", "models", list));
-}
-
-static void list_models(struct mw_http_exchange *ex)
-{
-    struct mw_redis_cmd cmd;
-    mw_redis_cmd_init(&cmd);
-    int rc = mw_redis_cmd_add(&cmd, "SMEMBERS");
-    rc = rc ? rc : mw_redis_cmd_add(&cmd, "mw:models");
-    rc = rc ? rc : mw_store_command(api_state.store, &cmd, on_models_reply, ex);
-    mw_redis_cmd_free(&cmd);
-    if (rc)
-        mw_http_respond_error(ex, 503, "Redis unavailable");
-}
-
-/* A windows query in progress: the index lookup, then one HGETALL per window. */
-struct windows_query {
-    struct mw_http_exchange *ex;
-    char model[MW_MODEL_NAME_MAX + 1];
-    char version[MW_VERSION_MAX + 1];
-    int has_version;
-    int64_t width_ms;
-    int64_t from_ms, to_ms;
-    long limit;
-    size_t n_windows;
-    size_t pending;
-    int failed;
-    json_t **windows; /* n_windows slots, filled as replies come */
-};
-
-struct window_slot {
-    struct windows_query *q;
-    size_t index;
-    int64_t start_ms;
-    char *version;
-};
-
-static void free_query(struct windows_query *q)
-{
-    for (size_t i = 0; i < q->n_windows; i++)
-        json_decref(q->windows[i]);
-    mw_free(q->windows);
-    mw_free(q);
-}
-
-static int64_t field_int(json_t *obj, const char *name)
-{
-    json_t *v = json_object_get(obj, name);
-    return v ? json_integer_value(v) : 0;
-}
-
-static json_t *window_json(const redisReply *hash, int64_t start_ms, int64_t width_ms,
-                           const char *version)
-{
-    json_t *w = json_object();
-    json_t *errors = json_object();
-    struct mw_latency_hist *hist = mw_calloc(1, sizeof *hist);
-    if (!w || !errors || !hist) {
-        json_decref(w);
-        json_decref(errors);
-        mw_free(hist);
-        return NULL;
-    }
-    json_object_set_new(w, "start_ms", json_integer(start_ms));
-    json_object_set_new(w, "end_ms", json_integer(start_ms + width_ms));
-    json_object_set_new(w, "version", json_string(version));
-    static const char *const plain[] = {"count", "errors", "records", "feedback", "tokens_in",
-                                        "tokens_out", NULL};
-    for (size_t i = 0; plain[i]; i++)
-        json_object_set_new(w, plain[i], json_integer(0));
-    uint64_t lat_sum = 0;
-    for (size_t i = 0; i + 1 < hash->elements; i += 2) {
-        const char *name = hash->element[i]->str;
-        long long value = strtoll(hash->element[i + 1]->str, NULL, 10);
-        if (strncmp(name, "err:", 4) == 0) {
-            json_object_set_new(errors, name + 4, json_integer(value));
-        } else if (strncmp(name, "lat:", 4) == 0) {
-            long idx = strtol(name + 4, NULL, 10);
-            if (idx >= 0 && idx < MW_LATENCY_BUCKETS && value > 0) {
-                hist->counts[idx] += (uint64_t)value;
-                hist->total += (uint64_t)value;
-            }
-        } else if (strcmp(name, "lat_sum_us") == 0) {
-            lat_sum = (uint64_t)value;
-        } else {
-            json_object_set_new(w, name, json_integer(value));
-        }
-    }
-    int64_t count = field_int(w, "count");
-    json_object_set_new(w, "error_rate",
-                        count ? json_real((double)field_int(w, "errors") / (double)count)
-                              : json_null());
-    json_object_set_new(w, "errors_by_code", errors);
-    json_t *lat = json_object();
-    static const struct {
-        const char *name;
-        double q;
-    } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}};
-    for (size_t i = 0; i < 4; i++) {
-        double v = mw_latency_hist_quantile(hist, qs[i].q);
-        json_object_set_new(lat, qs[i].name, isnan(v) ? json_null() : json_real(v));
-    }
-    json_object_set_new(lat, "mean", hist->total ? json_real((double)lat_sum / (double)hist->total)
-                                                 : json_null());
-    json_object_set_new(w, "latency_us", lat);
-    mw_free(hist);
-    return w;
-}
-
-static void finish_windows(struct windows_query *q)
-{
-    if (q->failed) {
-        mw_http_respond_error(q->ex, 503, "Redis unavailable");
-        free_query(q);
-        return;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < q->n_windows; i++) {
-        if (q->windows[i])
-            json_array_append(list, q->windows[i]);
-    }
-    json_t *doc = json_pack("{s:s, s:I, s:o}", "model", q->model, "resolution_s",
-                            (json_int_t)(q->width_ms / 1000), "windows", list);
-    respond_json(q->ex, 200, doc);
-    free_query(q);
-}
-
-static void on_window_reply(redisReply *reply, void *arg)
-{
-    struct window_slot *slot = arg;
-    struct windows_query *q = slot->q;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        q->failed = 1;
-    else if (reply->elements > 0) /* an expired window leaves an index entry and no hash */
-        q->windows[slot->index] = window_json(reply, slot->start_ms, q->width_ms, slot->version);
-    mw_free(slot->version);
-    mw_free(slot);
-    if (--q->pending == 0)
-        finish_windows(q);
-}
-
-/* Index members are "<start_ms>:<version>", already sorted by start; order versions too. */
-static int compare_members(const void *a, const void *b)
-{
-    const redisReply *ra = *(const redisReply *const *)a, *rb = *(const redisReply *const *)b;
-    long long sa = strtoll(ra->str, NULL, 10), sb = strtoll(rb->str, NULL, 10);
-    if (sa != sb)
-        return sa < sb ? -1 : 1;
-    return strcmp(ra->str, rb->str);
-}
-
-static int fetch_window(struct windows_query *q, size_t index, int64_t start_ms,
-                        const char *version)
-{
-    struct window_slot *slot = mw_calloc(1, sizeof *slot);
-    if (!slot)
-        return MW_ENOMEM;
-    slot->q = q;
-    slot->index = index;
-    slot->start_ms = start_ms;
-    slot->version = mw_strdup(version);
-    struct mw_redis_cmd cmd;
-    mw_redis_cmd_init(&cmd);
-    int rc = mw_redis_cmd_add(&cmd, "HGETALL");
-    rc = rc ? rc : mw_redis_cmd_addf(&cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
-                                     q->width_ms / 1000, start_ms, version);
-    q->pending++;
-    rc = rc ? rc : mw_store_command(api_state.store, &cmd, on_window_reply, slot);
-    mw_redis_cmd_free(&cmd);
-    if (rc) {
-        q->pending--;
-        mw_free(slot->version);
-        mw_free(slot);
-    }
-    return rc;
-}
-
-static void on_index_reply(redisReply *reply, void *arg)
-{
-    struct windows_query *q = arg;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        q->failed = 1;
-        finish_windows(q);
-        return;
-    }
-    redisReply **members = (redisReply **)reply->element;
-    qsort(members, reply->elements, sizeof *members, compare_members);
-    q->windows = mw_calloc(reply->elements + 1, sizeof *q->windows);
-    if (!q->windows) {
-        q->failed = 1;
-        finish_windows(q);
-        return;
-    }
-    q->pending = 1; /* held until every fetch is sent */
-    for (size_t i = 0; i < reply->elements && q->n_windows < (size_t)q->limit; i++) {
-        char *colon = strchr(members[i]->str, ':');
-        if (!colon)
-            continue;
-        const char *version = colon + 1;
-        if (q->has_version && strcmp(version, q->version) != 0)
-            continue;
-        int64_t start = strtoll(members[i]->str, NULL, 10);
-        size_t slot = q->n_windows++;
-        if (fetch_window(q, slot, start, version) != 0)
-            q->failed = 1;
-    }
-    if (--q->pending == 0)
-        finish_windows(q);
+    return list;
 }
 
 static int parse_int_param(const char *query, const char *name, int64_t *out)
@@ -290,23 +92,215 @@ static int parse_int_param(const char *query, const char *name, int64_t *out)
     return 0;
 }
 
+static const char *parse_resolution(const struct mw_api *api, const char *query, int64_t *width)
+{
+    int64_t seconds = api->cfg->windows.fine_ms / 1000;
+    if (parse_int_param(query, "resolution", &seconds) ||
+        (seconds * 1000 != api->cfg->windows.fine_ms &&
+         seconds * 1000 != api->cfg->windows.coarse_ms))
+        return "resolution: must be one of the configured window widths in seconds";
+    *width = seconds * 1000;
+    return NULL;
+}
+
+static bool window_final(const struct mw_api *api, int64_t watermark, int64_t start,
+                         int64_t width)
+{
+    return watermark >= start + width + api->cfg->windows.allowed_lateness_ms;
+}
+
+static void window_fields_of(const redisReply *hash, struct mw_window_fields *w, const char **buf)
+{
+    size_t n = hash->elements / 2;
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = hash->element[2 * i]->str;
+        buf[n + i] = hash->element[2 * i + 1]->str;
+    }
+    w->n = n;
+    w->names = buf;
+    w->values = buf + n;
+}
+
+static int64_t reply_int(const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    return 0;
+}
+
+/* ---- GET /api/v1/models --------------------------------------------------------------------- */
+
+static void on_models_reply(redisReply *reply, void *arg)
+{
+    struct mw_http_exchange *ex = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+        return;
+    }
+    respond_json(ex, 200, json_pack("{s:o}", "models", sorted_strings(reply)));
+}
+
+static void list_models(struct mw_api *api, struct mw_http_exchange *ex)
+{
+    const char *argv[] = {"SMEMBERS", "mw:models"};
+    if (send_command(api, on_models_reply, ex, 2, argv))
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+}
+
+/* ---- GET /api/v1/models/{m}/windows --------------------------------------------------------- */
+
+struct windows_query {
+    struct mw_api *api;
+    struct mw_http_exchange *ex;
+    char model[MW_MODEL_NAME_MAX + 1];
+    char version[MW_VERSION_MAX + 1];
+    bool has_version;
+    int64_t width_ms, from_ms, to_ms, watermark_ms;
+    long limit;
+    size_t n_windows, pending;
+    bool failed;
+    json_t **windows; /* n_windows slots, filled as replies come */
+};
+
+struct window_slot {
+    struct windows_query *q;
+    size_t index;
+    int64_t start_ms;
+    char *version;
+};
+
+static void free_query(struct windows_query *q)
+{
+    for (size_t i = 0; i < q->n_windows; i++)
+        json_decref(q->windows[i]);
+    mw_free(q->windows);
+    mw_free(q);
+}
+
+static void finish_windows(struct windows_query *q)
+{
+    if (q->failed) {
+        mw_http_respond_error(q->ex, 503, "Redis unavailable");
+        free_query(q);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < q->n_windows; i++)
+        if (q->windows[i])
+            json_array_append(list, q->windows[i]);
+    respond_json(q->ex, 200,
+                 json_pack("{s:s, s:I, s:I, s:o}", "model", q->model, "resolution_s",
+                           (json_int_t)(q->width_ms / 1000), "watermark_ms",
+                           (json_int_t)q->watermark_ms, "windows", list));
+    free_query(q);
+}
+
+static void on_window_reply(redisReply *reply, void *arg)
+{
+    struct window_slot *slot = arg;
+    struct windows_query *q = slot->q;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        q->failed = true;
+    } else if (reply->elements > 0) { /* an expired window leaves an index entry, no hash */
+        const char **buf = mw_calloc(reply->elements + 1, sizeof *buf);
+        if (buf) {
+            struct mw_window_fields w;
+            window_fields_of(reply, &w, buf);
+            q->windows[slot->index] = mw_signals_window_json(
+                &w, slot->start_ms, q->width_ms, slot->version,
+                window_final(q->api, q->watermark_ms, slot->start_ms, q->width_ms), q->api->cfg);
+            mw_free(buf);
+        }
+    }
+    mw_free(slot->version);
+    mw_free(slot);
+    if (--q->pending == 0)
+        finish_windows(q);
+}
+
+static int fetch_window(struct windows_query *q, size_t index, int64_t start_ms,
+                        const char *version)
+{
+    struct window_slot *slot = mw_calloc(1, sizeof *slot);
+    char key[KEY_BYTES];
+    if (!slot)
+        return MW_ENOMEM;
+    *slot = (struct window_slot){.q = q, .index = index, .start_ms = start_ms,
+                                 .version = mw_strdup(version)};
+    snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
+             q->width_ms / 1000, start_ms, version);
+    const char *argv[] = {"HGETALL", key};
+    q->pending++;
+    int rc = send_command(q->api, on_window_reply, slot, 2, argv);
+    if (rc) {
+        q->pending--;
+        mw_free(slot->version);
+        mw_free(slot);
+    }
+    return rc;
+}
+
+/* Index members are "<start_ms>:<version>": order by start, then version. */
+static int compare_members(const void *a, const void *b)
+{
+    const redisReply *ra = *(const redisReply *const *)a, *rb = *(const redisReply *const *)b;
+    long long sa = strtoll(ra->str, NULL, 10), sb = strtoll(rb->str, NULL, 10);
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return strcmp(ra->str, rb->str);
+}
+
+static void on_watermark_reply(redisReply *reply, void *arg)
+{
+    struct windows_query *q = arg;
+    q->watermark_ms = reply_int(reply);
+}
+
+static void on_index_reply(redisReply *reply, void *arg)
+{
+    struct windows_query *q = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        q->failed = true;
+        finish_windows(q);
+        return;
+    }
+    redisReply **members = (redisReply **)reply->element;
+    qsort(members, reply->elements, sizeof *members, compare_members);
+    q->windows = mw_calloc(reply->elements + 1, sizeof *q->windows);
+    if (!q->windows) {
+        q->failed = true;
+        finish_windows(q);
+        return;
+    }
+    q->pending = 1; /* held until every fetch is sent */
+    for (size_t i = 0; i < reply->elements && q->n_windows < (size_t)q->limit; i++) {
+        char *colon = strchr(members[i]->str, ':');
+        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
+            continue;
+        size_t slot = q->n_windows++;
+        if (fetch_window(q, slot, strtoll(members[i]->str, NULL, 10), colon + 1) != 0)
+            q->failed = true;
+    }
+    if (--q->pending == 0)
+        finish_windows(q);
+}
+
 static const char *parse_windows_query(struct windows_query *q, const char *query)
 {
     int64_t now = mw_clock_wall_ms();
-    int64_t resolution_s = api_state.cfg->windows.fine_ms / 1000;
     int64_t limit = DEFAULT_LIMIT;
     q->from_ms = now - DAY_MS;
     q->to_ms = now;
-    if (parse_int_param(query, "resolution", &resolution_s) ||
-        (resolution_s * 1000 != api_state.cfg->windows.fine_ms &&
-         resolution_s * 1000 != api_state.cfg->windows.coarse_ms))
-        return "resolution: must be one of the configured window widths in seconds";
+    const char *bad = parse_resolution(q->api, query, &q->width_ms);
+    if (bad)
+        return bad;
     if (parse_int_param(query, "from", &q->from_ms) || parse_int_param(query, "to", &q->to_ms) ||
         q->from_ms > q->to_ms)
         return "from/to: epoch milliseconds with from <= to";
     if (parse_int_param(query, "limit", &limit) || limit < 1 || limit > MAX_LIMIT)
         return "limit: an integer from 1 to 10000";
-    q->width_ms = resolution_s * 1000;
     q->limit = (long)limit;
     int rc = mw_http_query_param(query, "version", q->version, sizeof q->version);
     if (rc == MW_ETOOBIG)
@@ -315,13 +309,15 @@ static const char *parse_windows_query(struct windows_query *q, const char *quer
     return NULL;
 }
 
-static void list_windows(struct mw_http_exchange *ex, const char *model, const char *query)
+static void list_windows(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
+                         const char *query)
 {
     struct windows_query *q = mw_calloc(1, sizeof *q);
     if (!q) {
         mw_http_respond_error(ex, 500, "out of memory");
         return;
     }
+    q->api = api;
     q->ex = ex;
     snprintf(q->model, sizeof q->model, "%s", model);
     const char *bad = parse_windows_query(q, query);
@@ -330,30 +326,301 @@ static void list_windows(struct mw_http_exchange *ex, const char *model, const c
         mw_http_respond_error(ex, 400, bad);
         return;
     }
-    struct mw_redis_cmd cmd;
-    mw_redis_cmd_init(&cmd);
-    int rc = mw_redis_cmd_add(&cmd, "ZRANGEBYSCORE");
-    rc = rc ? rc : mw_redis_cmd_addf(&cmd, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
-    rc = rc ? rc : mw_redis_cmd_addf(&cmd, "%" PRId64, q->from_ms);
-    rc = rc ? rc : mw_redis_cmd_addf(&cmd, "%" PRId64, q->to_ms);
-    rc = rc ? rc : mw_store_command(api_state.store, &cmd, on_index_reply, q);
-    mw_redis_cmd_free(&cmd);
-    if (rc) {
+    char wm_key[KEY_BYTES], idx_key[KEY_BYTES], from[32], to[32];
+    snprintf(wm_key, sizeof wm_key, "mw:{%s}:wm", model);
+    snprintf(idx_key, sizeof idx_key, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
+    snprintf(from, sizeof from, "%" PRId64, q->from_ms);
+    snprintf(to, sizeof to, "%" PRId64, q->to_ms);
+    const char *get_wm[] = {"GET", wm_key};
+    const char *range[] = {"ZRANGEBYSCORE", idx_key, from, to};
+    /* Replies come in order: the watermark is known before the index arrives. */
+    if (send_command(api, on_watermark_reply, q, 2, get_wm) ||
+        send_command(api, on_index_reply, q, 4, range)) {
         mw_free(q);
         mw_http_respond_error(ex, 503, "Redis unavailable");
     }
 }
 
-/* GET /api/v1/models[/{model}/windows] */
-static void on_models(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
+/* ---- GET /api/v1/models/{m}/drift ----------------------------------------------------------- */
+
+struct drift_query {
+    struct mw_api *api;
+    struct mw_http_exchange *ex;
+    char model[MW_MODEL_NAME_MAX + 1];
+    char version[MW_VERSION_MAX + 1];
+    bool has_version;
+    int64_t width_ms, start_ms, watermark_ms;
+    bool has_start;
+    char *profile_json; /* copied out of its reply */
+    size_t profile_len;
+    bool failed;
+};
+
+static void free_drift(struct drift_query *q)
 {
-    (void)arg;
-    const char *rest = req->path + strlen(MODELS_PREFIX);
-    if (*rest == '\0' || strcmp(rest, "/") == 0) {
-        list_models(ex);
+    mw_free(q->profile_json);
+    mw_free(q);
+}
+
+static void respond_drift(struct drift_query *q, const redisReply *window)
+{
+    struct mw_profile *profile = NULL;
+    char err[256];
+    if (mw_profile_parse(q->profile_json, q->profile_len, &profile, err, sizeof err) != 0) {
+        mw_http_respond_error(q->ex, 500, err);
         return;
     }
-    char model[MW_MODEL_NAME_MAX + 1];
+    const char **buf = mw_calloc(window->elements + 1, sizeof *buf);
+    struct mw_window_fields w = {0};
+    if (buf)
+        window_fields_of(window, &w, buf);
+    respond_json(q->ex, 200,
+                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:o}", "model", q->model, "version",
+                           q->version, "resolution_s", (json_int_t)(q->width_ms / 1000),
+                           "window_start_ms", (json_int_t)q->start_ms, "final",
+                           window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
+                           "profile_version", profile->version, "features",
+                           mw_signals_drift_json(&w, profile)));
+    mw_free(buf);
+    mw_profile_free(profile);
+}
+
+static void on_drift_watermark(redisReply *reply, void *arg)
+{
+    struct drift_query *q = arg;
+    q->watermark_ms = reply_int(reply);
+}
+
+static void on_drift_profile(redisReply *reply, void *arg)
+{
+    struct drift_query *q = arg;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        q->failed = true;
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        q->profile_json = mw_strndup(reply->str, reply->len);
+        q->profile_len = reply->len;
+    }
+}
+
+/* The last of the three replies: everything is known. */
+static void on_drift_window(redisReply *reply, void *arg)
+{
+    struct drift_query *q = arg;
+    if (q->failed || !reply || reply->type != REDIS_REPLY_ARRAY)
+        mw_http_respond_error(q->ex, 503, "Redis unavailable");
+    else if (!q->profile_json)
+        mw_http_respond_error(q->ex, 404, "no reference profile for this model version: push "
+                                          "one with modelwatch-ctl profile push");
+    else if (reply->elements == 0)
+        mw_http_respond_error(q->ex, 404, "no data in this window");
+    else
+        respond_drift(q, reply);
+    free_drift(q);
+}
+
+static void fetch_drift(struct drift_query *q)
+{
+    char wm_key[KEY_BYTES], profile_key[KEY_BYTES], window_key[KEY_BYTES];
+    snprintf(wm_key, sizeof wm_key, "mw:{%s}:wm", q->model);
+    mw_profile_key(q->model, q->version, profile_key, sizeof profile_key);
+    snprintf(window_key, sizeof window_key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
+             q->width_ms / 1000, q->start_ms, q->version);
+    const char *get_wm[] = {"GET", wm_key};
+    const char *get_profile[] = {"GET", profile_key};
+    const char *get_window[] = {"HGETALL", window_key};
+    if (send_command(q->api, on_drift_watermark, q, 2, get_wm) != 0) {
+        mw_http_respond_error(q->ex, 503, "Redis unavailable");
+        free_drift(q);
+        return;
+    }
+    /* Connected: the window's callback answers and frees. Only running out of memory can fail
+     * a send now, and then the query is abandoned (its callbacks may still arrive). */
+    if (send_command(q->api, on_drift_profile, q, 2, get_profile) != 0)
+        q->failed = true;
+    if (send_command(q->api, on_drift_window, q, 2, get_window) != 0)
+        MW_LOG_ERROR("api", "out of memory sending a drift query", "model=%s", q->model);
+}
+
+/* Without ?window=: the newest window, of the requested version or of any. */
+static void on_drift_latest(redisReply *reply, void *arg)
+{
+    struct drift_query *q = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        mw_http_respond_error(q->ex, 503, "Redis unavailable");
+        free_drift(q);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const char *colon = strchr(reply->element[i]->str, ':');
+        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
+            continue;
+        q->start_ms = strtoll(reply->element[i]->str, NULL, 10);
+        snprintf(q->version, sizeof q->version, "%s", colon + 1);
+        fetch_drift(q);
+        return;
+    }
+    mw_http_respond_error(q->ex, 404, "no window for this model and version");
+    free_drift(q);
+}
+
+static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
+                      const char *query)
+{
+    struct drift_query *q = mw_calloc(1, sizeof *q);
+    if (!q) {
+        mw_http_respond_error(ex, 500, "out of memory");
+        return;
+    }
+    q->api = api;
+    q->ex = ex;
+    snprintf(q->model, sizeof q->model, "%s", model);
+    const char *bad = parse_resolution(api, query, &q->width_ms);
+    int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
+    q->has_version = vrc == 0;
+    q->has_start = mw_http_query_param(query, "window", (char[2]){0}, 2) != MW_ENOTFOUND;
+    if (!bad && vrc == MW_ETOOBIG)
+        bad = "version: too long";
+    if (!bad && q->has_start &&
+        (parse_int_param(query, "window", &q->start_ms) || q->start_ms % q->width_ms != 0))
+        bad = "window: the start of a window, in epoch milliseconds";
+    if (!bad && q->has_start && !q->has_version)
+        bad = "version: required together with window";
+    if (bad) {
+        mw_http_respond_error(ex, 400, bad);
+        free_drift(q);
+        return;
+    }
+    if (q->has_start) {
+        fetch_drift(q);
+        return;
+    }
+    char idx_key[KEY_BYTES];
+    snprintf(idx_key, sizeof idx_key, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
+    const char *range[] = {"ZREVRANGEBYSCORE", idx_key, "+inf", "-inf", "LIMIT", "0", "1000"};
+    if (send_command(api, on_drift_latest, q, 7, range)) {
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+        free_drift(q);
+    }
+}
+
+/* ---- profiles ------------------------------------------------------------------------------- */
+
+static void on_profile_versions(redisReply *reply, void *arg)
+{
+    struct mw_http_exchange *ex = arg;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+        return;
+    }
+    respond_json(ex, 200, json_pack("{s:o}", "versions", sorted_strings(reply)));
+}
+
+static void on_profile_document(redisReply *reply, void *arg)
+{
+    struct mw_http_exchange *ex = arg;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+    else if (reply->type != REDIS_REPLY_STRING)
+        mw_http_respond_error(ex, 404, "no profile for this model version");
+    else
+        mw_http_respond(ex, 200, "application/json", reply->str, reply->len);
+}
+
+static void on_profile_stored(int rc, void *arg)
+{
+    struct mw_http_exchange *ex = arg;
+    if (rc)
+        mw_http_respond_error(ex, 503, "Redis unavailable: profile not stored");
+    else
+        mw_http_respond(ex, 200, "application/json", "{\"stored\":true}", 15);
+}
+
+static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
+                        const char *version, const struct mw_http_request *req)
+{
+    char err[300], key[KEY_BYTES], set_key[KEY_BYTES];
+    struct mw_profile *p = NULL;
+    if (!req->body ||
+        mw_profile_parse(req->body, req->body_len, &p, err, sizeof err) != 0) {
+        mw_http_respond_error(ex, 400, req->body ? err : "a profile document is required");
+        return;
+    }
+    if (strcmp(p->model, model) != 0 || strcmp(p->version, version) != 0) {
+        mw_profile_free(p);
+        mw_http_respond_error(ex, 400, "model/version: the document's must match the path");
+        return;
+    }
+    mw_profile_key(model, version, key, sizeof key);
+    snprintf(set_key, sizeof set_key, "mw:{%s}:profiles", model);
+    struct mw_redis_cmd cmds[2];
+    mw_redis_cmd_init(&cmds[0]);
+    mw_redis_cmd_init(&cmds[1]);
+    int rc = mw_redis_cmd_add(&cmds[0], "SET");
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[0], key);
+    rc = rc ? rc : mw_redis_cmd_addf(&cmds[0], "%.*s", (int)req->body_len, req->body);
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[1], "SADD");
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[1], set_key);
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[1], version);
+    rc = rc ? rc : mw_store_exec(api->store, cmds, 2, on_profile_stored, ex);
+    mw_redis_cmd_free(&cmds[0]);
+    mw_redis_cmd_free(&cmds[1]);
+    if (rc) {
+        mw_profile_free(p);
+        mw_http_respond_error(ex, 503, "Redis unavailable: profile not stored");
+        return;
+    }
+    MW_LOG_INFO("api", "profile stored", "model=%s version=%s features=%zu", model, version,
+                p->n_features);
+    mw_profile_cache_put(api->profiles, p);
+}
+
+static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
+                     const struct mw_http_request *req, const char *model, const char *version)
+{
+    char key[KEY_BYTES];
+    bool put = strcmp(req->method, "PUT") == 0;
+    if (version && !mw_version_valid(version)) {
+        mw_http_respond_error(ex, 400, "version: at most 128 printable characters");
+        return;
+    }
+    if (put && version) {
+        put_profile(api, ex, model, version, req);
+        return;
+    }
+    if (put) {
+        mw_http_respond_error(ex, 405, "PUT needs a version: /profiles/{version}");
+        return;
+    }
+    int rc;
+    if (version) {
+        mw_profile_key(model, version, key, sizeof key);
+        const char *argv[] = {"GET", key};
+        rc = send_command(api, on_profile_document, ex, 2, argv);
+    } else {
+        snprintf(key, sizeof key, "mw:{%s}:profiles", model);
+        const char *argv[] = {"SMEMBERS", key};
+        rc = send_command(api, on_profile_versions, ex, 2, argv);
+    }
+    if (rc)
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+}
+
+/* ---- routing -------------------------------------------------------------------------------- */
+
+/* /api/v1/models[/{model}[/{what}[/{version}]]] */
+static void on_models(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
+{
+    struct mw_api *api = arg;
+    const char *rest = req->path + strlen(MODELS_PREFIX);
+    bool get = strcmp(req->method, "GET") == 0;
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        if (get)
+            list_models(api, ex);
+        else
+            mw_http_respond_error(ex, 405, "GET only");
+        return;
+    }
+    char model[MW_MODEL_NAME_MAX + 1], what[32];
     const char *slash = strchr(rest + 1, '/');
     size_t len = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
     if (len == 0 || len > MW_MODEL_NAME_MAX) {
@@ -365,17 +632,41 @@ static void on_models(struct mw_http_exchange *ex, const struct mw_http_request 
         mw_http_respond_error(ex, 400, "model: 1 to 128 characters from [A-Za-z0-9._-]");
         return;
     }
-    if (slash && strcmp(slash, "/windows") == 0) {
-        list_windows(ex, model, req->query);
-        return;
-    }
-    mw_http_respond_error(ex, 404, "no such resource");
+    const char *tail = slash ? slash + 1 : "";
+    const char *slash2 = strchr(tail, '/');
+    snprintf(what, sizeof what, "%.*s", (int)(slash2 ? slash2 - tail : (long)strlen(tail)), tail);
+    const char *version = slash2 ? slash2 + 1 : NULL;
+    if (strcmp(what, "profiles") == 0)
+        profiles(api, ex, req, model, version);
+    else if (!get)
+        mw_http_respond_error(ex, 405, "GET only");
+    else if (strcmp(what, "windows") == 0 && !version)
+        list_windows(api, ex, model, req->query);
+    else if (strcmp(what, "drift") == 0 && !version)
+        get_drift(api, ex, model, req->query);
+    else
+        mw_http_respond_error(ex, 404, "no such resource");
 }
 
-int mw_api_register(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
-                    struct mw_store *store)
+int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
+                  struct mw_store *store, struct mw_profile_cache *profiles,
+                  struct mw_api **out)
 {
-    api_state.cfg = cfg;
-    api_state.store = store;
-    return mw_http_server_route(srv, "GET", MODELS_PREFIX, true, on_models, NULL);
+    struct mw_api *api = mw_calloc(1, sizeof *api);
+    if (!api)
+        return MW_ENOMEM;
+    *api = (struct mw_api){.cfg = cfg, .store = store, .profiles = profiles};
+    int rc = mw_http_server_route(srv, "GET", MODELS_PREFIX, true, on_models, api);
+    rc = rc ? rc : mw_http_server_route(srv, "PUT", MODELS_PREFIX, true, on_models, api);
+    if (rc) {
+        mw_free(api);
+        return rc;
+    }
+    *out = api;
+    return 0;
+}
+
+void mw_api_destroy(struct mw_api *api)
+{
+    mw_free(api);
 }

@@ -4,24 +4,40 @@
  *   GET /api/v1/models
  *       {"models": ["churn", "fraud"]}
  *   GET /api/v1/models/{model}/windows?version=&resolution=60&from=MS&to=MS&limit=N
- *       {"model": "churn", "resolution_s": 60, "windows": [{"start_ms": ..., "end_ms": ...,
- *        "version": "v3", "count": 1234, "errors": 5, "error_rate": 0.004,
- *        "errors_by_code": {"timeout": 5}, "latency_us": {"p50": ..., "p90": ..., "p95": ...,
- *        "p99": ..., "mean": ...}, "records": 123, "feedback": 0, "tokens_in": 0,
- *        "tokens_out": 0}, ...]}
- *   Windows come sorted by start, then version. `from`/`to` are epoch ms (inclusive start
- *   bounds), default the last 24 h; `resolution` is the window width in seconds (one of the
- *   configured widths); `limit` defaults to 1000, at most 10000.
+ *       {"model": "churn", "resolution_s": 60, "watermark_ms": ..., "windows": [{"start_ms",
+ *        "end_ms", "version", "final", "count", "errors", "error_rate", "errors_by_code",
+ *        "latency_us": {"p50", "p90", "p95", "p99", "mean"}, "records", "weighted_records",
+ *        "feedback", "tokens_in", "tokens_out", "late", "late_records",
+ *        "cost": {"cpu_core_seconds", "memory_gib_seconds", "gpu_seconds", "pod_seconds",
+ *                 "total", "per_1k_predictions"}}, ...]}
+ *       sorted by start, then version; from/to are epoch ms bounds on the start (default the
+ *       last 24 h); resolution is a configured window width in seconds; limit defaults to
+ *       1000, at most 10000. A window is final once the model's watermark has passed its end
+ *       plus the allowed lateness.
+ *   GET /api/v1/models/{model}/drift?version=V&window=START_MS&resolution=S
+ *       drift of every feature of the (model, version) profile in one window (default: the
+ *       latest window of that version): {"model", "version", "resolution_s",
+ *       "window_start_ms", "final", "profile_version", "features": [...]} (signals.h)
+ *   GET /api/v1/models/{model}/profiles             {"model": M, "versions": [...]}
+ *   GET /api/v1/models/{model}/profiles/{version}   the profile document
+ *   PUT /api/v1/models/{model}/profiles/{version}   store a profile (validated; the document's
+ *                                                   model and version must match the path)
  */
 #ifndef MW_AGGREGATOR_API_H
 #define MW_AGGREGATOR_API_H
 
 #include "aggregator_config.h"
 #include "http_server.h"
+#include "profile_cache.h"
 #include "store.h"
 
-/* Register the routes on `srv`. `cfg` and `store` are borrowed for the server's life. */
-int mw_api_register(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
-                    struct mw_store *store);
+struct mw_api;
+
+/* Register the routes on `srv`; everything is borrowed for the server's life. Returns 0 or
+ * MW_ENOMEM. Free with mw_api_destroy after the server. */
+int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
+                  struct mw_store *store, struct mw_profile_cache *profiles,
+                  struct mw_api **out);
+void mw_api_destroy(struct mw_api *api); /* accepts NULL */
 
 #endif

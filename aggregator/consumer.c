@@ -14,11 +14,14 @@
 #define POLL_INTERVAL_MS 5
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 2000
+#define PROFILE_WAIT_MS 5
+#define MAX_PARTITIONS 4096
 
 struct mw_consumer {
     uv_loop_t *loop;
     const struct mw_aggregator_config *cfg;
     struct mw_store *store;
+    struct mw_profile_cache *profiles;
     rd_kafka_t *rk;  /* group consumer */
     rd_kafka_t *dlq; /* producer for the dead-letter topic */
     uv_timer_t poll_timer;
@@ -26,9 +29,15 @@ struct mw_consumer {
     struct mw_zframe_ctx *zctx;
     struct mw_buf scratch;
     struct mw_window_spec specs[2];
-    /* The one record in progress and its prepared commands. */
+    /* The one record in progress, its batch and its prepared commands. */
     rd_kafka_message_t *current;
+    Modelwatch__V1__Batch *batch;
     struct mw_apply_plan plan;
+    bool plan_ready;
+    bool profiles_pending; /* a profile lookup said "not yet" while planning */
+    int64_t batch_event_time;
+    /* Latest event time seen per partition (INT64_MIN: none yet). */
+    int64_t *partition_time;
     uint64_t current_predictions;
     uint64_t current_records;
     uint64_t retry_ms;
@@ -41,13 +50,27 @@ struct mw_consumer {
 static void pump(struct mw_consumer *c);
 
 /* The record in progress is fully handled: commit its offset and take the next. */
+static void drop_batch(struct mw_consumer *c)
+{
+    if (c->batch)
+        modelwatch__v1__batch__free_unpacked(c->batch, NULL);
+    c->batch = NULL;
+    mw_apply_plan_free(&c->plan);
+    c->plan_ready = false;
+}
+
 static void finish_current(struct mw_consumer *c)
 {
     rd_kafka_commit_message(c->rk, c->current, 1);
     rd_kafka_message_destroy(c->current);
     c->current = NULL;
-    mw_apply_plan_free(&c->plan);
+    drop_batch(c);
     c->retry_ms = 0;
+}
+
+static int64_t *partition_slot(struct mw_consumer *c, int32_t partition)
+{
+    return partition >= 0 && partition < MAX_PARTITIONS ? &c->partition_time[partition] : NULL;
 }
 
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -122,14 +145,23 @@ static void on_applied(int rc, void *arg)
         return;
     }
     c->stats.batches_applied++;
-    c->stats.predictions += c->current_predictions;
+    c->stats.predictions += c->current_predictions - c->plan.late_predictions;
+    c->stats.late_predictions += c->plan.late_predictions;
+    c->stats.late_records += c->plan.late_records;
     c->stats.sampled_records += c->current_records;
+    int64_t *seen = partition_slot(c, c->current->partition);
+    if (seen && c->batch_event_time > *seen)
+        *seen = c->batch_event_time;
     finish_current(c);
     pump(c);
 }
 
+static int build_plan(struct mw_consumer *c);
+
 static void apply_current(struct mw_consumer *c)
 {
+    if (!c->plan_ready && build_plan(c) != 0)
+        return;
     c->apply_in_flight = 1;
     if (mw_store_exec(c->store, c->plan.cmds, c->plan.n_cmds, on_applied, c) != 0) {
         c->apply_in_flight = 0;
@@ -150,33 +182,76 @@ static const char *schema_header(const rd_kafka_message_t *m, char *buf, size_t 
     return buf;
 }
 
+static const struct mw_profile *lookup_profile(void *ctx, const char *model,
+                                               const char *version)
+{
+    struct mw_consumer *c = ctx;
+    const struct mw_profile *p = NULL;
+    if (mw_profile_cache_get(c->profiles, model, version, &p) == MW_EAGAIN)
+        c->profiles_pending = true;
+    return p;
+}
+
+static int64_t trail(int64_t t, int64_t by)
+{
+    return t == INT64_MIN ? INT64_MIN : t - by;
+}
+
+/* Prepare the current batch's commands. Returns 0 when ready; otherwise it has arranged to be
+ * called again (a profile is being fetched, or memory ran out) or sent the batch to the DLQ. */
+static int build_plan(struct mw_consumer *c)
+{
+    const struct mw_aggregator_config *cfg = c->cfg;
+    int64_t *seen = partition_slot(c, c->current->partition);
+    int64_t before = seen ? *seen : INT64_MIN;
+    int64_t after = c->batch_event_time > before ? c->batch_event_time : before;
+    struct mw_apply_options opt = {
+        .specs = c->specs, .n_specs = 2, .dedup_retention_ms = cfg->windows.dedup_retention_ms,
+        .watermark_ms = trail(before, cfg->windows.out_of_orderness_ms),
+        .allowed_lateness_ms = cfg->windows.allowed_lateness_ms,
+        .model_watermark_ms = trail(after, cfg->windows.out_of_orderness_ms),
+        .profile = lookup_profile, .profile_ctx = c};
+    if (opt.model_watermark_ms == INT64_MIN)
+        opt.model_watermark_ms = 0;
+    c->profiles_pending = false;
+    int rc = mw_apply_plan_build(c->batch, &opt, &c->plan);
+    if (rc == MW_EINVAL) {
+        drop_batch(c);
+        send_to_dlq(c, MW_DLQ_INVALID);
+        return rc;
+    }
+    if (!rc && c->profiles_pending) {
+        mw_apply_plan_free(&c->plan);
+        if (!c->closing)
+            uv_timer_start(&c->retry_timer, on_retry_timer, PROFILE_WAIT_MS, 0);
+        return MW_EAGAIN;
+    }
+    if (rc) {
+        retry_later(c);
+        return rc;
+    }
+    c->plan_ready = true;
+    return 0;
+}
+
 static void process(struct mw_consumer *c)
 {
     rd_kafka_message_t *m = c->current;
     char schema_buf[32];
-    Modelwatch__V1__Batch *batch = NULL;
     enum mw_dlq_reason why = MW_DLQ_NONE;
     c->stats.records_consumed++;
-    if (mw_batch_decode(c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
-                        (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &batch,
+    if (mw_batch_decode(c->zctx, m->payload, m->len,
+                        schema_header(m, schema_buf, sizeof schema_buf),
+                        (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch,
                         &why) != 0) {
         send_to_dlq(c, why);
         return;
     }
-    int rc = mw_apply_plan_build(batch, c->specs, 2, c->cfg->windows.dedup_retention_ms, &c->plan);
     c->current_predictions = 0;
-    for (size_t i = 0; batch->snapshot && i < batch->snapshot->n_models; i++)
-        c->current_predictions += batch->snapshot->models[i]->count;
-    c->current_records = batch->n_records;
-    modelwatch__v1__batch__free_unpacked(batch, NULL);
-    if (rc == MW_EINVAL) {
-        send_to_dlq(c, MW_DLQ_INVALID);
-        return;
-    }
-    if (rc) {
-        retry_later(c);
-        return;
-    }
+    for (size_t i = 0; c->batch->snapshot && i < c->batch->snapshot->n_models; i++)
+        c->current_predictions += c->batch->snapshot->models[i]->count;
+    c->current_records = c->batch->n_records;
+    c->batch_event_time = mw_apply_batch_event_time(c->batch);
     apply_current(c);
 }
 
@@ -265,12 +340,13 @@ static void free_consumer(struct mw_consumer *c)
     }
     mw_zframe_ctx_destroy(c->zctx);
     mw_buf_free(&c->scratch);
+    mw_free(c->partition_time);
     mw_free(c);
 }
 
 int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                       struct mw_store *store, struct mw_consumer **out, char *errbuf,
-                       size_t errbuf_size)
+                       struct mw_store *store, struct mw_profile_cache *profiles,
+                       struct mw_consumer **out, char *errbuf, size_t errbuf_size)
 {
     struct mw_consumer *c = mw_calloc(1, sizeof *c);
     if (!c)
@@ -278,6 +354,14 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     c->loop = loop;
     c->cfg = cfg;
     c->store = store;
+    c->profiles = profiles;
+    c->partition_time = mw_malloc(MAX_PARTITIONS * sizeof *c->partition_time);
+    if (!c->partition_time) {
+        mw_free(c);
+        return MW_ENOMEM;
+    }
+    for (size_t i = 0; i < MAX_PARTITIONS; i++)
+        c->partition_time[i] = INT64_MIN;
     c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms};
     c->specs[1] =
         (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
@@ -314,7 +398,7 @@ void mw_consumer_destroy(struct mw_consumer *c)
         rd_kafka_message_destroy(c->current);
         c->current = NULL;
     }
-    mw_apply_plan_free(&c->plan);
+    drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
 }

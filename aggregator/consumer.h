@@ -6,12 +6,17 @@
  * then is the record's offset committed. While Redis is unreachable the same record is retried
  * with backoff and nothing further is consumed, so nothing is lost; after a crash, records past
  * the last commit are consumed again and the scripts turn them into no-ops.
+ *
+ * Each partition has a watermark: the latest event time its batches vouch for, less
+ * windows.out_of_orderness. A batch's counters for windows already final under the watermark
+ * as it stood before the batch are counted as late instead of merged (window_apply.h).
  */
 #ifndef MW_AGGREGATOR_CONSUMER_H
 #define MW_AGGREGATOR_CONSUMER_H
 
 #include "aggregator_config.h"
 #include "batch_decode.h"
+#include "profile_cache.h"
 #include "store.h"
 
 #include <stdint.h>
@@ -25,6 +30,8 @@ struct mw_consumer_stats {
     uint64_t predictions;      /* exact counts carried by applied batches */
     uint64_t sampled_records;
     uint64_t apply_retries;
+    uint64_t late_predictions; /* arrived after their window was final: counted, not merged */
+    uint64_t late_records;
     uint64_t dlq[MW_DLQ_REASON_COUNT];
     uint64_t dlq_failed;
 };
@@ -32,8 +39,8 @@ struct mw_consumer_stats {
 /* Join the group and start consuming on `loop`. Errors are written to errbuf and returned
  * (MW_ECONFIG, MW_EKAFKA, MW_EIO, MW_ENOMEM). */
 int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                       struct mw_store *store, struct mw_consumer **out, char *errbuf,
-                       size_t errbuf_size);
+                       struct mw_store *store, struct mw_profile_cache *profiles,
+                       struct mw_consumer **out, char *errbuf, size_t errbuf_size);
 /* Stop consuming, leave the group (commits what was applied), free after the loop has closed
  * the handles. Accepts NULL. */
 void mw_consumer_destroy(struct mw_consumer *c);

@@ -74,8 +74,7 @@ static int emit_count(mw_perf_field_fn fn, void *ctx, const char *name, uint64_t
     return fn(ctx, &f);
 }
 
-static int emit_sum(mw_perf_field_fn fn, void *ctx, const char *name,
-                    const struct mw_perf_sum *s)
+static int emit_sum(mw_perf_field_fn fn, void *ctx, const char *name, const struct mw_perf_sum *s)
 {
     double value = mw_perf_sum_value(s);
     if (value == 0.0)
@@ -522,8 +521,7 @@ static const struct scalar_field multiclass_scalars[] = {
     {"pm:correct", offsetof(struct mw_perf_multiclass, n_correct), false},
 };
 
-int mw_perf_multiclass_fields(const struct mw_perf_multiclass *acc, mw_perf_field_fn fn,
-                              void *ctx)
+int mw_perf_multiclass_fields(const struct mw_perf_multiclass *acc, mw_perf_field_fn fn, void *ctx)
 {
     int rc = emit_scalars(acc, multiclass_scalars, N_ELEMS(multiclass_scalars), fn, ctx);
     for (uint32_t i = 0; i < acc->n_classes && !rc; i++)
@@ -560,8 +558,8 @@ int mw_perf_multiclass_add_field(struct mw_perf_multiclass *acc, const char *nam
         return rc;
     if (v == 0) /* keep the invariant that a named slot has a nonzero count */
         return 0;
-    struct mw_perf_class_counts *c = &acc->counts[class_name ? class_slot(acc, class_name)
-                                                             : OTHER_SLOT];
+    struct mw_perf_class_counts *c =
+        &acc->counts[class_name ? class_slot(acc, class_name) : OTHER_SLOT];
     uint64_t *counter = kind == 0 ? &c->tp : kind == 1 ? &c->fp : &c->fn;
     *counter += v;
     return 0;
@@ -626,8 +624,7 @@ void mw_perf_regression_compute(const struct mw_perf_regression *acc,
     out->mape = acc->n_ape ? mw_perf_sum_value(&acc->ape_sum) / (double)acc->n_ape : NAN;
 }
 
-int mw_perf_regression_fields(const struct mw_perf_regression *acc, mw_perf_field_fn fn,
-                              void *ctx)
+int mw_perf_regression_fields(const struct mw_perf_regression *acc, mw_perf_field_fn fn, void *ctx)
 {
     return emit_scalars(acc, regression_scalars, N_ELEMS(regression_scalars), fn, ctx);
 }
@@ -691,8 +688,7 @@ void mw_perf_coverage_compute(const struct mw_perf_coverage *acc,
     out->n_predictions = acc->n_predictions;
     out->n_labelled = acc->n_labelled;
     out->n_skewed = acc->n_skewed;
-    out->coverage =
-        acc->n_predictions ? (double)acc->n_labelled / (double)acc->n_predictions : NAN;
+    out->coverage = acc->n_predictions ? (double)acc->n_labelled / (double)acc->n_predictions : NAN;
     out->mean_delay_ms =
         acc->n_labelled ? (double)acc->delay_sum_ms / (double)acc->n_labelled : NAN;
     /* mw_latency_hist_quantile is NaN for an empty histogram. */
@@ -712,8 +708,7 @@ int mw_perf_coverage_fields(const struct mw_perf_coverage *acc, mw_perf_field_fn
     return rc;
 }
 
-int mw_perf_coverage_add_field(struct mw_perf_coverage *acc, const char *name,
-                               const char *value)
+int mw_perf_coverage_add_field(struct mw_perf_coverage *acc, const char *name, const char *value)
 {
     int rc = add_scalar(acc, coverage_scalars, N_ELEMS(coverage_scalars), name, value);
     if (rc != MW_ENOTFOUND)

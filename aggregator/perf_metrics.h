@@ -109,8 +109,8 @@ struct mw_perf_binary {
     uint32_t n_bins;  /* equal-width score bins on [0, 1] for ROC AUC */
     uint64_t tp, fp, tn, fn;
     struct mw_perf_sum log_loss_sum; /* nats */
-    uint64_t *pos_bins; /* n_bins counts of positives by score bin; owned */
-    uint64_t *neg_bins; /* n_bins counts of negatives by score bin; owned */
+    uint64_t *pos_bins;              /* n_bins counts of positives by score bin; owned */
+    uint64_t *neg_bins;              /* n_bins counts of negatives by score bin; owned */
 };
 
 struct mw_perf_binary_metrics {
@@ -208,8 +208,7 @@ void mw_perf_multiclass_compute(const struct mw_perf_multiclass *acc,
  * with its support (tp + fn) in *support when not NULL. NaN when acc is empty. */
 struct mw_perf_prf mw_perf_multiclass_class(const struct mw_perf_multiclass *acc, uint32_t slot,
                                             uint64_t *support);
-int mw_perf_multiclass_fields(const struct mw_perf_multiclass *acc, mw_perf_field_fn fn,
-                              void *ctx);
+int mw_perf_multiclass_fields(const struct mw_perf_multiclass *acc, mw_perf_field_fn fn, void *ctx);
 /* As mw_perf_binary_add_field; MW_EPARSE also for an empty or too long class name. A zero
  * value registers no class. */
 int mw_perf_multiclass_add_field(struct mw_perf_multiclass *acc, const char *name,
@@ -243,8 +242,7 @@ void mw_perf_regression_merge(struct mw_perf_regression *acc,
                               const struct mw_perf_regression *other);
 void mw_perf_regression_compute(const struct mw_perf_regression *acc,
                                 struct mw_perf_regression_metrics *out);
-int mw_perf_regression_fields(const struct mw_perf_regression *acc, mw_perf_field_fn fn,
-                              void *ctx);
+int mw_perf_regression_fields(const struct mw_perf_regression *acc, mw_perf_field_fn fn, void *ctx);
 int mw_perf_regression_add_field(struct mw_perf_regression *acc, const char *name,
                                  const char *value);
 
@@ -253,7 +251,7 @@ int mw_perf_regression_add_field(struct mw_perf_regression *acc, const char *nam
 struct mw_perf_coverage {
     uint64_t n_predictions;
     uint64_t n_labelled;
-    uint64_t n_skewed;       /* labels stamped before their prediction, counted with delay 0 */
+    uint64_t n_skewed; /* labels stamped before their prediction, counted with delay 0 */
     uint64_t delay_sum_ms;
     /* Delays by log bucket, in milliseconds (counts and total are used; sum_us is not). */
     struct mw_latency_hist delay_hist;
@@ -276,7 +274,6 @@ void mw_perf_coverage_merge(struct mw_perf_coverage *acc, const struct mw_perf_c
 void mw_perf_coverage_compute(const struct mw_perf_coverage *acc,
                               struct mw_perf_coverage_metrics *out);
 int mw_perf_coverage_fields(const struct mw_perf_coverage *acc, mw_perf_field_fn fn, void *ctx);
-int mw_perf_coverage_add_field(struct mw_perf_coverage *acc, const char *name,
-                               const char *value);
+int mw_perf_coverage_add_field(struct mw_perf_coverage *acc, const char *name, const char *value);
 
 #endif

@@ -162,6 +162,9 @@ static int parse_feature(struct mw_profile_feature *f, const char *name, json_t 
     f->name = mw_strdup(name);
     if (!f->name)
         return MW_ENOMEM;
+    if (!*name || strchr(name, '|'))
+        return fail(err, errsize, "features.%s: a feature name must be non-empty and free of '|'",
+                    name);
     if (!json_is_object(obj))
         return fail(err, errsize, "features.%s: expected an object", name);
     const char *type = json_string_value(json_object_get(obj, "type"));
@@ -254,17 +257,4 @@ long mw_profile_category(const struct mw_profile_feature *f, const char *value)
     char **hit = bsearch(value, f->categories, f->n_categories, sizeof *f->categories,
                          compare_name);
     return hit ? (long)(hit - f->categories) : -1;
-}
-
-size_t mw_profile_bin(const struct mw_profile_feature *f, double x)
-{
-    size_t lo = 0, hi = f->n_edges; /* count of edges <= x lies in [lo, hi] */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->edges[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }

@@ -4,7 +4,8 @@
  * `modelwatch-ctl profile build` computes it from a CSV of reference data; the aggregator keeps
  * it in Redis (mw:{model}:profile:<version>, JSON) and parses it here. Per numeric feature: the
  * quantile cut points (`edges` e_0 < ... < e_{k-1}) and the reference share of each of the k+1
- * regions they cut the line into — (-inf, e_0), [e_0, e_1), ..., [e_{k-1}, +inf) — with
+ * regions they cut the line into — (-inf, e_0), [e_0, e_1), ..., [e_{k-1}, +inf), the layout
+ * of drift.h, whose mw_drift_bin_index places a value — with
  * min/max/mean; per categorical feature: the shares of
  * its known categories and of `other`. The JSON layout is documented in tools/profile_build.h.
  */
@@ -56,8 +57,5 @@ void mw_profile_free(struct mw_profile *p); /* accepts NULL */
 const struct mw_profile_feature *mw_profile_find(const struct mw_profile *p, const char *name);
 /* Index of `value` among the feature's categories, or -1 when unseen. */
 long mw_profile_category(const struct mw_profile_feature *f, const char *value);
-/* Region of a numeric value: the number of edges <= x, 0..n_edges (an index into
- * proportions). */
-size_t mw_profile_bin(const struct mw_profile_feature *f, double x);
 
 #endif

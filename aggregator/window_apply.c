@@ -3,43 +3,153 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "drift.h"
 #include "error.h"
 #include "names.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* KEYS: 1 dedup bitmap, 2..1+R index sets (one per resolution), then the window hashes.
- * ARGV: 1 sequence, 2 dedup ttl ms, 3 number of resolutions R, then per window hash:
- *       resolution slot (1-based), member, start ms, ttl ms, number of fields N, N field/incr. */
+/* KEYS: 1 dedup bitmap, 2 watermark, 3..2+R index sets (one per resolution), then the window
+ * hashes. ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, then per window hash:
+ * resolution slot (1-based), member, start ms, ttl ms, number of integer fields NI, number of
+ * float fields NF, NI name/increment pairs, NF name/increment pairs. */
 const char MW_APPLY_SCRIPT[] =
     "if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18')\n"
+    "if tonumber(ARGV[4]) > wm then redis.call('SET', KEYS[2], ARGV[4]) end\n"
     "local r = tonumber(ARGV[3])\n"
-    "local a = 4\n"
-    "for k = 2 + r, #KEYS do\n"
-    "  local idx = KEYS[1 + tonumber(ARGV[a])]\n"
+    "local a = 5\n"
+    "for k = 3 + r, #KEYS do\n"
+    "  local idx = KEYS[2 + tonumber(ARGV[a])]\n"
     "  local member, start, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])\n"
-    "  local n = tonumber(ARGV[a + 4])\n"
-    "  a = a + 5\n"
+    "  local ni, nf = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])\n"
+    "  a = a + 6\n"
     "  redis.call('ZADD', idx, start, member)\n"
     "  redis.call('PEXPIRE', idx, ttl)\n"
-    "  for j = 1, n do\n"
+    "  for j = 1, ni do\n"
     "    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])\n"
+    "    a = a + 2\n"
+    "  end\n"
+    "  for j = 1, nf do\n"
+    "    redis.call('HINCRBYFLOAT', KEYS[k], ARGV[a], ARGV[a + 1])\n"
     "    a = a + 2\n"
     "  end\n"
     "  redis.call('PEXPIRE', KEYS[k], ttl)\n"
     "end\n"
     "return 1\n";
 
-/* Counters of one (version, resolution, window) being prepared, as field/increment pairs. */
+/* ---- field accumulator: name -> increment, open addressing --------------------------------- */
+
+struct slot {
+    char *name;
+    uint64_t hash;
+    int64_t i;
+    double f;
+};
+
+struct fields {
+    struct slot *slots;
+    size_t cap; /* power of two */
+    size_t n;
+    size_t n_float;
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Float fields are told apart by name: drift fields start with "d|", resources are the rest. */
+static int is_float_field(const char *name)
+{
+    return name[0] == 'd' && name[1] == '|';
+}
+
+static int fields_grow(struct fields *fl)
+{
+    size_t cap = fl->cap ? fl->cap * 2 : 64;
+    struct slot *slots = mw_calloc(cap, sizeof *slots);
+    if (!slots)
+        return MW_ENOMEM;
+    for (size_t i = 0; i < fl->cap; i++) {
+        if (!fl->slots[i].name)
+            continue;
+        size_t j = fl->slots[i].hash & (cap - 1);
+        while (slots[j].name)
+            j = (j + 1) & (cap - 1);
+        slots[j] = fl->slots[i];
+    }
+    mw_free(fl->slots);
+    fl->slots = slots;
+    fl->cap = cap;
+    return 0;
+}
+
+static struct slot *fields_slot(struct fields *fl, const char *name)
+{
+    if ((fl->n + 1) * 10 > fl->cap * 7 && fields_grow(fl))
+        return NULL;
+    uint64_t h = hash_name(name);
+    size_t j = h & (fl->cap - 1);
+    while (fl->slots[j].name) {
+        if (fl->slots[j].hash == h && strcmp(fl->slots[j].name, name) == 0)
+            return &fl->slots[j];
+        j = (j + 1) & (fl->cap - 1);
+    }
+    fl->slots[j].name = mw_strdup(name);
+    if (!fl->slots[j].name)
+        return NULL;
+    fl->slots[j].hash = h;
+    fl->n++;
+    fl->n_float += is_float_field(name) != 0;
+    return &fl->slots[j];
+}
+
+static int add_int(struct fields *fl, const char *name, int64_t incr)
+{
+    if (incr == 0)
+        return 0;
+    struct slot *s = fields_slot(fl, name);
+    if (!s)
+        return MW_ENOMEM;
+    s->i += incr;
+    return 0;
+}
+
+static int add_float(struct fields *fl, const char *name, double incr)
+{
+    if (incr == 0 || !isfinite(incr))
+        return 0;
+    struct slot *s = fields_slot(fl, name);
+    if (!s)
+        return MW_ENOMEM;
+    s->f += incr;
+    return 0;
+}
+
+static void fields_free(struct fields *fl)
+{
+    for (size_t i = 0; i < fl->cap; i++)
+        mw_free(fl->slots[i].name);
+    mw_free(fl->slots);
+    memset(fl, 0, sizeof *fl);
+}
+
+/* ---- the plan of one batch ----------------------------------------------------------------- */
+
 struct window_fields {
     char *version;
     size_t spec;
     int64_t start_ms;
-    struct mw_redis_cmd fields; /* alternating name, increment */
+    struct fields fields;
 };
 
 /* Every window one model touches in this batch. */
@@ -47,6 +157,15 @@ struct model_plan {
     const char *model;
     struct window_fields *windows;
     size_t n_windows;
+};
+
+struct planner {
+    const Modelwatch__V1__Batch *batch;
+    const struct mw_apply_options *opt;
+    struct model_plan *models;
+    size_t n_models;
+    uint64_t late_predictions;
+    uint64_t late_records;
 };
 
 static struct window_fields *find_window(struct model_plan *mp, const char *version, size_t spec,
@@ -62,222 +181,368 @@ static struct window_fields *find_window(struct model_plan *mp, const char *vers
         return NULL;
     mp->windows = grown;
     struct window_fields *w = &mp->windows[mp->n_windows];
+    memset(w, 0, sizeof *w);
     w->version = mw_strdup(version);
     if (!w->version)
         return NULL;
     w->spec = spec;
     w->start_ms = start_ms;
-    mw_redis_cmd_init(&w->fields);
     mp->n_windows++;
     return w;
 }
 
-static int add_field(struct window_fields *w, const char *name, int64_t incr)
+static struct model_plan *find_model(struct planner *pl, const char *model)
 {
-    if (incr == 0)
-        return 0;
-    int rc = mw_redis_cmd_add(&w->fields, name);
-    return rc ? rc : mw_redis_cmd_addf(&w->fields, "%" PRId64, incr);
+    for (size_t i = 0; i < pl->n_models; i++)
+        if (strcmp(pl->models[i].model, model) == 0)
+            return &pl->models[i];
+    struct model_plan *grown = mw_realloc(pl->models, (pl->n_models + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    pl->models = grown;
+    struct model_plan *mp = &grown[pl->n_models++];
+    memset(mp, 0, sizeof *mp);
+    mp->model = model;
+    return mp;
 }
 
-static int add_counters(struct window_fields *w, const Modelwatch__V1__ModelCounters *mc)
+static bool is_late(const struct planner *pl, const struct mw_window_spec *spec, int64_t start)
 {
-    int rc = add_field(w, "count", (int64_t)mc->count);
-    rc = rc ? rc : add_field(w, "errors", (int64_t)mc->error_count);
-    rc = rc ? rc : add_field(w, "tokens_in", (int64_t)mc->input_tokens);
-    rc = rc ? rc : add_field(w, "tokens_out", (int64_t)mc->output_tokens);
-    rc = rc ? rc : add_field(w, "feedback", (int64_t)mc->feedback_count);
+    return start + spec->width_ms + pl->opt->allowed_lateness_ms <= pl->opt->watermark_ms;
+}
+
+static int add_counters(struct fields *fl, const Modelwatch__V1__ModelCounters *mc)
+{
+    int rc = add_int(fl, "count", (int64_t)mc->count);
+    rc = rc ? rc : add_int(fl, "errors", (int64_t)mc->error_count);
+    rc = rc ? rc : add_int(fl, "tokens_in", (int64_t)mc->input_tokens);
+    rc = rc ? rc : add_int(fl, "tokens_out", (int64_t)mc->output_tokens);
+    rc = rc ? rc : add_int(fl, "feedback", (int64_t)mc->feedback_count);
     char name[96];
     for (size_t i = 0; !rc && i < mc->n_errors; i++) {
         snprintf(name, sizeof name, "err:%.80s", mc->errors[i]->code);
-        rc = add_field(w, name, (int64_t)mc->errors[i]->count);
+        rc = add_int(fl, name, (int64_t)mc->errors[i]->count);
     }
     const Modelwatch__V1__LatencyHistogram *h = mc->latency;
     for (size_t i = 0; !rc && h && i < h->n_bucket_index; i++) {
         snprintf(name, sizeof name, "lat:%" PRIu32, h->bucket_index[i]);
-        rc = add_field(w, name, (int64_t)h->bucket_count[i]);
+        rc = add_int(fl, name, (int64_t)h->bucket_count[i]);
     }
     if (!rc && h)
-        rc = add_field(w, "lat_sum_us", (int64_t)h->sum_us);
+        rc = add_int(fl, "lat_sum_us", (int64_t)h->sum_us);
     return rc;
 }
 
-static struct model_plan *find_model(struct model_plan **plans, size_t *n, const char *model)
+static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters *mc)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*plans)[i].model, model) == 0)
-            return &(*plans)[i];
-    struct model_plan *grown = mw_realloc(*plans, (*n + 1) * sizeof *grown);
-    if (!grown)
-        return NULL;
-    *plans = grown;
-    struct model_plan *mp = &grown[*n];
-    memset(mp, 0, sizeof *mp);
-    mp->model = model;
-    (*n)++;
-    return mp;
-}
-
-static int plan_counters(struct model_plan **plans, size_t *n_plans,
-                         const Modelwatch__V1__ModelCounters *mc,
-                         const struct mw_window_spec *specs, size_t n_specs)
-{
-    struct model_plan *mp = find_model(plans, n_plans, mc->model);
+    struct model_plan *mp = find_model(pl, mc->model);
     if (!mp)
         return MW_ENOMEM;
-    for (size_t s = 0; s < n_specs; s++) {
-        if (specs[s].width_ms % mc->bucket_width_ms != 0)
+    for (size_t s = 0; s < pl->opt->n_specs; s++) {
+        const struct mw_window_spec *spec = &pl->opt->specs[s];
+        if (spec->width_ms % mc->bucket_width_ms != 0)
             return MW_EINVAL;
-        int64_t start = mw_clock_window_start(mc->bucket_start_ms, specs[s].width_ms);
+        int64_t start = mw_clock_window_start(mc->bucket_start_ms, spec->width_ms);
         struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
         if (!w)
             return MW_ENOMEM;
-        int rc = add_counters(w, mc);
+        int rc;
+        if (is_late(pl, spec, start)) {
+            rc = add_int(&w->fields, "late", (int64_t)mc->count);
+            if (s == 0)
+                pl->late_predictions += mc->count;
+        } else {
+            rc = add_counters(&w->fields, mc);
+        }
         if (rc)
             return rc;
     }
     return 0;
 }
 
-static int plan_records(struct model_plan **plans, size_t *n_plans,
-                        const Modelwatch__V1__Record *rec, const struct mw_window_spec *specs,
-                        size_t n_specs)
+/* Resources of the batch's interval, shared among its (model, version)s by prediction count. */
+static int plan_resources(struct planner *pl)
+{
+    const Modelwatch__V1__MetricsSnapshot *snap = pl->batch->snapshot;
+    const Modelwatch__V1__ResourceUsage *u = snap ? snap->resources : NULL;
+    if (!u || !u->cgroup_available || u->interval_end_ms <= u->interval_start_ms)
+        return 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < snap->n_models; i++)
+        total += snap->models[i]->count;
+    double seconds = (double)(u->interval_end_ms - u->interval_start_ms) / 1000.0;
+    for (size_t i = 0; total && i < snap->n_models; i++) {
+        const Modelwatch__V1__ModelCounters *mc = snap->models[i];
+        double share = (double)mc->count / (double)total;
+        struct model_plan *mp = find_model(pl, mc->model);
+        if (!mp)
+            return MW_ENOMEM;
+        for (size_t s = 0; s < pl->opt->n_specs; s++) {
+            int64_t start = mw_clock_window_start(u->interval_end_ms, pl->opt->specs[s].width_ms);
+            struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
+            if (!w)
+                return MW_ENOMEM;
+            int rc = add_float(&w->fields, "d|cpu_s", u->cpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, "d|gpu_s", u->gpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, "d|pod_s", seconds * share);
+            rc = rc ? rc : add_float(&w->fields, "d|mem_gib_s",
+                                     (double)u->memory_bytes / 1073741824.0 * seconds * share);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- drift fields of one record ------------------------------------------------------------- */
+
+static int drift_add(struct fields *fl, const char *feature, const char *suffix, double weight)
+{
+    char name[512];
+    snprintf(name, sizeof name, "d|%s|%s", feature, suffix);
+    return add_float(fl, name, weight);
+}
+
+static int drift_numeric(struct fields *fl, const struct mw_profile_feature *f, double x,
+                         double weight)
+{
+    size_t bin = mw_drift_bin_index(f->edges, f->n_edges, x);
+    if (bin == MW_DRIFT_NO_BIN)
+        return drift_add(fl, f->name, "miss", weight);
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "b%zu", bin);
+    int rc = drift_add(fl, f->name, "n", weight);
+    rc = rc ? rc : drift_add(fl, f->name, suffix, weight);
+    if (!rc && mw_drift_out_of_range(x, f->min, f->max))
+        rc = drift_add(fl, f->name, "oor", weight);
+    return rc;
+}
+
+static int drift_categorical(struct fields *fl, const struct mw_profile_feature *f,
+                             const char *value, double weight)
+{
+    int rc = drift_add(fl, f->name, "n", weight);
+    if (rc)
+        return rc;
+    long idx = mw_profile_category(f, value);
+    if (idx < 0)
+        return drift_add(fl, f->name, "unseen", weight);
+    char suffix[300];
+    snprintf(suffix, sizeof suffix, "c|%s", f->categories[idx]);
+    return drift_add(fl, f->name, suffix, weight);
+}
+
+/* One feature's value against its profile entry; a type mismatch counts as missing. */
+static int drift_feature(struct fields *fl, const struct mw_profile_feature *pf,
+                         const Modelwatch__V1__Feature *v, double weight)
+{
+    if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_NUMERIC && pf->numeric)
+        return drift_numeric(fl, pf, v->numeric, weight);
+    if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_CATEGORICAL && !pf->numeric)
+        return drift_categorical(fl, pf, v->categorical, weight);
+    if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_NUMERIC && !pf->numeric) {
+        char text[64];
+        snprintf(text, sizeof text, "%.17g", v->numeric);
+        return drift_categorical(fl, pf, text, weight);
+    }
+    return drift_add(fl, pf->name, "miss", weight);
+}
+
+/* The prediction itself, as the profile's feature "prediction" when it has one. */
+static int drift_prediction(struct fields *fl, const struct mw_profile *p,
+                            const Modelwatch__V1__PredictionEvent *ev, double weight)
+{
+    const struct mw_profile_feature *pf = mw_profile_find(p, "prediction");
+    const Modelwatch__V1__Output *o = ev->output;
+    if (!pf)
+        return 0;
+    if (o && pf->numeric && (o->has_score || o->has_value))
+        return drift_numeric(fl, pf, o->has_score ? o->score : o->value, weight);
+    if (o && !pf->numeric && o->predicted_class && *o->predicted_class)
+        return drift_categorical(fl, pf, o->predicted_class, weight);
+    return drift_add(fl, pf->name, "miss", weight);
+}
+
+#define MAX_TRACKED_FEATURES 1024
+
+static int drift_record(struct fields *fl, const struct mw_profile *p,
+                        const Modelwatch__V1__PredictionEvent *ev, double weight)
+{
+    uint8_t seen[MAX_TRACKED_FEATURES] = {0};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < ev->n_features; i++) {
+        const Modelwatch__V1__Feature *v = ev->features[i];
+        const struct mw_profile_feature *pf = v->name ? mw_profile_find(p, v->name) : NULL;
+        if (!pf)
+            continue;
+        size_t idx = (size_t)(pf - p->features);
+        if (idx < MAX_TRACKED_FEATURES) {
+            if (seen[idx])
+                continue; /* a repeated feature counts once */
+            seen[idx] = 1;
+        }
+        rc = drift_feature(fl, pf, v, weight);
+    }
+    /* Profiled features the event did not carry are missing. */
+    for (size_t i = 0; !rc && i < p->n_features && i < MAX_TRACKED_FEATURES; i++)
+        if (!seen[i] && strcmp(p->features[i].name, "prediction") != 0)
+            rc = drift_add(fl, p->features[i].name, "miss", weight);
+    return rc ? rc : drift_prediction(fl, p, ev, weight);
+}
+
+static double record_weight(const Modelwatch__V1__Record *rec)
+{
+    return rec->has_weight && isfinite(rec->weight) && rec->weight > 0 ? rec->weight : 1.0;
+}
+
+static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
 {
     if (rec->body_case != MODELWATCH__V1__RECORD__BODY_EVENT)
         return 0;
     const Modelwatch__V1__PredictionEvent *ev = rec->event;
     if (!mw_model_name_valid(ev->model) || !mw_version_valid(ev->version))
-        return 0; /* the agent already refuses these; a record cannot name a new model */
-    struct model_plan *mp = find_model(plans, n_plans, ev->model);
+        return 0; /* the agent already refuses these */
+    const char *version = ev->version ? ev->version : "";
+    struct model_plan *mp = find_model(pl, ev->model);
     if (!mp)
         return MW_ENOMEM;
-    for (size_t s = 0; s < n_specs; s++) {
-        int64_t start = mw_clock_window_start(ev->event_time_ms, specs[s].width_ms);
-        struct window_fields *w = find_window(mp, ev->version ? ev->version : "", s, start);
+    const struct mw_profile *profile =
+        pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
+    double weight = record_weight(rec);
+    for (size_t s = 0; s < pl->opt->n_specs; s++) {
+        const struct mw_window_spec *spec = &pl->opt->specs[s];
+        int64_t start = mw_clock_window_start(ev->event_time_ms, spec->width_ms);
+        struct window_fields *w = find_window(mp, version, s, start);
         if (!w)
             return MW_ENOMEM;
-        int rc = add_field(w, "records", 1);
+        if (is_late(pl, spec, start)) {
+            if (s == 0)
+                pl->late_records++;
+            int rc = add_int(&w->fields, "late_records", 1);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int rc = add_int(&w->fields, "records", 1);
+        rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
+        rc = rc || !profile ? rc : drift_record(&w->fields, profile, ev, weight);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* Fold repeated field names of a window into one increment each, so a batch's commands grow
- * with the distinct fields it touches, not with its records. */
-static void fold_fields(struct mw_redis_cmd *f)
-{
-    size_t out = 0;
-    for (size_t i = 0; i + 1 < f->argc; i += 2) {
-        size_t j = 0;
-        for (; j < out; j += 2)
-            if (strcmp(f->argv[j], f->argv[i]) == 0)
-                break;
-        if (j < out) {
-            int64_t sum = strtoll(f->argv[j + 1], NULL, 10) + strtoll(f->argv[i + 1], NULL, 10);
-            mw_redis_cmd_setf(f, j + 1, "%" PRId64, sum);
-            continue;
-        }
-        if (j != i) {
-            char *name = f->argv[out], *val = f->argv[out + 1];
-            f->argv[out] = f->argv[i];
-            f->argv[out + 1] = f->argv[i + 1];
-            f->argv[i] = name;
-            f->argv[i + 1] = val;
-            size_t l0 = f->argvlen[out], l1 = f->argvlen[out + 1];
-            f->argvlen[out] = f->argvlen[i];
-            f->argvlen[out + 1] = f->argvlen[i + 1];
-            f->argvlen[i] = l0;
-            f->argvlen[i + 1] = l1;
-        }
-        out += 2;
-    }
-    while (f->argc > out)
-        mw_free(f->argv[--f->argc]);
-}
+/* ---- commands ------------------------------------------------------------------------------- */
 
-static int build_eval(const struct model_plan *mp, const Modelwatch__V1__Batch *b,
-                      const struct mw_window_spec *specs, size_t n_specs,
-                      int64_t dedup_retention_ms, struct mw_redis_cmd *cmd)
+static int add_field_args(struct mw_redis_cmd *cmd, const struct fields *fl, int floats)
 {
-    const char *m = mp->model;
-    int rc = mw_redis_cmd_add(cmd, "EVAL");
-    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 1 + n_specs + mp->n_windows);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
-                                     b->identity->boot_id);
-    for (size_t s = 0; !rc && s < n_specs; s++)
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, specs[s].width_ms / 1000);
-    for (size_t i = 0; !rc && i < mp->n_windows; i++) {
-        const struct window_fields *w = &mp->windows[i];
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", m,
-                               specs[w->spec].width_ms / 1000, w->start_ms, w->version);
-    }
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, dedup_retention_ms);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", n_specs);
-    for (size_t i = 0; !rc && i < mp->n_windows; i++) {
-        const struct window_fields *w = &mp->windows[i];
-        /* Keep a window for its retention counted from its end. */
-        int64_t ttl_ms = specs[w->spec].retention_ms + specs[w->spec].width_ms;
-        rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
-        rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64 ":%s", w->start_ms, w->version);
-        rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, w->start_ms);
-        rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, ttl_ms);
-        rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", w->fields.argc / 2);
-        for (size_t f = 0; !rc && f < w->fields.argc; f++)
-            rc = mw_redis_cmd_add(cmd, w->fields.argv[f]);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < fl->cap; i++) {
+        const struct slot *s = &fl->slots[i];
+        if (!s->name || is_float_field(s->name) != floats)
+            continue;
+        rc = mw_redis_cmd_add(cmd, s->name);
+        if (!rc && floats)
+            rc = mw_redis_cmd_addf(cmd, "%.17g", s->f);
+        else if (!rc)
+            rc = mw_redis_cmd_addf(cmd, "%" PRId64, s->i);
     }
     return rc;
 }
 
-static void free_model_plans(struct model_plan *plans, size_t n)
+static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields *w,
+                           const struct mw_window_spec *spec)
 {
-    for (size_t i = 0; i < n; i++) {
-        for (size_t w = 0; w < plans[i].n_windows; w++) {
-            mw_free(plans[i].windows[w].version);
-            mw_redis_cmd_free(&plans[i].windows[w].fields);
-        }
-        mw_free(plans[i].windows);
-    }
-    mw_free(plans);
+    /* Keep a window for its retention counted from its end. */
+    int64_t ttl_ms = spec->retention_ms + spec->width_ms;
+    size_t n_float = w->fields.n_float, n_int = w->fields.n - n_float;
+    int rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64 ":%s", w->start_ms, w->version);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, w->start_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, ttl_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", n_int);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", n_float);
+    rc = rc ? rc : add_field_args(cmd, &w->fields, 0);
+    return rc ? rc : add_field_args(cmd, &w->fields, 1);
 }
 
-int mw_apply_plan_build(const Modelwatch__V1__Batch *b, const struct mw_window_spec *specs,
-                        size_t n_specs, int64_t dedup_retention_ms, struct mw_apply_plan *out)
+static int build_eval(const struct model_plan *mp, const struct planner *pl,
+                      struct mw_redis_cmd *cmd)
 {
-    struct model_plan *plans = NULL;
-    size_t n_plans = 0;
-    int rc = 0;
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; !rc && b->snapshot && i < b->snapshot->n_models; i++)
-        rc = plan_counters(&plans, &n_plans, b->snapshot->models[i], specs, n_specs);
-    for (size_t i = 0; !rc && i < b->n_records; i++)
-        rc = plan_records(&plans, &n_plans, b->records[i], specs, n_specs);
-    if (rc)
-        goto out;
-    out->cmds = mw_calloc(n_plans + 1, sizeof *out->cmds);
-    if (!out->cmds) {
-        rc = MW_ENOMEM;
-        goto out;
+    const Modelwatch__V1__Batch *b = pl->batch;
+    const struct mw_apply_options *opt = pl->opt;
+    const char *m = mp->model;
+    int rc = mw_redis_cmd_add(cmd, "EVAL");
+    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
+                                     b->identity->boot_id);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:wm", m);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++)
+        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, opt->specs[s].width_ms / 1000);
+    for (size_t i = 0; !rc && i < mp->n_windows; i++) {
+        const struct window_fields *w = &mp->windows[i];
+        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", m,
+                               opt->specs[w->spec].width_ms / 1000, w->start_ms, w->version);
     }
-    for (size_t i = 0; !rc && i < n_plans; i++) {
-        for (size_t w = 0; w < plans[i].n_windows; w++)
-            fold_fields(&plans[i].windows[w].fields);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->dedup_retention_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", opt->n_specs);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
+    for (size_t i = 0; !rc && i < mp->n_windows; i++)
+        rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
+    return rc;
+}
+
+static void free_planner(struct planner *pl)
+{
+    for (size_t i = 0; i < pl->n_models; i++) {
+        for (size_t w = 0; w < pl->models[i].n_windows; w++) {
+            mw_free(pl->models[i].windows[w].version);
+            fields_free(&pl->models[i].windows[w].fields);
+        }
+        mw_free(pl->models[i].windows);
+    }
+    mw_free(pl->models);
+}
+
+static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
+{
+    out->cmds = mw_calloc(pl->n_models + 1, sizeof *out->cmds);
+    if (!out->cmds)
+        return MW_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < pl->n_models; i++) {
         mw_redis_cmd_init(&out->cmds[i]);
         out->n_cmds++;
-        rc = build_eval(&plans[i], b, specs, n_specs, dedup_retention_ms, &out->cmds[i]);
+        rc = build_eval(&pl->models[i], pl, &out->cmds[i]);
     }
-    if (!rc && n_plans) {
+    if (!rc && pl->n_models) {
         struct mw_redis_cmd *sadd = &out->cmds[out->n_cmds++];
         mw_redis_cmd_init(sadd);
         rc = mw_redis_cmd_add(sadd, "SADD");
         rc = rc ? rc : mw_redis_cmd_add(sadd, "mw:models");
-        for (size_t i = 0; !rc && i < n_plans; i++)
-            rc = mw_redis_cmd_add(sadd, plans[i].model);
+        for (size_t i = 0; !rc && i < pl->n_models; i++)
+            rc = mw_redis_cmd_add(sadd, pl->models[i].model);
     }
-out:
-    free_model_plans(plans, n_plans);
+    return rc;
+}
+
+int mw_apply_plan_build(const Modelwatch__V1__Batch *b, const struct mw_apply_options *opt,
+                        struct mw_apply_plan *out)
+{
+    struct planner pl = {.batch = b, .opt = opt};
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; !rc && b->snapshot && i < b->snapshot->n_models; i++)
+        rc = plan_counters(&pl, b->snapshot->models[i]);
+    rc = rc ? rc : plan_resources(&pl);
+    for (size_t i = 0; !rc && i < b->n_records; i++)
+        rc = plan_record(&pl, b->records[i]);
+    rc = rc ? rc : emit_commands(&pl, out);
+    out->late_predictions = pl.late_predictions;
+    out->late_records = pl.late_records;
+    free_planner(&pl);
     if (rc)
         mw_apply_plan_free(out);
     return rc;
@@ -292,4 +557,13 @@ void mw_apply_plan_free(struct mw_apply_plan *plan)
     mw_free(plan->cmds);
     plan->cmds = NULL;
     plan->n_cmds = 0;
+}
+
+int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b)
+{
+    int64_t latest = INT64_MIN;
+    for (size_t i = 0; b->snapshot && i < b->snapshot->n_models; i++)
+        if (b->snapshot->models[i]->bucket_start_ms > latest)
+            latest = b->snapshot->models[i]->bucket_start_ms;
+    return latest;
 }

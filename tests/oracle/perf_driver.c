@@ -42,8 +42,8 @@ static json_t *num(double v)
 
 static json_t *prf_json(const struct mw_perf_prf *m)
 {
-    return json_pack("{s:o,s:o,s:o}", "precision", num(m->precision), "recall",
-                     num(m->recall), "f1", num(m->f1));
+    return json_pack("{s:o,s:o,s:o}", "precision", num(m->precision), "recall", num(m->recall),
+                     "f1", num(m->f1));
 }
 
 /* mw_perf_field_fn collecting fields into a JSON object. */
@@ -109,11 +109,11 @@ static json_t *binary_metrics(const struct mw_perf_binary *acc)
 {
     struct mw_perf_binary_metrics m;
     mw_perf_binary_compute(acc, &m);
-    return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "n", (json_int_t)m.n,
-                     "n_pos", (json_int_t)m.n_pos, "n_neg", (json_int_t)m.n_neg, "accuracy",
-                     num(m.accuracy), "precision", num(m.precision), "recall", num(m.recall),
-                     "f1", num(m.f1), "log_loss", num(m.log_loss), "roc_auc", num(m.roc_auc),
-                     "roc_auc_tie_share", num(m.roc_auc_tie_share));
+    return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "n", (json_int_t)m.n, "n_pos",
+                     (json_int_t)m.n_pos, "n_neg", (json_int_t)m.n_neg, "accuracy", num(m.accuracy),
+                     "precision", num(m.precision), "recall", num(m.recall), "f1", num(m.f1),
+                     "log_loss", num(m.log_loss), "roc_auc", num(m.roc_auc), "roc_auc_tie_share",
+                     num(m.roc_auc_tie_share));
 }
 
 static json_t *binary_fields(const struct mw_perf_binary *acc)
@@ -239,8 +239,7 @@ static void run_multiclass(json_t *c, const char *name, json_t *out)
                                       "fields", multiclass_fields(&part[0])));
     }
     load_fields(fields, back, multiclass_add_field, name);
-    json_object_set_new(out, "roundtrip",
-                        json_pack("{s:o}", "metrics", multiclass_metrics(back)));
+    json_object_set_new(out, "roundtrip", json_pack("{s:o}", "metrics", multiclass_metrics(back)));
     free(acc);
 }
 
@@ -297,8 +296,7 @@ static void run_regression(json_t *c, const char *name, json_t *out)
                                       "fields", regression_fields(&part[0])));
     }
     load_fields(fields, &back, regression_add_field, name);
-    json_object_set_new(out, "roundtrip",
-                        json_pack("{s:o}", "metrics", regression_metrics(&back)));
+    json_object_set_new(out, "roundtrip", json_pack("{s:o}", "metrics", regression_metrics(&back)));
 }
 
 /* ---- coverage -------------------------------------------------------------------------- */
@@ -355,8 +353,8 @@ static void run_coverage(json_t *c, const char *name, json_t *out)
     if (split >= 0) {
         mw_perf_coverage_merge(&part[0], &part[1]);
         json_object_set_new(out, "merged",
-                            json_pack("{s:o,s:o}", "metrics", coverage_metrics(&part[0]),
-                                      "fields", coverage_fields(&part[0])));
+                            json_pack("{s:o,s:o}", "metrics", coverage_metrics(&part[0]), "fields",
+                                      coverage_fields(&part[0])));
     }
     load_fields(fields, back, coverage_add_field, name);
     json_object_set_new(out, "roundtrip", json_pack("{s:o}", "metrics", coverage_metrics(back)));

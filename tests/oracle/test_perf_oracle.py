@@ -207,8 +207,10 @@ def check_binary(tap, case, meta, res):
               f"rc {res['rc']} n_rejected {res['n_rejected']}")
 
     yp = (s >= t).astype(np.int64)
-    counts = {"pb:tp": int(np.sum((y == 1) & (yp == 1))), "pb:fp": int(np.sum((y == 0) & (yp == 1))),
-              "pb:tn": int(np.sum((y == 0) & (yp == 0))), "pb:fn": int(np.sum((y == 1) & (yp == 0)))}
+    counts = {"pb:tp": int(np.sum((y == 1) & (yp == 1))),
+              "pb:fp": int(np.sum((y == 0) & (yp == 1))),
+              "pb:tn": int(np.sum((y == 0) & (yp == 0))),
+              "pb:fn": int(np.sum((y == 1) & (yp == 0)))}
     got = {k: f.get(k, 0) for k in counts}
     tap.check(got == counts, f"{name}: confusion counts at threshold {t} (score >= t)",
               f"got {got} want {counts}")
@@ -599,7 +601,8 @@ def coverage_cases():
     delay[rng.random(n_lab) < 0.01] *= -1  # clock skew
     out.append(coverage_case("cov_random", 10000, pred, pred + delay, split=3000))
     pred = np.full(9, 1000)
-    out.append(coverage_case("cov_tiny_delays", 9, pred, pred + np.array([0, 0, 1, 1, 0, 1, 0, 0, 1]),
+    tiny = np.array([0, 0, 1, 1, 0, 1, 0, 0, 1])
+    out.append(coverage_case("cov_tiny_delays", 9, pred, pred + tiny,
                              expect={"coverage": 1.0, "p50_delay_ms": 1.0}))
     out.append(coverage_case("cov_no_labels", 100, [], [], expect={"coverage": 0.0}))
     out.append(coverage_case("cov_empty", 0, [], []))

@@ -233,29 +233,34 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     Modelwatch__V1__Batch *b =
         modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
     struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
+    struct mw_apply_options opt = {.specs = specs, .n_specs = 2,
+                                   .dedup_retention_ms = 604800000, .watermark_ms = INT64_MIN,
+                                   .model_watermark_ms = 1700000000000};
     struct mw_apply_plan plan;
-    assert_int_equal(mw_apply_plan_build(b, specs, 2, 604800000, &plan), 0);
+    assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
     assert_int_equal(plan.n_cmds, 3); /* churn, fraud, SADD */
     const struct mw_redis_cmd *churn = &plan.cmds[0];
     assert_string_equal(churn->argv[0], "EVAL");
     assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT);
-    /* dedup + 2 indexes + 2 minute windows + 1 hour window */
-    assert_string_equal(churn->argv[2], "6");
+    /* dedup + watermark + 2 indexes + 2 minute windows + 1 hour window */
+    assert_string_equal(churn->argv[2], "7");
     assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1");
-    assert_string_equal(churn->argv[4], "mw:{churn}:idx:60");
-    assert_string_equal(churn->argv[5], "mw:{churn}:idx:3600");
+    assert_string_equal(churn->argv[4], "mw:{churn}:wm");
+    assert_string_equal(churn->argv[5], "mw:{churn}:idx:60");
+    assert_string_equal(churn->argv[6], "mw:{churn}:idx:3600");
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000040000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000100000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:3600:1699999200000:v1") > 0);
-    assert_string_equal(churn->argv[9], "9"); /* the sequence */
+    assert_string_equal(churn->argv[10], "9"); /* the sequence */
+    assert_string_equal(churn->argv[13], "1700000000000"); /* the watermark */
     /* The hour window folds both minutes: count 2, records 2, one error. */
     long hour_member = find_arg(churn, "1699999200000:v1");
     assert_true(hour_member > 0);
-    long nfields = strtol(churn->argv[hour_member + 3], NULL, 10);
+    long n_int = strtol(churn->argv[hour_member + 3], NULL, 10);
     int64_t count = -1, records = -1, errors = -1;
-    for (long f = 0; f < nfields; f++) {
-        const char *name = churn->argv[hour_member + 4 + 2 * f];
-        long long v = strtoll(churn->argv[hour_member + 5 + 2 * f], NULL, 10);
+    for (long f = 0; f < n_int; f++) {
+        const char *name = churn->argv[hour_member + 5 + 2 * f];
+        long long v = strtoll(churn->argv[hour_member + 6 + 2 * f], NULL, 10);
         if (strcmp(name, "count") == 0)
             count = v;
         else if (strcmp(name, "records") == 0)

@@ -1,0 +1,204 @@
+/* signals.c — service, cost and drift signals from a window's merged counters. */
+#include "signals.h"
+
+#include "alloc.h"
+#include "drift.h"
+#include "latency_hist.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double mw_window_field(const struct mw_window_fields *w, const char *name)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->names[i], name) == 0)
+            return strtod(w->values[i], NULL);
+    return 0;
+}
+
+static json_t *number_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *latency_json(const struct mw_window_fields *w)
+{
+    struct mw_latency_hist *hist = mw_calloc(1, sizeof *hist);
+    if (!hist)
+        return json_null();
+    for (size_t i = 0; i < w->n; i++) {
+        if (strncmp(w->names[i], "lat:", 4) != 0)
+            continue;
+        long idx = strtol(w->names[i] + 4, NULL, 10);
+        long long count = strtoll(w->values[i], NULL, 10);
+        if (idx >= 0 && idx < MW_LATENCY_BUCKETS && count > 0) {
+            hist->counts[idx] += (uint64_t)count;
+            hist->total += (uint64_t)count;
+        }
+    }
+    json_t *lat = json_object();
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}};
+    for (size_t i = 0; i < 4; i++)
+        json_object_set_new(lat, qs[i].name,
+                            number_or_null(mw_latency_hist_quantile(hist, qs[i].q)));
+    double sum = mw_window_field(w, "lat_sum_us");
+    json_object_set_new(lat, "mean",
+                        hist->total ? json_real(sum / (double)hist->total) : json_null());
+    mw_free(hist);
+    return lat;
+}
+
+static json_t *errors_by_code(const struct mw_window_fields *w)
+{
+    json_t *errors = json_object();
+    for (size_t i = 0; i < w->n; i++)
+        if (strncmp(w->names[i], "err:", 4) == 0)
+            json_object_set_new(errors, w->names[i] + 4,
+                                json_integer(strtoll(w->values[i], NULL, 10)));
+    return errors;
+}
+
+/* Cost of the window and per 1,000 predictions, from the resources and tokens it carries. */
+static json_t *cost_json(const struct mw_window_fields *w, double count,
+                         const struct mw_aggregator_config *cfg)
+{
+    double cpu_s = mw_window_field(w, "d|cpu_s"), mem = mw_window_field(w, "d|mem_gib_s");
+    double gpu_s = mw_window_field(w, "d|gpu_s"), pod_s = mw_window_field(w, "d|pod_s");
+    double tin = mw_window_field(w, "tokens_in"), tout = mw_window_field(w, "tokens_out");
+    double total = cpu_s / 3600 * cfg->cost.cpu_core_hour + mem / 3600 * cfg->cost.memory_gib_hour +
+                   gpu_s / 3600 * cfg->cost.gpu_hour + pod_s / 3600 * cfg->cost.pod_hour +
+                   tin / 1000 * cfg->cost.input_tokens_per_1k +
+                   tout / 1000 * cfg->cost.output_tokens_per_1k;
+    json_t *cost = json_object();
+    json_object_set_new(cost, "cpu_core_seconds", json_real(cpu_s));
+    json_object_set_new(cost, "memory_gib_seconds", json_real(mem));
+    json_object_set_new(cost, "gpu_seconds", json_real(gpu_s));
+    json_object_set_new(cost, "pod_seconds", json_real(pod_s));
+    json_object_set_new(cost, "total", json_real(total));
+    json_object_set_new(cost, "per_1k_predictions", count > 0 ? json_real(total / count * 1000)
+                                                              : json_null());
+    return cost;
+}
+
+json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms,
+                               int64_t width_ms, const char *version, bool final,
+                               const struct mw_aggregator_config *cfg)
+{
+    json_t *o = json_object();
+    double count = mw_window_field(w, "count"), errors = mw_window_field(w, "errors");
+    json_object_set_new(o, "start_ms", json_integer(start_ms));
+    json_object_set_new(o, "end_ms", json_integer(start_ms + width_ms));
+    json_object_set_new(o, "version", json_string(version));
+    json_object_set_new(o, "final", json_boolean(final));
+    static const char *const ints[] = {"count", "errors", "records", "feedback", "tokens_in",
+                                       "tokens_out", "late", "late_records", NULL};
+    for (size_t i = 0; ints[i]; i++)
+        json_object_set_new(o, ints[i], json_integer((json_int_t)mw_window_field(w, ints[i])));
+    json_object_set_new(o, "weighted_records", json_real(mw_window_field(w, "d|wrecords")));
+    json_object_set_new(o, "error_rate", count > 0 ? json_real(errors / count) : json_null());
+    json_object_set_new(o, "errors_by_code", errors_by_code(w));
+    json_object_set_new(o, "latency_us", latency_json(w));
+    json_object_set_new(o, "cost", cost_json(w, count, cfg));
+    return o;
+}
+
+/* ---- drift ---------------------------------------------------------------------------------- */
+
+static double drift_field(const struct mw_window_fields *w, const char *feature,
+                          const char *suffix)
+{
+    char name[600];
+    snprintf(name, sizeof name, "d|%s|%s", feature, suffix);
+    return mw_window_field(w, name);
+}
+
+/* Weighted counts enter the statistics rounded to whole events. */
+static uint64_t whole(double v)
+{
+    return v > 0 ? (uint64_t)llround(v) : 0;
+}
+
+static void numeric_drift(json_t *o, const struct mw_window_fields *w,
+                          const struct mw_profile_feature *f, double n)
+{
+    size_t bins = f->n_edges + 1;
+    uint64_t *counts = mw_calloc(bins, sizeof *counts);
+    double *values = mw_calloc(bins, sizeof *values);
+    if (!counts || !values)
+        goto out;
+    for (size_t i = 0; i < bins; i++) {
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "b%zu", i);
+        counts[i] = whole(drift_field(w, f->name, suffix));
+    }
+    mw_drift_bin_values(f->edges, f->n_edges, f->min, f->max, values);
+    json_object_set_new(o, "psi", number_or_null(mw_drift_psi(f->proportions, counts, bins,
+                                                              MW_DRIFT_PSI_EPSILON)));
+    json_object_set_new(o, "js_distance",
+                        number_or_null(mw_drift_js_distance(f->proportions, counts, bins)));
+    json_object_set_new(o, "ks", number_or_null(mw_drift_ks_binned(f->proportions, counts, bins)));
+    json_object_set_new(o, "wasserstein", number_or_null(mw_drift_wasserstein_binned(
+                                              values, f->proportions, counts, bins)));
+    double oor = drift_field(w, f->name, "oor");
+    json_object_set_new(o, "out_of_range_rate", n > 0 ? json_real(oor / n) : json_null());
+out:
+    mw_free(counts);
+    mw_free(values);
+}
+
+static void categorical_drift(json_t *o, const struct mw_window_fields *w,
+                              const struct mw_profile_feature *f, double n)
+{
+    size_t slots = f->n_categories + 1; /* the last slot: other / unseen */
+    uint64_t *counts = mw_calloc(slots, sizeof *counts);
+    double *ref = mw_calloc(slots, sizeof *ref);
+    if (!counts || !ref)
+        goto out;
+    for (size_t i = 0; i < f->n_categories; i++) {
+        char suffix[300];
+        snprintf(suffix, sizeof suffix, "c|%s", f->categories[i]);
+        counts[i] = whole(drift_field(w, f->name, suffix));
+        ref[i] = f->category_p[i];
+    }
+    double unseen = drift_field(w, f->name, "unseen");
+    counts[f->n_categories] = whole(unseen);
+    ref[f->n_categories] = f->other_p;
+    double stat = NAN, p = NAN;
+    mw_drift_chi2(ref, counts, slots, &stat, &p);
+    json_object_set_new(o, "psi",
+                        number_or_null(mw_drift_psi(ref, counts, slots, MW_DRIFT_PSI_EPSILON)));
+    json_object_set_new(o, "js_distance", number_or_null(mw_drift_js_distance(ref, counts, slots)));
+    json_object_set_new(o, "chi2_statistic", isinf(stat) ? json_string("inf")
+                                                         : number_or_null(stat));
+    json_object_set_new(o, "chi2_p_value", number_or_null(p));
+    json_object_set_new(o, "unseen_share", n > 0 ? json_real(unseen / n) : json_null());
+out:
+    mw_free(counts);
+    mw_free(ref);
+}
+
+json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_profile *profile)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < profile->n_features; i++) {
+        const struct mw_profile_feature *f = &profile->features[i];
+        double n = drift_field(w, f->name, "n"), miss = drift_field(w, f->name, "miss");
+        json_t *o = json_object();
+        json_object_set_new(o, "feature", json_string(f->name));
+        json_object_set_new(o, "type", json_string(f->numeric ? "numeric" : "categorical"));
+        json_object_set_new(o, "count", json_real(n));
+        json_object_set_new(o, "missing_rate",
+                            n + miss > 0 ? json_real(miss / (n + miss)) : json_null());
+        if (f->numeric)
+            numeric_drift(o, w, f, n);
+        else
+            categorical_drift(o, w, f, n);
+        json_array_append_new(list, o);
+    }
+    return list;
+}

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""bench/agent_throughput.py — how many events per second one modelwatch-agent ingests and ships
+to Kafka, and what it costs: CPU seconds per 1M events, peak RSS, zstd compression ratio.
+
+One command (from the repository root, after `ninja -C BUILD`):
+
+    python3 bench/agent_throughput.py BUILD [--events 1000000] [--sample-rate 0.1]
+
+It starts modelwatch-devkafka and one agent (payload sampling at --sample-rate for every model,
+spool without fsync) in a private temp dir on loopback, then modelwatch-loadgen sends --events
+predictions (10 numeric + 2 categorical features, two models) through libmodelwatch as fast as
+the agent takes them: loadgen retries an event the client refuses (MW_EAGAIN: the client's
+buffer is full), so the agent runs at its capacity and every event arrives.
+
+Measured:
+  - events/s: events / (time from loadgen start to the moment the agent has accepted all of
+    them, and again to the moment Kafka has acknowledged every batch);
+  - the agent's CPU seconds (utime + stime from /proc/PID/stat, read after the last batch is
+    acknowledged and before SIGTERM; the agent's start-up is subtracted) per 1M events, and its
+    peak RSS (VmHWM);
+  - loadgen's and devkafka's CPU, separately (loadgen's from wait4's rusage);
+  - drops: the agent's modelwatch_agent_messages_dropped_total{...} (must all be 0) and how many
+    times loadgen's client refused an event and loadgen retried it;
+  - the compression ratio: mw-bench-topic-bytes reads the batches still held by the mock Kafka
+    (it keeps the last ~5 MB of a partition) and sums their zstd frames' content sizes and
+    compressed sizes.
+
+Prints a human summary, and with --json one JSON document. Standard library only.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MODELS = ["churn:v3", "fraud:v1"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout_s, what, interval_s=0.02):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(interval_s)
+    raise SystemExit(f"agent_throughput: timed out after {timeout_s}s waiting for {what}")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a live process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": model}
+
+
+class Run:
+    def __init__(self, build, keep):
+        self.build = os.path.abspath(build)
+        self.dir = tempfile.mkdtemp(prefix="mw-bench-throughput-")
+        self.keep = keep
+        self.procs = []
+
+    def exe(self, rel):
+        path = os.path.join(self.build, rel)
+        if not os.path.exists(path):
+            raise SystemExit(f"agent_throughput: missing {path}: build first")
+        return path
+
+    def spawn(self, name, argv, stdout=None):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        p = subprocess.Popen(argv, stdout=stdout or log, stderr=log, cwd=self.dir,
+                             start_new_session=True)
+        p.mw_name = name
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout_s=60):
+        """Signal, reap with wait4; returns (exit status, rusage)."""
+        if p.returncode is None:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        return self.reap(p, timeout_s)
+
+    def reap(self, p, timeout_s=600):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid == p.pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                return p.returncode, usage
+            if time.monotonic() > deadline:
+                os.killpg(p.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                return p.returncode, usage
+            time.sleep(0.01)
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            if p.returncode is None and p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run(args):
+    r = Run(args.build, args.keep)
+    try:
+        return measure(r, args)
+    finally:
+        r.cleanup()
+
+
+def measure(r, args):
+    bootstrap = os.path.join(r.dir, "bootstrap")
+    control = os.path.join(r.dir, "control")
+    devkafka = r.spawn("devkafka", [r.exe("tools/modelwatch-devkafka"), "--bootstrap-file",
+                                    bootstrap, "--control-file", control, "--log-level", "warn"])
+    wait_for(lambda: os.path.exists(bootstrap), 20, "devkafka")
+
+    http_port = free_port()
+    endpoint = f"ipc://{r.dir}/agent.sock"
+    cfg = os.path.join(r.dir, "agent.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"""agent_id: bench-agent
+log_level: warn
+intake:
+  endpoint: "{endpoint}"
+kafka:
+  bootstrap_file: {bootstrap}
+spool:
+  dir: {r.dir}/spool
+  fsync: false
+http:
+  port: {http_port}
+models:
+  - name: "*"
+    sample_rate: {args.sample_rate}
+""")
+    agent = r.spawn("agent", [r.exe("agent/modelwatch-agent"), "--config", cfg])
+    wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz",
+                                            timeout=2).status == 200, 30, "agent /readyz")
+    time.sleep(0.5)  # let the producer settle; what it spent so far is start-up
+    agent_cpu0 = cpu_seconds(agent.pid)
+    devkafka_cpu0 = cpu_seconds(devkafka.pid)
+
+    out_path = os.path.join(r.dir, "loadgen.json")
+    with open(out_path, "wb") as out:
+        t0 = time.monotonic()
+        loadgen = r.spawn("loadgen", [r.exe("tools/modelwatch-loadgen"), "--endpoint", endpoint,
+                                      "--events", str(args.events)] +
+                          [a for m in MODELS for a in ("--model", m)], stdout=out)
+    accepted_key = "modelwatch_agent_events_accepted_total"
+    wait_for(lambda: metrics(http_port)[accepted_key] >= args.events, 600,
+             "the agent to accept every event", interval_s=0.01)
+    t_ingested = time.monotonic()
+
+    def all_delivered():
+        m = metrics(http_port)
+        sealed = m["modelwatch_agent_batches_sealed_total"]
+        return (m["modelwatch_agent_kafka_in_flight_batches"] == 0 and sealed > 0 and
+                m["modelwatch_agent_batches_delivered_total"] >= sealed and
+                m["modelwatch_agent_spool_batches"] == 0)
+    # The last batch is sealed by age (batch.max_age, 1 s) after the last event.
+    wait_for(all_delivered, 120, "Kafka to acknowledge every batch", interval_s=0.01)
+    t_shipped = time.monotonic()
+    agent_cpu = cpu_seconds(agent.pid) - agent_cpu0
+    agent_rss = peak_rss_kib(agent.pid)
+    devkafka_cpu = cpu_seconds(devkafka.pid) - devkafka_cpu0
+    m = metrics(http_port)
+
+    rc, lg_usage = r.reap(loadgen)
+    with open(out_path) as f:
+        lg = json.load(f)
+    if rc != 0:
+        raise SystemExit(f"agent_throughput: loadgen exited {rc}: {lg}")
+    loadgen_wall = None  # loadgen sleeps 0.5 s after its last event; its rusage is exact
+
+    ratio = topic_ratio(r, bootstrap)
+    code, _ = r.stop(agent)
+    r.stop(devkafka)
+
+    drops = {k: v for k, v in m.items() if k.startswith("modelwatch_agent_messages_dropped_total")}
+    result = {
+        "machine": machine(),
+        "events": args.events,
+        "sample_rate": args.sample_rate,
+        "accepted": m[accepted_key],
+        "records_shipped": m.get("modelwatch_agent_records_shipped_total"),
+        "batches": m["modelwatch_agent_batches_delivered_total"],
+        "intake_messages": m.get("modelwatch_agent_messages_received_total"),
+        "agent_drops": drops,
+        "client_refusals_retried": lg["dropped"],
+        "ingest_s": t_ingested - t0,
+        "ship_s": t_shipped - t0,
+        "events_per_s_ingest": args.events / (t_ingested - t0),
+        "events_per_s_shipped": args.events / (t_shipped - t0),
+        "agent_cpu_s": agent_cpu,
+        "agent_cpu_s_per_1m": agent_cpu * 1e6 / args.events,
+        "agent_events_per_cpu_s": args.events / agent_cpu if agent_cpu else None,
+        "agent_peak_rss_mib": agent_rss / 1024,
+        "agent_exit_code": code,
+        "loadgen_cpu_s": lg_usage.ru_utime + lg_usage.ru_stime,
+        "loadgen_peak_rss_mib": lg_usage.ru_maxrss / 1024,
+        "devkafka_cpu_s": devkafka_cpu,
+        "compression": ratio,
+    }
+    del loadgen_wall
+    return result
+
+
+def topic_ratio(r, bootstrap):
+    tool = os.path.join(r.build, "bench", "mw-bench-topic-bytes")
+    if not os.path.exists(tool):
+        return None
+    out = subprocess.run([tool, "-b", bootstrap, "-t", "modelwatch.telemetry"],
+                         capture_output=True, timeout=120)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr.decode())
+        return None
+    doc = json.loads(out.stdout)
+    if doc.get("compressed_bytes"):
+        doc["ratio"] = doc["uncompressed_bytes"] / doc["compressed_bytes"]
+    return doc
+
+
+def summary(res):
+    c = res["compression"] or {}
+    lines = [
+        f"machine: {res['machine']['nproc']} CPUs, {res['machine']['cpu']}",
+        f"events: {res['events']:,} at sample rate {res['sample_rate']}; accepted "
+        f"{res['accepted']:,.0f}, records shipped {res['records_shipped']:,.0f} in "
+        f"{res['batches']:,.0f} batches; intake messages {res['intake_messages']:,.0f}",
+        f"agent drops: {sum(res['agent_drops'].values()):.0f} {res['agent_drops']}",
+        f"client refusals retried by loadgen (back-pressure): {res['client_refusals_retried']:,}",
+        f"throughput: {res['events_per_s_ingest']:,.0f} events/s ingested "
+        f"({res['ingest_s']:.2f} s), {res['events_per_s_shipped']:,.0f} events/s shipped "
+        f"({res['ship_s']:.2f} s, includes the 1 s batch age)",
+        f"agent: {res['agent_cpu_s']:.2f} CPU-s = {res['agent_cpu_s_per_1m']:.2f} CPU-s per 1M "
+        f"events ({res['agent_events_per_cpu_s'] or 0:,.0f} events per CPU-second), "
+        f"peak RSS {res['agent_peak_rss_mib']:.1f} MiB",
+        f"loadgen: {res['loadgen_cpu_s']:.2f} CPU-s, peak RSS {res['loadgen_peak_rss_mib']:.1f} "
+        f"MiB; devkafka: {res['devkafka_cpu_s']:.2f} CPU-s",
+    ]
+    if c:
+        lines.append(f"compression: {c.get('ratio', 0):.2f}x over the {c['records']} batches "
+                     f"the mock still holds ({c['uncompressed_bytes']:,} -> "
+                     f"{c['compressed_bytes']:,} bytes)")
+    else:
+        lines.append("compression: mw-bench-topic-bytes not built")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build", nargs="?", default=os.environ.get("MW_BUILD_DIR", "build"))
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--sample-rate", type=float, default=0.1)
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir and its logs")
+    args = ap.parse_args()
+    res = run(args)
+    print(json.dumps(res, indent=2) if args.json else summary(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()

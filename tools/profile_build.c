@@ -1,0 +1,1181 @@
+/*
+ * profile_build.c — CSV → reference profile, streaming in bounded memory (see profile_build.h
+ * for the method and its error bounds).
+ *
+ * The file is read record by record by a small RFC 4180 reader. Pass 1 decides each column's
+ * type and computes count, missing, min, max, mean and a reservoir sample per numeric column,
+ * from which the quantile edges follow. Pass 2 assigns every numeric value to its bin and
+ * counts categories (exactly, then with a space-saving sketch). Pass 3 runs only when a sketch
+ * was needed, to recount its top candidates exactly.
+ */
+#include "profile_build.h"
+
+#include "alloc.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BUFFER_BYTES (256u * 1024)
+#define NOTE_VALUE_CHARS 40
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors                                                                                    */
+
+struct errbuf {
+    char *text;
+    size_t size;
+};
+
+static int fail(struct errbuf *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct errbuf *e, int rc, const char *fmt, ...)
+{
+    if (e->size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->text, e->size, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* CSV reader                                                                                */
+
+struct csv_reader {
+    const char *path;
+    int fd;
+    char *in; /* read buffer */
+    size_t in_len, in_pos;
+    bool eof;
+    int pushback; /* one character pushed back, or -2 */
+    char *rec;    /* the current record's fields, each NUL-terminated */
+    size_t rec_len;
+    size_t *field_off; /* MW_PROFILE_MAX_COLUMNS + 1 offsets into rec */
+    size_t n_fields;   /* fields in the record (may exceed what field_off stores) */
+    uint64_t line;        /* physical line of the next character, 1-based */
+    uint64_t record_line; /* line the current record started on */
+    struct errbuf *err;
+};
+
+enum { CSV_EOF = -1, CSV_ERROR = -2 };
+
+static int reader_open(struct csv_reader *r, const char *path, struct errbuf *err)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->err = err;
+    r->fd = -1;
+    r->pushback = -2;
+    r->line = 1;
+    if (strcmp(path, "-") == 0)
+        return fail(err, MW_EINVAL,
+                    "-: profile build reads its input more than once, so it cannot read "
+                    "standard input: write the CSV to a file first");
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
+        return fail(err, MW_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return fail(err, MW_EIO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(err, MW_EINVAL,
+                    "%s: not a regular file (profile build reads its input more than once, so "
+                    "it cannot read a pipe): write the CSV to a file first",
+                    path);
+    r->in = mw_malloc(READ_BUFFER_BYTES);
+    r->rec = mw_malloc(MW_PROFILE_MAX_RECORD_BYTES + 1);
+    r->field_off = mw_calloc(MW_PROFILE_MAX_COLUMNS + 1, sizeof *r->field_off);
+    if (!r->in || !r->rec || !r->field_off)
+        return fail(err, MW_ENOMEM, "%s: out of memory", path);
+    return 0;
+}
+
+static void reader_close(struct csv_reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    mw_free(r->in);
+    mw_free(r->rec);
+    mw_free(r->field_off);
+    r->fd = -1;
+    r->in = r->rec = NULL;
+    r->field_off = NULL;
+}
+
+/* Back to the first byte, for the next pass. */
+static int reader_rewind(struct csv_reader *r)
+{
+    if (lseek(r->fd, 0, SEEK_SET) != 0)
+        return fail(r->err, MW_EIO, "%s: %s", r->path, strerror(errno));
+    r->in_len = r->in_pos = 0;
+    r->eof = false;
+    r->pushback = -2;
+    r->line = 1;
+    return 0;
+}
+
+/* Refill the read buffer; skips a UTF-8 byte order mark at the start of the file. Returns 0,
+ * or MW_EIO with the message set. */
+static int refill(struct csv_reader *r)
+{
+    bool at_start = r->line == 1 && r->in_len == 0 && !r->eof;
+    ssize_t n;
+    do {
+        n = read(r->fd, r->in, READ_BUFFER_BYTES);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return fail(r->err, MW_EIO, "%s: read: %s", r->path, strerror(errno));
+    r->in_len = (size_t)n;
+    r->in_pos = 0;
+    if (n == 0)
+        r->eof = true;
+    if (at_start && n >= 3 && memcmp(r->in, "\xEF\xBB\xBF", 3) == 0)
+        r->in_pos = 3;
+    return 0;
+}
+
+/* Next byte (0..255), CSV_EOF, or CSV_ERROR. */
+static inline int next_char(struct csv_reader *r)
+{
+    if (r->pushback != -2) {
+        int c = r->pushback;
+        r->pushback = -2;
+        return c;
+    }
+    if (r->in_pos == r->in_len) {
+        if (r->eof)
+            return CSV_EOF;
+        if (refill(r))
+            return CSV_ERROR;
+        if (r->in_pos == r->in_len)
+            return CSV_EOF;
+    }
+    return (unsigned char)r->in[r->in_pos++];
+}
+
+/* After a CR: consumes a following LF and returns true, or pushes the character back. */
+static bool crlf(struct csv_reader *r)
+{
+    int c = next_char(r);
+    if (c == '\n')
+        return true;
+    r->pushback = c;
+    return false;
+}
+
+static inline int append(struct csv_reader *r, char c)
+{
+    if (r->rec_len >= MW_PROFILE_MAX_RECORD_BYTES)
+        return fail(r->err, MW_EPARSE, "%s:%" PRIu64 ": record longer than %u bytes", r->path,
+                    r->record_line, (unsigned)MW_PROFILE_MAX_RECORD_BYTES);
+    r->rec[r->rec_len++] = c;
+    return 0;
+}
+
+/* Close the current field: NUL-terminate it and start the next one. */
+static inline int end_field(struct csv_reader *r, size_t *field_start)
+{
+    int rc = append(r, '\0');
+    if (rc)
+        return rc;
+    if (r->n_fields <= MW_PROFILE_MAX_COLUMNS)
+        r->field_off[r->n_fields] = *field_start;
+    r->n_fields++;
+    *field_start = r->rec_len;
+    return 0;
+}
+
+static inline const char *field(const struct csv_reader *r, size_t i)
+{
+    return r->rec + r->field_off[i];
+}
+
+/* Length of field i (fields are NUL-terminated; a field cannot hold a NUL byte). */
+static inline size_t field_len(const struct csv_reader *r, size_t i)
+{
+    size_t end = i + 1 < r->n_fields && i + 1 <= MW_PROFILE_MAX_COLUMNS ? r->field_off[i + 1]
+                                                                        : r->rec_len;
+    return end - r->field_off[i] - 1;
+}
+
+/*
+ * Read the next record into r->rec / r->field_off / r->n_fields. Returns 1 with a record,
+ * 0 at the end of the file, or a negative MW_E* code with the message set (MW_EPARSE for
+ * malformed CSV, naming the line).
+ */
+static int csv_next(struct csv_reader *r)
+{
+    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } state = FIELD_START;
+    size_t field_start = 0;
+    uint64_t quote_line = 0;
+    int rc;
+    r->rec_len = 0;
+    r->n_fields = 0;
+    r->record_line = r->line;
+    for (;;) {
+        int c = next_char(r);
+        if (c == CSV_ERROR)
+            return MW_EIO;
+        if (c == 0)
+            return fail(r->err, MW_EPARSE, "%s:%" PRIu64 ": NUL byte in the data", r->path,
+                        r->line);
+        switch (state) {
+        case QUOTED:
+            if (c == '"') {
+                state = QUOTE_IN_QUOTED;
+            } else if (c == CSV_EOF) {
+                return fail(r->err, MW_EPARSE,
+                            "%s:%" PRIu64 ": unterminated quoted field (the file ends inside "
+                            "quotes)",
+                            r->path, quote_line);
+            } else {
+                if (c == '\n')
+                    r->line++;
+                if ((rc = append(r, (char)c)))
+                    return rc;
+            }
+            continue;
+        case QUOTE_IN_QUOTED:
+            if (c == '"') {
+                state = QUOTED;
+                if ((rc = append(r, '"')))
+                    return rc;
+                continue;
+            }
+            if (c == ',') {
+                if ((rc = end_field(r, &field_start)))
+                    return rc;
+                state = FIELD_START;
+                continue;
+            }
+            if (c == '\n' || c == CSV_EOF || (c == '\r' && crlf(r)))
+                goto end_of_record;
+            return fail(r->err, MW_EPARSE,
+                        "%s:%" PRIu64 ": unexpected character after a closing quote (a quote "
+                        "inside a quoted field is written \"\")",
+                        r->path, r->line);
+        case FIELD_START:
+            if (c == '"') {
+                state = QUOTED;
+                quote_line = r->line;
+                continue;
+            }
+            /* A blank line between records is skipped. */
+            if (r->n_fields == 0 && (c == '\n' || (c == '\r' && crlf(r)))) {
+                r->line++;
+                r->record_line = r->line;
+                continue;
+            }
+            if (c == CSV_EOF && r->n_fields == 0)
+                return 0;
+            state = UNQUOTED;
+            /* fall through */
+        case UNQUOTED:
+            if (c == ',') {
+                if ((rc = end_field(r, &field_start)))
+                    return rc;
+                state = FIELD_START;
+                continue;
+            }
+            if (c == '\n' || c == CSV_EOF || (c == '\r' && crlf(r)))
+                goto end_of_record;
+            if ((rc = append(r, (char)c)))
+                return rc;
+            continue;
+        }
+    end_of_record:
+        if ((rc = end_field(r, &field_start)))
+            return rc;
+        if (c != CSV_EOF)
+            r->line++;
+        return 1;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values                                                                                    */
+
+static bool is_missing(const char *s, size_t len)
+{
+    switch (len) {
+    case 0: return true;
+    case 2: return strcasecmp(s, "NA") == 0;
+    case 3: return strcasecmp(s, "NaN") == 0;
+    case 4: return strcasecmp(s, "null") == 0;
+    default: return false;
+    }
+}
+
+/* Whether the whole of s (len bytes) is a finite number; stores it in *x. */
+static bool parse_number(const char *s, size_t len, double *x)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end != s + len || end == s || !isfinite(v))
+        return false;
+    *x = v;
+    return true;
+}
+
+/* splitmix64: a small, fast generator with a fixed seed, so samples are reproducible. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001B3ull;
+    }
+    return h ^ (h >> 32);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Category counting: a hash table over a min-heap of counters (space-saving when full)       */
+
+struct cat_entry {
+    char *key;
+    size_t key_len;
+    uint64_t hash;
+    uint64_t count;
+    size_t slot; /* where the hash table points at this entry */
+};
+
+struct cat_table {
+    struct cat_entry *heap; /* min-heap by count, n_used of cap */
+    size_t n_used, cap;
+    uint32_t *slots; /* heap index + 1; 0 = empty; linear probing */
+    size_t n_slots;  /* power of two >= 2 cap */
+    bool sketched;   /* an entry was replaced: counts are space-saving estimates */
+    bool lookup_only; /* pass 3: count only the keys present, no heap order */
+    uint64_t distinct; /* distinct values seen while exact, then entries + replacements */
+};
+
+static int cat_table_init(struct cat_table *t, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    t->cap = cap;
+    t->n_slots = 16;
+    while (t->n_slots < 2 * cap)
+        t->n_slots *= 2;
+    t->heap = mw_calloc(cap, sizeof *t->heap);
+    t->slots = mw_calloc(t->n_slots, sizeof *t->slots);
+    return t->heap && t->slots ? 0 : MW_ENOMEM;
+}
+
+static void cat_table_free(struct cat_table *t)
+{
+    if (t->heap)
+        for (size_t i = 0; i < t->n_used; i++)
+            mw_free(t->heap[i].key);
+    mw_free(t->heap);
+    mw_free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static void heap_swap(struct cat_table *t, size_t i, size_t j)
+{
+    struct cat_entry tmp = t->heap[i];
+    t->heap[i] = t->heap[j];
+    t->heap[j] = tmp;
+    t->slots[t->heap[i].slot] = (uint32_t)i + 1;
+    t->slots[t->heap[j].slot] = (uint32_t)j + 1;
+}
+
+static void sift_down(struct cat_table *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->n_used && t->heap[l].count < t->heap[m].count)
+            m = l;
+        if (r < t->n_used && t->heap[r].count < t->heap[m].count)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(t, i, m);
+        i = m;
+    }
+}
+
+static void sift_up(struct cat_table *t, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (t->heap[parent].count <= t->heap[i].count)
+            return;
+        heap_swap(t, i, parent);
+        i = parent;
+    }
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t cat_find_slot(const struct cat_table *t, const char *key, size_t len, uint64_t h)
+{
+    size_t mask = t->n_slots - 1;
+    for (size_t s = (size_t)h & mask;; s = (s + 1) & mask) {
+        uint32_t idx = t->slots[s];
+        if (idx == 0)
+            return s;
+        const struct cat_entry *e = &t->heap[idx - 1];
+        if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
+            return s;
+    }
+}
+
+/* Remove slot s with backward-shift deletion, so probing stays correct without tombstones. */
+static void cat_remove_slot(struct cat_table *t, size_t s)
+{
+    size_t mask = t->n_slots - 1;
+    size_t hole = s;
+    for (size_t j = (s + 1) & mask; t->slots[j] != 0; j = (j + 1) & mask) {
+        size_t home = (size_t)t->heap[t->slots[j] - 1].hash & mask;
+        /* Entry j may move to the hole when its home is not cyclically in (hole, j]. */
+        bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!in_range) {
+            t->slots[hole] = t->slots[j];
+            t->heap[t->slots[hole] - 1].slot = hole;
+            hole = j;
+        }
+    }
+    t->slots[hole] = 0;
+}
+
+/* Count one occurrence of key. Returns 0 or MW_ENOMEM. */
+static int cat_add(struct cat_table *t, const char *key, size_t len)
+{
+    uint64_t h = hash_bytes(key, len);
+    size_t s = cat_find_slot(t, key, len, h);
+    if (t->slots[s] != 0) {
+        size_t i = t->slots[s] - 1;
+        t->heap[i].count++;
+        if (!t->lookup_only)
+            sift_down(t, i);
+        return 0;
+    }
+    if (t->lookup_only)
+        return 0;
+    t->distinct++;
+    char *copy = mw_strndup(key, len);
+    if (!copy)
+        return MW_ENOMEM;
+    if (t->n_used < t->cap) {
+        size_t i = t->n_used++;
+        t->heap[i] = (struct cat_entry){.key = copy, .key_len = len, .hash = h, .count = 1,
+                                        .slot = s};
+        t->slots[s] = (uint32_t)i + 1;
+        sift_up(t, i);
+        return 0;
+    }
+    /* Space-saving: the least counted entry gives its place (and its count + 1) to key. */
+    t->sketched = true;
+    struct cat_entry *root = &t->heap[0];
+    cat_remove_slot(t, root->slot);
+    mw_free(root->key);
+    root->key = copy;
+    root->key_len = len;
+    root->hash = h;
+    root->count++;
+    s = cat_find_slot(t, key, len, h);
+    root->slot = s;
+    t->slots[s] = 1;
+    sift_down(t, 0);
+    return 0;
+}
+
+/* Heap entries by count descending, then value ascending: the deterministic top-K order. */
+static int cmp_entry_desc(const void *a, const void *b)
+{
+    const struct cat_entry *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+/* Sort the entries for reading (destroys the heap and hash order: the table is done). */
+static void cat_table_sort(struct cat_table *t)
+{
+    qsort(t->heap, t->n_used, sizeof *t->heap, cmp_entry_desc);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Per-column state                                                                          */
+
+struct column {
+    int feature; /* index into features, or -1 when ignored */
+    bool forced_categorical;
+    bool numeric; /* still numeric (pass 1), or numeric (afterwards) */
+    /* pass 1, numeric */
+    double *sample;
+    size_t sample_len, sample_alloc, sample_cap;
+    uint64_t rng;
+    double sum, sum_comp; /* Neumaier compensated sum */
+    uint64_t n_numeric;
+    /* pass 2 */
+    struct cat_table table;
+    uint64_t n_long; /* values longer than MW_PROFILE_MAX_CATEGORY_BYTES */
+};
+
+struct build {
+    const struct mw_profile_options *o;
+    struct csv_reader reader;
+    struct errbuf *err;
+    size_t n_columns;
+    struct column *columns;
+    struct mw_profile *p;
+};
+
+static int note(struct mw_profile_feature *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int note(struct mw_profile_feature *f, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (f->note)
+        return 0; /* the first remark is the one that matters */
+    f->note = mw_strdup(text);
+    return f->note ? 0 : MW_ENOMEM;
+}
+
+/* A printable, shortened copy of a value for a note. */
+static void quote_value(const char *s, size_t len, char *out, size_t size)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len && j + 4 < size && i < NOTE_VALUE_CHARS; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = c >= 0x20 && c != 0x7F ? (char)c : '?';
+    }
+    if (len > NOTE_VALUE_CHARS && j + 4 < size) {
+        memcpy(out + j, "...", 3);
+        j += 3;
+    }
+    out[j] = '\0';
+}
+
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] && strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Each column named in the options must exist in the header. */
+static int check_option_columns(struct build *b, const char *what, const char *const *list,
+                                size_t n)
+{
+    const struct csv_reader *r = &b->reader;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t c = 0; c < b->n_columns && !found; c++)
+            found = list[i] && strcmp(field(r, c), list[i]) == 0;
+        if (!found)
+            return fail(b->err, MW_EINVAL, "%s: %s %s: no such column in the header", r->path,
+                        what, list[i] ? list[i] : "(null)");
+    }
+    return 0;
+}
+
+/* Read and check the header; create the columns and the (empty) features. */
+static int read_header(struct build *b)
+{
+    struct csv_reader *r = &b->reader;
+    const struct mw_profile_options *o = b->o;
+    int rc = csv_next(r);
+    if (rc == 0)
+        return fail(b->err, MW_EPARSE, "%s: empty file: expected a header row", r->path);
+    if (rc < 0)
+        return rc;
+    if (r->n_fields > MW_PROFILE_MAX_COLUMNS)
+        return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": %zu columns, more than the %d supported",
+                    r->path, r->record_line, r->n_fields, MW_PROFILE_MAX_COLUMNS);
+    b->n_columns = r->n_fields;
+    for (size_t i = 0; i < b->n_columns; i++) {
+        if (field_len(r, i) == 0)
+            return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": column %zu has an empty name",
+                        r->path, r->record_line, i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(field(r, i), field(r, j)) == 0)
+                return fail(b->err, MW_EPARSE,
+                            "%s:%" PRIu64 ": duplicate column name \"%s\" (columns %zu and %zu)",
+                            r->path, r->record_line, field(r, i), j + 1, i + 1);
+    }
+    const char *label[1] = {o->label};
+    if ((rc = check_option_columns(b, "--categorical", o->categorical, o->n_categorical)) ||
+        (rc = check_option_columns(b, "--ignore", o->ignore, o->n_ignore)) ||
+        (rc = check_option_columns(b, "--label", label, o->label ? 1 : 0)))
+        return rc;
+
+    b->columns = mw_calloc(b->n_columns, sizeof *b->columns);
+    b->p->features = mw_calloc(b->n_columns, sizeof *b->p->features);
+    if (!b->columns || !b->p->features)
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    size_t n_candidates = 0;
+    for (size_t i = 0; i < b->n_columns; i++) {
+        struct column *c = &b->columns[i];
+        const char *name = field(r, i);
+        c->feature = -1;
+        if (in_list(name, o->ignore, o->n_ignore) || (o->label && strcmp(name, o->label) == 0))
+            continue;
+        struct mw_profile_feature *f = &b->p->features[b->p->n_features];
+        c->feature = (int)b->p->n_features++;
+        f->name = mw_strdup(name);
+        if (!f->name)
+            return fail(b->err, MW_ENOMEM, "out of memory");
+        f->column = i;
+        f->min = f->max = f->mean = NAN;
+        c->forced_categorical = in_list(name, o->categorical, o->n_categorical);
+        c->numeric = !c->forced_categorical;
+        c->rng = 0x6D6F64656C776174ull ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull);
+        n_candidates += c->numeric;
+    }
+    if (b->p->n_features == 0)
+        return fail(b->err, MW_EINVAL, "%s: no feature columns left (all ignored)", r->path);
+    /* Every numeric sample together fits MW_PROFILE_SAMPLE_BUDGET values. */
+    size_t cap = o->sample_cap ? o->sample_cap : MW_PROFILE_SAMPLE_CAP;
+    if (n_candidates && cap > MW_PROFILE_SAMPLE_BUDGET / n_candidates) {
+        cap = MW_PROFILE_SAMPLE_BUDGET / n_candidates;
+        if (cap < MW_PROFILE_MIN_SAMPLE_CAP)
+            cap = MW_PROFILE_MIN_SAMPLE_CAP;
+    }
+    for (size_t i = 0; i < b->n_columns; i++)
+        b->columns[i].sample_cap = cap;
+    return 0;
+}
+
+static int check_width(struct build *b)
+{
+    struct csv_reader *r = &b->reader;
+    if (r->n_fields != b->n_columns)
+        return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": expected %zu fields, got %zu", r->path,
+                    r->record_line, b->n_columns, r->n_fields);
+    return 0;
+}
+
+/* Reservoir sampling (algorithm R): the first cap values, then value n replaces a random
+ * slot with probability cap / n. */
+static int sample_add(struct column *c, uint64_t n_seen, double x)
+{
+    if (c->sample_len < c->sample_cap) {
+        if (c->sample_len == c->sample_alloc) {
+            size_t grow = c->sample_alloc ? 2 * c->sample_alloc : 1024;
+            if (grow > c->sample_cap)
+                grow = c->sample_cap;
+            double *p = mw_realloc(c->sample, grow * sizeof *p);
+            if (!p)
+                return MW_ENOMEM;
+            c->sample = p;
+            c->sample_alloc = grow;
+        }
+        c->sample[c->sample_len++] = x;
+        return 0;
+    }
+    uint64_t j = next_random(&c->rng) % n_seen; /* n_seen <= 2^63: the bias is < 2^-20 */
+    if (j < c->sample_cap)
+        c->sample[j] = x;
+    return 0;
+}
+
+static int pass1_value(struct build *b, struct column *c, const char *s, size_t len)
+{
+    struct mw_profile_feature *f = &b->p->features[c->feature];
+    if (is_missing(s, len)) {
+        f->missing++;
+        return 0;
+    }
+    f->count++;
+    if (!c->numeric)
+        return 0;
+    double x;
+    if (!parse_number(s, len, &x)) {
+        c->numeric = false;
+        mw_free(c->sample);
+        c->sample = NULL;
+        c->sample_len = c->sample_alloc = 0;
+        char shown[NOTE_VALUE_CHARS + 8];
+        quote_value(s, len, shown, sizeof shown);
+        if (c->n_numeric > 0)
+            return note(f,
+                        "column \"%s\" is categorical: \"%s\" on line %" PRIu64
+                        " is not a number (%" PRIu64 " values before it were)",
+                        f->name, shown, b->reader.record_line, c->n_numeric);
+        return 0;
+    }
+    c->n_numeric++;
+    if (c->n_numeric == 1 || x < f->min)
+        f->min = x;
+    if (c->n_numeric == 1 || x > f->max)
+        f->max = x;
+    double t = c->sum + x; /* Neumaier: keep the low-order bits the sum drops */
+    c->sum_comp += fabs(c->sum) >= fabs(x) ? (c->sum - t) + x : (x - t) + c->sum;
+    c->sum = t;
+    return sample_add(c, c->n_numeric, x) ? fail(b->err, MW_ENOMEM, "out of memory") : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Quantile q of the sorted s[0..m-1] by linear interpolation, as numpy.quantile (method
+ * "linear") computes it, so that edges match numpy's exactly on unsampled columns. */
+static double quantile_linear(const double *s, size_t m, double q)
+{
+    double h = (double)(m - 1) * q;
+    if (h >= (double)(m - 1))
+        return s[m - 1];
+    double lo = floor(h);
+    size_t i = (size_t)lo;
+    double g = h - lo, a = s[i], d = s[i + 1] - a;
+    return g >= 0.5 ? s[i + 1] - d * (1 - g) : a + d * g;
+}
+
+/* Number of edges <= x: the bin index of aggregator/drift.h's mw_drift_bin_index. */
+static size_t bin_index(const double *edges, size_t n_edges, double x)
+{
+    size_t lo = 0, hi = n_edges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (edges[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* After pass 1: numeric features get their edges, categorical ones a counting table. */
+static int finish_pass1(struct build *b)
+{
+    const struct mw_profile_options *o = b->o;
+    size_t n_categorical = 0;
+    for (size_t i = 0; i < b->n_columns; i++)
+        n_categorical += b->columns[i].feature >= 0 && !b->columns[i].numeric;
+    size_t k = o->exact_categories ? o->exact_categories : MW_PROFILE_EXACT_CATEGORIES;
+    if (n_categorical && k > MW_PROFILE_CATEGORY_BUDGET / n_categorical)
+        k = MW_PROFILE_CATEGORY_BUDGET / n_categorical;
+    if (k < 2 * o->max_categories)
+        k = 2 * o->max_categories;
+
+    for (size_t i = 0; i < b->n_columns; i++) {
+        struct column *c = &b->columns[i];
+        if (c->feature < 0)
+            continue;
+        struct mw_profile_feature *f = &b->p->features[c->feature];
+        if (!c->numeric) {
+            f->type = MW_PROFILE_CATEGORICAL;
+            f->min = f->max = f->mean = NAN;
+            f->count = f->missing = 0; /* counted again in pass 2 */
+            if (cat_table_init(&c->table, k))
+                return fail(b->err, MW_ENOMEM, "out of memory");
+            continue;
+        }
+        f->type = MW_PROFILE_NUMERIC;
+        if (f->count == 0) {
+            if (note(f, "column \"%s\" has no values (every row is missing)", f->name))
+                return fail(b->err, MW_ENOMEM, "out of memory");
+            continue;
+        }
+        f->mean = (c->sum + c->sum_comp) / (double)f->count;
+        if (f->mean < f->min) /* rounding cannot put the mean outside the range */
+            f->mean = f->min;
+        if (f->mean > f->max)
+            f->mean = f->max;
+        f->sample_size = c->sample_len;
+        qsort(c->sample, c->sample_len, sizeof *c->sample, cmp_double);
+        size_t n_q = (size_t)o->n_bins - 1;
+        f->edges = mw_calloc(n_q, sizeof *f->edges);
+        if (!f->edges)
+            return fail(b->err, MW_ENOMEM, "out of memory");
+        size_t n = 0;
+        for (size_t q = 1; q <= n_q; q++) {
+            double e = quantile_linear(c->sample, c->sample_len, (double)q / o->n_bins);
+            if (n > 0 && e <= f->edges[n - 1])
+                continue; /* repeated (or, by rounding, decreasing) quantiles: one edge */
+            f->edges[n++] = e;
+        }
+        f->n_edges = n;
+        f->bin_counts = mw_calloc(n + 1, sizeof *f->bin_counts);
+        f->proportions = mw_calloc(n + 1, sizeof *f->proportions);
+        if (!f->bin_counts || !f->proportions)
+            return fail(b->err, MW_ENOMEM, "out of memory");
+        if (c->sample_len < f->count &&
+            c->sample_cap < (o->sample_cap ? o->sample_cap : MW_PROFILE_SAMPLE_CAP)) {
+            if (note(f,
+                     "column \"%s\": quantile edges from a sample of %zu values (the sample "
+                     "budget is shared by %zu columns); rank error up to %.3f",
+                     f->name, c->sample_len, b->n_columns,
+                     sqrt(log(2.0 / 1e-6) / (2.0 * (double)c->sample_len))))
+                return fail(b->err, MW_ENOMEM, "out of memory");
+        }
+        mw_free(c->sample);
+        c->sample = NULL;
+    }
+    return 0;
+}
+
+static int pass2_value(struct build *b, struct column *c, const char *s, size_t len)
+{
+    struct mw_profile_feature *f = &b->p->features[c->feature];
+    if (c->numeric) {
+        double x;
+        if (is_missing(s, len))
+            return 0;
+        if (!parse_number(s, len, &x))
+            return fail(b->err, MW_EIO, "%s:%" PRIu64 ": the file changed while it was read",
+                        b->reader.path, b->reader.record_line);
+        f->bin_counts[bin_index(f->edges, f->n_edges, x)]++;
+        return 0;
+    }
+    if (is_missing(s, len)) {
+        f->missing++;
+        return 0;
+    }
+    f->count++;
+    if (len > MW_PROFILE_MAX_CATEGORY_BYTES) {
+        c->n_long++;
+        return 0;
+    }
+    return cat_add(&c->table, s, len) ? fail(b->err, MW_ENOMEM, "out of memory") : 0;
+}
+
+/* One pass over the data rows; pass 1 counts the rows, later passes check the count. */
+static int run_pass(struct build *b, int pass)
+{
+    struct csv_reader *r = &b->reader;
+    int rc;
+    uint64_t rows = 0;
+    if (pass > 1) {
+        if ((rc = reader_rewind(r)))
+            return rc;
+        if ((rc = csv_next(r)) != 1) /* the header, checked in pass 1 */
+            return rc < 0 ? rc : fail(b->err, MW_EIO, "%s: the file changed while it was read",
+                                      r->path);
+    }
+    while ((rc = csv_next(r)) == 1) {
+        if ((rc = check_width(b)))
+            return rc;
+        rows++;
+        for (size_t i = 0; i < b->n_columns; i++) {
+            struct column *c = &b->columns[i];
+            if (c->feature < 0)
+                continue;
+            const char *s = field(r, i);
+            size_t len = field_len(r, i);
+            if (pass == 1)
+                rc = pass1_value(b, c, s, len);
+            else if (pass == 2)
+                rc = pass2_value(b, c, s, len);
+            else if (!c->numeric && c->table.lookup_only && !is_missing(s, len))
+                rc = cat_add(&c->table, s, len);
+            if (rc)
+                return rc;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (pass == 1) {
+        if (rows == 0)
+            return fail(b->err, MW_EPARSE, "%s: no data rows after the header", r->path);
+        b->p->rows = rows;
+    } else if (rows != b->p->rows) {
+        return fail(b->err, MW_EIO, "%s: the file changed while it was read (%" PRIu64
+                    " rows, then %" PRIu64 ")", r->path, b->p->rows, rows);
+    }
+    b->p->passes = (unsigned)pass;
+    return 0;
+}
+
+/* Keep the top max_categories entries of a sorted table as the feature's categories. */
+static int keep_categories(struct build *b, struct column *c, struct mw_profile_feature *f)
+{
+    struct cat_table *t = &c->table;
+    size_t keep = t->n_used < b->o->max_categories ? t->n_used : b->o->max_categories;
+    while (keep > 0 && t->heap[keep - 1].count == 0)
+        keep--; /* pass 3 candidates that never occurred */
+    f->categories = mw_calloc(keep ? keep : 1, sizeof *f->categories);
+    if (!f->categories)
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    uint64_t kept = 0;
+    for (size_t i = 0; i < keep; i++) {
+        struct mw_profile_category *cat = &f->categories[i];
+        cat->value = t->heap[i].key; /* moved from the table */
+        t->heap[i].key = NULL;
+        cat->count = t->heap[i].count;
+        cat->share = f->count ? (double)cat->count / (double)f->count : 0;
+        kept += cat->count;
+    }
+    f->n_categories = keep;
+    f->other_count = f->count - kept;
+    f->other = f->count ? (double)f->other_count / (double)f->count : 0;
+    return 0;
+}
+
+/* After pass 2: proportions; exact category tables give their categories, sketched ones are
+ * replaced by a lookup table of their top candidates for pass 3. Sets *need_pass3. */
+static int finish_pass2(struct build *b, bool *need_pass3)
+{
+    *need_pass3 = false;
+    for (size_t i = 0; i < b->n_columns; i++) {
+        struct column *c = &b->columns[i];
+        if (c->feature < 0)
+            continue;
+        struct mw_profile_feature *f = &b->p->features[c->feature];
+        if (c->numeric) {
+            for (size_t j = 0; f->count && j <= f->n_edges; j++)
+                f->proportions[j] = (double)f->bin_counts[j] / (double)f->count;
+            continue;
+        }
+        f->distinct_lower_bound = c->table.distinct;
+        cat_table_sort(&c->table);
+        if (!c->table.sketched) {
+            int rc = keep_categories(b, c, f);
+            if (rc)
+                return rc;
+            cat_table_free(&c->table);
+            continue;
+        }
+        f->sketched = true;
+        *need_pass3 = true;
+        size_t n_cand = 2 * b->o->max_categories;
+        if (n_cand > c->table.n_used)
+            n_cand = c->table.n_used;
+        struct cat_table lookup;
+        if (cat_table_init(&lookup, n_cand))
+            return fail(b->err, MW_ENOMEM, "out of memory");
+        for (size_t j = 0; j < n_cand; j++) {
+            struct cat_entry *e = &c->table.heap[j];
+            size_t s = cat_find_slot(&lookup, e->key, e->key_len, e->hash);
+            lookup.heap[j] = (struct cat_entry){.key = e->key, .key_len = e->key_len,
+                                                .hash = e->hash, .count = 0, .slot = s};
+            lookup.slots[s] = (uint32_t)j + 1;
+            e->key = NULL;
+        }
+        lookup.n_used = n_cand;
+        lookup.lookup_only = true;
+        cat_table_free(&c->table);
+        c->table = lookup;
+    }
+    return 0;
+}
+
+static int finish_pass3(struct build *b)
+{
+    for (size_t i = 0; i < b->n_columns; i++) {
+        struct column *c = &b->columns[i];
+        if (c->feature < 0 || c->numeric || !c->table.lookup_only)
+            continue;
+        cat_table_sort(&c->table);
+        int rc = keep_categories(b, c, &b->p->features[c->feature]);
+        if (rc)
+            return rc;
+        cat_table_free(&c->table);
+    }
+    return 0;
+}
+
+static int check_options(const struct mw_profile_options *o, struct errbuf *err)
+{
+    if (!o || !o->model || !*o->model)
+        return fail(err, MW_EINVAL, "a model name is required (--model)");
+    if (!o->version || !*o->version)
+        return fail(err, MW_EINVAL, "a model version is required (--version)");
+    if (o->n_bins < MW_PROFILE_MIN_BINS || o->n_bins > MW_PROFILE_MAX_BINS)
+        return fail(err, MW_EINVAL, "--bins %d: must be %d..%d", o->n_bins, MW_PROFILE_MIN_BINS,
+                    MW_PROFILE_MAX_BINS);
+    if (o->max_categories < 1 || o->max_categories > MW_PROFILE_MAX_MAX_CATEGORIES)
+        return fail(err, MW_EINVAL, "--max-categories %zu: must be 1..%d", o->max_categories,
+                    MW_PROFILE_MAX_MAX_CATEGORIES);
+    return 0;
+}
+
+void mw_profile_options_init(struct mw_profile_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n_bins = MW_PROFILE_DEFAULT_BINS;
+    o->max_categories = MW_PROFILE_DEFAULT_MAX_CATEGORIES;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mw_profile_build(const char *path, const struct mw_profile_options *o,
+                     struct mw_profile **out, char *err, size_t err_size)
+{
+    struct errbuf e = {err, err_size};
+    struct build b = {.o = o, .err = &e};
+    bool need_pass3 = false;
+    int rc;
+    if (err_size)
+        err[0] = '\0';
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return fail(&e, MW_EINVAL, "no file or no output");
+    if ((rc = check_options(o, &e)))
+        return rc;
+    b.p = mw_calloc(1, sizeof *b.p);
+    if (!b.p)
+        return fail(&e, MW_ENOMEM, "out of memory");
+    b.p->model = mw_strdup(o->model);
+    b.p->version = mw_strdup(o->version);
+    b.p->created_ms = o->created_ms ? o->created_ms : now_ms();
+    if (!b.p->model || !b.p->version) {
+        rc = fail(&e, MW_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = reader_open(&b.reader, path, &e)) || (rc = read_header(&b)) ||
+        (rc = run_pass(&b, 1)) || (rc = finish_pass1(&b)) || (rc = run_pass(&b, 2)) ||
+        (rc = finish_pass2(&b, &need_pass3)))
+        goto out;
+    if (need_pass3 && ((rc = run_pass(&b, 3)) || (rc = finish_pass3(&b))))
+        goto out;
+    for (size_t i = 0; i < b.n_columns; i++) {
+        const struct column *c = &b.columns[i];
+        if (c->feature >= 0 && c->n_long &&
+            note(&b.p->features[c->feature],
+                 "column \"%s\": %" PRIu64 " values longer than %d bytes count as other",
+                 b.p->features[c->feature].name, c->n_long, MW_PROFILE_MAX_CATEGORY_BYTES)) {
+            rc = fail(&e, MW_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    *out = b.p;
+    b.p = NULL;
+out:
+    if (b.columns) {
+        for (size_t i = 0; i < b.n_columns; i++) {
+            mw_free(b.columns[i].sample);
+            cat_table_free(&b.columns[i].table);
+        }
+        mw_free(b.columns);
+    }
+    reader_close(&b.reader);
+    mw_profile_destroy(b.p);
+    return rc;
+}
+
+void mw_profile_destroy(struct mw_profile *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; p->features && i < p->n_features; i++) {
+        struct mw_profile_feature *f = &p->features[i];
+        mw_free(f->name);
+        mw_free(f->edges);
+        mw_free(f->bin_counts);
+        mw_free(f->proportions);
+        for (size_t j = 0; f->categories && j < f->n_categories; j++)
+            mw_free(f->categories[j].value);
+        mw_free(f->categories);
+        mw_free(f->note);
+    }
+    mw_free(p->features);
+    mw_free(p->model);
+    mw_free(p->version);
+    mw_free(p);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* JSON                                                                                      */
+
+static json_t *real_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+static json_t *double_array(const double *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_real(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *feature_json(const struct mw_profile_feature *f)
+{
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    int bad = 0;
+    bad |= json_object_set_new(j, "type", json_string(f->type == MW_PROFILE_NUMERIC
+                                                          ? "numeric"
+                                                          : "categorical"));
+    bad |= json_object_set_new(j, "count", json_integer((json_int_t)f->count));
+    bad |= json_object_set_new(j, "missing", json_integer((json_int_t)f->missing));
+    if (f->type == MW_PROFILE_NUMERIC) {
+        bad |= json_object_set_new(j, "min", real_or_null(f->min));
+        bad |= json_object_set_new(j, "max", real_or_null(f->max));
+        bad |= json_object_set_new(j, "mean", real_or_null(f->mean));
+        bad |= json_object_set_new(j, "edges", double_array(f->edges, f->n_edges));
+        bad |= json_object_set_new(j, "proportions",
+                                   double_array(f->proportions, f->count ? f->n_edges + 1 : 0));
+    } else {
+        json_t *cats = json_object();
+        for (size_t i = 0; cats && i < f->n_categories; i++)
+            bad |= json_object_set_new(cats, f->categories[i].value,
+                                       json_real(f->categories[i].share));
+        bad |= json_object_set_new(j, "categories", cats);
+        bad |= json_object_set_new(j, "other", json_real(f->other));
+    }
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+json_t *mw_profile_to_json(const struct mw_profile *p)
+{
+    if (!p)
+        return NULL;
+    json_t *features = json_object();
+    json_t *doc = json_pack("{s:s, s:s, s:I, s:I}", "model", p->model, "version", p->version,
+                            "created_ms", (json_int_t)p->created_ms, "rows",
+                            (json_int_t)p->rows);
+    int bad = !features || !doc;
+    for (size_t i = 0; !bad && i < p->n_features; i++)
+        bad |= json_object_set_new(features, p->features[i].name,
+                                   feature_json(&p->features[i]));
+    if (!bad)
+        bad |= json_object_set_new(doc, "features", features);
+    else
+        json_decref(features);
+    if (bad) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}

@@ -1,0 +1,164 @@
+/*
+ * profile_build.h — computes a model's reference profile from a CSV file, for
+ * `modelwatch-ctl profile build`. The aggregator compares every window's feature values with
+ * this profile to measure drift (DESIGN step 12; the bin layout is aggregator/drift.h's).
+ *
+ * Input: an RFC 4180 CSV file with a header row. Quoted fields may hold commas, newlines and
+ * doubled quotes; records end with LF or CRLF; a UTF-8 byte order mark is skipped; blank lines
+ * are skipped (so in a one-column file an empty value must be written as ""). Errors name the
+ * file and the line the record starts on ("data.csv:1042: expected 12 fields, got 11"), except
+ * an unterminated quote, which names the line the quote opened on.
+ *
+ * Types: a column is numeric when every non-missing value parses as a finite number (strtod,
+ * the whole field); otherwise categorical. "", "NA", "NaN" and "null" (any case) are missing.
+ *
+ * Streaming in bounded memory: the file is read two times (three when a categorical column has
+ * more distinct values than its counting table holds), one record at a time, so its size does
+ * not matter; it must therefore be a regular file, not a pipe. Memory is bounded by:
+ *   - one record: MW_PROFILE_MAX_RECORD_BYTES (1 MiB), and MW_PROFILE_MAX_COLUMNS columns;
+ *   - numeric samples: at most MW_PROFILE_SAMPLE_BUDGET doubles (32 MiB) over all columns;
+ *   - category tables: at most max(MW_PROFILE_CATEGORY_BUDGET, 2 x max_categories x columns)
+ *     entries over all columns, each value at most MW_PROFILE_MAX_CATEGORY_BYTES.
+ *
+ * Quantile edges (pass 1) — reservoir sampling. Each numeric column keeps a uniform random
+ * sample of m = min(count, cap) of its values (Vitter's algorithm R, a fixed-seed generator
+ * per column, so the same file always gives the same profile). cap = MW_PROFILE_SAMPLE_CAP
+ * (100,000), lowered to MW_PROFILE_SAMPLE_BUDGET / columns (never below 1,000) when more than
+ * 40 columns could be numeric. The edges are the sample's quantiles i/bins, i = 1..bins-1, by
+ * linear interpolation exactly as numpy.quantile's default computes them, then de-duplicated.
+ *   - count <= cap: the sample is the whole column and the edges equal numpy.quantile's.
+ *   - count > cap: for the edge of quantile q, q lies between the share of the column's values
+ *     below the edge and the share at or below it, widened by eps + 1/m on each side, except
+ *     with probability 2 exp(-2 m eps^2) (Hoeffding's inequality at the column's q -/+ eps
+ *     quantiles; it holds for sampling without replacement). With m = 100,000 and eps = 0.01
+ *     that is 4.1e-9 per edge, under 4.1e-7 for all 99 edges of --bins 100: the quantile
+ *     error bound is 1 percentage point of rank.
+ * Proportions (pass 2) are exact: every non-missing value of the file is assigned to a bin.
+ *
+ * Categories (pass 2) — exact counts while a column has at most K distinct values, K =
+ * MW_PROFILE_EXACT_CATEGORIES (10,000; lowered so all tables fit MW_PROFILE_CATEGORY_BUDGET
+ * entries, never below 2 x max_categories). Past K the table becomes a space-saving sketch
+ * (Metwally et al.): a new value replaces the least counted one. Every value more frequent
+ * than count / K is then guaranteed to be in the table. A third pass recounts the
+ * 2 x max_categories most counted candidates exactly, so the shares written to the profile
+ * are always exact; only the choice of which categories are kept can differ from the true
+ * top max_categories, and only among categories whose shares are within 1 / K of each other.
+ * Values longer than MW_PROFILE_MAX_CATEGORY_BYTES are never kept as categories: they count
+ * in `other`.
+ */
+#ifndef MW_TOOLS_PROFILE_BUILD_H
+#define MW_TOOLS_PROFILE_BUILD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_PROFILE_DEFAULT_BINS 10
+#define MW_PROFILE_MIN_BINS 2
+#define MW_PROFILE_MAX_BINS 100
+#define MW_PROFILE_DEFAULT_MAX_CATEGORIES 50
+#define MW_PROFILE_MAX_MAX_CATEGORIES 1000
+#define MW_PROFILE_SAMPLE_CAP 100000
+#define MW_PROFILE_MIN_SAMPLE_CAP 1000
+#define MW_PROFILE_SAMPLE_BUDGET 4000000
+#define MW_PROFILE_EXACT_CATEGORIES 10000
+#define MW_PROFILE_CATEGORY_BUDGET 200000
+#define MW_PROFILE_MAX_CATEGORY_BYTES 256
+#define MW_PROFILE_MAX_RECORD_BYTES (1024 * 1024)
+#define MW_PROFILE_MAX_COLUMNS 4096
+
+enum mw_profile_type {
+    MW_PROFILE_NUMERIC = 1,
+    MW_PROFILE_CATEGORICAL = 2,
+};
+
+/* What to build. Strings are borrowed for the duration of mw_profile_build only. Start from
+ * mw_profile_options_init's defaults. */
+struct mw_profile_options {
+    const char *model;   /* required, non-empty */
+    const char *version; /* required, non-empty */
+    int n_bins;          /* MW_PROFILE_MIN_BINS..MW_PROFILE_MAX_BINS quantile bins */
+    size_t max_categories;       /* 1..MW_PROFILE_MAX_MAX_CATEGORIES categories kept */
+    const char *const *categorical; /* columns forced categorical */
+    size_t n_categorical;
+    const char *const *ignore; /* columns left out (an id column) */
+    size_t n_ignore;
+    const char *label; /* the label column, left out of the features; may be NULL */
+    int64_t created_ms; /* the profile's creation time; 0 = now */
+    /* For tests: the per-column sample cap and exact-category limit (0 = the defaults above),
+     * so the bounded paths can be exercised on small files. */
+    size_t sample_cap;
+    size_t exact_categories;
+};
+
+struct mw_profile_category {
+    char *value; /* NUL-terminated */
+    uint64_t count;
+    double share; /* count / feature count */
+};
+
+/* One feature (a CSV column). For a numeric feature the edges/proportions fields are set, for
+ * a categorical one the categories fields; the others are zero/NULL. */
+struct mw_profile_feature {
+    char *name;
+    enum mw_profile_type type;
+    size_t column;    /* 0-based index in the CSV header */
+    uint64_t count;   /* non-missing values */
+    uint64_t missing; /* missing values; count + missing = the profile's rows */
+    /* numeric */
+    double min, max, mean; /* over non-missing values; NaN when count is 0 */
+    size_t n_edges;        /* 0 when count is 0 */
+    double *edges;         /* n_edges, strictly increasing */
+    uint64_t *bin_counts;  /* n_edges + 1, layout of aggregator/drift.h: [underflow, ...,
+                              overflow]; they sum to count */
+    double *proportions;   /* n_edges + 1, bin_counts / count */
+    size_t sample_size;    /* values the edges come from; == count when exact */
+    /* categorical */
+    size_t n_categories;
+    struct mw_profile_category *categories; /* by count, descending; ties by value */
+    uint64_t other_count;                    /* values not kept as a category */
+    double other;                            /* other_count / count (0 when count is 0) */
+    uint64_t distinct_lower_bound; /* distinct values seen (exact when !sketched) */
+    bool sketched;                 /* more distinct values than the counting table held */
+    /* A remark for the user (why a column is categorical, that it is empty...) or NULL. */
+    char *note;
+};
+
+struct mw_profile {
+    char *model;
+    char *version;
+    int64_t created_ms;
+    uint64_t rows; /* data rows, header excluded */
+    size_t n_features;
+    struct mw_profile_feature *features; /* in CSV column order */
+    unsigned passes;                     /* times the file was read (2 or 3) */
+};
+
+/* Fill `o` with the defaults (10 bins, 50 categories, nothing forced or ignored). */
+void mw_profile_options_init(struct mw_profile_options *o);
+
+/*
+ * Build the profile of the CSV file at `path` (a regular file; "-" is refused). On success
+ * returns 0 and stores a new profile in *out (the caller frees it with mw_profile_destroy).
+ * On failure *out is NULL and `err` (err_size bytes, may be 0) holds one line without a
+ * trailing newline: "data.csv:1042: expected 12 fields, got 11". Errors: MW_EINVAL (bad
+ * options, stdin or not a regular file, an unknown column in the options, no feature left),
+ * MW_EPARSE (malformed CSV, no header, no data row), MW_EIO (cannot open or read, or the file
+ * changed between passes), MW_ENOMEM.
+ */
+int mw_profile_build(const char *path, const struct mw_profile_options *o,
+                     struct mw_profile **out, char *err, size_t err_size);
+
+/* Free a profile. Accepts NULL. */
+void mw_profile_destroy(struct mw_profile *p);
+
+/*
+ * The profile as the JSON document the aggregator stores (model, version, created_ms, rows,
+ * features keyed by name in column order; numeric: type, count, missing, min, max, mean, edges,
+ * proportions; categorical: type, count, missing, categories {value: share}, other). NaN is
+ * written as null. Returns a new reference (json_decref it), or NULL when out of memory.
+ */
+json_t *mw_profile_to_json(const struct mw_profile *p);
+
+#endif
