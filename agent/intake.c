@@ -1,4 +1,4 @@
-/* intake.c — nanomsg PULL socket drained from the libuv loop. */
+/* intake.c — nanomsg PULL socket drained from the libuv loop; ClientBatches unwrapped. */
 #include "intake.h"
 
 #include "alloc.h"
@@ -8,17 +8,21 @@
 #include <errno.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 
-/* Messages taken per wake-up before yielding to the rest of the loop. */
+/* nanomsg messages taken per wake-up before yielding to the rest of the loop. */
 #define DRAIN_BATCH 4096
+/* Key byte of ClientBatch.messages (field 15, wire type 2); see telemetry.proto. */
+#define CLIENT_BATCH_TAG 0x7a
 
 struct mw_intake {
     int sock;
     uv_poll_t poll;
     int polling;
     size_t max_message_bytes;
+    size_t max_batch_bytes;
     mw_intake_message_fn fn;
     void *arg;
     struct mw_intake_stats stats;
@@ -46,7 +50,66 @@ static void ensure_ipc_dir(const char *endpoint)
     mkdir(dir, 0750);
 }
 
-/* Receive up to `limit` messages without waiting. */
+/* Read a varint at p[*i..n); advances *i. Returns false when truncated or over 64 bits. */
+static bool read_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when p[0..n) is, from first byte to last, a sequence of ClientBatch.messages entries
+ * (key 0x7a, varint length, that many bytes). Nothing inside an entry is looked at. */
+static bool is_client_batch(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    if (n == 0)
+        return false;
+    while (i < n) {
+        uint64_t len = 0;
+        if (p[i++] != CLIENT_BATCH_TAG || !read_varint(p, n, &i, &len) || len > n - i)
+            return false;
+        i += (size_t)len;
+    }
+    return true;
+}
+
+/* One client message: counted, refused when oversized, else handed to the callback. */
+static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
+{
+    in->stats.received++;
+    if (len > in->max_message_bytes)
+        in->stats.dropped_oversize++;
+    else
+        in->fn(data, len, in->arg);
+}
+
+/* One nanomsg message: a ClientBatch's entries one by one, or else the message itself. */
+static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
+{
+    in->stats.transport_messages++;
+    if (len <= in->max_batch_bytes && is_client_batch(data, len)) {
+        in->stats.client_batches++;
+        for (size_t i = 0; i < len;) {
+            uint64_t entry_len = 0;
+            i++; /* the key byte, checked by is_client_batch */
+            read_varint(data, len, &i, &entry_len);
+            deliver(in, data + i, (size_t)entry_len);
+            i += (size_t)entry_len;
+        }
+        return;
+    }
+    deliver(in, data, len);
+}
+
+/* Receive up to `limit` nanomsg messages without waiting. */
 static void drain(struct mw_intake *in, int limit)
 {
     for (int i = 0; i < limit; i++) {
@@ -57,11 +120,7 @@ static void drain(struct mw_intake *in, int limit)
                 MW_LOG_WARN("intake", "receive failed", "error=%s", nn_strerror(errno));
             return;
         }
-        in->stats.received++;
-        if ((size_t)n > in->max_message_bytes)
-            in->stats.dropped_oversize++;
-        else
-            in->fn(msg, (size_t)n, in->arg);
+        deliver_transport_message(in, msg, (size_t)n);
         nn_freemsg(msg);
     }
 }
@@ -100,13 +159,16 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
     if (!in)
         return MW_ENOMEM;
     in->max_message_bytes = max_message_bytes;
+    in->max_batch_bytes =
+        max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES;
     in->fn = fn;
     in->arg = arg;
     ensure_ipc_dir(endpoint);
     in->sock = nn_socket(AF_SP, NN_PULL);
     /* nanomsg drops the connection of a peer that exceeds NN_RCVMAXSIZE; keep that limit well
      * above ours so an oversized message is counted rather than silently cutting a client. */
-    int hard_max = (int)(max_message_bytes * 4 < (1u << 30) ? max_message_bytes * 4 : (1u << 30));
+    size_t largest = in->max_batch_bytes;
+    int hard_max = (int)(largest * 4 < (1u << 30) ? largest * 4 : (1u << 30));
     int fd = -1;
     size_t fd_size = sizeof fd;
     if (in->sock < 0 ||

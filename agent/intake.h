@@ -1,10 +1,16 @@
 /*
  * intake.h — the agent's nanomsg PULL socket, polled by libuv.
  *
- * Clients PUSH one ClientMessage per nanomsg message. The socket's receive descriptor
- * (NN_RCVFD) is watched with uv_poll; each wake-up drains a bounded number of messages so the
- * loop stays responsive. Oversized messages are dropped and counted here; the rest go to the
- * message callback, which owns validation.
+ * Clients PUSH one ClientMessage per nanomsg message, or a ClientBatch of several (libmodelwatch
+ * coalesces; telemetry.proto says how the two are told apart). The socket's receive descriptor
+ * (NN_RCVFD) is watched with uv_poll; each wake-up drains a bounded number of nanomsg messages
+ * so the loop stays responsive. A ClientBatch is unwrapped here by walking its wire framing,
+ * without decoding what it carries, and the callback sees each ClientMessage as if it had
+ * arrived alone, pointing into the received buffer (no copy). Oversized client messages are
+ * dropped and counted here; the rest go to the message callback, which owns validation. A
+ * message that starts like a ClientBatch but whose framing is broken is handed to the callback
+ * whole, as one ClientMessage, which the callback then counts as malformed: one drop for one
+ * message whose boundaries cannot be trusted.
  */
 #ifndef MW_AGENT_INTAKE_H
 #define MW_AGENT_INTAKE_H
@@ -15,19 +21,22 @@
 
 struct mw_intake;
 
-/* Called for each message; `data` is valid only during the call. */
+/* Called for each client message; `data` is valid only during the call. */
 typedef void (*mw_intake_message_fn)(const void *data, size_t len, void *arg);
 
 struct mw_intake_stats {
-    uint64_t received;
-    uint64_t dropped_oversize;
+    uint64_t received;           /* client messages, alone or inside a ClientBatch */
+    uint64_t dropped_oversize;   /* of which larger than max_message_bytes */
+    uint64_t transport_messages; /* nanomsg messages read */
+    uint64_t client_batches;     /* of which ClientBatches unwrapped */
 };
 
 /* Bind `endpoint` (creating the directory of an ipc:// path, whose socket file then gets
- * `socket_mode`) and start polling. nanomsg itself refuses messages above 4 x
- * max_message_bytes by dropping the sender's connection; between the two limits messages are
- * received and counted as oversize. On error returns MW_ETRANSPORT/MW_ESYS/MW_ENOMEM, logged
- * with the endpoint. */
+ * `socket_mode`) and start polling. `max_message_bytes` bounds each client message; a
+ * ClientBatch may be as large as MW_MAX_COALESCED_BYTES (modelwatch.h) when that is larger.
+ * nanomsg itself refuses messages above 4 x the larger of the two by dropping the sender's
+ * connection; between the limits messages are received and counted as oversize. On error
+ * returns MW_ETRANSPORT/MW_ESYS/MW_ENOMEM, logged with the endpoint. */
 int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_bytes,
                      unsigned socket_mode, mw_intake_message_fn fn, void *arg,
                      struct mw_intake **out);

@@ -5,9 +5,9 @@
 #include "error.h"
 #include "kafka_conf.h"
 #include "log.h"
+#include "redis_uv.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <string.h>
 
@@ -21,6 +21,7 @@ struct mw_store {
     bool connected;
     bool closing;
     uint64_t retry_ms;
+    uint64_t failures; /* connection attempts failed in a row */
     uv_timer_t retry_timer;
     uint64_t commands_sent;
 };
@@ -58,19 +59,29 @@ static void on_auth_reply(redisAsyncContext *ctx, void *r, void *arg)
         MW_LOG_ERROR("store", "Redis refused AUTH", "error=\"%s\"", reply->str);
 }
 
+/* Log a failed attempt on the 1st, 2nd, 4th, 8th... in a row, so a long outage is visible
+ * without flooding the log. */
+static bool worth_logging(uint64_t failures)
+{
+    return (failures & (failures - 1)) == 0;
+}
+
 static void on_connect(const redisAsyncContext *ctx, int status)
 {
     struct mw_store *s = ctx->data;
     if (status != REDIS_OK) {
-        MW_LOG_WARN("store", "cannot connect to Redis", "host=%s port=%lld error=\"%s\" retry_ms=%llu",
-                    s->cfg->redis.host, (long long)s->cfg->redis.port, ctx->errstr,
-                    (unsigned long long)(s->retry_ms ? s->retry_ms * 2 : RETRY_MIN_MS));
         s->ctx = NULL; /* hiredis frees the context after this callback */
         schedule_reconnect(s);
+        if (worth_logging(++s->failures))
+            MW_LOG_WARN("store", "cannot connect to Redis",
+                        "host=%s port=%lld error=\"%s\" attempts=%llu retry_ms=%llu",
+                        s->cfg->redis.host, (long long)s->cfg->redis.port, ctx->errstr,
+                        (unsigned long long)s->failures, (unsigned long long)s->retry_ms);
         return;
     }
     s->connected = true;
     s->retry_ms = 0;
+    s->failures = 0;
     MW_LOG_INFO("store", "connected to Redis", "host=%s port=%lld", s->cfg->redis.host,
                 (long long)s->cfg->redis.port);
 }
@@ -87,6 +98,13 @@ static void on_disconnect(const redisAsyncContext *ctx, int status)
     schedule_reconnect(s);
 }
 
+static void on_ping_reply(redisAsyncContext *ctx, void *reply, void *arg)
+{
+    (void)ctx;
+    (void)reply;
+    (void)arg;
+}
+
 static void connect_now(struct mw_store *s)
 {
     redisAsyncContext *ctx = redisAsyncConnect(s->cfg->redis.host, (int)s->cfg->redis.port);
@@ -99,10 +117,18 @@ static void connect_now(struct mw_store *s)
         return;
     }
     ctx->data = s;
-    redisLibuvAttach(ctx, s->loop);
+    if (mw_redis_uv_attach(ctx, s->loop) != 0) {
+        redisAsyncFree(ctx);
+        schedule_reconnect(s);
+        return;
+    }
     redisAsyncSetConnectCallback(ctx, on_connect);
     redisAsyncSetDisconnectCallback(ctx, on_disconnect);
     s->ctx = ctx;
+    /* hiredis 0.14 learns that a non-blocking connect finished (or failed) only from a write
+     * event, which it asks for when a command is queued; queue a PING so every connection
+     * attempt completes one way or the other. */
+    redisAsyncCommand(ctx, on_ping_reply, NULL, "PING");
     if (s->password) {
         /* Queued before any other command, so it runs first once connected. */
         const char *user = s->cfg->redis.username;

@@ -45,6 +45,8 @@ struct options {
     long long junk;
     long long oversize;
     long long oversize_bytes;
+    const char *dump_csv;
+    double shift;
 };
 
 static void usage(FILE *to)
@@ -54,6 +56,9 @@ static void usage(FILE *to)
             "         [--events N] [--windows W] [--window-ms MS] [--start-ms MS]\n"
             "         [--error-share F] [--rate EVENTS_PER_S] [--seed S] [--no-retry]\n"
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
+            "         [--shift X] [--dump-csv FILE]\n"
+            "--shift adds X to every numeric feature (to make drift); --dump-csv writes every\n"
+            "event sent as a CSV row (the reference data for a profile, or a test's oracle).\n"
             "Sends N events spread over the models and W event-time windows; prints the exact\n"
             "counts sent per model, version and window as JSON.\n");
 }
@@ -90,12 +95,13 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"seed", required_argument, NULL, 'S'},     {"no-retry", no_argument, NULL, 'R'},
         {"junk", required_argument, NULL, 'J'},     {"oversize", required_argument, NULL, 'O'},
         {"oversize-bytes", required_argument, NULL, 'B'},
+        {"dump-csv", required_argument, NULL, 'D'}, {"shift", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     long long v = 0;
     *o = (struct options){.events = 10000, .windows = 1, .window_ms = 60000, .retry = 1,
                           .seed = 1, .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'e': o->endpoint = optarg; break;
@@ -115,6 +121,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'J': bad = parse_ll(optarg, 0, 1LL << 30, &o->junk); break;
         case 'O': bad = parse_ll(optarg, 0, 1LL << 30, &o->oversize); break;
         case 'B': bad = parse_ll(optarg, 1, 1LL << 28, &o->oversize_bytes); break;
+        case 'D': o->dump_csv = optarg; break;
+        case 'X': bad = parse_double(optarg, -1e9, 1e9, &o->shift); break;
         case 'h': usage(stdout); exit(0);
         default: bad = 1;
         }
@@ -190,6 +198,19 @@ static long long send_raw(const char *endpoint, long long n, long long fixed_len
     return sent;
 }
 
+/* One CSV row per event sent, numbers printed so they read back exactly. */
+static void dump_row(FILE *f, const struct mw_event *ev)
+{
+    fprintf(f, "%s,%s,%s", ev->model, ev->version, ev->prediction_id);
+    for (size_t k = 0; k < ev->n_features; k++) {
+        if (ev->features[k].kind == MW_FEATURE_NUMERIC)
+            fprintf(f, ",%.17g", ev->features[k].numeric);
+        else
+            fprintf(f, ",%s", ev->features[k].categorical);
+    }
+    fprintf(f, ",%.17g\n", ev->score);
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -213,6 +234,14 @@ int main(int argc, char **argv)
                  (int)(colon ? colon - o.models[m] : (long)strlen(o.models[m])), o.models[m]);
         snprintf(versions[m], sizeof versions[m], "%s", colon ? colon + 1 : "v1");
     }
+    FILE *dump = NULL;
+    if (o.dump_csv && !(dump = fopen(o.dump_csv, "w"))) {
+        fprintf(stderr, "modelwatch-loadgen: cannot write %s: %s\n", o.dump_csv, strerror(errno));
+        return 1;
+    }
+    if (dump)
+        fprintf(dump, "model,version,prediction_id,f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,country,plan,"
+                      "prediction\n");
     static const char *const countries[] = {"fr", "de", "us", "jp", "br"};
     static const char *const plans[] = {"free", "pro", "team"};
     for (long long i = 0; i < o.events; i++) {
@@ -224,7 +253,8 @@ int main(int argc, char **argv)
         static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
                                                     "f5", "f6", "f7", "f8", "f9"};
         for (int k = 0; k < 10; k++)
-            f[k] = (struct mw_feature)MW_NUMERIC(numeric_names[k], uniform(&rng) * 100.0 + k);
+            f[k] = (struct mw_feature)MW_NUMERIC(numeric_names[k],
+                                                 uniform(&rng) * 100.0 + k + o.shift);
         f[10] = (struct mw_feature)MW_CATEGORICAL("country", countries[i % 5]);
         f[11] = (struct mw_feature)MW_CATEGORICAL("plan", plans[i % 3]);
         int is_error = uniform(&rng) < o.error_share;
@@ -237,10 +267,13 @@ int main(int argc, char **argv)
             .error_code = is_error ? "timeout" : NULL,
             .features = f, .n_features = 12,
             .predicted_class = score > 0.5 ? "churn" : "stay", .has_score = 1, .score = score};
-        if (send_event(client, &ev, o.retry) == 0)
+        if (send_event(client, &ev, o.retry) == 0) {
             sent[m][w]++;
-        else
+            if (dump)
+                dump_row(dump, &ev);
+        } else {
             failed++;
+        }
         if (o.rate > 0)
             sleep_us((long)(1e6 / o.rate));
     }
@@ -262,6 +295,8 @@ int main(int argc, char **argv)
         }
     }
     printf("]}\n");
+    if (dump)
+        fclose(dump);
     mw_client_close(client);
     return failed ? 1 : 0;
 }

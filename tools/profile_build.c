@@ -12,9 +12,11 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -37,7 +39,8 @@ struct errbuf {
     size_t size;
 };
 
-static int fail(struct errbuf *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct errbuf *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct errbuf *e, int rc, const char *fmt, ...)
 {
     if (e->size) {
@@ -61,8 +64,8 @@ struct csv_reader {
     int pushback; /* one character pushed back, or -2 */
     char *rec;    /* the current record's fields, each NUL-terminated */
     size_t rec_len;
-    size_t *field_off; /* MW_PROFILE_MAX_COLUMNS + 1 offsets into rec */
-    size_t n_fields;   /* fields in the record (may exceed what field_off stores) */
+    size_t *field_off;    /* MW_PROFILE_MAX_COLUMNS + 1 offsets into rec */
+    size_t n_fields;      /* fields in the record (may exceed what field_off stores) */
     uint64_t line;        /* physical line of the next character, 1-based */
     uint64_t record_line; /* line the current record started on */
     struct errbuf *err;
@@ -82,7 +85,9 @@ static int reader_open(struct csv_reader *r, const char *path, struct errbuf *er
         return fail(err, MW_EINVAL,
                     "-: profile build reads its input more than once, so it cannot read "
                     "standard input: write the CSV to a file first");
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer before it can be refused
+     * (it is harmless for a regular file). */
+    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (r->fd < 0)
         return fail(err, MW_EIO, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -204,8 +209,8 @@ static inline const char *field(const struct csv_reader *r, size_t i)
 /* Length of field i (fields are NUL-terminated; a field cannot hold a NUL byte). */
 static inline size_t field_len(const struct csv_reader *r, size_t i)
 {
-    size_t end = i + 1 < r->n_fields && i + 1 <= MW_PROFILE_MAX_COLUMNS ? r->field_off[i + 1]
-                                                                        : r->rec_len;
+    size_t end =
+        i + 1 < r->n_fields && i + 1 <= MW_PROFILE_MAX_COLUMNS ? r->field_off[i + 1] : r->rec_len;
     return end - r->field_off[i] - 1;
 }
 
@@ -309,23 +314,64 @@ static int csv_next(struct csv_reader *r)
 static bool is_missing(const char *s, size_t len)
 {
     switch (len) {
-    case 0: return true;
-    case 2: return strcasecmp(s, "NA") == 0;
-    case 3: return strcasecmp(s, "NaN") == 0;
-    case 4: return strcasecmp(s, "null") == 0;
-    default: return false;
+    case 0:
+        return true;
+    case 2:
+        return strcasecmp(s, "NA") == 0;
+    case 3:
+        return strcasecmp(s, "NaN") == 0;
+    case 4:
+        return strcasecmp(s, "null") == 0;
+    default:
+        return false;
     }
 }
 
-/* Whether the whole of s (len bytes) is a finite number; stores it in *x. */
+/* Whether the whole of s (len bytes) is a finite number; stores it in *x. strtod would skip
+ * leading blanks but not trailing ones: neither is accepted, so " 7" and "7 " are both text. */
 static bool parse_number(const char *s, size_t len, double *x)
 {
+    if (len == 0 || isspace((unsigned char)s[0]))
+        return false;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (end != s + len || end == s || !isfinite(v))
         return false;
     *x = v;
+    return true;
+}
+
+/* Whether s is well-formed UTF-8 (JSON text must be; protobuf strings from the agent are). */
+static bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        uint32_t c = *p++;
+        if (c < 0x80)
+            continue;
+        size_t n;
+        uint32_t min;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1, min = 0x80, c &= 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2, min = 0x800, c &= 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return false;
+        }
+        if ((size_t)(end - p) < n)
+            return false;
+        for (size_t i = 0; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        p += n;
+    }
     return true;
 }
 
@@ -362,11 +408,10 @@ struct cat_entry {
 struct cat_table {
     struct cat_entry *heap; /* min-heap by count, n_used of cap */
     size_t n_used, cap;
-    uint32_t *slots; /* heap index + 1; 0 = empty; linear probing */
-    size_t n_slots;  /* power of two >= 2 cap */
-    bool sketched;   /* an entry was replaced: counts are space-saving estimates */
+    uint32_t *slots;  /* heap index + 1; 0 = empty; linear probing */
+    size_t n_slots;   /* power of two >= 2 cap */
+    bool sketched;    /* an entry was replaced: counts are space-saving estimates */
     bool lookup_only; /* pass 3: count only the keys present, no heap order */
-    uint64_t distinct; /* distinct values seen while exact, then entries + replacements */
 };
 
 static int cat_table_init(struct cat_table *t, size_t cap)
@@ -472,14 +517,13 @@ static int cat_add(struct cat_table *t, const char *key, size_t len)
     }
     if (t->lookup_only)
         return 0;
-    t->distinct++;
     char *copy = mw_strndup(key, len);
     if (!copy)
         return MW_ENOMEM;
     if (t->n_used < t->cap) {
         size_t i = t->n_used++;
-        t->heap[i] = (struct cat_entry){.key = copy, .key_len = len, .hash = h, .count = 1,
-                                        .slot = s};
+        t->heap[i] =
+            (struct cat_entry){.key = copy, .key_len = len, .hash = h, .count = 1, .slot = s};
         t->slots[s] = (uint32_t)i + 1;
         sift_up(t, i);
         return 0;
@@ -534,31 +578,39 @@ struct column {
     uint64_t n_numeric;
     /* pass 2 */
     struct cat_table table;
-    uint64_t n_long; /* values longer than MW_PROFILE_MAX_CATEGORY_BYTES */
+    uint64_t n_long;    /* values longer than MW_PROFILE_MAX_CATEGORY_BYTES */
+    uint64_t n_invalid; /* values that are not UTF-8 */
 };
 
 struct build {
-    const struct mw_profile_options *o;
+    const struct mw_profile_build_options *o;
     struct csv_reader reader;
     struct errbuf *err;
     size_t n_columns;
+    size_t n_numeric_candidates; /* columns not forced categorical nor left out */
+    bool noted_small_sample;
     struct column *columns;
-    struct mw_profile *p;
+    struct mw_built_profile *p;
 };
 
-static int note(struct mw_profile_feature *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int note(struct mw_profile_feature *f, const char *fmt, ...)
+/* Add a remark for the user to the profile. Returns 0, or MW_ENOMEM with the message set. */
+static int note(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int note(struct build *b, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    if (f->note)
-        return 0; /* the first remark is the one that matters */
-    f->note = mw_strdup(text);
-    return f->note ? 0 : MW_ENOMEM;
+    struct mw_built_profile *p = b->p;
+    char **grown = mw_realloc(p->notes, (p->n_notes + 1) * sizeof *grown);
+    if (!grown)
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    p->notes = grown;
+    if (!(p->notes[p->n_notes] = mw_strdup(text)))
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    p->n_notes++;
+    return 0;
 }
 
 /* A printable, shortened copy of a value for a note. */
@@ -594,8 +646,8 @@ static int check_option_columns(struct build *b, const char *what, const char *c
         for (size_t c = 0; c < b->n_columns && !found; c++)
             found = list[i] && strcmp(field(r, c), list[i]) == 0;
         if (!found)
-            return fail(b->err, MW_EINVAL, "%s: %s %s: no such column in the header", r->path,
-                        what, list[i] ? list[i] : "(null)");
+            return fail(b->err, MW_EINVAL, "%s: %s %s: no such column in the header", r->path, what,
+                        list[i] ? list[i] : "(null)");
     }
     return 0;
 }
@@ -604,7 +656,7 @@ static int check_option_columns(struct build *b, const char *what, const char *c
 static int read_header(struct build *b)
 {
     struct csv_reader *r = &b->reader;
-    const struct mw_profile_options *o = b->o;
+    const struct mw_profile_build_options *o = b->o;
     int rc = csv_next(r);
     if (rc == 0)
         return fail(b->err, MW_EPARSE, "%s: empty file: expected a header row", r->path);
@@ -616,7 +668,10 @@ static int read_header(struct build *b)
     b->n_columns = r->n_fields;
     for (size_t i = 0; i < b->n_columns; i++) {
         if (field_len(r, i) == 0)
-            return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": column %zu has an empty name",
+            return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": column %zu has an empty name", r->path,
+                        r->record_line, i + 1);
+        if (!utf8_valid(field(r, i), field_len(r, i)))
+            return fail(b->err, MW_EPARSE, "%s:%" PRIu64 ": column %zu's name is not UTF-8",
                         r->path, r->record_line, i + 1);
         for (size_t j = 0; j < i; j++)
             if (strcmp(field(r, i), field(r, j)) == 0)
@@ -641,7 +696,12 @@ static int read_header(struct build *b)
         c->feature = -1;
         if (in_list(name, o->ignore, o->n_ignore) || (o->label && strcmp(name, o->label) == 0))
             continue;
-        struct mw_profile_feature *f = &b->p->features[b->p->n_features];
+        if (strchr(name, '|'))
+            return fail(b->err, MW_EPARSE,
+                        "%s:%" PRIu64 ": column %zu (\"%s\"): a feature name cannot contain '|' "
+                        "(rename the column, or --ignore it)",
+                        r->path, r->record_line, i + 1, name);
+        struct mw_built_feature *f = &b->p->features[b->p->n_features];
         c->feature = (int)b->p->n_features++;
         f->name = mw_strdup(name);
         if (!f->name)
@@ -655,6 +715,10 @@ static int read_header(struct build *b)
     }
     if (b->p->n_features == 0)
         return fail(b->err, MW_EINVAL, "%s: no feature columns left (all ignored)", r->path);
+    if (b->p->n_features > MW_PROFILE_BUILD_MAX_FEATURES)
+        return fail(b->err, MW_EINVAL,
+                    "%s: %zu feature columns, a profile holds at most %d (--ignore some)", r->path,
+                    b->p->n_features, MW_PROFILE_BUILD_MAX_FEATURES);
     /* Every numeric sample together fits MW_PROFILE_SAMPLE_BUDGET values. */
     size_t cap = o->sample_cap ? o->sample_cap : MW_PROFILE_SAMPLE_CAP;
     if (n_candidates && cap > MW_PROFILE_SAMPLE_BUDGET / n_candidates) {
@@ -664,6 +728,7 @@ static int read_header(struct build *b)
     }
     for (size_t i = 0; i < b->n_columns; i++)
         b->columns[i].sample_cap = cap;
+    b->n_numeric_candidates = n_candidates;
     return 0;
 }
 
@@ -702,7 +767,7 @@ static int sample_add(struct column *c, uint64_t n_seen, double x)
 
 static int pass1_value(struct build *b, struct column *c, const char *s, size_t len)
 {
-    struct mw_profile_feature *f = &b->p->features[c->feature];
+    struct mw_built_feature *f = &b->p->features[c->feature];
     if (is_missing(s, len)) {
         f->missing++;
         return 0;
@@ -719,7 +784,7 @@ static int pass1_value(struct build *b, struct column *c, const char *s, size_t 
         char shown[NOTE_VALUE_CHARS + 8];
         quote_value(s, len, shown, sizeof shown);
         if (c->n_numeric > 0)
-            return note(f,
+            return note(b,
                         "column \"%s\" is categorical: \"%s\" on line %" PRIu64
                         " is not a number (%" PRIu64 " values before it were)",
                         f->name, shown, b->reader.record_line, c->n_numeric);
@@ -772,7 +837,7 @@ static size_t bin_index(const double *edges, size_t n_edges, double x)
 /* After pass 1: numeric features get their edges, categorical ones a counting table. */
 static int finish_pass1(struct build *b)
 {
-    const struct mw_profile_options *o = b->o;
+    const struct mw_profile_build_options *o = b->o;
     size_t n_categorical = 0;
     for (size_t i = 0; i < b->n_columns; i++)
         n_categorical += b->columns[i].feature >= 0 && !b->columns[i].numeric;
@@ -786,21 +851,18 @@ static int finish_pass1(struct build *b)
         struct column *c = &b->columns[i];
         if (c->feature < 0)
             continue;
-        struct mw_profile_feature *f = &b->p->features[c->feature];
+        struct mw_built_feature *f = &b->p->features[c->feature];
         if (!c->numeric) {
-            f->type = MW_PROFILE_CATEGORICAL;
+            f->type = MW_BUILT_CATEGORICAL;
             f->min = f->max = f->mean = NAN;
             f->count = f->missing = 0; /* counted again in pass 2 */
             if (cat_table_init(&c->table, k))
                 return fail(b->err, MW_ENOMEM, "out of memory");
             continue;
         }
-        f->type = MW_PROFILE_NUMERIC;
-        if (f->count == 0) {
-            if (note(f, "column \"%s\" has no values (every row is missing)", f->name))
-                return fail(b->err, MW_ENOMEM, "out of memory");
-            continue;
-        }
+        f->type = MW_BUILT_NUMERIC;
+        if (f->count == 0)
+            continue; /* left out of the profile at the end */
         f->mean = (c->sum + c->sum_comp) / (double)f->count;
         if (f->mean < f->min) /* rounding cannot put the mean outside the range */
             f->mean = f->min;
@@ -824,14 +886,16 @@ static int finish_pass1(struct build *b)
         f->proportions = mw_calloc(n + 1, sizeof *f->proportions);
         if (!f->bin_counts || !f->proportions)
             return fail(b->err, MW_ENOMEM, "out of memory");
-        if (c->sample_len < f->count &&
+        if (c->sample_len < f->count && !b->noted_small_sample &&
             c->sample_cap < (o->sample_cap ? o->sample_cap : MW_PROFILE_SAMPLE_CAP)) {
-            if (note(f,
-                     "column \"%s\": quantile edges from a sample of %zu values (the sample "
-                     "budget is shared by %zu columns); rank error up to %.3f",
-                     f->name, c->sample_len, b->n_columns,
+            b->noted_small_sample = true; /* one note for every column */
+            if (note(b,
+                     "the sample budget is shared by %zu numeric columns: the quantile edges of "
+                     "a column with more than %zu values come from a sample of %zu (rank error "
+                     "up to %.3f, except with probability 1e-6)",
+                     b->n_numeric_candidates, c->sample_len, c->sample_len,
                      sqrt(log(2.0 / 1e-6) / (2.0 * (double)c->sample_len))))
-                return fail(b->err, MW_ENOMEM, "out of memory");
+                return MW_ENOMEM;
         }
         mw_free(c->sample);
         c->sample = NULL;
@@ -841,12 +905,12 @@ static int finish_pass1(struct build *b)
 
 static int pass2_value(struct build *b, struct column *c, const char *s, size_t len)
 {
-    struct mw_profile_feature *f = &b->p->features[c->feature];
+    struct mw_built_feature *f = &b->p->features[c->feature];
     if (c->numeric) {
         double x;
         if (is_missing(s, len))
             return 0;
-        if (!parse_number(s, len, &x))
+        if (!parse_number(s, len, &x) || !f->bin_counts) /* not so in pass 1 */
             return fail(b->err, MW_EIO, "%s:%" PRIu64 ": the file changed while it was read",
                         b->reader.path, b->reader.record_line);
         f->bin_counts[bin_index(f->edges, f->n_edges, x)]++;
@@ -859,6 +923,10 @@ static int pass2_value(struct build *b, struct column *c, const char *s, size_t 
     f->count++;
     if (len > MW_PROFILE_MAX_CATEGORY_BYTES) {
         c->n_long++;
+        return 0;
+    }
+    if (!utf8_valid(s, len)) {
+        c->n_invalid++;
         return 0;
     }
     return cat_add(&c->table, s, len) ? fail(b->err, MW_ENOMEM, "out of memory") : 0;
@@ -874,8 +942,8 @@ static int run_pass(struct build *b, int pass)
         if ((rc = reader_rewind(r)))
             return rc;
         if ((rc = csv_next(r)) != 1) /* the header, checked in pass 1 */
-            return rc < 0 ? rc : fail(b->err, MW_EIO, "%s: the file changed while it was read",
-                                      r->path);
+            return rc < 0 ? rc
+                          : fail(b->err, MW_EIO, "%s: the file changed while it was read", r->path);
     }
     while ((rc = csv_next(r)) == 1) {
         if ((rc = check_width(b)))
@@ -887,12 +955,13 @@ static int run_pass(struct build *b, int pass)
                 continue;
             const char *s = field(r, i);
             size_t len = field_len(r, i);
+            rc = 0;
             if (pass == 1)
                 rc = pass1_value(b, c, s, len);
             else if (pass == 2)
                 rc = pass2_value(b, c, s, len);
             else if (!c->numeric && c->table.lookup_only && !is_missing(s, len))
-                rc = cat_add(&c->table, s, len);
+                rc = cat_add(&c->table, s, len); /* a lookup: cannot fail */
             if (rc)
                 return rc;
         }
@@ -904,15 +973,16 @@ static int run_pass(struct build *b, int pass)
             return fail(b->err, MW_EPARSE, "%s: no data rows after the header", r->path);
         b->p->rows = rows;
     } else if (rows != b->p->rows) {
-        return fail(b->err, MW_EIO, "%s: the file changed while it was read (%" PRIu64
-                    " rows, then %" PRIu64 ")", r->path, b->p->rows, rows);
+        return fail(b->err, MW_EIO,
+                    "%s: the file changed while it was read (%" PRIu64 " rows, then %" PRIu64 ")",
+                    r->path, b->p->rows, rows);
     }
     b->p->passes = (unsigned)pass;
     return 0;
 }
 
 /* Keep the top max_categories entries of a sorted table as the feature's categories. */
-static int keep_categories(struct build *b, struct column *c, struct mw_profile_feature *f)
+static int keep_categories(struct build *b, struct column *c, struct mw_built_feature *f)
 {
     struct cat_table *t = &c->table;
     size_t keep = t->n_used < b->o->max_categories ? t->n_used : b->o->max_categories;
@@ -923,7 +993,7 @@ static int keep_categories(struct build *b, struct column *c, struct mw_profile_
         return fail(b->err, MW_ENOMEM, "out of memory");
     uint64_t kept = 0;
     for (size_t i = 0; i < keep; i++) {
-        struct mw_profile_category *cat = &f->categories[i];
+        struct mw_built_category *cat = &f->categories[i];
         cat->value = t->heap[i].key; /* moved from the table */
         t->heap[i].key = NULL;
         cat->count = t->heap[i].count;
@@ -945,13 +1015,13 @@ static int finish_pass2(struct build *b, bool *need_pass3)
         struct column *c = &b->columns[i];
         if (c->feature < 0)
             continue;
-        struct mw_profile_feature *f = &b->p->features[c->feature];
+        struct mw_built_feature *f = &b->p->features[c->feature];
         if (c->numeric) {
             for (size_t j = 0; f->count && j <= f->n_edges; j++)
                 f->proportions[j] = (double)f->bin_counts[j] / (double)f->count;
             continue;
         }
-        f->distinct_lower_bound = c->table.distinct;
+        f->distinct_lower_bound = c->table.n_used + c->table.sketched;
         cat_table_sort(&c->table);
         if (!c->table.sketched) {
             int rc = keep_categories(b, c, f);
@@ -971,8 +1041,8 @@ static int finish_pass2(struct build *b, bool *need_pass3)
         for (size_t j = 0; j < n_cand; j++) {
             struct cat_entry *e = &c->table.heap[j];
             size_t s = cat_find_slot(&lookup, e->key, e->key_len, e->hash);
-            lookup.heap[j] = (struct cat_entry){.key = e->key, .key_len = e->key_len,
-                                                .hash = e->hash, .count = 0, .slot = s};
+            lookup.heap[j] = (struct cat_entry){
+                .key = e->key, .key_len = e->key_len, .hash = e->hash, .count = 0, .slot = s};
             lookup.slots[s] = (uint32_t)j + 1;
             e->key = NULL;
         }
@@ -999,12 +1069,69 @@ static int finish_pass3(struct build *b)
     return 0;
 }
 
-static int check_options(const struct mw_profile_options *o, struct errbuf *err)
+static void free_feature(struct mw_built_feature *f)
+{
+    mw_free(f->name);
+    mw_free(f->edges);
+    mw_free(f->bin_counts);
+    mw_free(f->proportions);
+    for (size_t j = 0; f->categories && j < f->n_categories; j++)
+        mw_free(f->categories[j].value);
+    mw_free(f->categories);
+}
+
+/* The last notes, and features without a single value are left out: they say nothing about a
+ * distribution, and the aggregator needs at least one edge per numeric feature. */
+static int finish(struct build *b)
+{
+    struct mw_built_profile *p = b->p;
+    for (size_t i = 0; i < b->n_columns; i++) {
+        const struct column *c = &b->columns[i];
+        const struct mw_built_feature *f = c->feature >= 0 ? &p->features[c->feature] : NULL;
+        if (f && c->n_long &&
+            note(b, "column \"%s\": %" PRIu64 " values longer than %d bytes count as other",
+                 f->name, c->n_long, MW_PROFILE_MAX_CATEGORY_BYTES))
+            return MW_ENOMEM;
+        if (f && c->n_invalid &&
+            note(b, "column \"%s\": %" PRIu64 " values that are not UTF-8 count as other", f->name,
+                 c->n_invalid))
+            return MW_ENOMEM;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_features; i++) {
+        struct mw_built_feature *f = &p->features[i];
+        if (f->count > 0) {
+            p->features[kept++] = *f;
+            continue;
+        }
+        int rc = note(b,
+                      "column \"%s\" has no values (every row is missing): left out of the "
+                      "profile",
+                      f->name);
+        free_feature(f);
+        if (rc)
+            return rc;
+    }
+    p->n_features = kept;
+    if (kept == 0)
+        return fail(b->err, MW_EPARSE, "%s: no column has a single value", b->reader.path);
+    return 0;
+}
+
+static int check_options(const struct mw_profile_build_options *o, struct errbuf *err)
 {
     if (!o || !o->model || !*o->model)
         return fail(err, MW_EINVAL, "a model name is required (--model)");
+    if (!mw_model_name_valid(o->model))
+        return fail(err, MW_EINVAL, "--model %s: 1 to %d characters from [A-Za-z0-9._-]", o->model,
+                    MW_MODEL_NAME_MAX);
     if (!o->version || !*o->version)
         return fail(err, MW_EINVAL, "a model version is required (--version)");
+    if (!mw_version_valid(o->version) || !utf8_valid(o->version, strlen(o->version)))
+        return fail(err, MW_EINVAL,
+                    "--version: at most %d bytes of UTF-8 text, no control "
+                    "characters",
+                    MW_VERSION_MAX);
     if (o->n_bins < MW_PROFILE_MIN_BINS || o->n_bins > MW_PROFILE_MAX_BINS)
         return fail(err, MW_EINVAL, "--bins %d: must be %d..%d", o->n_bins, MW_PROFILE_MIN_BINS,
                     MW_PROFILE_MAX_BINS);
@@ -1014,7 +1141,7 @@ static int check_options(const struct mw_profile_options *o, struct errbuf *err)
     return 0;
 }
 
-void mw_profile_options_init(struct mw_profile_options *o)
+void mw_profile_build_options_init(struct mw_profile_build_options *o)
 {
     memset(o, 0, sizeof *o);
     o->n_bins = MW_PROFILE_DEFAULT_BINS;
@@ -1028,8 +1155,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int mw_profile_build(const char *path, const struct mw_profile_options *o,
-                     struct mw_profile **out, char *err, size_t err_size)
+int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
+                     struct mw_built_profile **out, char *err, size_t err_size)
 {
     struct errbuf e = {err, err_size};
     struct build b = {.o = o, .err = &e};
@@ -1059,16 +1186,8 @@ int mw_profile_build(const char *path, const struct mw_profile_options *o,
         goto out;
     if (need_pass3 && ((rc = run_pass(&b, 3)) || (rc = finish_pass3(&b))))
         goto out;
-    for (size_t i = 0; i < b.n_columns; i++) {
-        const struct column *c = &b.columns[i];
-        if (c->feature >= 0 && c->n_long &&
-            note(&b.p->features[c->feature],
-                 "column \"%s\": %" PRIu64 " values longer than %d bytes count as other",
-                 b.p->features[c->feature].name, c->n_long, MW_PROFILE_MAX_CATEGORY_BYTES)) {
-            rc = fail(&e, MW_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+    if ((rc = finish(&b)))
+        goto out;
     *out = b.p;
     b.p = NULL;
 out:
@@ -1080,25 +1199,19 @@ out:
         mw_free(b.columns);
     }
     reader_close(&b.reader);
-    mw_profile_destroy(b.p);
+    mw_built_profile_destroy(b.p);
     return rc;
 }
 
-void mw_profile_destroy(struct mw_profile *p)
+void mw_built_profile_destroy(struct mw_built_profile *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; p->features && i < p->n_features; i++) {
-        struct mw_profile_feature *f = &p->features[i];
-        mw_free(f->name);
-        mw_free(f->edges);
-        mw_free(f->bin_counts);
-        mw_free(f->proportions);
-        for (size_t j = 0; f->categories && j < f->n_categories; j++)
-            mw_free(f->categories[j].value);
-        mw_free(f->categories);
-        mw_free(f->note);
-    }
+    for (size_t i = 0; p->features && i < p->n_features; i++)
+        free_feature(&p->features[i]);
+    for (size_t i = 0; i < p->n_notes; i++)
+        mw_free(p->notes[i]);
+    mw_free(p->notes);
     mw_free(p->features);
     mw_free(p->model);
     mw_free(p->version);
@@ -1124,18 +1237,17 @@ static json_t *double_array(const double *v, size_t n)
     return a;
 }
 
-static json_t *feature_json(const struct mw_profile_feature *f)
+static json_t *feature_json(const struct mw_built_feature *f)
 {
     json_t *j = json_object();
     if (!j)
         return NULL;
     int bad = 0;
-    bad |= json_object_set_new(j, "type", json_string(f->type == MW_PROFILE_NUMERIC
-                                                          ? "numeric"
-                                                          : "categorical"));
+    bad |= json_object_set_new(
+        j, "type", json_string(f->type == MW_BUILT_NUMERIC ? "numeric" : "categorical"));
     bad |= json_object_set_new(j, "count", json_integer((json_int_t)f->count));
     bad |= json_object_set_new(j, "missing", json_integer((json_int_t)f->missing));
-    if (f->type == MW_PROFILE_NUMERIC) {
+    if (f->type == MW_BUILT_NUMERIC) {
         bad |= json_object_set_new(j, "min", real_or_null(f->min));
         bad |= json_object_set_new(j, "max", real_or_null(f->max));
         bad |= json_object_set_new(j, "mean", real_or_null(f->mean));
@@ -1157,18 +1269,16 @@ static json_t *feature_json(const struct mw_profile_feature *f)
     return j;
 }
 
-json_t *mw_profile_to_json(const struct mw_profile *p)
+json_t *mw_built_profile_to_json(const struct mw_built_profile *p)
 {
     if (!p)
         return NULL;
     json_t *features = json_object();
     json_t *doc = json_pack("{s:s, s:s, s:I, s:I}", "model", p->model, "version", p->version,
-                            "created_ms", (json_int_t)p->created_ms, "rows",
-                            (json_int_t)p->rows);
+                            "created_ms", (json_int_t)p->created_ms, "rows", (json_int_t)p->rows);
     int bad = !features || !doc;
     for (size_t i = 0; !bad && i < p->n_features; i++)
-        bad |= json_object_set_new(features, p->features[i].name,
-                                   feature_json(&p->features[i]));
+        bad |= json_object_set_new(features, p->features[i].name, feature_json(&p->features[i]));
     if (!bad)
         bad |= json_object_set_new(doc, "features", features);
     else

@@ -10,7 +10,11 @@
  * an unterminated quote, which names the line the quote opened on.
  *
  * Types: a column is numeric when every non-missing value parses as a finite number (strtod,
- * the whole field); otherwise categorical. "", "NA", "NaN" and "null" (any case) are missing.
+ * the whole field, no blanks around it); otherwise categorical. "", "NA", "NaN" and "null" (any
+ * case) are missing. A column without a single value is left out of the profile (with a note).
+ * What the aggregator accepts (aggregator/profile.c) is checked here, so a built profile always
+ * pushes: the model name rule of common/names.h, feature names without '|', at most
+ * MW_PROFILE_BUILD_MAX_FEATURES features, 1..99 edges per numeric feature.
  *
  * Streaming in bounded memory: the file is read two times (three when a categorical column has
  * more distinct values than its counting table holds), one record at a time, so its size does
@@ -67,24 +71,26 @@
 #define MW_PROFILE_MAX_CATEGORY_BYTES 256
 #define MW_PROFILE_MAX_RECORD_BYTES (1024 * 1024)
 #define MW_PROFILE_MAX_COLUMNS 4096
+/* The aggregator's limits (aggregator/profile.h; the unit test checks they agree). */
+#define MW_PROFILE_BUILD_MAX_FEATURES 1024
 
-enum mw_profile_type {
-    MW_PROFILE_NUMERIC = 1,
-    MW_PROFILE_CATEGORICAL = 2,
+enum mw_built_type {
+    MW_BUILT_NUMERIC = 1,
+    MW_BUILT_CATEGORICAL = 2,
 };
 
 /* What to build. Strings are borrowed for the duration of mw_profile_build only. Start from
- * mw_profile_options_init's defaults. */
-struct mw_profile_options {
-    const char *model;   /* required, non-empty */
-    const char *version; /* required, non-empty */
-    int n_bins;          /* MW_PROFILE_MIN_BINS..MW_PROFILE_MAX_BINS quantile bins */
-    size_t max_categories;       /* 1..MW_PROFILE_MAX_MAX_CATEGORIES categories kept */
+ * mw_profile_build_options_init's defaults. */
+struct mw_profile_build_options {
+    const char *model;              /* required: 1..128 of [A-Za-z0-9._-] (common/names.h) */
+    const char *version;            /* required: 1..128 bytes of UTF-8, no control characters */
+    int n_bins;                     /* MW_PROFILE_MIN_BINS..MW_PROFILE_MAX_BINS quantile bins */
+    size_t max_categories;          /* 1..MW_PROFILE_MAX_MAX_CATEGORIES categories kept */
     const char *const *categorical; /* columns forced categorical */
     size_t n_categorical;
     const char *const *ignore; /* columns left out (an id column) */
     size_t n_ignore;
-    const char *label; /* the label column, left out of the features; may be NULL */
+    const char *label;  /* the label column, left out of the features; may be NULL */
     int64_t created_ms; /* the profile's creation time; 0 = now */
     /* For tests: the per-column sample cap and exact-category limit (0 = the defaults above),
      * so the bounded paths can be exercised on small files. */
@@ -92,23 +98,24 @@ struct mw_profile_options {
     size_t exact_categories;
 };
 
-struct mw_profile_category {
+struct mw_built_category {
     char *value; /* NUL-terminated */
     uint64_t count;
     double share; /* count / feature count */
 };
 
-/* One feature (a CSV column). For a numeric feature the edges/proportions fields are set, for
- * a categorical one the categories fields; the others are zero/NULL. */
-struct mw_profile_feature {
+/* One feature (a CSV column with at least one value). For a numeric feature the
+ * edges/proportions fields are set, for a categorical one the categories fields; the others are
+ * zero/NULL. */
+struct mw_built_feature {
     char *name;
-    enum mw_profile_type type;
+    enum mw_built_type type;
     size_t column;    /* 0-based index in the CSV header */
     uint64_t count;   /* non-missing values */
     uint64_t missing; /* missing values; count + missing = the profile's rows */
     /* numeric */
-    double min, max, mean; /* over non-missing values; NaN when count is 0 */
-    size_t n_edges;        /* 0 when count is 0 */
+    double min, max, mean; /* over non-missing values */
+    size_t n_edges;        /* 1..bins-1 */
     double *edges;         /* n_edges, strictly increasing */
     uint64_t *bin_counts;  /* n_edges + 1, layout of aggregator/drift.h: [underflow, ...,
                               overflow]; they sum to count */
@@ -116,49 +123,53 @@ struct mw_profile_feature {
     size_t sample_size;    /* values the edges come from; == count when exact */
     /* categorical */
     size_t n_categories;
-    struct mw_profile_category *categories; /* by count, descending; ties by value */
-    uint64_t other_count;                    /* values not kept as a category */
-    double other;                            /* other_count / count (0 when count is 0) */
-    uint64_t distinct_lower_bound; /* distinct values seen (exact when !sketched) */
-    bool sketched;                 /* more distinct values than the counting table held */
-    /* A remark for the user (why a column is categorical, that it is empty...) or NULL. */
-    char *note;
+    struct mw_built_category *categories; /* by count, descending; ties by value */
+    uint64_t other_count;                 /* values not kept as a category */
+    double other;                         /* other_count / count */
+    uint64_t distinct_lower_bound;        /* distinct values: exact unless sketched, then a lower
+                                             bound (the table size + 1) */
+    bool sketched;                        /* more distinct values than the counting table held */
 };
 
-struct mw_profile {
+struct mw_built_profile {
     char *model;
     char *version;
     int64_t created_ms;
     uint64_t rows; /* data rows, header excluded */
     size_t n_features;
-    struct mw_profile_feature *features; /* in CSV column order */
-    unsigned passes;                     /* times the file was read (2 or 3) */
+    struct mw_built_feature *features; /* in CSV column order */
+    unsigned passes;                   /* times the file was read (2 or 3) */
+    /* Remarks for the user: why a column is categorical, that one was left out for having no
+     * value, that values were too long for a category... */
+    size_t n_notes;
+    char **notes;
 };
 
 /* Fill `o` with the defaults (10 bins, 50 categories, nothing forced or ignored). */
-void mw_profile_options_init(struct mw_profile_options *o);
+void mw_profile_build_options_init(struct mw_profile_build_options *o);
 
 /*
  * Build the profile of the CSV file at `path` (a regular file; "-" is refused). On success
- * returns 0 and stores a new profile in *out (the caller frees it with mw_profile_destroy).
+ * returns 0 and stores a new profile in *out (the caller frees it with mw_built_profile_destroy).
  * On failure *out is NULL and `err` (err_size bytes, may be 0) holds one line without a
  * trailing newline: "data.csv:1042: expected 12 fields, got 11". Errors: MW_EINVAL (bad
- * options, stdin or not a regular file, an unknown column in the options, no feature left),
- * MW_EPARSE (malformed CSV, no header, no data row), MW_EIO (cannot open or read, or the file
- * changed between passes), MW_ENOMEM.
+ * options or model name, stdin or not a regular file, an unknown column in the options, no
+ * feature column left, too many), MW_EPARSE (malformed CSV, no header, no data row, a '|' in a
+ * feature name, no column with a value), MW_EIO (cannot open or read, or the file changed
+ * between passes), MW_ENOMEM.
  */
-int mw_profile_build(const char *path, const struct mw_profile_options *o,
-                     struct mw_profile **out, char *err, size_t err_size);
+int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
+                     struct mw_built_profile **out, char *err, size_t err_size);
 
 /* Free a profile. Accepts NULL. */
-void mw_profile_destroy(struct mw_profile *p);
+void mw_built_profile_destroy(struct mw_built_profile *p);
 
 /*
  * The profile as the JSON document the aggregator stores (model, version, created_ms, rows,
  * features keyed by name in column order; numeric: type, count, missing, min, max, mean, edges,
- * proportions; categorical: type, count, missing, categories {value: share}, other). NaN is
- * written as null. Returns a new reference (json_decref it), or NULL when out of memory.
+ * proportions; categorical: type, count, missing, categories {value: share}, other).
+ * Returns a new reference (json_decref it), or NULL when out of memory.
  */
-json_t *mw_profile_to_json(const struct mw_profile *p);
+json_t *mw_built_profile_to_json(const struct mw_built_profile *p);
 
 #endif

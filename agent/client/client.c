@@ -2,9 +2,28 @@
  * client.c — libmodelwatch: encode a prediction or a label as one protobuf ClientMessage and
  * hand it to the local agent over a nanomsg PUSH socket, never waiting.
  *
- * The request path of the model must not notice telemetry: messages are packed into a
- * per-thread buffer (no allocation per call), sent with NN_DONTWAIT, and dropped and counted
- * when the agent is absent or its queue is full. Bad arguments are refused with MW_EINVAL.
+ * The request path of the model must not notice telemetry. A call validates its arguments and
+ * encodes the message, in the calling thread, straight into the client's ring: a lock-free
+ * multi-producer byte ring in which a caller reserves space with one compare-and-swap on `head`,
+ * packs the message there and publishes it with a release store of the record's header. One
+ * background thread per client, the sender, reads the ring in order and coalesces what it finds
+ * into a ClientBatch of up to MW_MAX_COALESCED_BYTES (a lone message goes as it is), which it
+ * sends with a blocking nn_send: the agent's back-pressure stops the sender, never a caller.
+ * When the ring is full or no agent is connected the call drops the message and counts it, so
+ * the agent's per-message cost (a nanomsg message, a few system calls) is paid once per batch
+ * instead of once per event.
+ *
+ * The sender sleeps on a futex while the ring is empty; the first caller to find it asleep wakes
+ * it (one system call per wake-up, none while it is awake). Woken, it lingers up to
+ * flush_interval so that messages are rarely sent alone, unless a full batch is already waiting.
+ *
+ * A record in the ring is an 8-byte header (length, state) and the message, padded to 8 bytes;
+ * a record that would straddle the end of the ring is preceded by a padding record that fills
+ * the rest. The sender zeroes what it consumed before it moves `tail`, so a header not yet
+ * written reads as REC_EMPTY and the sender waits for it.
+ *
+ * With options.unbuffered there is no ring and no thread: each call sends its own nanomsg
+ * message with NN_DONTWAIT from a per-thread buffer, as libmodelwatch first did.
  */
 #include "modelwatch.h"
 
@@ -13,17 +32,68 @@
 #include "telemetry.pb-c.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_DEFAULT_BYTES (4u << 20)
+#define RING_MIN_BYTES (256u << 10)
+#define RING_MAX_BYTES (1u << 30)
+#define FLUSH_INTERVAL_DEFAULT_US 1000u
+#define CLOSE_TIMEOUT_DEFAULT_MS 1000u
+/* A blocked nn_send in the sender returns this often to look at the clock and the connection. */
+#define SEND_TIMEOUT_MS 10
+/* nanomsg acknowledges nothing, and a receiver drops what it has not yet taken from a
+ * connection that closes: mw_client_close keeps the connection this long after its last send,
+ * so that an agent that is reading takes everything. */
+#define CLOSE_GRACE_NS (100u * 1000 * 1000)
+/* How often an idle sender asks nanomsg whether the agent is (still) connected. */
+#define IDLE_POLL_CONNECTED_NS (100u * 1000 * 1000)
+#define IDLE_POLL_DISCONNECTED_NS (2u * 1000 * 1000)
+/* ClientBatch.messages (telemetry.proto): field 15, wire type 2 (length-delimited). */
+#define CLIENT_BATCH_TAG 0x7a
+
+enum rec_state { REC_EMPTY = 0, REC_MESSAGE = 1, REC_PADDING = 2 };
+enum sender_state { SENDER_RUNNING = 0, SENDER_IDLE = 1, SENDER_LINGER = 2 };
+
+struct ring_hdr {
+    uint32_t len;   /* message bytes after the header (padding: bytes to the ring's end) */
+    uint32_t state; /* enum rec_state, written last with release semantics */
+};
+#define HDR_BYTES ((uint64_t)sizeof(struct ring_hdr))
 
 struct mw_client {
     int sock;
+    bool buffered;
     atomic_uint_fast64_t n_sent;
     atomic_uint_fast64_t n_dropped;
+    /* Producers' side: bytes of the ring reserved so far (a position that only grows). */
+    char pad0[64];
+    atomic_uint_fast64_t head;
+    /* Sender's side. */
+    char pad1[64];
+    atomic_uint_fast64_t tail;   /* bytes released so far */
+    atomic_uint_fast64_t handed; /* position up to which everything went to nn_send */
+    atomic_bool connected;       /* nanomsg has a pipe to an agent */
+    char pad2[64];
+    atomic_uint wake_seq; /* futex word the sender sleeps on */
+    atomic_int sender_state;
+    atomic_bool flush_now; /* skip the linger (mw_client_flush) */
+    atomic_bool closing;
+    uint8_t *ring;
+    uint64_t ring_mask; /* ring bytes - 1; the size is a power of two */
+    uint64_t flush_interval_ns;
+    uint64_t close_timeout_ns;
+    pthread_t sender;
 };
 
 /* Per-thread scratch: encoded message and the protobuf structs that point into the caller's
@@ -40,23 +110,370 @@ static bool nonempty(const char *s)
     return s && *s;
 }
 
-int mw_client_open(const char *endpoint, mw_client **out)
+static uint64_t align8(uint64_t n)
+{
+    return (n + 7) & ~(uint64_t)7;
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+static void futex_wait(atomic_uint *word, unsigned expected, uint64_t timeout_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
+                          .tv_nsec = (long)(timeout_ns % 1000000000u)};
+    syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word)
+{
+    syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Wake the sender whatever it is doing (close, flush). */
+static void kick_sender(mw_client *c)
+{
+    atomic_fetch_add(&c->wake_seq, 1);
+    futex_wake(&c->wake_seq);
+}
+
+/* After a caller published a record: wake the sender if it sleeps for want of data, or lingers
+ * while a full batch is waiting. `used` is the ring's fill after the reservation. */
+static void wake_sender(mw_client *c, uint64_t used)
+{
+    int state = atomic_load(&c->sender_state);
+    if (state == SENDER_RUNNING || (state == SENDER_LINGER && used < MW_MAX_COALESCED_BYTES))
+        return;
+    if (atomic_compare_exchange_strong(&c->sender_state, &state, SENDER_RUNNING))
+        kick_sender(c);
+}
+
+/* Ask nanomsg whether a pipe to an agent exists, and publish the answer to callers. */
+static bool update_connected(mw_client *c)
+{
+    uint64_t n = nn_get_statistic(c->sock, NN_STAT_CURRENT_CONNECTIONS);
+    bool up = n != (uint64_t)-1 && n > 0;
+    atomic_store_explicit(&c->connected, up, memory_order_relaxed);
+    return up;
+}
+
+/*
+ * Reserve room for a message of `len` bytes. On success *pos is the ring position of its
+ * header and *used the ring's fill afterwards; returns 0, or MW_EFULL. A record that would
+ * straddle the end of the ring is placed at its start, after a padding record.
+ */
+static int ring_reserve(mw_client *c, uint64_t len, uint64_t *pos, uint64_t *used)
+{
+    const uint64_t size = c->ring_mask + 1;
+    const uint64_t need = HDR_BYTES + align8(len);
+    uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+    for (;;) {
+        uint64_t to_end = size - (head & c->ring_mask);
+        uint64_t total = need <= to_end ? need : to_end + need;
+        uint64_t tail = atomic_load_explicit(&c->tail, memory_order_acquire);
+        if (head + total - tail > size)
+            return MW_EFULL;
+        /* seq_cst: pairs with the sender's store of its state before it reads `head`. */
+        if (atomic_compare_exchange_weak(&c->head, &head, head + total)) {
+            if (total != need) {
+                struct ring_hdr *pad = (struct ring_hdr *)(c->ring + (head & c->ring_mask));
+                pad->len = (uint32_t)(to_end - HDR_BYTES);
+                __atomic_store_n(&pad->state, REC_PADDING, __ATOMIC_RELEASE);
+            }
+            *pos = head + total - need;
+            *used = head + total - tail;
+            return 0;
+        }
+    }
+}
+
+/* Zero the records in [from, to) and give their room back to callers. */
+static void ring_release(mw_client *c, uint64_t from, uint64_t to)
+{
+    const uint64_t size = c->ring_mask + 1;
+    uint64_t off = from & c->ring_mask, n = to - from;
+    uint64_t first = n < size - off ? n : size - off;
+    memset(c->ring + off, 0, first);
+    memset(c->ring, 0, n - first);
+    atomic_store_explicit(&c->tail, to, memory_order_release);
+}
+
+static const struct ring_hdr *ring_hdr_at(const mw_client *c, uint64_t pos)
+{
+    return (const struct ring_hdr *)(c->ring + (pos & c->ring_mask));
+}
+
+/*
+ * Take the published messages at the ring's tail, in order, into one nanomsg message: the
+ * message itself when there is one, else a ClientBatch of as many as fit in
+ * MW_MAX_COALESCED_BYTES. Their room in the ring is released. Returns the nanomsg buffer (the
+ * caller owns it until nn_send takes it), its length, the number of messages and the ring
+ * position after them; NULL when the next record is still being written or memory is short.
+ */
+static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *end)
+{
+    const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
+    const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
+    uint64_t pos = tail, n = 0, wire = 0, first_len = 0;
+    while (pos < head) {
+        const struct ring_hdr *h = ring_hdr_at(c, pos);
+        uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+        if (state == REC_EMPTY)
+            break;
+        if (state == REC_PADDING) {
+            pos += HDR_BYTES + h->len;
+            continue;
+        }
+        uint64_t framed = 1 + varint_size(h->len) + h->len;
+        if (n > 0 && wire + framed > MW_MAX_COALESCED_BYTES)
+            break;
+        if (n == 0)
+            first_len = h->len;
+        wire += framed;
+        n++;
+        pos += HDR_BYTES + align8(h->len);
+    }
+    if (n == 0) {
+        if (pos != tail)
+            ring_release(c, tail, pos); /* padding only */
+        return NULL;
+    }
+    size_t total = (size_t)(n == 1 ? first_len : wire);
+    uint8_t *msg = nn_allocmsg(total, 0);
+    if (!msg)
+        return NULL;
+    uint8_t *out = msg;
+    for (uint64_t p = tail; p < pos;) {
+        const struct ring_hdr *h = ring_hdr_at(c, p);
+        if (h->state == REC_PADDING) {
+            p += HDR_BYTES + h->len;
+            continue;
+        }
+        if (n > 1) {
+            *out++ = CLIENT_BATCH_TAG;
+            out += put_varint(out, h->len);
+        }
+        memcpy(out, (const uint8_t *)h + HDR_BYTES, h->len);
+        out += h->len;
+        p += HDR_BYTES + align8(h->len);
+    }
+    ring_release(c, tail, pos);
+    *len = total;
+    *count = n;
+    *end = pos;
+    return msg;
+}
+
+/* Drop what is left (close gave up on the agent): the message in hand and every published
+ * record in the ring, counted. */
+static void discard_all(mw_client *c, void **msg, uint64_t msg_count)
+{
+    uint64_t lost = 0;
+    if (*msg) {
+        nn_freemsg(*msg);
+        *msg = NULL;
+        lost += msg_count;
+    }
+    const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
+    const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
+    uint64_t pos = tail;
+    while (pos < head) {
+        const struct ring_hdr *h = ring_hdr_at(c, pos);
+        uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+        if (state == REC_EMPTY)
+            break;
+        lost += state == REC_MESSAGE;
+        pos += HDR_BYTES + (state == REC_MESSAGE ? align8(h->len) : h->len);
+    }
+    if (pos != tail)
+        ring_release(c, tail, pos);
+    atomic_store(&c->handed, pos);
+    atomic_fetch_add(&c->n_dropped, lost);
+}
+
+/*
+ * Sleep until a caller wakes the sender or `timeout_ns` passes. IDLE: woken by the first
+ * record; LINGER: woken only by a full batch. The state is stored before the ring is looked at,
+ * and callers look at the state after they reserved (both seq_cst), so one of the two always
+ * sees the other.
+ */
+static void sender_sleep(mw_client *c, int state, uint64_t timeout_ns)
+{
+    unsigned seq = atomic_load(&c->wake_seq);
+    atomic_store(&c->sender_state, state);
+    uint64_t used = atomic_load(&c->head) - atomic_load_explicit(&c->tail, memory_order_relaxed);
+    bool go = state == SENDER_IDLE ? used != 0 : used >= MW_MAX_COALESCED_BYTES;
+    if (!go && !atomic_load(&c->closing) && !atomic_load(&c->flush_now))
+        futex_wait(&c->wake_seq, seq, timeout_ns);
+    atomic_store(&c->sender_state, SENDER_RUNNING);
+}
+
+/* A caller has reserved a record and not yet published it: give it a moment. */
+static void pause_briefly(void)
+{
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, NULL);
+}
+
+/* Closing: keep the connection CLOSE_GRACE_NS after the last send, within the close timeout. */
+static void linger_after_last_send(uint64_t last_send_ns, uint64_t close_deadline_ns)
+{
+    uint64_t until_ns = last_send_ns + CLOSE_GRACE_NS;
+    if (close_deadline_ns < until_ns)
+        until_ns = close_deadline_ns;
+    uint64_t now_ns = mw_clock_mono_ns();
+    if (!last_send_ns || now_ns >= until_ns)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)((until_ns - now_ns) / 1000000000u),
+                          .tv_nsec = (long)((until_ns - now_ns) % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+static void *sender_main(void *arg)
+{
+    mw_client *c = arg;
+    void *msg = NULL;
+    size_t msg_len = 0;
+    uint64_t msg_count = 0, msg_end = 0;
+    uint64_t first_seen_ns = 0, close_deadline_ns = 0, last_send_ns = 0;
+    update_connected(c);
+    for (;;) {
+        bool closing = atomic_load(&c->closing);
+        uint64_t now_ns = mw_clock_mono_ns();
+        if (closing && !close_deadline_ns)
+            close_deadline_ns = now_ns + c->close_timeout_ns;
+        if (closing && now_ns >= close_deadline_ns) {
+            discard_all(c, &msg, msg_count); /* the agent did not take it in time */
+            break;
+        }
+        if (!msg) {
+            uint64_t used = atomic_load(&c->head) - atomic_load(&c->tail);
+            if (used == 0) {
+                first_seen_ns = 0;
+                if (closing) {
+                    linger_after_last_send(last_send_ns, close_deadline_ns);
+                    break;
+                }
+                atomic_store(&c->flush_now, false);
+                bool up = update_connected(c);
+                sender_sleep(c, SENDER_IDLE,
+                             up ? IDLE_POLL_CONNECTED_NS : IDLE_POLL_DISCONNECTED_NS);
+                continue;
+            }
+            if (!first_seen_ns)
+                first_seen_ns = now_ns;
+            uint64_t due_ns = first_seen_ns + c->flush_interval_ns;
+            if (!closing && !atomic_load(&c->flush_now) && used < MW_MAX_COALESCED_BYTES &&
+                now_ns < due_ns) {
+                sender_sleep(c, SENDER_LINGER, due_ns - now_ns);
+                continue;
+            }
+            msg = take_batch(c, &msg_len, &msg_count, &msg_end);
+            if (!msg) {
+                pause_briefly();
+                continue;
+            }
+            first_seen_ns = 0; /* what is left waits its own interval, from now */
+        }
+        if (nn_send(c->sock, &msg, NN_MSG, 0) >= 0) {
+            last_send_ns = mw_clock_mono_ns();
+            msg = NULL;
+            atomic_store(&c->handed, msg_end);
+            atomic_store_explicit(&c->connected, true, memory_order_relaxed);
+            continue;
+        }
+        int err = errno;
+        bool up = update_connected(c);
+        bool retry = err == EAGAIN || err == ETIMEDOUT || err == EINTR;
+        if (!retry || (closing && (!up || mw_clock_mono_ns() >= close_deadline_ns))) {
+            discard_all(c, &msg, msg_count);
+            if (!retry)
+                break; /* the socket is gone (ETERM, EBADF): nothing can be sent any more */
+        }
+    }
+    if (msg)
+        discard_all(c, &msg, msg_count);
+    return NULL;
+}
+
+/* Start the sender with every signal blocked: the process's handlers run on its own threads. */
+static int start_sender(mw_client *c)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&c->sender, NULL, sender_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_setname_np(c->sender, "mw-sender");
+    return rc;
+}
+
+static uint64_t ring_size_for(size_t requested)
+{
+    uint64_t want = requested ? requested : RING_DEFAULT_BYTES;
+    if (want < RING_MIN_BYTES)
+        want = RING_MIN_BYTES;
+    if (want > RING_MAX_BYTES)
+        want = RING_MAX_BYTES;
+    uint64_t size = RING_MIN_BYTES;
+    while (size < want)
+        size <<= 1;
+    return size;
+}
+
+int mw_client_open_ex(const char *endpoint, const struct mw_client_options *options,
+                      mw_client **out)
 {
     if (!nonempty(endpoint) || !out)
         return MW_EINVAL;
     *out = NULL;
+    struct mw_client_options opts = options ? *options : (struct mw_client_options){0};
     mw_client *c = mw_calloc(1, sizeof *c);
     if (!c)
         return MW_ENOMEM;
     int err = 0;
+    c->buffered = !opts.unbuffered;
+    uint64_t ring_bytes = ring_size_for(opts.buffer_bytes);
+    if (c->buffered) {
+        c->ring = mw_calloc(1, (size_t)ring_bytes);
+        if (!c->ring) {
+            mw_free(c);
+            return MW_ENOMEM;
+        }
+    }
+    c->ring_mask = ring_bytes - 1;
+    c->flush_interval_ns =
+        1000ull * (opts.flush_interval_us ? opts.flush_interval_us : FLUSH_INTERVAL_DEFAULT_US);
+    c->close_timeout_ns =
+        1000000ull * (opts.close_timeout_ms ? opts.close_timeout_ms : CLOSE_TIMEOUT_DEFAULT_MS);
     c->sock = nn_socket(AF_SP, NN_PUSH);
     if (c->sock < 0) {
         err = errno;
         goto fail_free;
     }
-    int zero = 0;
+    /* Unbuffered calls never wait (NN_DONTWAIT); the sender waits in slices. */
+    int send_timeout_ms = c->buffered ? SEND_TIMEOUT_MS : 0;
     int linger_ms = 100;
-    nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &zero, sizeof zero);
+    nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &send_timeout_ms, sizeof send_timeout_ms);
     nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_LINGER, &linger_ms, sizeof linger_ms);
     if (nn_connect(c->sock, endpoint) < 0) {
         err = errno;
@@ -64,23 +481,70 @@ int mw_client_open(const char *endpoint, mw_client **out)
     }
     atomic_init(&c->n_sent, 0);
     atomic_init(&c->n_dropped, 0);
+    atomic_init(&c->head, 0);
+    atomic_init(&c->tail, 0);
+    atomic_init(&c->handed, 0);
+    atomic_init(&c->connected, false);
+    atomic_init(&c->wake_seq, 0);
+    atomic_init(&c->sender_state, SENDER_RUNNING);
+    atomic_init(&c->flush_now, false);
+    atomic_init(&c->closing, false);
+    if (c->buffered && start_sender(c) != 0) {
+        /* No thread to spare: work as the unbuffered client does rather than not at all. */
+        c->buffered = false;
+        mw_free(c->ring);
+        c->ring = NULL;
+        int zero = 0;
+        nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &zero, sizeof zero);
+    }
     *out = c;
     return 0;
 fail_close:
     nn_close(c->sock);
 fail_free:
+    mw_free(c->ring);
     mw_free(c);
     /* A malformed address or an unknown transport is the caller's mistake, not the network's. */
     return err == EINVAL || err == EPROTONOSUPPORT || err == ENAMETOOLONG ? MW_EINVAL
                                                                           : MW_ETRANSPORT;
 }
 
+int mw_client_open(const char *endpoint, mw_client **out)
+{
+    return mw_client_open_ex(endpoint, NULL, out);
+}
+
 void mw_client_close(mw_client *client)
 {
     if (!client)
         return;
+    if (client->buffered) {
+        atomic_store(&client->closing, true);
+        kick_sender(client);
+        pthread_join(client->sender, NULL);
+    }
     nn_close(client->sock);
+    mw_free(client->ring);
     mw_free(client);
+}
+
+int mw_client_flush(mw_client *client, unsigned timeout_ms)
+{
+    if (!client)
+        return MW_EINVAL;
+    if (!client->buffered)
+        return 0;
+    uint64_t target = atomic_load(&client->head);
+    uint64_t deadline_ns = mw_clock_mono_ns() + 1000000ull * timeout_ms;
+    while (atomic_load(&client->handed) < target) {
+        atomic_store(&client->flush_now, true);
+        kick_sender(client);
+        if (mw_clock_mono_ns() >= deadline_ns)
+            return MW_EAGAIN;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 uint64_t mw_client_dropped(const mw_client *client)
@@ -99,12 +563,31 @@ static int drop(mw_client *c, int rc)
     return rc;
 }
 
+/* Encode one message into the ring and publish it, without blocking. */
+static int enqueue(mw_client *c, const Modelwatch__V1__ClientMessage *msg, size_t size)
+{
+    if (!atomic_load_explicit(&c->connected, memory_order_relaxed))
+        return drop(c, MW_EAGAIN);
+    uint64_t pos = 0, used = 0;
+    if (ring_reserve(c, size, &pos, &used) != 0)
+        return drop(c, MW_EAGAIN);
+    struct ring_hdr *h = (struct ring_hdr *)(c->ring + (pos & c->ring_mask));
+    h->len = (uint32_t)size;
+    modelwatch__v1__client_message__pack(msg, (uint8_t *)h + HDR_BYTES);
+    __atomic_store_n(&h->state, REC_MESSAGE, __ATOMIC_RELEASE);
+    atomic_fetch_add_explicit(&c->n_sent, 1, memory_order_relaxed);
+    wake_sender(c, used);
+    return 0;
+}
+
 /* Pack and send one message without blocking. */
 static int send_message(mw_client *c, const Modelwatch__V1__ClientMessage *msg)
 {
     size_t size = modelwatch__v1__client_message__get_packed_size(msg);
-    if (size > sizeof scratch.wire)
+    if (size > MW_MAX_MESSAGE_BYTES)
         return drop(c, MW_ETOOBIG);
+    if (c->buffered)
+        return enqueue(c, msg, size);
     modelwatch__v1__client_message__pack(msg, scratch.wire);
     if (nn_send(c->sock, scratch.wire, size, NN_DONTWAIT) < 0)
         return drop(c, errno == EAGAIN ? MW_EAGAIN : MW_ETRANSPORT);

@@ -2,13 +2,17 @@
  * modelwatch.h — the public C API of libmodelwatch, the capture library a model server links.
  *
  * A model server opens one client per process, then calls mw_capture() once per prediction and
- * mw_feedback() when a ground-truth label arrives. Each call encodes one protobuf message and
- * hands it to the local modelwatch-agent over nanomsg without waiting: if the agent is absent,
- * slow or full, the message is dropped and counted (mw_client_dropped()), and the model's request
- * goes on unharmed. Calls never block, never allocate beyond a fixed per-thread buffer, and
- * return a negative MW_E* code on bad arguments instead of crashing.
+ * mw_feedback() when a ground-truth label arrives. Each call encodes one protobuf message in the
+ * calling thread, straight into the client's bounded buffer, and returns; a background thread
+ * of the client coalesces what is buffered into few nanomsg messages (up to
+ * MW_MAX_COALESCED_BYTES each, at most about a millisecond after the first of them was
+ * captured) and hands them to the local modelwatch-agent. If the agent is absent, or so slow that
+ * the buffer is full, the message is dropped and counted (mw_client_dropped()), and the model's
+ * request goes on unharmed. Calls never block, never allocate beyond a fixed per-thread buffer,
+ * and return a negative MW_E* code on bad arguments instead of crashing.
  *
- * All functions are thread-safe; one client may be shared by every thread of the process.
+ * All functions are thread-safe; one client may be shared by every thread of the process. Open
+ * the client after fork(): a child does not inherit the client's background thread.
  *
  *     mw_client *c;
  *     if (mw_client_open("ipc:///run/modelwatch/agent.sock", &c) == 0) {
@@ -18,7 +22,7 @@
  *                               .features = f, .n_features = 2,
  *                               .has_score = 1, .score = 0.91};
  *         mw_capture(c, &ev);
- *         mw_client_close(c);
+ *         mw_client_close(c);  // hands over what is still buffered, waiting at most 1 s
  *     }
  */
 #ifndef MODELWATCH_H
@@ -120,23 +124,64 @@ struct mw_event {
 #define MW_MAX_SCORES 1024
 /* Largest encoded message the client sends; larger events are refused with MW_ETOOBIG. */
 #define MW_MAX_MESSAGE_BYTES 65536
+/* Largest nanomsg message a buffered client sends: a ClientBatch of several messages (see
+ * proto/telemetry.proto), or one message alone. Agents accept ClientBatches up to this size
+ * whatever their intake.max_message_bytes, which still bounds each message inside. */
+#define MW_MAX_COALESCED_BYTES 65536
+
+/* Tuning of mw_client_open_ex(). Zero-initialise it; a zero field takes its default. */
+struct mw_client_options {
+    /* Size of the client's buffer of encoded messages waiting for the background thread:
+     * default 4 MiB, at least 256 KiB, rounded up to a power of two. Allocated once, at open. */
+    size_t buffer_bytes;
+    /* Longest a captured message waits for company before it is sent: default 1000 us. A
+     * buffer holding MW_MAX_COALESCED_BYTES is sent at once. */
+    unsigned flush_interval_us;
+    /* Longest mw_client_close() waits for the agent to take what is buffered: default 1000 ms.
+     * Close does not wait while no agent is connected. */
+    unsigned close_timeout_ms;
+    /* Nonzero: no buffer and no background thread; each call sends its own nanomsg message
+     * from the calling thread with NN_DONTWAIT (how libmodelwatch worked before it
+     * coalesced; it costs the agent about twice the CPU per event, see bench/README.md). */
+    int unbuffered;
+};
 
 /*
  * Open a client that sends to the agent at `endpoint` (a nanomsg address, usually
  * "ipc:///run/modelwatch/agent.sock"). Succeeds whether or not an agent listens yet; the
- * connection is made and remade in the background. On success *out owns the client: release
- * it with mw_client_close(). Returns 0, MW_EINVAL or MW_ETRANSPORT.
+ * connection is made and remade in the background, and captures are refused (MW_EAGAIN) until
+ * it is. Allocates the client's buffer and starts its background thread (should the thread not
+ * start, the client works unbuffered). On success *out owns the client: release it with
+ * mw_client_close(). Returns 0, MW_EINVAL, MW_ENOMEM or MW_ETRANSPORT.
  */
 MW_EXTERN int mw_client_open(const char *endpoint, mw_client **out);
+/* mw_client_open() with tuning; `options` may be NULL (all defaults) and is only read during
+ * the call. Same returns. */
+MW_EXTERN int mw_client_open_ex(const char *endpoint, const struct mw_client_options *options,
+                                mw_client **out);
 
-/* Close the client and free it. Accepts NULL. Messages not yet handed to the agent are lost. */
+/*
+ * Close the client and free it. Accepts NULL. Messages still buffered are handed to the agent
+ * first, waiting at most options.close_timeout_ms (not at all while no agent is connected);
+ * what cannot be handed over is counted in mw_client_dropped(). No other thread may use the
+ * client during or after the call.
+ */
 MW_EXTERN void mw_client_close(mw_client *client);
 
 /*
- * Capture one prediction. Never blocks. Returns 0 when the message was handed to the
- * transport; MW_EINVAL for bad arguments (NULL, empty names, non-finite numbers, too many
- * features); MW_ETOOBIG when the encoded event exceeds MW_MAX_MESSAGE_BYTES; MW_EAGAIN when
- * the agent is absent or full, in which case the event is dropped and counted.
+ * Hand every message captured before the call to the transport, waiting at most `timeout_ms`.
+ * This call blocks (it is for tests, benchmarks and orderly shutdowns, not for the request
+ * path). Returns 0 when everything was handed over, MW_EAGAIN when the time ran out (the
+ * messages stay buffered), MW_EINVAL for NULL. A no-op for an unbuffered client.
+ */
+MW_EXTERN int mw_client_flush(mw_client *client, unsigned timeout_ms);
+
+/*
+ * Capture one prediction. Never blocks. Returns 0 when the message was accepted (it reaches the
+ * agent within about options.flush_interval_us); MW_EINVAL for bad arguments (NULL, empty
+ * names, non-finite numbers, too many features); MW_ETOOBIG when the encoded event exceeds
+ * MW_MAX_MESSAGE_BYTES; MW_EAGAIN when no agent is connected or the client's buffer is full, in
+ * which case the event is dropped and counted.
  */
 MW_EXTERN int mw_capture(mw_client *client, const struct mw_event *event);
 
@@ -149,11 +194,12 @@ MW_EXTERN int mw_feedback(mw_client *client, const char *model, const char *vers
 MW_EXTERN int mw_feedback_value(mw_client *client, const char *model, const char *version,
                                 const char *prediction_id, double label_value);
 
-/* Number of messages dropped so far because the agent was absent or full, or the message was
- * invalid. Returns 0 for NULL. */
+/* Number of messages dropped so far: refused because no agent was connected, the buffer was
+ * full or the message was invalid, plus messages accepted but still buffered when
+ * mw_client_close() gave up on the agent. Returns 0 for NULL. */
 MW_EXTERN uint64_t mw_client_dropped(const mw_client *client);
 
-/* Number of messages handed to the transport so far. Returns 0 for NULL. */
+/* Number of messages accepted so far (calls that returned 0). Returns 0 for NULL. */
 MW_EXTERN uint64_t mw_client_sent(const mw_client *client);
 
 #ifdef __cplusplus

@@ -81,16 +81,23 @@ class Cluster:
             return f.read().decode(errors="replace")
 
     # --- services -------------------------------------------------------------------------
-    def start_redis(self, port=None):
+    def start_redis(self, port=None, persistent=False):
+        """Start redis-server; `persistent` keeps an append-only file fsynced on every write
+        in the test directory, so a restart on the same port finds all acknowledged writes."""
         self.redis_port = port or self.redis_port or free_port()
         exe = shutil.which("redis-server")
         if not exe:
             raise TestFailure("redis-server is not installed (the test needs a real Redis)")
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else \
+            ["--appendonly", "no"]
         self.redis = self.spawn("redis", [exe, "--port", str(self.redis_port), "--bind",
-                                          "127.0.0.1", "--save", "", "--appendonly", "no",
-                                          "--dir", self.dir])
+                                          "127.0.0.1", "--save", "", "--dir", self.dir] + aof)
         wait_for(lambda: self.redis_cmd("PING") == "+PONG", 10, "redis-server")
         return self.redis
+
+    def start_redis_persistent(self):
+        self.start_redis(persistent=True)
+        return self.redis_port
 
     def redis_cmd(self, *args):
         """One command over RESP; returns the raw first reply line (enough for tests)."""

@@ -1,5 +1,7 @@
 /* test_client.c — libmodelwatch: never blocks, counts drops, refuses bad arguments, and what it
- * sends decodes to exactly the event captured. */
+ * sends decodes to exactly the event captured; coalesced ClientBatches carry every message once,
+ * in order, from any number of threads; a lone event goes out without waiting for company; a
+ * full buffer refuses and counts; close hands over what is buffered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +14,11 @@
 #include <math.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char endpoint[256];
@@ -22,7 +26,10 @@ static char endpoint[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(endpoint, sizeof endpoint, "ipc:///tmp/mw-test-client-%d.sock", (int)getpid());
+    static int n_test;
+    /* A socket of its own per test: one that failed half-way cannot disturb the next. */
+    snprintf(endpoint, sizeof endpoint, "ipc:///tmp/mw-test-client-%d-%d.sock", (int)getpid(),
+             ++n_test);
     alarm(30); /* a blocking call would hang the test: fail it instead */
     return 0;
 }
@@ -171,6 +178,336 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     nn_close(pull);
 }
 
+/* --- coalescing ------------------------------------------------------------------------- */
+
+/* Split one nanomsg message into ClientMessages: the entries of a ClientBatch (key 0x7a, field
+ * 15), or the message itself. Returns how many were stored in out[] (each to be freed with
+ * modelwatch__v1__client_message__free_unpacked), or -1 when one does not decode. */
+static int unwrap(const uint8_t *p, size_t n, Modelwatch__V1__ClientMessage **out, int max)
+{
+    if (n == 0 || p[0] != 0x7a) {
+        out[0] = modelwatch__v1__client_message__unpack(NULL, n, p);
+        return out[0] ? 1 : -1;
+    }
+    int count = 0;
+    for (size_t i = 0; i < n && count < max;) {
+        if (p[i++] != 0x7a)
+            return -1;
+        uint64_t len = 0;
+        for (unsigned shift = 0; i < n; shift += 7) {
+            len |= (uint64_t)(p[i] & 0x7f) << shift;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        if (len > n - i)
+            return -1;
+        out[count] = modelwatch__v1__client_message__unpack(NULL, (size_t)len, p + i);
+        if (!out[count])
+            return -1;
+        count++;
+        i += (size_t)len;
+    }
+    return count;
+}
+
+struct tally {
+    long messages;
+    long transport_messages;
+    long batches;
+    long out_of_order;
+    long next_seq[8]; /* per capturing thread: the prediction ids are "t<thread>-<seq>" */
+};
+
+/* Receive until `want` ClientMessages arrived (or 5 s pass without any), checking that each
+ * thread's ids arrive in order, once. */
+static void receive_all(int pull, long want, struct tally *t)
+{
+    static Modelwatch__V1__ClientMessage *msgs[70000];
+    while (t->messages < want) {
+        void *buf = NULL;
+        int n = receive(pull, &buf);
+        if (n < 0)
+            break;
+        int k = unwrap(buf, (size_t)n, msgs, (int)(sizeof msgs / sizeof msgs[0]));
+        assert_true(k > 0);
+        t->transport_messages++;
+        t->batches += k > 1;
+        for (int i = 0; i < k; i++) {
+            assert_int_equal(msgs[i]->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT);
+            int thread = 0;
+            long seq = 0;
+            assert_int_equal(sscanf(msgs[i]->event->prediction_id, "t%d-%ld", &thread, &seq), 2);
+            assert_true(thread >= 0 && thread < 8);
+            if (seq != t->next_seq[thread])
+                t->out_of_order++;
+            t->next_seq[thread] = seq + 1;
+            assert_int_equal(msgs[i]->event->n_features, 12);
+            modelwatch__v1__client_message__free_unpacked(msgs[i], NULL);
+        }
+        t->messages += k;
+        nn_freemsg(buf);
+    }
+}
+
+struct capturer {
+    mw_client *client;
+    int thread;
+    long events;
+    long refused;
+};
+
+/* Capture `events` events with 12 features; retry while the client refuses (not yet connected
+ * or buffer full), so every event is eventually accepted once. */
+static void *capture_main(void *arg)
+{
+    struct capturer *cap = arg;
+    struct mw_feature f[12];
+    static const char *const names[] = {"f0", "f1", "f2", "f3", "f4", "f5",
+                                        "f6", "f7", "f8", "f9", "country", "plan"};
+    for (int k = 0; k < 10; k++)
+        f[k] = (struct mw_feature)MW_NUMERIC(names[k], k * 1.5);
+    f[10] = (struct mw_feature)MW_CATEGORICAL(names[10], "fr");
+    f[11] = (struct mw_feature)MW_CATEGORICAL(names[11], "pro");
+    for (long i = 0; i < cap->events; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "t%d-%ld", cap->thread, i);
+        struct mw_event ev = sample_event(f, 12);
+        ev.prediction_id = id;
+        int rc;
+        while ((rc = mw_capture(cap->client, &ev)) == MW_EAGAIN) {
+            cap->refused++;
+            usleep(200);
+        }
+        assert_int_equal(rc, 0);
+    }
+    return NULL;
+}
+
+static int bind_pull(void)
+{
+    int pull = nn_socket(AF_SP, NN_PULL);
+    assert_true(pull >= 0);
+    assert_true(nn_bind(pull, endpoint) >= 0);
+    return pull;
+}
+
+static void test_events_from_many_threads_arrive_once_in_order_and_coalesced(void **state)
+{
+    (void)state;
+    enum { THREADS = 4, EVENTS = 20000 };
+    int pull = bind_pull();
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open(endpoint, &c), 0);
+    pthread_t threads[THREADS];
+    struct capturer caps[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        caps[i] = (struct capturer){.client = c, .thread = i, .events = EVENTS};
+        assert_int_equal(pthread_create(&threads[i], NULL, capture_main, &caps[i]), 0);
+    }
+    struct tally t = {0};
+    receive_all(pull, (long)THREADS * EVENTS, &t);
+    long refused = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        refused += caps[i].refused;
+    }
+    assert_int_equal(t.messages, (long)THREADS * EVENTS);
+    assert_int_equal(t.out_of_order, 0);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(t.next_seq[i], EVENTS);
+    /* Coalesced: far fewer nanomsg messages than events. */
+    assert_true(t.batches > 0);
+    assert_true(t.transport_messages * 4 < t.messages);
+    assert_int_equal(mw_client_sent(c), (uint64_t)THREADS * EVENTS);
+    assert_int_equal(mw_client_dropped(c), (uint64_t)refused);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
+static struct mw_event numbered_event(struct mw_feature *f, char *id, size_t id_size, long seq)
+{
+    for (int k = 0; k < 10; k++)
+        f[k] = (struct mw_feature)MW_NUMERIC("x", k);
+    f[10] = (struct mw_feature)MW_CATEGORICAL("country", "fr");
+    f[11] = (struct mw_feature)MW_CATEGORICAL("plan", "pro");
+    snprintf(id, id_size, "t0-%ld", seq);
+    struct mw_event ev = sample_event(f, 12);
+    ev.prediction_id = id;
+    return ev;
+}
+
+static void wait_connected(mw_client *c)
+{
+    struct mw_feature f[12];
+    char id[32];
+    struct mw_event ev = numbered_event(f, id, sizeof id, 0);
+    int rc;
+    for (int tries = 0; (rc = mw_capture(c, &ev)) == MW_EAGAIN && tries < 5000; tries++)
+        usleep(1000);
+    assert_int_equal(rc, 0);
+}
+
+static void test_lone_event_is_sent_without_more_traffic_or_flush(void **state)
+{
+    (void)state;
+    int pull = bind_pull();
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open(endpoint, &c), 0);
+    wait_connected(c); /* event t0-0, then nothing more: it must not wait for company */
+    struct tally t = {0};
+    receive_all(pull, 1, &t);
+    assert_int_equal(t.messages, 1);
+    assert_int_equal(t.transport_messages, 1);
+    assert_int_equal(t.batches, 0); /* alone, it travels as a plain ClientMessage */
+    mw_client_close(c);
+    nn_close(pull);
+}
+
+struct receiver {
+    int pull;
+    long want;
+    struct tally tally;
+};
+
+static void *receive_main(void *arg)
+{
+    struct receiver *r = arg;
+    receive_all(r->pull, r->want, &r->tally);
+    return NULL;
+}
+
+static void test_close_hands_over_what_is_buffered(void **state)
+{
+    (void)state;
+    enum { EVENTS = 5000 };
+    struct receiver r = {.pull = bind_pull(), .want = EVENTS};
+    struct mw_client_options opts = {.flush_interval_us = 500000}; /* linger long */
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
+    wait_connected(c);
+    struct mw_feature f[12];
+    char id[32];
+    for (long i = 1; i < EVENTS; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        assert_int_equal(mw_capture(c, &ev), 0);
+    }
+    /* An agent reads all the time; nanomsg drops what a receiver has not taken yet when the
+     * sender's connection closes, so this one reads while the client closes. */
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, receive_main, &r), 0);
+    mw_client_close(c); /* no flush, no wait: close itself hands everything over */
+    pthread_join(reader, NULL);
+    assert_int_equal(r.tally.messages, EVENTS);
+    assert_int_equal(r.tally.out_of_order, 0);
+    nn_close(r.pull);
+}
+
+static void test_flush_hands_over_everything_captured_before(void **state)
+{
+    (void)state;
+    int pull = bind_pull();
+    struct mw_client_options opts = {.flush_interval_us = 10000000}; /* 10 s: only flush sends */
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
+    wait_connected(c);
+    struct mw_feature f[12];
+    char id[32];
+    for (long i = 1; i < 100; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        assert_int_equal(mw_capture(c, &ev), 0);
+    }
+    assert_int_equal(mw_client_flush(c, 5000), 0);
+    struct tally t = {0};
+    receive_all(pull, 100, &t);
+    assert_int_equal(t.messages, 100);
+    assert_int_equal(mw_client_flush(NULL, 0), MW_EINVAL);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
+static void test_full_buffer_refuses_and_counts_without_blocking(void **state)
+{
+    (void)state;
+    int pull = bind_pull(); /* connected, but nobody receives */
+    struct mw_client_options opts = {.buffer_bytes = 1}; /* the minimum: 256 KiB */
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
+    wait_connected(c);
+    uint64_t dropped_before = mw_client_dropped(c); /* refusals until connected */
+    struct mw_feature f[12];
+    char id[32];
+    long accepted = 1, refused = 0;
+    /* ~400 bytes an event: the ring and nanomsg's and the kernel's buffers hold a few MiB. */
+    for (long i = 1; i < 200000 && refused < 1000; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        int rc = mw_capture(c, &ev);
+        assert_true(rc == 0 || rc == MW_EAGAIN);
+        accepted += rc == 0;
+        refused += rc == MW_EAGAIN;
+    }
+    assert_int_equal(refused, 1000);
+    assert_int_equal(mw_client_sent(c), (uint64_t)accepted);
+    assert_int_equal(mw_client_dropped(c) - dropped_before, (uint64_t)refused);
+    /* Once the agent reads again, the buffer drains and captures are accepted again. */
+    struct tally t = {0};
+    receive_all(pull, accepted, &t);
+    assert_int_equal(t.messages, accepted);
+    assert_int_equal(t.out_of_order, 0);
+    struct mw_event ev = numbered_event(f, id, sizeof id, accepted);
+    assert_int_equal(mw_capture(c, &ev), 0);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
+static void test_close_gives_up_on_an_agent_that_went_away(void **state)
+{
+    (void)state;
+    int pull = bind_pull();
+    struct mw_client_options opts = {.buffer_bytes = 1, .close_timeout_ms = 200};
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
+    wait_connected(c);
+    struct mw_feature f[12];
+    char id[32];
+    for (long i = 1, refused = 0; i < 200000 && refused < 10; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        refused += mw_capture(c, &ev) == MW_EAGAIN;
+    }
+    nn_close(pull); /* the agent goes away with the client's buffer full */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    mw_client_close(c); /* bounded: the timeout, or at once once no agent is connected */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 10);
+}
+
+static void test_unbuffered_client_sends_one_message_per_event(void **state)
+{
+    (void)state;
+    int pull = bind_pull();
+    struct mw_client_options opts = {.unbuffered = 1};
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
+    wait_connected(c);
+    struct mw_feature f[12];
+    char id[32];
+    for (long i = 1; i < 50; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        int rc;
+        while ((rc = mw_capture(c, &ev)) == MW_EAGAIN)
+            usleep(100);
+        assert_int_equal(rc, 0);
+    }
+    struct tally t = {0};
+    receive_all(pull, 50, &t);
+    assert_int_equal(t.messages, 50);
+    assert_int_equal(t.transport_messages, 50);
+    assert_int_equal(t.batches, 0);
+    assert_int_equal(mw_client_flush(c, 0), 0);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +515,14 @@ int main(void)
         cmocka_unit_test_setup(test_bad_arguments_are_refused, setup),
         cmocka_unit_test_setup(test_oversized_event_is_refused, setup),
         cmocka_unit_test_setup(test_sent_event_decodes_to_what_was_captured, setup),
+        cmocka_unit_test_setup(test_events_from_many_threads_arrive_once_in_order_and_coalesced,
+                               setup),
+        cmocka_unit_test_setup(test_lone_event_is_sent_without_more_traffic_or_flush, setup),
+        cmocka_unit_test_setup(test_close_hands_over_what_is_buffered, setup),
+        cmocka_unit_test_setup(test_flush_hands_over_everything_captured_before, setup),
+        cmocka_unit_test_setup(test_full_buffer_refuses_and_counts_without_blocking, setup),
+        cmocka_unit_test_setup(test_close_gives_up_on_an_agent_that_went_away, setup),
+        cmocka_unit_test_setup(test_unbuffered_client_sends_one_message_per_event, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,824 @@
+/* test_profile_build.c — CSV → reference profile (tools/profile_build.c): quantile edges
+ * (exact below the sample cap, within the stated bound above it), proportions, constant and
+ * empty columns, categorical top-K and other (exact and sketched), missing tokens, forced
+ * categorical, ignored and label columns, RFC 4180 quoting and CRLF, every CSV error with its
+ * line number, the JSON document, and a 1,000,000-row file in bounded memory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "drift.h" /* the aggregator's: bins must be the ones it computes */
+#include "error.h"
+#include "profile.h" /* the aggregator's parser: every built profile must pass it */
+#include "profile_build.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp_dir[256];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/mw-profile-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return rmdir(tmp_dir);
+}
+
+static void path_of(const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", tmp_dir, name);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static struct mw_profile_build_options opts(void)
+{
+    struct mw_profile_build_options o;
+    mw_profile_build_options_init(&o);
+    o.model = "churn";
+    o.version = "v3";
+    o.created_ms = 1795717980000;
+    return o;
+}
+
+/* Build a profile from CSV text; returns the MW_E* code, the profile in *out (or NULL) and the
+ * message in err. */
+static int build_text(const char *text, const struct mw_profile_build_options *o,
+                      struct mw_built_profile **out, char *err, size_t err_size)
+{
+    char path[512];
+    path_of("data.csv", path, sizeof path);
+    write_file(path, text, strlen(text));
+    int rc = mw_profile_build(path, o, out, err, err_size);
+    unlink(path);
+    return rc;
+}
+
+static struct mw_built_profile *build_ok(const char *text, const struct mw_profile_build_options *o)
+{
+    struct mw_built_profile *p = NULL;
+    char err[512];
+    int rc = build_text(text, o, &p, err, sizeof err);
+    if (rc)
+        fail_msg("build failed (%d): %s", rc, err);
+    assert_non_null(p);
+    return p;
+}
+
+static const struct mw_built_feature *feature(const struct mw_built_profile *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_features; i++)
+        if (strcmp(p->features[i].name, name) == 0)
+            return &p->features[i];
+    fail_msg("no feature %s", name);
+    return NULL;
+}
+
+/* CSV text of one numeric column "x" with the values 1..n in a scrambled order. */
+static char *column_1_to_n(unsigned n)
+{
+    size_t cap = 16 + (size_t)n * 12;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "x\n");
+    for (unsigned i = 0; i < n; i++) {
+        unsigned v = (unsigned)(((uint64_t)i * 7919u) % n) + 1; /* 7919 is prime: a permutation */
+        len += (size_t)snprintf(text + len, cap - len, "%u\n", v);
+    }
+    return text;
+}
+
+static void assert_proportions_consistent(const struct mw_built_feature *f)
+{
+    uint64_t total = 0;
+    double sum = 0;
+    for (size_t i = 0; i <= f->n_edges; i++) {
+        total += f->bin_counts[i];
+        sum += f->proportions[i];
+        assert_true(f->proportions[i] == (double)f->bin_counts[i] / (double)f->count);
+    }
+    assert_true(total == f->count);
+    assert_true(fabs(sum - 1.0) < 1e-12);
+    for (size_t i = 1; i < f->n_edges; i++)
+        assert_true(f->edges[i - 1] < f->edges[i]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Numeric                                                                                   */
+
+static void test_edges_of_1_to_10000_are_exact(void **state)
+{
+    (void)state;
+    char *text = column_1_to_n(10000);
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "x");
+    assert_int_equal(f->type, MW_BUILT_NUMERIC);
+    assert_true(f->count == 10000 && f->missing == 0 && p->rows == 10000);
+    assert_int_equal(f->sample_size, 10000);
+    assert_int_equal(f->n_edges, 9);
+    for (int i = 1; i <= 9; i++) /* numpy.quantile(1..10000, i/10) = 1 + 9999 i/10 */
+        assert_true(fabs(f->edges[i - 1] - (1 + 9999.0 * i / 10)) < 1e-9);
+    for (size_t i = 0; i <= f->n_edges; i++)
+        assert_true(f->bin_counts[i] == 1000);
+    assert_proportions_consistent(f);
+    assert_true(f->min == 1 && f->max == 10000 && f->mean == 5000.5);
+    assert_int_equal(p->passes, 2);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+/* Above the sample cap, each edge's rank is within the bound of profile_build.h: with m
+ * samples, eps + 1/m; eps = 0.03 for m = 10,000 fails with probability 2 exp(-18) < 4e-8. */
+static void test_sampled_edges_within_bound_and_deterministic(void **state)
+{
+    (void)state;
+    const unsigned n = 200000, m = 10000;
+    char *text = column_1_to_n(n);
+    struct mw_profile_build_options o = opts();
+    o.sample_cap = m;
+    o.n_bins = 20;
+    struct mw_built_profile *p = build_ok(text, &o);
+    struct mw_built_profile *again = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "x"), *g = feature(again, "x");
+    assert_int_equal(f->sample_size, m);
+    assert_int_equal(f->n_edges, 19);
+    assert_int_equal(g->n_edges, 19);
+    double worst = 0;
+    for (int i = 1; i <= 19; i++) {
+        double q = i / 20.0;
+        double share_below = ceil(f->edges[i - 1] - 1) / n; /* values 1..n below the edge */
+        worst = fmax(worst, fabs(share_below - q));
+        assert_true(fabs(share_below - q) <= 0.03 + 1.0 / m);
+        assert_true(f->edges[i - 1] == g->edges[i - 1]); /* fixed seed: same profile */
+    }
+    print_message("# worst rank error with m = %u: %.4f\n", m, worst);
+    assert_proportions_consistent(f);
+    mw_built_profile_destroy(p);
+    mw_built_profile_destroy(again);
+    free(text);
+}
+
+static void test_constant_column_has_one_edge(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("c,d\n7,1\n7,2\n7,NA\n7,2\n7,2\n", &o);
+    const struct mw_built_feature *c = feature(p, "c"), *d = feature(p, "d");
+    assert_int_equal(c->n_edges, 1);
+    assert_true(c->edges[0] == 7);
+    assert_true(c->bin_counts[0] == 0 && c->bin_counts[1] == 5);
+    assert_true(c->proportions[1] == 1.0);
+    /* d = {1, 2, 2, 2}: quantiles 1.3, 1.6, 1.9, then 2 six times -> 4 edges */
+    assert_int_equal(d->n_edges, 4);
+    assert_true(d->count == 4 && d->missing == 1);
+    assert_true(fabs(d->edges[0] - 1.3) < 1e-12 && d->edges[3] == 2);
+    assert_proportions_consistent(c);
+    assert_proportions_consistent(d);
+    mw_built_profile_destroy(p);
+}
+
+static void test_bins_option(void **state)
+{
+    (void)state;
+    char *text = column_1_to_n(1000);
+    struct mw_profile_build_options o = opts();
+    o.n_bins = 4;
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "x");
+    assert_int_equal(f->n_edges, 3);
+    assert_true(fabs(f->edges[1] - 500.5) < 1e-12);
+    assert_proportions_consistent(f);
+    mw_built_profile_destroy(p);
+    o.n_bins = 100;
+    p = build_ok(text, &o);
+    assert_int_equal(feature(p, "x")->n_edges, 99);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+/* Whether one of the profile's notes contains `text`. */
+static bool has_note(const struct mw_built_profile *p, const char *text)
+{
+    for (size_t i = 0; i < p->n_notes; i++)
+        if (strstr(p->notes[i], text))
+            return true;
+    return false;
+}
+
+/* A column without a value says nothing about a distribution (and the aggregator needs an edge
+ * per numeric feature): it is left out, with a note. */
+static void test_empty_column_is_left_out(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    const char *cat[] = {"c"};
+    o.categorical = cat;
+    o.n_categorical = 1;
+    struct mw_built_profile *p = build_ok("a,b,c\n1,,NA\n2,NA,\n", &o);
+    assert_int_equal(p->n_features, 1);
+    assert_string_equal(p->features[0].name, "a");
+    assert_true(has_note(p, "column \"b\" has no values (every row is missing): left out"));
+    assert_true(has_note(p, "column \"c\" has no values"));
+    mw_built_profile_destroy(p);
+
+    struct mw_built_profile *none = NULL;
+    char err[512];
+    o = opts();
+    assert_int_equal(build_text("a,b\n,\nNA,null\n", &o, &none, err, sizeof err), MW_EPARSE);
+    assert_null(none);
+    assert_non_null(strstr(err, ": no column has a single value"));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Missing values and types                                                                  */
+
+static void test_missing_tokens(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("x,y\n"
+                                          "1,a\n"
+                                          ",\n"
+                                          "NA,na\n"
+                                          "NaN,nan\n"
+                                          "null,NULL\n"
+                                          "Null,nUlL\n"
+                                          "\"\",\"\"\n"
+                                          "2,N/A\n"
+                                          "3,none\n",
+                                          &o);
+    const struct mw_built_feature *x = feature(p, "x"), *y = feature(p, "y");
+    assert_int_equal(x->type, MW_BUILT_NUMERIC);
+    assert_true(x->count == 3 && x->missing == 6);
+    assert_true(x->min == 1 && x->max == 3 && x->mean == 2);
+    assert_int_equal(y->type, MW_BUILT_CATEGORICAL); /* "N/A" and "none" are values */
+    assert_true(y->count == 3 && y->missing == 6);
+    assert_int_equal(y->n_categories, 3);
+    mw_built_profile_destroy(p);
+}
+
+static void test_type_inference(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("a,b,c,d,e\n"
+                                          "1,1e3,-0.5,1,inf\n"
+                                          "2,2E-3,+4,x,1\n"
+                                          "3, 7,.5,2,2\n",
+                                          &o);
+    assert_int_equal(feature(p, "a")->type, MW_BUILT_NUMERIC);
+    assert_int_equal(feature(p, "b")->type, MW_BUILT_CATEGORICAL); /* " 7" is text */
+    assert_int_equal(feature(p, "c")->type, MW_BUILT_NUMERIC);
+    const struct mw_built_feature *d = feature(p, "d"), *e = feature(p, "e");
+    assert_int_equal(d->type, MW_BUILT_CATEGORICAL);
+    assert_true(has_note(p, "column \"d\" is categorical: \"x\" on line 3 is not a number"));
+    assert_int_equal(e->type, MW_BUILT_CATEGORICAL); /* not finite */
+    assert_true(feature(p, "c")->min == -0.5);
+    mw_built_profile_destroy(p);
+}
+
+static void test_forced_categorical_ignore_and_label(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    const char *cat[] = {"zip"};
+    const char *ign[] = {"id"};
+    o.categorical = cat;
+    o.n_categorical = 1;
+    o.ignore = ign;
+    o.n_ignore = 1;
+    o.label = "churned";
+    struct mw_built_profile *p = build_ok("id,zip,age,churned\n"
+                                          "1,01000,30,1\n"
+                                          "2,75001,40,0\n"
+                                          "3,01000,NA,0\n",
+                                          &o);
+    assert_int_equal(p->n_features, 2);
+    assert_string_equal(p->features[0].name, "zip");
+    assert_string_equal(p->features[1].name, "age");
+    const struct mw_built_feature *zip = feature(p, "zip");
+    assert_int_equal(zip->type, MW_BUILT_CATEGORICAL);
+    assert_int_equal(zip->n_categories, 2);
+    assert_string_equal(zip->categories[0].value, "01000"); /* kept as text, not 1000 */
+    assert_true(fabs(zip->categories[0].share - 2.0 / 3) < 1e-15);
+    assert_int_equal(zip->column, 1);
+    mw_built_profile_destroy(p);
+
+    /* A column named in the options must exist. */
+    const char *bad[] = {"nope"};
+    o.ignore = bad;
+    char err[512];
+    assert_int_equal(build_text("id,zip,age,churned\n1,2,3,4\n", &o, &p, err, sizeof err),
+                     MW_EINVAL);
+    assert_null(p);
+    assert_non_null(strstr(err, "--ignore nope: no such column"));
+
+    /* Nothing left. */
+    struct mw_profile_build_options o2 = opts();
+    o2.ignore = ign;
+    o2.n_ignore = 1;
+    assert_int_equal(build_text("id\n1\n", &o2, &p, err, sizeof err), MW_EINVAL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Categorical                                                                               */
+
+/* Category ci occurs i + 1 times, i = 0..99, interleaved. */
+static char *categories_text(void)
+{
+    size_t cap = 64 + 5050 * 8;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "c\n");
+    for (int round = 0; round < 100; round++)
+        for (int i = round; i < 100; i++)
+            len += (size_t)snprintf(text + len, cap - len, "c%d\n", i);
+    return text;
+}
+
+static void test_categorical_top_k_and_other(void **state)
+{
+    (void)state;
+    char *text = categories_text();
+    struct mw_profile_build_options o = opts();
+    o.max_categories = 10;
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "c");
+    assert_int_equal(f->type, MW_BUILT_CATEGORICAL);
+    assert_true(f->count == 5050);
+    assert_false(f->sketched);
+    assert_true(f->distinct_lower_bound == 100);
+    assert_int_equal(f->n_categories, 10);
+    double sum = f->other;
+    for (int i = 0; i < 10; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "c%d", 99 - i);
+        assert_string_equal(f->categories[i].value, want);
+        assert_true(f->categories[i].count == (uint64_t)(100 - i));
+        sum += f->categories[i].share;
+    }
+    assert_true(f->other_count == 4095); /* 1 + ... + 90 */
+    assert_true(fabs(sum - 1) < 1e-12);
+    mw_built_profile_destroy(p);
+
+    /* The default keeps 50; ties are ordered by value. */
+    o.max_categories = 50;
+    p = build_ok("c\nb\na\nb\na\nc\n", &o);
+    f = feature(p, "c");
+    assert_string_equal(f->categories[0].value, "a");
+    assert_string_equal(f->categories[1].value, "b");
+    assert_string_equal(f->categories[2].value, "c");
+    assert_true(f->other == 0);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+/* More distinct values than the table holds: the space-saving sketch finds the heavy
+ * categories and the third pass makes their shares exact. */
+static void test_categorical_sketch_gives_exact_shares(void **state)
+{
+    (void)state;
+    const int heavy[] = {1000, 900, 800, 700, 600};
+    size_t cap = 64 + 20000 * 12;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "c\n");
+    int left[5];
+    memcpy(left, heavy, sizeof left);
+    for (int i = 0; i < 5000; i++) { /* singletons interleaved with the heavy ones */
+        len += (size_t)snprintf(text + len, cap - len, "u%d\n", i);
+        for (int h = 0; h < 5; h++)
+            if (left[h] > 0 && i % 5 < 4) {
+                len += (size_t)snprintf(text + len, cap - len, "h%d\n", h);
+                left[h]--;
+            }
+    }
+    struct mw_profile_build_options o = opts();
+    o.max_categories = 5;
+    o.exact_categories = 100;
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "c");
+    assert_true(f->sketched);
+    assert_int_equal(p->passes, 3);
+    assert_true(f->count == 5000 + 4000);
+    assert_int_equal(f->n_categories, 5);
+    for (int h = 0; h < 5; h++) {
+        char want[16];
+        snprintf(want, sizeof want, "h%d", h);
+        assert_string_equal(f->categories[h].value, want);
+        assert_true(f->categories[h].count == (uint64_t)heavy[h]);
+        assert_true(f->categories[h].share == heavy[h] / 9000.0);
+    }
+    assert_true(f->other_count == 5000);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+static void test_long_and_non_utf8_values_count_as_other(void **state)
+{
+    (void)state;
+    char text[1024];
+    char longv[MW_PROFILE_MAX_CATEGORY_BYTES + 2];
+    memset(longv, 'z', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    snprintf(text, sizeof text, "c\na\n%s\n\xff\xfe\na\n", longv);
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "c");
+    assert_int_equal(f->n_categories, 1);
+    assert_true(f->count == 4 && f->other_count == 2);
+    assert_true(has_note(p, "1 values longer than 256 bytes count as other"));
+    assert_true(has_note(p, "1 values that are not UTF-8 count as other"));
+    mw_built_profile_destroy(p);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* CSV syntax                                                                                */
+
+static void test_quoted_fields_and_crlf(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("\xEF\xBB\xBF"
+                                          "name,\"x, y\",q\r\n"
+                                          "\"a, b\",1,\"say \"\"hi\"\"\"\r\n"
+                                          "\"multi\r\nline\",2,\"\"\"\"\r\n"
+                                          "\r\n"
+                                          "plain,\"3\",x\r\n"
+                                          "\"a, b\",4,", /* no final newline, empty last field */
+                                          &o);
+    assert_true(p->rows == 4);
+    const struct mw_built_feature *name = feature(p, "name"), *x = feature(p, "x, y"),
+                                  *q = feature(p, "q");
+    assert_int_equal(name->n_categories, 3);
+    assert_string_equal(name->categories[0].value, "a, b");
+    assert_string_equal(name->categories[1].value, "multi\r\nline");
+    assert_string_equal(name->categories[2].value, "plain");
+    assert_int_equal(x->type, MW_BUILT_NUMERIC);
+    assert_true(x->count == 4 && x->max == 4);
+    assert_true(q->count == 3 && q->missing == 1);
+    assert_string_equal(q->categories[0].value, "\"");
+    assert_string_equal(q->categories[1].value, "say \"hi\"");
+    mw_built_profile_destroy(p);
+}
+
+/* Build `text` and expect MW_EPARSE with exactly `want` as the message, after the path. */
+static void expect_error(const char *text, int want_rc, const char *want)
+{
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = NULL;
+    char err[512], path[512], full[1024];
+    int rc = build_text(text, &o, &p, err, sizeof err);
+    path_of("data.csv", path, sizeof path);
+    snprintf(full, sizeof full, "%s%s", path, want);
+    if (rc != want_rc || strcmp(err, full) != 0)
+        fail_msg("rc %d (want %d), message \"%s\", want \"%s\"", rc, want_rc, err, full);
+    assert_null(p);
+}
+
+static void test_csv_errors_name_the_line(void **state)
+{
+    (void)state;
+    expect_error("a,b,c\n1,2,3\n4,5\n", MW_EPARSE, ":3: expected 3 fields, got 2");
+    expect_error("a,b,c\n1,2,3\n4,5,6,7\n", MW_EPARSE, ":3: expected 3 fields, got 4");
+    /* Lines count the newlines inside quotes and the blank lines. */
+    expect_error("a,b\n\"x\ny\",1\n\n2,3\n4\n", MW_EPARSE, ":6: expected 2 fields, got 1");
+    expect_error("a,b\r\n1,2\r\n3\r\n", MW_EPARSE, ":3: expected 2 fields, got 1");
+    expect_error("a,b\n1,2\n3,\"open\n4,5\n", MW_EPARSE,
+                 ":3: unterminated quoted field (the file ends inside quotes)");
+    expect_error("a,,c\n1,2,3\n", MW_EPARSE, ":1: column 2 has an empty name");
+    expect_error("a,b,a\n1,2,3\n", MW_EPARSE, ":1: duplicate column name \"a\" (columns 1 and 3)");
+    expect_error("a,b\n\"1\"x,2\n", MW_EPARSE,
+                 ":2: unexpected character after a closing quote (a quote inside a quoted "
+                 "field is written \"\")");
+    expect_error("", MW_EPARSE, ": empty file: expected a header row");
+    expect_error("\n\n", MW_EPARSE, ": empty file: expected a header row");
+    expect_error("a,b\n", MW_EPARSE, ": no data rows after the header");
+}
+
+static void test_over_long_record(void **state)
+{
+    (void)state;
+    size_t n = MW_PROFILE_MAX_RECORD_BYTES + 100;
+    char *text = malloc(n + 64);
+    assert_non_null(text);
+    int len = snprintf(text, 64, "a,b\n1,2\n3,");
+    memset(text + len, '9', n);
+    memcpy(text + len + n, "\n5,6\n", 6);
+    char want[128];
+    snprintf(want, sizeof want, ":3: record longer than %d bytes", MW_PROFILE_MAX_RECORD_BYTES);
+    expect_error(text, MW_EPARSE, want);
+    /* Just under the limit is fine. */
+    memcpy(text + len + 1000, "\n5,6\n", 6);
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok(text, &o);
+    assert_true(p->rows == 3);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+static void test_refuses_stdin_pipes_and_bad_options(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = NULL;
+    char err[512];
+    assert_int_equal(mw_profile_build("-", &o, &p, err, sizeof err), MW_EINVAL);
+    assert_non_null(strstr(err, "standard input"));
+    char fifo[512];
+    path_of("pipe.csv", fifo, sizeof fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rc = mw_profile_build(fifo, &o, &p, err, sizeof err);
+    unlink(fifo);
+    assert_int_equal(rc, MW_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(mw_profile_build("/nonexistent/x.csv", &o, &p, err, sizeof err), MW_EIO);
+    assert_non_null(strstr(err, "/nonexistent/x.csv: No such file"));
+
+    o.n_bins = 1;
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o.n_bins = 101;
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o = opts();
+    o.max_categories = 0;
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o = opts();
+    o.version = "";
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o.version = "v\n3";
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o = opts();
+    o.model = "churn model"; /* the aggregator's rule: [A-Za-z0-9._-] */
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    assert_non_null(strstr(err, "--model churn model: 1 to 128 characters from [A-Za-z0-9._-]"));
+    assert_null(p);
+    mw_built_profile_destroy(NULL);
+}
+
+/* Feature names the aggregator refuses are refused here, unless the column is ignored. */
+static void test_feature_name_rules(void **state)
+{
+    (void)state;
+    expect_error("a,b|c\n1,2\n", MW_EPARSE,
+                 ":1: column 2 (\"b|c\"): a feature name cannot contain '|' (rename the column, "
+                 "or --ignore it)");
+    struct mw_profile_build_options o = opts();
+    const char *ign[] = {"b|c"};
+    o.ignore = ign;
+    o.n_ignore = 1;
+    struct mw_built_profile *p = build_ok("a,b|c\n1,2\n", &o);
+    assert_int_equal(p->n_features, 1);
+    mw_built_profile_destroy(p);
+
+    /* At most MW_PROFILE_BUILD_MAX_FEATURES features. */
+    const size_t n = MW_PROFILE_BUILD_MAX_FEATURES + 1;
+    char *text = malloc(n * 16 + 16);
+    assert_non_null(text);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, 16, "%sf%zu", i ? "," : "", i);
+    len += (size_t)snprintf(text + len, 16, "\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, 16, "%s1", i ? "," : "");
+    snprintf(text + len, 16, "\n");
+    char err[512];
+    o = opts();
+    assert_int_equal(build_text(text, &o, &p, err, sizeof err), MW_EINVAL);
+    assert_non_null(strstr(err, ": 1025 feature columns, a profile holds at most 1024"));
+    const char *one[] = {"f0"}; /* one column fewer is fine */
+    o.ignore = one;
+    o.n_ignore = 1;
+    p = build_ok(text, &o);
+    assert_int_equal(p->n_features, MW_PROFILE_BUILD_MAX_FEATURES);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* JSON                                                                                      */
+
+static void test_json_document(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("age,country\n20,fr\n30,de\nNA,fr\n40,fr\n", &o);
+    json_t *doc = mw_built_profile_to_json(p);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "model")), "churn");
+    assert_string_equal(json_string_value(json_object_get(doc, "version")), "v3");
+    assert_true(json_integer_value(json_object_get(doc, "created_ms")) == 1795717980000);
+    assert_true(json_integer_value(json_object_get(doc, "rows")) == 4);
+    json_t *features = json_object_get(doc, "features");
+    assert_int_equal(json_object_size(features), 2);
+    json_t *age = json_object_get(features, "age");
+    assert_string_equal(json_string_value(json_object_get(age, "type")), "numeric");
+    assert_int_equal(json_integer_value(json_object_get(age, "count")), 3);
+    assert_int_equal(json_integer_value(json_object_get(age, "missing")), 1);
+    assert_true(json_real_value(json_object_get(age, "mean")) == 30);
+    size_t n_edges = json_array_size(json_object_get(age, "edges"));
+    assert_int_equal(n_edges, 9);
+    assert_int_equal(json_array_size(json_object_get(age, "proportions")), n_edges + 1);
+    json_t *country = json_object_get(features, "country");
+    assert_string_equal(json_string_value(json_object_get(country, "type")), "categorical");
+    json_t *cats = json_object_get(country, "categories");
+    assert_true(json_real_value(json_object_get(cats, "fr")) == 0.75);
+    assert_true(json_real_value(json_object_get(cats, "de")) == 0.25);
+    assert_true(json_real_value(json_object_get(country, "other")) == 0);
+    /* Column order is kept when printed. */
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(strstr(text, "\"features\":{\"age\""));
+    free(text);
+    json_decref(doc);
+    mw_built_profile_destroy(p);
+}
+
+/* The contract with the aggregator: what profile build writes, aggregator/profile.c accepts,
+ * at the limits too, and a value lands in the same bin on both sides. */
+static void test_aggregator_accepts_the_profile(void **state)
+{
+    (void)state;
+    assert_int_equal(MW_PROFILE_BUILD_MAX_FEATURES, MW_PROFILE_MAX_FEATURES);
+    assert_true(MW_PROFILE_MAX_BINS - 1 <= MW_PROFILE_MAX_EDGES);
+    assert_true(MW_PROFILE_MAX_MAX_CATEGORIES <= MW_PROFILE_MAX_CATEGORIES);
+
+    size_t cap = 64 + 20000 * 40;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "x,k,const,cat,zip\n");
+    for (unsigned i = 0; i < 20000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%u.5,%u,3,c%u,%s\n",
+                                (unsigned)((i * 7919u) % 20000), i % 7, i % 1500,
+                                i % 10 ? "\"a,b\"" : "NA");
+    struct mw_profile_build_options o = opts();
+    o.n_bins = MW_PROFILE_MAX_BINS;
+    o.max_categories = MW_PROFILE_MAX_MAX_CATEGORIES;
+    struct mw_built_profile *built = build_ok(text, &o);
+    json_t *doc = mw_built_profile_to_json(built);
+    char *json = json_dumps(doc, JSON_COMPACT);
+    assert_non_null(json);
+    struct mw_profile *parsed = NULL;
+    char err[512] = "";
+    int rc = mw_profile_parse(json, strlen(json), &parsed, err, sizeof err);
+    if (rc)
+        fail_msg("the aggregator refuses the profile: %s", err);
+    assert_int_equal(parsed->n_features, 5);
+    assert_string_equal(parsed->model, "churn");
+    assert_string_equal(parsed->version, "v3");
+    assert_true(parsed->created_ms == 1795717980000 && parsed->rows == 20000);
+
+    const struct mw_built_feature *x = feature(built, "x");
+    const struct mw_profile_feature *px = mw_profile_find(parsed, "x");
+    assert_non_null(px);
+    assert_true(px->numeric);
+    assert_int_equal(px->n_edges, 99);
+    assert_int_equal(px->n_edges, x->n_edges);
+    for (size_t i = 0; i < x->n_edges; i++)
+        assert_true(px->edges[i] == x->edges[i]); /* %.17g round-trips */
+    for (size_t i = 0; i <= x->n_edges; i++)
+        assert_true(px->proportions[i] == x->proportions[i]);
+    /* The aggregator's bin index puts each value where profile build counted it. */
+    uint64_t counts[MW_PROFILE_MAX_BINS] = {0};
+    for (unsigned v = 0; v < 20000; v++)
+        counts[mw_drift_bin_index(px->edges, px->n_edges, v + 0.5)]++;
+    for (size_t i = 0; i <= x->n_edges; i++)
+        assert_true(counts[i] == x->bin_counts[i]);
+
+    const struct mw_profile_feature *pc = mw_profile_find(parsed, "const");
+    assert_int_equal(pc->n_edges, 1);
+    const struct mw_profile_feature *cat = mw_profile_find(parsed, "cat");
+    assert_false(cat->numeric);
+    assert_int_equal(cat->n_categories, 1000);
+    assert_true(fabs(cat->other_p - feature(built, "cat")->other) == 0);
+    assert_true(mw_profile_category(cat, "c7") >= 0);
+    const struct mw_profile_feature *zip = mw_profile_find(parsed, "zip");
+    assert_int_equal(zip->n_categories, 1);
+    assert_true(zip->missing == 2000 && zip->count == 18000);
+    assert_true(mw_profile_category(zip, "a,b") == 0);
+
+    mw_profile_free(parsed);
+    free(json);
+    json_decref(doc);
+    mw_built_profile_destroy(built);
+    free(text);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Bounded memory                                                                            */
+
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* 1,000,000 rows (about 40 MB): uniform, integer, a skewed categorical column with 500,000
+ * distinct values (sketched), an id column ignored. Peak RSS stays below 64 MiB. */
+static void test_million_rows_in_bounded_memory(void **state)
+{
+    (void)state;
+    const unsigned n = 1000000;
+    char path[512];
+    path_of("big.csv", path, sizeof path);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("id,x,k,city\n", f);
+    uint64_t rng = 42;
+    for (unsigned i = 0; i < n; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(rng >> 11) / 9007199254740992.0;
+        if (i % 2 == 0) /* half the rows in 5 cities, half unique */
+            fprintf(f, "%u,%.6f,%u,c%u\n", i, u, i % 1000, i % 10 / 2);
+        else
+            fprintf(f, "%u,%.6f,%u,u%u\n", i, u, i % 1000, i);
+    }
+    assert_int_equal(fclose(f), 0);
+    long before_kib = peak_rss_kib();
+
+    struct mw_profile_build_options o = opts();
+    const char *ign[] = {"id"};
+    o.ignore = ign;
+    o.n_ignore = 1;
+    struct mw_built_profile *p = NULL;
+    char err[512];
+    int rc = mw_profile_build(path, &o, &p, err, sizeof err);
+    unlink(path);
+    if (rc)
+        fail_msg("%s", err);
+    long peak_kib = peak_rss_kib();
+    print_message("# peak RSS %ld KiB before, %ld KiB after building from 1,000,000 rows\n",
+                  before_kib, peak_kib);
+    assert_true(peak_kib < 64 * 1024);
+
+    assert_true(p->rows == n);
+    const struct mw_built_feature *x = feature(p, "x"), *k = feature(p, "k"),
+                                  *city = feature(p, "city");
+    assert_int_equal(x->sample_size, MW_PROFILE_SAMPLE_CAP);
+    for (int i = 1; i <= 9; i++) /* uniform on [0, 1): edge ~ i/10, within 0.01 + sampling */
+        assert_true(fabs(x->edges[i - 1] - i / 10.0) < 0.01 + 1e-3);
+    assert_proportions_consistent(x);
+    for (size_t i = 0; i <= x->n_edges; i++) /* each bin holds ~10% of the rows */
+        assert_true(fabs(x->proportions[i] - 0.1) < 0.01);
+    assert_true(k->min == 0 && k->max == 999);
+    assert_proportions_consistent(k);
+    assert_true(city->sketched);
+    assert_int_equal(p->passes, 3);
+    assert_int_equal(city->n_categories, 50);
+    for (int c = 0; c < 5; c++) {
+        char want[16];
+        snprintf(want, sizeof want, "c%d", c);
+        assert_string_equal(city->categories[c].value, want);
+        assert_true(city->categories[c].count == n / 10);
+    }
+    for (size_t c = 5; c < city->n_categories; c++) /* the rest: singletons, exact count 1 */
+        assert_true(city->categories[c].count == 1);
+    assert_true(city->other_count == n / 2 - 45);
+    mw_built_profile_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_edges_of_1_to_10000_are_exact),
+        cmocka_unit_test(test_sampled_edges_within_bound_and_deterministic),
+        cmocka_unit_test(test_constant_column_has_one_edge),
+        cmocka_unit_test(test_bins_option),
+        cmocka_unit_test(test_empty_column_is_left_out),
+        cmocka_unit_test(test_missing_tokens),
+        cmocka_unit_test(test_type_inference),
+        cmocka_unit_test(test_forced_categorical_ignore_and_label),
+        cmocka_unit_test(test_categorical_top_k_and_other),
+        cmocka_unit_test(test_categorical_sketch_gives_exact_shares),
+        cmocka_unit_test(test_long_and_non_utf8_values_count_as_other),
+        cmocka_unit_test(test_quoted_fields_and_crlf),
+        cmocka_unit_test(test_csv_errors_name_the_line),
+        cmocka_unit_test(test_over_long_record),
+        cmocka_unit_test(test_refuses_stdin_pipes_and_bad_options),
+        cmocka_unit_test(test_feature_name_rules),
+        cmocka_unit_test(test_json_document),
+        cmocka_unit_test(test_aggregator_accepts_the_profile),
+        cmocka_unit_test(test_million_rows_in_bounded_memory),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
