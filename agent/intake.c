@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* nanomsg messages taken per wake-up before yielding to the rest of the loop. */
+/* Client messages handled per wake-up before yielding to the rest of the loop. */
 #define DRAIN_BATCH 4096
 /* Key byte of ClientBatch.messages (field 15, wire type 2); see telemetry.proto. */
 #define CLIENT_BATCH_TAG 0x7a
@@ -109,10 +109,12 @@ static void deliver_transport_message(struct mw_intake *in, const uint8_t *data,
     deliver(in, data, len);
 }
 
-/* Receive up to `limit` nanomsg messages without waiting. */
-static void drain(struct mw_intake *in, int limit)
+/* Receive without waiting until `limit` client messages were handled (a ClientBatch is taken
+ * whole) or the socket is empty. */
+static void drain(struct mw_intake *in, uint64_t limit)
 {
-    for (int i = 0; i < limit; i++) {
+    const uint64_t stop_at = in->stats.received + limit;
+    while (in->stats.received < stop_at) {
         void *msg = NULL;
         int n = nn_recv(in->sock, &msg, NN_MSG, NN_DONTWAIT);
         if (n < 0) {

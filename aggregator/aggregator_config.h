@@ -38,6 +38,9 @@ struct mw_aggregator_config {
         int64_t refresh_ms;
     } profiles;
     struct {
+        int64_t label_horizon_ms;
+    } performance;
+    struct {
         double cpu_core_hour;
         double memory_gib_hour;
         double gpu_hour;

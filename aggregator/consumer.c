@@ -210,6 +210,7 @@ static int build_plan(struct mw_consumer *c)
         .watermark_ms = trail(before, cfg->windows.out_of_orderness_ms),
         .allowed_lateness_ms = cfg->windows.allowed_lateness_ms,
         .model_watermark_ms = trail(after, cfg->windows.out_of_orderness_ms),
+        .label_horizon_ms = cfg->performance.label_horizon_ms,
         .profile = lookup_profile, .profile_ctx = c};
     if (opt.model_watermark_ms == INT64_MIN)
         opt.model_watermark_ms = 0;

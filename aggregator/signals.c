@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "drift.h"
 #include "latency_hist.h"
+#include "perf_metrics.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -85,6 +86,93 @@ static json_t *cost_json(const struct mw_window_fields *w, double count,
     return cost;
 }
 
+static json_t *binary_json(const struct mw_window_fields *w)
+{
+    struct mw_perf_binary *acc = NULL;
+    if (mw_perf_binary_create(MW_PERF_THRESHOLD_DEFAULT, MW_PERF_AUC_BINS_DEFAULT, &acc) != 0)
+        return json_null();
+    for (size_t i = 0; i < w->n; i++)
+        if (strncmp(w->names[i], "pb:", 3) == 0)
+            mw_perf_binary_add_field(acc, w->names[i], w->values[i]);
+    struct mw_perf_binary_metrics m;
+    mw_perf_binary_compute(acc, &m);
+    mw_perf_binary_destroy(acc);
+    if (m.n == 0)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer((json_int_t)m.n));
+    json_object_set_new(o, "accuracy", number_or_null(m.accuracy));
+    json_object_set_new(o, "precision", number_or_null(m.precision));
+    json_object_set_new(o, "recall", number_or_null(m.recall));
+    json_object_set_new(o, "f1", number_or_null(m.f1));
+    json_object_set_new(o, "log_loss", number_or_null(m.log_loss));
+    json_object_set_new(o, "roc_auc", number_or_null(m.roc_auc));
+    return o;
+}
+
+static json_t *multiclass_json(const struct mw_window_fields *w)
+{
+    struct mw_perf_multiclass *acc = mw_calloc(1, sizeof *acc);
+    if (!acc)
+        return json_null();
+    mw_perf_multiclass_reset(acc);
+    for (size_t i = 0; i < w->n; i++)
+        if (strncmp(w->names[i], "pm:", 3) == 0)
+            mw_perf_multiclass_add_field(acc, w->names[i], w->values[i]);
+    struct mw_perf_multiclass_metrics m;
+    mw_perf_multiclass_compute(acc, &m);
+    mw_free(acc);
+    if (m.n == 0)
+        return json_null();
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:b}", "n", (json_int_t)m.n, "accuracy",
+                     number_or_null(m.accuracy), "macro_f1", number_or_null(m.macro.f1),
+                     "macro_precision", number_or_null(m.macro.precision), "macro_recall",
+                     number_or_null(m.macro.recall), "approximate", m.overflowed);
+}
+
+static json_t *regression_json(const struct mw_window_fields *w)
+{
+    struct mw_perf_regression acc;
+    mw_perf_regression_reset(&acc);
+    for (size_t i = 0; i < w->n; i++)
+        if (strncmp(w->names[i], "pr:", 3) == 0)
+            mw_perf_regression_add_field(&acc, w->names[i], w->values[i]);
+    struct mw_perf_regression_metrics m;
+    mw_perf_regression_compute(&acc, &m);
+    if (m.n == 0)
+        return json_null();
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "n", (json_int_t)m.n, "mae",
+                     number_or_null(m.mae), "rmse", number_or_null(m.rmse), "mape",
+                     number_or_null(m.mape), "mean_error", number_or_null(m.mean_error));
+}
+
+static json_t *coverage_json(const struct mw_window_fields *w)
+{
+    struct mw_perf_coverage *acc = mw_calloc(1, sizeof *acc);
+    if (!acc)
+        return json_null();
+    mw_perf_coverage_reset(acc);
+    for (size_t i = 0; i < w->n; i++)
+        if (strncmp(w->names[i], "pc:", 3) == 0)
+            mw_perf_coverage_add_field(acc, w->names[i], w->values[i]);
+    struct mw_perf_coverage_metrics m;
+    mw_perf_coverage_compute(acc, &m);
+    mw_free(acc);
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "labelled", (json_int_t)m.n_labelled,
+                     "coverage", number_or_null(m.coverage), "mean_delay_ms",
+                     number_or_null(m.mean_delay_ms), "p50_delay_ms",
+                     number_or_null(m.p50_delay_ms), "p99_delay_ms",
+                     number_or_null(m.p99_delay_ms));
+}
+
+/* Model quality once labels have joined predictions: each family null when it has no pairs. */
+static json_t *performance_json(const struct mw_window_fields *w)
+{
+    return json_pack("{s:o, s:o, s:o, s:o}", "labels", coverage_json(w), "binary",
+                     binary_json(w), "multiclass", multiclass_json(w), "regression",
+                     regression_json(w));
+}
+
 json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms,
                                int64_t width_ms, const char *version, bool final,
                                const struct mw_aggregator_config *cfg)
@@ -104,6 +192,7 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
     json_object_set_new(o, "errors_by_code", errors_by_code(w));
     json_object_set_new(o, "latency_us", latency_json(w));
     json_object_set_new(o, "cost", cost_json(w, count, cfg));
+    json_object_set_new(o, "performance", performance_json(w));
     return o;
 }
 

@@ -2,28 +2,92 @@
 #include "window_apply.h"
 
 #include "alloc.h"
+#include "buf.h"
 #include "clock.h"
 #include "drift.h"
 #include "error.h"
 #include "names.h"
+#include "perf_metrics.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* KEYS: 1 dedup bitmap, 2 watermark, 3..2+R index sets (one per resolution), then the window
- * hashes. ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, then per window hash:
- * resolution slot (1-based), member, start ms, ttl ms, number of integer fields NI, number of
- * float fields NF, NI name/increment pairs, NF name/increment pairs. */
+ * hashes. ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, 5 the model's key
+ * prefix "mw:{M}:", 6 the label horizon ms, then per window hash: resolution slot (1-based),
+ * member, start ms, ttl ms, number of integer fields NI, number of float fields NF, NI
+ * name/increment pairs, NF name/increment pairs; then NP, NP prediction id/spec pairs, NL, NL
+ * label id/spec pairs (specs: see join_prediction and join_label).
+ *
+ * The join keeps each side under mw:{M}:p:<id> or mw:{M}:l:<id> until the other arrives (or
+ * the horizon passes) and adds the pair to the prediction's windows. Those keys share the
+ * model's hash tag, so they live on the shard of the keys the script declares. */
 const char MW_APPLY_SCRIPT[] =
+    "local function split(s)\n"
+    "  local t = {}\n"
+    "  for f in string.gmatch(s .. '\\31', '(.-)\\31') do t[#t + 1] = f end\n"
+    "  return t\n"
+    "end\n"
+    "local LOG_GAMMA = math.log(1.01 / 0.99)\n"
+    "local function join(ps, ls)\n"
+    "  local p, l = split(ps), split(ls)\n"
+    "  local delay, skew = tonumber(l[5]) - tonumber(p[3]), false\n"
+    "  if delay < 0 then delay, skew = 0, true end\n"
+    "  local bucket = 0\n"
+    "  if delay > 1 then bucket = math.min(1279, math.ceil(math.log(delay) / LOG_GAMMA)) end\n"
+    "  local y = tonumber(l[1])\n"
+    "  for k = 1, 2 do\n"
+    "    local key = p[k]\n"
+    "    if key ~= '' and redis.call('EXISTS', key) == 1 then\n"
+    "      redis.call('HINCRBY', key, 'pc:lab', 1)\n"
+    "      if skew then redis.call('HINCRBY', key, 'pc:skew', 1) end\n"
+    "      redis.call('HINCRBY', key, 'pc:delay_ms', delay)\n"
+    "      redis.call('HINCRBY', key, 'pc:dl:' .. bucket, 1)\n"
+    "      if p[4] == '1' and y >= 0 then\n"
+    "        local pos = p[5] == '1'\n"
+    "        local f\n"
+    "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' end\n"
+    "        redis.call('HINCRBY', key, f, 1)\n"
+    "        redis.call('HINCRBY', key, (y == 1 and 'pb:pos:' or 'pb:neg:') .. p[6], 1)\n"
+    "        redis.call('HINCRBYFLOAT', key, 'pb:ll', y == 1 and p[7] or p[8])\n"
+    "      end\n"
+    "      if p[9] ~= '' and l[2] == 'c' and l[3] ~= '' then\n"
+    "        redis.call('HINCRBY', key, 'pm:n', 1)\n"
+    "        if p[9] == l[3] then\n"
+    "          redis.call('HINCRBY', key, 'pm:correct', 1)\n"
+    "          redis.call('HINCRBY', key, 'pm:tp:' .. p[9], 1)\n"
+    "        else\n"
+    "          redis.call('HINCRBY', key, 'pm:fp:' .. p[9], 1)\n"
+    "          redis.call('HINCRBY', key, 'pm:fn:' .. l[3], 1)\n"
+    "        end\n"
+    "      end\n"
+    "      if p[10] == '1' and l[2] == 'v' then\n"
+    "        local yv = tonumber(l[4])\n"
+    "        local e = tonumber(p[11]) - yv\n"
+    "        redis.call('HINCRBY', key, 'pr:n', 1)\n"
+    "        redis.call('HINCRBYFLOAT', key, 'pr:err', string.format('%.17g', e))\n"
+    "        redis.call('HINCRBYFLOAT', key, 'pr:abs', string.format('%.17g', math.abs(e)))\n"
+    "        redis.call('HINCRBYFLOAT', key, 'pr:sq', string.format('%.17g', e * e))\n"
+    "        if yv ~= 0 then\n"
+    "          redis.call('HINCRBY', key, 'pr:ape_n', 1)\n"
+    "          redis.call('HINCRBYFLOAT', key, 'pr:ape',\n"
+    "                     string.format('%.17g', math.abs(e) / math.abs(yv)))\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18')\n"
     "if tonumber(ARGV[4]) > wm then redis.call('SET', KEYS[2], ARGV[4]) end\n"
     "local r = tonumber(ARGV[3])\n"
-    "local a = 5\n"
+    "local pfx, horizon = ARGV[5], ARGV[6]\n"
+    "local a = 7\n"
     "for k = 3 + r, #KEYS do\n"
     "  local idx = KEYS[2 + tonumber(ARGV[a])]\n"
     "  local member, start, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])\n"
@@ -40,6 +104,32 @@ const char MW_APPLY_SCRIPT[] =
     "    a = a + 2\n"
     "  end\n"
     "  redis.call('PEXPIRE', KEYS[k], ttl)\n"
+    "end\n"
+    "local np = tonumber(ARGV[a])\n"
+    "a = a + 1\n"
+    "for j = 1, np do\n"
+    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
+    "  a = a + 2\n"
+    "  local label = redis.call('GET', pfx .. 'l:' .. id)\n"
+    "  if label then\n"
+    "    join(spec, label)\n"
+    "    redis.call('DEL', pfx .. 'l:' .. id)\n"
+    "  else\n"
+    "    redis.call('SET', pfx .. 'p:' .. id, spec, 'PX', horizon)\n"
+    "  end\n"
+    "end\n"
+    "local nl = tonumber(ARGV[a])\n"
+    "a = a + 1\n"
+    "for j = 1, nl do\n"
+    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
+    "  a = a + 2\n"
+    "  local pred = redis.call('GET', pfx .. 'p:' .. id)\n"
+    "  if pred then\n"
+    "    join(pred, spec)\n"
+    "    redis.call('DEL', pfx .. 'p:' .. id)\n"
+    "  else\n"
+    "    redis.call('SET', pfx .. 'l:' .. id, spec, 'PX', horizon)\n"
+    "  end\n"
     "end\n"
     "return 1\n";
 
@@ -152,11 +242,13 @@ struct window_fields {
     struct fields fields;
 };
 
-/* Every window one model touches in this batch. */
+/* Every window one model touches in this batch, and its sides of label joins. */
 struct model_plan {
     const char *model;
     struct window_fields *windows;
     size_t n_windows;
+    struct mw_redis_cmd predictions; /* id, spec, id, spec... */
+    struct mw_redis_cmd labels;
 };
 
 struct planner {
@@ -203,6 +295,8 @@ static struct model_plan *find_model(struct planner *pl, const char *model)
     struct model_plan *mp = &grown[pl->n_models++];
     memset(mp, 0, sizeof *mp);
     mp->model = model;
+    mw_redis_cmd_init(&mp->predictions);
+    mw_redis_cmd_init(&mp->labels);
     return mp;
 }
 
@@ -390,6 +484,108 @@ static int drift_record(struct fields *fl, const struct mw_profile *p,
     return rc ? rc : drift_prediction(fl, p, ev, weight);
 }
 
+/* ---- label joins ----------------------------------------------------------------------------- */
+
+#define SEP "\x1f"
+
+static int window_key(char *out, size_t size, const char *model, const struct mw_window_spec *spec,
+                      int64_t event_ms, const char *version)
+{
+    int64_t start = mw_clock_window_start(event_ms, spec->width_ms);
+    return snprintf(out, size, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", model,
+                    spec->width_ms / 1000, start, version);
+}
+
+/* What the join needs of a prediction, precomputed here so that the script only adds:
+ * fine key, coarse key, event ms, binary?, predicted positive?, score bin, log loss if the
+ * label is 1, log loss if it is 0, predicted class, regression?, predicted value. */
+static int prediction_spec(const struct planner *pl, const Modelwatch__V1__PredictionEvent *ev,
+                           const char *version, const bool *late, struct mw_buf *out)
+{
+    char keys[2][700] = {"", ""};
+    for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++)
+        if (!late[s])
+            window_key(keys[s], sizeof keys[s], ev->model, &pl->opt->specs[s], ev->event_time_ms,
+                       version);
+    const Modelwatch__V1__Output *o = ev->output;
+    bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
+    double score = binary ? o->score : 0;
+    double p = score < MW_PERF_LOG_LOSS_EPS ? MW_PERF_LOG_LOSS_EPS
+               : score > 1 - MW_PERF_LOG_LOSS_EPS ? 1 - MW_PERF_LOG_LOSS_EPS : score;
+    bool regression = o && o->has_value && isfinite(o->value);
+    const char *cls = o && o->predicted_class ? o->predicted_class : "";
+    if (strchr(cls, '\x1f'))
+        cls = "";
+    return mw_buf_printf(out, "%s" SEP "%s" SEP "%" PRId64 SEP "%d" SEP "%d" SEP "%" PRIu32 SEP
+                         "%.17g" SEP "%.17g" SEP "%s" SEP "%d" SEP "%.17g",
+                         keys[0], keys[1], ev->event_time_ms, binary,
+                         binary && score >= MW_PERF_THRESHOLD_DEFAULT,
+                         mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT), -log(p), -log1p(-p),
+                         cls, regression, regression ? o->value : 0.0);
+}
+
+/* Binary reading of a label: 1, 0, or -1 when it is neither. */
+static int binary_label(const Modelwatch__V1__Feedback *fb)
+{
+    if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE)
+        return fb->label_value == 1.0 ? 1 : fb->label_value == 0.0 ? 0 : -1;
+    const char *c = fb->label_class ? fb->label_class : "";
+    if (!strcmp(c, "1") || !strcasecmp(c, "true") || !strcasecmp(c, "yes"))
+        return 1;
+    if (!strcmp(c, "0") || !strcasecmp(c, "false") || !strcasecmp(c, "no"))
+        return 0;
+    return -1;
+}
+
+/* A label: binary reading, kind (c or v), class, value, label ms. */
+static int label_spec(const Modelwatch__V1__Feedback *fb, struct mw_buf *out)
+{
+    bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
+    const char *cls = is_class && fb->label_class && !strchr(fb->label_class, '\x1f')
+                          ? fb->label_class
+                          : "";
+    double value = !is_class && isfinite(fb->label_value) ? fb->label_value : 0.0;
+    return mw_buf_printf(out, "%d" SEP "%s" SEP "%s" SEP "%.17g" SEP "%" PRId64,
+                         binary_label(fb), is_class ? "c" : "v", cls, value, fb->event_time_ms);
+}
+
+static int add_join_side(struct mw_redis_cmd *side, const char *id, const struct mw_buf *spec)
+{
+    int rc = mw_redis_cmd_add(side, id);
+    return rc ? rc : mw_redis_cmd_add(side, spec->data);
+}
+
+static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
+{
+    if (!mw_model_name_valid(fb->model) || !fb->prediction_id || !*fb->prediction_id ||
+        fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL__NOT_SET)
+        return 0;
+    struct model_plan *mp = find_model(pl, fb->model);
+    if (!mp)
+        return MW_ENOMEM;
+    struct mw_buf spec;
+    mw_buf_init(&spec, 4096);
+    int rc = label_spec(fb, &spec);
+    rc = rc ? rc : add_join_side(&mp->labels, fb->prediction_id, &spec);
+    mw_buf_free(&spec);
+    return rc == MW_EFULL ? 0 : rc;
+}
+
+/* Keep the prediction for its label (or join it with a label that came first). */
+static int plan_prediction(struct planner *pl, struct model_plan *mp,
+                           const Modelwatch__V1__PredictionEvent *ev, const char *version,
+                           const bool *late)
+{
+    if (!ev->prediction_id || !*ev->prediction_id)
+        return 0;
+    struct mw_buf spec;
+    mw_buf_init(&spec, 4096);
+    int rc = prediction_spec(pl, ev, version, late, &spec);
+    rc = rc ? rc : add_join_side(&mp->predictions, ev->prediction_id, &spec);
+    mw_buf_free(&spec);
+    return rc == MW_EFULL ? 0 : rc;
+}
+
 static double record_weight(const Modelwatch__V1__Record *rec)
 {
     return rec->has_weight && isfinite(rec->weight) && rec->weight > 0 ? rec->weight : 1.0;
@@ -397,6 +593,8 @@ static double record_weight(const Modelwatch__V1__Record *rec)
 
 static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
 {
+    if (rec->body_case == MODELWATCH__V1__RECORD__BODY_FEEDBACK)
+        return plan_feedback(pl, rec->feedback);
     if (rec->body_case != MODELWATCH__V1__RECORD__BODY_EVENT)
         return 0;
     const Modelwatch__V1__PredictionEvent *ev = rec->event;
@@ -409,6 +607,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     const struct mw_profile *profile =
         pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
     double weight = record_weight(rec);
+    bool late[2] = {true, true};
     for (size_t s = 0; s < pl->opt->n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         int64_t start = mw_clock_window_start(ev->event_time_ms, spec->width_ms);
@@ -423,13 +622,16 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
                 return rc;
             continue;
         }
+        if (s < 2)
+            late[s] = false;
         int rc = add_int(&w->fields, "records", 1);
+        rc = rc ? rc : add_int(&w->fields, "pc:pred", 1);
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
         rc = rc || !profile ? rc : drift_record(&w->fields, profile, ev, weight);
         if (rc)
             return rc;
     }
-    return 0;
+    return late[0] && late[1] ? 0 : plan_prediction(pl, mp, ev, version, late);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -489,8 +691,16 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->dedup_retention_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", opt->n_specs);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
+    const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
+    for (size_t k = 0; !rc && k < 2; k++) {
+        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 2);
+        for (size_t i = 0; !rc && i < sides[k]->argc; i++)
+            rc = mw_redis_cmd_add(cmd, sides[k]->argv[i]);
+    }
     return rc;
 }
 
@@ -502,6 +712,8 @@ static void free_planner(struct planner *pl)
             fields_free(&pl->models[i].windows[w].fields);
         }
         mw_free(pl->models[i].windows);
+        mw_redis_cmd_free(&pl->models[i].predictions);
+        mw_redis_cmd_free(&pl->models[i].labels);
     }
     mw_free(pl->models);
 }

@@ -13,9 +13,16 @@
  *          feature F, weighted: d|F|n (values seen), d|F|miss, d|F|oor (outside the reference
  *          range), d|F|b<i> (numeric region i of the profile's edges), d|F|c|<category>,
  *          d|F|unseen (categories the profile does not know)
+ *        performance, once a label joins its prediction (perf_metrics.h names them): pc:pred
+ *          (sampled predictions), pc:lab, pc:skew, pc:delay_ms, pc:dl:<k>; pb:tp/fp/tn/fn,
+ *          pb:pos:<bin>, pb:neg:<bin>, pb:ll (binary, score threshold 0.5, 1000 score bins);
+ *          pm:n, pm:correct, pm:tp/fp/fn:<class> (multi-class); pr:n, pr:err, pr:abs, pr:sq,
+ *          pr:ape, pr:ape_n (regression). Metrics are over the labelled sample, unweighted.
  *   mw:{M}:idx:<res_s>                      sorted set of "<start_ms>:<version>" by start_ms
  *   mw:{M}:wm                               the model's watermark (ms), highest seen
  *   mw:{M}:dedup:<agent_id>:<boot_id>       bitmap of batch sequence numbers already applied
+ *   mw:{M}:p:<prediction id>                a sampled prediction waiting for its label
+ *   mw:{M}:l:<prediction id>                a label that came before its prediction
  *   mw:models                               set of model names (outside any script: adding a
  *                                           member twice is harmless)
  *
@@ -54,6 +61,7 @@ struct mw_apply_options {
     int64_t watermark_ms;          /* INT64_MIN: nothing is late */
     int64_t allowed_lateness_ms;
     int64_t model_watermark_ms;    /* written to mw:{M}:wm when higher than what is there */
+    int64_t label_horizon_ms;      /* how long one side of a label join waits for the other */
     mw_profile_lookup_fn profile;  /* may be NULL: no drift fields */
     void *profile_ctx;
 };

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct options {
     long long oversize_bytes;
     const char *dump_csv;
     double shift;
+    double labels;
 };
 
 static void usage(FILE *to)
@@ -56,9 +58,11 @@ static void usage(FILE *to)
             "         [--events N] [--windows W] [--window-ms MS] [--start-ms MS]\n"
             "         [--error-share F] [--rate EVENTS_PER_S] [--seed S] [--no-retry]\n"
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
-            "         [--shift X] [--dump-csv FILE]\n"
+            "         [--shift X] [--dump-csv FILE] [--labels F]\n"
             "--shift adds X to every numeric feature (to make drift); --dump-csv writes every\n"
-            "event sent as a CSV row (the reference data for a profile, or a test's oracle).\n"
+            "event sent as a CSV row (the reference data for a profile, or a test's oracle);\n"
+            "--labels F sends a ground-truth label (\"1\" with probability = score, else \"0\")\n"
+            "for a share F of the events: one in ten before its prediction, the rest after all.\n"
             "Sends N events spread over the models and W event-time windows; prints the exact\n"
             "counts sent per model, version and window as JSON.\n");
 }
@@ -96,12 +100,13 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"junk", required_argument, NULL, 'J'},     {"oversize", required_argument, NULL, 'O'},
         {"oversize-bytes", required_argument, NULL, 'B'},
         {"dump-csv", required_argument, NULL, 'D'}, {"shift", required_argument, NULL, 'X'},
+        {"labels", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     long long v = 0;
     *o = (struct options){.events = 10000, .windows = 1, .window_ms = 60000, .retry = 1,
                           .seed = 1, .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'e': o->endpoint = optarg; break;
@@ -123,6 +128,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'B': bad = parse_ll(optarg, 1, 1LL << 28, &o->oversize_bytes); break;
         case 'D': o->dump_csv = optarg; break;
         case 'X': bad = parse_double(optarg, -1e9, 1e9, &o->shift); break;
+        case 'L': bad = parse_double(optarg, 0, 1, &o->labels); break;
         case 'h': usage(stdout); exit(0);
         default: bad = 1;
         }
@@ -198,8 +204,30 @@ static long long send_raw(const char *endpoint, long long n, long long fixed_len
     return sent;
 }
 
+/* Whether event i gets a label, and its label: "1" with probability = score. */
+static bool labelled(const struct options *o, long long i)
+{
+    return (double)(i % 1000) < o->labels * 1000.0;
+}
+
+static const char *label_of(long long i, double score)
+{
+    unsigned state = (unsigned)i * 2654435761u + 7u;
+    return uniform(&state) < score ? "1" : "0";
+}
+
+static int send_label(mw_client *client, const struct mw_event *ev, const char *label, int retry)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = mw_feedback(client, ev->model, ev->version, ev->prediction_id, label);
+        if (rc != MW_EAGAIN || !retry || attempt > 200000)
+            return rc;
+        sleep_us(attempt < 100 ? 50 : 1000);
+    }
+}
+
 /* One CSV row per event sent, numbers printed so they read back exactly. */
-static void dump_row(FILE *f, const struct mw_event *ev)
+static void dump_row(FILE *f, const struct mw_event *ev, const char *label)
 {
     fprintf(f, "%s,%s,%s", ev->model, ev->version, ev->prediction_id);
     for (size_t k = 0; k < ev->n_features; k++) {
@@ -208,7 +236,7 @@ static void dump_row(FILE *f, const struct mw_event *ev)
         else
             fprintf(f, ",%s", ev->features[k].categorical);
     }
-    fprintf(f, ",%.17g\n", ev->score);
+    fprintf(f, ",%.17g,%s\n", ev->score, label ? label : "");
 }
 
 int main(int argc, char **argv)
@@ -225,7 +253,8 @@ int main(int argc, char **argv)
         return 1;
     }
     static long long sent[MAX_MODELS][MAX_WINDOWS];
-    long long failed = 0;
+    long long failed = 0, labels_sent = 0;
+    double *scores = o.labels > 0 ? calloc((size_t)o.events + 1, sizeof *scores) : NULL;
     unsigned rng = o.seed;
     char names[MAX_MODELS][64], versions[MAX_MODELS][64];
     for (size_t m = 0; m < o.n_models; m++) {
@@ -241,7 +270,7 @@ int main(int argc, char **argv)
     }
     if (dump)
         fprintf(dump, "model,version,prediction_id,f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,country,plan,"
-                      "prediction\n");
+                      "prediction,label\n");
     static const char *const countries[] = {"fr", "de", "us", "jp", "br"};
     static const char *const plans[] = {"free", "pro", "team"};
     for (long long i = 0; i < o.events; i++) {
@@ -266,24 +295,42 @@ int main(int argc, char **argv)
             .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
             .error_code = is_error ? "timeout" : NULL,
             .features = f, .n_features = 12,
-            .predicted_class = score > 0.5 ? "churn" : "stay", .has_score = 1, .score = score};
+            .predicted_class = score >= 0.5 ? "1" : "0", .has_score = 1, .score = score};
+        const char *label = labelled(&o, i) ? label_of(i, score) : NULL;
+        if (scores)
+            scores[i] = score;
+        /* One label in ten arrives before its prediction, as late joins must handle. */
+        if (label && i % 10 == 0 && send_label(client, &ev, label, o.retry) == 0)
+            labels_sent++;
         if (send_event(client, &ev, o.retry) == 0) {
             sent[m][w]++;
             if (dump)
-                dump_row(dump, &ev);
+                dump_row(dump, &ev, label);
         } else {
             failed++;
         }
         if (o.rate > 0)
             sleep_us((long)(1e6 / o.rate));
     }
+    for (long long i = 0; scores && i < o.events; i++) {
+        if (!labelled(&o, i) || i % 10 == 0)
+            continue;
+        size_t m = (size_t)(i % (long long)o.n_models);
+        char id[48];
+        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        struct mw_event ev = {.model = names[m], .version = versions[m], .prediction_id = id};
+        if (send_label(client, &ev, label_of(i, scores[i]), o.retry) == 0)
+            labels_sent++;
+    }
+    free(scores);
     /* nanomsg sends in the background: give it time to hand the queue to the agent. */
     sleep_us(500000);
     long long junk_sent = send_raw(o.endpoint, o.junk, 0, &rng);
     long long oversize_sent = send_raw(o.endpoint, o.oversize, o.oversize_bytes, &rng);
     printf("{\"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"failed\": %lld, "
-           "\"junk_sent\": %lld, \"oversize_sent\": %lld, \"windows\": [",
-           mw_client_sent(client), mw_client_dropped(client), failed, junk_sent, oversize_sent);
+           "\"junk_sent\": %lld, \"oversize_sent\": %lld, \"labels_sent\": %lld, \"windows\": [",
+           mw_client_sent(client), mw_client_dropped(client), failed, junk_sent, oversize_sent,
+           labels_sent);
     const char *sep = "";
     for (size_t m = 0; m < o.n_models; m++) {
         for (long w = 0; w < o.windows; w++) {

@@ -4,9 +4,9 @@
  * A model server opens one client per process, then calls mw_capture() once per prediction and
  * mw_feedback() when a ground-truth label arrives. Each call encodes one protobuf message in the
  * calling thread, straight into the client's bounded buffer, and returns; a background thread
- * of the client coalesces what is buffered into few nanomsg messages (up to
- * MW_MAX_COALESCED_BYTES each, at most about a millisecond after the first of them was
- * captured) and hands them to the local modelwatch-agent. If the agent is absent, or so slow that
+ * of the client coalesces what is buffered into few nanomsg messages (16 KiB each by default,
+ * sent at most about a millisecond after the first of them was captured) and hands them to the
+ * local modelwatch-agent. If the agent is absent, or so slow that
  * the buffer is full, the message is dropped and counted (mw_client_dropped()), and the model's
  * request goes on unharmed. Calls never block, never allocate beyond a fixed per-thread buffer,
  * and return a negative MW_E* code on bad arguments instead of crashing.
@@ -124,9 +124,9 @@ struct mw_event {
 #define MW_MAX_SCORES 1024
 /* Largest encoded message the client sends; larger events are refused with MW_ETOOBIG. */
 #define MW_MAX_MESSAGE_BYTES 65536
-/* Largest nanomsg message a buffered client sends: a ClientBatch of several messages (see
- * proto/telemetry.proto), or one message alone. Agents accept ClientBatches up to this size
- * whatever their intake.max_message_bytes, which still bounds each message inside. */
+/* Largest ClientBatch (several messages in one nanomsg message, see proto/telemetry.proto) a
+ * client may send. Agents accept ClientBatches up to this size whatever their
+ * intake.max_message_bytes, which still bounds each message inside. */
 #define MW_MAX_COALESCED_BYTES 65536
 
 /* Tuning of mw_client_open_ex(). Zero-initialise it; a zero field takes its default. */
@@ -134,8 +134,12 @@ struct mw_client_options {
     /* Size of the client's buffer of encoded messages waiting for the background thread:
      * default 4 MiB, at least 256 KiB, rounded up to a power of two. Allocated once, at open. */
     size_t buffer_bytes;
-    /* Longest a captured message waits for company before it is sent: default 1000 us. A
-     * buffer holding MW_MAX_COALESCED_BYTES is sent at once. */
+    /* Size of the nanomsg messages the background thread sends: as many buffered messages as
+     * fit, default 16 KiB, at most MW_MAX_COALESCED_BYTES. (A message larger than this goes
+     * alone.) */
+    size_t batch_bytes;
+    /* Longest a captured message waits for company before it is sent: default 1000 us. As
+     * soon as batch_bytes are waiting, they are sent. */
     unsigned flush_interval_us;
     /* Longest mw_client_close() waits for the agent to take what is buffered: default 1000 ms.
      * Close does not wait while no agent is connected. */

@@ -143,6 +143,9 @@ kafka:
   bootstrap_file: {self.bootstrap_file}
   properties:
     topic.metadata.refresh.interval.ms: "1000"
+    # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
+    session.timeout.ms: "6000"
+    heartbeat.interval.ms: "500"
 redis:
   port: {self.redis_port}
   retry_max: 500ms
