@@ -184,13 +184,18 @@ http:
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
 
-    def start_audit(self, topic="modelwatch.telemetry"):
+    def start_audit(self, topic="modelwatch.telemetry", patterns=()):
         """Start mw-topic-audit reading `topic` while it is written; stop_audit() returns its
-        report: per agent/boot the sequences seen, duplicates, gaps, predictions."""
+        report: per agent/boot the sequences seen, duplicates, gaps, predictions, and for each
+        byte string in `patterns` the number of batches that contain it."""
         out = open(os.path.join(self.dir, "audit.json"), "wb")
         status = os.path.join(self.dir, "audit.status")
+        extra = []
+        for p in patterns:
+            extra += ["-g", p.hex()]
         proc = subprocess.Popen([self.binary("tests/integration/mw-topic-audit"), "-b",
-                                 self.bootstrap_file, "-t", topic, "-s", status], stdout=out,
+                                 self.bootstrap_file, "-t", topic, "-s", status] + extra,
+                                stdout=out,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         proc.mw_name = "topic-audit"
         proc.mw_log = out.name

@@ -7,7 +7,9 @@
  * partition, so the audit consumes while the agent produces) and stop it with SIGTERM or let it
  * end after -i IDLE_MS without new records; it then prints one JSON document on stdout. With
  * -s FILE it keeps FILE holding the number of records consumed so far, so a test can wait until
- * the audit has caught up with the topic's end offsets before stopping it.
+ * the audit has caught up with the topic's end offsets before stopping it. With -g HEX (up to 16
+ * times) it also counts the batches whose decompressed bytes contain that byte string, which
+ * is how tests prove that a redacted value never left the agent.
  */
 #include "batch_decode.h"
 #include "kafka_conf.h"
@@ -40,12 +42,46 @@ struct origin {
     uint64_t records;
 };
 
+#define MAX_PATTERNS 16
+
+struct pattern {
+    const char *hex;
+    unsigned char bytes[256];
+    size_t len;
+    uint64_t batches; /* batches holding it */
+};
+
 struct audit {
     struct origin *origins;
     size_t n_origins;
     uint64_t kafka_records;
     uint64_t undecodable;
+    struct pattern patterns[MAX_PATTERNS];
+    size_t n_patterns;
 };
+
+static int parse_hex(struct pattern *p, const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > sizeof p->bytes)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        p->bytes[i] = (unsigned char)v;
+    }
+    p->hex = hex;
+    p->len = n / 2;
+    return 0;
+}
+
+static void scan_patterns(struct audit *a, const struct mw_buf *plain)
+{
+    for (size_t i = 0; i < a->n_patterns; i++)
+        if (memmem(plain->data, plain->len, a->patterns[i].bytes, a->patterns[i].len))
+            a->patterns[i].batches++;
+}
 
 static struct origin *origin_for(struct audit *a, const char *agent, const char *boot)
 {
@@ -104,8 +140,13 @@ static json_t *report(const struct audit *a)
                                       (json_int_t)o->predictions, "records",
                                       (json_int_t)o->records));
     }
-    return json_pack("{s:I, s:I, s:o}", "kafka_records", (json_int_t)a->kafka_records,
-                     "undecodable", (json_int_t)a->undecodable, "origins", origins);
+    json_t *patterns = json_object();
+    for (size_t i = 0; i < a->n_patterns; i++)
+        json_object_set_new(patterns, a->patterns[i].hex,
+                            json_integer((json_int_t)a->patterns[i].batches));
+    return json_pack("{s:I, s:I, s:o, s:o}", "kafka_records", (json_int_t)a->kafka_records,
+                     "undecodable", (json_int_t)a->undecodable, "origins", origins,
+                     "patterns", patterns);
 }
 
 static rd_kafka_t *make_consumer(const char *bootstrap_file)
@@ -182,6 +223,7 @@ static void consume(rd_kafka_t *rk, struct audit *a, long idle_ms, const char *s
             Modelwatch__V1__Batch *b = NULL;
             enum mw_dlq_reason why;
             if (mw_batch_decode(z, m->payload, m->len, NULL, 256u << 20, &scratch, &b, &why) == 0) {
+                scan_patterns(a, &scratch);
                 note_batch(a, b);
                 modelwatch__v1__batch__free_unpacked(b, NULL);
             } else {
@@ -199,8 +241,12 @@ int main(int argc, char **argv)
     const char *bootstrap_file = NULL, *topic = "modelwatch.telemetry", *status_path = NULL;
     long idle_ms = 0;
     int c;
-    while ((c = getopt(argc, argv, "b:t:i:s:")) != -1) {
-        if (c == 's')
+    struct audit a = {0};
+    while ((c = getopt(argc, argv, "b:t:i:s:g:")) != -1) {
+        if (c == 'g') {
+            if (a.n_patterns == MAX_PATTERNS || parse_hex(&a.patterns[a.n_patterns++], optarg))
+                return 2;
+        } else if (c == 's')
             status_path = optarg;
         else if (c == 'b')
             bootstrap_file = optarg;
@@ -221,7 +267,6 @@ int main(int argc, char **argv)
     rd_kafka_t *rk = make_consumer(bootstrap_file);
     if (!rk || assign_all(rk, topic) != 0)
         return 1;
-    struct audit a = {0};
     if (status_path)
         write_status(status_path, 0);
     consume(rk, &a, idle_ms, status_path);
