@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "consumer.h"
+#include "exporter.h"
 #include "error.h"
 #include "http_server.h"
 #include "log.h"
@@ -20,6 +21,7 @@ struct mw_aggregator {
     struct mw_profile_cache *profiles;
     struct mw_api *api;
     struct mw_consumer *consumer;
+    struct mw_exporter *exporter;
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
     int shut_down;
@@ -102,6 +104,10 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_prom_add_collector(agg->metrics, collect_metrics, agg);
+    rc = mw_exporter_create(loop, cfg, agg->store, agg->metrics,
+                            (uint64_t)cfg->http.signals_refresh_ms, &agg->exporter);
+    if (rc)
+        goto fail;
     /* Profiles are pushed through the API: allow large documents. */
     struct mw_http_server_options opts = {.host = cfg->http.host, .port = (int)cfg->http.port,
                                           .max_body_bytes = 32u * 1024 * 1024};
@@ -133,6 +139,8 @@ void mw_aggregator_shutdown(struct mw_aggregator *agg)
     agg->http = NULL;
     mw_consumer_destroy(agg->consumer);
     agg->consumer = NULL;
+    mw_exporter_destroy(agg->exporter);
+    agg->exporter = NULL;
     mw_store_destroy(agg->store);
     agg->store = NULL;
     mw_profile_cache_destroy(agg->profiles);

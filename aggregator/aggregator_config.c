@@ -80,5 +80,8 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .desc = "Address of the API, /metrics, /healthz, /readyz"},
     {.key = "http.port", .type = MW_CFG_INT, .offset = F(http.port), .def = "9465", .min = 0,
      .max = 65535, .desc = "Port of the API, /metrics, /healthz, /readyz (0 = any free port)"},
+    {.key = "http.signals_refresh", .type = MW_CFG_DURATION, .offset = F(http.signals_refresh_ms),
+     .def = "15s", .min = 1000, .max = 3600000,
+     .desc = "How often /metrics' per-model signals (the latest closed window) are recomputed"},
     MW_CFG_END,
 };

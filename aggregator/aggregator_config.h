@@ -51,6 +51,7 @@ struct mw_aggregator_config {
     struct {
         char *host;
         int64_t port;
+        int64_t signals_refresh_ms;
     } http;
 };
 

@@ -13,9 +13,10 @@
  * the agent's per-message cost (a nanomsg message, a few system calls) is paid once per batch
  * instead of once per event.
  *
- * The sender sleeps on a futex while the ring is empty; the first caller to find it asleep wakes
- * it (one system call per wake-up, none while it is awake). Woken, it lingers up to
- * flush_interval so that messages are rarely sent alone, unless a full batch is already waiting.
+ * The sender waits on a futex. While traffic flows it wakes by itself every flush_interval
+ * and sends what accumulated, so callers make no system call; once the ring has been empty for
+ * IDLE_NAP_NS it sleeps until the first caller to find it asleep wakes it (one system call). It
+ * then lingers up to flush_interval so that messages are rarely sent alone.
  *
  * A record in the ring is an 8-byte header (length, state) and the message, padded to 8 bytes;
  * a record that would straddle the end of the ring is preceded by a padding record that fills
@@ -59,6 +60,9 @@
  * connection that closes: mw_client_close keeps the connection this long after its last send,
  * so that an agent that is reading takes everything. */
 #define CLOSE_GRACE_NS (100u * 1000 * 1000)
+/* After data stops, the sender naps flush_interval at a time this long before it sleeps until a
+ * caller wakes it (see sender_main). */
+#define IDLE_NAP_NS (100u * 1000 * 1000)
 /* How often an idle sender asks nanomsg whether the agent is (still) connected. */
 #define IDLE_POLL_CONNECTED_NS (100u * 1000 * 1000)
 #define IDLE_POLL_DISCONNECTED_NS (2u * 1000 * 1000)
@@ -159,12 +163,14 @@ static void kick_sender(mw_client *c)
     futex_wake(&c->wake_seq);
 }
 
-/* After a caller published a record: wake the sender if it sleeps for want of data, or lingers
- * while a full batch is waiting. `used` is the ring's fill after the reservation. */
+/* After a caller published a record: wake the sender if it is asleep for want of data, or if
+ * it lingers while the ring is half full (a small ring at a high rate). `used` is the ring's
+ * fill after the reservation. While traffic flows the sender is never asleep in IDLE, so calls
+ * make no system call. */
 static void wake_sender(mw_client *c, uint64_t used)
 {
     int state = atomic_load(&c->sender_state);
-    if (state == SENDER_RUNNING || (state == SENDER_LINGER && used < c->batch_bytes))
+    if (state == SENDER_RUNNING || (state == SENDER_LINGER && used < (c->ring_mask + 1) / 2))
         return;
     if (atomic_compare_exchange_strong(&c->sender_state, &state, SENDER_RUNNING))
         kick_sender(c);
@@ -315,16 +321,16 @@ static void discard_all(mw_client *c, void **msg, uint64_t msg_count)
 
 /*
  * Sleep until a caller wakes the sender or `timeout_ns` passes. IDLE: woken by the first
- * record; LINGER: woken only by a full batch. The state is stored before the ring is looked at,
- * and callers look at the state after they reserved (both seq_cst), so one of the two always
- * sees the other.
+ * record; LINGER: woken only when the ring is half full. The state is stored before the ring is
+ * looked at, and callers look at the state after they reserved (both seq_cst), so one of the two
+ * always sees the other.
  */
 static void sender_sleep(mw_client *c, int state, uint64_t timeout_ns)
 {
     unsigned seq = atomic_load(&c->wake_seq);
     atomic_store(&c->sender_state, state);
     uint64_t used = atomic_load(&c->head) - atomic_load_explicit(&c->tail, memory_order_relaxed);
-    bool go = state == SENDER_IDLE ? used != 0 : used >= c->batch_bytes;
+    bool go = state == SENDER_IDLE ? used != 0 : used >= (c->ring_mask + 1) / 2;
     if (!go && !atomic_load(&c->closing) && !atomic_load(&c->flush_now))
         futex_wait(&c->wake_seq, seq, timeout_ns);
     atomic_store(&c->sender_state, SENDER_RUNNING);
@@ -351,13 +357,21 @@ static void linger_after_last_send(uint64_t last_send_ns, uint64_t close_deadlin
     nanosleep(&ts, NULL);
 }
 
+/*
+ * The sender. With data waiting it lingers until flush_interval after it first saw it (or a
+ * batch is full), takes a batch and sends it. With none, it naps flush_interval at a time for
+ * IDLE_NAP_NS after the last data, callers not waking it (a steady stream costs them no system
+ * call, and what they capture during a nap goes out at its end); then it sleeps until a caller
+ * wakes it, looking at the connection now and then.
+ */
 static void *sender_main(void *arg)
 {
     mw_client *c = arg;
     void *msg = NULL;
     size_t msg_len = 0;
     uint64_t msg_count = 0, msg_end = 0;
-    uint64_t first_seen_ns = 0, close_deadline_ns = 0, last_send_ns = 0;
+    uint64_t first_seen_ns = 0, close_deadline_ns = 0, last_send_ns = 0, last_data_ns = 0;
+    bool napped = false;
     update_connected(c);
     for (;;) {
         bool closing = atomic_load(&c->closing);
@@ -377,13 +391,21 @@ static void *sender_main(void *arg)
                     break;
                 }
                 atomic_store(&c->flush_now, false);
-                bool up = update_connected(c);
-                sender_sleep(c, SENDER_IDLE,
-                             up ? IDLE_POLL_CONNECTED_NS : IDLE_POLL_DISCONNECTED_NS);
+                napped = now_ns - last_data_ns < IDLE_NAP_NS &&
+                         atomic_load_explicit(&c->connected, memory_order_relaxed);
+                if (napped) {
+                    sender_sleep(c, SENDER_LINGER, c->flush_interval_ns);
+                } else {
+                    bool up = update_connected(c);
+                    sender_sleep(c, SENDER_IDLE,
+                                 up ? IDLE_POLL_CONNECTED_NS : IDLE_POLL_DISCONNECTED_NS);
+                }
                 continue;
             }
+            last_data_ns = now_ns;
             if (!first_seen_ns)
-                first_seen_ns = now_ns;
+                first_seen_ns = napped ? now_ns - c->flush_interval_ns : now_ns;
+            napped = false;
             uint64_t due_ns = first_seen_ns + c->flush_interval_ns;
             if (!closing && !atomic_load(&c->flush_now) && used < c->batch_bytes &&
                 now_ns < due_ns) {

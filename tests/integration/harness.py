@@ -151,6 +151,7 @@ redis:
   retry_max: 500ms
 http:
   port: {port}
+  signals_refresh: 1s
 {extra}
 """)
         proc = self.spawn(name, [self.binary("aggregator/modelwatch-aggregator"), "--config", cfg])

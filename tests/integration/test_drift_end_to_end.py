@@ -162,6 +162,18 @@ def main(tap, cluster):
               json.dumps(got))
     tap.check(drift["f0"]["psi"] > 0.2, "a 20-point shift is flagged as drift (PSI > 0.2)")
 
+    # /metrics exports the latest closed window's signals as gauges (refreshed every second
+    # in this test's configuration): the window above is closed, the watermark being far past.
+    def exported():
+        m = metrics(agg.http_port)
+        return m.get('modelwatch_model_drift_psi{model="churn",version="v1",feature="f0"}')
+    wait_for(lambda: exported() is not None, 30, "the drift gauges on /metrics")
+    tap.check(close(exported(), drift["f0"]["psi"]), "/metrics exports the window's PSI per feature",
+              f"{exported()} vs {drift['f0']['psi']}")
+    m = metrics(agg.http_port)
+    tap.check(m.get('modelwatch_model_requests{model="churn",version="v1"}') == EVENTS,
+              "/metrics exports the window's request count")
+
 
 if __name__ == "__main__":
     run(main)

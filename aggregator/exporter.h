@@ -1,0 +1,37 @@
+/*
+ * exporter.h — the latest closed window of every model as Prometheus gauges on /metrics.
+ *
+ * Every refresh interval the exporter reads, for each model and version, the newest fine window
+ * that is closed — final under the model's watermark, or ended longer ago by the wall clock than
+ * the allowed lateness plus out-of-orderness (a model whose traffic stopped) — computes
+ * its signals with signals.h (service, cost, performance, and drift against the version's
+ * profile), and keeps the result. Scrapes render that snapshot, so they cost no Redis round trip
+ * and existing Prometheus rules and Grafana dashboards can use the signals:
+ *
+ *   modelwatch_model_requests{model,version}            modelwatch_model_error_rate{...}
+ *   modelwatch_model_latency_us{model,version,quantile} modelwatch_model_cost_per_1k{...}
+ *   modelwatch_model_accuracy / _roc_auc / _log_loss / _f1 / _mae / _rmse / _mape
+ *   modelwatch_model_label_coverage                     modelwatch_model_window_start_seconds
+ *   modelwatch_model_drift_psi{model,version,feature}   (and _js_distance, _ks, _wasserstein,
+ *                                                        _chi2_p_value, _unseen_share,
+ *                                                        _missing_rate, _out_of_range_rate)
+ */
+#ifndef MW_AGGREGATOR_EXPORTER_H
+#define MW_AGGREGATOR_EXPORTER_H
+
+#include "aggregator_config.h"
+#include "prom.h"
+#include "store.h"
+
+#include <uv.h>
+
+struct mw_exporter;
+
+/* Start refreshing every `interval_ms` and register a collector on `reg`. */
+int mw_exporter_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
+                       struct mw_store *store, struct mw_prom_registry *reg,
+                       uint64_t interval_ms, struct mw_exporter **out);
+/* Stop; frees once the loop has closed the timer and pending replies are in. Accepts NULL. */
+void mw_exporter_destroy(struct mw_exporter *e);
+
+#endif
