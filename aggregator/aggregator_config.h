@@ -52,6 +52,7 @@ struct mw_aggregator_config {
         char *host;
         int64_t port;
         int64_t signals_refresh_ms;
+        int64_t signals_delay_ms;
     } http;
 };
 

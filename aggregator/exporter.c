@@ -181,14 +181,14 @@ static void on_watermark(redisReply *reply, void *arg)
     struct mw_exporter *e = m->r->exp;
     m->watermark_ms = reply && reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10)
                                                                  : 0;
-    /* Closed windows: final under the model's watermark (end + lateness <= watermark), or, for
-     * a model whose traffic stopped and whose watermark therefore stands still, ended longer
-     * ago by the wall clock than the lateness and out-of-orderness allow for. */
+    /* Closed windows: final under the model's watermark (end + lateness <= watermark), or
+     * ended at least http.signals_delay ago by the wall clock — agents seal every second, so a
+     * window is complete long before the watermark makes it final, and a model whose traffic
+     * stopped has a watermark that stands still. */
     const struct mw_aggregator_config *cfg = e->cfg;
     int64_t by_watermark = m->watermark_ms - cfg->windows.allowed_lateness_ms -
                            cfg->windows.fine_ms;
-    int64_t by_clock = mw_clock_wall_ms() - cfg->windows.allowed_lateness_ms -
-                       cfg->windows.out_of_orderness_ms - cfg->windows.fine_ms;
+    int64_t by_clock = mw_clock_wall_ms() - cfg->http.signals_delay_ms - cfg->windows.fine_ms;
     char idx[KEY_BYTES], max[32], limit[16];
     snprintf(idx, sizeof idx, "mw:{%s}:idx:%" PRId64, m->model, cfg->windows.fine_ms / 1000);
     snprintf(max, sizeof max, "%" PRId64, by_watermark > by_clock ? by_watermark : by_clock);

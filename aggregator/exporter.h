@@ -2,8 +2,8 @@
  * exporter.h — the latest closed window of every model as Prometheus gauges on /metrics.
  *
  * Every refresh interval the exporter reads, for each model and version, the newest fine window
- * that is closed — final under the model's watermark, or ended longer ago by the wall clock than
- * the allowed lateness plus out-of-orderness (a model whose traffic stopped) — computes
+ * that is closed — final under the model's watermark, or ended at least http.signals_delay ago
+ * by the wall clock — computes
  * its signals with signals.h (service, cost, performance, and drift against the version's
  * profile), and keeps the result. Scrapes render that snapshot, so they cost no Redis round trip
  * and existing Prometheus rules and Grafana dashboards can use the signals:

@@ -64,16 +64,33 @@ pids+=($!)
 wait_for 15 "the aggregator" curl -sf "http://127.0.0.1:$agg_port/readyz"
 wait_for 15 "the agent" curl -sf "http://127.0.0.1:$agent_port/readyz"
 
-# Five minutes of traffic for two models, time-stamped in the last five minutes.
+# Five minutes of traffic for two models, time-stamped in the last five minutes; the events of
+# churn are also written to a CSV, the reference data its profile is built from.
 start_ms=$(( ( $(date +%s) / 60 - 5 ) * 60000 ))
-echo "demo: a synthetic model sends 20,000 predictions (5% errors) over 5 one-minute windows"
+echo "demo: a synthetic model sends 20,000 predictions (5% errors, labels for 30%) over 5 one-minute windows"
 "$build/tools/modelwatch-loadgen" --endpoint "ipc://$run/agent.sock" --model churn:v3 \
   --model fraud:v1 --events 20000 --windows 5 --start-ms "$start_ms" --error-share 0.05 \
-  >"$run/sent.json"
+  --labels 0.3 --dump-csv "$run/reference.csv" >"$run/sent.json"
 wait_for 30 "the aggregator to apply every batch" sh -c \
   "curl -sf http://127.0.0.1:$agg_port/metrics | grep -q '^modelwatch_aggregator_predictions_total 20000$'"
 
 ctl="$build/tools/modelwatch-ctl --api http://127.0.0.1:$agg_port"
+echo
+echo "\$ modelwatch-ctl profile build --model churn --version v3 ... reference.csv"
+grep -E '^(model|churn),' "$run/reference.csv" >"$run/churn.csv"
+$ctl profile build --model churn --version v3 --ignore model --ignore version \
+  --ignore prediction_id --label label -o "$run/churn-v3.profile.json" "$run/churn.csv"
+echo "\$ modelwatch-ctl profile push churn-v3.profile.json"
+$ctl profile push "$run/churn-v3.profile.json"
+
+# The current minute: churn's inputs shift by 15 (drift), fraud's do not.
+now_ms=$(( ( $(date +%s) / 60 ) * 60000 ))
+echo "demo: the next minute's churn traffic is shifted: its numeric features drift"
+"$build/tools/modelwatch-loadgen" --endpoint "ipc://$run/agent.sock" --model churn:v3 \
+  --events 3000 --start-ms "$now_ms" --shift 15 --seed 11 >/dev/null
+wait_for 30 "the aggregator to apply the drifted traffic" sh -c \
+  "curl -sf http://127.0.0.1:$agg_port/metrics | grep -q '^modelwatch_aggregator_predictions_total 23000$'"
+
 echo
 echo "\$ modelwatch-ctl models"
 $ctl models
@@ -82,6 +99,9 @@ for m in churn fraud; do
   echo "\$ modelwatch-ctl windows $m --from $start_ms"
   $ctl windows "$m" --from "$start_ms"
 done
+echo
+echo "\$ modelwatch-ctl drift churn --version v3"
+$ctl drift churn --version v3
 echo
 echo "demo: the API is at http://127.0.0.1:$agg_port/api/v1/models, metrics at /metrics; logs in $run"
 if [ "$keep" = 1 ]; then
