@@ -40,20 +40,6 @@ static void respond_json(struct mw_http_exchange *ex, int status, json_t *doc)
     free(text);
 }
 
-/* Send one command made of `argc` text arguments; `cb` gets the reply. */
-static int send_command(struct mw_api *api, mw_store_reply_fn cb, void *arg, size_t argc,
-                        const char *const *argv)
-{
-    struct mw_redis_cmd cmd;
-    mw_redis_cmd_init(&cmd);
-    int rc = 0;
-    for (size_t i = 0; !rc && i < argc; i++)
-        rc = mw_redis_cmd_add(&cmd, argv[i]);
-    rc = rc ? rc : mw_store_command(api->store, &cmd, cb, arg);
-    mw_redis_cmd_free(&cmd);
-    return rc;
-}
-
 static int compare_strings(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -145,7 +131,7 @@ static void on_models_reply(redisReply *reply, void *arg)
 static void list_models(struct mw_api *api, struct mw_http_exchange *ex)
 {
     const char *argv[] = {"SMEMBERS", "mw:models"};
-    if (send_command(api, on_models_reply, ex, 2, argv))
+    if (mw_store_commandv(api->store, on_models_reply, ex, 2, argv))
         mw_http_respond_error(ex, 503, "Redis unavailable");
 }
 
@@ -233,7 +219,7 @@ static int fetch_window(struct windows_query *q, size_t index, int64_t start_ms,
              q->width_ms / 1000, start_ms, version);
     const char *argv[] = {"HGETALL", key};
     q->pending++;
-    int rc = send_command(q->api, on_window_reply, slot, 2, argv);
+    int rc = mw_store_commandv(q->api->store, on_window_reply, slot, 2, argv);
     if (rc) {
         q->pending--;
         mw_free(slot->version);
@@ -334,8 +320,8 @@ static void list_windows(struct mw_api *api, struct mw_http_exchange *ex, const 
     const char *get_wm[] = {"GET", wm_key};
     const char *range[] = {"ZRANGEBYSCORE", idx_key, from, to};
     /* Replies come in order: the watermark is known before the index arrives. */
-    if (send_command(api, on_watermark_reply, q, 2, get_wm) ||
-        send_command(api, on_index_reply, q, 4, range)) {
+    if (mw_store_commandv(api->store, on_watermark_reply, q, 2, get_wm) ||
+        mw_store_commandv(api->store, on_index_reply, q, 4, range)) {
         mw_free(q);
         mw_http_respond_error(ex, 503, "Redis unavailable");
     }
@@ -428,16 +414,16 @@ static void fetch_drift(struct drift_query *q)
     const char *get_wm[] = {"GET", wm_key};
     const char *get_profile[] = {"GET", profile_key};
     const char *get_window[] = {"HGETALL", window_key};
-    if (send_command(q->api, on_drift_watermark, q, 2, get_wm) != 0) {
+    if (mw_store_commandv(q->api->store, on_drift_watermark, q, 2, get_wm) != 0) {
         mw_http_respond_error(q->ex, 503, "Redis unavailable");
         free_drift(q);
         return;
     }
     /* Connected: the window's callback answers and frees. Only running out of memory can fail
      * a send now, and then the query is abandoned (its callbacks may still arrive). */
-    if (send_command(q->api, on_drift_profile, q, 2, get_profile) != 0)
+    if (mw_store_commandv(q->api->store, on_drift_profile, q, 2, get_profile) != 0)
         q->failed = true;
-    if (send_command(q->api, on_drift_window, q, 2, get_window) != 0)
+    if (mw_store_commandv(q->api->store, on_drift_window, q, 2, get_window) != 0)
         MW_LOG_ERROR("api", "out of memory sending a drift query", "model=%s", q->model);
 }
 
@@ -497,7 +483,7 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
     char idx_key[KEY_BYTES];
     snprintf(idx_key, sizeof idx_key, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
     const char *range[] = {"ZREVRANGEBYSCORE", idx_key, "+inf", "-inf", "LIMIT", "0", "1000"};
-    if (send_command(api, on_drift_latest, q, 7, range)) {
+    if (mw_store_commandv(api->store, on_drift_latest, q, 7, range)) {
         mw_http_respond_error(ex, 503, "Redis unavailable");
         free_drift(q);
     }
@@ -595,11 +581,11 @@ static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
     if (version) {
         mw_profile_key(model, version, key, sizeof key);
         const char *argv[] = {"GET", key};
-        rc = send_command(api, on_profile_document, ex, 2, argv);
+        rc = mw_store_commandv(api->store, on_profile_document, ex, 2, argv);
     } else {
         snprintf(key, sizeof key, "mw:{%s}:profiles", model);
         const char *argv[] = {"SMEMBERS", key};
-        rc = send_command(api, on_profile_versions, ex, 2, argv);
+        rc = mw_store_commandv(api->store, on_profile_versions, ex, 2, argv);
     }
     if (rc)
         mw_http_respond_error(ex, 503, "Redis unavailable");

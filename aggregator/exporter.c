@@ -75,19 +75,6 @@ static void finish_one(struct refresh *r)
     maybe_free(e);
 }
 
-static int send_command(struct mw_exporter *e, mw_store_reply_fn cb, void *arg, size_t argc,
-                const char *const *argv)
-{
-    struct mw_redis_cmd cmd;
-    mw_redis_cmd_init(&cmd);
-    int rc = 0;
-    for (size_t i = 0; !rc && i < argc; i++)
-        rc = mw_redis_cmd_add(&cmd, argv[i]);
-    rc = rc ? rc : mw_store_command(e->store, &cmd, cb, arg);
-    mw_redis_cmd_free(&cmd);
-    return rc;
-}
-
 static void on_profile(redisReply *reply, void *arg)
 {
     struct window_job *j = arg;
@@ -145,12 +132,12 @@ static void start_window(struct refresh *r, const char *model, const char *versi
              r->exp->cfg->windows.fine_ms / 1000, start_ms, version);
     const char *get_profile[] = {"GET", pkey};
     const char *get_window[] = {"HGETALL", wkey};
-    if (send_command(r->exp, on_profile, j, 2, get_profile) != 0) {
+    if (mw_store_commandv(r->exp->store, on_profile, j, 2, get_profile) != 0) {
         mw_free(j);
         return;
     }
     r->pending++;
-    if (send_command(r->exp, on_window, j, 2, get_window) != 0)
+    if (mw_store_commandv(r->exp->store, on_window, j, 2, get_window) != 0)
         r->pending--; /* only out of memory: the job is abandoned */
 }
 
@@ -194,7 +181,7 @@ static void on_watermark(redisReply *reply, void *arg)
     snprintf(max, sizeof max, "%" PRId64, by_watermark > by_clock ? by_watermark : by_clock);
     snprintf(limit, sizeof limit, "%d", WINDOWS_SCANNED);
     const char *range[] = {"ZREVRANGEBYSCORE", idx, max, "-inf", "LIMIT", "0", limit};
-    if (send_command(e, on_index, m, 7, range) != 0) {
+    if (mw_store_commandv(e->store, on_index, m, 7, range) != 0) {
         struct refresh *r = m->r;
         mw_free(m);
         finish_one(r);
@@ -214,7 +201,7 @@ static void on_models(redisReply *reply, void *arg)
         snprintf(wm, sizeof wm, "mw:{%s}:wm", m->model);
         const char *get[] = {"GET", wm};
         r->pending++;
-        if (send_command(r->exp, on_watermark, m, 2, get) != 0) {
+        if (mw_store_commandv(r->exp->store, on_watermark, m, 2, get) != 0) {
             r->pending--;
             mw_free(m);
         }
@@ -235,7 +222,7 @@ static void on_timer(uv_timer_t *t)
     r->pending = 1;
     e->running = r;
     const char *argv[] = {"SMEMBERS", "mw:models"};
-    if (send_command(e, on_models, r, 2, argv) != 0)
+    if (mw_store_commandv(e->store, on_models, r, 2, argv) != 0)
         finish_one(r);
 }
 

@@ -225,6 +225,19 @@ int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_stor
     return 0;
 }
 
+int mw_store_commandv(struct mw_store *s, mw_store_reply_fn cb, void *arg, size_t argc,
+                      const char *const *argv)
+{
+    struct mw_redis_cmd cmd;
+    mw_redis_cmd_init(&cmd);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < argc; i++)
+        rc = mw_redis_cmd_add(&cmd, argv[i]);
+    rc = rc ? rc : mw_store_command(s, &cmd, cb, arg);
+    mw_redis_cmd_free(&cmd);
+    return rc;
+}
+
 static void on_exec_reply(redisReply *reply, void *arg)
 {
     struct exec_state *st = arg;

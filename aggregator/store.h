@@ -35,6 +35,10 @@ bool mw_store_connected(const struct mw_store *s);
 int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_store_reply_fn cb,
                      void *arg);
 
+/* The same, for a command given as `argc` text arguments (copied). */
+int mw_store_commandv(struct mw_store *s, mw_store_reply_fn cb, void *arg, size_t argc,
+                      const char *const *argv);
+
 /* Send `n` commands pipelined; `done` runs once after the last reply. Returns 0 or MW_EREDIS
  * (not connected: done not called). */
 int mw_store_exec(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
