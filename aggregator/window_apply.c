@@ -53,21 +53,23 @@ const char MW_APPLY_SCRIPT[] =
     "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' end\n"
     "        redis.call('HINCRBY', key, f, 1)\n"
     "        redis.call('HINCRBY', key, (y == 1 and 'pb:pos:' or 'pb:neg:') .. p[6], 1)\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pb:ll', y == 1 and p[7] or p[8])\n"
+    "        local pr = math.min(math.max(tonumber(p[7]), 1e-15), 1 - 1e-15)\n"
+    "        local ll = y == 1 and -math.log(pr) or -math.log(1 - pr)\n"
+    "        redis.call('HINCRBYFLOAT', key, 'pb:ll', string.format('%.17g', ll))\n"
     "      end\n"
-    "      if p[9] ~= '' and l[2] == 'c' and l[3] ~= '' then\n"
+    "      if p[8] ~= '' and l[2] == 'c' and l[3] ~= '' then\n"
     "        redis.call('HINCRBY', key, 'pm:n', 1)\n"
-    "        if p[9] == l[3] then\n"
+    "        if p[8] == l[3] then\n"
     "          redis.call('HINCRBY', key, 'pm:correct', 1)\n"
-    "          redis.call('HINCRBY', key, 'pm:tp:' .. p[9], 1)\n"
+    "          redis.call('HINCRBY', key, 'pm:tp:' .. p[8], 1)\n"
     "        else\n"
-    "          redis.call('HINCRBY', key, 'pm:fp:' .. p[9], 1)\n"
+    "          redis.call('HINCRBY', key, 'pm:fp:' .. p[8], 1)\n"
     "          redis.call('HINCRBY', key, 'pm:fn:' .. l[3], 1)\n"
     "        end\n"
     "      end\n"
-    "      if p[10] == '1' and l[2] == 'v' then\n"
+    "      if p[9] == '1' and l[2] == 'v' then\n"
     "        local yv = tonumber(l[4])\n"
-    "        local e = tonumber(p[11]) - yv\n"
+    "        local e = tonumber(p[10]) - yv\n"
     "        redis.call('HINCRBY', key, 'pr:n', 1)\n"
     "        redis.call('HINCRBYFLOAT', key, 'pr:err', string.format('%.17g', e))\n"
     "        redis.call('HINCRBYFLOAT', key, 'pr:abs', string.format('%.17g', math.abs(e)))\n"
@@ -390,21 +392,63 @@ static int plan_resources(struct planner *pl)
 
 /* ---- drift fields of one record ------------------------------------------------------------- */
 
-static int drift_add(struct fields *fl, const char *feature, const char *suffix, double weight)
+/* Field names are built per record and feature, so without printf: it dominated the cost. */
+static size_t put(char *out, size_t at, size_t size, const char *text)
 {
-    char name[512];
-    snprintf(name, sizeof name, "d|%s|%s", feature, suffix);
-    return add_float(fl, name, weight);
+    size_t n = strlen(text);
+    if (at + n >= size)
+        n = at < size - 1 ? size - 1 - at : 0;
+    memcpy(out + at, text, n);
+    out[at + n] = '\0';
+    return at + n;
 }
 
-static int drift_numeric(struct fields *fl, const struct mw_profile_feature *f, double x,
+static size_t put_uint(char *out, size_t at, size_t size, uint64_t v)
+{
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && at + 1 < size)
+        out[at++] = digits[--n];
+    out[at] = '\0';
+    return at;
+}
+
+/* The windows (fine and coarse) that one record's drift fields go to: names are built once. */
+struct sink {
+    struct fields *to[2];
+    size_t n;
+};
+
+static int sink_float(struct sink *k, const char *name, double weight)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < k->n; i++)
+        rc = add_float(k->to[i], name, weight);
+    return rc;
+}
+
+static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
+{
+    char name[512];
+    size_t at = put(name, 0, sizeof name, "d|");
+    at = put(name, at, sizeof name, feature);
+    at = put(name, at, sizeof name, "|");
+    put(name, at, sizeof name, suffix);
+    return sink_float(fl, name, weight);
+}
+
+static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, double x,
                          double weight)
 {
     size_t bin = mw_drift_bin_index(f->edges, f->n_edges, x);
     if (bin == MW_DRIFT_NO_BIN)
         return drift_add(fl, f->name, "miss", weight);
-    char suffix[32];
-    snprintf(suffix, sizeof suffix, "b%zu", bin);
+    char suffix[32] = "b";
+    put_uint(suffix, 1, sizeof suffix, bin);
     int rc = drift_add(fl, f->name, "n", weight);
     rc = rc ? rc : drift_add(fl, f->name, suffix, weight);
     if (!rc && mw_drift_out_of_range(x, f->min, f->max))
@@ -412,7 +456,7 @@ static int drift_numeric(struct fields *fl, const struct mw_profile_feature *f, 
     return rc;
 }
 
-static int drift_categorical(struct fields *fl, const struct mw_profile_feature *f,
+static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f,
                              const char *value, double weight)
 {
     int rc = drift_add(fl, f->name, "n", weight);
@@ -421,13 +465,13 @@ static int drift_categorical(struct fields *fl, const struct mw_profile_feature 
     long idx = mw_profile_category(f, value);
     if (idx < 0)
         return drift_add(fl, f->name, "unseen", weight);
-    char suffix[300];
-    snprintf(suffix, sizeof suffix, "c|%s", f->categories[idx]);
+    char suffix[300] = "c|";
+    put(suffix, 2, sizeof suffix, f->categories[idx]);
     return drift_add(fl, f->name, suffix, weight);
 }
 
 /* One feature's value against its profile entry; a type mismatch counts as missing. */
-static int drift_feature(struct fields *fl, const struct mw_profile_feature *pf,
+static int drift_feature(struct sink *fl, const struct mw_profile_feature *pf,
                          const Modelwatch__V1__Feature *v, double weight)
 {
     if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_NUMERIC && pf->numeric)
@@ -443,7 +487,7 @@ static int drift_feature(struct fields *fl, const struct mw_profile_feature *pf,
 }
 
 /* The prediction itself, as the profile's feature "prediction" when it has one. */
-static int drift_prediction(struct fields *fl, const struct mw_profile *p,
+static int drift_prediction(struct sink *fl, const struct mw_profile *p,
                             const Modelwatch__V1__PredictionEvent *ev, double weight)
 {
     const struct mw_profile_feature *pf = mw_profile_find(p, "prediction");
@@ -459,7 +503,7 @@ static int drift_prediction(struct fields *fl, const struct mw_profile *p,
 
 #define MAX_TRACKED_FEATURES 1024
 
-static int drift_record(struct fields *fl, const struct mw_profile *p,
+static int drift_record(struct sink *fl, const struct mw_profile *p,
                         const Modelwatch__V1__PredictionEvent *ev, double weight)
 {
     uint8_t seen[MAX_TRACKED_FEATURES] = {0};
@@ -488,40 +532,51 @@ static int drift_record(struct fields *fl, const struct mw_profile *p,
 
 #define SEP "\x1f"
 
-static int window_key(char *out, size_t size, const char *model, const struct mw_window_spec *spec,
-                      int64_t event_ms, const char *version)
+/* mw:{M}:w:<res_s>:<start_ms>:<version> (start_ms is never negative for real event times). */
+static void window_key(char *out, size_t size, const char *model,
+                       const struct mw_window_spec *spec, int64_t event_ms, const char *version)
 {
     int64_t start = mw_clock_window_start(event_ms, spec->width_ms);
-    return snprintf(out, size, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", model,
-                    spec->width_ms / 1000, start, version);
+    size_t at = put(out, 0, size, "mw:{");
+    at = put(out, at, size, model);
+    at = put(out, at, size, "}:w:");
+    at = put_uint(out, at, size, (uint64_t)(spec->width_ms / 1000));
+    at = put(out, at, size, ":");
+    at = put_uint(out, at, size, start > 0 ? (uint64_t)start : 0);
+    at = put(out, at, size, ":");
+    put(out, at, size, version);
 }
 
-/* What the join needs of a prediction, precomputed here so that the script only adds:
- * fine key, coarse key, event ms, binary?, predicted positive?, score bin, log loss if the
- * label is 1, log loss if it is 0, predicted class, regression?, predicted value. */
+/* What the join needs of a prediction, precomputed here so that the script does little:
+ * fine key, coarse key, event ms, binary?, predicted positive?, score bin, score, predicted
+ * class, regression?, predicted value. */
 static int prediction_spec(const struct planner *pl, const Modelwatch__V1__PredictionEvent *ev,
                            const char *version, const bool *late, struct mw_buf *out)
 {
-    char keys[2][700] = {"", ""};
-    for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++)
-        if (!late[s])
-            window_key(keys[s], sizeof keys[s], ev->model, &pl->opt->specs[s], ev->event_time_ms,
-                       version);
+    char text[2048];
+    size_t at = 0;
+    for (size_t s = 0; s < 2; s++) {
+        if (s < pl->opt->n_specs && !late[s])
+            window_key(text + at, sizeof text - at, ev->model, &pl->opt->specs[s],
+                       ev->event_time_ms, version);
+        at += strlen(text + at);
+        at = put(text, at, sizeof text, SEP);
+    }
     const Modelwatch__V1__Output *o = ev->output;
     bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
     double score = binary ? o->score : 0;
-    double p = score < MW_PERF_LOG_LOSS_EPS ? MW_PERF_LOG_LOSS_EPS
-               : score > 1 - MW_PERF_LOG_LOSS_EPS ? 1 - MW_PERF_LOG_LOSS_EPS : score;
     bool regression = o && o->has_value && isfinite(o->value);
     const char *cls = o && o->predicted_class ? o->predicted_class : "";
     if (strchr(cls, '\x1f'))
         cls = "";
-    return mw_buf_printf(out, "%s" SEP "%s" SEP "%" PRId64 SEP "%d" SEP "%d" SEP "%" PRIu32 SEP
-                         "%.17g" SEP "%.17g" SEP "%s" SEP "%d" SEP "%.17g",
-                         keys[0], keys[1], ev->event_time_ms, binary,
-                         binary && score >= MW_PERF_THRESHOLD_DEFAULT,
-                         mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT), -log(p), -log1p(-p),
-                         cls, regression, regression ? o->value : 0.0);
+    at = put_uint(text, at, sizeof text, ev->event_time_ms > 0 ? (uint64_t)ev->event_time_ms : 0);
+    at = put(text, at, sizeof text, binary ? SEP "1" SEP : SEP "0" SEP);
+    at = put(text, at, sizeof text, binary && score >= MW_PERF_THRESHOLD_DEFAULT ? "1" SEP : "0" SEP);
+    at = put_uint(text, at, sizeof text, mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT));
+    at = put(text, at, sizeof text, SEP);
+    int rc = mw_buf_append(out, text, at);
+    rc = rc ? rc : mw_buf_printf(out, "%.17g" SEP "%s" SEP "%d" SEP, score, cls, regression);
+    return rc ? rc : mw_buf_printf(out, regression ? "%.17g" : "0", regression ? o->value : 0.0);
 }
 
 /* Binary reading of a label: 1, 0, or -1 when it is neither. */
@@ -608,7 +663,8 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
     double weight = record_weight(rec);
     bool late[2] = {true, true};
-    for (size_t s = 0; s < pl->opt->n_specs; s++) {
+    struct sink sink = {.n = 0};
+    for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         int64_t start = mw_clock_window_start(ev->event_time_ms, spec->width_ms);
         struct window_fields *w = find_window(mp, version, s, start);
@@ -622,12 +678,16 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
                 return rc;
             continue;
         }
-        if (s < 2)
-            late[s] = false;
+        late[s] = false;
         int rc = add_int(&w->fields, "records", 1);
         rc = rc ? rc : add_int(&w->fields, "pc:pred", 1);
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
-        rc = rc || !profile ? rc : drift_record(&w->fields, profile, ev, weight);
+        if (rc)
+            return rc;
+        sink.to[sink.n++] = &w->fields;
+    }
+    if (profile && sink.n) {
+        int rc = drift_record(&sink, profile, ev, weight);
         if (rc)
             return rc;
     }
