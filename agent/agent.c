@@ -287,8 +287,13 @@ static void emit_labelled(struct mw_prom_writer *w, const char *name, const char
 static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
 {
     const struct mw_intake_stats *in = mw_intake_stats(a->intake);
-    emit(w, "modelwatch_agent_messages_received_total", "Messages read from the intake socket",
+    emit(w, "modelwatch_agent_messages_received_total", "Client messages read from the intake",
          MW_PROM_COUNTER, (double)in->received);
+    emit(w, "modelwatch_agent_intake_transport_messages_total",
+         "nanomsg messages read (one or a coalesced batch of client messages)", MW_PROM_COUNTER,
+         (double)in->transport_messages);
+    emit(w, "modelwatch_agent_intake_client_batches_total",
+         "Coalesced client batches unwrapped", MW_PROM_COUNTER, (double)in->client_batches);
     emit(w, "modelwatch_agent_events_accepted_total", "Prediction events counted",
          MW_PROM_COUNTER, (double)a->stats.events_accepted);
     emit(w, "modelwatch_agent_feedback_accepted_total", "Feedback messages counted",

@@ -286,7 +286,8 @@ def summary(res):
         f"{res['compression_level']}; accepted "
         f"{res['accepted']:,.0f}, records shipped {res['records_shipped']:,.0f} in "
         f"{res['batches']:,.0f} batches; intake messages {res['intake_messages']:,.0f}",
-        f"agent drops: {sum(res['agent_drops'].values()):.0f} {res['agent_drops']}",
+        f"agent drops: {sum(res['agent_drops'].values()):.0f} (modelwatch_agent_messages_dropped_"
+        f"total, every reason) {({k: v for k, v in res['agent_drops'].items() if v}) or ''}",
         f"client refusals retried by loadgen (back-pressure): {res['client_refusals_retried']:,}",
         f"throughput: {res['events_per_s']:,.0f} events/s ({res['ingest_s']:.2f} s from loadgen's "
         f"start to the agent's last accepted event; Kafka acknowledged the last batch "
