@@ -138,6 +138,14 @@ def main(tap, cluster):
     tap.check(window["records"] == len(kept), "the agent kept exactly the hash-selected records",
               f"records={window['records']} expected={len(kept)}")
     tap.check(window["weighted_records"] == len(kept) * weight, "weights are 1 / rate")
+    # Latency percentiles come from the exact log-bucketed histograms of all 6,000 events:
+    # nearest-rank quantiles within the histogram's stated 1 % relative error.
+    latencies = np.array([float(r["latency_us"]) for r in rows])
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+        want = float(np.quantile(latencies, q, method="inverted_cdf"))
+        got = window["latency_us"][name]
+        tap.check(abs(got - want) <= 0.01 * want, f"latency {name} within 1 % of numpy's",
+                  f"got {got!r} want {want!r}")
 
     status, body = http_get(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
                                           f"&window={start_ms}")
