@@ -117,8 +117,8 @@ static void seal(struct mw_agent *a)
     if (rc) {
         a->stats.dropped_batch_error += n_records;
         MW_LOG_ERROR("agent", "cannot seal batch",
-                     "op=%s sequence=%" PRIu64 " records=%zu error=%s", err_op, sequence,
-                     n_records, mw_err_name(rc));
+                     "op=%s sequence=%" PRIu64 " records=%zu error=%s", err_op, sequence, n_records,
+                     mw_err_name(rc));
         goto out;
     }
     a->next_sequence++;
@@ -173,8 +173,8 @@ static void *arena_alloc(void *ctx, size_t n)
 
 /* Redact an event in place and re-encode its message; *data and *len then point at the new bytes.
  * Fails closed: a message that cannot be redacted is not shipped. */
-static int redact_message(struct mw_agent *a, Modelwatch__V1__ClientMessage *msg,
-                          const void **data, size_t *len)
+static int redact_message(struct mw_agent *a, Modelwatch__V1__ClientMessage *msg, const void **data,
+                          size_t *len)
 {
     bool changed = false;
     int rc = mw_redact_event(a->redactor, msg->event, arena_alloc, &a->arena, &changed);
@@ -205,8 +205,8 @@ static bool keep_payload(struct mw_agent *a, const Modelwatch__V1__ClientMessage
     }
     const Modelwatch__V1__PredictionEvent *ev = msg->event;
     bool is_error = ev->has_status && ev->status == MODELWATCH__V1__STATUS__STATUS_ERROR;
-    return mw_sampler_keep_event(a->sampler, ev->model, ev->prediction_id, is_error,
-                                 ev->latency_us, mw_clock_mono_ms(), weight, NULL);
+    return mw_sampler_keep_event(a->sampler, ev->model, ev->prediction_id, is_error, ev->latency_us,
+                                 mw_clock_mono_ms(), weight, NULL);
 }
 
 static void add_record(struct mw_agent *a, const void *data, size_t len, double weight)
@@ -292,17 +292,17 @@ static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
     emit(w, "modelwatch_agent_intake_transport_messages_total",
          "nanomsg messages read (one or a coalesced batch of client messages)", MW_PROM_COUNTER,
          (double)in->transport_messages);
-    emit(w, "modelwatch_agent_intake_client_batches_total",
-         "Coalesced client batches unwrapped", MW_PROM_COUNTER, (double)in->client_batches);
-    emit(w, "modelwatch_agent_events_accepted_total", "Prediction events counted",
-         MW_PROM_COUNTER, (double)a->stats.events_accepted);
+    emit(w, "modelwatch_agent_intake_client_batches_total", "Coalesced client batches unwrapped",
+         MW_PROM_COUNTER, (double)in->client_batches);
+    emit(w, "modelwatch_agent_events_accepted_total", "Prediction events counted", MW_PROM_COUNTER,
+         (double)a->stats.events_accepted);
     emit(w, "modelwatch_agent_feedback_accepted_total", "Feedback messages counted",
          MW_PROM_COUNTER, (double)a->stats.feedback_accepted);
-    static const char *const reasons[] = {"oversize", "malformed", "invalid_name",
+    static const char *const reasons[] = {"oversize",      "malformed",   "invalid_name",
                                           "counters_full", "batch_error", "redaction"};
-    const uint64_t drops[] = {in->dropped_oversize, a->stats.dropped_malformed,
+    const uint64_t drops[] = {in->dropped_oversize,          a->stats.dropped_malformed,
                               a->stats.dropped_invalid_name, a->stats.dropped_counters_full,
-                              a->stats.dropped_batch_error, a->stats.redact_failures};
+                              a->stats.dropped_batch_error,  a->stats.redact_failures};
     emit_labelled(w, "modelwatch_agent_messages_dropped_total", "Messages dropped, by reason",
                   "reason", reasons, drops, 6);
     emit(w, "modelwatch_agent_events_lost_before_start",
@@ -318,8 +318,8 @@ static void collect_sampling(struct mw_prom_writer *w, const struct mw_agent *a)
     for (int i = 0; i < MW_SAMPLE_REASON_COUNT; i++)
         names[i] = mw_sample_reason_name((enum mw_sample_reason)i);
     emit_labelled(w, "modelwatch_agent_sampling_decisions_total",
-                  "Payload sampling decisions for events, by outcome", "decision", names,
-                  ss.events, MW_SAMPLE_REASON_COUNT);
+                  "Payload sampling decisions for events, by outcome", "decision", names, ss.events,
+                  MW_SAMPLE_REASON_COUNT);
     emit(w, "modelwatch_agent_records_shipped_total", "Event and feedback payloads batched",
          MW_PROM_COUNTER, (double)a->stats.records_kept);
 }
@@ -342,8 +342,8 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          (double)st.spool_bytes);
     emit(w, "modelwatch_agent_spool_max_bytes", "Bound of the spool", MW_PROM_GAUGE,
          (double)st.spool_max_bytes);
-    emit(w, "modelwatch_agent_spool_batches", "Unacknowledged batches in the spool",
-         MW_PROM_GAUGE, (double)st.spool_batches);
+    emit(w, "modelwatch_agent_spool_batches", "Unacknowledged batches in the spool", MW_PROM_GAUGE,
+         (double)st.spool_batches);
     emit(w, "modelwatch_agent_batches_spooled_total", "Batches written to the spool",
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
@@ -421,13 +421,12 @@ static int open_state(struct mw_agent *a)
 static int create_parts(struct mw_agent *a)
 {
     const struct mw_agent_config *cfg = a->cfg;
-    a->counters = mw_counters_create((size_t)cfg->counters.max_series,
-                                     cfg->counters.bucket_width_ms);
+    a->counters =
+        mw_counters_create((size_t)cfg->counters.max_series, cfg->counters.bucket_width_ms);
     a->zctx = mw_zframe_ctx_create((int)cfg->batch.compression_level);
     a->metrics = mw_prom_registry_create();
-    a->resources = mw_resources_create(cfg->resources.cgroup_dir && *cfg->resources.cgroup_dir
-                                           ? cfg->resources.cgroup_dir
-                                           : NULL);
+    a->resources = mw_resources_create(
+        cfg->resources.cgroup_dir && *cfg->resources.cgroup_dir ? cfg->resources.cgroup_dir : NULL);
     mw_buf_init(&a->repacked, 2u * 1024 * 1024);
     if (!a->counters || !a->zctx || !a->metrics || !a->resources ||
         mw_arena_init(&a->arena, ARENA_BYTES) ||
@@ -441,8 +440,7 @@ static int create_parts(struct mw_agent *a)
     if (!rc)
         rc = open_state(a);
     if (!rc)
-        rc = mw_intake_create(a->loop, cfg->intake.endpoint,
-                              (size_t)cfg->intake.max_message_bytes,
+        rc = mw_intake_create(a->loop, cfg->intake.endpoint, (size_t)cfg->intake.max_message_bytes,
                               mw_agent_config_socket_mode(cfg), on_message, a, &a->intake);
     return rc ? rc : start_http(a);
 }
@@ -514,8 +512,8 @@ static void on_drain_timer(uv_timer_t *t)
         return;
     uv_timer_stop(t);
     if (idle)
-        MW_LOG_INFO("agent", "drained: every batch acknowledged by Kafka", "batches_sealed=%"
-                    PRIu64, a->stats.batches_sealed);
+        MW_LOG_INFO("agent", "drained: every batch acknowledged by Kafka",
+                    "batches_sealed=%" PRIu64, a->stats.batches_sealed);
     close_everything(a);
 }
 

@@ -83,11 +83,11 @@ int mw_producer_send(struct mw_producer *p, const void *payload, size_t len, uin
     snprintf(schema, sizeof schema, "%d", MW_SCHEMA_VERSION);
     rd_kafka_header_add(hdrs, "mw-schema", -1, schema, -1);
     rd_kafka_header_add(hdrs, "mw-encoding", -1, "protobuf+zstd", -1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_VALUE((void *)payload, len),
-        RD_KAFKA_V_KEY(p->agent_id, strlen(p->agent_id)), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)id),
-        RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_VALUE((void *)payload, len),
+                          RD_KAFKA_V_KEY(p->agent_id, strlen(p->agent_id)),
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE((void *)(uintptr_t)id), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs);
         MW_LOG_WARN("producer", "produce refused", "id=%" PRIu64 " error=%s", id,

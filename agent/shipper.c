@@ -20,12 +20,12 @@ struct mw_shipper {
     struct mw_spool *spool;
     struct mw_producer *producer;
     uv_timer_t retry_timer;
-    char key[512]; /* agent id, stored with each spooled batch */
-    uint64_t in_flight;         /* spooled batches handed to the producer */
+    char key[512];      /* agent id, stored with each spooled batch */
+    uint64_t in_flight; /* spooled batches handed to the producer */
     uint64_t unspooled_in_flight;
-    bool healthy;               /* the last delivery succeeded */
-    bool failure_pending;       /* a delivery failed; rewind once in_flight drains */
-    bool probe_allowed;         /* unhealthy, but the backoff has passed: send one batch */
+    bool healthy;         /* the last delivery succeeded */
+    bool failure_pending; /* a delivery failed; rewind once in_flight drains */
+    bool probe_allowed;   /* unhealthy, but the backoff has passed: send one batch */
     uint64_t backoff_ms;
     bool closing;
     struct mw_shipper_stats stats;
@@ -90,8 +90,8 @@ static void on_delivered(uint64_t id, bool ok, const char *reason, void *arg)
     if (!s->failure_pending) {
         int rc = mw_spool_ack(s->spool, id);
         if (rc)
-            MW_LOG_ERROR("shipper", "cannot acknowledge a spooled batch", "id=%" PRIu64
-                         " error=%s", id, mw_err_name(rc));
+            MW_LOG_ERROR("shipper", "cannot acknowledge a spooled batch", "id=%" PRIu64 " error=%s",
+                         id, mw_err_name(rc));
     }
     settle_failure(s);
     pump(s);
@@ -102,8 +102,8 @@ static void pump(struct mw_shipper *s)
 {
     if (s->closing || s->failure_pending)
         return;
-    uint64_t limit = s->healthy ? (uint64_t)s->cfg->producer.max_in_flight
-                                : (s->probe_allowed ? 1 : 0);
+    uint64_t limit =
+        s->healthy ? (uint64_t)s->cfg->producer.max_in_flight : (s->probe_allowed ? 1 : 0);
     while (s->in_flight < limit) {
         struct mw_spool_entry e;
         int rc = mw_spool_next(s->spool, &e);
@@ -182,7 +182,8 @@ int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const 
     s->cfg = cfg;
     s->healthy = true;
     snprintf(s->key, sizeof s->key, "%s", agent_id);
-    struct mw_spool_options so = {.dir = cfg->spool.dir, .max_bytes = cfg->spool.max_bytes,
+    struct mw_spool_options so = {.dir = cfg->spool.dir,
+                                  .max_bytes = cfg->spool.max_bytes,
                                   .segment_bytes = cfg->spool.segment_bytes,
                                   .fsync = cfg->spool.fsync};
     int rc = mw_spool_open(&so, &s->spool);

@@ -26,14 +26,14 @@
 struct mw_shipper;
 
 struct mw_shipper_stats {
-    uint64_t submitted;          /* sealed batches handed to the shipper */
-    uint64_t delivered;          /* acknowledged by Kafka */
-    uint64_t delivery_errors;    /* failed deliveries (each retried from the spool) */
-    uint64_t sent_unspooled;     /* produced directly because the spool could not take them */
-    uint64_t lost_unspooled;     /* of those, failed: lost */
-    uint64_t in_flight;          /* handed to Kafka, not yet acknowledged */
+    uint64_t submitted;       /* sealed batches handed to the shipper */
+    uint64_t delivered;       /* acknowledged by Kafka */
+    uint64_t delivery_errors; /* failed deliveries (each retried from the spool) */
+    uint64_t sent_unspooled;  /* produced directly because the spool could not take them */
+    uint64_t lost_unspooled;  /* of those, failed: lost */
+    uint64_t in_flight;       /* handed to Kafka, not yet acknowledged */
     uint64_t spool_bytes;
-    uint64_t spool_batches;      /* unacknowledged batches in the spool */
+    uint64_t spool_batches; /* unacknowledged batches in the spool */
     uint64_t spool_appended;
     uint64_t spool_replayed;     /* batches handed out of the spool (again) */
     uint64_t spool_dropped_full; /* batches dropped because the spool was full */

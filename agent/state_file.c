@@ -25,8 +25,8 @@ int mw_state_file_open(struct mw_state_file *sf, const char *path, uint64_t *los
         sf->fd = -1;
         return MW_EIO;
     }
-    void *map = mmap(NULL, sizeof(struct mw_state_counts), PROT_READ | PROT_WRITE, MAP_SHARED,
-                     sf->fd, 0);
+    void *map =
+        mmap(NULL, sizeof(struct mw_state_counts), PROT_READ | PROT_WRITE, MAP_SHARED, sf->fd, 0);
     if (map == MAP_FAILED) {
         MW_LOG_WARN("agent", "cannot map the state file", "file=%s error=\"%s\"", path,
                     strerror(errno));

@@ -40,8 +40,8 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
     const struct mw_consumer_stats *st = mw_consumer_stats(agg->consumer);
     emit(w, "modelwatch_aggregator_records_consumed_total", "Kafka records consumed",
          MW_PROM_COUNTER, (double)st->records_consumed);
-    emit(w, "modelwatch_aggregator_batches_applied_total",
-         "Batches applied to Redis and committed", MW_PROM_COUNTER, (double)st->batches_applied);
+    emit(w, "modelwatch_aggregator_batches_applied_total", "Batches applied to Redis and committed",
+         MW_PROM_COUNTER, (double)st->batches_applied);
     emit(w, "modelwatch_aggregator_predictions_total", "Predictions counted by applied batches",
          MW_PROM_COUNTER, (double)st->predictions);
     emit(w, "modelwatch_aggregator_sampled_records_total", "Sampled records in applied batches",
@@ -109,8 +109,8 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     if (rc)
         goto fail;
     /* Profiles are pushed through the API: allow large documents. */
-    struct mw_http_server_options opts = {.host = cfg->http.host, .port = (int)cfg->http.port,
-                                          .max_body_bytes = 32u * 1024 * 1024};
+    struct mw_http_server_options opts = {
+        .host = cfg->http.host, .port = (int)cfg->http.port, .max_body_bytes = 32u * 1024 * 1024};
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;

@@ -89,8 +89,7 @@ static const char *parse_resolution(const struct mw_api *api, const char *query,
     return NULL;
 }
 
-static bool window_final(const struct mw_api *api, int64_t watermark, int64_t start,
-                         int64_t width)
+static bool window_final(const struct mw_api *api, int64_t watermark, int64_t start, int64_t width)
 {
     return watermark >= start + width + api->cfg->windows.allowed_lateness_ms;
 }
@@ -213,10 +212,10 @@ static int fetch_window(struct windows_query *q, size_t index, int64_t start_ms,
     char key[KEY_BYTES];
     if (!slot)
         return MW_ENOMEM;
-    *slot = (struct window_slot){.q = q, .index = index, .start_ms = start_ms,
-                                 .version = mw_strdup(version)};
-    snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
-             q->width_ms / 1000, start_ms, version);
+    *slot = (struct window_slot){
+        .q = q, .index = index, .start_ms = start_ms, .version = mw_strdup(version)};
+    snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model, q->width_ms / 1000,
+             start_ms, version);
     const char *argv[] = {"HGETALL", key};
     q->pending++;
     int rc = mw_store_commandv(q->api->store, on_window_reply, slot, 2, argv);
@@ -395,8 +394,9 @@ static void on_drift_window(redisReply *reply, void *arg)
     if (q->failed || !reply || reply->type != REDIS_REPLY_ARRAY)
         mw_http_respond_error(q->ex, 503, "Redis unavailable");
     else if (!q->profile_json)
-        mw_http_respond_error(q->ex, 404, "no reference profile for this model version: push "
-                                          "one with modelwatch-ctl profile push");
+        mw_http_respond_error(q->ex, 404,
+                              "no reference profile for this model version: push "
+                              "one with modelwatch-ctl profile push");
     else if (reply->elements == 0)
         mw_http_respond_error(q->ex, 404, "no data in this window");
     else
@@ -526,8 +526,7 @@ static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const c
 {
     char err[300], key[KEY_BYTES], set_key[KEY_BYTES];
     struct mw_profile *p = NULL;
-    if (!req->body ||
-        mw_profile_parse(req->body, req->body_len, &p, err, sizeof err) != 0) {
+    if (!req->body || mw_profile_parse(req->body, req->body_len, &p, err, sizeof err) != 0) {
         mw_http_respond_error(ex, 400, req->body ? err : "a profile document is required");
         return;
     }
@@ -635,8 +634,7 @@ static void on_models(struct mw_http_exchange *ex, const struct mw_http_request 
 }
 
 int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
-                  struct mw_store *store, struct mw_profile_cache *profiles,
-                  struct mw_api **out)
+                  struct mw_store *store, struct mw_profile_cache *profiles, struct mw_api **out)
 {
     struct mw_api *api = mw_calloc(1, sizeof *api);
     if (!api)

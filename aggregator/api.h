@@ -36,8 +36,7 @@ struct mw_api;
 /* Register the routes on `srv`; everything is borrowed for the server's life. Returns 0 or
  * MW_ENOMEM. Free with mw_api_destroy after the server. */
 int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
-                  struct mw_store *store, struct mw_profile_cache *profiles,
-                  struct mw_api **out);
+                  struct mw_store *store, struct mw_profile_cache *profiles, struct mw_api **out);
 void mw_api_destroy(struct mw_api *api); /* accepts NULL */
 
 #endif

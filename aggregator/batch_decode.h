@@ -17,19 +17,19 @@
 #include <stddef.h>
 
 #define MW_DLQ_REASON_MAP(XX)                                                                      \
-    XX(SCHEMA, "schema")             /* unknown schema version */                                  \
-    XX(DECOMPRESS, "decompress")     /* not a complete zstd frame */                               \
-    XX(TOO_BIG, "too_big")           /* decompressed size over the maximum */                      \
-    XX(DECODE, "decode")             /* not a protobuf Batch */                                    \
-    XX(IDENTITY, "identity")         /* agent id, boot id or sequence missing */                   \
-    XX(INVALID, "invalid")           /* bad model name, counters or histogram */
+    XX(SCHEMA, "schema")         /* unknown schema version */                                      \
+    XX(DECOMPRESS, "decompress") /* not a complete zstd frame */                                   \
+    XX(TOO_BIG, "too_big")       /* decompressed size over the maximum */                          \
+    XX(DECODE, "decode")         /* not a protobuf Batch */                                        \
+    XX(IDENTITY, "identity")     /* agent id, boot id or sequence missing */                       \
+    XX(INVALID, "invalid")       /* bad model name, counters or histogram */
 
 enum mw_dlq_reason {
     MW_DLQ_NONE = 0,
 #define XX(name, text) MW_DLQ_##name,
     MW_DLQ_REASON_MAP(XX)
 #undef XX
-    MW_DLQ_REASON_COUNT
+        MW_DLQ_REASON_COUNT
 };
 
 const char *mw_dlq_reason_name(enum mw_dlq_reason reason);

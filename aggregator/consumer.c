@@ -101,9 +101,9 @@ static void send_to_dlq(struct mw_consumer *c, enum mw_dlq_reason why)
     rd_kafka_header_add(h, "mw-dlq-reason", -1, mw_dlq_reason_name(why), -1);
     rd_kafka_header_add(h, "mw-source", -1, source, -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->consumer.dlq_topic),
-        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->consumer.dlq_topic), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
         c->stats.dlq_failed++;
@@ -175,15 +175,13 @@ static const char *schema_header(const rd_kafka_message_t *m, char *buf, size_t 
     const void *val = NULL;
     size_t len = 0;
     if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, "mw-schema", &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        !val)
+        rd_kafka_header_get_last(h, "mw-schema", &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !val)
         return NULL;
     snprintf(buf, size, "%.*s", (int)len, (const char *)val);
     return buf;
 }
 
-static const struct mw_profile *lookup_profile(void *ctx, const char *model,
-                                               const char *version)
+static const struct mw_profile *lookup_profile(void *ctx, const char *model, const char *version)
 {
     struct mw_consumer *c = ctx;
     const struct mw_profile *p = NULL;
@@ -205,13 +203,16 @@ static int build_plan(struct mw_consumer *c)
     int64_t *seen = partition_slot(c, c->current->partition);
     int64_t before = seen ? *seen : INT64_MIN;
     int64_t after = c->batch_event_time > before ? c->batch_event_time : before;
-    struct mw_apply_options opt = {
-        .specs = c->specs, .n_specs = 2, .dedup_retention_ms = cfg->windows.dedup_retention_ms,
-        .watermark_ms = trail(before, cfg->windows.out_of_orderness_ms),
-        .allowed_lateness_ms = cfg->windows.allowed_lateness_ms,
-        .model_watermark_ms = trail(after, cfg->windows.out_of_orderness_ms),
-        .label_horizon_ms = cfg->performance.label_horizon_ms,
-        .profile = lookup_profile, .profile_ctx = c};
+    struct mw_apply_options opt = {.specs = c->specs,
+                                   .n_specs = 2,
+                                   .dedup_retention_ms = cfg->windows.dedup_retention_ms,
+                                   .watermark_ms = trail(before, cfg->windows.out_of_orderness_ms),
+                                   .allowed_lateness_ms = cfg->windows.allowed_lateness_ms,
+                                   .model_watermark_ms =
+                                       trail(after, cfg->windows.out_of_orderness_ms),
+                                   .label_horizon_ms = cfg->performance.label_horizon_ms,
+                                   .profile = lookup_profile,
+                                   .profile_ctx = c};
     if (opt.model_watermark_ms == INT64_MIN)
         opt.model_watermark_ms = 0;
     c->profiles_pending = false;
@@ -241,10 +242,9 @@ static void process(struct mw_consumer *c)
     char schema_buf[32];
     enum mw_dlq_reason why = MW_DLQ_NONE;
     c->stats.records_consumed++;
-    if (mw_batch_decode(c->zctx, m->payload, m->len,
-                        schema_header(m, schema_buf, sizeof schema_buf),
-                        (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch,
-                        &why) != 0) {
+    if (mw_batch_decode(
+            c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
+            (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch, &why) != 0) {
         send_to_dlq(c, why);
         return;
     }
@@ -284,8 +284,8 @@ static void on_poll_timer(uv_timer_t *t)
 static int create_handles(struct mw_consumer *c, char *errbuf, size_t errbuf_size)
 {
     static const char *const consumer_fixed[] = {
-        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-        "auto.offset.reset", "earliest", NULL};
+        "enable.auto.commit", "false", "enable.auto.offset.store", "false", "auto.offset.reset",
+        "earliest",           NULL};
     static const char *const dlq_fixed[] = {"enable.idempotence", "true", "acks", "all", NULL};
     const struct mw_aggregator_config *cfg = c->cfg;
     rd_kafka_conf_t *conf = NULL;
@@ -364,8 +364,7 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     for (size_t i = 0; i < MAX_PARTITIONS; i++)
         c->partition_time[i] = INT64_MIN;
     c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms};
-    c->specs[1] =
-        (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
+    c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
     int rc = c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;

@@ -26,8 +26,8 @@ struct mw_consumer;
 
 struct mw_consumer_stats {
     uint64_t records_consumed;
-    uint64_t batches_applied;  /* applied to Redis and committed */
-    uint64_t predictions;      /* exact counts carried by applied batches */
+    uint64_t batches_applied; /* applied to Redis and committed */
+    uint64_t predictions;     /* exact counts carried by applied batches */
     uint64_t sampled_records;
     uint64_t apply_retries;
     uint64_t late_predictions; /* arrived after their window was final: counted, not merged */

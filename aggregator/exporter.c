@@ -96,11 +96,10 @@ static void on_window(redisReply *reply, void *arg)
             buf[n + i] = reply->element[2 * i + 1]->str;
         }
         struct mw_window_fields w = {.n = buf ? n : 0, .names = buf, .values = buf + n};
-        json_t *entry = json_pack("{s:s, s:s, s:o}", "model", j->model, "version", j->version,
-                                  "window", mw_signals_window_json(&w, j->start_ms,
-                                                                   j->r->exp->cfg->windows.fine_ms,
-                                                                   j->version, j->final,
-                                                                   j->r->exp->cfg));
+        json_t *entry =
+            json_pack("{s:s, s:s, s:o}", "model", j->model, "version", j->version, "window",
+                      mw_signals_window_json(&w, j->start_ms, j->r->exp->cfg->windows.fine_ms,
+                                             j->version, j->final, j->r->exp->cfg));
         struct mw_profile *p = NULL;
         char err[256];
         if (j->profile && mw_profile_parse(j->profile, j->profile_len, &p, err, sizeof err) == 0)
@@ -166,15 +165,15 @@ static void on_watermark(redisReply *reply, void *arg)
 {
     struct model_job *m = arg;
     struct mw_exporter *e = m->r->exp;
-    m->watermark_ms = reply && reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10)
-                                                                 : 0;
+    m->watermark_ms =
+        reply && reply->type == REDIS_REPLY_STRING ? strtoll(reply->str, NULL, 10) : 0;
     /* Closed windows: final under the model's watermark (end + lateness <= watermark), or
      * ended at least http.signals_delay ago by the wall clock — agents seal every second, so a
      * window is complete long before the watermark makes it final, and a model whose traffic
      * stopped has a watermark that stands still. */
     const struct mw_aggregator_config *cfg = e->cfg;
-    int64_t by_watermark = m->watermark_ms - cfg->windows.allowed_lateness_ms -
-                           cfg->windows.fine_ms;
+    int64_t by_watermark =
+        m->watermark_ms - cfg->windows.allowed_lateness_ms - cfg->windows.fine_ms;
     int64_t by_clock = mw_clock_wall_ms() - cfg->http.signals_delay_ms - cfg->windows.fine_ms;
     char idx[KEY_BYTES], max[32], limit[16];
     snprintf(idx, sizeof idx, "mw:{%s}:idx:%" PRId64, m->model, cfg->windows.fine_ms / 1000);
@@ -255,21 +254,27 @@ struct series {
 static const struct series window_series[] = {
     {"modelwatch_model_requests", "Predictions in the latest closed window", {"count"}},
     {"modelwatch_model_error_rate", "Share of failed predictions", {"error_rate"}},
-    {"modelwatch_model_window_start_seconds", "Start of the window these signals describe",
+    {"modelwatch_model_window_start_seconds",
+     "Start of the window these signals describe",
      {"start_ms"}},
     {"modelwatch_model_cost_per_1k", "Cost per 1,000 predictions", {"cost", "per_1k_predictions"}},
-    {"modelwatch_model_label_coverage", "Share of sampled predictions with a label",
+    {"modelwatch_model_label_coverage",
+     "Share of sampled predictions with a label",
      {"performance", "labels", "coverage"}},
-    {"modelwatch_model_accuracy", "Accuracy over labelled predictions",
+    {"modelwatch_model_accuracy",
+     "Accuracy over labelled predictions",
      {"performance", "binary", "accuracy"}},
     {"modelwatch_model_f1", "F1 over labelled predictions", {"performance", "binary", "f1"}},
-    {"modelwatch_model_roc_auc", "ROC AUC over labelled predictions",
+    {"modelwatch_model_roc_auc",
+     "ROC AUC over labelled predictions",
      {"performance", "binary", "roc_auc"}},
-    {"modelwatch_model_log_loss", "Log loss over labelled predictions",
+    {"modelwatch_model_log_loss",
+     "Log loss over labelled predictions",
      {"performance", "binary", "log_loss"}},
     {"modelwatch_model_mae", "Mean absolute error", {"performance", "regression", "mae"}},
     {"modelwatch_model_rmse", "Root mean squared error", {"performance", "regression", "rmse"}},
-    {"modelwatch_model_mape", "Mean absolute percentage error (fraction)",
+    {"modelwatch_model_mape",
+     "Mean absolute percentage error (fraction)",
      {"performance", "regression", "mape"}},
 };
 
@@ -286,7 +291,8 @@ static void render_window_series(struct mw_prom_writer *w, json_t *snapshot)
         gauge(w, window_series[s].name, window_series[s].help);
         size_t i;
         json_t *entry;
-        json_array_foreach(snapshot, i, entry) {
+        json_array_foreach(snapshot, i, entry)
+        {
             json_t *v = dig(json_object_get(entry, "window"), window_series[s].path);
             if (strcmp(window_series[s].name, "modelwatch_model_window_start_seconds") == 0 && v)
                 v = json_real(json_number_value(v) / 1000.0);
@@ -297,11 +303,12 @@ static void render_window_series(struct mw_prom_writer *w, json_t *snapshot)
         }
     }
     gauge(w, "modelwatch_model_latency_us", "Latency percentiles, microseconds");
-    static const char *const qs[][2] = {{"p50", "0.5"}, {"p90", "0.9"}, {"p95", "0.95"},
-                                        {"p99", "0.99"}};
+    static const char *const qs[][2] = {
+        {"p50", "0.5"}, {"p90", "0.9"}, {"p95", "0.95"}, {"p99", "0.99"}};
     size_t i;
     json_t *entry;
-    json_array_foreach(snapshot, i, entry) {
+    json_array_foreach(snapshot, i, entry)
+    {
         json_t *lat = json_object_get(json_object_get(entry, "window"), "latency_us");
         for (size_t q = 0; q < 4; q++)
             sample(w, "modelwatch_model_latency_us", entry, "quantile", qs[q][1],
@@ -311,9 +318,9 @@ static void render_window_series(struct mw_prom_writer *w, json_t *snapshot)
 
 static void render_drift(struct mw_prom_writer *w, json_t *snapshot)
 {
-    static const char *const stats[] = {"psi", "js_distance", "ks", "wasserstein",
-                                        "chi2_p_value", "unseen_share", "missing_rate",
-                                        "out_of_range_rate"};
+    static const char *const stats[] = {"psi",          "js_distance",      "ks",
+                                        "wasserstein",  "chi2_p_value",     "unseen_share",
+                                        "missing_rate", "out_of_range_rate"};
     for (size_t s = 0; s < sizeof stats / sizeof stats[0]; s++) {
         char name[96], help[128];
         snprintf(name, sizeof name, "modelwatch_model_drift_%s", stats[s]);
@@ -322,10 +329,11 @@ static void render_drift(struct mw_prom_writer *w, json_t *snapshot)
         gauge(w, name, help);
         size_t i, k;
         json_t *entry, *f;
-        json_array_foreach(snapshot, i, entry) {
-            json_array_foreach(json_object_get(entry, "drift"), k, f) {
-                sample(w, name, entry, "feature",
-                       json_string_value(json_object_get(f, "feature")),
+        json_array_foreach(snapshot, i, entry)
+        {
+            json_array_foreach(json_object_get(entry, "drift"), k, f)
+            {
+                sample(w, name, entry, "feature", json_string_value(json_object_get(f, "feature")),
                        json_object_get(f, stats[s]));
             }
         }
@@ -343,8 +351,8 @@ static void collect(struct mw_prom_writer *w, void *arg)
 }
 
 int mw_exporter_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                       struct mw_store *store, struct mw_prom_registry *reg,
-                       uint64_t interval_ms, struct mw_exporter **out)
+                       struct mw_store *store, struct mw_prom_registry *reg, uint64_t interval_ms,
+                       struct mw_exporter **out)
 {
     struct mw_exporter *e = mw_calloc(1, sizeof *e);
     if (!e)

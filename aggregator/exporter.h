@@ -29,8 +29,8 @@ struct mw_exporter;
 
 /* Start refreshing every `interval_ms` and register a collector on `reg`. */
 int mw_exporter_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                       struct mw_store *store, struct mw_prom_registry *reg,
-                       uint64_t interval_ms, struct mw_exporter **out);
+                       struct mw_store *store, struct mw_prom_registry *reg, uint64_t interval_ms,
+                       struct mw_exporter **out);
 /* Stop; frees once the loop has closed the timer and pending replies are in. Accepts NULL. */
 void mw_exporter_destroy(struct mw_exporter *e);
 

@@ -72,8 +72,10 @@ static int parse_numeric(struct mw_profile_feature *f, json_t *obj, char *err, s
         return fail(err, errsize, "features.%s.edges: expected 1 to %d numbers", f->name,
                     MW_PROFILE_MAX_EDGES);
     if (!json_is_array(props) || json_array_size(props) != n + 1)
-        return fail(err, errsize, "features.%s.proportions: expected %zu shares (one per region "
-                    "the %zu edges make)", f->name, n + 1, n);
+        return fail(err, errsize,
+                    "features.%s.proportions: expected %zu shares (one per region "
+                    "the %zu edges make)",
+                    f->name, n + 1, n);
     f->n_edges = n;
     f->edges = mw_calloc(n, sizeof *f->edges);
     f->proportions = mw_calloc(n + 1, sizeof *f->proportions);
@@ -111,14 +113,15 @@ static int compare_category(const void *a, const void *b)
     return strcmp(((const struct category *)a)->name, ((const struct category *)b)->name);
 }
 
-static int parse_categorical(struct mw_profile_feature *f, json_t *obj, char *err,
-                             size_t errsize)
+static int parse_categorical(struct mw_profile_feature *f, json_t *obj, char *err, size_t errsize)
 {
     char where[256];
     json_t *cats = json_object_get(obj, "categories");
     if (!json_is_object(cats) || json_object_size(cats) > MW_PROFILE_MAX_CATEGORIES)
-        return fail(err, errsize, "features.%s.categories: expected an object of at most %d "
-                    "category shares", f->name, MW_PROFILE_MAX_CATEGORIES);
+        return fail(err, errsize,
+                    "features.%s.categories: expected an object of at most %d "
+                    "category shares",
+                    f->name, MW_PROFILE_MAX_CATEGORIES);
     size_t n = json_object_size(cats);
     struct category *tmp = mw_calloc(n + 1, sizeof *tmp);
     f->categories = mw_calloc(n + 1, sizeof *f->categories);
@@ -131,7 +134,8 @@ static int parse_categorical(struct mw_profile_feature *f, json_t *obj, char *er
     json_t *v;
     size_t i = 0;
     int rc = 0;
-    json_object_foreach(cats, key, v) {
+    json_object_foreach(cats, key, v)
+    {
         snprintf(where, sizeof where, "features.%s.categories.%s", f->name, key);
         tmp[i].name = key;
         if ((rc = get_share(v, where, &tmp[i].p, err, errsize)) != 0)
@@ -209,7 +213,8 @@ static int parse_document(struct mw_profile *p, json_t *doc, char *err, size_t e
         return MW_ENOMEM;
     const char *name;
     json_t *obj;
-    json_object_foreach(features, name, obj) {
+    json_object_foreach(features, name, obj)
+    {
         int rc = parse_feature(&p->features[p->n_features++], name, obj, err, errsize);
         if (rc)
             return rc;
@@ -254,7 +259,7 @@ static int compare_name(const void *key, const void *elem)
 
 long mw_profile_category(const struct mw_profile_feature *f, const char *value)
 {
-    char **hit = bsearch(value, f->categories, f->n_categories, sizeof *f->categories,
-                         compare_name);
+    char **hit =
+        bsearch(value, f->categories, f->n_categories, sizeof *f->categories, compare_name);
     return hit ? (long)(hit - f->categories) : -1;
 }

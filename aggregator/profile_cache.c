@@ -126,8 +126,10 @@ static void on_profile_reply(redisReply *reply, void *arg)
     char err[256];
     struct mw_profile *p = NULL;
     if (mw_profile_parse(reply->str, reply->len, &p, err, sizeof err) != 0) {
-        MW_LOG_ERROR("profiles", "stored profile is invalid; drift not computed", "model=%s "
-                     "version=%s error=\"%s\"", e->model, e->version, err);
+        MW_LOG_ERROR("profiles", "stored profile is invalid; drift not computed",
+                     "model=%s "
+                     "version=%s error=\"%s\"",
+                     e->model, e->version, err);
         return;
     }
     mw_profile_free(e->profile);

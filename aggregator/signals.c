@@ -81,8 +81,8 @@ static json_t *cost_json(const struct mw_window_fields *w, double count,
     json_object_set_new(cost, "gpu_seconds", json_real(gpu_s));
     json_object_set_new(cost, "pod_seconds", json_real(pod_s));
     json_object_set_new(cost, "total", json_real(total));
-    json_object_set_new(cost, "per_1k_predictions", count > 0 ? json_real(total / count * 1000)
-                                                              : json_null());
+    json_object_set_new(cost, "per_1k_predictions",
+                        count > 0 ? json_real(total / count * 1000) : json_null());
     return cost;
 }
 
@@ -158,23 +158,21 @@ static json_t *coverage_json(const struct mw_window_fields *w)
     struct mw_perf_coverage_metrics m;
     mw_perf_coverage_compute(acc, &m);
     mw_free(acc);
-    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "labelled", (json_int_t)m.n_labelled,
-                     "coverage", number_or_null(m.coverage), "mean_delay_ms",
-                     number_or_null(m.mean_delay_ms), "p50_delay_ms",
-                     number_or_null(m.p50_delay_ms), "p99_delay_ms",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "labelled", (json_int_t)m.n_labelled, "coverage",
+                     number_or_null(m.coverage), "mean_delay_ms", number_or_null(m.mean_delay_ms),
+                     "p50_delay_ms", number_or_null(m.p50_delay_ms), "p99_delay_ms",
                      number_or_null(m.p99_delay_ms));
 }
 
 /* Model quality once labels have joined predictions: each family null when it has no pairs. */
 static json_t *performance_json(const struct mw_window_fields *w)
 {
-    return json_pack("{s:o, s:o, s:o, s:o}", "labels", coverage_json(w), "binary",
-                     binary_json(w), "multiclass", multiclass_json(w), "regression",
-                     regression_json(w));
+    return json_pack("{s:o, s:o, s:o, s:o}", "labels", coverage_json(w), "binary", binary_json(w),
+                     "multiclass", multiclass_json(w), "regression", regression_json(w));
 }
 
-json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms,
-                               int64_t width_ms, const char *version, bool final,
+json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms, int64_t width_ms,
+                               const char *version, bool final,
                                const struct mw_aggregator_config *cfg)
 {
     json_t *o = json_object();
@@ -183,8 +181,9 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
     json_object_set_new(o, "end_ms", json_integer(start_ms + width_ms));
     json_object_set_new(o, "version", json_string(version));
     json_object_set_new(o, "final", json_boolean(final));
-    static const char *const ints[] = {"count", "errors", "records", "feedback", "tokens_in",
-                                       "tokens_out", "late", "late_records", NULL};
+    static const char *const ints[] = {"count",    "errors",       "records",
+                                       "feedback", "tokens_in",    "tokens_out",
+                                       "late",     "late_records", NULL};
     for (size_t i = 0; ints[i]; i++)
         json_object_set_new(o, ints[i], json_integer((json_int_t)mw_window_field(w, ints[i])));
     json_object_set_new(o, "weighted_records", json_real(mw_window_field(w, "d|wrecords")));
@@ -198,8 +197,7 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
 
 /* ---- drift ---------------------------------------------------------------------------------- */
 
-static double drift_field(const struct mw_window_fields *w, const char *feature,
-                          const char *suffix)
+static double drift_field(const struct mw_window_fields *w, const char *feature, const char *suffix)
 {
     char name[600];
     snprintf(name, sizeof name, "d|%s|%s", feature, suffix);
@@ -226,13 +224,14 @@ static void numeric_drift(json_t *o, const struct mw_window_fields *w,
         counts[i] = whole(drift_field(w, f->name, suffix));
     }
     mw_drift_bin_values(f->edges, f->n_edges, f->min, f->max, values);
-    json_object_set_new(o, "psi", number_or_null(mw_drift_psi(f->proportions, counts, bins,
-                                                              MW_DRIFT_PSI_EPSILON)));
+    json_object_set_new(
+        o, "psi", number_or_null(mw_drift_psi(f->proportions, counts, bins, MW_DRIFT_PSI_EPSILON)));
     json_object_set_new(o, "js_distance",
                         number_or_null(mw_drift_js_distance(f->proportions, counts, bins)));
     json_object_set_new(o, "ks", number_or_null(mw_drift_ks_binned(f->proportions, counts, bins)));
-    json_object_set_new(o, "wasserstein", number_or_null(mw_drift_wasserstein_binned(
-                                              values, f->proportions, counts, bins)));
+    json_object_set_new(
+        o, "wasserstein",
+        number_or_null(mw_drift_wasserstein_binned(values, f->proportions, counts, bins)));
     double oor = drift_field(w, f->name, "oor");
     json_object_set_new(o, "out_of_range_rate", n > 0 ? json_real(oor / n) : json_null());
 out:
@@ -262,8 +261,8 @@ static void categorical_drift(json_t *o, const struct mw_window_fields *w,
     json_object_set_new(o, "psi",
                         number_or_null(mw_drift_psi(ref, counts, slots, MW_DRIFT_PSI_EPSILON)));
     json_object_set_new(o, "js_distance", number_or_null(mw_drift_js_distance(ref, counts, slots)));
-    json_object_set_new(o, "chi2_statistic", isinf(stat) ? json_string("inf")
-                                                         : number_or_null(stat));
+    json_object_set_new(o, "chi2_statistic",
+                        isinf(stat) ? json_string("inf") : number_or_null(stat));
     json_object_set_new(o, "chi2_p_value", number_or_null(p));
     json_object_set_new(o, "unseen_share", n > 0 ? json_real(unseen / n) : json_null());
 out:

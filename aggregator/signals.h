@@ -28,8 +28,8 @@ double mw_window_field(const struct mw_window_fields *w, const char *name);
 
 /* Service and cost signals of one window as a JSON object (new reference). `final` says whether
  * the window can still change. */
-json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms,
-                               int64_t width_ms, const char *version, bool final,
+json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms, int64_t width_ms,
+                               const char *version, bool final,
                                const struct mw_aggregator_config *cfg);
 
 /* Drift of every feature of `profile` in this window: a JSON array of per-feature objects

@@ -109,8 +109,8 @@ static void connect_now(struct mw_store *s)
 {
     redisAsyncContext *ctx = redisAsyncConnect(s->cfg->redis.host, (int)s->cfg->redis.port);
     if (!ctx || ctx->err) {
-        MW_LOG_WARN("store", "cannot connect to Redis", "host=%s error=\"%s\"",
-                    s->cfg->redis.host, ctx ? ctx->errstr : "out of memory");
+        MW_LOG_WARN("store", "cannot connect to Redis", "host=%s error=\"%s\"", s->cfg->redis.host,
+                    ctx ? ctx->errstr : "out of memory");
         if (ctx)
             redisAsyncFree(ctx);
         schedule_reconnect(s);
@@ -139,8 +139,7 @@ static void connect_now(struct mw_store *s)
     }
 }
 
-int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                    struct mw_store **out)
+int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, struct mw_store **out)
 {
     struct mw_store *s = mw_calloc(1, sizeof *s);
     if (!s)

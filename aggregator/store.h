@@ -25,8 +25,7 @@ typedef void (*mw_store_reply_fn)(redisReply *reply, void *arg);
 typedef void (*mw_store_done_fn)(int rc, void *arg);
 
 /* Start connecting (asynchronously). Returns 0, MW_EIO (password file) or MW_ENOMEM. */
-int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
-                    struct mw_store **out);
+int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, struct mw_store **out);
 /* Disconnect and free once the loop has closed the handles. Accepts NULL. */
 void mw_store_destroy(struct mw_store *s);
 bool mw_store_connected(const struct mw_store *s);

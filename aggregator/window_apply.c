@@ -50,7 +50,8 @@ const char MW_APPLY_SCRIPT[] =
     "      if p[4] == '1' and y >= 0 then\n"
     "        local pos = p[5] == '1'\n"
     "        local f\n"
-    "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' end\n"
+    "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' "
+    "end\n"
     "        redis.call('HINCRBY', key, f, 1)\n"
     "        redis.call('HINCRBY', key, (y == 1 and 'pb:pos:' or 'pb:neg:') .. p[6], 1)\n"
     "        local pr = math.min(math.max(tonumber(p[7]), 1e-15), 1 - 1e-15)\n"
@@ -381,8 +382,9 @@ static int plan_resources(struct planner *pl)
             int rc = add_float(&w->fields, "d|cpu_s", u->cpu_seconds * share);
             rc = rc ? rc : add_float(&w->fields, "d|gpu_s", u->gpu_seconds * share);
             rc = rc ? rc : add_float(&w->fields, "d|pod_s", seconds * share);
-            rc = rc ? rc : add_float(&w->fields, "d|mem_gib_s",
-                                     (double)u->memory_bytes / 1073741824.0 * seconds * share);
+            rc = rc ? rc
+                    : add_float(&w->fields, "d|mem_gib_s",
+                                (double)u->memory_bytes / 1073741824.0 * seconds * share);
             if (rc)
                 return rc;
         }
@@ -456,8 +458,8 @@ static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, do
     return rc;
 }
 
-static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f,
-                             const char *value, double weight)
+static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f, const char *value,
+                             double weight)
 {
     int rc = drift_add(fl, f->name, "n", weight);
     if (rc)
@@ -533,8 +535,8 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
 #define SEP "\x1f"
 
 /* mw:{M}:w:<res_s>:<start_ms>:<version> (start_ms is never negative for real event times). */
-static void window_key(char *out, size_t size, const char *model,
-                       const struct mw_window_spec *spec, int64_t event_ms, const char *version)
+static void window_key(char *out, size_t size, const char *model, const struct mw_window_spec *spec,
+                       int64_t event_ms, const char *version)
 {
     int64_t start = mw_clock_window_start(event_ms, spec->width_ms);
     size_t at = put(out, 0, size, "mw:{");
@@ -571,7 +573,8 @@ static int prediction_spec(const struct planner *pl, const Modelwatch__V1__Predi
         cls = "";
     at = put_uint(text, at, sizeof text, ev->event_time_ms > 0 ? (uint64_t)ev->event_time_ms : 0);
     at = put(text, at, sizeof text, binary ? SEP "1" SEP : SEP "0" SEP);
-    at = put(text, at, sizeof text, binary && score >= MW_PERF_THRESHOLD_DEFAULT ? "1" SEP : "0" SEP);
+    at = put(text, at, sizeof text,
+             binary && score >= MW_PERF_THRESHOLD_DEFAULT ? "1" SEP : "0" SEP);
     at = put_uint(text, at, sizeof text, mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT));
     at = put(text, at, sizeof text, SEP);
     int rc = mw_buf_append(out, text, at);
@@ -596,12 +599,11 @@ static int binary_label(const Modelwatch__V1__Feedback *fb)
 static int label_spec(const Modelwatch__V1__Feedback *fb, struct mw_buf *out)
 {
     bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
-    const char *cls = is_class && fb->label_class && !strchr(fb->label_class, '\x1f')
-                          ? fb->label_class
-                          : "";
+    const char *cls =
+        is_class && fb->label_class && !strchr(fb->label_class, '\x1f') ? fb->label_class : "";
     double value = !is_class && isfinite(fb->label_value) ? fb->label_value : 0.0;
-    return mw_buf_printf(out, "%d" SEP "%s" SEP "%s" SEP "%.17g" SEP "%" PRId64,
-                         binary_label(fb), is_class ? "c" : "v", cls, value, fb->event_time_ms);
+    return mw_buf_printf(out, "%d" SEP "%s" SEP "%s" SEP "%.17g" SEP "%" PRId64, binary_label(fb),
+                         is_class ? "c" : "v", cls, value, fb->event_time_ms);
 }
 
 static int add_join_side(struct mw_redis_cmd *side, const char *id, const struct mw_buf *spec)
@@ -737,8 +739,9 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
     int rc = mw_redis_cmd_add(cmd, "EVAL");
     rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
-                                     b->identity->boot_id);
+    rc = rc ? rc
+            : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
+                                b->identity->boot_id);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:wm", m);
     for (size_t s = 0; !rc && s < opt->n_specs; s++)
         rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, opt->specs[s].width_ms / 1000);

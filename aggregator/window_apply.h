@@ -52,17 +52,17 @@ struct mw_window_spec {
 
 /* The reference profile of (model, version), or NULL when there is none. */
 typedef const struct mw_profile *(*mw_profile_lookup_fn)(void *ctx, const char *model,
-                                                          const char *version);
+                                                         const char *version);
 
 struct mw_apply_options {
     const struct mw_window_spec *specs; /* at most 2 resolutions */
     size_t n_specs;
     int64_t dedup_retention_ms;
-    int64_t watermark_ms;          /* INT64_MIN: nothing is late */
+    int64_t watermark_ms; /* INT64_MIN: nothing is late */
     int64_t allowed_lateness_ms;
-    int64_t model_watermark_ms;    /* written to mw:{M}:wm when higher than what is there */
-    int64_t label_horizon_ms;      /* how long one side of a label join waits for the other */
-    mw_profile_lookup_fn profile;  /* may be NULL: no drift fields */
+    int64_t model_watermark_ms;   /* written to mw:{M}:wm when higher than what is there */
+    int64_t label_horizon_ms;     /* how long one side of a label join waits for the other */
+    mw_profile_lookup_fn profile; /* may be NULL: no drift fields */
     void *profile_ctx;
 };
 

@@ -70,7 +70,7 @@ static void make_batch(struct mw_zframe_ctx *z, uint64_t seq, size_t n_records, 
     Modelwatch__V1__Output *outs = calloc(n_records, sizeof *outs);
     Modelwatch__V1__Record *recs = calloc(n_records, sizeof *recs);
     Modelwatch__V1__Record **rptrs = calloc(n_records, sizeof *rptrs);
-    char (*ids)[48] = calloc(n_records, sizeof *ids);
+    char(*ids)[48] = calloc(n_records, sizeof *ids);
     for (size_t i = 0; i < n_records; i++) {
         for (size_t k = 0; k < 12; k++) {
             Modelwatch__V1__Feature *f = &feats[i * 12 + k];
@@ -195,9 +195,12 @@ int main(int argc, char **argv)
         compressed += wire[i].len;
     }
     struct mw_window_spec specs[] = {{60000, 172800000}, {3600000, 2592000000}};
-    struct mw_apply_options opt = {.specs = specs, .n_specs = 2,
-                                   .dedup_retention_ms = 604800000, .watermark_ms = INT64_MIN,
-                                   .allowed_lateness_ms = 300000, .label_horizon_ms = 604800000,
+    struct mw_apply_options opt = {.specs = specs,
+                                   .n_specs = 2,
+                                   .dedup_retention_ms = 604800000,
+                                   .watermark_ms = INT64_MIN,
+                                   .allowed_lateness_ms = 300000,
+                                   .label_horizon_ms = 604800000,
                                    .profile = lookup};
     redisContext *rc = redis_port ? redisConnect("127.0.0.1", (int)redis_port) : NULL;
     if (redis_port && (!rc || rc->err)) {
@@ -212,8 +215,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < batches; i++) {
         Modelwatch__V1__Batch *b = NULL;
         enum mw_dlq_reason why;
-        if (mw_batch_decode(z, wire[i].data, wire[i].len, "1", 256u << 20, &scratch, &b,
-                            &why) != 0)
+        if (mw_batch_decode(z, wire[i].data, wire[i].len, "1", 256u << 20, &scratch, &b, &why) != 0)
             return 1;
         opt.model_watermark_ms = t0 + i * records * 50;
         struct mw_apply_plan plan;

@@ -172,9 +172,14 @@ static void workload_init(struct workload *w, long calls)
         w->features[k] = (struct mw_feature)MW_NUMERIC(numeric_names[k], 17.25 * (k + 1));
     w->features[10] = (struct mw_feature)MW_CATEGORICAL("country", "fr");
     w->features[11] = (struct mw_feature)MW_CATEGORICAL("plan", "pro");
-    w->ev = (struct mw_event){.model = "churn", .version = "v3", .latency_us = 1830,
-                              .status = MW_STATUS_OK, .features = w->features,
-                              .n_features = 12, .predicted_class = "churn", .has_score = 1,
+    w->ev = (struct mw_event){.model = "churn",
+                              .version = "v3",
+                              .latency_us = 1830,
+                              .status = MW_STATUS_OK,
+                              .features = w->features,
+                              .n_features = 12,
+                              .predicted_class = "churn",
+                              .has_score = 1,
                               .score = 0.91};
 }
 
@@ -275,9 +280,21 @@ static void instructions_per_call(const char *self, const char *mode)
     char out_arg[160];
     snprintf(out_arg, sizeof out_arg, "--callgrind-out-file=%s", out_file);
     /* --fair-sched: the receiving thread gets its turn, so no call is refused for a full pipe. */
-    char *argv[] = {VALGRIND, "--tool=callgrind", "--fair-sched=yes",
-                    "--toggle-collect=mw_capture", out_arg, log_file, (char *)self, "--child",
-                    "--mode", (char *)mode, "--calls", calls, "--rate", "0", NULL};
+    char *argv[] = {VALGRIND,
+                    "--tool=callgrind",
+                    "--fair-sched=yes",
+                    "--toggle-collect=mw_capture",
+                    out_arg,
+                    log_file,
+                    (char *)self,
+                    "--child",
+                    "--mode",
+                    (char *)mode,
+                    "--calls",
+                    calls,
+                    "--rate",
+                    "0",
+                    NULL};
     int pipefd[2];
     if (pipe(pipefd) != 0)
         return;
@@ -332,8 +349,8 @@ static void usage(FILE *to)
 
 static int parse(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.calls = 1000000, .rate = 200000, .buffered = 1, .unbuffered = 1,
-                          .callgrind = true};
+    *o = (struct options){
+        .calls = 1000000, .rate = 200000, .buffered = 1, .unbuffered = 1, .callgrind = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;

@@ -23,9 +23,12 @@ int mw_cli_parse(const struct mw_cli_program *prog, int argc, char **argv, struc
 {
     enum { OPT_CHECK = 256, OPT_DUMP };
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, OPT_CHECK},
-        {"dump-config", no_argument, NULL, OPT_DUMP}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"dump-config", no_argument, NULL, OPT_DUMP},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     out->config_path = prog->default_config;
     out->check_config = false;
@@ -73,8 +76,9 @@ int mw_cli_load_config(const struct mw_cli_program *prog, const struct mw_cli *c
     enum mw_log_level level;
     if (log_level && *log_level) {
         if (mw_log_level_parse(*log_level, &level) != 0) {
-            fprintf(stderr, "%s: invalid configuration: %s: log_level: unknown level \"%s\" "
-                            "(use debug, info, warn or error)\n",
+            fprintf(stderr,
+                    "%s: invalid configuration: %s: log_level: unknown level \"%s\" "
+                    "(use debug, info, warn or error)\n",
                     prog->name, cli->config_path, *log_level);
             return 2;
         }

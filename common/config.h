@@ -61,7 +61,7 @@ struct mw_cfg_field {
     double min;      /* bounds for INT, DOUBLE, DURATION (ms), SIZE (bytes), STRLIST/LIST (count) */
     double max;      /* min == max == 0 means unbounded */
     bool required;
-    bool reloadable; /* may change on SIGHUP */
+    bool reloadable;                /* may change on SIGHUP */
     const char *const *choices;     /* ENUM: NULL-terminated names */
     const struct mw_cfg_field *sub; /* LIST: table for each element, terminated by {0} */
     size_t elem_size;               /* LIST: sizeof one element */
@@ -72,7 +72,10 @@ struct mw_cfg_field {
 };
 
 /* A table ends with an entry whose key is NULL. */
-#define MW_CFG_END {.key = NULL}
+#define MW_CFG_END                                                                                 \
+    {                                                                                              \
+        .key = NULL                                                                                \
+    }
 
 struct mw_cfg_error {
     char message[512]; /* "file:line: key: what is wrong" */

@@ -39,12 +39,12 @@ typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_
 typedef bool (*mw_http_ready_fn)(void *arg);
 
 struct mw_http_server_options {
-    const char *host; /* "127.0.0.1" by default */
-    int port;         /* 0 picks a free port: see mw_http_server_port() */
-    size_t max_header_bytes;   /* default 16 KiB */
-    size_t max_body_bytes;     /* default 1 MiB */
-    int max_connections;       /* default 256 */
-    uint64_t idle_timeout_ms;  /* default 30 s */
+    const char *host;         /* "127.0.0.1" by default */
+    int port;                 /* 0 picks a free port: see mw_http_server_port() */
+    size_t max_header_bytes;  /* default 16 KiB */
+    size_t max_body_bytes;    /* default 1 MiB */
+    int max_connections;      /* default 256 */
+    uint64_t idle_timeout_ms; /* default 30 s */
 };
 
 /* Listen on host:port on `loop`. Returns 0, MW_EINVAL, MW_ESYS (bind/listen failed; logged with

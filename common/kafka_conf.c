@@ -31,7 +31,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     char quoted[512];
     (void)rk;
-    enum mw_log_level lvl = level <= 3 ? MW_LOG_LEVEL_ERROR
+    enum mw_log_level lvl = level <= 3   ? MW_LOG_LEVEL_ERROR
                             : level <= 5 ? MW_LOG_LEVEL_WARN
                             : level <= 6 ? MW_LOG_LEVEL_INFO
                                          : MW_LOG_LEVEL_DEBUG;
@@ -51,8 +51,8 @@ static int set_prop(rd_kafka_conf_t *conf, const char *name, const char *value, 
 }
 
 /* A property named `x_file` sets `x` to the contents of the file it names. */
-static int set_passthrough(rd_kafka_conf_t *conf, const char *name, const char *value,
-                           char *errbuf, size_t errbuf_size)
+static int set_passthrough(rd_kafka_conf_t *conf, const char *name, const char *value, char *errbuf,
+                           size_t errbuf_size)
 {
     size_t len = strlen(name);
     if (len <= 5 || strcmp(name + len - 5, "_file") != 0)

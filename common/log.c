@@ -72,8 +72,7 @@ void mw__log(enum mw_log_level level, const char *comp, const char *msg, const c
     char quoted[512];
     int len = snprintf(line, sizeof line, "ts=%s level=%s comp=%s msg=%s",
                        mw_clock_format_rfc3339(mw_clock_wall_ms(), ts, sizeof ts),
-                       mw_log_level_name(level), comp,
-                       mw_log_quote(msg, quoted, sizeof quoted));
+                       mw_log_level_name(level), comp, mw_log_quote(msg, quoted, sizeof quoted));
     if (len < 0)
         return;
     if (fields_fmt && *fields_fmt && (size_t)len < sizeof line - 2) {

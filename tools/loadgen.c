@@ -91,46 +91,92 @@ static int parse_double(const char *text, double min, double max, double *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"model", required_argument, NULL, 'm'},
-        {"events", required_argument, NULL, 'n'},   {"windows", required_argument, NULL, 'w'},
-        {"window-ms", required_argument, NULL, 'W'}, {"start-ms", required_argument, NULL, 's'},
-        {"error-share", required_argument, NULL, 'E'}, {"rate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 'S'},     {"no-retry", no_argument, NULL, 'R'},
-        {"junk", required_argument, NULL, 'J'},     {"oversize", required_argument, NULL, 'O'},
-        {"oversize-bytes", required_argument, NULL, 'B'},
-        {"dump-csv", required_argument, NULL, 'D'}, {"shift", required_argument, NULL, 'X'},
-        {"labels", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"events", required_argument, NULL, 'n'},
+                                         {"windows", required_argument, NULL, 'w'},
+                                         {"window-ms", required_argument, NULL, 'W'},
+                                         {"start-ms", required_argument, NULL, 's'},
+                                         {"error-share", required_argument, NULL, 'E'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"seed", required_argument, NULL, 'S'},
+                                         {"no-retry", no_argument, NULL, 'R'},
+                                         {"junk", required_argument, NULL, 'J'},
+                                         {"oversize", required_argument, NULL, 'O'},
+                                         {"oversize-bytes", required_argument, NULL, 'B'},
+                                         {"dump-csv", required_argument, NULL, 'D'},
+                                         {"shift", required_argument, NULL, 'X'},
+                                         {"labels", required_argument, NULL, 'L'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     long long v = 0;
-    *o = (struct options){.events = 10000, .windows = 1, .window_ms = 60000, .retry = 1,
-                          .seed = 1, .oversize_bytes = 1 << 20};
+    *o = (struct options){.events = 10000,
+                          .windows = 1,
+                          .window_ms = 60000,
+                          .retry = 1,
+                          .seed = 1,
+                          .oversize_bytes = 1 << 20};
     int c;
     while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case 'e': o->endpoint = optarg; break;
+        case 'e':
+            o->endpoint = optarg;
+            break;
         case 'm':
             bad = o->n_models == MAX_MODELS;
             if (!bad)
                 o->models[o->n_models++] = optarg;
             break;
-        case 'n': bad = parse_ll(optarg, 0, 1LL << 40, &o->events); break;
-        case 'w': bad = parse_ll(optarg, 1, MAX_WINDOWS, &v); o->windows = (long)v; break;
-        case 'W': bad = parse_ll(optarg, 1000, 86400000, &o->window_ms); break;
-        case 's': bad = parse_ll(optarg, 0, 1LL << 50, &o->start_ms); break;
-        case 'E': bad = parse_double(optarg, 0, 1, &o->error_share); break;
-        case 'r': bad = parse_double(optarg, 0, 1e9, &o->rate); break;
-        case 'S': bad = parse_ll(optarg, 0, 1LL << 31, &v); o->seed = (unsigned)v; break;
-        case 'R': o->retry = 0; break;
-        case 'J': bad = parse_ll(optarg, 0, 1LL << 30, &o->junk); break;
-        case 'O': bad = parse_ll(optarg, 0, 1LL << 30, &o->oversize); break;
-        case 'B': bad = parse_ll(optarg, 1, 1LL << 28, &o->oversize_bytes); break;
-        case 'D': o->dump_csv = optarg; break;
-        case 'X': bad = parse_double(optarg, -1e9, 1e9, &o->shift); break;
-        case 'L': bad = parse_double(optarg, 0, 1, &o->labels); break;
-        case 'h': usage(stdout); exit(0);
-        default: bad = 1;
+        case 'n':
+            bad = parse_ll(optarg, 0, 1LL << 40, &o->events);
+            break;
+        case 'w':
+            bad = parse_ll(optarg, 1, MAX_WINDOWS, &v);
+            o->windows = (long)v;
+            break;
+        case 'W':
+            bad = parse_ll(optarg, 1000, 86400000, &o->window_ms);
+            break;
+        case 's':
+            bad = parse_ll(optarg, 0, 1LL << 50, &o->start_ms);
+            break;
+        case 'E':
+            bad = parse_double(optarg, 0, 1, &o->error_share);
+            break;
+        case 'r':
+            bad = parse_double(optarg, 0, 1e9, &o->rate);
+            break;
+        case 'S':
+            bad = parse_ll(optarg, 0, 1LL << 31, &v);
+            o->seed = (unsigned)v;
+            break;
+        case 'R':
+            o->retry = 0;
+            break;
+        case 'J':
+            bad = parse_ll(optarg, 0, 1LL << 30, &o->junk);
+            break;
+        case 'O':
+            bad = parse_ll(optarg, 0, 1LL << 30, &o->oversize);
+            break;
+        case 'B':
+            bad = parse_ll(optarg, 1, 1LL << 28, &o->oversize_bytes);
+            break;
+        case 'D':
+            o->dump_csv = optarg;
+            break;
+        case 'X':
+            bad = parse_double(optarg, -1e9, 1e9, &o->shift);
+            break;
+        case 'L':
+            bad = parse_double(optarg, 0, 1, &o->labels);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            bad = 1;
         }
         if (bad) {
             fprintf(stderr, "modelwatch-loadgen: bad value for option -%c\n", c);
@@ -288,14 +334,19 @@ int main(int argc, char **argv)
         f[11] = (struct mw_feature)MW_CATEGORICAL("plan", plans[i % 3]);
         int is_error = uniform(&rng) < o.error_share;
         double score = uniform(&rng);
-        struct mw_event ev = {
-            .model = names[m], .version = versions[m], .prediction_id = id,
-            .event_time_ms = o.start_ms + w * o.window_ms + (long long)(uniform(&rng) * 1000),
-            .latency_us = (uint64_t)exp(7.0 + uniform(&rng) * 2.0),
-            .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
-            .error_code = is_error ? "timeout" : NULL,
-            .features = f, .n_features = 12,
-            .predicted_class = score >= 0.5 ? "1" : "0", .has_score = 1, .score = score};
+        struct mw_event ev = {.model = names[m],
+                              .version = versions[m],
+                              .prediction_id = id,
+                              .event_time_ms =
+                                  o.start_ms + w * o.window_ms + (long long)(uniform(&rng) * 1000),
+                              .latency_us = (uint64_t)exp(7.0 + uniform(&rng) * 2.0),
+                              .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
+                              .error_code = is_error ? "timeout" : NULL,
+                              .features = f,
+                              .n_features = 12,
+                              .predicted_class = score >= 0.5 ? "1" : "0",
+                              .has_score = 1,
+                              .score = score};
         const char *label = labelled(&o, i) ? label_of(i, score) : NULL;
         if (scores)
             scores[i] = score;
@@ -336,8 +387,9 @@ int main(int argc, char **argv)
         for (long w = 0; w < o.windows; w++) {
             if (!sent[m][w])
                 continue;
-            printf("%s{\"model\": \"%s\", \"version\": \"%s\", \"start_ms\": %lld, \"count\": %lld}",
-                   sep, names[m], versions[m], o.start_ms + w * o.window_ms, sent[m][w]);
+            printf(
+                "%s{\"model\": \"%s\", \"version\": \"%s\", \"start_ms\": %lld, \"count\": %lld}",
+                sep, names[m], versions[m], o.start_ms + w * o.window_ms, sent[m][w]);
             sep = ", ";
         }
     }

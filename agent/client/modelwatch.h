@@ -92,9 +92,18 @@ struct mw_feature {
     const char *categorical; /* kind == MW_FEATURE_CATEGORICAL */
 };
 
-#define MW_NUMERIC(n, v) {.name = (n), .kind = MW_FEATURE_NUMERIC, .numeric = (v)}
-#define MW_CATEGORICAL(n, v) {.name = (n), .kind = MW_FEATURE_CATEGORICAL, .categorical = (v)}
-#define MW_MISSING(n) {.name = (n), .kind = MW_FEATURE_MISSING}
+#define MW_NUMERIC(n, v)                                                                           \
+    {                                                                                              \
+        .name = (n), .kind = MW_FEATURE_NUMERIC, .numeric = (v)                                    \
+    }
+#define MW_CATEGORICAL(n, v)                                                                       \
+    {                                                                                              \
+        .name = (n), .kind = MW_FEATURE_CATEGORICAL, .categorical = (v)                            \
+    }
+#define MW_MISSING(n)                                                                              \
+    {                                                                                              \
+        .name = (n), .kind = MW_FEATURE_MISSING                                                    \
+    }
 
 /* One prediction. Only model and prediction_id are required; every pointer is borrowed for the
  * duration of the call only. */
@@ -104,14 +113,14 @@ struct mw_event {
     const char *prediction_id; /* required, non-empty; joins the later feedback */
     int64_t event_time_ms;     /* Unix epoch ms; 0 means now */
     uint64_t latency_us;
-    enum mw_status status;       /* 0 is taken as MW_STATUS_OK */
-    const char *error_code;      /* when status == MW_STATUS_ERROR, e.g. "timeout" */
+    enum mw_status status;  /* 0 is taken as MW_STATUS_OK */
+    const char *error_code; /* when status == MW_STATUS_ERROR, e.g. "timeout" */
     const struct mw_feature *features;
-    size_t n_features; /* at most MW_MAX_FEATURES */
+    size_t n_features;           /* at most MW_MAX_FEATURES */
     const char *predicted_class; /* classification output, or NULL */
     int has_score;               /* score of the positive / predicted class, in [0, 1] */
     double score;
-    const double *scores; /* per-class scores, n_scores of them, or NULL */
+    const double *scores;           /* per-class scores, n_scores of them, or NULL */
     const char *const *class_names; /* parallel to scores, or NULL */
     size_t n_scores;
     int has_value; /* regression output */

@@ -73,13 +73,26 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt(argc, argv, "b:t:r:c:s:g:")) != -1) {
         switch (c) {
-        case 'b': bootstrap_file = optarg; break;
-        case 't': topic = optarg; break;
-        case 'r': n_random = strtol(optarg, NULL, 10); break;
-        case 'c': n_truncated = strtol(optarg, NULL, 10); break;
-        case 's': n_schema = strtol(optarg, NULL, 10); break;
-        case 'g': n_garbage = strtol(optarg, NULL, 10); break;
-        default: return 2;
+        case 'b':
+            bootstrap_file = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'r':
+            n_random = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            n_truncated = strtol(optarg, NULL, 10);
+            break;
+        case 's':
+            n_schema = strtol(optarg, NULL, 10);
+            break;
+        case 'g':
+            n_garbage = strtol(optarg, NULL, 10);
+            break;
+        default:
+            return 2;
         }
     }
     if (!bootstrap_file) {
@@ -87,7 +100,8 @@ int main(int argc, char **argv)
                         "[-c TRUNCATED] [-s BAD_SCHEMA] [-g ZSTD_GARBAGE]\n");
         return 2;
     }
-    struct mw_kafka_settings s = {.bootstrap_servers = "", .bootstrap_file = (char *)bootstrap_file};
+    struct mw_kafka_settings s = {.bootstrap_servers = "",
+                                  .bootstrap_file = (char *)bootstrap_file};
     static const char *const fixed[] = {"acks", "all", NULL};
     rd_kafka_conf_t *conf = NULL;
     char err[512];

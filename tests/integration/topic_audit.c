@@ -33,8 +33,8 @@ static void on_signal(int sig)
 }
 
 struct origin {
-    char *name;     /* "agent_id/boot_id" */
-    uint8_t *seen;  /* count per sequence, grown on demand */
+    char *name;    /* "agent_id/boot_id" */
+    uint8_t *seen; /* count per sequence, grown on demand */
     uint64_t cap;
     uint64_t max_seq;
     uint64_t batches;
@@ -136,25 +136,25 @@ static json_t *report(const struct audit *a)
                             json_pack("{s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "batches",
                                       (json_int_t)o->batches, "distinct", (json_int_t)distinct,
                                       "max_sequence", (json_int_t)o->max_seq, "missing", missing,
-                                      "duplicates", dups, "predictions",
-                                      (json_int_t)o->predictions, "records",
-                                      (json_int_t)o->records));
+                                      "duplicates", dups, "predictions", (json_int_t)o->predictions,
+                                      "records", (json_int_t)o->records));
     }
     json_t *patterns = json_object();
     for (size_t i = 0; i < a->n_patterns; i++)
         json_object_set_new(patterns, a->patterns[i].hex,
                             json_integer((json_int_t)a->patterns[i].batches));
     return json_pack("{s:I, s:I, s:o, s:o}", "kafka_records", (json_int_t)a->kafka_records,
-                     "undecodable", (json_int_t)a->undecodable, "origins", origins,
-                     "patterns", patterns);
+                     "undecodable", (json_int_t)a->undecodable, "origins", origins, "patterns",
+                     patterns);
 }
 
 static rd_kafka_t *make_consumer(const char *bootstrap_file)
 {
-    struct mw_kafka_settings s = {.bootstrap_servers = "", .bootstrap_file = (char *)bootstrap_file};
-    static const char *const fixed[] = {"group.id", "modelwatch-topic-audit",
-                                        "enable.auto.commit", "false", "auto.offset.reset",
-                                        "earliest", NULL};
+    struct mw_kafka_settings s = {.bootstrap_servers = "",
+                                  .bootstrap_file = (char *)bootstrap_file};
+    static const char *const fixed[] = {"group.id", "modelwatch-topic-audit", "enable.auto.commit",
+                                        "false",    "auto.offset.reset",      "earliest",
+                                        NULL};
     rd_kafka_conf_t *conf = NULL;
     char err[512];
     if (mw_kafka_conf_build(&s, fixed, &conf, err, sizeof err) != 0) {

@@ -36,10 +36,17 @@ static int setup(void **state)
 
 static struct mw_event sample_event(const struct mw_feature *f, size_t n)
 {
-    return (struct mw_event){.model = "churn", .version = "v3", .prediction_id = "req-1",
-                             .event_time_ms = 1700000000123, .latency_us = 830,
-                             .status = MW_STATUS_OK, .features = f, .n_features = n,
-                             .predicted_class = "yes", .has_score = 1, .score = 0.75};
+    return (struct mw_event){.model = "churn",
+                             .version = "v3",
+                             .prediction_id = "req-1",
+                             .event_time_ms = 1700000000123,
+                             .latency_us = 830,
+                             .status = MW_STATUS_OK,
+                             .features = f,
+                             .n_features = n,
+                             .predicted_class = "yes",
+                             .has_score = 1,
+                             .score = 0.75};
 }
 
 static void test_no_agent_returns_at_once_and_counts_drop(void **state)
@@ -262,7 +269,7 @@ static void *capture_main(void *arg)
 {
     struct capturer *cap = arg;
     struct mw_feature f[12];
-    static const char *const names[] = {"f0", "f1", "f2", "f3", "f4", "f5",
+    static const char *const names[] = {"f0", "f1", "f2", "f3", "f4",      "f5",
                                         "f6", "f7", "f8", "f9", "country", "plan"};
     for (int k = 0; k < 10; k++)
         f[k] = (struct mw_feature)MW_NUMERIC(names[k], k * 1.5);
@@ -428,7 +435,7 @@ static void test_flush_hands_over_everything_captured_before(void **state)
 static void test_full_buffer_refuses_and_counts_without_blocking(void **state)
 {
     (void)state;
-    int pull = bind_pull(); /* connected, but nobody receives */
+    int pull = bind_pull();                              /* connected, but nobody receives */
     struct mw_client_options opts = {.buffer_bytes = 1}; /* the minimum: 256 KiB */
     mw_client *c = NULL;
     assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);

@@ -91,7 +91,8 @@ static void build_batch(struct sealed *out, uint64_t sequence)
         int64_t t;
         uint64_t lat;
         int err;
-    } evs[] = {{"churn", t0 + 5, 1000, 0}, {"churn", t0 + MINUTE_MS + 1, 2000, 1},
+    } evs[] = {{"churn", t0 + 5, 1000, 0},
+               {"churn", t0 + MINUTE_MS + 1, 2000, 1},
                {"fraud", t0 + 10, 500, 0}};
     for (size_t i = 0; i < 3; i++) {
         uint8_t *wire = NULL;
@@ -112,8 +113,8 @@ static void build_batch(struct sealed *out, uint64_t sequence)
     id.agent_id = "agent-a";
     id.boot_id = "boot-1";
     id.pod = "pod-1";
-    assert_int_equal(mw_batch_builder_seal(&b, &id, sequence, 1700000100000, &snapshot,
-                                           &out->batch), 0);
+    assert_int_equal(
+        mw_batch_builder_seal(&b, &id, sequence, 1700000100000, &snapshot, &out->batch), 0);
     struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
     mw_buf_init(&out->compressed, 1 << 20);
     assert_int_equal(mw_zframe_compress(z, out->batch.data, out->batch.len, &out->compressed), 0);
@@ -179,18 +180,22 @@ static void test_decode_accepts_good_and_refuses_bad(void **state)
     mw_buf_init(&scratch, 1 << 20);
     Modelwatch__V1__Batch *b = NULL;
     enum mw_dlq_reason why;
-    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, "1", 1 << 20,
-                                     &scratch, &b, &why), 0);
+    assert_int_equal(
+        mw_batch_decode(z, s.compressed.data, s.compressed.len, "1", 1 << 20, &scratch, &b, &why),
+        0);
     assert_int_equal(b->n_records, 3);
     modelwatch__v1__batch__free_unpacked(b, NULL);
-    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, "2", 1 << 20,
-                                     &scratch, &b, &why), MW_EPARSE);
+    assert_int_equal(
+        mw_batch_decode(z, s.compressed.data, s.compressed.len, "2", 1 << 20, &scratch, &b, &why),
+        MW_EPARSE);
     assert_int_equal(why, MW_DLQ_SCHEMA);
     assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len - 1, NULL, 1 << 20,
-                                     &scratch, &b, &why), MW_EPARSE);
+                                     &scratch, &b, &why),
+                     MW_EPARSE);
     assert_int_equal(why, MW_DLQ_DECOMPRESS);
-    assert_int_equal(mw_batch_decode(z, s.compressed.data, s.compressed.len, NULL, 10, &scratch,
-                                     &b, &why), MW_EPARSE);
+    assert_int_equal(
+        mw_batch_decode(z, s.compressed.data, s.compressed.len, NULL, 10, &scratch, &b, &why),
+        MW_EPARSE);
     assert_int_equal(why, MW_DLQ_TOO_BIG);
     /* Valid zstd holding garbage protobuf. */
     struct mw_buf junk;
@@ -233,8 +238,10 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     Modelwatch__V1__Batch *b =
         modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
     struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
-    struct mw_apply_options opt = {.specs = specs, .n_specs = 2,
-                                   .dedup_retention_ms = 604800000, .watermark_ms = INT64_MIN,
+    struct mw_apply_options opt = {.specs = specs,
+                                   .n_specs = 2,
+                                   .dedup_retention_ms = 604800000,
+                                   .watermark_ms = INT64_MIN,
                                    .model_watermark_ms = 1700000000000};
     struct mw_apply_plan plan;
     assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
@@ -251,7 +258,7 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000040000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000100000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:3600:1699999200000:v1") > 0);
-    assert_string_equal(churn->argv[10], "9"); /* the sequence */
+    assert_string_equal(churn->argv[10], "9");             /* the sequence */
     assert_string_equal(churn->argv[13], "1700000000000"); /* the watermark */
     /* The hour window folds both minutes: count 2, records 2, one error. */
     long hour_member = find_arg(churn, "1699999200000:v1");
