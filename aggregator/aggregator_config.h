@@ -41,6 +41,11 @@ struct mw_aggregator_config {
         int64_t label_horizon_ms;
     } performance;
     struct {
+        double availability;
+        int64_t latency_threshold_ms;
+        double latency_target;
+    } slo;
+    struct {
         double cpu_core_hour;
         double memory_gib_hour;
         double gpu_hour;

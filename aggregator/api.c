@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -489,6 +490,186 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
     }
 }
 
+/* ---- GET /api/v1/models/{m}/slo: multi-window burn rates ------------------------------------ */
+
+/* The lookbacks of the multi-window, multi-burn-rate alerts (the SRE workbook's pairs). */
+static const struct {
+    const char *name;
+    int64_t ms;
+} lookbacks[] = {{"5m", 300000},      {"30m", 1800000},   {"1h", 3600000},  {"2h", 7200000},
+                 {"6h", 21600000},    {"1d", 86400000},   {"3d", 259200000}};
+#define N_LOOKBACKS (sizeof lookbacks / sizeof lookbacks[0])
+
+static const struct {
+    const char *long_name, *short_name;
+    double threshold;
+} burn_pairs[] = {{"1h", "5m", 14.4}, {"6h", "30m", 6}, {"1d", "2h", 3}, {"3d", "6h", 1}};
+
+struct slo_query {
+    struct mw_api *api;
+    struct mw_http_exchange *ex;
+    char model[MW_MODEL_NAME_MAX + 1];
+    char version[MW_VERSION_MAX + 1];
+    bool has_version;
+    int64_t at_ms;
+    size_t pending;
+    bool failed;
+    double count[N_LOOKBACKS], errors[N_LOOKBACKS];
+};
+
+struct slo_window {
+    struct slo_query *q;
+    int64_t start_ms, width_ms;
+};
+
+static double lookback_ratio(const struct slo_query *q, const char *name)
+{
+    for (size_t i = 0; i < N_LOOKBACKS; i++)
+        if (strcmp(lookbacks[i].name, name) == 0)
+            return q->count[i] > 0 ? q->errors[i] / q->count[i] : NAN;
+    return NAN;
+}
+
+static json_t *real_or_null(double v)
+{
+    return v == v ? json_real(v) : json_null();
+}
+
+static void finish_slo(struct slo_query *q)
+{
+    if (q->failed) {
+        mw_http_respond_error(q->ex, 503, "Redis unavailable");
+        mw_free(q);
+        return;
+    }
+    double budget = 1.0 - q->api->cfg->slo.availability;
+    json_t *ratios = json_object(), *pairs = json_array();
+    for (size_t i = 0; i < N_LOOKBACKS; i++)
+        json_object_set_new(ratios, lookbacks[i].name,
+                            real_or_null(q->count[i] > 0 ? q->errors[i] / q->count[i] : NAN));
+    for (size_t i = 0; i < sizeof burn_pairs / sizeof burn_pairs[0]; i++) {
+        double lb = lookback_ratio(q, burn_pairs[i].long_name) / budget;
+        double sb = lookback_ratio(q, burn_pairs[i].short_name) / budget;
+        json_array_append_new(
+            pairs, json_pack("{s:s, s:s, s:f, s:o, s:o, s:b}", "long", burn_pairs[i].long_name,
+                             "short", burn_pairs[i].short_name, "threshold",
+                             burn_pairs[i].threshold, "long_burn_rate", real_or_null(lb),
+                             "short_burn_rate", real_or_null(sb), "burning",
+                             lb > burn_pairs[i].threshold && sb > burn_pairs[i].threshold));
+    }
+    respond_json(q->ex, 200,
+                 json_pack("{s:s, s:s?, s:I, s:f, s:o, s:o}", "model", q->model, "version",
+                           q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->at_ms,
+                           "availability_objective", q->api->cfg->slo.availability,
+                           "error_ratio", ratios, "burn_rates", pairs));
+    mw_free(q);
+}
+
+/* One window's count and errors go to every lookback that holds the whole window. */
+static void on_slo_window(redisReply *reply, void *arg)
+{
+    struct slo_window *sw = arg;
+    struct slo_query *q = sw->q;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        q->failed = true;
+    } else {
+        double count = reply->element[0]->str ? strtod(reply->element[0]->str, NULL) : 0;
+        double errors = reply->element[1]->str ? strtod(reply->element[1]->str, NULL) : 0;
+        /* Short lookbacks (<= 2 h) add up minute windows, long ones hour windows. */
+        bool fine = sw->width_ms == q->api->cfg->windows.fine_ms;
+        for (size_t i = 0; i < N_LOOKBACKS; i++) {
+            bool use_fine = lookbacks[i].ms <= 7200000;
+            if (use_fine == fine && sw->start_ms >= q->at_ms - lookbacks[i].ms) {
+                q->count[i] += count;
+                q->errors[i] += errors;
+            }
+        }
+    }
+    mw_free(sw);
+    if (--q->pending == 0)
+        finish_slo(q);
+}
+
+static void on_slo_index(redisReply *reply, void *arg, int64_t width_ms)
+{
+    struct slo_query *q = arg;
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const char *member = reply->element[i]->str;
+        const char *colon = member ? strchr(member, ':') : NULL;
+        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
+            continue;
+        struct slo_window *sw = mw_calloc(1, sizeof *sw);
+        if (!sw)
+            break;
+        *sw = (struct slo_window){.q = q, .start_ms = strtoll(member, NULL, 10),
+                                  .width_ms = width_ms};
+        char key[KEY_BYTES];
+        snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
+                 width_ms / 1000, sw->start_ms, colon + 1);
+        const char *argv[] = {"HMGET", key, "count", "errors"};
+        q->pending++;
+        if (mw_store_commandv(q->api->store, on_slo_window, sw, 4, argv) != 0) {
+            q->pending--;
+            mw_free(sw);
+        }
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        q->failed = true;
+    if (--q->pending == 0)
+        finish_slo(q);
+}
+
+static void on_slo_fine(redisReply *reply, void *arg)
+{
+    struct slo_query *q = arg;
+    on_slo_index(reply, arg, q->api->cfg->windows.fine_ms);
+}
+
+static void on_slo_coarse(redisReply *reply, void *arg)
+{
+    struct slo_query *q = arg;
+    on_slo_index(reply, arg, q->api->cfg->windows.coarse_ms);
+}
+
+static void get_slo(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
+                    const char *query)
+{
+    struct slo_query *q = mw_calloc(1, sizeof *q);
+    if (!q) {
+        mw_http_respond_error(ex, 500, "out of memory");
+        return;
+    }
+    q->api = api;
+    q->ex = ex;
+    snprintf(q->model, sizeof q->model, "%s", model);
+    q->at_ms = mw_clock_wall_ms();
+    int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
+    q->has_version = vrc == 0;
+    if (vrc == MW_ETOOBIG || parse_int_param(query, "at", &q->at_ms)) {
+        mw_free(q);
+        mw_http_respond_error(ex, 400, "version: at most 128 bytes; at: epoch milliseconds");
+        return;
+    }
+    char fine_idx[KEY_BYTES], coarse_idx[KEY_BYTES], fine_from[32], coarse_from[32], to[32];
+    snprintf(fine_idx, sizeof fine_idx, "mw:{%s}:idx:%" PRId64, model,
+             api->cfg->windows.fine_ms / 1000);
+    snprintf(coarse_idx, sizeof coarse_idx, "mw:{%s}:idx:%" PRId64, model,
+             api->cfg->windows.coarse_ms / 1000);
+    snprintf(fine_from, sizeof fine_from, "%" PRId64, q->at_ms - 7200000);
+    snprintf(coarse_from, sizeof coarse_from, "%" PRId64, q->at_ms - 259200000);
+    snprintf(to, sizeof to, "(%" PRId64, q->at_ms);
+    const char *fine[] = {"ZRANGEBYSCORE", fine_idx, fine_from, to};
+    const char *coarse[] = {"ZRANGEBYSCORE", coarse_idx, coarse_from, to};
+    q->pending = 2;
+    if (mw_store_commandv(api->store, on_slo_fine, q, 4, fine) != 0) {
+        mw_free(q);
+        mw_http_respond_error(ex, 503, "Redis unavailable");
+        return;
+    }
+    if (mw_store_commandv(api->store, on_slo_coarse, q, 4, coarse) != 0)
+        MW_LOG_ERROR("api", "out of memory sending an SLO query", "model=%s", model);
+}
+
 /* ---- profiles ------------------------------------------------------------------------------- */
 
 static void on_profile_versions(redisReply *reply, void *arg)
@@ -629,6 +810,8 @@ static void on_models(struct mw_http_exchange *ex, const struct mw_http_request 
         list_windows(api, ex, model, req->query);
     else if (strcmp(what, "drift") == 0 && !version)
         get_drift(api, ex, model, req->query);
+    else if (strcmp(what, "slo") == 0 && !version)
+        get_slo(api, ex, model, req->query);
     else
         mw_http_respond_error(ex, 404, "no such resource");
 }

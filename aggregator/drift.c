@@ -1,6 +1,7 @@
 /*
- * drift.c — PSI, Jensen–Shannon, binned KS and Wasserstein, chi-squared and data-quality rates
- * of a window's bin counts against a reference profile (see drift.h for the data model).
+ * drift.c — PSI, Jensen–Shannon, binned KS (with its asymptotic p-value) and Wasserstein,
+ * chi-squared and data-quality rates of a window's bin counts against a reference profile (see
+ * drift.h for the data model).
  *
  * Numerics: the reference is normalized by a compensated sum, window proportions are
  * count / total with the total summed exactly in uint64, and cumulative window counts stay
@@ -193,6 +194,58 @@ double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
         w += d * (values[i + 1] - values[i]);
     }
     return w;
+}
+
+/* Below this lambda Q_KS(lambda) = 1 - (< 5e-13) and 1 is returned. */
+#define KS_LAMBDA_ONE 0.2
+/* From here up the alternating series converges fast (its second term is < 3.4e-4 of the first);
+ * below, the dual (Jacobi theta) series does. */
+#define KS_LAMBDA_SERIES 1.0
+
+/*
+ * Q_KS(lambda) = P(K > lambda) for the Kolmogorov distribution K, lambda >= 0 (or +inf).
+ * Both series have terms that fall at least geometrically, so each stops when a term no longer
+ * changes the sum; the loop bound is a guard only (at most 5 terms are ever needed).
+ */
+static double ks_survival(double lambda)
+{
+    if (lambda < KS_LAMBDA_ONE)
+        return 1.0;
+    if (lambda < KS_LAMBDA_SERIES) {
+        /* 1 - K(lambda), K(lambda) = sqrt(2 pi) / lambda sum_{k>=1} exp(-(2k-1)^2 pi^2 /
+         * (8 lambda^2)): no cancellation inside the sum, all terms positive. */
+        const double pi = 3.14159265358979323846;
+        double w = pi * pi / (8.0 * lambda * lambda), cdf = 0.0;
+        for (int k = 1; k <= 50; k++) {
+            double odd = 2.0 * k - 1.0;
+            double term = exp(-odd * odd * w);
+            cdf += term;
+            if (term <= cdf * 1e-17)
+                break;
+        }
+        cdf *= sqrt(2.0 * pi) / lambda;
+        return fmin(fmax(1.0 - cdf, 0.0), 1.0);
+    }
+    double sum = 0.0, sign = 1.0;
+    for (int j = 1; j <= 50; j++) {
+        double term = exp(-2.0 * j * j * lambda * lambda);
+        sum += sign * term;
+        sign = -sign;
+        if (term <= sum * 1e-17) /* also ends the loop when term is 0 (lambda = inf) */
+            break;
+    }
+    return fmin(fmax(2.0 * sum, 0.0), 1.0);
+}
+
+double mw_drift_ks_p_value(double d, double n_ref, double n_cur)
+{
+    if (!(d >= 0.0) || !(n_ref > 0.0) || !(n_cur > 0.0))
+        return NAN;
+    if (d == 0.0)
+        return 1.0; /* also for infinite sizes, where en d would be inf * 0 */
+    /* The harmonic form cannot overflow for huge sizes and takes an infinite one as the limit. */
+    double en = sqrt(1.0 / (1.0 / n_ref + 1.0 / n_cur));
+    return ks_survival(en * d);
 }
 
 int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,

@@ -117,6 +117,19 @@ double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
 int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,
                   double *p_value);
 
+/*
+ * Asymptotic p-value of a two-sample Kolmogorov–Smirnov statistic `d` between samples of sizes
+ * n_ref and n_cur: Q_KS(en d) with en = sqrt(n_ref n_cur / (n_ref + n_cur)) and Q_KS the
+ * Kolmogorov distribution's survival function, 2 sum_{j>=1} (-1)^(j-1) exp(-2 j^2 lambda^2)
+ * (scipy.stats.kstwobign.sf; the oracle test checks it to 1e-10 absolute). The sizes are
+ * doubles so a caller can pass effective sample sizes; with d from mw_drift_ks_binned the
+ * p-value is approximate (the binned statistic is at most the raw one, so the p-value is at
+ * least the raw one's: conservative). In [0, 1]; 1 for lambda = en d < 0.2, where Q_KS > 1 -
+ * 1e-12. NaN for NaN or negative d, and for NaN or non-positive sizes; an infinite size is the
+ * one-sample limit en = the other size.
+ */
+double mw_drift_ks_p_value(double d, double n_ref, double n_cur);
+
 /* part / total, NaN when total is 0 or part > total. The named variants below document which
  * counters a caller passes. */
 double mw_drift_rate(uint64_t part, uint64_t total);

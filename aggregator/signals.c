@@ -24,11 +24,12 @@ static json_t *number_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-static json_t *latency_json(const struct mw_window_fields *w)
+/* The merged latency histogram of a window (caller frees). */
+static struct mw_latency_hist *window_hist(const struct mw_window_fields *w)
 {
     struct mw_latency_hist *hist = mw_calloc(1, sizeof *hist);
     if (!hist)
-        return json_null();
+        return NULL;
     for (size_t i = 0; i < w->n; i++) {
         if (strncmp(w->names[i], "lat:", 4) != 0)
             continue;
@@ -39,6 +40,13 @@ static json_t *latency_json(const struct mw_window_fields *w)
             hist->total += (uint64_t)count;
         }
     }
+    return hist;
+}
+
+static json_t *latency_json(const struct mw_window_fields *w, const struct mw_latency_hist *hist)
+{
+    if (!hist)
+        return json_null();
     json_t *lat = json_object();
     static const struct {
         const char *name;
@@ -50,8 +58,46 @@ static json_t *latency_json(const struct mw_window_fields *w)
     double sum = mw_window_field(w, "lat_sum_us");
     json_object_set_new(lat, "mean",
                         hist->total ? json_real(sum / (double)hist->total) : json_null());
-    mw_free(hist);
     return lat;
+}
+
+/* Share of requests no slower than `threshold_us`: whole buckets at or below the threshold
+ * (each bucket's upper bound is gamma^i), so within the histogram's 1 % on the threshold. */
+static double share_within(const struct mw_latency_hist *hist, double threshold_us)
+{
+    if (!hist || hist->total == 0)
+        return NAN;
+    double gamma = (1.0 + MW_LATENCY_ALPHA) / (1.0 - MW_LATENCY_ALPHA);
+    uint64_t good = 0;
+    for (uint32_t i = 0; i < MW_LATENCY_BUCKETS; i++) {
+        double upper = i == 0 ? 1.0 : pow(gamma, (double)i);
+        if (upper > threshold_us * (1.0 + 1e-12))
+            break;
+        good += hist->counts[i];
+    }
+    return (double)good / (double)hist->total;
+}
+
+/* Availability and latency objectives: what the window achieved and whether that meets them. */
+static json_t *slo_json(const struct mw_window_fields *w, const struct mw_latency_hist *hist,
+                        const struct mw_aggregator_config *cfg)
+{
+    double count = mw_window_field(w, "count"), errors = mw_window_field(w, "errors");
+    double availability = count > 0 ? 1.0 - errors / count : NAN;
+    double fast = share_within(hist, (double)cfg->slo.latency_threshold_ms * 1000.0);
+    json_t *o = json_object();
+    json_object_set_new(o, "availability", number_or_null(availability));
+    json_object_set_new(o, "availability_target", json_real(cfg->slo.availability));
+    json_object_set_new(o, "availability_met", isnan(availability)
+                                                   ? json_null()
+                                                   : json_boolean(availability >=
+                                                                  cfg->slo.availability));
+    json_object_set_new(o, "latency_attainment", number_or_null(fast));
+    json_object_set_new(o, "latency_threshold_ms", json_integer(cfg->slo.latency_threshold_ms));
+    json_object_set_new(o, "latency_target", json_real(cfg->slo.latency_target));
+    json_object_set_new(o, "latency_met",
+                        isnan(fast) ? json_null() : json_boolean(fast >= cfg->slo.latency_target));
+    return o;
 }
 
 static json_t *errors_by_code(const struct mw_window_fields *w)
@@ -189,7 +235,10 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
     json_object_set_new(o, "weighted_records", json_real(mw_window_field(w, "d|wrecords")));
     json_object_set_new(o, "error_rate", count > 0 ? json_real(errors / count) : json_null());
     json_object_set_new(o, "errors_by_code", errors_by_code(w));
-    json_object_set_new(o, "latency_us", latency_json(w));
+    struct mw_latency_hist *hist = window_hist(w);
+    json_object_set_new(o, "latency_us", latency_json(w, hist));
+    json_object_set_new(o, "slo", slo_json(w, hist, cfg));
+    mw_free(hist);
     json_object_set_new(o, "cost", cost_json(w, count, cfg));
     json_object_set_new(o, "performance", performance_json(w));
     return o;

@@ -110,7 +110,7 @@ def expected_categorical(f, values, weight):
 def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
-    agg = cluster.start_aggregator()
+    agg = cluster.start_aggregator(extra="slo:\n  latency_threshold: 3ms\n")
     agent = cluster.start_agent(extra=f'models:\n  - name: churn\n    sample_rate: {RATE}\n'
                                       '    keep_errors: false\n')
     profile = reference_profile()
@@ -146,6 +146,15 @@ def main(tap, cluster):
         got = window["latency_us"][name]
         tap.check(abs(got - want) <= 0.01 * want, f"latency {name} within 1 % of numpy's",
                   f"got {got!r} want {want!r}")
+    # Latency objective: whole histogram buckets up to 3 ms, so the attainment lies between the
+    # share of events within 3 ms / gamma and within 3 ms (gamma = 1.01 / 0.99).
+    got = window["slo"]["latency_attainment"]
+    low = float(np.mean(latencies <= 3000 / (1.01 / 0.99)))
+    high = float(np.mean(latencies <= 3000))
+    tap.check(low <= got <= high and 0.05 < got < 0.95,
+              "latency SLO attainment matches the events within the histogram's resolution",
+              f"got {got!r}, expected within [{low!r}, {high!r}]")
+    tap.check(window["slo"]["latency_met"] == (got >= 0.99), "latency objective verdict")
 
     status, body = http_get(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
                                           f"&window={start_ms}")

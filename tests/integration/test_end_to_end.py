@@ -76,6 +76,29 @@ def main(tap, cluster):
                   f"{model}: the hour window holds the sum of its minutes",
                   json.dumps(hourly["windows"]))
 
+    # Burn rates as of the end of the data: the 5 m..2 h lookbacks add up minute windows, the
+    # 6 h..3 d ones the hour window; with all the data in the last 3 minutes they all see the
+    # same errors and requests.
+    doc = api_windows(agg.http_port, "churn", 60, start_ms)
+    errors = sum(w["errors"] for w in doc["windows"])
+    count = sum(w["count"] for w in doc["windows"])
+    tap.check(all(w["slo"]["availability"] == 1 - w["errors"] / w["count"]
+                  for w in doc["windows"]), "per-window availability = 1 - error rate")
+    status, body = http_get(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms + 180_000}")
+    slo = json.loads(body)
+    tap.check(status == 200 and all(abs(slo["error_ratio"][k] - errors / count) < 1e-12
+                                    for k in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
+              "error ratio over every lookback", body)
+    rates = {(p["long"], p["short"]): p for p in slo.get("burn_rates", [])}
+    want = errors / count / (1 - 0.999)
+    tap.check(set(rates) == {("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")} and
+              all(abs(p["long_burn_rate"] - want) < 1e-9 and p["burning"] for p in rates.values()),
+              "burn rates = error ratio / (1 - objective), all four pairs burning at 5 % errors",
+              body)
+    status, body = http_get(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms - 600_000}")
+    tap.check(status == 200 and json.loads(body)["error_ratio"]["5m"] is None,
+              "no data before the traffic: no error ratio")
+
     status, _ = http_get(agg.http_port, "/api/v1/models/no%20such/windows")
     tap.check(status == 400, "a bad model name is refused with 400")
     status, _ = http_get(agg.http_port, "/api/v1/models/churn/windows?resolution=7")

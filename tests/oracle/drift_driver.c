@@ -14,6 +14,7 @@
  *   chi2          ref_p, counts                -> rc, statistic, p_value
  *   chi2_sf       x[], df[]                    -> value[]
  *   gamma_q       a[], x[]                     -> value[]
+ *   ks_p_value    d[], n_ref[], n_cur[]        -> value[]
  *   rate          kind (rate | unseen | missing | out_of_range), part, total -> value
  *   out_of_range  x, ref_min, ref_max          -> value (bool)
  *
@@ -173,6 +174,32 @@ out:
     return res;
 }
 
+/* mw_drift_ks_p_value(d[i], n_ref[i], n_cur[i]) over three equally long arrays. */
+static json_t *run_ks_p_value(const json_t *c, const char **err)
+{
+    struct case_arrays a = {0};
+    size_t n_d, n_ref, n_cur;
+    json_t *res = NULL;
+    if (!get_double_array(c, "d", &a.doubles[0], &n_d) ||
+        !get_double_array(c, "n_ref", &a.doubles[1], &n_ref) ||
+        !get_double_array(c, "n_cur", &a.doubles[2], &n_cur) || n_d != n_ref || n_d != n_cur) {
+        *err = "bad or mismatched arrays";
+        goto out;
+    }
+    double *values = mw_malloc((n_d ? n_d : 1) * sizeof *values);
+    if (!values) {
+        *err = "out of memory";
+        goto out;
+    }
+    for (size_t i = 0; i < n_d; i++)
+        values[i] = mw_drift_ks_p_value(a.doubles[0][i], a.doubles[1][i], a.doubles[2][i]);
+    res = json_pack("{s:o}", "value", double_array_json(values, n_d));
+    mw_free(values);
+out:
+    case_arrays_free(&a);
+    return res;
+}
+
 /* Ops over (values,) ref_p, counts. */
 static json_t *run_binned(const json_t *c, const char *op, const char **err)
 {
@@ -317,6 +344,8 @@ static json_t *run_case(const json_t *c, const char **err)
         return run_pairwise(c, "x", "df", mw_chi2_sf, err);
     if (strcmp(op, "gamma_q") == 0)
         return run_pairwise(c, "a", "x", mw_gamma_q, err);
+    if (strcmp(op, "ks_p_value") == 0)
+        return run_ks_p_value(c, err);
     if (strcmp(op, "rate") == 0)
         return run_rate(c, err);
     if (strcmp(op, "out_of_range") == 0) {

@@ -12,6 +12,7 @@ compares each result with an oracle computed independently ON THE SAME BINNED DA
   KS binned    max |cumsum(ref_p) - cumsum(cur_p)| with numpy
   Wasserstein  scipy.stats.wasserstein_distance(values, values, ref_p, counts)
   chi-squared  scipy.stats.chisquare(counts, ref_p * N), scipy.stats.chi2.sf, special.gammaincc
+  KS p-value   scipy.stats.kstwobign.sf(sqrt(n m / (n + m)) D) over a grid of D, n, m
   binning      numpy.searchsorted(edges, x, side='right'), numpy.unique
 
 and, separately, how far the binned KS and Wasserstein are from scipy's ks_2samp and
@@ -62,6 +63,19 @@ CHI2_STAT_ABS_PER_RESIDUAL = 16 * U
 REL_SF = 1e-9
 ABS_SF_SUBNORMAL = 1e-300
 # A p-value inherits the statistic's tolerance through the density: |dp| <= pdf(stat) * dstat.
+# KS asymptotic p-value Q_KS(en D) against scipy.stats.kstwobign.sf. The differences are (a) the
+# cutoff: below lambda = 0.2 the C side returns 1 while Q_KS = 1 - K(lambda) with K(0.2) =
+# 5.05e-13 (K falls like exp(-pi^2 / (8 lambda^2)), so that is the largest); (b) rounding of
+# en = sqrt(nm/(n+m)), which the C side computes as sqrt(1/(1/n + 1/m)): a few u relative in
+# lambda, moving p by pdf(lambda) * lambda * few u <= ~1e-15 (lambda * pdf <= 1.1); (c) the
+# series themselves, at most 5 terms of magnitude <= 1 each, a few u. The worst case is (a), so
+# 1e-10 absolute leaves a factor of ~200 while a wrong constant (2 j^2 vs j^2, a missing factor
+# 2, en = sqrt(n + m)) changes p by 1e-2 or more.
+ABS_KS_P = 1e-10
+# In the tail (p < 1e-3, lambda > 1.36) both sides sum 2 exp(-2 j^2 lambda^2), so the relative
+# error is that of exp's argument, 4 lambda^2 * few u <= ~1e-12 up to p ~ 1e-300 (lambda ~ 19):
+# the p-value of a large shift is also checked to 1e-9 relative, down to the subnormal range.
+REL_KS_P_TAIL = 1e-9
 
 
 def enc(v):
@@ -548,6 +562,68 @@ def chi2_sf_grid(suite):
               {"op": "gamma_q", "a": a_flat, "x": x_flat}, check_q)
 
 
+def ks_p_value_grid(suite):
+    """mw_drift_ks_p_value over D x (n, m) against scipy.stats.kstwobign.sf, one TAP line per
+    (n, m): D on a grid from 0 to 1 plus the D that put lambda = en D at and around the series'
+    switch points (0.2 and 1) and deep in the tail."""
+    sizes = [(1, 1), (1, 1000), (2, 3), (10, 10), (30, 70), (100, 100), (100, 5000),
+             (1000, 1000), (20000, 5000), (10**5, 10**5), (10**6, 300), (10**7, 10**7),
+             (1e12, 1e12), (2.5, 7.75)]
+    lambdas = np.array([1e-3, 0.1, 0.19, 0.199999, 0.2, 0.200001, 0.21, 0.3, 0.5, 0.8, 0.999999,
+                        1.0, 1.000001, 1.2, 1.36, 1.63, 2.0, 3.0, 5.0, 10.0, 19.0, 26.0, 30.0])
+    for n, m in sizes:
+        en = math.sqrt(n * m / (n + m))
+        ds = np.unique(np.concatenate([[0.0, 1e-12, 1e-6], np.geomspace(1e-4, 1.0, 80),
+                                       np.linspace(0.0, 1.0, 201), lambdas / en]))
+        want = stats.kstwobign.sf(en * ds)
+
+        def check(res, ds=ds, want=want, n=n, m=m):
+            for d, g, w in zip(ds, res["value"], want):
+                if not 0.0 <= g <= 1.0 or abs(g - w) > ABS_KS_P:
+                    return f"n {n}, m {m}, D {d!r}: got {g!r}, kstwobign.sf {w!r} " \
+                           f"(abs {ABS_KS_P:g})"
+                if w < 1e-3 and not close(g, w, REL_KS_P_TAIL, ABS_SF_SUBNORMAL):
+                    return f"n {n}, m {m}, D {d!r}: tail p {g!r}, kstwobign.sf {w!r} " \
+                           f"(rel {REL_KS_P_TAIL:g})"
+            return None
+        suite.add(f"ks_p_value = scipy kstwobign.sf(en D), n {n:g}, m {m:g} ({len(ds)} D values)",
+                  {"op": "ks_p_value", "d": ds, "n_ref": np.full(len(ds), float(n)),
+                   "n_cur": np.full(len(ds), float(m))}, check)
+
+    # Symmetric in the two sizes; monotone non-increasing in D.
+    ds = np.linspace(0.0, 1.0, 101)
+    suite.add("ks_p_value symmetric in n_ref and n_cur, non-increasing in D",
+              {"op": "ks_p_value", "d": np.concatenate([ds, ds]),
+               "n_ref": np.concatenate([np.full(101, 40.0), np.full(101, 90.0)]),
+               "n_cur": np.concatenate([np.full(101, 90.0), np.full(101, 40.0)])},
+              check_pred("p(D; 40, 90) == p(D; 90, 40) and p non-increasing",
+                         lambda r: r["value"][:101] == r["value"][101:] and
+                         all(a >= b for a, b in zip(r["value"][:100], r["value"][1:101]))))
+
+    nan, inf = math.nan, math.inf
+    # (d, n_ref, n_cur) -> p. An infinite size is the one-sample limit: en = the other size.
+    edge = [((nan, 10, 10), nan), ((-0.1, 10, 10), nan), ((-inf, 10, 10), nan),
+            ((0.1, 0, 10), nan), ((0.1, 10, 0), nan), ((0.1, -5, 10), nan),
+            ((0.1, nan, 10), nan), ((0.1, 10, nan), nan), ((0.1, -inf, 10), nan),
+            ((0.0, 10, 10), 1.0), ((0.0, inf, inf), 1.0), ((0.0, 1e-300, 1e-300), 1.0),
+            ((inf, 10, 10), 0.0), ((1.0, 1e6, 1e6), 0.0), ((0.05, 10, 10), 1.0),
+            ((0.5, 100, inf), float(stats.kstwobign.sf(5.0))),
+            ((0.5, inf, 100), float(stats.kstwobign.sf(5.0))),
+            ((0.1, inf, inf), 0.0)]
+    want = [w for _, w in edge]
+
+    def check_edge(res):
+        for (args, w), g in zip(edge, res["value"]):
+            if not close(g, w, REL_KS_P_TAIL, 0.0):
+                return f"ks_p_value{args}: got {g!r}, want {w!r}"
+        return None
+    suite.add("ks_p_value edge arguments: NaN / negative D or sizes <= 0 / NaN -> NaN, D = 0 "
+              "-> 1, D = inf -> 0, an infinite size -> the one-sample limit",
+              {"op": "ks_p_value", "d": [a[0] for a, _ in edge],
+               "n_ref": [a[1] for a, _ in edge], "n_cur": [a[2] for a, _ in edge]}, check_edge)
+    del want
+
+
 def degenerate_cases(suite):
     """Degenerate input gives NaN (or MW_EINVAL = -1), never a crash."""
     nan = math.nan
@@ -611,6 +687,7 @@ def main():
     numeric_scenarios(suite)
     categorical_scenarios(suite)
     chi2_sf_grid(suite)
+    ks_p_value_grid(suite)
     degenerate_cases(suite)
     status = suite.run(sys.argv[1])
     print(f"test_drift_oracle: {time.monotonic() - start:.1f} s", file=sys.stderr)
