@@ -610,8 +610,6 @@ def ks_p_value_grid(suite):
             ((0.5, 100, inf), float(stats.kstwobign.sf(5.0))),
             ((0.5, inf, 100), float(stats.kstwobign.sf(5.0))),
             ((0.1, inf, inf), 0.0)]
-    want = [w for _, w in edge]
-
     def check_edge(res):
         for (args, w), g in zip(edge, res["value"]):
             if not close(g, w, REL_KS_P_TAIL, 0.0):
@@ -621,7 +619,6 @@ def ks_p_value_grid(suite):
               "-> 1, D = inf -> 0, an infinite size -> the one-sample limit",
               {"op": "ks_p_value", "d": [a[0] for a, _ in edge],
                "n_ref": [a[1] for a, _ in edge], "n_cur": [a[2] for a, _ in edge]}, check_edge)
-    del want
 
 
 def degenerate_cases(suite):
