@@ -1,8 +1,9 @@
 /*
  * test_drift.c — edge cases of the drift statistics and the chi-squared survival function:
  * bin layout at and around the edges, constant features, empty and overflowing windows, invalid
- * references, the unseen-category and df = 0 rules, and closed forms worked out by hand. The
- * comparison with numpy/scipy over generated data is tests/oracle/test_drift_oracle.py.
+ * references, the unseen-category and df = 0 rules, the KS p-value's domain, cutoff and series
+ * switch, and closed forms worked out by hand. The comparison with numpy/scipy over generated
+ * data is tests/oracle/test_drift_oracle.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -192,6 +193,52 @@ static void test_ks_and_wasserstein(void **state)
     assert_true(isnan(mw_drift_wasserstein_binned(NULL, ref_p, last, 4)));
 }
 
+/* KS p-value: values of Q_KS from scipy.stats.kstwobign.sf, the cutoff and the series switch. */
+static void test_ks_p_value(void **state)
+{
+    (void)state;
+    /* n = m = 50: en = 5, so lambda = 5 D. */
+    assert_close(mw_drift_ks_p_value(0.2, 50, 50), 0.26999967167735456, 1e-13); /* lambda 1 */
+    assert_close(mw_drift_ks_p_value(0.1, 50, 50), 0.9639452436648751, 1e-13);  /* lambda 0.5 */
+    /* The 5% critical value 1.3581: p = 0.05. */
+    assert_close(mw_drift_ks_p_value(1.3581015157986 / 5.0, 50, 50), 0.04999921873425992, 1e-11);
+    /* Tail: lambda 5, the series is its first term 2 exp(-50) to 1e-65. */
+    assert_close(mw_drift_ks_p_value(1.0, 50, 50), 2.0 * exp(-50.0), 1e-12);
+    /* Symmetric in the sizes; n = 1, m = inf is en = 1. */
+    assert_true(mw_drift_ks_p_value(0.3, 40, 90) == mw_drift_ks_p_value(0.3, 90, 40));
+    assert_close(mw_drift_ks_p_value(1.0, 1, INFINITY), 0.26999967167735456, 1e-13);
+    /* lambda < 0.2 is 1 (Q_KS(0.2) = 1 - 5.05e-13); continuous across 0.2 and 1. */
+    assert_close(mw_drift_ks_p_value(0.0, 10, 10), 1.0, 0.0);
+    assert_close(mw_drift_ks_p_value(0.0, INFINITY, INFINITY), 1.0, 0.0);
+    assert_close(mw_drift_ks_p_value(nextafter(0.2, 0.0), 1, INFINITY), 1.0, 0.0);
+    assert_true(fabs(mw_drift_ks_p_value(0.2, 1, INFINITY) - 1.0) < 1e-12);
+    assert_true(fabs(mw_drift_ks_p_value(nextafter(1.0, 0.0), 1, INFINITY) -
+                     mw_drift_ks_p_value(1.0, 1, INFINITY)) < 1e-14);
+    /* Far tail and infinite D: 0, never negative. */
+    assert_close(mw_drift_ks_p_value(1.0, 1e6, 1e6), 0.0, 0.0);
+    assert_close(mw_drift_ks_p_value(INFINITY, 10, 10), 0.0, 0.0);
+    assert_close(mw_drift_ks_p_value(0.1, INFINITY, INFINITY), 0.0, 0.0);
+    /* Huge sizes do not overflow en. */
+    assert_close(mw_drift_ks_p_value(1e-160, 1e300, 1e300), 1.0, 0.0);
+    /* Domain. */
+    assert_true(isnan(mw_drift_ks_p_value(NAN, 10, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(-1e-300, 10, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(-INFINITY, 10, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(0.1, 0, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(0.1, 10, 0)));
+    assert_true(isnan(mw_drift_ks_p_value(0.1, -5, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(0.1, NAN, 10)));
+    assert_true(isnan(mw_drift_ks_p_value(0.1, 10, NAN)));
+    assert_true(isnan(mw_drift_ks_p_value(0.0, -INFINITY, 10)));
+    /* Between 0 and 1 and non-increasing in D. */
+    double prev = 1.0;
+    for (int i = 0; i <= 1000; i++) {
+        double p = mw_drift_ks_p_value(i / 1000.0, 30, 70);
+        assert_true(p >= 0.0 && p <= prev);
+        prev = p;
+    }
+}
+
 /* Every statistic answers NaN (not a crash, not a number) for input it cannot judge. */
 static void test_degenerate_inputs_are_nan(void **state)
 {
@@ -359,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_psi_closed_forms),
         cmocka_unit_test(test_js_closed_forms),
         cmocka_unit_test(test_ks_and_wasserstein),
+        cmocka_unit_test(test_ks_p_value),
         cmocka_unit_test(test_degenerate_inputs_are_nan),
         cmocka_unit_test(test_chi2_closed_form),
         cmocka_unit_test(test_chi2_unseen_and_undefined),

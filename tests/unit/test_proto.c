@@ -285,6 +285,56 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     free_sealed(&s);
 }
 
+/* Value of integer field `name` of the window whose member is `member`, or -1. */
+static long long window_int_field(const struct mw_redis_cmd *cmd, const char *member,
+                                  const char *name)
+{
+    long at = find_arg(cmd, member);
+    if (at < 0)
+        return -1;
+    long n_int = strtol(cmd->argv[at + 3], NULL, 10);
+    for (long f = 0; f < n_int; f++)
+        if (strcmp(cmd->argv[at + 5 + 2 * f], name) == 0)
+            return strtoll(cmd->argv[at + 6 + 2 * f], NULL, 10);
+    return -1;
+}
+
+static void test_late_counters_are_counted_not_merged(void **state)
+{
+    (void)state;
+    struct sealed s;
+    build_batch(&s, 3); /* churn: one event in minute t0, one in t0 + 1 min; fraud: one in t0 */
+    Modelwatch__V1__Batch *b =
+        modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
+    /* The first minute [t0, t0 + 1 min) is final once the watermark reaches its end plus the
+     * allowed lateness (30 s): put the watermark exactly there. The second minute is not. */
+    const int64_t t0 = 1700000040000;
+    struct mw_apply_options opt = {.specs = specs, .n_specs = 1,
+                                   .dedup_retention_ms = 604800000,
+                                   .watermark_ms = t0 + MINUTE_MS + 30000,
+                                   .allowed_lateness_ms = 30000};
+    struct mw_apply_plan plan;
+    assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
+    assert_int_equal(plan.late_predictions, 2); /* churn's and fraud's first-minute events */
+    assert_int_equal(plan.late_records, 2);
+    const struct mw_redis_cmd *churn = &plan.cmds[0];
+    assert_int_equal(window_int_field(churn, "1700000040000:v1", "late"), 1);
+    assert_int_equal(window_int_field(churn, "1700000040000:v1", "count"), -1);
+    assert_int_equal(window_int_field(churn, "1700000040000:v1", "late_records"), 1);
+    assert_int_equal(window_int_field(churn, "1700000100000:v1", "count"), 1);
+    assert_int_equal(window_int_field(churn, "1700000100000:v1", "late"), -1);
+    mw_apply_plan_free(&plan);
+    /* One millisecond earlier, nothing is late. */
+    opt.watermark_ms -= 1;
+    assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
+    assert_int_equal(plan.late_predictions, 0);
+    assert_int_equal(window_int_field(&plan.cmds[0], "1700000040000:v1", "count"), 1);
+    mw_apply_plan_free(&plan);
+    modelwatch__v1__batch__free_unpacked(b, NULL);
+    free_sealed(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_builder_batch_decodes_with_records_and_counters),
         cmocka_unit_test(test_decode_accepts_good_and_refuses_bad),
         cmocka_unit_test(test_apply_plan_has_one_script_per_model),
+        cmocka_unit_test(test_late_counters_are_counted_not_merged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
