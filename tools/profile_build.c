@@ -3,10 +3,10 @@
  * for the method and its error bounds).
  *
  * The file is read record by record by a small RFC 4180 reader. Pass 1 decides each column's
- * type and computes count, missing, min, max, mean and a reservoir sample per numeric column,
- * from which the quantile edges follow. Pass 2 assigns every numeric value to its bin and
- * counts categories (exactly, then with a space-saving sketch). Pass 3 runs only when a sketch
- * was needed, to recount its top candidates exactly.
+ * type and computes count, missing, min, max, mean, standard deviation (Welford) and a reservoir
+ * sample per numeric column, from which the quantile edges follow. Pass 2 assigns every numeric
+ * value to its bin and counts categories (exactly, then with a space-saving sketch). Pass 3 runs
+ * only when a sketch was needed, to recount its top candidates exactly.
  */
 #include "profile_build.h"
 
@@ -575,6 +575,9 @@ struct column {
     size_t sample_len, sample_alloc, sample_cap;
     uint64_t rng;
     double sum, sum_comp; /* Neumaier compensated sum */
+    /* Welford's running mean and sum of squared deviations from it (the latter Neumaier-
+     * compensated: its increments are all >= 0, so this only removes rounding drift). */
+    double w_mean, w_m2, w_m2_comp;
     uint64_t n_numeric;
     /* pass 2 */
     struct cat_table table;
@@ -707,7 +710,7 @@ static int read_header(struct build *b)
         if (!f->name)
             return fail(b->err, MW_ENOMEM, "out of memory");
         f->column = i;
-        f->min = f->max = f->mean = NAN;
+        f->min = f->max = f->mean = f->std = NAN;
         c->forced_categorical = in_list(name, o->categorical, o->n_categorical);
         c->numeric = !c->forced_categorical;
         c->rng = 0x6D6F64656C776174ull ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull);
@@ -765,6 +768,31 @@ static int sample_add(struct column *c, uint64_t n_seen, double x)
     return 0;
 }
 
+/*
+ * Welford's update with the column's n_numeric-th value x (n_numeric already counts it). Unlike
+ * sum(x^2) - n mean^2 it never subtracts two large nearly equal numbers, so a feature with a
+ * large mean and a small spread keeps its digits.
+ */
+static void welford_add(struct column *c, double x)
+{
+    double delta = x - c->w_mean;
+    c->w_mean += delta / (double)c->n_numeric;
+    double inc = delta * (x - c->w_mean);
+    double t = c->w_m2 + inc;
+    c->w_m2_comp += fabs(c->w_m2) >= fabs(inc) ? (c->w_m2 - t) + inc : (inc - t) + c->w_m2;
+    c->w_m2 = t;
+}
+
+/* Population standard deviation (ddof 0) of the values given to welford_add; NaN for none,
+ * +inf when the squared deviations overflow (written as null, like a non-finite mean). */
+static double welford_std(const struct column *c)
+{
+    if (c->n_numeric == 0)
+        return NAN;
+    double m2 = c->w_m2 + c->w_m2_comp;
+    return sqrt(fmax(m2, 0.0) / (double)c->n_numeric);
+}
+
 static int pass1_value(struct build *b, struct column *c, const char *s, size_t len)
 {
     struct mw_built_feature *f = &b->p->features[c->feature];
@@ -798,6 +826,7 @@ static int pass1_value(struct build *b, struct column *c, const char *s, size_t 
     double t = c->sum + x; /* Neumaier: keep the low-order bits the sum drops */
     c->sum_comp += fabs(c->sum) >= fabs(x) ? (c->sum - t) + x : (x - t) + c->sum;
     c->sum = t;
+    welford_add(c, x);
     return sample_add(c, c->n_numeric, x) ? fail(b->err, MW_ENOMEM, "out of memory") : 0;
 }
 
@@ -854,7 +883,7 @@ static int finish_pass1(struct build *b)
         struct mw_built_feature *f = &b->p->features[c->feature];
         if (!c->numeric) {
             f->type = MW_BUILT_CATEGORICAL;
-            f->min = f->max = f->mean = NAN;
+            f->min = f->max = f->mean = f->std = NAN;
             f->count = f->missing = 0; /* counted again in pass 2 */
             if (cat_table_init(&c->table, k))
                 return fail(b->err, MW_ENOMEM, "out of memory");
@@ -868,6 +897,7 @@ static int finish_pass1(struct build *b)
             f->mean = f->min;
         if (f->mean > f->max)
             f->mean = f->max;
+        f->std = welford_std(c);
         f->sample_size = c->sample_len;
         qsort(c->sample, c->sample_len, sizeof *c->sample, cmp_double);
         size_t n_q = (size_t)o->n_bins - 1;
@@ -1251,6 +1281,7 @@ static json_t *feature_json(const struct mw_built_feature *f)
         bad |= json_object_set_new(j, "min", real_or_null(f->min));
         bad |= json_object_set_new(j, "max", real_or_null(f->max));
         bad |= json_object_set_new(j, "mean", real_or_null(f->mean));
+        bad |= json_object_set_new(j, "std", real_or_null(f->std));
         bad |= json_object_set_new(j, "edges", double_array(f->edges, f->n_edges));
         bad |= json_object_set_new(j, "proportions",
                                    double_array(f->proportions, f->count ? f->n_edges + 1 : 0));

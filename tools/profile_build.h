@@ -115,6 +115,8 @@ struct mw_built_feature {
     uint64_t missing; /* missing values; count + missing = the profile's rows */
     /* numeric */
     double min, max, mean; /* over non-missing values */
+    double std;            /* population standard deviation (ddof 0) of the non-missing values,
+                              by Welford's streaming algorithm; 0 for a single value */
     size_t n_edges;        /* 1..bins-1 */
     double *edges;         /* n_edges, strictly increasing */
     uint64_t *bin_counts;  /* n_edges + 1, layout of aggregator/drift.h: [underflow, ...,
@@ -166,8 +168,8 @@ void mw_built_profile_destroy(struct mw_built_profile *p);
 
 /*
  * The profile as the JSON document the aggregator stores (model, version, created_ms, rows,
- * features keyed by name in column order; numeric: type, count, missing, min, max, mean, edges,
- * proportions; categorical: type, count, missing, categories {value: share}, other).
+ * features keyed by name in column order; numeric: type, count, missing, min, max, mean, std,
+ * edges, proportions; categorical: type, count, missing, categories {value: share}, other).
  * Returns a new reference (json_decref it), or NULL when out of memory.
  */
 json_t *mw_built_profile_to_json(const struct mw_built_profile *p);

@@ -159,7 +159,8 @@ http:
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
 
-    def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None):
+    def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None,
+                    spool_options=""):
         """Start an agent; its spool lives in the test directory unless spool_dir is given
         (a restarted agent passes the same spool_dir to find what it left there)."""
         port = free_port()
@@ -174,7 +175,7 @@ kafka:
 spool:
   dir: {spool_dir}
   fsync: false
-http:
+{spool_options}http:
   port: {port}
 {extra}
 """)
