@@ -7,7 +7,7 @@
  *                                            [--from MS] [--to MS] [--json]
  *   modelwatch-ctl profile build --model M --version V [--bins N] [--max-categories N]
  *                                [--categorical COL]... [--ignore COL]... [--label COL]
- *                                [-o FILE] FILE.csv
+ *                                [-o FILE] (FILE.csv | --input FILE.csv)
  *   modelwatch-ctl [--api URL] profile push FILE.json
  *   modelwatch-ctl [--api URL] profile show MODEL [--version V] [--json]
  *   modelwatch-ctl [--api URL] drift MODEL [--version V] [--window START_MS]
@@ -52,6 +52,7 @@ struct options {
     const char *from;
     const char *to;
     const char *window;
+    const char *input; /* profile build --input FILE */
     int json;
     /* profile build */
     const char *model;
@@ -75,7 +76,7 @@ static void usage(FILE *to)
             "                              per-window service signals of one model\n"
             "  profile build --model M --version V [--bins N] [--max-categories N]\n"
             "                [--categorical COL]... [--ignore COL]... [--label COL]\n"
-            "                [-o FILE] FILE.csv\n"
+            "                [-o FILE] (FILE.csv | --input FILE.csv)\n"
             "                              compute a reference profile from a CSV file with a\n"
             "                              header row (JSON on stdout, or in FILE); default 10\n"
             "                              quantile bins, 50 categories per column\n"
@@ -785,6 +786,7 @@ enum {
     OPT_IGNORE,
     OPT_LABEL,
     OPT_WINDOW,
+    OPT_INPUT,
 };
 
 static const struct option long_options[] = {
@@ -803,6 +805,7 @@ static const struct option long_options[] = {
     {"ignore", required_argument, NULL, OPT_IGNORE},
     {"label", required_argument, NULL, OPT_LABEL},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"input", required_argument, NULL, OPT_INPUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -816,7 +819,7 @@ struct command {
 
 static const int windows_opts[] = {'v', 'r', 'f', 't', 'j', 0};
 static const int build_opts[] = {
-    OPT_MODEL, 'v', OPT_BINS, OPT_MAX_CATEGORIES, OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o', 0};
+    OPT_MODEL, 'v', OPT_BINS, OPT_MAX_CATEGORIES, OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o', OPT_INPUT, 0};
 static const int show_opts[] = {'v', 'j', 0};
 static const int drift_opts[] = {'v', OPT_WINDOW, 'r', 'j', 0};
 static const int no_opts[] = {'j', 0};
@@ -913,6 +916,9 @@ static int parse_options(int argc, char **argv, const struct command *cmd, struc
         case OPT_WINDOW:
             o->window = optarg;
             break;
+        case OPT_INPUT:
+            o->input = optarg;
+            break;
         default:
             return 2;
         }
@@ -990,13 +996,15 @@ int main(int argc, char **argv)
     if (parse_options(sub_argc, sub_argv, cmd, &o, &first_arg))
         return 2;
     int n_args = sub_argc - first_arg;
-    if (n_args != cmd->n_args) {
+    /* `profile build --input FILE` names the CSV as an option rather than an argument. */
+    bool input_option = o.input && n_args == 0 && strcmp(cmd->name, "profile build") == 0;
+    if (n_args != cmd->n_args && !input_option) {
         fprintf(stderr, "modelwatch-ctl: %s takes %s%s\n", cmd->name,
                 cmd->n_args ? "one argument, " : "no arguments", cmd->arg_names);
         usage(stderr);
         return 2;
     }
-    const char *arg = n_args ? sub_argv[first_arg] : NULL;
+    const char *arg = n_args ? sub_argv[first_arg] : o.input;
     if (!check_query_numbers(&o))
         return 2;
 

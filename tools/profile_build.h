@@ -116,7 +116,8 @@ struct mw_built_feature {
     /* numeric */
     double min, max, mean; /* over non-missing values */
     double std;            /* population standard deviation (ddof 0) of the non-missing values,
-                              by Welford's streaming algorithm; 0 for a single value */
+                              by Welford's streaming algorithm (on values minus the first,
+                              for a large mean); 0 for a single value or a constant */
     size_t n_edges;        /* 1..bins-1 */
     double *edges;         /* n_edges, strictly increasing */
     uint64_t *bin_counts;  /* n_edges + 1, layout of aggregator/drift.h: [underflow, ...,

@@ -7,7 +7,8 @@ categorical zip codes, missing values in every spelling, an all-empty column, a 
 with one stray "?") are profiled by `modelwatch-ctl profile build` and compared with numpy:
   - below the sample cap (100,000 values per column) the edges equal
     numpy.unique(numpy.quantile(values, i/bins)) to 1e-12 relative, the proportions equal
-    numpy.histogram over the same edges exactly, min/max exactly, the mean to 1e-12;
+    numpy.histogram over the same edges exactly, min/max exactly, the mean and the standard
+    deviation (numpy.std, ddof 0) to 1e-12, also for a column of mean 1e9 and sd 1;
   - above it (300,000 rows) every edge's rank is within the documented bound of its quantile:
     q in [share below the edge - 0.01 - 1e-5, share at or below it + 0.01 + 1e-5]; the
     proportions are still exact, and the same file gives the same profile;
@@ -79,6 +80,15 @@ def numeric_checks(tap, label, feat, values, n_missing, bins, sampled):
               f"{label}: min and max exact, mean within 1e-12",
               f"{feat['min']} {feat['max']} {feat['mean']} vs {values.min()} {values.max()} "
               f"{values.mean()}")
+    # numpy.std is two-pass (pairwise mean, then squared deviations): within a few u of the exact
+    # value on these columns, as is the profile's shifted Welford, so 1e-12 relative has ~1e3
+    # slack. The absolute term covers a constant column, whose exact std 0 numpy can miss by
+    # the rounding of its mean (~u |mean|).
+    want_std = float(values.std())
+    tol_std = 1e-12 * want_std + 4 * np.finfo(float).eps * abs(float(values.mean()))
+    tap.check(feat["std"] is not None and abs(feat["std"] - want_std) <= tol_std,
+              f"{label}: std = numpy.std (ddof 0) within 1e-12",
+              f"{feat.get('std')!r} vs {want_std!r}")
     tap.check(bool(np.all(np.diff(edges) > 0)) and 1 <= len(edges) <= bins - 1,
               f"{label}: edges strictly increasing, 1..{bins - 1} of them", str(edges))
     if not sampled:
@@ -207,8 +217,9 @@ def part1(tap, cluster):
     numeric_checks(tap, "lognormal", f["lognormal"], cols["lognormal"], 0, 10, sampled=False)
     numeric_checks(tap, "poisson integers (repeated quantiles)", f["count"], cols["count"], 0,
                    10, sampled=False)
-    tap.check(f["constant"]["edges"] == [42.0] and f["constant"]["proportions"] == [0.0, 1.0],
-              "a constant column has one edge, every value in the last bin", f["constant"])
+    tap.check(f["constant"]["edges"] == [42.0] and f["constant"]["proportions"] == [0.0, 1.0]
+              and f["constant"]["std"] == 0.0,
+              "a constant column has one edge, every value in the last bin, std 0", f["constant"])
     city = [v for v in cols["city"] if not is_missing(v)]
     categorical_checks(tap, "city (100 categories, quoted values)", f["city"], city,
                        n - len(city), 50)
@@ -237,6 +248,16 @@ def part1(tap, cluster):
                        n - len(city), 5)
     tap.check(doc20["features"]["label"]["type"] == "numeric",
               "without --label the label column is a feature")
+
+    # A large mean and a small spread: sum-of-squares formulas lose every digit here (u * 1e18
+    # is ~100), and plain Welford ~1e-9 relative to its running mean's rounding; the profile's
+    # std must still match numpy.std (exact here to ~1e-14) within 1e-12.
+    offset = 1e9 + np.random.default_rng(3).normal(0, 1, 20000)
+    offset_path = os.path.join(cluster.dir, "offset.csv")
+    write_csv(offset_path, ["x"], ([repr(float(v))] for v in offset))
+    offset_doc, _ = build(cluster, offset_path, "--model", "churn", "--version", "v3")
+    numeric_checks(tap, "mean 1e9, sd 1", offset_doc["features"]["x"], offset, 0, 10,
+                   sampled=False)
 
     # Above the sample cap: 300,000 rows.
     big_n = 300_000
