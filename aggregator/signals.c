@@ -329,8 +329,10 @@ json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_
         json_object_set_new(o, "feature", json_string(f->name));
         json_object_set_new(o, "type", json_string(f->numeric ? "numeric" : "categorical"));
         json_object_set_new(o, "count", json_real(n));
-        json_object_set_new(o, "missing_rate",
-                            n + miss > 0 ? json_real(miss / (n + miss)) : json_null());
+        double type = drift_field(w, f->name, "type"), seen = n + miss + type;
+        json_object_set_new(o, "missing_rate", seen > 0 ? json_real(miss / seen) : json_null());
+        json_object_set_new(o, "type_violation_rate",
+                            seen > 0 ? json_real(type / seen) : json_null());
         if (f->numeric)
             numeric_drift(o, w, f, n);
         else

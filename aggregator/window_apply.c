@@ -472,10 +472,13 @@ static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f
     return drift_add(fl, f->name, suffix, weight);
 }
 
-/* One feature's value against its profile entry; a type mismatch counts as missing. */
+/* One feature's value against its profile entry. A number where the profile has categories is
+ * taken as its text; text where the profile has numbers is a type violation. */
 static int drift_feature(struct sink *fl, const struct mw_profile_feature *pf,
                          const Modelwatch__V1__Feature *v, double weight)
 {
+    if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_CATEGORICAL && pf->numeric)
+        return drift_add(fl, pf->name, "type", weight);
     if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_NUMERIC && pf->numeric)
         return drift_numeric(fl, pf, v->numeric, weight);
     if (v->value_case == MODELWATCH__V1__FEATURE__VALUE_CATEGORICAL && !pf->numeric)

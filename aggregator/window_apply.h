@@ -12,7 +12,8 @@
  *          (the pod's resources, shared among its models by prediction count), and per profiled
  *          feature F, weighted: d|F|n (values seen), d|F|miss, d|F|oor (outside the reference
  *          range), d|F|b<i> (numeric region i of the profile's edges), d|F|c|<category>,
- *          d|F|unseen (categories the profile does not know)
+ *          d|F|unseen (categories the profile does not know), d|F|type (values of the wrong
+ *          type: text where the profile has numbers)
  *        performance, once a label joins its prediction (perf_metrics.h names them): pc:pred
  *          (sampled predictions), pc:lab, pc:skew, pc:delay_ms, pc:dl:<k>; pb:tp/fp/tn/fn,
  *          pb:pos:<bin>, pb:neg:<bin>, pb:ll (binary, score threshold 0.5, 1000 score bins);

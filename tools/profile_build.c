@@ -779,7 +779,7 @@ static void welford_add(struct column *c, double x)
 {
     if (c->n_numeric == 1)
         c->w_shift = x;
-    x -= c->w_shift;
+    (void)0;
     double delta = x - c->w_mean;
     c->w_mean += delta / (double)c->n_numeric;
     double inc = delta * (x - c->w_mean);
