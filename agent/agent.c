@@ -102,6 +102,14 @@ static void seal(struct mw_agent *a)
     uint64_t sequence = a->next_sequence;
     Modelwatch__V1__ResourceUsage usage = MODELWATCH__V1__RESOURCE_USAGE__INIT;
     mw_resources_sample(a->resources, mw_clock_wall_ms(), &usage);
+    if (a->cfg->resources.requested_cores > 0) {
+        usage.has_requested_cores = 1;
+        usage.requested_cores = a->cfg->resources.requested_cores;
+    }
+    if (a->cfg->resources.requested_memory_bytes > 0) {
+        usage.has_requested_memory_bytes = 1;
+        usage.requested_memory_bytes = a->cfg->resources.requested_memory_bytes;
+    }
     const char *err_op = "snapshot";
     int rc = mw_counters_flush(a->counters, &usage, &snapshot);
     if (!rc) {

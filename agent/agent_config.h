@@ -50,6 +50,8 @@ struct mw_agent_config {
     } spool;
     struct {
         char *cgroup_dir;
+        double requested_cores;
+        uint64_t requested_memory_bytes;
     } resources;
     struct {
         char *host;

@@ -111,21 +111,36 @@ static json_t *errors_by_code(const struct mw_window_fields *w)
 }
 
 /* Cost of the window and per 1,000 predictions, from the resources and tokens it carries. */
+/* Cost of the window and per 1,000 predictions: CPU and memory billed on max(requested, used)
+ * per interval (when the agent knows the pod's requests), GPU, pod-hours and tokens, each at
+ * its configured price; the idle share is the part of the requested CPU left unused. */
 static json_t *cost_json(const struct mw_window_fields *w, double count,
                          const struct mw_aggregator_config *cfg)
 {
     double cpu_s = mw_window_field(w, "d|cpu_s"), mem = mw_window_field(w, "d|mem_gib_s");
+    double cpu_req = mw_window_field(w, "d|cpu_req_s");
+    double cpu_billed = mw_window_field(w, "d|cpu_billed_s");
+    double mem_billed = mw_window_field(w, "d|mem_billed_gib_s");
     double gpu_s = mw_window_field(w, "d|gpu_s"), pod_s = mw_window_field(w, "d|pod_s");
     double tin = mw_window_field(w, "tokens_in"), tout = mw_window_field(w, "tokens_out");
-    double total = cpu_s / 3600 * cfg->cost.cpu_core_hour + mem / 3600 * cfg->cost.memory_gib_hour +
+    if (cpu_billed < cpu_s)
+        cpu_billed = cpu_s; /* windows written before requests were known */
+    if (mem_billed < mem)
+        mem_billed = mem;
+    double total = cpu_billed / 3600 * cfg->cost.cpu_core_hour +
+                   mem_billed / 3600 * cfg->cost.memory_gib_hour +
                    gpu_s / 3600 * cfg->cost.gpu_hour + pod_s / 3600 * cfg->cost.pod_hour +
                    tin / 1000 * cfg->cost.input_tokens_per_1k +
                    tout / 1000 * cfg->cost.output_tokens_per_1k;
     json_t *cost = json_object();
     json_object_set_new(cost, "cpu_core_seconds", json_real(cpu_s));
+    json_object_set_new(cost, "cpu_core_seconds_billed", json_real(cpu_billed));
     json_object_set_new(cost, "memory_gib_seconds", json_real(mem));
+    json_object_set_new(cost, "memory_gib_seconds_billed", json_real(mem_billed));
     json_object_set_new(cost, "gpu_seconds", json_real(gpu_s));
     json_object_set_new(cost, "pod_seconds", json_real(pod_s));
+    json_object_set_new(cost, "idle_share", cpu_req > 0 ? json_real(1.0 - cpu_s / cpu_req)
+                                                        : json_null());
     json_object_set_new(cost, "total", json_real(total));
     json_object_set_new(cost, "per_1k_predictions",
                         count > 0 ? json_real(total / count * 1000) : json_null());

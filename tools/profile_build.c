@@ -779,7 +779,7 @@ static void welford_add(struct column *c, double x)
 {
     if (c->n_numeric == 1)
         c->w_shift = x;
-    (void)0;
+    x -= c->w_shift;
     double delta = x - c->w_mean;
     c->w_mean += delta / (double)c->n_numeric;
     double inc = delta * (x - c->w_mean);

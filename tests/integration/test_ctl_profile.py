@@ -80,14 +80,12 @@ def numeric_checks(tap, label, feat, values, n_missing, bins, sampled):
               f"{label}: min and max exact, mean within 1e-12",
               f"{feat['min']} {feat['max']} {feat['mean']} vs {values.min()} {values.max()} "
               f"{values.mean()}")
-    # numpy.std is two-pass (pairwise mean, then squared deviations): within a few u of the exact
-    # value on these columns, as is the profile's shifted Welford, so 1e-12 relative has ~1e3
-    # slack. The absolute term covers a constant column, whose exact std 0 numpy can miss by
-    # the rounding of its mean (~u |mean|).
-    want_std = float(values.std())
-    tol_std = 1e-12 * want_std + 4 * np.finfo(float).eps * abs(float(values.mean()))
-    tap.check(feat["std"] is not None and abs(feat["std"] - want_std) <= tol_std,
-              f"{label}: std = numpy.std (ddof 0) within 1e-12",
+    # numpy.std is two-pass (pairwise mean, then squared deviations): within ~1e-14 of the exact
+    # value on these columns, as is the profile's shifted Welford, so 1e-12 relative has ~100x
+    # slack. A constant column must give exactly 0 (numpy's can be off by its mean's rounding).
+    want_std = 0.0 if values.min() == values.max() else float(values.std())
+    tap.check(feat["std"] is not None and abs(feat["std"] - want_std) <= 1e-12 * want_std,
+              f"{label}: std = numpy.std (ddof 0) within 1e-12 relative",
               f"{feat.get('std')!r} vs {want_std!r}")
     tap.check(bool(np.all(np.diff(edges) > 0)) and 1 <= len(edges) <= bins - 1,
               f"{label}: edges strictly increasing, 1..{bins - 1} of them", str(edges))

@@ -1,8 +1,9 @@
 /* test_profile_build.c — CSV → reference profile (tools/profile_build.c): quantile edges
- * (exact below the sample cap, within the stated bound above it), proportions, constant and
- * empty columns, categorical top-K and other (exact and sketched), missing tokens, forced
- * categorical, ignored and label columns, RFC 4180 quoting and CRLF, every CSV error with its
- * line number, the JSON document, and a 1,000,000-row file in bounded memory. */
+ * (exact below the sample cap, within the stated bound above it), proportions, the standard
+ * deviation (also of a large mean with a small spread), constant and empty columns,
+ * categorical top-K and other (exact and sketched), missing tokens, forced categorical,
+ * ignored and label columns, RFC 4180 quoting and CRLF, every CSV error with its line number,
+ * the JSON document, and a 1,000,000-row file in bounded memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +144,8 @@ static void test_edges_of_1_to_10000_are_exact(void **state)
         assert_true(f->bin_counts[i] == 1000);
     assert_proportions_consistent(f);
     assert_true(f->min == 1 && f->max == 10000 && f->mean == 5000.5);
+    /* Population std of 1..n: sqrt((n^2 - 1) / 12) = numpy.std(np.arange(1, 10001)). */
+    assert_true(fabs(f->std - 2886.751331514372) <= 1e-12 * 2886.751331514372);
     assert_int_equal(p->passes, 2);
     mw_built_profile_destroy(p);
     free(text);
@@ -179,6 +182,33 @@ static void test_sampled_edges_within_bound_and_deterministic(void **state)
     free(text);
 }
 
+/*
+ * Regression guard for the std of a large mean with a small spread: 1e12 + (1..1000) in a
+ * scrambled order (every value exact in double). Plain Welford's running mean rounds at the
+ * scale of 1e12 and ends 7e-9 relative off; on values shifted by the first one it is exact.
+ */
+static void test_std_of_large_mean_small_spread(void **state)
+{
+    (void)state;
+    const unsigned n = 1000;
+    size_t cap = 16 + (size_t)n * 24;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "x\n");
+    for (unsigned i = 0; i < n; i++) {
+        unsigned v = (unsigned)(((uint64_t)i * 7919u) % n) + 1;
+        len += (size_t)snprintf(text + len, cap - len, "%u%012u\n", 1u, v);
+    }
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *f = feature(p, "x");
+    double want = sqrt((1000.0 * 1000.0 - 1.0) / 12.0); /* 288.67499025720952 */
+    assert_true(f->min == 1e12 + 1 && f->max == 1e12 + 1000);
+    assert_true(fabs(f->std - want) <= 1e-12 * want);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
 static void test_constant_column_has_one_edge(void **state)
 {
     (void)state;
@@ -189,6 +219,9 @@ static void test_constant_column_has_one_edge(void **state)
     assert_true(c->edges[0] == 7);
     assert_true(c->bin_counts[0] == 0 && c->bin_counts[1] == 5);
     assert_true(c->proportions[1] == 1.0);
+    assert_true(c->std == 0.0);
+    /* d's std: mean 1.75, variance (0.75^2 + 3 * 0.25^2) / 4 = 0.1875 */
+    assert_true(fabs(d->std - 0.4330127018922193) <= 1e-15);
     /* d = {1, 2, 2, 2}: quantiles 1.3, 1.6, 1.9, then 2 six times -> 4 edges */
     assert_int_equal(d->n_edges, 4);
     assert_true(d->count == 4 && d->missing == 1);
@@ -272,7 +305,10 @@ static void test_missing_tokens(void **state)
     assert_int_equal(x->type, MW_BUILT_NUMERIC);
     assert_true(x->count == 3 && x->missing == 6);
     assert_true(x->min == 1 && x->max == 3 && x->mean == 2);
+    /* The std of {1, 2, 3}: missing values are left out. */
+    assert_true(fabs(x->std - 0.816496580927726) <= 1e-15);
     assert_int_equal(y->type, MW_BUILT_CATEGORICAL); /* "N/A" and "none" are values */
+    assert_true(isnan(y->std));
     assert_true(y->count == 3 && y->missing == 6);
     assert_int_equal(y->n_categories, 3);
     mw_built_profile_destroy(p);
@@ -636,11 +672,14 @@ static void test_json_document(void **state)
     assert_int_equal(json_integer_value(json_object_get(age, "count")), 3);
     assert_int_equal(json_integer_value(json_object_get(age, "missing")), 1);
     assert_true(json_real_value(json_object_get(age, "mean")) == 30);
+    /* {20, 30, 40}: sqrt(200 / 3), ddof 0 */
+    assert_true(fabs(json_real_value(json_object_get(age, "std")) - 8.16496580927726) <= 1e-14);
     size_t n_edges = json_array_size(json_object_get(age, "edges"));
     assert_int_equal(n_edges, 9);
     assert_int_equal(json_array_size(json_object_get(age, "proportions")), n_edges + 1);
     json_t *country = json_object_get(features, "country");
     assert_string_equal(json_string_value(json_object_get(country, "type")), "categorical");
+    assert_null(json_object_get(country, "std"));
     json_t *cats = json_object_get(country, "categories");
     assert_true(json_real_value(json_object_get(cats, "fr")) == 0.75);
     assert_true(json_real_value(json_object_get(cats, "de")) == 0.25);
@@ -802,6 +841,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges_of_1_to_10000_are_exact),
         cmocka_unit_test(test_sampled_edges_within_bound_and_deterministic),
+        cmocka_unit_test(test_std_of_large_mean_small_spread),
         cmocka_unit_test(test_constant_column_has_one_edge),
         cmocka_unit_test(test_bins_option),
         cmocka_unit_test(test_empty_column_is_left_out),
