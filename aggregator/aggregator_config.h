@@ -41,6 +41,13 @@ struct mw_aggregator_config {
         int64_t label_horizon_ms;
     } performance;
     struct {
+        double psi_possible;
+        double psi_drift;
+        double js;
+        double p_value;
+        double wasserstein;
+    } drift;
+    struct {
         double availability;
         int64_t latency_threshold_ms;
         double latency_target;

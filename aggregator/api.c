@@ -360,13 +360,15 @@ static void respond_drift(struct drift_query *q, const redisReply *window)
     struct mw_window_fields w = {0};
     if (buf)
         window_fields_of(window, &w, buf);
+    json_t *features = mw_signals_drift_json(&w, profile, q->api->cfg);
+    const char *verdict = mw_signals_drift_verdict(features, q->api->cfg);
     respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:o}", "model", q->model, "version",
+                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", q->model, "version",
                            q->version, "resolution_s", (json_int_t)(q->width_ms / 1000),
                            "window_start_ms", (json_int_t)q->start_ms, "final",
                            window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
-                           "profile_version", profile->version, "features",
-                           mw_signals_drift_json(&w, profile)));
+                           "profile_version", profile->version, "verdict", verdict, "features",
+                           features));
     mw_free(buf);
     mw_profile_free(profile);
 }

@@ -103,7 +103,7 @@ static void on_window(redisReply *reply, void *arg)
         struct mw_profile *p = NULL;
         char err[256];
         if (j->profile && mw_profile_parse(j->profile, j->profile_len, &p, err, sizeof err) == 0)
-            json_object_set_new(entry, "drift", mw_signals_drift_json(&w, p));
+            json_object_set_new(entry, "drift", mw_signals_drift_json(&w, p, j->r->exp->cfg));
         mw_profile_free(p);
         json_array_append_new(j->r->next, entry);
         mw_free(buf);
@@ -318,9 +318,10 @@ static void render_window_series(struct mw_prom_writer *w, json_t *snapshot)
 
 static void render_drift(struct mw_prom_writer *w, json_t *snapshot)
 {
-    static const char *const stats[] = {"psi",          "js_distance",      "ks",
-                                        "wasserstein",  "chi2_p_value",     "unseen_share",
-                                        "missing_rate", "out_of_range_rate"};
+    static const char *const stats[] = {
+        "psi",          "js_distance",  "ks",           "ks_p_value",        "wasserstein",
+        "wasserstein_normed", "chi2_p_value", "unseen_share", "missing_rate",
+        "out_of_range_rate",  "type_violation_rate"};
     for (size_t s = 0; s < sizeof stats / sizeof stats[0]; s++) {
         char name[96], help[128];
         snprintf(name, sizeof name, "modelwatch_model_drift_%s", stats[s]);
@@ -340,6 +341,25 @@ static void render_drift(struct mw_prom_writer *w, json_t *snapshot)
     }
 }
 
+/* The verdict as a number for alert rules: 0 none, 1 possible, 2 drift. */
+static void render_verdicts(struct mw_prom_writer *w, json_t *snapshot)
+{
+    const char *name = "modelwatch_model_drift_verdict";
+    gauge(w, name, "Drift verdict of a feature: 0 none, 1 possible, 2 drift");
+    size_t i, k;
+    json_t *entry, *f;
+    json_array_foreach(snapshot, i, entry) {
+        json_array_foreach(json_object_get(entry, "drift"), k, f) {
+            const char *v = json_string_value(json_object_get(f, "verdict"));
+            double level = !v ? -1 : strcmp(v, "drift") == 0 ? 2 : strcmp(v, "possible") == 0;
+            json_t *value = level >= 0 ? json_real(level) : json_null();
+            sample(w, name, entry, "feature", json_string_value(json_object_get(f, "feature")),
+                   value);
+            json_decref(value);
+        }
+    }
+}
+
 static void collect(struct mw_prom_writer *w, void *arg)
 {
     struct mw_exporter *e = arg;
@@ -348,6 +368,7 @@ static void collect(struct mw_prom_writer *w, void *arg)
         e->snapshot = snapshot;
     render_window_series(w, snapshot);
     render_drift(w, snapshot);
+    render_verdicts(w, snapshot);
 }
 
 int mw_exporter_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,

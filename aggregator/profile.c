@@ -100,6 +100,8 @@ static int parse_numeric(struct mw_profile_feature *f, json_t *obj, char *err, s
         if (get_number(json_object_get(obj, keys[i]), where, vals[i], err, errsize))
             return MW_EPARSE;
     }
+    json_t *std = json_object_get(obj, "std");
+    f->std = json_is_number(std) && json_number_value(std) >= 0 ? json_number_value(std) : NAN;
     return 0;
 }
 

@@ -30,6 +30,7 @@ struct mw_profile_feature {
     double *edges;       /* n_edges, strictly increasing */
     double *proportions; /* n_edges + 1: the share of each region */
     double min, max, mean;
+    double std; /* NaN when the profile does not give it */
     /* categorical: sorted by name for lookup */
     size_t n_categories;
     char **categories;

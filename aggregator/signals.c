@@ -292,10 +292,15 @@ static void numeric_drift(json_t *o, const struct mw_window_fields *w,
         o, "psi", number_or_null(mw_drift_psi(f->proportions, counts, bins, MW_DRIFT_PSI_EPSILON)));
     json_object_set_new(o, "js_distance",
                         number_or_null(mw_drift_js_distance(f->proportions, counts, bins)));
-    json_object_set_new(o, "ks", number_or_null(mw_drift_ks_binned(f->proportions, counts, bins)));
-    json_object_set_new(
-        o, "wasserstein",
-        number_or_null(mw_drift_wasserstein_binned(values, f->proportions, counts, bins)));
+    double ks = mw_drift_ks_binned(f->proportions, counts, bins);
+    double n_ref = f->count ? (double)f->count : NAN;
+    json_object_set_new(o, "ks", number_or_null(ks));
+    json_object_set_new(o, "ks_p_value", number_or_null(mw_drift_ks_p_value(ks, n_ref, n)));
+    double wd = mw_drift_wasserstein_binned(values, f->proportions, counts, bins);
+    json_object_set_new(o, "wasserstein", number_or_null(wd));
+    /* In reference standard deviations, so one threshold fits every feature's scale. */
+    json_object_set_new(o, "wasserstein_normed",
+                        number_or_null(f->std > 0 ? wd / f->std : NAN));
     double oor = drift_field(w, f->name, "oor");
     json_object_set_new(o, "out_of_range_rate", n > 0 ? json_real(oor / n) : json_null());
 out:
@@ -334,7 +339,52 @@ out:
     mw_free(ref);
 }
 
-json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_profile *profile)
+/* Whether `key` of `o` is a number on the given side of `threshold`. */
+static bool at_least(const json_t *o, const char *key, double threshold)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) && json_number_value(v) >= threshold;
+}
+
+static bool below(const json_t *o, const char *key, double threshold)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) && json_number_value(v) < threshold;
+}
+
+/* none / possible / drift for one feature: PSI (possible, drift), Jensen-Shannon (drift),
+ * normed Wasserstein (drift), and a significant KS or chi-squared test (possible) at
+ * `p_value` (the caller passes the Bonferroni-corrected level for a model verdict). */
+static const char *feature_verdict(const json_t *o, const struct mw_aggregator_config *cfg,
+                                   double p_value)
+{
+    if (at_least(o, "psi", cfg->drift.psi_drift) || at_least(o, "js_distance", cfg->drift.js) ||
+        at_least(o, "wasserstein_normed", cfg->drift.wasserstein))
+        return "drift";
+    if (at_least(o, "psi", cfg->drift.psi_possible) || below(o, "ks_p_value", p_value) ||
+        below(o, "chi2_p_value", p_value))
+        return "possible";
+    return "none";
+}
+
+const char *mw_signals_drift_verdict(const json_t *features, const struct mw_aggregator_config *cfg)
+{
+    size_t k = json_array_size(features), i;
+    double corrected = k ? cfg->drift.p_value / (double)k : cfg->drift.p_value;
+    const char *verdict = "none";
+    json_t *f;
+    json_array_foreach(features, i, f) {
+        const char *v = feature_verdict(f, cfg, corrected);
+        if (strcmp(v, "drift") == 0)
+            return "drift";
+        if (strcmp(v, "possible") == 0)
+            verdict = "possible";
+    }
+    return verdict;
+}
+
+json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_profile *profile,
+                              const struct mw_aggregator_config *cfg)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < profile->n_features; i++) {
@@ -352,6 +402,7 @@ json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_
             numeric_drift(o, w, f, n);
         else
             categorical_drift(o, w, f, n);
+        json_object_set_new(o, "verdict", json_string(feature_verdict(o, cfg, cfg->drift.p_value)));
         json_array_append_new(list, o);
     }
     return list;

@@ -771,6 +771,10 @@ static int cmd_drift(const struct options *o, const char *model)
     }
     printf("%zu features: %zu drift (PSI >= %.1f), %zu watch (PSI %.1f..%.1f)\n",
            json_array_size(features), n_drift, PSI_DRIFT, n_watch, PSI_WATCH, PSI_DRIFT);
+    const char *verdict = json_string_value(json_object_get(doc, "verdict"));
+    if (verdict)
+        printf("model verdict (the aggregator's thresholds, tests Bonferroni-corrected): %s\n",
+               verdict);
     json_decref(doc);
     return 0;
 }

@@ -56,8 +56,8 @@ def reference_profile():
         props = np.bincount(regions, minlength=len(edges) + 1) / len(values)
         features[name] = {"type": "numeric", "count": len(values), "missing": 0,
                           "min": float(values.min()), "max": float(values.max()),
-                          "mean": float(values.mean()), "edges": edges.tolist(),
-                          "proportions": props.tolist()}
+                          "mean": float(values.mean()), "std": float(values.std()),
+                          "edges": edges.tolist(), "proportions": props.tolist()}
     features["country"] = {"type": "categorical", "count": 20000, "missing": 0,
                            "categories": REF_CATEGORIES, "other": 0.0}
     return {"model": "churn", "version": "v1", "created_ms": 1, "rows": 20000,
@@ -88,11 +88,16 @@ def expected_numeric(f, values, weight):
     mids = [min(f["min"], edges[0])] + list((edges[:-1] + edges[1:]) / 2) + \
         [max(f["max"], edges[-1])]
     oor = float(((values < f["min"]) | (values > f["max"])).sum())
+    ks = float(np.max(np.abs(np.cumsum(ref) - np.cumsum(cur))))
+    n_ref, n_cur = f["count"], float(counts.sum())
+    wd = float(stats.wasserstein_distance(mids, mids, ref, counts))
     return {"psi": float(np.sum((c - r) * np.log(c / r))),
             "js_distance": float(distance.jensenshannon(ref, cur, base=2)),
-            "ks": float(np.max(np.abs(np.cumsum(ref) - np.cumsum(cur)))),
-            "wasserstein": float(stats.wasserstein_distance(mids, mids, ref, counts)),
-            "out_of_range_rate": oor / len(values), "count": float(counts.sum())}
+            "ks": ks,
+            "ks_p_value": float(stats.kstwobign.sf(math.sqrt(n_ref * n_cur / (n_ref + n_cur))
+                                                   * ks)),
+            "wasserstein": wd, "wasserstein_normed": wd / f["std"],
+            "out_of_range_rate": oor / len(values), "count": n_cur}
 
 
 def expected_categorical(f, values, weight):
@@ -165,7 +170,8 @@ def main(tap, cluster):
         values = np.array([float(r[name]) for r in kept])
         want = expected_numeric(profile["features"][name], values, weight)
         got = drift[name]
-        for stat in ("psi", "js_distance", "ks", "wasserstein", "out_of_range_rate", "count"):
+        for stat in ("psi", "js_distance", "ks", "wasserstein", "wasserstein_normed",
+                     "out_of_range_rate", "count"):
             tap.check(close(got[stat], want[stat]), f"{name} {stat} equals the oracle",
                       f"got {got[stat]!r} want {want[stat]!r}")
     want = expected_categorical(profile["features"]["country"], [r["country"] for r in kept],
@@ -178,6 +184,19 @@ def main(tap, cluster):
               "unseen categories with a zero reference share make chi-squared infinite",
               json.dumps(got))
     tap.check(drift["f0"]["psi"] > 0.2, "a 20-point shift is flagged as drift (PSI > 0.2)")
+    # KS p-value: scipy's Kolmogorov distribution at the same statistic; 1e-10 absolute (the
+    # series is cut where its terms fall below that).
+    for name in NUMERIC:
+        values = np.array([float(r[name]) for r in kept])
+        want = expected_numeric(profile["features"][name], values, weight)["ks_p_value"]
+        tap.check(abs(drift[name]["ks_p_value"] - want) <= 1e-10,
+                  f"{name} KS p-value equals scipy's kstwobign", f"{drift[name]['ks_p_value']!r}"
+                  f" vs {want!r}")
+    tap.check(all(drift[n]["verdict"] == "drift" for n in NUMERIC) and
+              drift["country"]["verdict"] == "drift" and
+              json.loads(body)["verdict"] == "drift",
+              "verdicts: every shifted feature and the model have drifted",
+              json.dumps({n: drift[n]["verdict"] for n in drift}))
 
     # /metrics exports the latest closed window's signals as gauges (refreshed every second
     # in this test's configuration): the window above is closed, the watermark being far past.
