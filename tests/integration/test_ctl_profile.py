@@ -339,7 +339,7 @@ def table_rows(text, first_column="FEATURE"):
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(first_column))
     return {line.split()[0]: line.split() for line in lines[start + 1:]
-            if line and not re.match(r"^\d+ features:", line)}
+            if line and not re.match(r"^(\d+ features:|model verdict)", line)}
 
 
 def part2(tap, cluster):
