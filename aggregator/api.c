@@ -498,8 +498,8 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
 static const struct {
     const char *name;
     int64_t ms;
-} lookbacks[] = {{"5m", 300000},      {"30m", 1800000},   {"1h", 3600000},  {"2h", 7200000},
-                 {"6h", 21600000},    {"1d", 86400000},   {"3d", 259200000}};
+} lookbacks[] = {{"5m", 300000},   {"30m", 1800000}, {"1h", 3600000},  {"2h", 7200000},
+                 {"6h", 21600000}, {"1d", 86400000}, {"3d", 259200000}};
 #define N_LOOKBACKS (sizeof lookbacks / sizeof lookbacks[0])
 
 static const struct {
@@ -553,17 +553,17 @@ static void finish_slo(struct slo_query *q)
         double lb = lookback_ratio(q, burn_pairs[i].long_name) / budget;
         double sb = lookback_ratio(q, burn_pairs[i].short_name) / budget;
         json_array_append_new(
-            pairs, json_pack("{s:s, s:s, s:f, s:o, s:o, s:b}", "long", burn_pairs[i].long_name,
-                             "short", burn_pairs[i].short_name, "threshold",
-                             burn_pairs[i].threshold, "long_burn_rate", real_or_null(lb),
-                             "short_burn_rate", real_or_null(sb), "burning",
-                             lb > burn_pairs[i].threshold && sb > burn_pairs[i].threshold));
+            pairs,
+            json_pack("{s:s, s:s, s:f, s:o, s:o, s:b}", "long", burn_pairs[i].long_name, "short",
+                      burn_pairs[i].short_name, "threshold", burn_pairs[i].threshold,
+                      "long_burn_rate", real_or_null(lb), "short_burn_rate", real_or_null(sb),
+                      "burning", lb > burn_pairs[i].threshold && sb > burn_pairs[i].threshold));
     }
     respond_json(q->ex, 200,
                  json_pack("{s:s, s:s?, s:I, s:f, s:o, s:o}", "model", q->model, "version",
                            q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->at_ms,
-                           "availability_objective", q->api->cfg->slo.availability,
-                           "error_ratio", ratios, "burn_rates", pairs));
+                           "availability_objective", q->api->cfg->slo.availability, "error_ratio",
+                           ratios, "burn_rates", pairs));
     mw_free(q);
 }
 
@@ -603,11 +603,11 @@ static void on_slo_index(redisReply *reply, void *arg, int64_t width_ms)
         struct slo_window *sw = mw_calloc(1, sizeof *sw);
         if (!sw)
             break;
-        *sw = (struct slo_window){.q = q, .start_ms = strtoll(member, NULL, 10),
-                                  .width_ms = width_ms};
+        *sw = (struct slo_window){
+            .q = q, .start_ms = strtoll(member, NULL, 10), .width_ms = width_ms};
         char key[KEY_BYTES];
-        snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
-                 width_ms / 1000, sw->start_ms, colon + 1);
+        snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model, width_ms / 1000,
+                 sw->start_ms, colon + 1);
         const char *argv[] = {"HMGET", key, "count", "errors"};
         q->pending++;
         if (mw_store_commandv(q->api->store, on_slo_window, sw, 4, argv) != 0) {

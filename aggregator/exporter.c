@@ -318,10 +318,17 @@ static void render_window_series(struct mw_prom_writer *w, json_t *snapshot)
 
 static void render_drift(struct mw_prom_writer *w, json_t *snapshot)
 {
-    static const char *const stats[] = {
-        "psi",          "js_distance",  "ks",           "ks_p_value",        "wasserstein",
-        "wasserstein_normed", "chi2_p_value", "unseen_share", "missing_rate",
-        "out_of_range_rate",  "type_violation_rate"};
+    static const char *const stats[] = {"psi",
+                                        "js_distance",
+                                        "ks",
+                                        "ks_p_value",
+                                        "wasserstein",
+                                        "wasserstein_normed",
+                                        "chi2_p_value",
+                                        "unseen_share",
+                                        "missing_rate",
+                                        "out_of_range_rate",
+                                        "type_violation_rate"};
     for (size_t s = 0; s < sizeof stats / sizeof stats[0]; s++) {
         char name[96], help[128];
         snprintf(name, sizeof name, "modelwatch_model_drift_%s", stats[s]);
@@ -348,8 +355,10 @@ static void render_verdicts(struct mw_prom_writer *w, json_t *snapshot)
     gauge(w, name, "Drift verdict of a feature: 0 none, 1 possible, 2 drift");
     size_t i, k;
     json_t *entry, *f;
-    json_array_foreach(snapshot, i, entry) {
-        json_array_foreach(json_object_get(entry, "drift"), k, f) {
+    json_array_foreach(snapshot, i, entry)
+    {
+        json_array_foreach(json_object_get(entry, "drift"), k, f)
+        {
             const char *v = json_string_value(json_object_get(f, "verdict"));
             double level = !v ? -1 : strcmp(v, "drift") == 0 ? 2 : strcmp(v, "possible") == 0;
             json_t *value = level >= 0 ? json_real(level) : json_null();

@@ -88,10 +88,9 @@ static json_t *slo_json(const struct mw_window_fields *w, const struct mw_latenc
     json_t *o = json_object();
     json_object_set_new(o, "availability", number_or_null(availability));
     json_object_set_new(o, "availability_target", json_real(cfg->slo.availability));
-    json_object_set_new(o, "availability_met", isnan(availability)
-                                                   ? json_null()
-                                                   : json_boolean(availability >=
-                                                                  cfg->slo.availability));
+    json_object_set_new(o, "availability_met",
+                        isnan(availability) ? json_null()
+                                            : json_boolean(availability >= cfg->slo.availability));
     json_object_set_new(o, "latency_attainment", number_or_null(fast));
     json_object_set_new(o, "latency_threshold_ms", json_integer(cfg->slo.latency_threshold_ms));
     json_object_set_new(o, "latency_target", json_real(cfg->slo.latency_target));
@@ -139,8 +138,8 @@ static json_t *cost_json(const struct mw_window_fields *w, double count,
     json_object_set_new(cost, "memory_gib_seconds_billed", json_real(mem_billed));
     json_object_set_new(cost, "gpu_seconds", json_real(gpu_s));
     json_object_set_new(cost, "pod_seconds", json_real(pod_s));
-    json_object_set_new(cost, "idle_share", cpu_req > 0 ? json_real(1.0 - cpu_s / cpu_req)
-                                                        : json_null());
+    json_object_set_new(cost, "idle_share",
+                        cpu_req > 0 ? json_real(1.0 - cpu_s / cpu_req) : json_null());
     json_object_set_new(cost, "total", json_real(total));
     json_object_set_new(cost, "per_1k_predictions",
                         count > 0 ? json_real(total / count * 1000) : json_null());
@@ -299,8 +298,7 @@ static void numeric_drift(json_t *o, const struct mw_window_fields *w,
     double wd = mw_drift_wasserstein_binned(values, f->proportions, counts, bins);
     json_object_set_new(o, "wasserstein", number_or_null(wd));
     /* In reference standard deviations, so one threshold fits every feature's scale. */
-    json_object_set_new(o, "wasserstein_normed",
-                        number_or_null(f->std > 0 ? wd / f->std : NAN));
+    json_object_set_new(o, "wasserstein_normed", number_or_null(f->std > 0 ? wd / f->std : NAN));
     double oor = drift_field(w, f->name, "oor");
     json_object_set_new(o, "out_of_range_rate", n > 0 ? json_real(oor / n) : json_null());
 out:
@@ -373,7 +371,8 @@ const char *mw_signals_drift_verdict(const json_t *features, const struct mw_agg
     double corrected = k ? cfg->drift.p_value / (double)k : cfg->drift.p_value;
     const char *verdict = "none";
     json_t *f;
-    json_array_foreach(features, i, f) {
+    json_array_foreach(features, i, f)
+    {
         const char *v = feature_verdict(f, cfg, corrected);
         if (strcmp(v, "drift") == 0)
             return "drift";

@@ -382,18 +382,17 @@ static int plan_resources(struct planner *pl)
             /* Billed: the request when it is larger than the use, per interval. */
             double req_cpu_s = u->has_requested_cores ? u->requested_cores * seconds : 0;
             double mem_gib_s = (double)u->memory_bytes / 1073741824.0 * seconds;
-            double req_mem_gib_s =
-                u->has_requested_memory_bytes
-                    ? (double)u->requested_memory_bytes / 1073741824.0 * seconds
-                    : 0;
+            double req_mem_gib_s = u->has_requested_memory_bytes
+                                       ? (double)u->requested_memory_bytes / 1073741824.0 * seconds
+                                       : 0;
             int rc = add_float(&w->fields, "d|cpu_s", u->cpu_seconds * share);
             rc = rc ? rc : add_float(&w->fields, "d|cpu_req_s", req_cpu_s * share);
-            rc = rc ? rc : add_float(&w->fields, "d|cpu_billed_s",
-                                     (req_cpu_s > u->cpu_seconds ? req_cpu_s : u->cpu_seconds) *
-                                         share);
-            rc = rc ? rc : add_float(&w->fields, "d|mem_billed_gib_s",
-                                     (req_mem_gib_s > mem_gib_s ? req_mem_gib_s : mem_gib_s) *
-                                         share);
+            rc = rc ? rc
+                    : add_float(&w->fields, "d|cpu_billed_s",
+                                (req_cpu_s > u->cpu_seconds ? req_cpu_s : u->cpu_seconds) * share);
+            rc = rc ? rc
+                    : add_float(&w->fields, "d|mem_billed_gib_s",
+                                (req_mem_gib_s > mem_gib_s ? req_mem_gib_s : mem_gib_s) * share);
             rc = rc ? rc : add_float(&w->fields, "d|gpu_s", u->gpu_seconds * share);
             rc = rc ? rc : add_float(&w->fields, "d|pod_s", seconds * share);
             rc = rc ? rc

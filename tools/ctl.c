@@ -822,8 +822,9 @@ struct command {
 };
 
 static const int windows_opts[] = {'v', 'r', 'f', 't', 'j', 0};
-static const int build_opts[] = {
-    OPT_MODEL, 'v', OPT_BINS, OPT_MAX_CATEGORIES, OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o', OPT_INPUT, 0};
+static const int build_opts[] = {OPT_MODEL,       'v',        OPT_BINS,  OPT_MAX_CATEGORIES,
+                                 OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o',
+                                 OPT_INPUT,       0};
 static const int show_opts[] = {'v', 'j', 0};
 static const int drift_opts[] = {'v', OPT_WINDOW, 'r', 'j', 0};
 static const int no_opts[] = {'j', 0};

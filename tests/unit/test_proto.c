@@ -310,7 +310,8 @@ static void test_late_counters_are_counted_not_merged(void **state)
     /* The first minute [t0, t0 + 1 min) is final once the watermark reaches its end plus the
      * allowed lateness (30 s): put the watermark exactly there. The second minute is not. */
     const int64_t t0 = 1700000040000;
-    struct mw_apply_options opt = {.specs = specs, .n_specs = 1,
+    struct mw_apply_options opt = {.specs = specs,
+                                   .n_specs = 1,
                                    .dedup_retention_ms = 604800000,
                                    .watermark_ms = t0 + MINUTE_MS + 30000,
                                    .allowed_lateness_ms = 30000};
