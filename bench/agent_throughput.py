@@ -38,44 +38,20 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
+from procstat import wait_for as _wait_for  # noqa: E402
+
+
+def wait_for(pred, timeout_s, what, interval_s=0.02):
+    _wait_for(pred, timeout_s, what, "agent_throughput", interval_s)
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MODELS = ["churn:v3", "fraud:v1"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout_s, what, interval_s=0.02):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(interval_s)
-    raise SystemExit(f"agent_throughput: timed out after {timeout_s}s waiting for {what}")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a live process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def metrics(port):
@@ -88,15 +64,6 @@ def metrics(port):
             out[key] = float(value)
     return out
 
-
-def machine():
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu": model, "loadavg_1m_at_start": os.getloadavg()[0]}
 
 
 class Run:
