@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 
 struct mw_kafka_settings {
     char *bootstrap_servers;
@@ -21,6 +22,33 @@ struct mw_kafka_settings {
     char *topic;
     struct mw_cfg_strmap properties;
 };
+
+/*
+ * The `kafka:` section's config table entries (config.h) for a config struct `cfg_struct` whose
+ * member `member` is a struct mw_kafka_settings; both binaries take the same keys.
+ */
+#define MW_KAFKA_CFG_FIELDS(cfg_struct, member, topic_desc)                                        \
+    {.key = "kafka.bootstrap_servers",                                                             \
+     .type = MW_CFG_STRING,                                                                        \
+     .offset = offsetof(cfg_struct, member.bootstrap_servers),                                     \
+     .def = "127.0.0.1:9092",                                                                      \
+     .desc = "Kafka bootstrap servers (host:port,...)"},                                           \
+        {.key = "kafka.bootstrap_file",                                                            \
+         .type = MW_CFG_STRING,                                                                    \
+         .offset = offsetof(cfg_struct, member.bootstrap_file),                                    \
+         .def = "",                                                                                \
+         .desc = "File holding the bootstrap servers (overrides bootstrap_servers)"},              \
+        {.key = "kafka.topic",                                                                     \
+         .type = MW_CFG_STRING,                                                                    \
+         .offset = offsetof(cfg_struct, member.topic),                                             \
+         .def = "modelwatch.telemetry",                                                            \
+         .desc = (topic_desc)},                                                                    \
+    {                                                                                              \
+        .key = "kafka.properties", .type = MW_CFG_STRMAP,                                          \
+        .offset = offsetof(cfg_struct, member.properties),                                         \
+        .desc = "librdkafka properties passed through; NAME_file reads NAME's value from a "       \
+                "file"                                                                             \
+    }
 
 /*
  * Build an rd_kafka_conf_t from the settings plus `fixed` (NULL-terminated name/value pairs the
