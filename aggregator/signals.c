@@ -170,6 +170,22 @@ static json_t *binary_json(const struct mw_window_fields *w)
     return o;
 }
 
+/* Precision, recall and F1 of every class seen, with its support. */
+static json_t *per_class_json(const struct mw_perf_multiclass *acc)
+{
+    json_t *classes = json_object();
+    for (uint32_t slot = 0; slot < acc->n_classes; slot++) {
+        uint64_t support = 0;
+        struct mw_perf_prf prf = mw_perf_multiclass_class(acc, slot, &support);
+        json_object_set_new(classes, acc->names[slot],
+                            json_pack("{s:o, s:o, s:o, s:I}", "precision",
+                                      number_or_null(prf.precision), "recall",
+                                      number_or_null(prf.recall), "f1", number_or_null(prf.f1),
+                                      "support", (json_int_t)support));
+    }
+    return classes;
+}
+
 static json_t *multiclass_json(const struct mw_window_fields *w)
 {
     struct mw_perf_multiclass *acc = mw_calloc(1, sizeof *acc);
@@ -181,13 +197,19 @@ static json_t *multiclass_json(const struct mw_window_fields *w)
             mw_perf_multiclass_add_field(acc, w->names[i], w->values[i]);
     struct mw_perf_multiclass_metrics m;
     mw_perf_multiclass_compute(acc, &m);
-    mw_free(acc);
-    if (m.n == 0)
+    if (m.n == 0) {
+        mw_free(acc);
         return json_null();
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:b}", "n", (json_int_t)m.n, "accuracy",
-                     number_or_null(m.accuracy), "macro_f1", number_or_null(m.macro.f1),
-                     "macro_precision", number_or_null(m.macro.precision), "macro_recall",
-                     number_or_null(m.macro.recall), "approximate", m.overflowed);
+    }
+    json_t *per_class = per_class_json(acc);
+    mw_free(acc);
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "n", (json_int_t)m.n,
+                     "accuracy", number_or_null(m.accuracy), "macro_f1",
+                     number_or_null(m.macro.f1), "macro_precision",
+                     number_or_null(m.macro.precision), "macro_recall",
+                     number_or_null(m.macro.recall), "weighted_f1",
+                     number_or_null(m.weighted.f1), "approximate", m.overflowed, "per_class",
+                     per_class);
 }
 
 static json_t *regression_json(const struct mw_window_fields *w)

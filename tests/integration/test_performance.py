@@ -79,6 +79,17 @@ def main(tap, cluster):
     want_macro = skm.f1_score(y, pred, average="macro", zero_division=0)
     tap.check(abs(m["macro_f1"] - want_macro) <= 1e-12, "macro F1 equals scikit-learn's",
               f"got {m['macro_f1']!r} want {want_macro!r}")
+    want_weighted = skm.f1_score(y, pred, average="weighted", zero_division=0)
+    tap.check(abs(m["weighted_f1"] - want_weighted) <= 1e-12, "weighted F1 equals scikit-learn's",
+              f"got {m['weighted_f1']!r} want {want_weighted!r}")
+    p_, r_, f_, s_ = skm.precision_recall_fscore_support(y, pred, labels=[0, 1],
+                                                         zero_division=0)
+    for k, cls in enumerate(("0", "1")):
+        got = m["per_class"][cls]
+        tap.check(got["support"] == s_[k] and abs(got["precision"] - p_[k]) <= 1e-12 and
+                  abs(got["recall"] - r_[k]) <= 1e-12 and abs(got["f1"] - f_[k]) <= 1e-12,
+                  f"class {cls}: precision, recall, F1 and support equal scikit-learn's",
+                  f"{got} vs {(p_[k], r_[k], f_[k], s_[k])}")
     kept = sum(1 for r in rows if unit(r["prediction_id"]) < RATE)
     cov = perf["labels"]
     tap.check(abs(cov["coverage"] - len(pairs) / kept) <= 1e-12,
