@@ -3,9 +3,74 @@
 #include "aggregator_config.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #define F(member) offsetof(struct mw_aggregator_config, member)
 #define DAY_MS 86400000.0
+
+#define O(member) offsetof(struct mw_drift_feature_override, member)
+
+static const struct mw_cfg_field drift_override_table[] = {
+    {.key = "feature",
+     .type = MW_CFG_STRING,
+     .offset = O(feature),
+     .required = true,
+     .desc = "Feature name (as in the profile; \"prediction\" for the model's output)"},
+    {.key = "psi_possible",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(thresholds.psi_possible),
+     .def = "-1",
+     .min = -1,
+     .max = 100,
+     .desc = "PSI from which drift is possible"},
+    {.key = "psi_drift",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(thresholds.psi_drift),
+     .def = "-1",
+     .min = -1,
+     .max = 100,
+     .desc = "PSI from which the feature has drifted"},
+    {.key = "js",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(thresholds.js),
+     .def = "-1",
+     .min = -1,
+     .max = 1,
+     .desc = "Jensen-Shannon distance from which the feature has drifted"},
+    {.key = "p_value",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(thresholds.p_value),
+     .def = "-1",
+     .min = -1,
+     .max = 1,
+     .desc = "Test p-value below which drift is possible"},
+    {.key = "wasserstein",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(thresholds.wasserstein),
+     .def = "-1",
+     .min = -1,
+     .max = 1000,
+     .desc = "Normed Wasserstein distance from which the feature has drifted"},
+    MW_CFG_END,
+};
+
+struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_config *cfg,
+                                                   const char *feature)
+{
+    struct mw_drift_thresholds t = cfg->drift;
+    const struct mw_drift_feature_override *o = cfg->drift_features.items;
+    for (size_t i = 0; i < cfg->drift_features.n; i++) {
+        if (!o[i].feature || strcmp(o[i].feature, feature) != 0)
+            continue;
+        const struct mw_drift_thresholds *x = &o[i].thresholds;
+        t.psi_possible = x->psi_possible >= 0 ? x->psi_possible : t.psi_possible;
+        t.psi_drift = x->psi_drift >= 0 ? x->psi_drift : t.psi_drift;
+        t.js = x->js >= 0 ? x->js : t.js;
+        t.p_value = x->p_value >= 0 ? x->p_value : t.p_value;
+        t.wasserstein = x->wasserstein >= 0 ? x->wasserstein : t.wasserstein;
+    }
+    return t;
+}
 
 const struct mw_cfg_field mw_aggregator_config_table[] = {
     {.key = "log_level",
@@ -161,6 +226,13 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .max = 1000,
      .desc = "Wasserstein distance, in reference standard deviations, from which a numeric "
              "feature has drifted"},
+    {.key = "drift_features",
+     .type = MW_CFG_LIST,
+     .offset = F(drift_features),
+     .sub = drift_override_table,
+     .elem_size = sizeof(struct mw_drift_feature_override),
+     .max = 4096,
+     .desc = "Per-feature thresholds overriding drift.* (feature, and any of its keys)"},
     {.key = "slo.availability",
      .type = MW_CFG_DOUBLE,
      .offset = F(slo.availability),

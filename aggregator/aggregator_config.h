@@ -40,13 +40,14 @@ struct mw_aggregator_config {
     struct {
         int64_t label_horizon_ms;
     } performance;
-    struct {
+    struct mw_drift_thresholds {
         double psi_possible;
         double psi_drift;
         double js;
         double p_value;
         double wasserstein;
     } drift;
+    struct mw_cfg_list drift_features; /* struct mw_drift_feature_override */
     struct {
         double availability;
         int64_t latency_threshold_ms;
@@ -68,6 +69,17 @@ struct mw_aggregator_config {
     } http;
 };
 
+/* One element of `drift_features:`: a feature's own thresholds; a negative value keeps the
+ * global one from `drift:`. */
+struct mw_drift_feature_override {
+    char *feature;
+    struct mw_drift_thresholds thresholds;
+};
+
 extern const struct mw_cfg_field mw_aggregator_config_table[];
+
+/* The thresholds that apply to `feature`: its override merged over the global ones. */
+struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_config *cfg,
+                                                   const char *feature);
 
 #endif

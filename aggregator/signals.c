@@ -203,13 +203,11 @@ static json_t *multiclass_json(const struct mw_window_fields *w)
     }
     json_t *per_class = per_class_json(acc);
     mw_free(acc);
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "n", (json_int_t)m.n,
-                     "accuracy", number_or_null(m.accuracy), "macro_f1",
-                     number_or_null(m.macro.f1), "macro_precision",
-                     number_or_null(m.macro.precision), "macro_recall",
-                     number_or_null(m.macro.recall), "weighted_f1",
-                     number_or_null(m.weighted.f1), "approximate", m.overflowed, "per_class",
-                     per_class);
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "n", (json_int_t)m.n, "accuracy",
+                     number_or_null(m.accuracy), "macro_f1", number_or_null(m.macro.f1),
+                     "macro_precision", number_or_null(m.macro.precision), "macro_recall",
+                     number_or_null(m.macro.recall), "weighted_f1", number_or_null(m.weighted.f1),
+                     "approximate", m.overflowed, "per_class", per_class);
 }
 
 static json_t *regression_json(const struct mw_window_fields *w)
@@ -376,12 +374,15 @@ static bool below(const json_t *o, const char *key, double threshold)
  * normed Wasserstein (drift), and a significant KS or chi-squared test (possible) at
  * `p_value` (the caller passes the Bonferroni-corrected level for a model verdict). */
 static const char *feature_verdict(const json_t *o, const struct mw_aggregator_config *cfg,
-                                   double p_value)
+                                   double p_divisor)
 {
-    if (at_least(o, "psi", cfg->drift.psi_drift) || at_least(o, "js_distance", cfg->drift.js) ||
-        at_least(o, "wasserstein_normed", cfg->drift.wasserstein))
+    const char *name = json_string_value(json_object_get(o, "feature"));
+    struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, name ? name : "");
+    double p_value = t.p_value / p_divisor;
+    if (at_least(o, "psi", t.psi_drift) || at_least(o, "js_distance", t.js) ||
+        at_least(o, "wasserstein_normed", t.wasserstein))
         return "drift";
-    if (at_least(o, "psi", cfg->drift.psi_possible) || below(o, "ks_p_value", p_value) ||
+    if (at_least(o, "psi", t.psi_possible) || below(o, "ks_p_value", p_value) ||
         below(o, "chi2_p_value", p_value))
         return "possible";
     return "none";
@@ -390,7 +391,7 @@ static const char *feature_verdict(const json_t *o, const struct mw_aggregator_c
 const char *mw_signals_drift_verdict(const json_t *features, const struct mw_aggregator_config *cfg)
 {
     size_t k = json_array_size(features), i;
-    double corrected = k ? cfg->drift.p_value / (double)k : cfg->drift.p_value;
+    double corrected = k ? (double)k : 1.0; /* Bonferroni: each test at p / k */
     const char *verdict = "none";
     json_t *f;
     json_array_foreach(features, i, f)
@@ -423,7 +424,7 @@ json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_
             numeric_drift(o, w, f, n);
         else
             categorical_drift(o, w, f, n);
-        json_object_set_new(o, "verdict", json_string(feature_verdict(o, cfg, cfg->drift.p_value)));
+        json_object_set_new(o, "verdict", json_string(feature_verdict(o, cfg, 1.0)));
         json_array_append_new(list, o);
     }
     return list;

@@ -115,7 +115,11 @@ def expected_categorical(f, values, weight):
 def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
-    agg = cluster.start_aggregator(extra="slo:\n  latency_threshold: 3ms\n")
+    # f1's own thresholds are set so that nothing can flag it: the override must win.
+    agg = cluster.start_aggregator(extra="slo:\n  latency_threshold: 3ms\n"
+                                         "drift_features:\n  - feature: f1\n"
+                                         "    psi_possible: 100\n    psi_drift: 100\n"
+                                         "    js: 1\n    wasserstein: 1000\n    p_value: 0\n")
     agent = cluster.start_agent(extra=f'models:\n  - name: churn\n    sample_rate: {RATE}\n'
                                       '    keep_errors: false\n')
     profile = reference_profile()
@@ -192,7 +196,9 @@ def main(tap, cluster):
         tap.check(abs(drift[name]["ks_p_value"] - want) <= 1e-10,
                   f"{name} KS p-value equals scipy's kstwobign", f"{drift[name]['ks_p_value']!r}"
                   f" vs {want!r}")
-    tap.check(all(drift[n]["verdict"] == "drift" for n in NUMERIC) and
+    tap.check(drift["f1"]["verdict"] == "none" and drift["f1"]["psi"] > 0.2,
+              "a feature's own thresholds override the global ones", json.dumps(drift["f1"]))
+    tap.check(all(drift[n]["verdict"] == "drift" for n in NUMERIC if n != "f1") and
               drift["country"]["verdict"] == "drift" and
               json.loads(body)["verdict"] == "drift",
               "verdicts: every shifted feature and the model have drifted",
