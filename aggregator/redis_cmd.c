@@ -80,19 +80,3 @@ int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     va_end(ap);
     return take(c, s);
 }
-
-int mw_redis_cmd_setf(struct mw_redis_cmd *c, size_t i, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = vformat(fmt, ap);
-    va_end(ap);
-    if (!s || i >= c->argc) {
-        mw_free(s);
-        return s ? MW_EINVAL : MW_ENOMEM;
-    }
-    mw_free(c->argv[i]);
-    c->argv[i] = s;
-    c->argvlen[i] = strlen(s);
-    return 0;
-}

@@ -23,8 +23,5 @@ void mw_redis_cmd_free(struct mw_redis_cmd *c);
 int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Replace argument i (copied). */
-int mw_redis_cmd_setf(struct mw_redis_cmd *c, size_t i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif
