@@ -18,7 +18,11 @@
  *          (sampled predictions), pc:lab, pc:skew, pc:delay_ms, pc:dl:<k>; pb:tp/fp/tn/fn,
  *          pb:pos:<bin>, pb:neg:<bin>, pb:ll (binary, score threshold 0.5, 1000 score bins);
  *          pm:n, pm:correct, pm:tp/fp/fn:<class> (multi-class); pr:n, pr:err, pr:abs, pr:sq,
- *          pr:ape, pr:ape_n (regression). Metrics are over the labelled sample, unweighted.
+ *          pr:ape, pr:ape_n (regression). Counted once per joined pair: a label is shipped
+ *          only when the rate selects its prediction id, so every joined pair of a model has
+ *          the same inclusion probability (the rate) and the same sample weight, which cancels
+ *          in every ratio (accuracy, AUC, MAE...). A rate changed mid-window by SIGHUP, or a
+ *          cap scaling weights, mixes two weights in that window.
  *   mw:{M}:idx:<res_s>                      sorted set of "<start_ms>:<version>" by start_ms
  *   mw:{M}:wm                               the model's watermark (ms), highest seen
  *   mw:{M}:dedup:<agent_id>:<boot_id>       bitmap of batch sequence numbers already applied
