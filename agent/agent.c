@@ -217,12 +217,13 @@ static bool keep_payload(struct mw_agent *a, const Modelwatch__V1__ClientMessage
                                  mw_clock_mono_ms(), weight, NULL);
 }
 
-static void add_record(struct mw_agent *a, const void *data, size_t len, double weight)
+static void add_record(struct mw_agent *a, const void *data, size_t len, double weight,
+                       int label_sampled)
 {
     if (mw_batch_builder_would_overflow(&a->builder, len))
         seal(a);
     open_batch_if_needed(a);
-    if (mw_batch_builder_add(&a->builder, data, len, weight) != 0) {
+    if (mw_batch_builder_add(&a->builder, data, len, weight, label_sampled) != 0) {
         a->stats.dropped_batch_error++;
         return;
     }
@@ -262,7 +263,12 @@ static void on_message(const void *data, size_t len, void *arg)
         a->stats.redact_failures++;
         return;
     }
-    add_record(a, data, len, weight);
+    /* The label join waits only for predictions whose label the rate will ship too. */
+    int label_sampled = -1;
+    if (is_event)
+        label_sampled = mw_sampler_unit(msg->event->prediction_id) <
+                        mw_sampler_rate(a->sampler, msg->event->model);
+    add_record(a, data, len, weight, label_sampled);
 }
 
 static void on_seal_timer(uv_timer_t *t)

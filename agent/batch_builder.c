@@ -6,11 +6,12 @@
 #include <string.h>
 
 /* Field tags of Batch and Record (field number << 3 | wire type). */
-#define TAG_BATCH_RECORDS 0x2a  /* 5, length-delimited */
-#define TAG_BATCH_SNAPSHOT 0x32 /* 6, length-delimited */
-#define TAG_RECORD_WEIGHT 0x19  /* 3, 64-bit */
+#define TAG_BATCH_RECORDS 0x2a        /* 5, length-delimited */
+#define TAG_BATCH_SNAPSHOT 0x32       /* 6, length-delimited */
+#define TAG_RECORD_WEIGHT 0x19        /* 3, 64-bit */
+#define TAG_RECORD_LABEL_SAMPLED 0x20 /* 4, varint */
 #define VARINT_MAX 10
-#define RECORD_OVERHEAD (1 + VARINT_MAX + 9)
+#define RECORD_OVERHEAD (1 + VARINT_MAX + 9 + 2)
 /* Room kept for the header and the slack of the size estimate. */
 #define HEADER_RESERVE 1024
 
@@ -51,21 +52,27 @@ int mw_batch_builder_is_full(const struct mw_batch_builder *b)
 }
 
 int mw_batch_builder_add(struct mw_batch_builder *b, const void *client_msg, size_t len,
-                         double weight)
+                         double weight, int label_sampled)
 {
+    uint8_t tail[11];
+    size_t tail_len = 0;
+    tail[tail_len++] = TAG_RECORD_WEIGHT;
+    memcpy(tail + 1, &weight, 8); /* little-endian hosts: the wire order */
+    tail_len += 8;
+    if (label_sampled >= 0) {
+        tail[tail_len++] = TAG_RECORD_LABEL_SAMPLED;
+        tail[tail_len++] = label_sampled ? 1 : 0;
+    }
     uint8_t head[1 + VARINT_MAX];
     size_t head_len = 0;
     head[head_len++] = TAG_BATCH_RECORDS;
-    head_len += put_varint(head + head_len, (uint64_t)len + 9);
-    int rc = mw_buf_reserve(&b->wire, head_len + len + 9);
+    head_len += put_varint(head + head_len, (uint64_t)(len + tail_len));
+    int rc = mw_buf_reserve(&b->wire, head_len + len + tail_len);
     if (rc)
         return rc;
-    uint8_t weight_field[9];
-    weight_field[0] = TAG_RECORD_WEIGHT;
-    memcpy(weight_field + 1, &weight, 8); /* little-endian hosts: the wire order */
     mw_buf_append(&b->wire, head, head_len);
     mw_buf_append(&b->wire, client_msg, len);
-    mw_buf_append(&b->wire, weight_field, sizeof weight_field);
+    mw_buf_append(&b->wire, tail, tail_len);
     b->n_records++;
     return 0;
 }

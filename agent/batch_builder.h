@@ -34,10 +34,11 @@ int mw_batch_builder_would_overflow(const struct mw_batch_builder *b, size_t rec
 /* True when the batch has reached its record or byte limit. */
 int mw_batch_builder_is_full(const struct mw_batch_builder *b);
 
-/* Append one record: the ClientMessage bytes as received plus its weight. Returns 0 or
+/* Append one record: the ClientMessage bytes as received plus its weight and, for an event,
+ * whether the rate selected its id (label_sampled 0 or 1; -1 to leave it out). Returns 0 or
  * MW_EFULL (the batch cannot take it). */
 int mw_batch_builder_add(struct mw_batch_builder *b, const void *client_msg, size_t len,
-                         double weight);
+                         double weight, int label_sampled);
 
 /*
  * Seal: append the snapshot (already packed MetricsSnapshot bytes) and header, and move the

@@ -680,6 +680,8 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     const struct mw_profile *profile =
         pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
     double weight = record_weight(rec);
+    /* A prediction kept only as an error or a slow request gets no label: not waited for. */
+    bool label_sampled = !rec->has_label_sampled || rec->label_sampled;
     bool late[2] = {true, true};
     struct sink sink = {.n = 0};
     for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++) {
@@ -698,7 +700,8 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         }
         late[s] = false;
         int rc = add_int(&w->fields, "records", 1);
-        rc = rc ? rc : add_int(&w->fields, "pc:pred", 1);
+        if (!rc && label_sampled)
+            rc = add_int(&w->fields, "pc:pred", 1);
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
         if (rc)
             return rc;
@@ -709,7 +712,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         if (rc)
             return rc;
     }
-    return late[0] && late[1] ? 0 : plan_prediction(pl, mp, ev, version, late);
+    return (late[0] && late[1]) || !label_sampled ? 0 : plan_prediction(pl, mp, ev, version, late);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */

@@ -282,7 +282,8 @@ static void dump_row(FILE *f, const struct mw_event *ev, const char *label)
         else
             fprintf(f, ",%s", ev->features[k].categorical);
     }
-    fprintf(f, ",%.17g,%s,%" PRIu64 "\n", ev->score, label ? label : "", ev->latency_us);
+    fprintf(f, ",%.17g,%s,%" PRIu64 ",%s\n", ev->score, label ? label : "", ev->latency_us,
+            ev->status == MW_STATUS_ERROR ? "error" : "ok");
 }
 
 int main(int argc, char **argv)
@@ -316,7 +317,7 @@ int main(int argc, char **argv)
     }
     if (dump)
         fprintf(dump, "model,version,prediction_id,f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,country,plan,"
-                      "prediction,label,latency_us\n");
+                      "prediction,label,latency_us,status\n");
     static const char *const countries[] = {"fr", "de", "us", "jp", "br"};
     static const char *const plans[] = {"free", "pro", "team"};
     for (long long i = 0; i < o.events; i++) {

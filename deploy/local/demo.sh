@@ -79,7 +79,7 @@ echo
 echo "\$ modelwatch-ctl profile build --model churn --version v3 ... reference.csv"
 grep -E '^(model|churn),' "$run/reference.csv" >"$run/churn.csv"
 $ctl profile build --model churn --version v3 --ignore model --ignore version \
-  --ignore prediction_id --ignore latency_us --label label -o "$run/churn-v3.profile.json" \
+  --ignore prediction_id --ignore latency_us --ignore status --label label -o "$run/churn-v3.profile.json" \
   "$run/churn.csv"
 echo "\$ modelwatch-ctl profile push churn-v3.profile.json"
 $ctl profile push "$run/churn-v3.profile.json"

@@ -363,7 +363,7 @@ def part2(tap, cluster):
     prof = os.path.join(cluster.dir, "churn-v1.json")
     p = ctl(cluster, "profile", "build", "--model", "churn", "--version", "v1", "--ignore",
             "model", "--ignore", "version", "--ignore", "prediction_id", "--ignore", "label",
-            "--ignore", "latency_us", "--label", "prediction", ref_csv, "-o", prof)
+            "--ignore", "latency_us", "--ignore", "status", "--label", "prediction", ref_csv, "-o", prof)
     tap.check(p.returncode == 0 and "5000 rows, 12 features (10 numeric, 2 categorical)"
               in p.stdout, "profile build from the load generator's CSV", p.stdout + p.stderr)
     p = ctl(cluster, "profile", "push", prof, api=api)
@@ -393,7 +393,7 @@ def part2(tap, cluster):
     prof2 = os.path.join(cluster.dir, "churn-v2.json")
     ctl(cluster, "profile", "build", "--model", "churn", "--version", "v2", "--ignore", "model",
         "--ignore", "version", "--ignore", "prediction_id", "--ignore", "label", "--ignore",
-        "latency_us", "--bins", "5", ref_csv, "-o", prof2)
+        "latency_us", "--ignore", "status", "--bins", "5", ref_csv, "-o", prof2)
     p2 = ctl(cluster, "profile", "push", prof2, api=api)
     p = ctl(cluster, "profile", "show", "churn", api=api)
     tap.check(p2.returncode == 0 and p.returncode == 0 and

@@ -32,12 +32,15 @@ def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
     agg = cluster.start_aggregator()
+    # Errors are always kept: they ship without their labels (the rate did not select them),
+    # and the join must neither wait for those labels nor count them as unlabelled.
     agent = cluster.start_agent(extra=f'models:\n  - name: churn\n    sample_rate: {RATE}\n'
-                                      '    keep_errors: false\n')
+                                      '    keep_errors: true\n')
     start_ms = (int(time.time() * 1000) // 60000 - 10) * 60000
     dump = os.path.join(cluster.dir, "sent.csv")
     sent = cluster.loadgen(agent.endpoint, ["churn:v1"], EVENTS, start_ms=start_ms,
-                           extra=["--labels", str(LABELS), "--dump-csv", dump])
+                           extra=["--labels", str(LABELS), "--dump-csv", dump,
+                                  "--error-share", "0.2"])
     rows = [r for r in csv.DictReader(open(dump))]
     pairs = [r for r in rows if r["label"] != "" and unit(r["prediction_id"]) < RATE]
     tap.check(sent["labels_sent"] == sum(r["label"] != "" for r in rows), "labels sent")
@@ -91,6 +94,10 @@ def main(tap, cluster):
                   f"class {cls}: precision, recall, F1 and support equal scikit-learn's",
                   f"{got} vs {(p_[k], r_[k], f_[k], s_[k])}")
     kept = sum(1 for r in rows if unit(r["prediction_id"]) < RATE)
+    forced = sum(1 for r in rows if unit(r["prediction_id"]) >= RATE and r["status"] == "error")
+    tap.check(window()["records"] == kept + forced and forced > 0,
+              "records: every rate-selected prediction plus every error",
+              f"records={window()['records']} kept={kept} forced={forced}")
     cov = perf["labels"]
     tap.check(abs(cov["coverage"] - len(pairs) / kept) <= 1e-12,
               "label coverage = labelled / sampled predictions", json.dumps(cov))

@@ -102,7 +102,7 @@ static void build_batch(struct sealed *out, uint64_t sequence)
         Modelwatch__V1__ClientMessage *m = modelwatch__v1__client_message__unpack(NULL, n, wire);
         assert_int_equal(mw_counters_add_event(counters, m->event), 0);
         modelwatch__v1__client_message__free_unpacked(m, NULL);
-        assert_int_equal(mw_batch_builder_add(&b, wire, n, 2.5), 0);
+        assert_int_equal(mw_batch_builder_add(&b, wire, n, 2.5, i != 1), 0);
         free(wire);
     }
     struct mw_buf snapshot;
@@ -157,6 +157,8 @@ static void test_builder_batch_decodes_with_records_and_counters(void **state)
     assert_int_equal(b->records[0]->body_case, MODELWATCH__V1__RECORD__BODY_EVENT);
     assert_string_equal(b->records[1]->event->prediction_id, "id-1");
     assert_true(b->records[2]->weight == 2.5);
+    assert_true(b->records[0]->has_label_sampled && b->records[0]->label_sampled);
+    assert_true(b->records[1]->has_label_sampled && !b->records[1]->label_sampled);
     assert_int_equal(b->snapshot->n_models, 3);
     const Modelwatch__V1__ModelCounters *late = find_counters(b, "churn", 1700000100000);
     assert_non_null(late);
