@@ -254,6 +254,12 @@ struct series {
 static const struct series window_series[] = {
     {"modelwatch_model_requests", "Predictions in the latest closed window", {"count"}},
     {"modelwatch_model_error_rate", "Share of failed predictions", {"error_rate"}},
+    {"modelwatch_model_availability",
+     "Share of successful predictions (the availability SLO)",
+     {"slo", "availability"}},
+    {"modelwatch_model_latency_attainment",
+     "Share of predictions within the latency objective's threshold",
+     {"slo", "latency_attainment"}},
     {"modelwatch_model_window_start_seconds",
      "Start of the window these signals describe",
      {"start_ms"}},

@@ -9,6 +9,7 @@
  * and existing Prometheus rules and Grafana dashboards can use the signals:
  *
  *   modelwatch_model_requests{model,version}            modelwatch_model_error_rate{...}
+ *   modelwatch_model_availability{...}                  modelwatch_model_latency_attainment
  *   modelwatch_model_latency_us{model,version,quantile} modelwatch_model_cost_per_1k{...}
  *   modelwatch_model_accuracy / _roc_auc / _log_loss / _f1 / _mae / _rmse / _mape
  *   modelwatch_model_label_coverage                     modelwatch_model_window_start_seconds

@@ -215,6 +215,9 @@ def main(tap, cluster):
     m = metrics(agg.http_port)
     tap.check(m.get('modelwatch_model_requests{model="churn",version="v1"}') == EVENTS,
               "/metrics exports the window's request count")
+    tap.check(close(m.get('modelwatch_model_latency_attainment{model="churn",version="v1"}'),
+                    window["slo"]["latency_attainment"]),
+              "/metrics exports the window's latency attainment")
 
 
 if __name__ == "__main__":
