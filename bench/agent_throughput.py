@@ -31,16 +31,12 @@ Prints a human summary, and with --json one JSON document. Standard library only
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
+from procstat import Run, cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
 from procstat import wait_for as _wait_for  # noqa: E402
 
 
@@ -66,64 +62,10 @@ def metrics(port):
 
 
 
-class Run:
-    def __init__(self, build, keep):
-        self.build = os.path.abspath(build)
-        self.dir = tempfile.mkdtemp(prefix="mw-bench-throughput-")
-        self.keep = keep
-        self.procs = []
-
-    def exe(self, rel):
-        path = os.path.join(self.build, rel)
-        if not os.path.exists(path):
-            raise SystemExit(f"agent_throughput: missing {path}: build first")
-        return path
-
-    def spawn(self, name, argv, stdout=None):
-        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
-        p = subprocess.Popen(argv, stdout=stdout or log, stderr=log, cwd=self.dir,
-                             start_new_session=True)
-        p.mw_name = name
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout_s=60):
-        """Signal, reap with wait4; returns (exit status, rusage)."""
-        if p.returncode is None:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-        return self.reap(p, timeout_s)
-
-    def reap(self, p, timeout_s=600):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                p.returncode = os.waitstatus_to_exitcode(status)
-                return p.returncode, usage
-            if time.monotonic() > deadline:
-                os.killpg(p.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(p.pid, 0)
-                p.returncode = os.waitstatus_to_exitcode(status)
-                return p.returncode, usage
-            time.sleep(0.01)
-
-    def cleanup(self):
-        for p in reversed(self.procs):
-            if p.returncode is None and p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run(args):
-    r = Run(args.build, args.keep)
+    r = Run(args.build, args.keep, "throughput")
     try:
         return measure(r, args)
     finally:

@@ -32,15 +32,13 @@ import os
 import pwd
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
+from procstat import Run, cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
 from procstat import wait_for as _wait_for  # noqa: E402
 
 
@@ -134,50 +132,6 @@ s.close()
 """
 
 
-class Run:
-    def __init__(self, build, keep):
-        self.build = os.path.abspath(build)
-        self.dir = tempfile.mkdtemp(prefix="mw-bench-rsyslog-")
-        os.chmod(self.dir, 0o755)
-        self.keep = keep
-        self.procs = []
-
-    def spawn(self, name, argv, **kw):
-        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
-        p = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.dir,
-                             start_new_session=True, **kw)
-        self.procs.append(p)
-        return p
-
-    def reap(self, p, timeout_s):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                p.returncode = os.waitstatus_to_exitcode(status)
-                return p.returncode, usage
-            if time.monotonic() > deadline:
-                os.killpg(p.pid, signal.SIGKILL)
-            time.sleep(0.01)
-
-    def stop(self, p, timeout_s=30):
-        if p.returncode is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        return self.reap(p, timeout_s)
-
-    def cleanup(self):
-        for p in reversed(self.procs):
-            if p.returncode is None and p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def devkafka_offsets(control_file, topic):
@@ -297,7 +251,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and its logs")
     args = ap.parse_args()
     ensure_rsyslog(not args.no_install)
-    r = Run(args.build, args.keep)
+    r = Run(args.build, args.keep, "rsyslog")
     try:
         res = measure(r, args)
     finally:

@@ -8,7 +8,6 @@ events the dead process had accepted but never sealed. The topic's exact counter
 number must equal every event sent, and the loss must be within the last unsealed interval.
 """
 import signal
-import time
 
 from harness import metrics, run, wait_for
 
