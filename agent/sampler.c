@@ -9,6 +9,8 @@
  */
 #include "sampler.h"
 
+#include "hash.h"
+
 #include "alloc.h"
 #include "error.h"
 #include "names.h"
@@ -71,21 +73,10 @@ const char *mw_sample_reason_name(enum mw_sample_reason why)
 /* ---------------------------------------------------------------------------------------- */
 /* Hash: the contract of mw_sampler_unit(). Changing any constant here changes decisions.    */
 
-/* FNV-1a 64 of the string's bytes, then the splitmix64 finalizer: FNV's high bits depend
- * weakly on the last bytes; the finalizer spreads every input bit over every output bit. */
+/* FNV-1a 64 of the string's bytes, then the splitmix64 finalizer. */
 static uint64_t hash64(const char *text)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64 offset basis */
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3u; /* FNV-1a 64 prime */
-    }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9u;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebu;
-    h ^= h >> 31;
-    return h;
+    return mw_hash_mix(mw_hash_str(MW_HASH_INIT, text));
 }
 
 double mw_sampler_unit(const char *prediction_id)

@@ -51,6 +51,13 @@ static const struct mw_cfg_field drift_override_table[] = {
      .min = -1,
      .max = 1000,
      .desc = "Normed Wasserstein distance from which the feature has drifted"},
+    {.key = "min_values",
+     .type = MW_CFG_INT,
+     .offset = O(thresholds.min_values),
+     .def = "-1",
+     .min = -1,
+     .max = 1000000000,
+     .desc = "Values a window must have observed for a verdict on the feature"},
     MW_CFG_END,
 };
 
@@ -68,6 +75,7 @@ struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_co
         t.js = x->js >= 0 ? x->js : t.js;
         t.p_value = x->p_value >= 0 ? x->p_value : t.p_value;
         t.wasserstein = x->wasserstein >= 0 ? x->wasserstein : t.wasserstein;
+        t.min_values = x->min_values >= 0 ? x->min_values : t.min_values;
     }
     return t;
 }
@@ -226,6 +234,14 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .max = 1000,
      .desc = "Wasserstein distance, in reference standard deviations, from which a numeric "
              "feature has drifted"},
+    {.key = "drift.min_values",
+     .type = MW_CFG_INT,
+     .offset = F(drift.min_values),
+     .def = "100",
+     .min = 1,
+     .max = 1000000000,
+     .desc = "Values (observed, not weighted) a window must hold before a feature gets a "
+             "verdict; fewer give insufficient_data"},
     {.key = "drift_features",
      .type = MW_CFG_LIST,
      .offset = F(drift_features),

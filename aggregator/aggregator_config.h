@@ -46,6 +46,7 @@ struct mw_aggregator_config {
         double js;
         double p_value;
         double wasserstein;
+        int64_t min_values; /* fewer values observed: insufficient_data, no verdict */
     } drift;
     struct mw_cfg_list drift_features; /* struct mw_drift_feature_override */
     struct {

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "names.h"
 #include "signals.h"
+#include "signals_drift.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -360,8 +361,15 @@ static void respond_drift(struct drift_query *q, const redisReply *window)
     struct mw_window_fields w = {0};
     if (buf)
         window_fields_of(window, &w, buf);
-    json_t *features = mw_signals_drift_json(&w, profile, q->api->cfg);
-    const char *verdict = mw_signals_drift_verdict(features, q->api->cfg);
+    struct mw_drift_signals ds;
+    if (mw_drift_signals_compute(&w, profile, q->api->cfg, &ds) != 0) {
+        mw_http_respond_error(q->ex, 503, "out of memory computing drift");
+        mw_free(buf);
+        mw_profile_free(profile);
+        return;
+    }
+    json_t *features = mw_drift_signals_json(&ds);
+    const char *verdict = mw_drift_verdict_name(ds.verdict);
     respond_json(q->ex, 200,
                  json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", q->model, "version",
                            q->version, "resolution_s", (json_int_t)(q->width_ms / 1000),
@@ -369,6 +377,7 @@ static void respond_drift(struct drift_query *q, const redisReply *window)
                            window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
                            "profile_version", profile->version, "verdict", verdict, "features",
                            features));
+    mw_drift_signals_free(&ds);
     mw_free(buf);
     mw_profile_free(profile);
 }

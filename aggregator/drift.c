@@ -3,9 +3,8 @@
  * chi-squared and data-quality rates of a window's bin counts against a reference profile (see
  * drift.h for the data model).
  *
- * Numerics: the reference is normalized by a compensated sum, window proportions are
- * count / total with the total summed exactly in uint64, and cumulative window counts stay
- * integers, so each proportion carries one or two roundings whatever the counts (1e9 per bin
+ * Numerics: the reference and the window's (weighted) counts are normalized by compensated
+ * sums, so each proportion carries one or two roundings whatever the counts (1e9 per bin
  * included). tests/oracle/test_drift_oracle.py checks every statistic against numpy/scipy.
  */
 #include "drift.h"
@@ -38,35 +37,19 @@ static double reference_sum(const double *ref_p, size_t n_bins)
     return sum > 0.0 && isfinite(sum) ? sum : NAN;
 }
 
-/* Total of the window counts into *total; false if it does not fit in 64 bits. */
-static bool window_total(const uint64_t *cur_counts, size_t n_bins, uint64_t *total)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n_bins; i++) {
-        if (cur_counts[i] > UINT64_MAX - sum)
-            return false;
-        sum += cur_counts[i];
-    }
-    *total = sum;
-    return true;
-}
-
 /*
  * The checks every statistic starts with. On success stores the reference sum and the window
- * total (as a double) and returns true; returns false for NULL arrays, zero bins, an invalid
- * reference, an overflowing or empty window.
+ * total and returns true; returns false for NULL arrays, zero bins, an invalid reference, or
+ * window weights that are negative, not finite, or all zero.
  */
-static bool prepare(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *ref_sum,
+static bool prepare(const double *ref_p, const double *cur, size_t n_bins, double *ref_sum,
                     double *total)
 {
-    if (!ref_p || !cur_counts || n_bins == 0)
+    if (!ref_p || !cur || n_bins == 0)
         return false;
     *ref_sum = reference_sum(ref_p, n_bins);
-    uint64_t n;
-    if (isnan(*ref_sum) || !window_total(cur_counts, n_bins, &n) || n == 0)
-        return false;
-    *total = (double)n;
-    return true;
+    *total = reference_sum(cur, n_bins);
+    return !isnan(*ref_sum) && !isnan(*total);
 }
 
 int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique)
@@ -102,49 +85,31 @@ size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x)
     return lo;
 }
 
-int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, double ref_max,
-                        double *out)
-{
-    if (!edges || !out || n_edges == 0 || !isfinite(ref_min) || !isfinite(ref_max) ||
-        ref_min > ref_max)
-        return MW_EINVAL;
-    for (size_t i = 0; i < n_edges; i++) {
-        if (!isfinite(edges[i]) || (i > 0 && !(edges[i] > edges[i - 1])))
-            return MW_EINVAL;
-    }
-    out[0] = fmin(ref_min, edges[0]);
-    /* Halves before adding: cannot overflow for edges near DBL_MAX. */
-    for (size_t i = 1; i < n_edges; i++)
-        out[i] = 0.5 * edges[i - 1] + 0.5 * edges[i];
-    out[n_edges] = fmax(ref_max, edges[n_edges - 1]);
-    return 0;
-}
-
-double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double epsilon)
+double mw_drift_psi(const double *ref_p, const double *cur, size_t n_bins, double epsilon)
 {
     double ref_sum, total;
-    if (!(epsilon > 0.0 && epsilon < 1.0) || !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+    if (!(epsilon > 0.0 && epsilon < 1.0) || !prepare(ref_p, cur, n_bins, &ref_sum, &total))
         return NAN;
     double psi = 0.0;
     for (size_t i = 0; i < n_bins; i++) {
         double r = fmax(ref_p[i] / ref_sum, epsilon);
-        double c = fmax((double)cur_counts[i] / total, epsilon);
+        double c = fmax(cur[i] / total, epsilon);
         psi += (c - r) * log(c / r);
     }
     return psi;
 }
 
-double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, size_t n_bins)
+double mw_drift_js_distance(const double *ref_p, const double *cur, size_t n_bins)
 {
     double ref_sum, total;
-    if (!prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+    if (!prepare(ref_p, cur, n_bins, &ref_sum, &total))
         return NAN;
     /* Natural logs as scipy sums them (rel_entr), converted to base 2 at the end; a term with
      * zero mass is 0 (x ln x -> 0), and m > 0 wherever either side has mass. */
     double left = 0.0, right = 0.0;
     for (size_t i = 0; i < n_bins; i++) {
         double p = ref_p[i] / ref_sum;
-        double q = (double)cur_counts[i] / total;
+        double q = cur[i] / total;
         double m = (p + q) / 2.0;
         if (p > 0.0)
             left += p * log(p / m);
@@ -156,42 +121,54 @@ double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, siz
     return sqrt(fmin(fmax(divergence, 0.0), 1.0));
 }
 
-double mw_drift_ks_binned(const double *ref_p, const uint64_t *cur_counts, size_t n_bins)
+double mw_drift_ks_binned(const double *ref_p, const double *cur, size_t n_bins)
 {
     double ref_sum, total;
-    if (!prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+    if (!prepare(ref_p, cur, n_bins, &ref_sum, &total))
         return NAN;
-    double ref_cum = 0.0, ks = 0.0;
-    uint64_t cur_cum = 0;
+    double ref_cum = 0.0, cur_cum = 0.0, ks = 0.0;
     /* Both CDFs are 1 after the last bin, so its boundary is skipped. */
     for (size_t i = 0; i + 1 < n_bins; i++) {
         ref_cum += ref_p[i];
-        cur_cum += cur_counts[i];
-        double d = fabs(ref_cum / ref_sum - (double)cur_cum / total);
+        cur_cum += cur[i];
+        double d = fabs(ref_cum / ref_sum - cur_cum / total);
         ks = fmax(ks, d);
     }
     return fmin(ks, 1.0);
 }
 
-double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
-                                   const uint64_t *cur_counts, size_t n_bins)
+/* Checks one side of mw_drift_wasserstein_points and returns its total weight, or NaN. */
+static double points_total(const double *x, const double *w, size_t n)
 {
-    double ref_sum, total;
-    if (!values || !prepare(ref_p, cur_counts, n_bins, &ref_sum, &total))
+    if (!x || !w || n == 0)
         return NAN;
-    for (size_t i = 0; i < n_bins; i++) {
-        if (!isfinite(values[i]) || (i > 0 && values[i] < values[i - 1]))
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i]) || (i > 0 && x[i] < x[i - 1]))
             return NAN;
     }
-    /* W1 on the line is the integral of |F_ref - F_cur|; both are step functions that change
-     * only at the values. */
-    double ref_cum = 0.0, w = 0.0;
-    uint64_t cur_cum = 0;
-    for (size_t i = 0; i + 1 < n_bins; i++) {
-        ref_cum += ref_p[i];
-        cur_cum += cur_counts[i];
-        double d = fabs(ref_cum / ref_sum - (double)cur_cum / total);
-        w += d * (values[i + 1] - values[i]);
+    return reference_sum(w, n);
+}
+
+double mw_drift_wasserstein_points(const double *ref_x, const double *ref_w, size_t n_ref,
+                                   const double *cur_x, const double *cur_w, size_t n_cur)
+{
+    double ref_total = points_total(ref_x, ref_w, n_ref);
+    double cur_total = points_total(cur_x, cur_w, n_cur);
+    if (isnan(ref_total) || isnan(cur_total))
+        return NAN;
+    /* W1 on the line is the integral of |F_ref - F_cur|: walk the merged support in order; both
+     * CDFs are constant between consecutive support points. */
+    size_t i = 0, j = 0;
+    double ref_cum = 0.0, cur_cum = 0.0, w = 0.0;
+    double at = fmin(ref_x[0], cur_x[0]);
+    while (i < n_ref || j < n_cur) {
+        double next = j >= n_cur || (i < n_ref && ref_x[i] <= cur_x[j]) ? ref_x[i] : cur_x[j];
+        w += fabs(ref_cum / ref_total - cur_cum / cur_total) * (next - at);
+        at = next;
+        while (i < n_ref && ref_x[i] == at)
+            ref_cum += ref_w[i++];
+        while (j < n_cur && cur_x[j] == at)
+            cur_cum += cur_w[j++];
     }
     return w;
 }
@@ -248,33 +225,38 @@ double mw_drift_ks_p_value(double d, double n_ref, double n_cur)
     return ks_survival(en * d);
 }
 
-int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,
+int mw_drift_chi2(const double *ref_p, const double *cur, size_t n_bins, double *statistic,
                   double *p_value)
 {
     if (statistic)
         *statistic = NAN;
     if (p_value)
         *p_value = NAN;
-    if (!ref_p || !cur_counts || n_bins == 0 || !statistic || !p_value)
+    if (!ref_p || !cur || n_bins == 0 || !statistic || !p_value)
         return MW_EINVAL;
     double ref_sum = reference_sum(ref_p, n_bins);
-    uint64_t n;
-    if (isnan(ref_sum) || !window_total(cur_counts, n_bins, &n))
+    if (isnan(ref_sum))
         return MW_EINVAL;
-    if (n == 0)
+    double total = 0.0;
+    for (size_t i = 0; i < n_bins; i++) {
+        if (!(cur[i] >= 0.0) || isinf(cur[i]))
+            return MW_EINVAL;
+        total += cur[i];
+    }
+    if (total == 0.0)
         return 0; /* nothing observed: no test, not an error */
 
-    double total = (double)n, stat = 0.0;
+    double stat = 0.0;
     size_t n_expected = 0;
     bool unseen = false;
     for (size_t i = 0; i < n_bins; i++) {
         if (ref_p[i] == 0.0) {
-            unseen = unseen || cur_counts[i] > 0;
+            unseen = unseen || cur[i] > 0;
             continue;
         }
         n_expected++;
         double expected = ref_p[i] / ref_sum * total;
-        double diff = (double)cur_counts[i] - expected;
+        double diff = cur[i] - expected;
         stat += diff * diff / expected;
     }
     if (unseen) {
@@ -314,4 +296,16 @@ double mw_drift_out_of_range_rate(uint64_t out_of_range, uint64_t total)
 bool mw_drift_out_of_range(double x, double ref_min, double ref_max)
 {
     return x < ref_min || x > ref_max;
+}
+
+size_t mw_drift_grid_slot(const double *cuts, size_t n_cuts, double ref_min, double ref_max,
+                          double x)
+{
+    if (isnan(x) || (!cuts && n_cuts > 0))
+        return MW_DRIFT_NO_BIN;
+    if (x < ref_min)
+        return 0;
+    if (x > ref_max)
+        return n_cuts + 2;
+    return 1 + mw_drift_bin_index(cuts, n_cuts, x);
 }

@@ -1,24 +1,28 @@
 /*
  * drift.h — drift statistics of one window against a model's reference profile.
  *
- * The state is mergeable counters, so any aggregator replica can add to it in Redis:
+ * The window's state is mergeable weighted counts, so any aggregator replica can add to it in
+ * Redis:
  *
- *   numeric feature   The reference profile holds strictly increasing bin edges
- *                     e_0 < ... < e_{k} (from reference quantiles, n_edges = k + 1), the
- *                     reference proportions of the n_edges + 1 bins
- *                       bin 0            underflow  (-inf, e_0)
- *                       bin i, 1..k      [e_{i-1}, e_i)
- *                       bin k + 1        overflow   [e_k, +inf)
- *                     and the reference min and max. A window holds a count per bin (found by
- *                     mw_drift_bin_index) plus counts of missing and out-of-range values.
+ *   numeric feature   The reference profile holds the feature's range [min, max] and a fine
+ *                     grid of cut points c_1 < ... < c_k strictly inside it (its percentiles and
+ *                     deciles). They make k + 3 ordered slots (mw_drift_grid_slot):
+ *                       slot 0           below the range   (-inf, min)
+ *                       slot 1           [min, c_1)
+ *                       slot i, 2..k     [c_{i-1}, c_i)
+ *                       slot k + 1       [c_k, max]
+ *                       slot k + 2       above the range   (max, +inf)
+ *                     The reference has no mass below or above its own range. PSI and JS use
+ *                     the coarser decile regions plus the two out-of-range slots; KS and
+ *                     Wasserstein use every slot.
  *   categorical       The reference holds categories with proportions, plus an "other /
  *                     unseen" slot (proportion 0 or small) as the last bin. A window holds a
  *                     count per reference category plus the count of unseen categories.
  *
- * Every statistic takes the reference proportions `ref_p` and the window's `cur_counts` over the
- * same `n_bins` bins. `ref_p` need not sum to exactly 1: it is normalized by its sum. Entries
- * must be finite and >= 0 with a positive sum; otherwise, and for NULL arrays, zero bins or an
- * empty window (all counts 0), the result is NaN: "no value for this window", never a crash.
+ * Every statistic takes the reference proportions `ref_p` and the window's weighted counts
+ * `cur` over the same `n_bins` bins. Neither need sum to 1: each is normalized by its sum.
+ * Entries must be finite and >= 0 with a positive sum; otherwise, and for NULL arrays, zero bins
+ * or an empty window, the result is NaN: "no value for this window", never a crash.
  * The functions are pure: no allocation, no state, safe from any thread; arrays are borrowed for
  * the duration of the call.
  */
@@ -54,15 +58,13 @@ int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique);
 size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x);
 
 /*
- * Representative value of each of the n_edges + 1 bins, for mw_drift_wasserstein_binned:
- * out[0] = min(ref_min, e_0) for the underflow bin, the midpoint (e_{i-1} + e_i) / 2 for
- * interior bin i, out[n_edges] = max(ref_max, e_{n_edges-1}) for the overflow bin; so `out`
- * is non-decreasing. `out` (caller-owned) must hold n_edges + 1 doubles. Returns 0, or
- * MW_EINVAL (out untouched) for NULL pointers, n_edges = 0, non-finite values, edges that are
- * not strictly increasing, or ref_min > ref_max.
+ * Slot, in 0..n_cuts + 2, of x under the numeric layout above: 0 below ref_min, n_cuts + 2
+ * above ref_max, else 1 + the number of cuts <= x. MW_DRIFT_NO_BIN for NaN x, or NULL cuts with
+ * n_cuts > 0. `cuts` must be strictly increasing and inside (ref_min, ref_max) (not checked:
+ * this is the hot path).
  */
-int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, double ref_max,
-                        double *out);
+size_t mw_drift_grid_slot(const double *cuts, size_t n_cuts, double ref_min, double ref_max,
+                          double x);
 
 /*
  * Population stability index: sum over bins of (c_i - r_i) ln(c_i / r_i), with r the reference
@@ -71,14 +73,14 @@ int mw_drift_bin_values(const double *edges, size_t n_edges, double ref_min, dou
  * MW_DRIFT_PSI_EPSILON unless the profile says otherwise. >= 0; 0 for identical proportions.
  * NaN for the degenerate inputs above or epsilon outside (0, 1).
  */
-double mw_drift_psi(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double epsilon);
+double mw_drift_psi(const double *ref_p, const double *cur, size_t n_bins, double epsilon);
 
 /*
  * Jensen–Shannon distance in base 2: sqrt((KL(r || m) + KL(c || m)) / 2) with m = (r + c) / 2,
  * logarithms base 2; equals scipy.spatial.distance.jensenshannon(r, c, base=2). In [0, 1]:
  * 0 for identical distributions, 1 for disjoint supports. NaN for degenerate inputs.
  */
-double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, size_t n_bins);
+double mw_drift_js_distance(const double *ref_p, const double *cur, size_t n_bins);
 
 /*
  * Kolmogorov–Smirnov statistic of the binned distributions: max over bin boundaries of
@@ -87,21 +89,22 @@ double mw_drift_js_distance(const double *ref_p, const uint64_t *cur_counts, siz
  * (the oracle test checks both). Only meaningful for ordered (numeric) bins. NaN for degenerate
  * inputs.
  */
-double mw_drift_ks_binned(const double *ref_p, const uint64_t *cur_counts, size_t n_bins);
+double mw_drift_ks_binned(const double *ref_p, const double *cur, size_t n_bins);
 
 /*
- * Wasserstein-1 (earth mover's) distance between the reference and window distributions with
- * bin i's mass placed at values[i], as scipy.stats.wasserstein_distance(values, values, ref_p,
- * cur_counts) computes it: sum over i < n_bins - 1 of |F_ref(i) - F_cur(i)| (values[i+1] -
- * values[i]). In the feature's units. `values` (from mw_drift_bin_values) must be finite and
- * non-decreasing, else NaN; NaN also for the degenerate inputs above.
+ * Wasserstein-1 (earth mover's) distance between two distributions of point masses: weights
+ * ref_w at positions ref_x, and cur_w at cur_x; each side's positions finite and non-decreasing,
+ * its weights >= 0 with a positive sum (normalized here). Equals
+ * scipy.stats.wasserstein_distance(ref_x, cur_x, ref_w, cur_w), in the positions' units. NaN
+ * for NULL arrays, empty sides or invalid values.
  */
-double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
-                                   const uint64_t *cur_counts, size_t n_bins);
+double mw_drift_wasserstein_points(const double *ref_x, const double *ref_w, size_t n_ref,
+                                   const double *cur_x, const double *cur_w, size_t n_cur);
 
 /*
  * Pearson chi-squared goodness of fit of the window counts o_i against expected counts
- * e_i = r_i N (r normalized, N the window total): statistic sum (o_i - e_i)^2 / e_i over bins
+ * e_i = r_i N (r normalized, N the window total; pass counts of values actually observed, not
+ * weights, for a meaningful p-value): statistic sum (o_i - e_i)^2 / e_i over bins
  * with r_i > 0, df = (number of bins with r_i > 0) - 1, p-value = mw_chi2_sf(statistic, df).
  * Equals scipy.stats.chisquare(o, e) over the bins with r_i > 0.
  *
@@ -114,7 +117,7 @@ double mw_drift_wasserstein_binned(const double *values, const double *ref_p,
  * statistic of 0 and a NaN p-value, as scipy does. Returns MW_EINVAL, outputs NaN (when not
  * NULL), for NULL pointers, n_bins = 0, or an invalid ref_p (see above).
  */
-int mw_drift_chi2(const double *ref_p, const uint64_t *cur_counts, size_t n_bins, double *statistic,
+int mw_drift_chi2(const double *ref_p, const double *cur, size_t n_bins, double *statistic,
                   double *p_value);
 
 /*

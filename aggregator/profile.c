@@ -3,7 +3,9 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "hash.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,8 +28,11 @@ static int fail(char *err, size_t errsize, const char *fmt, ...)
 static void free_feature(struct mw_profile_feature *f)
 {
     mw_free(f->name);
-    mw_free(f->edges);
-    mw_free(f->proportions);
+    mw_free(f->cuts);
+    mw_free(f->slot_p);
+    mw_free(f->slot_mean);
+    mw_free(f->psi_bin);
+    mw_free(f->psi_p);
     for (size_t i = 0; i < f->n_categories; i++)
         mw_free(f->categories[i]);
     mw_free(f->categories);
@@ -63,36 +68,32 @@ static int get_share(json_t *v, const char *where, double *out, char *err, size_
     return rc;
 }
 
-static int parse_numeric(struct mw_profile_feature *f, json_t *obj, char *err, size_t errsize)
+/* An array of at most `max` elements at obj[key], or fail naming it. */
+static int get_array(json_t *obj, const char *feature, const char *key, size_t want, size_t max,
+                     json_t **out, char *err, size_t errsize)
+{
+    json_t *a = json_object_get(obj, key);
+    if (!json_is_array(a) || json_array_size(a) > max ||
+        (want != SIZE_MAX && json_array_size(a) != want)) {
+        if (want != SIZE_MAX)
+            return fail(err, errsize, "features.%s.%s: expected an array of %zu numbers", feature,
+                        key, want);
+        return fail(err, errsize, "features.%s.%s: expected an array of at most %zu numbers",
+                    feature, key, max);
+    }
+    *out = a;
+    return 0;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int parse_range(struct mw_profile_feature *f, json_t *obj, char *err, size_t errsize)
 {
     char where[256];
-    json_t *edges = json_object_get(obj, "edges"), *props = json_object_get(obj, "proportions");
-    size_t n = json_array_size(edges);
-    if (!json_is_array(edges) || n == 0 || n > MW_PROFILE_MAX_EDGES)
-        return fail(err, errsize, "features.%s.edges: expected 1 to %d numbers", f->name,
-                    MW_PROFILE_MAX_EDGES);
-    if (!json_is_array(props) || json_array_size(props) != n + 1)
-        return fail(err, errsize,
-                    "features.%s.proportions: expected %zu shares (one per region "
-                    "the %zu edges make)",
-                    f->name, n + 1, n);
-    f->n_edges = n;
-    f->edges = mw_calloc(n, sizeof *f->edges);
-    f->proportions = mw_calloc(n + 1, sizeof *f->proportions);
-    if (!f->edges || !f->proportions)
-        return MW_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(where, sizeof where, "features.%s.edges[%zu]", f->name, i);
-        if (get_number(json_array_get(edges, i), where, &f->edges[i], err, errsize))
-            return MW_EPARSE;
-        if (i && !(f->edges[i] > f->edges[i - 1]))
-            return fail(err, errsize, "%s: edges must be strictly increasing", where);
-    }
-    for (size_t i = 0; i <= n; i++) {
-        snprintf(where, sizeof where, "features.%s.proportions[%zu]", f->name, i);
-        if (get_share(json_array_get(props, i), where, &f->proportions[i], err, errsize))
-            return MW_EPARSE;
-    }
     const char *keys[] = {"min", "max", "mean"};
     double *vals[] = {&f->min, &f->max, &f->mean};
     for (size_t i = 0; i < 3; i++) {
@@ -100,9 +101,121 @@ static int parse_numeric(struct mw_profile_feature *f, json_t *obj, char *err, s
         if (get_number(json_object_get(obj, keys[i]), where, vals[i], err, errsize))
             return MW_EPARSE;
     }
+    if (f->min > f->max)
+        return fail(err, errsize, "features.%s: min is above max", f->name);
     json_t *std = json_object_get(obj, "std");
     f->std = json_is_number(std) && json_number_value(std) >= 0 ? json_number_value(std) : NAN;
     return 0;
+}
+
+static int parse_cuts(struct mw_profile_feature *f, json_t *cuts, char *err, size_t errsize)
+{
+    char where[256];
+    for (size_t i = 0; i < f->n_cuts; i++) {
+        snprintf(where, sizeof where, "features.%s.cuts[%zu]", f->name, i);
+        if (get_number(json_array_get(cuts, i), where, &f->cuts[i], err, errsize))
+            return MW_EPARSE;
+        if (i && !(f->cuts[i] > f->cuts[i - 1]))
+            return fail(err, errsize, "%s: cuts must be strictly increasing", where);
+        if (!(f->cuts[i] > f->min && f->cuts[i] < f->max))
+            return fail(err, errsize, "%s: a cut must lie strictly between min and max", where);
+    }
+    return 0;
+}
+
+/* Reference shares and mass positions of the slots, from the regions' counts and sums. */
+static int parse_regions(struct mw_profile_feature *f, json_t *counts, json_t *sums, char *err,
+                         size_t errsize)
+{
+    char where[256];
+    size_t n_regions = f->n_cuts + 1;
+    double total = 0;
+    for (size_t r = 0; r < n_regions; r++) {
+        json_t *c = json_array_get(counts, r);
+        if (!json_is_integer(c) || json_integer_value(c) < 0)
+            return fail(err, errsize, "features.%s.region_counts[%zu]: expected a count >= 0",
+                        f->name, r);
+        double count = (double)json_integer_value(c), sum = 0;
+        snprintf(where, sizeof where, "features.%s.region_sums[%zu]", f->name, r);
+        if (get_number(json_array_get(sums, r), where, &sum, err, errsize))
+            return MW_EPARSE;
+        double lo = r == 0 ? f->min : f->cuts[r - 1], hi = r == f->n_cuts ? f->max : f->cuts[r];
+        /* Rounding may put a region's mean a hair outside it; the slots must stay in order. */
+        double mean = count > 0 ? fmin(fmax(sum / count, lo), hi) : lo + (hi - lo) / 2;
+        f->slot_p[r + 1] = count;
+        f->slot_mean[r + 1] = mean;
+        total += count;
+    }
+    if (!(total > 0))
+        return fail(err, errsize, "features.%s.region_counts: no reference value", f->name);
+    if (f->count && total != (double)f->count)
+        return fail(err, errsize, "features.%s.region_counts: they sum to %.0f, count is %" PRIu64,
+                    f->name, total, f->count);
+    for (size_t r = 1; r <= n_regions; r++)
+        f->slot_p[r] /= total;
+    f->slot_mean[0] = f->slot_mean[n_regions + 1] = NAN;
+    return 0;
+}
+
+/* The PSI bins: below the range, the regions the deciles cut [min, max] into, above. */
+static int parse_deciles(struct mw_profile_feature *f, json_t *deciles, char *err, size_t errsize)
+{
+    char where[256];
+    size_t n = json_array_size(deciles), n_slots = f->n_cuts + 3;
+    double prev = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double d = 0;
+        snprintf(where, sizeof where, "features.%s.deciles[%zu]", f->name, i);
+        if (get_number(json_array_get(deciles, i), where, &d, err, errsize))
+            return MW_EPARSE;
+        if (!(d > prev))
+            return fail(err, errsize, "%s: deciles must be strictly increasing", where);
+        if (!bsearch(&d, f->cuts, f->n_cuts, sizeof d, compare_double))
+            return fail(err, errsize, "%s: every decile must also be one of the cuts", where);
+        prev = d;
+    }
+    f->n_psi_bins = n + 3;
+    f->psi_bin = mw_calloc(n_slots, sizeof *f->psi_bin);
+    f->psi_p = mw_calloc(f->n_psi_bins, sizeof *f->psi_p);
+    if (!f->psi_bin || !f->psi_p)
+        return MW_ENOMEM;
+    /* Slot s >= 1 starts at min or at cut s - 1: its bin is 1 + the deciles at or below that. */
+    size_t below = 0;
+    for (size_t s = 1; s + 1 < n_slots; s++) {
+        double start = s == 1 ? f->min : f->cuts[s - 2];
+        while (below < n && json_number_value(json_array_get(deciles, below)) <= start)
+            below++;
+        f->psi_bin[s] = 1 + below;
+    }
+    f->psi_bin[n_slots - 1] = n + 2;
+    for (size_t s = 0; s < n_slots; s++)
+        f->psi_p[f->psi_bin[s]] += f->slot_p[s];
+    return 0;
+}
+
+static int parse_numeric(struct mw_profile_feature *f, json_t *obj, char *err, size_t errsize)
+{
+    json_t *cuts = NULL, *counts = NULL, *sums = NULL, *deciles = NULL;
+    int rc = parse_range(f, obj, err, errsize);
+    rc = rc ? rc
+            : get_array(obj, f->name, "cuts", SIZE_MAX, MW_PROFILE_MAX_CUTS, &cuts, err, errsize);
+    if (rc)
+        return rc;
+    f->n_cuts = json_array_size(cuts);
+    rc = get_array(obj, f->name, "region_counts", f->n_cuts + 1, SIZE_MAX, &counts, err, errsize);
+    rc = rc ? rc
+            : get_array(obj, f->name, "region_sums", f->n_cuts + 1, SIZE_MAX, &sums, err, errsize);
+    rc = rc ? rc : get_array(obj, f->name, "deciles", SIZE_MAX, f->n_cuts, &deciles, err, errsize);
+    if (rc)
+        return rc;
+    f->cuts = mw_calloc(f->n_cuts + 1, sizeof *f->cuts);
+    f->slot_p = mw_calloc(f->n_cuts + 3, sizeof *f->slot_p);
+    f->slot_mean = mw_calloc(f->n_cuts + 3, sizeof *f->slot_mean);
+    if (!f->cuts || !f->slot_p || !f->slot_mean)
+        return MW_ENOMEM;
+    rc = parse_cuts(f, cuts, err, errsize);
+    rc = rc ? rc : parse_regions(f, counts, sums, err, errsize);
+    return rc ? rc : parse_deciles(f, deciles, err, errsize);
 }
 
 struct category {
@@ -197,6 +310,12 @@ static int parse_document(struct mw_profile *p, json_t *doc, char *err, size_t e
     const char *model = json_string_value(json_object_get(doc, "model"));
     const char *version = json_string_value(json_object_get(doc, "version"));
     json_t *features = json_object_get(doc, "features");
+    json_t *format = json_object_get(doc, "format");
+    if (!json_is_integer(format) || json_integer_value(format) != MW_PROFILE_FORMAT)
+        return fail(err, errsize,
+                    "format: expected %d (build the profile again with `modelwatch-ctl profile "
+                    "build`)",
+                    MW_PROFILE_FORMAT);
     if (!model || !*model)
         return fail(err, errsize, "model: expected a non-empty string");
     if (!version)
@@ -234,6 +353,8 @@ int mw_profile_parse(const char *json, size_t len, struct mw_profile **out, char
     if (!doc)
         return fail(err, errsize, "invalid JSON at line %d: %s", jerr.line, jerr.text);
     struct mw_profile *p = mw_calloc(1, sizeof *p);
+    if (p)
+        p->tag = mw_hash_mix(mw_hash_bytes(MW_HASH_INIT, json, len));
     int rc = p ? (json_is_object(doc) ? parse_document(p, doc, err, errsize)
                                       : fail(err, errsize, "expected a JSON object"))
                : MW_ENOMEM;

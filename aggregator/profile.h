@@ -2,12 +2,13 @@
  * profile.h — a model version's reference profile, the baseline drift is measured against.
  *
  * `modelwatch-ctl profile build` computes it from a CSV of reference data; the aggregator keeps
- * it in Redis (mw:{model}:profile:<version>, JSON) and parses it here. Per numeric feature: the
- * quantile cut points (`edges` e_0 < ... < e_{k-1}) and the reference share of each of the k+1
- * regions they cut the line into — (-inf, e_0), [e_0, e_1), ..., [e_{k-1}, +inf), the layout
- * of drift.h, whose mw_drift_bin_index places a value — with
- * min/max/mean; per categorical feature: the shares of
- * its known categories and of `other`. The JSON layout is documented in tools/profile_build.h.
+ * it in Redis (JSON) and parses it here. Per numeric feature (format 2): the range [min, max],
+ * a fine grid of cut points strictly inside it (`cuts`: the reference's percentiles and
+ * deciles, deduplicated), the reference count and sum of values of each region between them
+ * ([min, c_1), [c_1, c_2), ..., [c_k, max]), and the `deciles`, a subset of the cuts that PSI and
+ * JS bin by; drift.h's slot layout adds a slot below and above the range. Per categorical
+ * feature: the shares of its known categories and of `other`. The JSON layout is documented in
+ * tools/profile_build.h.
  */
 #ifndef MW_AGGREGATOR_PROFILE_H
 #define MW_AGGREGATOR_PROFILE_H
@@ -16,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The document layout this parser reads (its "format" key). */
+#define MW_PROFILE_FORMAT 2
 #define MW_PROFILE_MAX_FEATURES 1024
-#define MW_PROFILE_MAX_EDGES 100
+#define MW_PROFILE_MAX_CUTS 1099
 #define MW_PROFILE_MAX_CATEGORIES 1000
 
 struct mw_profile_feature {
@@ -25,10 +28,15 @@ struct mw_profile_feature {
     bool numeric;
     uint64_t count;
     uint64_t missing;
-    /* numeric */
-    size_t n_edges;
-    double *edges;       /* n_edges, strictly increasing */
-    double *proportions; /* n_edges + 1: the share of each region */
+    /* numeric: n_cuts + 3 slots (drift.h) */
+    size_t n_cuts;
+    double *cuts;      /* n_cuts, strictly increasing, inside (min, max) */
+    double *slot_p;    /* n_cuts + 3: the reference share of each slot (0 below and above) */
+    double *slot_mean; /* n_cuts + 3: where a slot's reference mass sits: the mean of its
+                          values, or its midpoint when it has none (NaN below and above) */
+    size_t n_psi_bins; /* deciles + 1 regions, plus below and above the range */
+    size_t *psi_bin;   /* n_cuts + 3: the PSI bin of each slot (0 and n_psi_bins - 1 outside) */
+    double *psi_p;     /* n_psi_bins: the reference share of each PSI bin */
     double min, max, mean;
     double std; /* NaN when the profile does not give it */
     /* categorical: sorted by name for lookup */
@@ -39,6 +47,7 @@ struct mw_profile_feature {
 };
 
 struct mw_profile {
+    uint64_t tag; /* identifies this exact document: windows record which profile binned them */
     char *model;
     char *version;
     int64_t created_ms;

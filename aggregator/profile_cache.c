@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
+#include "hash.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -73,12 +74,9 @@ void mw_profile_cache_destroy(struct mw_profile_cache *c)
 
 static size_t bucket_of(const char *model, const char *version)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *s = model; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (const char *s = version; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = mw_hash_str(MW_HASH_INIT, model);
+    h = mw_hash_byte(h, 0xff);
+    h = mw_hash_str(h, version);
     return (size_t)(h % BUCKETS);
 }
 

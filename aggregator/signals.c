@@ -2,7 +2,7 @@
 #include "signals.h"
 
 #include "alloc.h"
-#include "drift.h"
+#include "signals_drift.h"
 #include "latency_hist.h"
 #include "perf_metrics.h"
 
@@ -280,152 +280,13 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
 
 /* ---- drift ---------------------------------------------------------------------------------- */
 
-static double drift_field(const struct mw_window_fields *w, const char *feature, const char *suffix)
-{
-    char name[600];
-    snprintf(name, sizeof name, "d|%s|%s", feature, suffix);
-    return mw_window_field(w, name);
-}
-
-/* Weighted counts enter the statistics rounded to whole events. */
-static uint64_t whole(double v)
-{
-    return v > 0 ? (uint64_t)llround(v) : 0;
-}
-
-static void numeric_drift(json_t *o, const struct mw_window_fields *w,
-                          const struct mw_profile_feature *f, double n)
-{
-    size_t bins = f->n_edges + 1;
-    uint64_t *counts = mw_calloc(bins, sizeof *counts);
-    double *values = mw_calloc(bins, sizeof *values);
-    if (!counts || !values)
-        goto out;
-    for (size_t i = 0; i < bins; i++) {
-        char suffix[32];
-        snprintf(suffix, sizeof suffix, "b%zu", i);
-        counts[i] = whole(drift_field(w, f->name, suffix));
-    }
-    mw_drift_bin_values(f->edges, f->n_edges, f->min, f->max, values);
-    json_object_set_new(
-        o, "psi", number_or_null(mw_drift_psi(f->proportions, counts, bins, MW_DRIFT_PSI_EPSILON)));
-    json_object_set_new(o, "js_distance",
-                        number_or_null(mw_drift_js_distance(f->proportions, counts, bins)));
-    double ks = mw_drift_ks_binned(f->proportions, counts, bins);
-    double n_ref = f->count ? (double)f->count : NAN;
-    json_object_set_new(o, "ks", number_or_null(ks));
-    json_object_set_new(o, "ks_p_value", number_or_null(mw_drift_ks_p_value(ks, n_ref, n)));
-    double wd = mw_drift_wasserstein_binned(values, f->proportions, counts, bins);
-    json_object_set_new(o, "wasserstein", number_or_null(wd));
-    /* In reference standard deviations, so one threshold fits every feature's scale. */
-    json_object_set_new(o, "wasserstein_normed", number_or_null(f->std > 0 ? wd / f->std : NAN));
-    double oor = drift_field(w, f->name, "oor");
-    json_object_set_new(o, "out_of_range_rate", n > 0 ? json_real(oor / n) : json_null());
-out:
-    mw_free(counts);
-    mw_free(values);
-}
-
-static void categorical_drift(json_t *o, const struct mw_window_fields *w,
-                              const struct mw_profile_feature *f, double n)
-{
-    size_t slots = f->n_categories + 1; /* the last slot: other / unseen */
-    uint64_t *counts = mw_calloc(slots, sizeof *counts);
-    double *ref = mw_calloc(slots, sizeof *ref);
-    if (!counts || !ref)
-        goto out;
-    for (size_t i = 0; i < f->n_categories; i++) {
-        char suffix[300];
-        snprintf(suffix, sizeof suffix, "c|%s", f->categories[i]);
-        counts[i] = whole(drift_field(w, f->name, suffix));
-        ref[i] = f->category_p[i];
-    }
-    double unseen = drift_field(w, f->name, "unseen");
-    counts[f->n_categories] = whole(unseen);
-    ref[f->n_categories] = f->other_p;
-    double stat = NAN, p = NAN;
-    mw_drift_chi2(ref, counts, slots, &stat, &p);
-    json_object_set_new(o, "psi",
-                        number_or_null(mw_drift_psi(ref, counts, slots, MW_DRIFT_PSI_EPSILON)));
-    json_object_set_new(o, "js_distance", number_or_null(mw_drift_js_distance(ref, counts, slots)));
-    json_object_set_new(o, "chi2_statistic",
-                        isinf(stat) ? json_string("inf") : number_or_null(stat));
-    json_object_set_new(o, "chi2_p_value", number_or_null(p));
-    json_object_set_new(o, "unseen_share", n > 0 ? json_real(unseen / n) : json_null());
-out:
-    mw_free(counts);
-    mw_free(ref);
-}
-
-/* Whether `key` of `o` is a number on the given side of `threshold`. */
-static bool at_least(const json_t *o, const char *key, double threshold)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) && json_number_value(v) >= threshold;
-}
-
-static bool below(const json_t *o, const char *key, double threshold)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) && json_number_value(v) < threshold;
-}
-
-/* none / possible / drift for one feature: PSI (possible, drift), Jensen-Shannon (drift),
- * normed Wasserstein (drift), and a significant KS or chi-squared test (possible) at
- * `p_value` (the caller passes the Bonferroni-corrected level for a model verdict). */
-static const char *feature_verdict(const json_t *o, const struct mw_aggregator_config *cfg,
-                                   double p_divisor)
-{
-    const char *name = json_string_value(json_object_get(o, "feature"));
-    struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, name ? name : "");
-    double p_value = t.p_value / p_divisor;
-    if (at_least(o, "psi", t.psi_drift) || at_least(o, "js_distance", t.js) ||
-        at_least(o, "wasserstein_normed", t.wasserstein))
-        return "drift";
-    if (at_least(o, "psi", t.psi_possible) || below(o, "ks_p_value", p_value) ||
-        below(o, "chi2_p_value", p_value))
-        return "possible";
-    return "none";
-}
-
-const char *mw_signals_drift_verdict(const json_t *features, const struct mw_aggregator_config *cfg)
-{
-    size_t k = json_array_size(features), i;
-    double corrected = k ? (double)k : 1.0; /* Bonferroni: each test at p / k */
-    const char *verdict = "none";
-    json_t *f;
-    json_array_foreach(features, i, f)
-    {
-        const char *v = feature_verdict(f, cfg, corrected);
-        if (strcmp(v, "drift") == 0)
-            return "drift";
-        if (strcmp(v, "possible") == 0)
-            verdict = "possible";
-    }
-    return verdict;
-}
-
 json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_profile *profile,
                               const struct mw_aggregator_config *cfg)
 {
-    json_t *list = json_array();
-    for (size_t i = 0; i < profile->n_features; i++) {
-        const struct mw_profile_feature *f = &profile->features[i];
-        double n = drift_field(w, f->name, "n"), miss = drift_field(w, f->name, "miss");
-        json_t *o = json_object();
-        json_object_set_new(o, "feature", json_string(f->name));
-        json_object_set_new(o, "type", json_string(f->numeric ? "numeric" : "categorical"));
-        json_object_set_new(o, "count", json_real(n));
-        double type = drift_field(w, f->name, "type"), seen = n + miss + type;
-        json_object_set_new(o, "missing_rate", seen > 0 ? json_real(miss / seen) : json_null());
-        json_object_set_new(o, "type_violation_rate",
-                            seen > 0 ? json_real(type / seen) : json_null());
-        if (f->numeric)
-            numeric_drift(o, w, f, n);
-        else
-            categorical_drift(o, w, f, n);
-        json_object_set_new(o, "verdict", json_string(feature_verdict(o, cfg, 1.0)));
-        json_array_append_new(list, o);
-    }
+    struct mw_drift_signals ds;
+    if (mw_drift_signals_compute(w, profile, cfg, &ds) != 0)
+        return json_array();
+    json_t *list = mw_drift_signals_json(&ds);
+    mw_drift_signals_free(&ds);
     return list;
 }

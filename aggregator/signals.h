@@ -32,19 +32,9 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
                                const char *version, bool final,
                                const struct mw_aggregator_config *cfg);
 
-/* Drift of every feature of `profile` in this window: a JSON array of per-feature objects
- * (feature, type, count, missing_rate, type_violation_rate, and psi, js_distance, ks,
- * ks_p_value, wasserstein, wasserstein_normed (in reference standard deviations),
- * out_of_range_rate for numeric features; psi, js_distance, chi2_statistic, chi2_p_value,
- * unseen_share for categorical ones; and a verdict: none / possible / drift under the
- * configured thresholds). A statistic that cannot be computed (empty window) is null. */
+/* Drift of every feature of `profile` in this window (signals_drift.h), as the JSON array of
+ * mw_drift_signals_json; an empty array when out of memory. */
 json_t *mw_signals_drift_json(const struct mw_window_fields *w, const struct mw_profile *profile,
                               const struct mw_aggregator_config *cfg);
-
-/* The model's verdict over the features of mw_signals_drift_json: "drift" when a feature has
- * drifted, "possible" when one possibly has (tests at p_value / number of features,
- * Bonferroni), else "none". Static string. */
-const char *mw_signals_drift_verdict(const json_t *features,
-                                     const struct mw_aggregator_config *cfg);
 
 #endif

@@ -456,18 +456,23 @@ static int drift_add(struct sink *fl, const char *feature, const char *suffix, d
     return sink_float(fl, name, weight);
 }
 
+/* A slot's weighted count and, for the outer slots whose mass a profile cannot place, the
+ * weighted sum of its values (signals.c reads both). */
 static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, double x,
                          double weight)
 {
-    size_t bin = mw_drift_bin_index(f->edges, f->n_edges, x);
-    if (bin == MW_DRIFT_NO_BIN)
+    size_t slot = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, x);
+    if (slot == MW_DRIFT_NO_BIN || !isfinite(x))
         return drift_add(fl, f->name, "miss", weight);
-    char suffix[32] = "b";
-    put_uint(suffix, 1, sizeof suffix, bin);
+    char suffix[32] = "g";
+    put_uint(suffix, 1, sizeof suffix, slot);
     int rc = drift_add(fl, f->name, "n", weight);
+    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
     rc = rc ? rc : drift_add(fl, f->name, suffix, weight);
-    if (!rc && mw_drift_out_of_range(x, f->min, f->max))
-        rc = drift_add(fl, f->name, "oor", weight);
+    if (!rc && (slot <= 1 || slot >= f->n_cuts + 1)) {
+        suffix[0] = 's';
+        rc = drift_add(fl, f->name, suffix, weight * x);
+    }
     return rc;
 }
 
@@ -475,6 +480,7 @@ static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f
                              double weight)
 {
     int rc = drift_add(fl, f->name, "n", weight);
+    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
     if (rc)
         return rc;
     long idx = mw_profile_category(f, value);
@@ -708,7 +714,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         sink.to[sink.n++] = &w->fields;
     }
     if (profile && sink.n) {
-        int rc = drift_record(&sink, profile, ev, weight);
+        char tag[32];
+        snprintf(tag, sizeof tag, "pf|%016" PRIx64, profile->tag);
+        int rc = 0;
+        for (size_t i = 0; !rc && i < sink.n; i++)
+            rc = add_int(sink.to[i], tag, 1);
+        rc = rc ? rc : drift_record(&sink, profile, ev, weight);
         if (rc)
             return rc;
     }

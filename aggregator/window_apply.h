@@ -7,13 +7,16 @@
  *   mw:{M}:w:<res_s>:<start_ms>:<version>   hash of one window's counters:
  *        integers (HINCRBY): count, errors, err:<code>, lat:<bucket>, lat_sum_us, tokens_in,
  *          tokens_out, feedback, records (sampled records), late (predictions that arrived after
- *          the window was final: counted here, not merged), late_records
+ *          the window was final: counted here, not merged), late_records, pf|<tag> (records
+ *          whose drift fields the profile with that tag (hex, profile.h) binned)
  *        floats (HINCRBYFLOAT): wrecords (sum of record weights), cpu_s, mem_gib_s, gpu_s, pod_s
  *          (the pod's resources, shared among its models by prediction count), and per profiled
- *          feature F, weighted: d|F|n (values seen), d|F|miss, d|F|oor (outside the reference
- *          range), d|F|b<i> (numeric region i of the profile's edges), d|F|c|<category>,
- *          d|F|unseen (categories the profile does not know), d|F|type (values of the wrong
- *          type: text where the profile has numbers)
+ *          feature F, weighted: d|F|n (values seen), d|F|obs (values seen, unweighted: the
+ *          sample size of the tests), d|F|miss, d|F|g<s> (numeric values in slot s of the
+ *          profile's grid, drift.h), d|F|s<s> (their weighted sum, for the slots below the range,
+ *          first, last and above the range), d|F|c|<category>, d|F|unseen (categories the
+ *          profile does not know), d|F|type (values of the wrong type: text where the profile
+ *          has numbers)
  *        performance, once a label joins its prediction (perf_metrics.h names them): pc:pred
  *          (sampled predictions), pc:lab, pc:skew, pc:delay_ms, pc:dl:<k>; pb:tp/fp/tn/fn,
  *          pb:pos:<bin>, pb:neg:<bin>, pb:ll (binary, score threshold 0.5, 1000 score bins);

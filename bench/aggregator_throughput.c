@@ -147,14 +147,40 @@ static void make_batch(struct mw_zframe_ctx *z, uint64_t seq, size_t n_records, 
     free(ids);
 }
 
-static const char PROFILE[] =
-    "{\"model\":\"churn\",\"version\":\"v3\",\"features\":{"
-    "\"f0\":{\"type\":\"numeric\",\"edges\":[10,20,30,40,50,60,70,80,90],"
-    "\"proportions\":[0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1],\"min\":0,\"max\":100,\"mean\":50},"
-    "\"f5\":{\"type\":\"numeric\",\"edges\":[15,25,35,45,55,65,75,85,95],"
-    "\"proportions\":[0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1],\"min\":5,\"max\":105,\"mean\":55},"
-    "\"country\":{\"type\":\"categorical\",\"categories\":{\"fr\":0.4,\"de\":0.3,\"us\":0.3},"
-    "\"other\":0}}}";
+/* A numeric feature uniform on [lo, lo + 100]: 99 percentile cuts, 100 values per region. */
+static int numeric_entry(char *out, size_t size, const char *name, int lo)
+{
+    int at = snprintf(out, size,
+                      "\"%s\":{\"type\":\"numeric\",\"count\":10000,\"min\":%d,"
+                      "\"max\":%d,\"mean\":%d,\"std\":28.87,\"cuts\":[",
+                      name, lo, lo + 100, lo + 50);
+    for (int i = 1; i < 100; i++)
+        at += snprintf(out + at, size - (size_t)at, "%s%d", i > 1 ? "," : "", lo + i);
+    at += snprintf(out + at, size - (size_t)at, "],\"region_counts\":[");
+    for (int i = 0; i < 100; i++)
+        at += snprintf(out + at, size - (size_t)at, "%s100", i ? "," : "");
+    at += snprintf(out + at, size - (size_t)at, "],\"region_sums\":[");
+    for (int i = 0; i < 100; i++)
+        at += snprintf(out + at, size - (size_t)at, "%s%d", i ? "," : "", 100 * (lo + i) + 50);
+    at += snprintf(out + at, size - (size_t)at, "],\"deciles\":[");
+    for (int i = 1; i < 10; i++)
+        at += snprintf(out + at, size - (size_t)at, "%s%d", i > 1 ? "," : "", lo + 10 * i);
+    return at + snprintf(out + at, size - (size_t)at, "]}");
+}
+
+/* The profile the benchmark bins by: f0 and f5 numeric (fine grids), country categorical. */
+static int profile_json(char *out, size_t size)
+{
+    int at = snprintf(out, size,
+                      "{\"format\":2,\"model\":\"churn\",\"version\":\"v3\","
+                      "\"features\":{");
+    at += numeric_entry(out + at, size - (size_t)at, "f0", 0);
+    at += snprintf(out + at, size - (size_t)at, ",");
+    at += numeric_entry(out + at, size - (size_t)at, "f5", 5);
+    return at + snprintf(out + at, size - (size_t)at,
+                         ",\"country\":{\"type\":\"categorical\",\"categories\":{\"fr\":0.4,"
+                         "\"de\":0.3,\"us\":0.3},\"other\":0}}}");
+}
 
 static struct mw_profile *profile;
 
@@ -180,8 +206,9 @@ int main(int argc, char **argv)
         else
             return 2;
     }
-    char err[256];
-    if (mw_profile_parse(PROFILE, sizeof PROFILE - 1, &profile, err, sizeof err) != 0) {
+    char err[256], profile_text[8192];
+    int profile_len = profile_json(profile_text, sizeof profile_text);
+    if (mw_profile_parse(profile_text, (size_t)profile_len, &profile, err, sizeof err) != 0) {
         fprintf(stderr, "profile: %s\n", err);
         return 1;
     }

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "hash.h"
 #include "log.h"
 
 #include <math.h>
@@ -335,12 +336,9 @@ struct mw_prom_family *mw_prom_family_add(struct mw_prom_registry *reg, const ch
 
 static uint64_t hash_values(const char *const *values, size_t n)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
-            h = (h ^ *p) * 1099511628211ull;
-        h = (h ^ 0xffu) * 1099511628211ull; /* separator: ("ab","") differs from ("a","b") */
-    }
+    uint64_t h = MW_HASH_INIT;
+    for (size_t i = 0; i < n; i++)
+        h = mw_hash_byte(mw_hash_str(h, values[i]), 0xff);
     return h;
 }
 

@@ -37,8 +37,6 @@
 #define MAX_PROFILE_FILE_BYTES (64u * 1024 * 1024)
 #define MAX_PATH_BYTES 2048
 #define TOP_CATEGORIES_SHOWN 3
-#define PSI_WATCH 0.1
-#define PSI_DRIFT 0.2
 
 struct response {
     char *data;
@@ -86,8 +84,8 @@ static void usage(FILE *to)
             "                              a stored profile (without --version: the newest)\n"
             "  drift MODEL [--version V] [--window START_MS] [--resolution SECONDS]\n"
             "                              drift of each feature against the profile, for one\n"
-            "                              window (default: the latest); PSI >= 0.2 is drift,\n"
-            "                              0.1..0.2 watch\n"
+            "                              window (default: the latest), with the aggregator's\n"
+            "                              verdicts\n"
             "Options:\n"
             "  --api URL    the aggregator's API (default http://127.0.0.1:9465, or "
             "$MODELWATCH_API)\n"
@@ -621,8 +619,9 @@ static void print_profile_table(const json_t *doc)
                 else
                     printf(" %11s", "-");
             }
-            size_t n_edges = json_array_size(json_object_get(f, "edges"));
-            printf("  %zu bins\n", n_edges ? n_edges + 1 : 0);
+            size_t n_cuts = json_array_size(json_object_get(f, "cuts"));
+            size_t n_deciles = json_array_size(json_object_get(f, "deciles"));
+            printf("  %zu regions, %zu PSI bins\n", n_cuts + 1, n_deciles + 3);
         } else {
             char top[512];
             format_top_categories(f, top, sizeof top);
@@ -706,14 +705,6 @@ static int cmd_profile_show(const struct options *o, const char *model)
 /* ---------------------------------------------------------------------------------------- */
 /* drift                                                                                     */
 
-static const char *drift_flag(const json_t *psi)
-{
-    if (!json_is_number(psi))
-        return "-";
-    double x = json_number_value(psi);
-    return x >= PSI_DRIFT ? "drift" : x >= PSI_WATCH ? "watch" : "ok";
-}
-
 static int cmd_drift(const struct options *o, const char *model)
 {
     struct path p = {0};
@@ -745,32 +736,40 @@ static int cmd_drift(const struct options *o, const char *model)
         return 0;
     }
     int w = name_width(features);
-    printf("%-*s %-11s %10s %9s %8s %8s %10s %20s  %s\n", w, "FEATURE", "TYPE", "COUNT", "MISSING%",
-           "PSI", "JS", "KS/CHI2_P", "WASSERSTEIN/UNSEEN%", "DRIFT");
-    size_t i, n_drift = 0, n_watch = 0;
+    printf("%-*s %-11s %9s %9s %8s %8s %8s %10s %9s %9s %9s  %s\n", w, "FEATURE", "TYPE",
+           "OBSERVED", "MISSING%", "PSI", "JS", "KS_D", "P_VALUE", "W_NORMED", "OUTSIDE%",
+           "UNSEEN%", "VERDICT");
+    static const char *const verdicts[] = {"drift", "possible", "none", "insufficient_data",
+                                           "unknown"};
+    size_t i, n_verdict[5] = {0};
     json_t *f;
     json_array_foreach(features, i, f)
     {
         const char *type = json_string_value(json_object_get(f, "type"));
         bool numeric = type && strcmp(type, "numeric") == 0;
         const char *name = json_string_value(json_object_get(f, "feature"));
+        const char *verdict = json_string_value(json_object_get(f, "verdict"));
+        for (size_t k = 0; verdict && k < 5; k++)
+            n_verdict[k] += strcmp(verdict, verdicts[k]) == 0;
         printf("%-*s %-11s", w, name ? name : "?", type ? type : "?");
-        print_cell(json_object_get(f, "count"), 10, 0, false);
+        print_cell(json_object_get(f, "observed"), 9, 0, false);
         print_cell(json_object_get(f, "missing_rate"), 9, 2, true);
         print_cell(json_object_get(f, "psi"), 8, 4, false);
         print_cell(json_object_get(f, "js_distance"), 8, 4, false);
-        print_cell(json_object_get(f, numeric ? "ks" : "chi2_p_value"), 10, 4, false);
-        if (numeric)
-            print_cell(json_object_get(f, "wasserstein"), 20, 4, false);
-        else
-            print_cell(json_object_get(f, "unseen_share"), 20, 2, true);
-        const char *flag = drift_flag(json_object_get(f, "psi"));
-        n_drift += strcmp(flag, "drift") == 0;
-        n_watch += strcmp(flag, "watch") == 0;
-        printf("  %s\n", flag);
+        print_cell(json_object_get(f, "ks"), 8, 4, false);
+        print_cell(json_object_get(f, numeric ? "ks_p_value" : "chi2_p_value"), 10, 4, false);
+        print_cell(json_object_get(f, "wasserstein_normed"), 9, 4, false);
+        print_cell(json_object_get(f, "out_of_range_rate"), 9, 2, true);
+        print_cell(json_object_get(f, "unseen_share"), 9, 2, true);
+        printf("  %s\n", verdict ? verdict : "-");
     }
-    printf("%zu features: %zu drift (PSI >= %.1f), %zu watch (PSI %.1f..%.1f)\n",
-           json_array_size(features), n_drift, PSI_DRIFT, n_watch, PSI_WATCH, PSI_DRIFT);
+    printf("%zu features:", json_array_size(features));
+    for (size_t k = 0; k < 5; k++)
+        printf("%s %zu %s", k ? "," : "", n_verdict[k], verdicts[k]);
+    printf("\n");
+    printf("PSI and JS on the reference deciles plus below/above its range; KS_D on its "
+           "percentiles;\nP_VALUE: Kolmogorov-Smirnov (numeric) or chi-squared (categorical) on "
+           "the values observed;\nW_NORMED: Wasserstein-1 in reference standard deviations.\n");
     const char *verdict = json_string_value(json_object_get(doc, "verdict"));
     if (verdict)
         printf("model verdict (the aggregator's thresholds, tests Bonferroni-corrected): %s\n",

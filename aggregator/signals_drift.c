@@ -1,0 +1,410 @@
+/* signals_drift.c — a window's drift fields against a reference profile, as typed signals. */
+#include "signals_drift.h"
+
+#include "alloc.h"
+#include "drift.h"
+#include "error.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reading the window's drift fields -------------------------------------------------- */
+
+/* What the window holds of one feature. */
+struct feature_fields {
+    double n, obs, miss, type, unseen;
+    double *weight; /* numeric: per slot; categorical: per reference category */
+    double *sum;    /* numeric: weighted sum per slot (only the outer slots are written) */
+};
+
+struct window_drift {
+    struct feature_fields *features; /* parallel to the profile's */
+    double records_binned;           /* records binned by any profile (pf|<tag>) */
+    double records_this_profile;     /* by this one */
+};
+
+static void window_drift_free(struct window_drift *wd, const struct mw_profile *p)
+{
+    for (size_t i = 0; wd->features && i < p->n_features; i++) {
+        mw_free(wd->features[i].weight);
+        mw_free(wd->features[i].sum);
+    }
+    mw_free(wd->features);
+}
+
+static int window_drift_init(struct window_drift *wd, const struct mw_profile *p)
+{
+    memset(wd, 0, sizeof *wd);
+    wd->features = mw_calloc(p->n_features ? p->n_features : 1, sizeof *wd->features);
+    if (!wd->features)
+        return MW_ENOMEM;
+    for (size_t i = 0; i < p->n_features; i++) {
+        const struct mw_profile_feature *f = &p->features[i];
+        size_t n = f->numeric ? f->n_cuts + 3 : f->n_categories + 1;
+        wd->features[i].weight = mw_calloc(n, sizeof(double));
+        wd->features[i].sum = f->numeric ? mw_calloc(n, sizeof(double)) : NULL;
+        if (!wd->features[i].weight || (f->numeric && !wd->features[i].sum))
+            return MW_ENOMEM;
+    }
+    return 0;
+}
+
+/* Slot number after a one-letter prefix ("g12"), or SIZE_MAX. */
+static size_t slot_of(const char *suffix, size_t n_slots)
+{
+    char *end;
+    if (suffix[1] < '0' || suffix[1] > '9')
+        return SIZE_MAX;
+    unsigned long long v = strtoull(suffix + 1, &end, 10);
+    return *end == '\0' && v < n_slots ? (size_t)v : SIZE_MAX;
+}
+
+static void add_feature_field(struct feature_fields *ff, const struct mw_profile_feature *f,
+                              const char *suffix, double v)
+{
+    if (strcmp(suffix, "n") == 0)
+        ff->n += v;
+    else if (strcmp(suffix, "obs") == 0)
+        ff->obs += v;
+    else if (strcmp(suffix, "miss") == 0)
+        ff->miss += v;
+    else if (strcmp(suffix, "type") == 0)
+        ff->type += v;
+    else if (!f->numeric && strcmp(suffix, "unseen") == 0) {
+        ff->unseen += v;
+        ff->weight[f->n_categories] += v;
+    } else if (!f->numeric && strncmp(suffix, "c|", 2) == 0) {
+        long idx = mw_profile_category(f, suffix + 2);
+        if (idx >= 0)
+            ff->weight[idx] += v;
+    } else if (f->numeric && (suffix[0] == 'g' || suffix[0] == 's')) {
+        size_t slot = slot_of(suffix, f->n_cuts + 3);
+        if (slot != SIZE_MAX)
+            (suffix[0] == 'g' ? ff->weight : ff->sum)[slot] += v;
+    }
+}
+
+/* One pass over the window's fields: d|<feature>|<suffix> and pf|<tag>. */
+static void read_window(struct window_drift *wd, const struct mw_window_fields *w,
+                        const struct mw_profile *p)
+{
+    char feature[512];
+    for (size_t i = 0; i < w->n; i++) {
+        const char *name = w->names[i];
+        double v = strtod(w->values[i], NULL);
+        if (!isfinite(v))
+            continue;
+        if (strncmp(name, "pf|", 3) == 0) {
+            wd->records_binned += v;
+            if (strtoull(name + 3, NULL, 16) == p->tag)
+                wd->records_this_profile += v;
+            continue;
+        }
+        if (strncmp(name, "d|", 2) != 0)
+            continue;
+        const char *bar = strchr(name + 2, '|');
+        size_t len = bar ? (size_t)(bar - (name + 2)) : 0;
+        if (!bar || len >= sizeof feature)
+            continue; /* a resource field (d|cpu_s), or no feature of a profile */
+        memcpy(feature, name + 2, len);
+        feature[len] = '\0';
+        const struct mw_profile_feature *f = mw_profile_find(p, feature);
+        if (f)
+            add_feature_field(&wd->features[f - p->features], f, bar + 1, v);
+    }
+}
+
+/* ---- statistics ------------------------------------------------------------------------- */
+
+static double share(double part, double total)
+{
+    return total > 0 ? part / total : NAN;
+}
+
+/* Where slot s's window mass sits: its own mean where the window keeps the slot's sum (the
+ * outer slots, whose reference position says nothing about the window's values), else the
+ * reference's mean of the slot. Kept inside the slot so the positions stay ordered. */
+static double slot_position(const struct mw_profile_feature *f, const struct feature_fields *ff,
+                            size_t s)
+{
+    size_t last = f->n_cuts + 2;
+    if (s == 0)
+        return fmin(ff->sum[0] / ff->weight[0], f->min);
+    if (s == last)
+        return fmax(ff->sum[last] / ff->weight[last], f->max);
+    if (s != 1 && s != last - 1)
+        return f->slot_mean[s];
+    double lo = s == 1 ? f->min : f->cuts[s - 2], hi = s == last - 1 ? f->max : f->cuts[s - 1];
+    return fmin(fmax(ff->sum[s] / ff->weight[s], lo), hi);
+}
+
+static int numeric_wasserstein(const struct mw_profile_feature *f, const struct feature_fields *ff,
+                               double *out)
+{
+    size_t n_slots = f->n_cuts + 3, n_ref = 0, n_cur = 0;
+    double *xs = mw_calloc(4 * n_slots, sizeof *xs);
+    if (!xs)
+        return MW_ENOMEM;
+    double *ref_w = xs + n_slots, *cur_x = xs + 2 * n_slots, *cur_w = xs + 3 * n_slots;
+    for (size_t s = 0; s < n_slots; s++) {
+        if (f->slot_p[s] > 0) {
+            xs[n_ref] = f->slot_mean[s];
+            ref_w[n_ref++] = f->slot_p[s];
+        }
+        if (ff->weight[s] > 0) {
+            cur_x[n_cur] = slot_position(f, ff, s);
+            cur_w[n_cur++] = ff->weight[s];
+        }
+    }
+    *out = mw_drift_wasserstein_points(xs, ref_w, n_ref, cur_x, cur_w, n_cur);
+    mw_free(xs);
+    return 0;
+}
+
+static int numeric_drift(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
+                         const struct feature_fields *ff)
+{
+    size_t n_slots = f->n_cuts + 3;
+    double *psi_w = mw_calloc(f->n_psi_bins, sizeof *psi_w);
+    if (!psi_w)
+        return MW_ENOMEM;
+    double n = 0;
+    for (size_t s = 0; s < n_slots; s++) {
+        psi_w[f->psi_bin[s]] += ff->weight[s];
+        n += ff->weight[s];
+    }
+    sig->psi = mw_drift_psi(f->psi_p, psi_w, f->n_psi_bins, MW_DRIFT_PSI_EPSILON);
+    sig->js_distance = mw_drift_js_distance(f->psi_p, psi_w, f->n_psi_bins);
+    mw_free(psi_w);
+    sig->ks = mw_drift_ks_binned(f->slot_p, ff->weight, n_slots);
+    sig->ks_p_value = mw_drift_ks_p_value(sig->ks, f->count ? (double)f->count : NAN,
+                                          ff->obs > 0 ? ff->obs : NAN);
+    int rc = numeric_wasserstein(f, ff, &sig->wasserstein);
+    sig->wasserstein_normed = f->std > 0 ? sig->wasserstein / f->std : NAN;
+    sig->below_range_rate = share(ff->weight[0], n);
+    sig->above_range_rate = share(ff->weight[n_slots - 1], n);
+    sig->out_of_range_rate = share(ff->weight[0] + ff->weight[n_slots - 1], n);
+    return rc;
+}
+
+static int categorical_drift(struct mw_drift_feature_signal *sig,
+                             const struct mw_profile_feature *f, const struct feature_fields *ff)
+{
+    size_t n_slots = f->n_categories + 1; /* the last: other / unseen */
+    double *ref = mw_calloc(2 * n_slots, sizeof *ref);
+    if (!ref)
+        return MW_ENOMEM;
+    double *observed = ref + n_slots, n = ff->unseen;
+    for (size_t i = 0; i < f->n_categories; i++) {
+        ref[i] = f->category_p[i];
+        n += ff->weight[i];
+    }
+    ref[f->n_categories] = f->other_p;
+    sig->psi = mw_drift_psi(ref, ff->weight, n_slots, MW_DRIFT_PSI_EPSILON);
+    sig->js_distance = mw_drift_js_distance(ref, ff->weight, n_slots);
+    /* The test counts values observed: weighted shares times the observed number. */
+    for (size_t i = 0; i < n_slots; i++)
+        observed[i] = n > 0 ? ff->weight[i] / n * ff->obs : 0;
+    mw_drift_chi2(ref, observed, n_slots, &sig->chi2_statistic, &sig->chi2_p_value);
+    sig->unseen_share = share(ff->unseen, n);
+    mw_free(ref);
+    return 0;
+}
+
+/* ---- verdicts ----------------------------------------------------------------------------- */
+
+const char *mw_drift_verdict_name(enum mw_drift_verdict v)
+{
+    switch (v) {
+    case MW_DRIFT_VERDICT_NONE:
+        return "none";
+    case MW_DRIFT_VERDICT_POSSIBLE:
+        return "possible";
+    case MW_DRIFT_VERDICT_DRIFT:
+        return "drift";
+    case MW_DRIFT_VERDICT_INSUFFICIENT_DATA:
+        return "insufficient_data";
+    case MW_DRIFT_VERDICT_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+/* none / possible / drift under thresholds `t`: PSI (possible, drift), Jensen-Shannon (drift),
+ * normed Wasserstein (drift), and a significant KS or chi-squared test (possible) at
+ * t.p_value / p_divisor (Bonferroni for a model's verdict). NaN compares false: a statistic
+ * without a value flags nothing. */
+static enum mw_drift_verdict judge(const struct mw_drift_feature_signal *s,
+                                   const struct mw_drift_thresholds *t, double p_divisor)
+{
+    double p = t->p_value / p_divisor;
+    if (s->psi >= t->psi_drift || s->js_distance >= t->js ||
+        s->wasserstein_normed >= t->wasserstein)
+        return MW_DRIFT_VERDICT_DRIFT;
+    if (s->psi >= t->psi_possible || s->ks_p_value < p || s->chi2_p_value < p)
+        return MW_DRIFT_VERDICT_POSSIBLE;
+    return MW_DRIFT_VERDICT_NONE;
+}
+
+/* The model's verdict: the worst of its judged features, each test at p / (features judged);
+ * insufficient_data when no feature had enough values, unknown when none could be read. */
+static enum mw_drift_verdict model_verdict(const struct mw_drift_signals *s,
+                                           const struct mw_aggregator_config *cfg)
+{
+    size_t judged = 0, insufficient = 0;
+    for (size_t i = 0; i < s->n_features; i++) {
+        enum mw_drift_verdict v = s->features[i].verdict;
+        judged += v <= MW_DRIFT_VERDICT_DRIFT;
+        insufficient += v == MW_DRIFT_VERDICT_INSUFFICIENT_DATA;
+    }
+    if (!judged)
+        return insufficient ? MW_DRIFT_VERDICT_INSUFFICIENT_DATA : MW_DRIFT_VERDICT_UNKNOWN;
+    enum mw_drift_verdict worst = MW_DRIFT_VERDICT_NONE;
+    for (size_t i = 0; i < s->n_features; i++) {
+        const struct mw_drift_feature_signal *f = &s->features[i];
+        if (f->verdict > MW_DRIFT_VERDICT_DRIFT)
+            continue;
+        struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, f->feature);
+        enum mw_drift_verdict v = judge(f, &t, (double)judged);
+        if (v > worst)
+            worst = v;
+    }
+    return worst;
+}
+
+/* ---- the window's signals ------------------------------------------------------------------- */
+
+static void signal_init(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f)
+{
+    memset(sig, 0, sizeof *sig);
+    sig->feature = f->name;
+    sig->numeric = f->numeric;
+    double *nan_fields[] = {&sig->missing_rate,
+                            &sig->type_violation_rate,
+                            &sig->psi,
+                            &sig->js_distance,
+                            &sig->ks,
+                            &sig->ks_p_value,
+                            &sig->wasserstein,
+                            &sig->wasserstein_normed,
+                            &sig->out_of_range_rate,
+                            &sig->below_range_rate,
+                            &sig->above_range_rate,
+                            &sig->chi2_statistic,
+                            &sig->chi2_p_value,
+                            &sig->unseen_share};
+    for (size_t i = 0; i < sizeof nan_fields / sizeof *nan_fields; i++)
+        *nan_fields[i] = NAN;
+}
+
+static int feature_signal(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
+                          const struct feature_fields *ff, bool readable,
+                          const struct mw_aggregator_config *cfg)
+{
+    struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, f->name);
+    signal_init(sig, f);
+    sig->min_values = t.min_values;
+    if (!readable) {
+        sig->verdict = MW_DRIFT_VERDICT_UNKNOWN;
+        return 0;
+    }
+    sig->count = ff->n;
+    sig->observed = ff->obs;
+    double seen = ff->n + ff->miss + ff->type;
+    sig->missing_rate = share(ff->miss, seen);
+    sig->type_violation_rate = share(ff->type, seen);
+    int rc = f->numeric ? numeric_drift(sig, f, ff) : categorical_drift(sig, f, ff);
+    sig->verdict =
+        ff->obs < (double)t.min_values ? MW_DRIFT_VERDICT_INSUFFICIENT_DATA : judge(sig, &t, 1.0);
+    return rc;
+}
+
+int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_profile *profile,
+                             const struct mw_aggregator_config *cfg, struct mw_drift_signals *out)
+{
+    struct window_drift wd;
+    memset(out, 0, sizeof *out);
+    int rc = window_drift_init(&wd, profile);
+    out->features = mw_calloc(profile->n_features ? profile->n_features : 1, sizeof *out->features);
+    if (rc || !out->features) {
+        rc = MW_ENOMEM;
+        goto out;
+    }
+    read_window(&wd, w, profile);
+    /* Binned by another profile (or partly): those counts are on another grid. A window with
+     * records but none binned was applied before any profile existed. */
+    bool readable = wd.records_binned == wd.records_this_profile &&
+                    (wd.records_binned > 0 || mw_window_field(w, "records") == 0);
+    for (size_t i = 0; !rc && i < profile->n_features; i++) {
+        rc = feature_signal(&out->features[i], &profile->features[i], &wd.features[i], readable,
+                            cfg);
+        out->n_features++;
+    }
+    out->verdict = model_verdict(out, cfg);
+out:
+    window_drift_free(&wd, profile);
+    if (rc)
+        mw_drift_signals_free(out);
+    return rc;
+}
+
+void mw_drift_signals_free(struct mw_drift_signals *s)
+{
+    if (!s)
+        return;
+    mw_free(s->features);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- JSON, at the edge ------------------------------------------------------------------- */
+
+static json_t *number_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void set_number(json_t *o, const char *key, double v)
+{
+    json_object_set_new(o, key, number_or_null(v));
+}
+
+static json_t *feature_json(const struct mw_drift_feature_signal *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "feature", json_string(s->feature));
+    json_object_set_new(o, "type", json_string(s->numeric ? "numeric" : "categorical"));
+    json_object_set_new(o, "count", json_real(s->count));
+    json_object_set_new(o, "observed", json_integer((json_int_t)llround(s->observed)));
+    json_object_set_new(o, "min_values", json_integer((json_int_t)s->min_values));
+    set_number(o, "missing_rate", s->missing_rate);
+    set_number(o, "type_violation_rate", s->type_violation_rate);
+    set_number(o, "psi", s->psi);
+    set_number(o, "js_distance", s->js_distance);
+    if (s->numeric) {
+        set_number(o, "ks", s->ks);
+        set_number(o, "ks_p_value", s->ks_p_value);
+        set_number(o, "wasserstein", s->wasserstein);
+        set_number(o, "wasserstein_normed", s->wasserstein_normed);
+        set_number(o, "out_of_range_rate", s->out_of_range_rate);
+        set_number(o, "below_range_rate", s->below_range_rate);
+        set_number(o, "above_range_rate", s->above_range_rate);
+    } else {
+        json_object_set_new(o, "chi2_statistic",
+                            isinf(s->chi2_statistic) ? json_string("inf")
+                                                     : number_or_null(s->chi2_statistic));
+        set_number(o, "chi2_p_value", s->chi2_p_value);
+        set_number(o, "unseen_share", s->unseen_share);
+    }
+    json_object_set_new(o, "verdict", json_string(mw_drift_verdict_name(s->verdict)));
+    return o;
+}
+
+json_t *mw_drift_signals_json(const struct mw_drift_signals *s)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < s->n_features; i++)
+        json_array_append_new(list, feature_json(&s->features[i]));
+    return list;
+}

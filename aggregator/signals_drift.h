@@ -1,0 +1,75 @@
+/*
+ * signals_drift.h — drift of one window against a reference profile, as typed signals.
+ *
+ * Reads the window's drift fields (window_apply.h: d|F|g<slot>, d|F|s<slot>, d|F|c|<category>,
+ * d|F|n, d|F|obs, ...) once, and computes per profiled feature the statistics of drift.h:
+ *   numeric       PSI and Jensen–Shannon on the profile's decile regions plus a region below
+ *                 and above its range; KS on every slot of the fine grid, its asymptotic p-value
+ *                 with the number of values observed (not their weights); Wasserstein-1 with
+ *                 each slot's mass at its position (the window's own mean in the outer slots,
+ *                 the reference's mean of the slot inside), raw and in reference standard
+ *                 deviations; the shares below and above the reference range.
+ *   categorical   PSI, Jensen–Shannon, chi-squared on the observed number of values, the share
+ *                 of categories the reference never saw.
+ * Shares are weighted (unbiased under sampling); test sample sizes are observed counts.
+ *
+ * A feature whose window observed fewer than the configured min_values gets the verdict
+ * insufficient_data (its statistics are still given). A window whose drift fields were binned
+ * by another profile than `profile` (it was corrected or replaced since) cannot be read against
+ * it: every statistic is NaN and the verdict is unknown.
+ */
+#ifndef MW_AGGREGATOR_SIGNALS_DRIFT_H
+#define MW_AGGREGATOR_SIGNALS_DRIFT_H
+
+#include "aggregator_config.h"
+#include "profile.h"
+#include "signals.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum mw_drift_verdict {
+    MW_DRIFT_VERDICT_NONE,
+    MW_DRIFT_VERDICT_POSSIBLE,
+    MW_DRIFT_VERDICT_DRIFT,
+    MW_DRIFT_VERDICT_INSUFFICIENT_DATA,
+    MW_DRIFT_VERDICT_UNKNOWN, /* binned by another profile */
+};
+
+/* "none", "possible", "drift", "insufficient_data", "unknown". */
+const char *mw_drift_verdict_name(enum mw_drift_verdict v);
+
+/* One feature's drift in one window; NaN where a statistic has no value. */
+struct mw_drift_feature_signal {
+    const char *feature; /* borrowed from the profile */
+    bool numeric;
+    double count;    /* weighted values seen */
+    double observed; /* values seen, unweighted */
+    int64_t min_values;
+    double missing_rate, type_violation_rate;
+    double psi, js_distance;
+    /* numeric */
+    double ks, ks_p_value, wasserstein, wasserstein_normed;
+    double out_of_range_rate, below_range_rate, above_range_rate;
+    /* categorical */
+    double chi2_statistic, chi2_p_value, unseen_share;
+    enum mw_drift_verdict verdict; /* under the feature's own thresholds */
+};
+
+struct mw_drift_signals {
+    size_t n_features;
+    struct mw_drift_feature_signal *features; /* in the profile's (name) order */
+    enum mw_drift_verdict verdict;            /* the model's: Bonferroni across features */
+};
+
+/* Compute the drift of window `w` against `profile` into *out (free with
+ * mw_drift_signals_free). Returns 0 or MW_ENOMEM. */
+int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_profile *profile,
+                             const struct mw_aggregator_config *cfg, struct mw_drift_signals *out);
+void mw_drift_signals_free(struct mw_drift_signals *s); /* accepts NULL */
+
+/* JSON of the features (an array of objects named as the struct's members, plus "verdict" and
+ * "min_values"), a new reference. */
+json_t *mw_drift_signals_json(const struct mw_drift_signals *s);
+
+#endif
