@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "drift.h"
 #include "error.h"
+#include "value_sketch.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -13,10 +14,19 @@
 /* ---- reading the window's drift fields -------------------------------------------------- */
 
 /* What the window holds of one feature. */
+struct sketch_bucket {
+    struct mw_sketch_bucket key;
+    double weight;
+};
+
 struct feature_fields {
     double n, obs, miss, type, unseen;
     double *weight; /* numeric: per slot; categorical: per reference category */
     double *sum;    /* numeric: weighted sum per slot (only the outer slots are written) */
+    /* the profile-independent sketch (value_sketch.h) */
+    struct sketch_bucket *buckets;
+    size_t n_buckets, cap_buckets;
+    double sketch_obs;
 };
 
 struct window_drift {
@@ -30,6 +40,7 @@ static void window_drift_free(struct window_drift *wd, const struct mw_profile *
     for (size_t i = 0; wd->features && i < p->n_features; i++) {
         mw_free(wd->features[i].weight);
         mw_free(wd->features[i].sum);
+        mw_free(wd->features[i].buckets);
     }
     mw_free(wd->features);
 }
@@ -61,10 +72,29 @@ static size_t slot_of(const char *suffix, size_t n_slots)
     return *end == '\0' && v < n_slots ? (size_t)v : SIZE_MAX;
 }
 
+static void add_bucket(struct feature_fields *ff, struct mw_sketch_bucket key, double v)
+{
+    if (ff->n_buckets == ff->cap_buckets) {
+        size_t cap = ff->cap_buckets ? 2 * ff->cap_buckets : 64;
+        struct sketch_bucket *grown = mw_realloc(ff->buckets, cap * sizeof *grown);
+        if (!grown)
+            return; /* the sketch reads short; the caller's allocation checks catch the rest */
+        ff->buckets = grown;
+        ff->cap_buckets = cap;
+    }
+    ff->buckets[ff->n_buckets++] = (struct sketch_bucket){key, v};
+}
+
 static void add_feature_field(struct feature_fields *ff, const struct mw_profile_feature *f,
                               const char *suffix, double v)
 {
-    if (strcmp(suffix, "n") == 0)
+    struct mw_sketch_bucket key;
+    if (suffix[0] == 'k') {
+        if (strcmp(suffix, "kobs") == 0)
+            ff->sketch_obs += v;
+        else if (mw_sketch_bucket_parse(suffix, &key))
+            add_bucket(ff, key, v);
+    } else if (strcmp(suffix, "n") == 0)
         ff->n += v;
     else if (strcmp(suffix, "obs") == 0)
         ff->obs += v;
@@ -163,8 +193,9 @@ static int numeric_wasserstein(const struct mw_profile_feature *f, const struct 
     return 0;
 }
 
-static int numeric_drift(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
-                         const struct feature_fields *ff)
+/* PSI, JS, KS and the out-of-range shares from the window's weight per slot. */
+static int slot_statistics(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
+                           const double *slot_w, double observed)
 {
     size_t n_slots = f->n_cuts + 3;
     double *psi_w = mw_calloc(f->n_psi_bins, sizeof *psi_w);
@@ -172,20 +203,126 @@ static int numeric_drift(struct mw_drift_feature_signal *sig, const struct mw_pr
         return MW_ENOMEM;
     double n = 0;
     for (size_t s = 0; s < n_slots; s++) {
-        psi_w[f->psi_bin[s]] += ff->weight[s];
-        n += ff->weight[s];
+        psi_w[f->psi_bin[s]] += slot_w[s];
+        n += slot_w[s];
     }
     sig->psi = mw_drift_psi(f->psi_p, psi_w, f->n_psi_bins, MW_DRIFT_PSI_EPSILON);
     sig->js_distance = mw_drift_js_distance(f->psi_p, psi_w, f->n_psi_bins);
     mw_free(psi_w);
-    sig->ks = mw_drift_ks_binned(f->slot_p, ff->weight, n_slots);
+    sig->ks = mw_drift_ks_binned(f->slot_p, slot_w, n_slots);
     sig->ks_p_value = mw_drift_ks_p_value(sig->ks, f->count ? (double)f->count : NAN,
-                                          ff->obs > 0 ? ff->obs : NAN);
-    int rc = numeric_wasserstein(f, ff, &sig->wasserstein);
+                                          observed > 0 ? observed : NAN);
+    sig->below_range_rate = share(slot_w[0], n);
+    sig->above_range_rate = share(slot_w[n_slots - 1], n);
+    sig->out_of_range_rate = share(slot_w[0] + slot_w[n_slots - 1], n);
+    return 0;
+}
+
+static int numeric_drift(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
+                         const struct feature_fields *ff)
+{
+    int rc = slot_statistics(sig, f, ff->weight, ff->obs);
+    rc = rc ? rc : numeric_wasserstein(f, ff, &sig->wasserstein);
     sig->wasserstein_normed = f->std > 0 ? sig->wasserstein / f->std : NAN;
-    sig->below_range_rate = share(ff->weight[0], n);
-    sig->above_range_rate = share(ff->weight[n_slots - 1], n);
-    sig->out_of_range_rate = share(ff->weight[0] + ff->weight[n_slots - 1], n);
+    return rc;
+}
+
+/* Start and end of slot s (value_sketch spreading needs the intervals, drift.h the order). */
+static void slot_interval(const struct mw_profile_feature *f, size_t s, double *start, double *end)
+{
+    size_t last = f->n_cuts + 2;
+    *start = s == 0 ? -INFINITY : s == 1 ? f->min : s == last ? f->max : f->cuts[s - 2];
+    *end = s == 0 ? f->min : s == last ? INFINITY : s == last - 1 ? f->max : f->cuts[s - 1];
+}
+
+/* The sketch's mass on the profile's slots: each bucket spread uniformly over its interval. A
+ * constant reference's single point takes the whole of a bucket that holds it: a bucket that
+ * straddles a point cannot say on which side its values lie, and repeating one value is what a
+ * constant feature does. */
+static void sketch_to_slots(const struct mw_profile_feature *f, const struct feature_fields *ff,
+                            double *slot_w)
+{
+    for (size_t i = 0; i < ff->n_buckets; i++) {
+        double lo, hi, value, w = ff->buckets[i].weight;
+        mw_sketch_bucket_bounds(ff->buckets[i].key, &lo, &hi, &value);
+        if (ff->buckets[i].key.sign == 0 || (f->min == f->max && lo <= f->min && f->min <= hi)) {
+            double at = ff->buckets[i].key.sign == 0 ? 0 : f->min;
+            slot_w[mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, at)] += w;
+            continue;
+        }
+        size_t s_lo = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, lo);
+        size_t s_hi = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, hi);
+        for (size_t s = s_lo; s <= s_hi; s++) {
+            double start, end;
+            slot_interval(f, s, &start, &end);
+            double part = s_lo == s_hi ? 1.0 : (fmin(hi, end) - fmax(lo, start)) / (hi - lo);
+            if (part > 0)
+                slot_w[s] += w * part;
+        }
+    }
+}
+
+static int compare_bucket_value(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return x < y ? -1 : x > y;
+}
+
+/* Wasserstein from the sketch: the window's mass at each bucket's representative value (within
+ * MW_SKETCH_ALPHA of its values), the reference's at its slot means. */
+static int sketch_wasserstein(const struct mw_profile_feature *f, const struct feature_fields *ff,
+                              double *out)
+{
+    size_t n_slots = f->n_cuts + 3, n_ref = 0;
+    double *ref = mw_calloc(2 * n_slots + 2 * ff->n_buckets, sizeof *ref);
+    if (!ref)
+        return MW_ENOMEM;
+    double *ref_w = ref + n_slots, *cur = ref + 2 * n_slots; /* cur: (value, weight) pairs */
+    for (size_t s = 0; s < n_slots; s++) {
+        if (f->slot_p[s] > 0) {
+            ref[n_ref] = f->slot_mean[s];
+            ref_w[n_ref++] = f->slot_p[s];
+        }
+    }
+    for (size_t i = 0; i < ff->n_buckets; i++) {
+        double lo, hi;
+        mw_sketch_bucket_bounds(ff->buckets[i].key, &lo, &hi, &cur[2 * i]);
+        cur[2 * i + 1] = ff->buckets[i].weight;
+    }
+    qsort(cur, ff->n_buckets, 2 * sizeof *cur, compare_bucket_value);
+    double *cur_x = mw_calloc(2 * (ff->n_buckets ? ff->n_buckets : 1), sizeof *cur_x);
+    if (!cur_x) {
+        mw_free(ref);
+        return MW_ENOMEM;
+    }
+    for (size_t i = 0; i < ff->n_buckets; i++) {
+        cur_x[i] = cur[2 * i];
+        cur_x[ff->n_buckets + i] = cur[2 * i + 1];
+    }
+    *out =
+        mw_drift_wasserstein_points(ref, ref_w, n_ref, cur_x, cur_x + ff->n_buckets, ff->n_buckets);
+    mw_free(cur_x);
+    mw_free(ref);
+    return 0;
+}
+
+/* A numeric feature read through its sketch, for a profile that did not bin the window. */
+static int sketch_drift(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
+                        const struct feature_fields *ff)
+{
+    double *slot_w = mw_calloc(f->n_cuts + 3, sizeof *slot_w);
+    if (!slot_w)
+        return MW_ENOMEM;
+    sketch_to_slots(f, ff, slot_w);
+    double n = 0;
+    for (size_t s = 0; s < f->n_cuts + 3; s++)
+        n += slot_w[s];
+    sig->count = n;
+    sig->observed = ff->sketch_obs;
+    int rc = slot_statistics(sig, f, slot_w, ff->sketch_obs);
+    mw_free(slot_w);
+    rc = rc ? rc : sketch_wasserstein(f, ff, &sig->wasserstein);
+    sig->wasserstein_normed = f->std > 0 ? sig->wasserstein / f->std : NAN;
     return rc;
 }
 
@@ -306,10 +443,18 @@ static int feature_signal(struct mw_drift_feature_signal *sig, const struct mw_p
     struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, f->name);
     signal_init(sig, f);
     sig->min_values = t.min_values;
+    if (!readable && f->numeric && ff->n_buckets > 0) {
+        sig->basis = MW_DRIFT_BASIS_SKETCH;
+        int rc = sketch_drift(sig, f, ff);
+        sig->verdict = ff->sketch_obs < (double)t.min_values ? MW_DRIFT_VERDICT_INSUFFICIENT_DATA
+                                                             : judge(sig, &t, 1.0);
+        return rc;
+    }
     if (!readable) {
         sig->verdict = MW_DRIFT_VERDICT_UNKNOWN;
         return 0;
     }
+    sig->basis = MW_DRIFT_BASIS_PROFILE_GRID;
     sig->count = ff->n;
     sig->observed = ff->obs;
     double seen = ff->n + ff->miss + ff->type;
@@ -397,6 +542,10 @@ static json_t *feature_json(const struct mw_drift_feature_signal *s)
         set_number(o, "chi2_p_value", s->chi2_p_value);
         set_number(o, "unseen_share", s->unseen_share);
     }
+    json_object_set_new(o, "basis",
+                        s->basis == MW_DRIFT_BASIS_PROFILE_GRID ? json_string("profile_grid")
+                        : s->basis == MW_DRIFT_BASIS_SKETCH     ? json_string("sketch")
+                                                                : json_null());
     json_object_set_new(o, "verdict", json_string(mw_drift_verdict_name(s->verdict)));
     return o;
 }

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "names.h"
 #include "perf_metrics.h"
+#include "value_sketch.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -552,6 +553,47 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
     return rc ? rc : drift_prediction(fl, p, ev, weight);
 }
 
+/* Longer feature names are not sketched (a field name stays well under 512 bytes). */
+#define MW_FEATURE_NAME_MAX 256
+
+/* One numeric value into the feature's profile-independent sketch (value_sketch.h). */
+static int sketch_value(struct sink *fl, const char *feature, double x, double weight)
+{
+    if (!isfinite(x) || strchr(feature, '|') || strlen(feature) > MW_FEATURE_NAME_MAX)
+        return 0;
+    char suffix[24];
+    mw_sketch_bucket_name(mw_sketch_bucket_of(x), suffix, sizeof suffix);
+    int rc = drift_add(fl, feature, suffix, weight);
+    return rc ? rc : drift_add(fl, feature, "kobs", 1.0);
+}
+
+/* Whether features[i]'s name came earlier in the record: a repeated feature counts once. */
+static bool repeated(const Modelwatch__V1__PredictionEvent *ev, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (ev->features[j]->name && strcmp(ev->features[j]->name, ev->features[i]->name) == 0)
+            return true;
+    return false;
+}
+
+/* Every numeric feature of the record (and a numeric prediction, as "prediction") into its
+ * sketch, whatever profile is in force, so a profile pushed later can read the window. */
+static int sketch_record(struct sink *fl, const Modelwatch__V1__PredictionEvent *ev, double weight)
+{
+    int rc = 0;
+    for (size_t i = 0, n = 0; !rc && i < ev->n_features && n < MW_SKETCH_MAX_FEATURES; i++) {
+        const Modelwatch__V1__Feature *v = ev->features[i];
+        if (!v->name || v->value_case != MODELWATCH__V1__FEATURE__VALUE_NUMERIC || repeated(ev, i))
+            continue;
+        rc = sketch_value(fl, v->name, v->numeric, weight);
+        n++;
+    }
+    const Modelwatch__V1__Output *o = ev->output;
+    if (!rc && o && (o->has_score || o->has_value))
+        rc = sketch_value(fl, "prediction", o->has_score ? o->score : o->value, weight);
+    return rc;
+}
+
 /* ---- label joins ----------------------------------------------------------------------------- */
 
 #define SEP "\x1f"
@@ -720,6 +762,11 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         for (size_t i = 0; !rc && i < sink.n; i++)
             rc = add_int(sink.to[i], tag, 1);
         rc = rc ? rc : drift_record(&sink, profile, ev, weight);
+        if (rc)
+            return rc;
+    }
+    if (sink.n) {
+        int rc = sketch_record(&sink, ev, weight);
         if (rc)
             return rc;
     }

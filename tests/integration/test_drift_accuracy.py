@@ -17,9 +17,12 @@ then sends drifted events through a real agent, devkafka and the aggregator, for
          scipy's on those records, the KS p-value that of the Kolmogorov distribution at a D
          within the stated 0.01;
   few    50 events, under drift.min_values: insufficient_data, never none;
-and a profile corrected after the traffic: the window's counts were binned on the old grid,
-so the drift says unknown (no numbers) rather than wrong numbers, and the original profile
-reads the same numbers again.
+  late   traffic sent before its model had any profile: the profile pushed afterwards reads the
+         window through the profile-independent sketch, within the accuracy signals_drift.h
+         states, with the same verdicts as the grid gives for the same distributions;
+and a profile corrected after the traffic: numeric features are read through the sketch
+(basis "sketch"), categorical ones say unknown rather than another grid's numbers, and the
+original profile reads the grid's numbers again.
 """
 import json
 import os
@@ -196,7 +199,7 @@ def main(tap, cluster):
     agg = cluster.start_aggregator()
     rules = "".join(f"  - name: {m}\n    sample_rate: {r}\n    keep_errors: false\n"
                     f"    max_events_per_second: 0\n"
-                    for m, r in (("acc", 1.0), ("acc10", 0.1), ("few", 1.0)))
+                    for m, r in (("acc", 1.0), ("acc10", 0.1), ("few", 1.0), ("late", 1.0)))
     agent = cluster.start_agent(extra="models:\n" + rules)
     rng = np.random.default_rng(2026)
     refs = reference_samples(rng)
@@ -205,7 +208,7 @@ def main(tap, cluster):
         tap.check(put(agg.http_port, f"/api/v1/models/{m}/profiles/v1", doc) == 200,
                   f"{m}: profile pushed")
     windows = {"acc": window_samples(rng, EVENTS), "acc10": window_samples(rng, EVENTS),
-               "few": window_samples(rng, FEW)}
+               "few": window_samples(rng, FEW), "late": window_samples(rng, EVENTS)}
     start_ms = (int(time.time() * 1000) // 3_600_000 - 3) * 3_600_000
     total = 0
     with modelwatch.Client(agent.endpoint) as client:
@@ -240,20 +243,56 @@ def main(tap, cluster):
               "few: 50 values under min_values 100 is insufficient_data, never none",
               json.dumps({n: (f["verdict"], f["observed"]) for n, f in drift.items()}))
 
-    # A corrected profile binned nothing of this window: no numbers rather than wrong ones.
-    corrected = profile_for("acc", reference_samples(np.random.default_rng(7)))
+    # A profile pushed after the traffic reads the window through the sketch.
+    late_profile = profile_for("late", refs)
+    tap.check(put(agg.http_port, "/api/v1/models/late/profiles/v1", late_profile) == 200,
+              "late: profile pushed after the traffic")
+    doc, drift = get_drift(agg.http_port, "late", start_ms)
+    _, grid = get_drift(agg.http_port, "acc", start_ms)
+    for name in NUMERIC:
+        check_sketch(tap, "late", name, drift[name], refs[name], late_profile["features"][name],
+                     windows["late"][name])
+        tap.check(drift[name]["verdict"] == grid[name]["verdict"],
+                  f"late {name}: the sketch's verdict is the grid's for the same distribution",
+                  f"{drift[name]['verdict']} vs {grid[name]['verdict']}")
+    tap.check(all(drift[n]["verdict"] == "unknown" and drift[n]["basis"] is None
+                  for n in CATEGORICAL),
+              "late: categorical features have no sketch: unknown",
+              json.dumps({n: drift[n]["verdict"] for n in CATEGORICAL}))
+    tap.check(doc["verdict"] == "drift", "late: the model has drifted", doc["verdict"])
+
+    # A corrected profile binned nothing of this window: the sketch, never another grid.
+    corrected_refs = reference_samples(np.random.default_rng(7))
+    corrected = profile_for("acc", corrected_refs)
     put(agg.http_port, "/api/v1/models/acc/profiles/v1", corrected)
     doc, drift = get_drift(agg.http_port, "acc", start_ms)
-    tap.check(all(f["verdict"] == "unknown" and f["psi"] is None for f in drift.values()) and
-              doc["verdict"] == "unknown",
-              "a profile corrected after the traffic gives unknown, not another grid's numbers",
-              json.dumps({n: (f["verdict"], f["psi"]) for n, f in drift.items()}))
+    for name in NUMERIC:
+        check_sketch(tap, "acc corrected", name, drift[name], corrected_refs[name],
+                     corrected["features"][name], windows["acc"][name])
+    tap.check(all(drift[n]["verdict"] == "unknown" and drift[n]["psi"] is None
+                  for n in CATEGORICAL),
+              "a profile corrected after the traffic: categorical features say unknown",
+              json.dumps({n: (drift[n]["verdict"], drift[n]["psi"]) for n in CATEGORICAL}))
     put(agg.http_port, "/api/v1/models/acc/profiles/v1", profiles["acc"])
     doc2, drift2 = get_drift(agg.http_port, "acc", start_ms)
-    tap.check(drift2["normal"]["psi"] is not None and doc2["verdict"] == "drift",
-              "the original profile pushed again reads the window again",
+    tap.check(drift2["normal"]["basis"] == "profile_grid" and doc2["verdict"] == "drift",
+              "the original profile pushed again reads the grid again",
               json.dumps(drift2["normal"]))
 
 
-if __name__ == "__main__":
-    run(main)
+def check_sketch(tap, model, name, got, ref, entry, values):
+    """The accuracy signals_drift.h states for a window read through the sketch."""
+    want = expected_numeric(ref, entry, values)
+    tap.check(got["basis"] == "sketch" and got["observed"] == len(values),
+              f"{model} {name}: read through the sketch, {len(values)} values observed",
+              f"basis {got['basis']!r} observed {got['observed']!r}")
+    for stat in ("psi", "js_distance"):
+        tap.check(within(got[stat], want[stat], 0.05, 0.005),
+                  f"{model} {name}: sketch {stat} within 5 % or 0.005",
+                  f"got {got[stat]!r} want {want[stat]!r}")
+    tap.check(within(got["ks"], want["ks"], 0, 0.02), f"{model} {name}: sketch KS D within 0.02",
+              f"got {got['ks']!r} want {want['ks']!r}")
+    bound = 0.01 * float(np.mean(np.abs(values))) + 0.01 * entry["std"]
+    tap.check(within(got["wasserstein"], want["wasserstein"], 0, bound),
+              f"{model} {name}: sketch Wasserstein within 1 % of mean |x| + 0.01 sd",
+              f"got {got['wasserstein']!r} want {want['wasserstein']!r} bound {bound!r}")
