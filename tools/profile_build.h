@@ -25,7 +25,7 @@
  *   - one record: MW_PROFILE_MAX_RECORD_BYTES (1 MiB), and MW_PROFILE_MAX_COLUMNS columns;
  *   - numeric samples: at most MW_PROFILE_SAMPLE_BUDGET doubles (32 MiB) over all columns;
  *   - per numeric feature, after pass 1: its cuts, deciles, region counts and sums, about
- *     32 x (cuts + 1) bytes (35 KiB at --grid-bins 1000 --bins 100, ~3 KiB at the defaults);
+ *     32 x (cuts + 1) bytes (36 KiB at --grid-bins 1000 --bins 100, ~3 KiB at the defaults);
  *   - category tables: at most max(MW_PROFILE_CATEGORY_BUDGET, 2 x max_categories x columns)
  *     entries over all columns, each value at most MW_PROFILE_MAX_CATEGORY_BYTES.
  *
