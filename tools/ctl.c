@@ -5,7 +5,8 @@
  *   modelwatch-ctl [--api URL] models
  *   modelwatch-ctl [--api URL] windows MODEL [--version V] [--resolution SECONDS]
  *                                            [--from MS] [--to MS] [--json]
- *   modelwatch-ctl profile build --model M --version V [--bins N] [--max-categories N]
+ *   modelwatch-ctl profile build --model M --version V [--bins N] [--grid-bins N]
+ *                                [--max-categories N]
  *                                [--categorical COL]... [--ignore COL]... [--label COL]
  *                                [-o FILE] (FILE.csv | --input FILE.csv)
  *   modelwatch-ctl [--api URL] profile push FILE.json
@@ -55,6 +56,7 @@ struct options {
     /* profile build */
     const char *model;
     const char *bins;
+    const char *grid_bins;
     const char *max_categories;
     const char **categorical; /* argc slots, n_categorical used */
     size_t n_categorical;
@@ -72,12 +74,15 @@ static void usage(FILE *to)
             "  models                      list the models the aggregator has seen\n"
             "  windows MODEL [--version V] [--resolution SECONDS] [--from MS] [--to MS]\n"
             "                              per-window service signals of one model\n"
-            "  profile build --model M --version V [--bins N] [--max-categories N]\n"
-            "                [--categorical COL]... [--ignore COL]... [--label COL]\n"
-            "                [-o FILE] (FILE.csv | --input FILE.csv)\n"
+            "  profile build --model M --version V [--bins N] [--grid-bins N]\n"
+            "                [--max-categories N] [--categorical COL]... [--ignore COL]...\n"
+            "                [--label COL] [-o FILE] (FILE.csv | --input FILE.csv)\n"
             "                              compute a reference profile from a CSV file with a\n"
-            "                              header row (JSON on stdout, or in FILE); default 10\n"
-            "                              quantile bins, 50 categories per column\n"
+            "                              header row (JSON on stdout, or in FILE): per numeric\n"
+            "                              column the counts and sums between the quantiles\n"
+            "                              i/N of --grid-bins (2..1000, default 100, at least\n"
+            "                              --bins) and j/N of --bins (the PSI bins, 2..100,\n"
+            "                              default 10); 50 categories per column by default\n"
             "  profile push FILE.json      store a profile in the aggregator (model and version\n"
             "                              come from the document)\n"
             "  profile show MODEL [--version V]\n"
@@ -421,6 +426,17 @@ static int cmd_profile_build(const struct options *o, const char *csv_path)
             return 2;
         po.n_bins = (int)v;
     }
+    if (o->grid_bins) {
+        if (!parse_long("--grid-bins", o->grid_bins, MW_PROFILE_MIN_GRID_BINS,
+                        MW_PROFILE_MAX_GRID_BINS, &v))
+            return 2;
+        po.n_grid_bins = (int)v;
+    }
+    if (po.n_grid_bins < po.n_bins) {
+        fprintf(stderr, "modelwatch-ctl: --grid-bins %d: must be at least --bins (%d)\n",
+                po.n_grid_bins, po.n_bins);
+        return 2;
+    }
     if (o->max_categories) {
         if (!parse_long("--max-categories", o->max_categories, 1, MW_PROFILE_MAX_MAX_CATEGORIES,
                         &v))
@@ -735,6 +751,9 @@ static int cmd_drift(const struct options *o, const char *model)
         json_decref(doc);
         return 0;
     }
+    printf("PSI and JS on the reference deciles plus below/above its range; KS_D on its "
+           "percentiles;\nP_VALUE: Kolmogorov-Smirnov (numeric) or chi-squared (categorical) on "
+           "the values observed;\nW_NORMED: Wasserstein-1 in reference standard deviations.\n");
     int w = name_width(features);
     printf("%-*s %-11s %9s %9s %8s %8s %8s %10s %9s %9s %9s  %s\n", w, "FEATURE", "TYPE",
            "OBSERVED", "MISSING%", "PSI", "JS", "KS_D", "P_VALUE", "W_NORMED", "OUTSIDE%",
@@ -767,9 +786,6 @@ static int cmd_drift(const struct options *o, const char *model)
     for (size_t k = 0; k < 5; k++)
         printf("%s %zu %s", k ? "," : "", n_verdict[k], verdicts[k]);
     printf("\n");
-    printf("PSI and JS on the reference deciles plus below/above its range; KS_D on its "
-           "percentiles;\nP_VALUE: Kolmogorov-Smirnov (numeric) or chi-squared (categorical) on "
-           "the values observed;\nW_NORMED: Wasserstein-1 in reference standard deviations.\n");
     const char *verdict = json_string_value(json_object_get(doc, "verdict"));
     if (verdict)
         printf("model verdict (the aggregator's thresholds, tests Bonferroni-corrected): %s\n",
@@ -784,6 +800,7 @@ static int cmd_drift(const struct options *o, const char *model)
 enum {
     OPT_MODEL = 256,
     OPT_BINS,
+    OPT_GRID_BINS,
     OPT_MAX_CATEGORIES,
     OPT_CATEGORICAL,
     OPT_IGNORE,
@@ -803,6 +820,7 @@ static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"model", required_argument, NULL, OPT_MODEL},
     {"bins", required_argument, NULL, OPT_BINS},
+    {"grid-bins", required_argument, NULL, OPT_GRID_BINS},
     {"max-categories", required_argument, NULL, OPT_MAX_CATEGORIES},
     {"categorical", required_argument, NULL, OPT_CATEGORICAL},
     {"ignore", required_argument, NULL, OPT_IGNORE},
@@ -821,9 +839,9 @@ struct command {
 };
 
 static const int windows_opts[] = {'v', 'r', 'f', 't', 'j', 0};
-static const int build_opts[] = {OPT_MODEL,       'v',        OPT_BINS,  OPT_MAX_CATEGORIES,
-                                 OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o',
-                                 OPT_INPUT,       0};
+static const int build_opts[] = {
+    OPT_MODEL,       'v',        OPT_BINS,  OPT_GRID_BINS, OPT_MAX_CATEGORIES, /* the profile */
+    OPT_CATEGORICAL, OPT_IGNORE, OPT_LABEL, 'o',           OPT_INPUT,          0};
 static const int show_opts[] = {'v', 'j', 0};
 static const int drift_opts[] = {'v', OPT_WINDOW, 'r', 'j', 0};
 static const int no_opts[] = {'j', 0};
@@ -904,6 +922,9 @@ static int parse_options(int argc, char **argv, const struct command *cmd, struc
             break;
         case OPT_BINS:
             o->bins = optarg;
+            break;
+        case OPT_GRID_BINS:
+            o->grid_bins = optarg;
             break;
         case OPT_MAX_CATEGORIES:
             o->max_categories = optarg;

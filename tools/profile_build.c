@@ -4,9 +4,10 @@
  *
  * The file is read record by record by a small RFC 4180 reader. Pass 1 decides each column's
  * type and computes count, missing, min, max, mean, standard deviation (Welford) and a reservoir
- * sample per numeric column, from which the quantile edges follow. Pass 2 assigns every numeric
- * value to its bin and counts categories (exactly, then with a space-saving sketch). Pass 3 runs
- * only when a sketch was needed, to recount its top candidates exactly.
+ * sample per numeric column, from which the quantile cuts and deciles follow. Pass 2 adds every
+ * numeric value to its region's count and sum and counts categories (exactly, then with a
+ * space-saving sketch). Pass 3 runs only when a sketch was needed, to recount its top
+ * candidates exactly.
  */
 #include "profile_build.h"
 
@@ -580,6 +581,7 @@ struct column {
     double w_shift, w_mean, w_m2, w_m2_comp;
     uint64_t n_numeric;
     /* pass 2 */
+    double *region_comp; /* numeric: the Neumaier compensation of each region sum */
     struct cat_table table;
     uint64_t n_long;    /* values longer than MW_PROFILE_MAX_CATEGORY_BYTES */
     uint64_t n_invalid; /* values that are not UTF-8 */
@@ -768,6 +770,15 @@ static int sample_add(struct column *c, uint64_t n_seen, double x)
     return 0;
 }
 
+/* Neumaier's compensated sum: *sum + *comp is the sum of the values added, the low-order bits
+ * each addition drops kept in *comp (which the caller adds last). */
+static void neumaier_add(double *sum, double *comp, double x)
+{
+    double t = *sum + x;
+    *comp += fabs(*sum) >= fabs(x) ? (*sum - t) + x : (x - t) + *sum;
+    *sum = t;
+}
+
 /*
  * Welford's update with the column's n_numeric-th value x (n_numeric already counts it). Unlike
  * sum(x^2) - n mean^2 it never subtracts two large nearly equal numbers. It runs on x minus the
@@ -828,9 +839,7 @@ static int pass1_value(struct build *b, struct column *c, const char *s, size_t 
         f->min = x;
     if (c->n_numeric == 1 || x > f->max)
         f->max = x;
-    double t = c->sum + x; /* Neumaier: keep the low-order bits the sum drops */
-    c->sum_comp += fabs(c->sum) >= fabs(x) ? (c->sum - t) + x : (x - t) + c->sum;
-    c->sum = t;
+    neumaier_add(&c->sum, &c->sum_comp, x);
     welford_add(c, x);
     return sample_add(c, c->n_numeric, x) ? fail(b->err, MW_ENOMEM, "out of memory") : 0;
 }
@@ -842,7 +851,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Quantile q of the sorted s[0..m-1] by linear interpolation, as numpy.quantile (method
- * "linear") computes it, so that edges match numpy's exactly on unsampled columns. */
+ * "linear") computes it, so that cuts match numpy's exactly on unsampled columns. */
 static double quantile_linear(const double *s, size_t m, double q)
 {
     double h = (double)(m - 1) * q;
@@ -854,13 +863,13 @@ static double quantile_linear(const double *s, size_t m, double q)
     return g >= 0.5 ? s[i + 1] - d * (1 - g) : a + d * g;
 }
 
-/* Number of edges <= x: the bin index of aggregator/drift.h's mw_drift_bin_index. */
-static size_t bin_index(const double *edges, size_t n_edges, double x)
+/* Number of cuts <= x: the region of x, aggregator/drift.h's mw_drift_bin_index. */
+static size_t region_index(const double *cuts, size_t n_cuts, double x)
 {
-    size_t lo = 0, hi = n_edges;
+    size_t lo = 0, hi = n_cuts;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (edges[mid] <= x)
+        if (cuts[mid] <= x)
             lo = mid + 1;
         else
             hi = mid;
@@ -868,7 +877,54 @@ static size_t bin_index(const double *edges, size_t n_edges, double x)
     return lo;
 }
 
-/* After pass 1: numeric features get their edges, categorical ones a counting table. */
+/* Sort v[0..n-1] and keep each distinct value strictly inside (lo, hi) once; a zero becomes
+ * +0.0 (-0.0 compares equal to it, and which of the two survived would depend on qsort).
+ * Returns the number kept. */
+static size_t unique_inside(double *v, size_t n, double lo, double hi)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i] == 0 ? 0.0 : v[i];
+        if (!(x > lo && x < hi) || (kept > 0 && x == v[kept - 1]))
+            continue;
+        v[kept++] = x;
+    }
+    return kept;
+}
+
+/* The cuts and deciles of numeric feature f from its column's sorted sample (the method of
+ * profile_build.h), and zeroed region counters for pass 2. Returns 0, or MW_ENOMEM with the
+ * message set. */
+static int quantile_cuts(struct build *b, struct column *c, struct mw_built_feature *f)
+{
+    const size_t n_grid = (size_t)b->o->n_grid_bins, n_bins = (size_t)b->o->n_bins;
+    const size_t n_candidates = (n_grid - 1) + (n_bins - 1);
+    f->cuts = mw_calloc(n_candidates, sizeof *f->cuts);
+    f->deciles = mw_calloc(n_bins - 1, sizeof *f->deciles);
+    if (!f->cuts || !f->deciles)
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 1; i < n_grid; i++)
+        f->cuts[n++] = quantile_linear(c->sample, c->sample_len, (double)i / (double)n_grid);
+    for (size_t j = 1; j < n_bins; j++) {
+        double q = quantile_linear(c->sample, c->sample_len, (double)j / (double)n_bins);
+        f->cuts[n++] = q;
+        f->deciles[j - 1] = q;
+    }
+    f->n_cuts = unique_inside(f->cuts, n, f->min, f->max);
+    /* Every decile is one of the candidates and passes the same filter, so it is a cut; bit for
+     * bit too, as equal doubles are the same bits except for zeros, which are all +0.0. */
+    f->n_deciles = unique_inside(f->deciles, n_bins - 1, f->min, f->max);
+    f->region_counts = mw_calloc(f->n_cuts + 1, sizeof *f->region_counts);
+    f->region_sums = mw_calloc(f->n_cuts + 1, sizeof *f->region_sums);
+    c->region_comp = mw_calloc(f->n_cuts + 1, sizeof *c->region_comp);
+    if (!f->region_counts || !f->region_sums || !c->region_comp)
+        return fail(b->err, MW_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* After pass 1: numeric features get their cuts, categorical ones a counting table. */
 static int finish_pass1(struct build *b)
 {
     const struct mw_profile_build_options *o = b->o;
@@ -905,27 +961,14 @@ static int finish_pass1(struct build *b)
         f->std = welford_std(c);
         f->sample_size = c->sample_len;
         qsort(c->sample, c->sample_len, sizeof *c->sample, cmp_double);
-        size_t n_q = (size_t)o->n_bins - 1;
-        f->edges = mw_calloc(n_q, sizeof *f->edges);
-        if (!f->edges)
-            return fail(b->err, MW_ENOMEM, "out of memory");
-        size_t n = 0;
-        for (size_t q = 1; q <= n_q; q++) {
-            double e = quantile_linear(c->sample, c->sample_len, (double)q / o->n_bins);
-            if (n > 0 && e <= f->edges[n - 1])
-                continue; /* repeated (or, by rounding, decreasing) quantiles: one edge */
-            f->edges[n++] = e;
-        }
-        f->n_edges = n;
-        f->bin_counts = mw_calloc(n + 1, sizeof *f->bin_counts);
-        f->proportions = mw_calloc(n + 1, sizeof *f->proportions);
-        if (!f->bin_counts || !f->proportions)
-            return fail(b->err, MW_ENOMEM, "out of memory");
+        int rc = quantile_cuts(b, c, f);
+        if (rc)
+            return rc;
         if (c->sample_len < f->count && !b->noted_small_sample &&
             c->sample_cap < (o->sample_cap ? o->sample_cap : MW_PROFILE_SAMPLE_CAP)) {
             b->noted_small_sample = true; /* one note for every column */
             if (note(b,
-                     "the sample budget is shared by %zu numeric columns: the quantile edges of "
+                     "the sample budget is shared by %zu numeric columns: the quantile cuts of "
                      "a column with more than %zu values come from a sample of %zu (rank error "
                      "up to %.3f, except with probability 1e-6)",
                      b->n_numeric_candidates, c->sample_len, c->sample_len,
@@ -945,10 +988,12 @@ static int pass2_value(struct build *b, struct column *c, const char *s, size_t 
         double x;
         if (is_missing(s, len))
             return 0;
-        if (!parse_number(s, len, &x) || !f->bin_counts) /* not so in pass 1 */
+        if (!parse_number(s, len, &x) || !f->region_counts) /* not so in pass 1 */
             return fail(b->err, MW_EIO, "%s:%" PRIu64 ": the file changed while it was read",
                         b->reader.path, b->reader.record_line);
-        f->bin_counts[bin_index(f->edges, f->n_edges, x)]++;
+        size_t r = region_index(f->cuts, f->n_cuts, x);
+        f->region_counts[r]++;
+        neumaier_add(&f->region_sums[r], &c->region_comp[r], x);
         return 0;
     }
     if (is_missing(s, len)) {
@@ -1041,8 +1086,9 @@ static int keep_categories(struct build *b, struct column *c, struct mw_built_fe
     return 0;
 }
 
-/* After pass 2: proportions; exact category tables give their categories, sketched ones are
- * replaced by a lookup table of their top candidates for pass 3. Sets *need_pass3. */
+/* After pass 2: region sums get their compensation; exact category tables give their
+ * categories, sketched ones are replaced by a lookup table of their top candidates for pass 3.
+ * Sets *need_pass3. */
 static int finish_pass2(struct build *b, bool *need_pass3)
 {
     *need_pass3 = false;
@@ -1052,8 +1098,10 @@ static int finish_pass2(struct build *b, bool *need_pass3)
             continue;
         struct mw_built_feature *f = &b->p->features[c->feature];
         if (c->numeric) {
-            for (size_t j = 0; f->count && j <= f->n_edges; j++)
-                f->proportions[j] = (double)f->bin_counts[j] / (double)f->count;
+            for (size_t j = 0; c->region_comp && j <= f->n_cuts; j++)
+                f->region_sums[j] += c->region_comp[j];
+            mw_free(c->region_comp);
+            c->region_comp = NULL;
             continue;
         }
         f->distinct_lower_bound = c->table.n_used + c->table.sketched;
@@ -1107,16 +1155,17 @@ static int finish_pass3(struct build *b)
 static void free_feature(struct mw_built_feature *f)
 {
     mw_free(f->name);
-    mw_free(f->edges);
-    mw_free(f->bin_counts);
-    mw_free(f->proportions);
+    mw_free(f->cuts);
+    mw_free(f->region_counts);
+    mw_free(f->region_sums);
+    mw_free(f->deciles);
     for (size_t j = 0; f->categories && j < f->n_categories; j++)
         mw_free(f->categories[j].value);
     mw_free(f->categories);
 }
 
 /* The last notes, and features without a single value are left out: they say nothing about a
- * distribution, and the aggregator needs at least one edge per numeric feature. */
+ * distribution (a numeric one would have no min, max, nor region). */
 static int finish(struct build *b)
 {
     struct mw_built_profile *p = b->p;
@@ -1170,6 +1219,12 @@ static int check_options(const struct mw_profile_build_options *o, struct errbuf
     if (o->n_bins < MW_PROFILE_MIN_BINS || o->n_bins > MW_PROFILE_MAX_BINS)
         return fail(err, MW_EINVAL, "--bins %d: must be %d..%d", o->n_bins, MW_PROFILE_MIN_BINS,
                     MW_PROFILE_MAX_BINS);
+    if (o->n_grid_bins < MW_PROFILE_MIN_GRID_BINS || o->n_grid_bins > MW_PROFILE_MAX_GRID_BINS)
+        return fail(err, MW_EINVAL, "--grid-bins %d: must be %d..%d", o->n_grid_bins,
+                    MW_PROFILE_MIN_GRID_BINS, MW_PROFILE_MAX_GRID_BINS);
+    if (o->n_grid_bins < o->n_bins)
+        return fail(err, MW_EINVAL, "--grid-bins %d: must be at least --bins (%d)", o->n_grid_bins,
+                    o->n_bins);
     if (o->max_categories < 1 || o->max_categories > MW_PROFILE_MAX_MAX_CATEGORIES)
         return fail(err, MW_EINVAL, "--max-categories %zu: must be 1..%d", o->max_categories,
                     MW_PROFILE_MAX_MAX_CATEGORIES);
@@ -1180,6 +1235,7 @@ void mw_profile_build_options_init(struct mw_profile_build_options *o)
 {
     memset(o, 0, sizeof *o);
     o->n_bins = MW_PROFILE_DEFAULT_BINS;
+    o->n_grid_bins = MW_PROFILE_DEFAULT_GRID_BINS;
     o->max_categories = MW_PROFILE_DEFAULT_MAX_CATEGORIES;
 }
 
@@ -1229,6 +1285,7 @@ out:
     if (b.columns) {
         for (size_t i = 0; i < b.n_columns; i++) {
             mw_free(b.columns[i].sample);
+            mw_free(b.columns[i].region_comp);
             cat_table_free(&b.columns[i].table);
         }
         mw_free(b.columns);
@@ -1261,11 +1318,23 @@ static json_t *real_or_null(double x)
     return isfinite(x) ? json_real(x) : json_null();
 }
 
+/* An array of n numbers (a non-finite one as null). NULL when out of memory. */
 static json_t *double_array(const double *v, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real(v[i]))) {
+        if (json_array_append_new(a, real_or_null(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+static json_t *count_array(const uint64_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer((json_int_t)v[i]))) {
             json_decref(a);
             return NULL;
         }
@@ -1287,9 +1356,12 @@ static json_t *feature_json(const struct mw_built_feature *f)
         bad |= json_object_set_new(j, "max", real_or_null(f->max));
         bad |= json_object_set_new(j, "mean", real_or_null(f->mean));
         bad |= json_object_set_new(j, "std", real_or_null(f->std));
-        bad |= json_object_set_new(j, "edges", double_array(f->edges, f->n_edges));
-        bad |= json_object_set_new(j, "proportions",
-                                   double_array(f->proportions, f->count ? f->n_edges + 1 : 0));
+        bad |= json_object_set_new(j, "cuts", double_array(f->cuts, f->n_cuts));
+        bad |= json_object_set_new(j, "region_counts",
+                                   count_array(f->region_counts, f->count ? f->n_cuts + 1 : 0));
+        bad |= json_object_set_new(j, "region_sums",
+                                   double_array(f->region_sums, f->count ? f->n_cuts + 1 : 0));
+        bad |= json_object_set_new(j, "deciles", double_array(f->deciles, f->n_deciles));
     } else {
         json_t *cats = json_object();
         for (size_t i = 0; cats && i < f->n_categories; i++)
@@ -1310,8 +1382,9 @@ json_t *mw_built_profile_to_json(const struct mw_built_profile *p)
     if (!p)
         return NULL;
     json_t *features = json_object();
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:I}", "model", p->model, "version", p->version,
-                            "created_ms", (json_int_t)p->created_ms, "rows", (json_int_t)p->rows);
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:I, s:I}", "format", MW_PROFILE_BUILD_FORMAT, "model",
+                            p->model, "version", p->version, "created_ms",
+                            (json_int_t)p->created_ms, "rows", (json_int_t)p->rows);
     int bad = !features || !doc;
     for (size_t i = 0; !bad && i < p->n_features; i++)
         bad |= json_object_set_new(features, p->features[i].name, feature_json(&p->features[i]));

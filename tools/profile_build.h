@@ -1,7 +1,10 @@
 /*
  * profile_build.h — computes a model's reference profile from a CSV file, for
  * `modelwatch-ctl profile build`. The aggregator compares every window's feature values with
- * this profile to measure drift (DESIGN step 12; the bin layout is aggregator/drift.h's).
+ * this profile to measure drift (DESIGN step 12). The document is profile format 2 (a
+ * top-level "format": 2): per numeric feature a fine grid of quantile cuts with the exact count
+ * and sum of the reference values in each region between them, and the subset of those cuts
+ * that are the PSI bin edges (`deciles`).
  *
  * Input: an RFC 4180 CSV file with a header row. Quoted fields may hold commas, newlines and
  * doubled quotes; records end with LF or CRLF; a UTF-8 byte order mark is skipped; blank lines
@@ -12,32 +15,50 @@
  * Types: a column is numeric when every non-missing value parses as a finite number (strtod,
  * the whole field, no blanks around it); otherwise categorical. "", "NA", "NaN" and "null" (any
  * case) are missing. A column without a single value is left out of the profile (with a note).
- * What the aggregator accepts (aggregator/profile.c) is checked here, so a built profile always
- * pushes: the model name rule of common/names.h, feature names without '|', at most
- * MW_PROFILE_BUILD_MAX_FEATURES features, 1..99 edges per numeric feature.
+ * What the aggregator accepts is checked here, so a built profile always pushes: the model name
+ * rule of common/names.h, feature names without '|', at most MW_PROFILE_BUILD_MAX_FEATURES
+ * features, at most MW_PROFILE_BUILD_MAX_CUTS cuts per numeric feature.
  *
  * Streaming in bounded memory: the file is read two times (three when a categorical column has
  * more distinct values than its counting table holds), one record at a time, so its size does
  * not matter; it must therefore be a regular file, not a pipe. Memory is bounded by:
  *   - one record: MW_PROFILE_MAX_RECORD_BYTES (1 MiB), and MW_PROFILE_MAX_COLUMNS columns;
  *   - numeric samples: at most MW_PROFILE_SAMPLE_BUDGET doubles (32 MiB) over all columns;
+ *   - per numeric feature, after pass 1: its cuts, deciles, region counts and sums, about
+ *     32 x (cuts + 1) bytes (36 KiB at --grid-bins 1000 --bins 100, ~3 KiB at the defaults);
  *   - category tables: at most max(MW_PROFILE_CATEGORY_BUDGET, 2 x max_categories x columns)
  *     entries over all columns, each value at most MW_PROFILE_MAX_CATEGORY_BYTES.
  *
- * Quantile edges (pass 1) — reservoir sampling. Each numeric column keeps a uniform random
- * sample of m = min(count, cap) of its values (Vitter's algorithm R, a fixed-seed generator
- * per column, so the same file always gives the same profile). cap = MW_PROFILE_SAMPLE_CAP
+ * Quantiles (pass 1) — reservoir sampling. Each numeric column keeps a uniform random sample
+ * of m = min(count, cap) of its values (Vitter's algorithm R, a fixed-seed generator per
+ * column, so the same file always gives the same profile). cap = MW_PROFILE_SAMPLE_CAP
  * (100,000), lowered to MW_PROFILE_SAMPLE_BUDGET / columns (never below 1,000) when more than
- * 40 columns could be numeric. The edges are the sample's quantiles i/bins, i = 1..bins-1, by
- * linear interpolation exactly as numpy.quantile's default computes them, then de-duplicated.
- *   - count <= cap: the sample is the whole column and the edges equal numpy.quantile's.
- *   - count > cap: for the edge of quantile q, q lies between the share of the column's values
- *     below the edge and the share at or below it, widened by eps + 1/m on each side, except
- *     with probability 2 exp(-2 m eps^2) (Hoeffding's inequality at the column's q -/+ eps
+ * 40 columns could be numeric. Q(q) is the sample's quantile q by linear interpolation, exactly
+ * as numpy.quantile's default computes it (the same double, for the same double q). With
+ * G = grid_bins and B = bins:
+ *   - cuts: Q(i / G), i = 1..G-1, and Q(j / B), j = 1..B-1, with q = (double)i / G and
+ *     (double)j / B (so q = 0.1 is one double whether it comes from 10/100 or 1/10), sorted,
+ *     duplicates removed, keeping only min < c < max. At most G - 1 + B - 1 of them
+ *     (MW_PROFILE_BUILD_MAX_CUTS at the largest G and B); none for a constant column. A zero
+ *     cut is +0.0, never -0.0.
+ *   - deciles (the PSI cut points, named for the default B = 10): Q(j / B), j = 1..B-1, sorted,
+ *     duplicates removed, keeping only min < d < max; each is a cut, and is stored as that
+ *     cut's very double. A quantile equal to min (a column 30 % zeros has Q(0.1) = Q(0.2) = its
+ *     min) or to max is not a cut, nor a decile.
+ *   - count <= cap: the sample is the whole column and every cut equals numpy.quantile's.
+ *   - count > cap: for the quantile Q(q), q lies between the share of the column's values below
+ *     it and the share at or below it, widened by eps + 1/m on each side, except with
+ *     probability 2 exp(-2 m eps^2) (Hoeffding's inequality at the column's q -/+ eps
  *     quantiles; it holds for sampling without replacement). With m = 100,000 and eps = 0.01
- *     that is 4.1e-9 per edge, under 4.1e-7 for all 99 edges of --bins 100: the quantile
- *     error bound is 1 percentage point of rank.
- * Proportions (pass 2) are exact: every non-missing value of the file is assigned to a bin.
+ *     that is 4.1e-9 per quantile, under 4.6e-6 for all 1,098 of --grid-bins 1000 --bins 100:
+ *     the quantile error bound is 1 percentage point of rank.
+ * Regions (pass 2) are exact: every non-missing value x of the file falls in region r = the
+ * number of cuts <= x (numpy.searchsorted(cuts, x, side="right"); aggregator/drift.h's
+ * mw_drift_bin_index), so the k cuts make k + 1 regions [min, c_1), [c_1, c_2), ...,
+ * [c_k, max]. Each region gets the count of its values and their sum, accumulated with
+ * Neumaier's compensation: the error is at most 2u |sum| + n u^2 sum(|x|), u = 2^-53, so a
+ * region of values of one sign is within 1e-15 relative of its exact sum up to 10^16 values
+ * (numpy's pairwise sum is only within ~log2(n) u). A sum that overflows is written as null.
  *
  * Categories (pass 2) — exact counts while a column has at most K distinct values, K =
  * MW_PROFILE_EXACT_CATEGORIES (10,000; lowered so all tables fit MW_PROFILE_CATEGORY_BUDGET
@@ -58,9 +79,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* --bins B: the PSI quantiles j / B, whose cuts are the deciles. */
 #define MW_PROFILE_DEFAULT_BINS 10
 #define MW_PROFILE_MIN_BINS 2
 #define MW_PROFILE_MAX_BINS 100
+/* --grid-bins G: the fine quantiles i / G; G >= B. */
+#define MW_PROFILE_DEFAULT_GRID_BINS 100
+#define MW_PROFILE_MIN_GRID_BINS 2
+#define MW_PROFILE_MAX_GRID_BINS 1000
 #define MW_PROFILE_DEFAULT_MAX_CATEGORIES 50
 #define MW_PROFILE_MAX_MAX_CATEGORIES 1000
 #define MW_PROFILE_SAMPLE_CAP 100000
@@ -71,8 +97,12 @@
 #define MW_PROFILE_MAX_CATEGORY_BYTES 256
 #define MW_PROFILE_MAX_RECORD_BYTES (1024 * 1024)
 #define MW_PROFILE_MAX_COLUMNS 4096
+/* The document's "format": numeric features as cuts, region counts and sums, deciles. */
+#define MW_PROFILE_BUILD_FORMAT 2
 /* The aggregator's limits (aggregator/profile.h; the unit test checks they agree). */
 #define MW_PROFILE_BUILD_MAX_FEATURES 1024
+/* Cuts of one numeric feature, at most: G - 1 fine quantiles plus B - 1 PSI ones (1,098). */
+#define MW_PROFILE_BUILD_MAX_CUTS ((MW_PROFILE_MAX_GRID_BINS - 1) + (MW_PROFILE_MAX_BINS - 1))
 
 enum mw_built_type {
     MW_BUILT_NUMERIC = 1,
@@ -84,7 +114,9 @@ enum mw_built_type {
 struct mw_profile_build_options {
     const char *model;              /* required: 1..128 of [A-Za-z0-9._-] (common/names.h) */
     const char *version;            /* required: 1..128 bytes of UTF-8, no control characters */
-    int n_bins;                     /* MW_PROFILE_MIN_BINS..MW_PROFILE_MAX_BINS quantile bins */
+    int n_bins;                     /* MW_PROFILE_MIN_BINS..MW_PROFILE_MAX_BINS PSI bins */
+    int n_grid_bins;                /* MW_PROFILE_MIN_GRID_BINS..MW_PROFILE_MAX_GRID_BINS, and
+                                       >= n_bins: the fine quantile grid */
     size_t max_categories;          /* 1..MW_PROFILE_MAX_MAX_CATEGORIES categories kept */
     const char *const *categorical; /* columns forced categorical */
     size_t n_categorical;
@@ -105,8 +137,8 @@ struct mw_built_category {
 };
 
 /* One feature (a CSV column with at least one value). For a numeric feature the
- * edges/proportions fields are set, for a categorical one the categories fields; the others are
- * zero/NULL. */
+ * min..sample_size fields are set, for a categorical one the categories fields; the others are
+ * zero/NULL (min, max, mean and std NaN). */
 struct mw_built_feature {
     char *name;
     enum mw_built_type type;
@@ -114,16 +146,21 @@ struct mw_built_feature {
     uint64_t count;   /* non-missing values */
     uint64_t missing; /* missing values; count + missing = the profile's rows */
     /* numeric */
-    double min, max, mean; /* over non-missing values */
-    double std;            /* population standard deviation (ddof 0) of the non-missing values,
-                              by Welford's streaming algorithm (on values minus the first,
-                              for a large mean); 0 for a single value or a constant */
-    size_t n_edges;        /* 1..bins-1 */
-    double *edges;         /* n_edges, strictly increasing */
-    uint64_t *bin_counts;  /* n_edges + 1, layout of aggregator/drift.h: [underflow, ...,
-                              overflow]; they sum to count */
-    double *proportions;   /* n_edges + 1, bin_counts / count */
-    size_t sample_size;    /* values the edges come from; == count when exact */
+    double min, max, mean;   /* over non-missing values */
+    double std;              /* population standard deviation (ddof 0) of the non-missing values,
+                                by Welford's streaming algorithm (on values minus the first,
+                                for a large mean); 0 for a single value or a constant */
+    size_t n_cuts;           /* 0..MW_PROFILE_BUILD_MAX_CUTS; 0 for a constant */
+    double *cuts;            /* n_cuts, strictly increasing, each in (min, max); may be NULL
+                                when n_cuts is 0 */
+    uint64_t *region_counts; /* n_cuts + 1: values in [min, c_1), ..., [c_k, max]; they sum to
+                                count */
+    double *region_sums;     /* n_cuts + 1: the sum of the values in each region (may be
+                                non-finite when the values' sum overflows) */
+    size_t n_deciles;        /* 0..bins-1 */
+    double *deciles;         /* n_deciles, strictly increasing, each one of the cuts (the same
+                                double); may be NULL when n_deciles is 0 */
+    size_t sample_size;      /* values the cuts come from; == count when exact */
     /* categorical */
     size_t n_categories;
     struct mw_built_category *categories; /* by count, descending; ties by value */
@@ -148,7 +185,8 @@ struct mw_built_profile {
     char **notes;
 };
 
-/* Fill `o` with the defaults (10 bins, 50 categories, nothing forced or ignored). */
+/* Fill `o` with the defaults (10 bins, a grid of 100, 50 categories, nothing forced or
+ * ignored). */
 void mw_profile_build_options_init(struct mw_profile_build_options *o);
 
 /*
@@ -168,10 +206,11 @@ int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
 void mw_built_profile_destroy(struct mw_built_profile *p);
 
 /*
- * The profile as the JSON document the aggregator stores (model, version, created_ms, rows,
- * features keyed by name in column order; numeric: type, count, missing, min, max, mean, std,
- * edges, proportions; categorical: type, count, missing, categories {value: share}, other).
- * Returns a new reference (json_decref it), or NULL when out of memory.
+ * The profile as the JSON document the aggregator stores: format (2), model, version,
+ * created_ms, rows, features keyed by name in column order; numeric: type, count, missing, min,
+ * max, mean, std, cuts, region_counts, region_sums, deciles; categorical: type, count, missing,
+ * categories {value: share}, other. A non-finite mean, std or region sum is null. Returns a new
+ * reference (json_decref it), or NULL when out of memory.
  */
 json_t *mw_built_profile_to_json(const struct mw_built_profile *p);
 

@@ -7,11 +7,11 @@
  *
  *   edges_unique  edges                        -> rc, edges
  *   bin_index     edges, x[]                   -> index[] (-1 for MW_DRIFT_NO_BIN)
- *   bin_values    edges, ref_min, ref_max      -> rc, values
+ *   grid_slot     cuts, ref_min, ref_max, x[]  -> slot[] (-1 for MW_DRIFT_NO_BIN)
  *   psi           ref_p, counts, epsilon       -> value
  *   js | ks       ref_p, counts                -> value
- *   wasserstein   values, ref_p, counts        -> value
  *   chi2          ref_p, counts                -> rc, statistic, p_value
+ *   wasserstein_points  ref_x, ref_w, cur_x, cur_w -> value
  *   chi2_sf       x[], df[]                    -> value[]
  *   gamma_q       a[], x[]                     -> value[]
  *   ks_p_value    d[], n_ref[], n_cur[]        -> value[]
@@ -19,8 +19,10 @@
  *   out_of_range  x, ref_min, ref_max          -> value (bool)
  *
  * JSON has no NaN or infinity, so doubles travel either as numbers or as the strings "nan",
- * "inf" and "-inf", both ways. An array argument that is null or absent is passed as NULL, with
- * n_bins taken from "n_bins" if given, else from the counts or ref_p array. A malformed case
+ * "inf" and "-inf", both ways; counts are (weighted) doubles too. An array argument that is null
+ * or absent is passed as NULL, with its length taken from "n_bins" (psi, js, ks, chi2), "n_cuts"
+ * (grid_slot) or "n_ref" / "n_cur" (wasserstein_points) if given, else from the arrays (the
+ * counts or ref_p; ref_x or ref_w; cur_x or cur_w). A malformed case
  * gets {"error": "..."}; the exit status is 0 when every case was well formed, 1 otherwise, and
  * 2 when stdin is not a JSON array.
  */
@@ -41,14 +43,12 @@
 /* Owned copies of a case's array arguments, freed together. */
 struct case_arrays {
     double *doubles[4];
-    uint64_t *counts;
 };
 
 static void case_arrays_free(struct case_arrays *a)
 {
     for (size_t i = 0; i < sizeof a->doubles / sizeof a->doubles[0]; i++)
         mw_free(a->doubles[i]);
-    mw_free(a->counts);
 }
 
 /* A double from a JSON number or "nan" / "inf" / "-inf"; false for anything else. */
@@ -113,30 +113,26 @@ static bool get_double_array(const json_t *c, const char *key, double **out, siz
     return true;
 }
 
-/* As get_double_array, for non-negative integer counts. */
-static bool get_count_array(const json_t *c, const char *key, uint64_t **out, size_t *len)
+/* Field `key` as a non-negative length into *out; false when absent or not one. */
+static bool get_length(const json_t *c, const char *key, size_t *out)
 {
-    const json_t *arr = json_object_get(c, key);
-    *out = NULL;
-    *len = 0;
-    if (!arr || json_is_null(arr))
-        return true;
-    size_t n = json_array_size(arr);
-    if (!json_is_array(arr) || n > MAX_ARRAY_LEN)
+    const json_t *v = json_object_get(c, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
         return false;
-    uint64_t *v = mw_malloc((n ? n : 1) * sizeof *v);
-    if (!v)
+    *out = (size_t)json_integer_value(v);
+    return true;
+}
+
+/* The length of one array argument given as a pair (x, w) that may be NULL: `key` if given (it
+ * must not exceed a present array), else that of the arrays present, which must agree. */
+static bool pair_length(const json_t *c, const char *key, const double *x, size_t n_x,
+                        const double *w, size_t n_w, size_t *n)
+{
+    if (get_length(c, key, n))
+        return (!x || *n <= n_x) && (!w || *n <= n_w);
+    if (x && w && n_x != n_w)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(arr, i);
-        if (!json_is_integer(e) || json_integer_value(e) < 0) {
-            mw_free(v);
-            return false;
-        }
-        v[i] = (uint64_t)json_integer_value(e);
-    }
-    *out = v;
-    *len = n;
+    *n = x ? n_x : n_w;
     return true;
 }
 
@@ -200,54 +196,97 @@ out:
     return res;
 }
 
-/* Ops over (values,) ref_p, counts. */
+/* Ops over ref_p and the window's weighted counts. */
 static json_t *run_binned(const json_t *c, const char *op, const char **err)
 {
     struct case_arrays a = {0};
-    size_t n_ref, n_counts, n_values;
+    size_t n_ref, n_counts, n_bins;
     json_t *res = NULL;
     if (!get_double_array(c, "ref_p", &a.doubles[0], &n_ref) ||
-        !get_count_array(c, "counts", &a.counts, &n_counts) ||
-        !get_double_array(c, "values", &a.doubles[1], &n_values)) {
+        !get_double_array(c, "counts", &a.doubles[1], &n_counts)) {
         *err = "bad arrays";
         goto out;
     }
-    size_t n_bins = a.counts ? n_counts : n_ref;
-    const json_t *nb = json_object_get(c, "n_bins");
-    if (json_is_integer(nb) && json_integer_value(nb) >= 0)
-        n_bins = (size_t)json_integer_value(nb);
-    else if ((a.counts && a.doubles[0] && n_ref != n_counts) ||
-             (a.doubles[1] && n_values != n_bins)) {
-        *err = "array lengths differ";
-        goto out;
-    }
-    if ((a.doubles[0] && n_bins > n_ref) || (a.counts && n_bins > n_counts) ||
-        (a.doubles[1] && n_bins > n_values)) {
-        *err = "n_bins exceeds the arrays";
+    if (!pair_length(c, "n_bins", a.doubles[1], n_counts, a.doubles[0], n_ref, &n_bins)) {
+        *err = "array lengths differ, or n_bins exceeds them";
         goto out;
     }
     const double *ref_p = a.doubles[0];
+    const double *counts = a.doubles[1];
     if (strcmp(op, "psi") == 0) {
         double eps;
         if (!get_number_field(c, "epsilon", &eps)) {
             *err = "bad epsilon";
             goto out;
         }
-        res = json_pack("{s:o}", "value", put_double(mw_drift_psi(ref_p, a.counts, n_bins, eps)));
+        res = json_pack("{s:o}", "value", put_double(mw_drift_psi(ref_p, counts, n_bins, eps)));
     } else if (strcmp(op, "js") == 0) {
-        res =
-            json_pack("{s:o}", "value", put_double(mw_drift_js_distance(ref_p, a.counts, n_bins)));
+        res = json_pack("{s:o}", "value", put_double(mw_drift_js_distance(ref_p, counts, n_bins)));
     } else if (strcmp(op, "ks") == 0) {
-        res = json_pack("{s:o}", "value", put_double(mw_drift_ks_binned(ref_p, a.counts, n_bins)));
-    } else if (strcmp(op, "wasserstein") == 0) {
-        double w = mw_drift_wasserstein_binned(a.doubles[1], ref_p, a.counts, n_bins);
-        res = json_pack("{s:o}", "value", put_double(w));
+        res = json_pack("{s:o}", "value", put_double(mw_drift_ks_binned(ref_p, counts, n_bins)));
     } else {
         double stat, p;
-        int rc = mw_drift_chi2(ref_p, a.counts, n_bins, &stat, &p);
+        int rc = mw_drift_chi2(ref_p, counts, n_bins, &stat, &p);
         res = json_pack("{s:i,s:o,s:o}", "rc", rc, "statistic", put_double(stat), "p_value",
                         put_double(p));
     }
+out:
+    case_arrays_free(&a);
+    return res;
+}
+
+/* mw_drift_wasserstein_points over ref_x, ref_w, cur_x, cur_w. */
+static json_t *run_wasserstein_points(const json_t *c, const char **err)
+{
+    struct case_arrays a = {0};
+    size_t n_ref_x, n_ref_w, n_cur_x, n_cur_w, n_ref, n_cur;
+    json_t *res = NULL;
+    if (!get_double_array(c, "ref_x", &a.doubles[0], &n_ref_x) ||
+        !get_double_array(c, "ref_w", &a.doubles[1], &n_ref_w) ||
+        !get_double_array(c, "cur_x", &a.doubles[2], &n_cur_x) ||
+        !get_double_array(c, "cur_w", &a.doubles[3], &n_cur_w)) {
+        *err = "bad arrays";
+        goto out;
+    }
+    if (!pair_length(c, "n_ref", a.doubles[0], n_ref_x, a.doubles[1], n_ref_w, &n_ref) ||
+        !pair_length(c, "n_cur", a.doubles[2], n_cur_x, a.doubles[3], n_cur_w, &n_cur)) {
+        *err = "array lengths differ, or n_ref / n_cur exceeds them";
+        goto out;
+    }
+    double w = mw_drift_wasserstein_points(a.doubles[0], a.doubles[1], n_ref, a.doubles[2],
+                                           a.doubles[3], n_cur);
+    res = json_pack("{s:o}", "value", put_double(w));
+out:
+    case_arrays_free(&a);
+    return res;
+}
+
+/* mw_drift_grid_slot(cuts, n_cuts, ref_min, ref_max, x[i]) over the array x. */
+static json_t *run_grid_slot(const json_t *c, const char **err)
+{
+    struct case_arrays a = {0};
+    size_t n_cuts_given, n_cuts, n_x;
+    double ref_min, ref_max;
+    json_t *res = NULL;
+    if (!get_double_array(c, "cuts", &a.doubles[0], &n_cuts_given) ||
+        !get_double_array(c, "x", &a.doubles[1], &n_x)) {
+        *err = "bad cuts or x";
+        goto out;
+    }
+    if (!pair_length(c, "n_cuts", a.doubles[0], n_cuts_given, NULL, 0, &n_cuts)) {
+        *err = "n_cuts exceeds the cuts";
+        goto out;
+    }
+    if (!get_number_field(c, "ref_min", &ref_min) || !get_number_field(c, "ref_max", &ref_max)) {
+        *err = "bad ref_min or ref_max";
+        goto out;
+    }
+    json_t *slots = json_array();
+    for (size_t i = 0; slots && i < n_x; i++) {
+        size_t s = mw_drift_grid_slot(a.doubles[0], n_cuts, ref_min, ref_max, a.doubles[1][i]);
+        json_array_append_new(slots, json_integer(s == MW_DRIFT_NO_BIN ? -1 : (json_int_t)s));
+    }
+    res = json_pack("{s:o}", "slot", slots);
 out:
     case_arrays_free(&a);
     return res;
@@ -268,7 +307,7 @@ static json_t *run_edges(const json_t *c, const char *op, const char **err)
         int rc = mw_drift_edges_unique(edges, n_edges, &n_unique);
         res = json_pack("{s:i,s:o}", "rc", rc, "edges",
                         double_array_json(edges, rc ? n_edges : n_unique));
-    } else if (strcmp(op, "bin_index") == 0) {
+    } else {
         size_t n_x;
         if (!get_double_array(c, "x", &a.doubles[1], &n_x)) {
             *err = "bad x";
@@ -280,22 +319,6 @@ static json_t *run_edges(const json_t *c, const char *op, const char **err)
             json_array_append_new(idx, json_integer(b == MW_DRIFT_NO_BIN ? -1 : (json_int_t)b));
         }
         res = json_pack("{s:o}", "index", idx);
-    } else {
-        double ref_min, ref_max;
-        if (!get_number_field(c, "ref_min", &ref_min) ||
-            !get_number_field(c, "ref_max", &ref_max)) {
-            *err = "bad ref_min or ref_max";
-            goto out;
-        }
-        double *values = mw_malloc((n_edges + 1) * sizeof *values);
-        if (!values) {
-            *err = "out of memory";
-            goto out;
-        }
-        int rc = mw_drift_bin_values(edges, n_edges, ref_min, ref_max, values);
-        res = json_pack("{s:i,s:o}", "rc", rc, "values",
-                        rc ? json_array() : double_array_json(values, n_edges + 1));
-        mw_free(values);
     }
 out:
     case_arrays_free(&a);
@@ -335,11 +358,14 @@ static json_t *run_case(const json_t *c, const char **err)
     if (!op)
         return NULL;
     if (strcmp(op, "psi") == 0 || strcmp(op, "js") == 0 || strcmp(op, "ks") == 0 ||
-        strcmp(op, "wasserstein") == 0 || strcmp(op, "chi2") == 0)
+        strcmp(op, "chi2") == 0)
         return run_binned(c, op, err);
-    if (strcmp(op, "edges_unique") == 0 || strcmp(op, "bin_index") == 0 ||
-        strcmp(op, "bin_values") == 0)
+    if (strcmp(op, "edges_unique") == 0 || strcmp(op, "bin_index") == 0)
         return run_edges(c, op, err);
+    if (strcmp(op, "grid_slot") == 0)
+        return run_grid_slot(c, err);
+    if (strcmp(op, "wasserstein_points") == 0)
+        return run_wasserstein_points(c, err);
     if (strcmp(op, "chi2_sf") == 0)
         return run_pairwise(c, "x", "df", mw_chi2_sf, err);
     if (strcmp(op, "gamma_q") == 0)

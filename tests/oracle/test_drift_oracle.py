@@ -10,13 +10,21 @@ compares each result with an oracle computed independently ON THE SAME BINNED DA
   PSI          the definition, written here in numpy with the same epsilon flooring
   JS distance  scipy.spatial.distance.jensenshannon(ref_p, counts, base=2)
   KS binned    max |cumsum(ref_p) - cumsum(cur_p)| with numpy
-  Wasserstein  scipy.stats.wasserstein_distance(values, values, ref_p, counts)
+  Wasserstein  scipy.stats.wasserstein_distance(ref_x, cur_x, ref_w, cur_w) on point sets
+               (random ones with ties, heavy tails and fractional or zero weights, and the
+               slot positions of the aggregator's grid)
   chi-squared  scipy.stats.chisquare(counts, ref_p * N), scipy.stats.chi2.sf, special.gammaincc
   KS p-value   scipy.stats.kstwobign.sf(sqrt(n m / (n + m)) D) over a grid of D, n, m
-  binning      numpy.searchsorted(edges, x, side='right'), numpy.unique
+  binning      numpy.searchsorted(edges, x, side='right'), numpy.unique; the grid slot as
+               0 below min, k + 2 above max, else 1 + searchsorted(cuts, x, side='right')
 
-and, separately, how far the binned KS and Wasserstein are from scipy's ks_2samp and
-wasserstein_distance on the raw samples (the binning error, bounded as stated below).
+Window counts are doubles (weighted counts): integer ones from samples and fractional ones
+from weighted samples (weights such as 2.5 and 0.3).
+
+Separately, on the aggregator's grid (the reference's 99 percentiles as cuts, plus a slot below
+its min and one above its max; reference shares from the reference sample, window counts from
+the window sample), how far the slot-level KS and Wasserstein are from scipy's ks_2samp and
+wasserstein_distance on the raw samples: the binning error, bounded as stated below.
 
 Prints TAP (one line per check, a '# ' detail line under each failure, the plan last) and exits
 non-zero on any failure. Runs in a few seconds.
@@ -51,6 +59,13 @@ ABS_JS_DIVERGENCE = 1e-13
 ABS_KS = 1e-12
 # Wasserstein: sum of |dF| * width; absolute error ~ n*u times the value span, plus relative.
 ABS_W_PER_SPAN = 1e-12
+# Wasserstein over the grid's slots against scipy on the raw samples: the accuracy the product
+# promises for normal, lognormal, exponential and shifted data, max(2 % of the raw distance,
+# 1 % of the reference's standard deviation).
+W_GRID_REL = 0.02
+W_GRID_ABS_PER_STD = 0.01
+# The aggregator's grid: the reference's percentiles 1..99 as cuts.
+GRID_PERCENTILES = np.arange(1, 100)
 # chi-squared statistic: e_i = r_i N carries ~2 roundings; the term (o - e)^2 / e then moves by
 # about 2|o - e| * (2u), which dominates when o ~ e (a near-zero statistic with 1e9 counts). So
 # |d stat| <= REL_CLOSED * stat + 16u * sum |o_i - e_i| (4x slack on that bound).
@@ -193,13 +208,13 @@ def oracle_ks(ref_p, counts):
 def oracle_chi2(ref_p, counts):
     """(statistic, p, residual_sum) by scipy; the unseen rule (ref 0, count > 0) by drift.h."""
     ref_p = np.asarray(ref_p, dtype=float)
-    counts = np.asarray(counts, dtype=np.int64)
+    counts = np.asarray(counts, dtype=float)
     if np.any((ref_p == 0) & (counts > 0)):
         return math.inf, 0.0, 0.0
     keep = ref_p > 0
     n = float(np.sum(counts))
     f_exp = normalize_ref(ref_p)[keep] * n
-    f_obs = counts[keep].astype(float)
+    f_obs = counts[keep]
     res = stats.chisquare(f_obs, f_exp)
     return float(res.statistic), float(res.pvalue), float(np.sum(np.abs(f_obs - f_exp)))
 
@@ -281,10 +296,9 @@ def check_pred(desc, pred):
     return check
 
 
-def add_binned(suite, name, ref_p, counts, values=None, ordered=True,
-               eps=1e-4, expect_zero=False):
-    """The statistics of one (ref_p, counts) pair against their oracles."""
-    counts = np.asarray(counts, dtype=np.int64)
+def add_binned(suite, name, ref_p, counts, ordered=True, eps=1e-4, expect_zero=False):
+    """The statistics of one (ref_p, counts) pair against their oracles; counts are doubles."""
+    counts = np.asarray(counts, dtype=float)
     base = {"ref_p": ref_p, "counts": counts}
     suite.add(f"{name}: PSI (eps {eps:g}) = numpy definition",
               dict(base, op="psi", epsilon=eps),
@@ -295,12 +309,6 @@ def add_binned(suite, name, ref_p, counts, values=None, ordered=True,
     if ordered:
         suite.add(f"{name}: KS binned = numpy cumsum", dict(base, op="ks"),
                   check_value(oracle_ks(ref_p, counts), 0.0, ABS_KS))
-    if values is not None:
-        span = float(values[-1] - values[0])
-        w = float(stats.wasserstein_distance(values, values, ref_p, counts))
-        suite.add(f"{name}: Wasserstein binned = scipy wasserstein_distance",
-                  dict(base, op="wasserstein", values=values),
-                  check_value(w, REL_CLOSED, ABS_W_PER_SPAN * max(span, 1.0)))
     stat, p, resid = oracle_chi2(ref_p, counts)
     df = int(np.sum(np.asarray(ref_p) > 0)) - 1
     suite.add(f"{name}: chi-squared statistic and p = scipy chisquare"
@@ -317,18 +325,113 @@ def add_binned(suite, name, ref_p, counts, values=None, ordered=True,
                       check_pred("value < 1e-7", lambda r: 0 <= r["value"] < 1e-7))
 
 
-def bin_counts(edges, x):
-    return np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+def bin_counts(edges, x, w=None):
+    """Weighted counts (doubles) of x in the bins of mw_drift_bin_index."""
+    return np.bincount(np.searchsorted(edges, x, side="right"), weights=w,
+                       minlength=len(edges) + 1).astype(float)
 
 
-def oracle_bin_values(edges, ref_min, ref_max):
+def bin_positions(edges, ref_min, ref_max):
+    """Ordered positions for the bins of `edges` (range ends outside, midpoints inside), to give
+    binned counts a place on the line in the closed-form Wasserstein checks."""
     mids = 0.5 * edges[:-1] + 0.5 * edges[1:]
     return np.concatenate([[min(ref_min, edges[0])], mids, [max(ref_max, edges[-1])]])
 
 
-def add_numeric(suite, name, ref, cur, n_quantile_bins=None, edges=None, raw=True):
-    """A numeric feature: edges from reference quantiles (or given), binning, every statistic,
-    and the binning-error bounds against the raw samples."""
+def add_points(suite, name, ref_x, ref_w, cur_x, cur_w):
+    """mw_drift_wasserstein_points on one pair of point sets against scipy's."""
+    ref_x, ref_w = np.asarray(ref_x, dtype=float), np.asarray(ref_w, dtype=float)
+    cur_x, cur_w = np.asarray(cur_x, dtype=float), np.asarray(cur_w, dtype=float)
+    both = np.concatenate([ref_x, cur_x])
+    span = float(np.max(both) - np.min(both))
+    want = float(stats.wasserstein_distance(ref_x, cur_x, ref_w, cur_w))
+    suite.add(f"{name}: Wasserstein points = scipy wasserstein_distance "
+              f"({len(ref_x)} and {len(cur_x)} points)",
+              {"op": "wasserstein_points", "ref_x": ref_x, "ref_w": ref_w, "cur_x": cur_x,
+               "cur_w": cur_w},
+              check_value(want, REL_CLOSED, ABS_W_PER_SPAN * max(span, 1.0)))
+
+
+def grid_cuts(ref):
+    """The aggregator's grid for a reference sample: (cuts, min, max), the cuts its percentiles
+    1..99, deduplicated and strictly inside [min, max]."""
+    lo, hi = float(np.min(ref)), float(np.max(ref))
+    q = np.unique(np.percentile(ref, GRID_PERCENTILES))
+    return q[(q > lo) & (q < hi)], lo, hi
+
+
+def oracle_grid_slot(cuts, lo, hi, x):
+    """The slot of each x (drift.h's layout) with numpy; -1 for NaN."""
+    x = np.asarray(x, dtype=float)
+    k = len(cuts)
+    with np.errstate(invalid="ignore"):
+        slot = np.where(x < lo, 0,
+                        np.where(x > hi, k + 2, 1 + np.searchsorted(cuts, x, side="right")))
+    return np.where(np.isnan(x), -1, slot)
+
+
+def grid_slots(cuts, lo, hi, x, w=None):
+    """(weight, weighted sum of values) of x in each of the k + 3 slots."""
+    w = np.ones(len(x)) if w is None else np.asarray(w, dtype=float)
+    s = oracle_grid_slot(cuts, lo, hi, x)
+    n = len(cuts) + 3
+    return (np.bincount(s, weights=w, minlength=n).astype(float),
+            np.bincount(s, weights=w * x, minlength=n).astype(float))
+
+
+def grid_positions(cuts, lo, hi, ref, cur, cur_w=None):
+    """Where the aggregator puts each slot's mass: for the reference, the mean of its values in
+    the slot (the midpoint when it has none); for the window, its own mean in the outer slots
+    0, 1, k + 1 and k + 2 and the reference's slot mean elsewhere. Returns (ref_pos, cur_pos,
+    ref_weight, cur_weight) over all k + 3 slots (positions NaN where undefined); each mean is
+    kept inside its slot, as rounding could move it out."""
+    k = len(cuts)
+    ref_weight, ref_sum = grid_slots(cuts, lo, hi, ref)
+    cur_weight, cur_sum = grid_slots(cuts, lo, hi, cur, cur_w)
+    bounds = np.concatenate([[lo], cuts, [hi]])  # slot s in 1..k+1 is [bounds[s-1], bounds[s]]
+    ref_pos = np.full(k + 3, math.nan)
+    for s in range(1, k + 2):
+        a, b = bounds[s - 1], bounds[s]
+        mean = ref_sum[s] / ref_weight[s] if ref_weight[s] > 0 else 0.5 * a + 0.5 * b
+        ref_pos[s] = min(max(mean, a), b)
+    cur_pos = ref_pos.copy()
+    for s in sorted({0, 1, k + 1, k + 2}):
+        if cur_weight[s] > 0:
+            mean = cur_sum[s] / cur_weight[s]
+            if s == 0:
+                mean = min(mean, lo)
+            elif s == k + 2:
+                mean = max(mean, hi)
+            else:
+                mean = min(max(mean, bounds[s - 1]), bounds[s])
+            cur_pos[s] = mean
+    return ref_pos, cur_pos, ref_weight, cur_weight
+
+
+def raw_ks(ref, cur, cur_w=None):
+    """Two-sample KS statistic of the raw samples: scipy's ks_2samp, or for a weighted window
+    the largest gap between the empirical CDFs at every sample value, with numpy."""
+    if cur_w is None:
+        return float(stats.ks_2samp(ref, cur, method="asymp").statistic)
+    r = np.sort(ref)
+    order = np.argsort(cur, kind="stable")
+    c = cur[order]
+    c_cdf = np.cumsum(cur_w[order]) / np.sum(cur_w)
+    at = np.concatenate([r, c])
+    f_ref = np.searchsorted(r, at, side="right") / len(r)
+    i = np.searchsorted(c, at, side="right")
+    f_cur = np.where(i > 0, c_cdf[np.maximum(i - 1, 0)], 0.0)
+    return float(np.max(np.abs(f_ref - f_cur)))
+
+
+def add_numeric(suite, name, ref, cur, n_quantile_bins=None, edges=None, raw=True, cur_w=None,
+                accuracy=False):
+    """A numeric feature: edges from reference quantiles (or given), binning, every statistic;
+    the aggregator's grid of slots, its KS and Wasserstein; and the binning-error bounds against
+    the raw samples. `cur_w` weights the window's values (None: 1 each); `accuracy` asserts the
+    Wasserstein accuracy the product promises (W_GRID_*)."""
+    if cur_w is not None:
+        cur_w = np.asarray(cur_w, dtype=float)
     if edges is None:
         quantiles = np.quantile(ref, np.linspace(0.0, 1.0, n_quantile_bins + 1))
         edges = np.unique(quantiles)
@@ -343,64 +446,89 @@ def add_numeric(suite, name, ref, cur, n_quantile_bins=None, edges=None, raw=Tru
     suite.add(f"{name}: bin_index = searchsorted(side='right') on {len(probe)} values",
               {"op": "bin_index", "edges": edges, "x": probe}, check_exact("index", want_idx))
 
-    ref_min, ref_max = float(np.min(ref)), float(np.max(ref))
-    values = oracle_bin_values(edges, ref_min, ref_max)
-    suite.add(f"{name}: bin_values = ref min, midpoints, ref max",
-              {"op": "bin_values", "edges": edges, "ref_min": ref_min, "ref_max": ref_max},
-              lambda r, v=values: check_exact("values", v)(r) or
-              (None if r["rc"] == 0 else f"rc {r['rc']}"))
-
     ref_p = bin_counts(edges, ref) / len(ref)
-    counts = bin_counts(edges, cur)
-    add_binned(suite, name, ref_p, counts, values)
+    counts = bin_counts(edges, cur, cur_w)
+    add_binned(suite, name, ref_p, counts)
+
+    # The grid: slots from the reference's percentiles and range.
+    cuts, lo, hi = grid_cuts(ref)
+    k = len(cuts)
+    lo_hi = np.array([lo, hi])
+    probe = np.concatenate([ref[:3000], cur[:3000], cuts, np.nextafter(cuts, -np.inf),
+                            np.nextafter(cuts, np.inf), lo_hi, np.nextafter(lo_hi, -np.inf),
+                            np.nextafter(lo_hi, np.inf), [-np.inf, np.inf, np.nan, -0.0]])
+    suite.add(f"{name}: grid_slot = numpy where/searchsorted on {len(probe)} values "
+              f"({k} cuts)",
+              {"op": "grid_slot", "cuts": cuts, "ref_min": lo, "ref_max": hi, "x": probe},
+              check_exact("slot", oracle_grid_slot(cuts, lo, hi, probe)))
+    ref_pos, cur_pos, ref_weight, cur_weight = grid_positions(cuts, lo, hi, ref, cur, cur_w)
+    slot_p = ref_weight / len(ref)
+    suite.add(f"{name}: KS over the {k + 3} grid slots = numpy cumsum",
+              {"op": "ks", "ref_p": slot_p, "counts": cur_weight},
+              check_value(oracle_ks(slot_p, cur_weight), 0.0, ABS_KS))
+    in_ref, in_cur = ref_weight > 0, cur_weight > 0
+    w_case = {"op": "wasserstein_points", "ref_x": ref_pos[in_ref], "ref_w": slot_p[in_ref],
+              "cur_x": cur_pos[in_cur], "cur_w": cur_weight[in_cur]}
+    add_points(suite, f"{name}: grid slots", w_case["ref_x"], w_case["ref_w"],
+               w_case["cur_x"], w_case["cur_w"])
     if not raw:
         return
 
-    # Binning error of KS. The binned CDFs equal the raw empirical CDFs just below each edge, so
-    # binned <= raw; inside bin i each raw CDF moves by at most its own mass there, so
-    # raw - binned <= max_i min(r_i, c_i) <= the largest reference bin proportion.
-    cur_p = counts / counts.sum()
-    ks_raw = float(stats.ks_2samp(ref, cur, method="asymp").statistic)
-    ks_slack = float(np.max(np.minimum(ref_p, cur_p)))
+    # Binning error of KS. The slot-level CDFs equal the raw empirical CDFs at the slot
+    # boundaries (just below min and each cut, at max), so binned <= raw; inside slot i each raw
+    # CDF moves by at most its own mass there, so raw - binned <= max_i min(r_i, c_i) <= the
+    # largest reference slot proportion.
+    cur_p = cur_weight / cur_weight.sum()
+    ks_raw = raw_ks(ref, cur, cur_w)
+    ks_slack = float(np.max(np.minimum(slot_p, cur_p)))
+    raw_name = "ks_2samp" if cur_w is None else "weighted empirical CDFs"
 
     def check_ks_raw(res):
         gap = ks_raw - res["value"]
         if -ABS_KS <= gap <= ks_slack + ABS_KS:
             return None
-        return f"binned {res['value']!r}, raw ks_2samp {ks_raw!r}: gap {gap!r} not in " \
+        return f"binned {res['value']!r}, raw {raw_name} {ks_raw!r}: gap {gap!r} not in " \
                f"[0, {ks_slack!r}]"
-    suite.add(f"{name}: KS binned at most max_i min(r_i, c_i) = {ks_slack:.3g} (<= largest "
-              f"bin proportion {float(np.max(ref_p)):.3g}) below ks_2samp on raw samples "
-              f"({ks_raw:.3g})", {"op": "ks", "ref_p": ref_p, "counts": counts}, check_ks_raw)
+    suite.add(f"{name}: KS over the grid at most max_i min(r_i, c_i) = {ks_slack:.3g} (<= "
+              f"largest slot proportion {float(np.max(slot_p)):.3g}) below {raw_name} on raw "
+              f"samples ({ks_raw:.3g})", {"op": "ks", "ref_p": slot_p, "counts": cur_weight},
+              check_ks_raw)
 
-    # Binning error of Wasserstein. Binning moves each sample x to its bin's value v(x); the
-    # transport cost of that move is the mean displacement mean|x - v(x)|, so by the triangle
-    # inequality |W_binned - W_raw| <= mean displacement of the reference + of the window. That
-    # bound is itself at most max interior bin width + mean out-of-range excess of the window
-    # (interior samples move at most half a bin, window samples outside [ref_min, ref_max] by
-    # their distance to it, reference samples in the under/overflow bins not at all, since the
-    # edges include the reference quantiles 0 and 1). Both are asserted.
-    widths = np.diff(edges)
-    max_width = float(np.max(widths)) if len(widths) else 0.0
-    excess = float(np.mean(np.maximum(ref_min - cur, 0) + np.maximum(cur - ref_max, 0)))
-    coarse_bound = max_width + excess
-
-    def displacement(x):
-        return float(np.mean(np.abs(x - values[np.searchsorted(edges, x, side="right")])))
-    w_bound = displacement(ref) + displacement(cur)
-    w_raw = float(stats.wasserstein_distance(ref, cur))
+    # Binning error of Wasserstein. The grid moves each sample x to its slot's position p(x);
+    # the transport cost of that move is the (weighted) mean displacement mean|x - p(x)|, so by
+    # the triangle inequality |W_grid - W_raw| <= mean displacement of the reference + of the
+    # window. That holds for any data and is asserted everywhere; the product's promise,
+    # max(2 % relative, 1 % of the reference's std), is asserted for the distributions it is
+    # made for.
+    w_raw = float(stats.wasserstein_distance(ref, cur, None, cur_w))
+    ref_disp = float(np.mean(np.abs(ref - ref_pos[oracle_grid_slot(cuts, lo, hi, ref)])))
+    cur_disp = float(np.average(np.abs(cur - cur_pos[oracle_grid_slot(cuts, lo, hi, cur)]),
+                                weights=cur_w))
+    w_bound = ref_disp + cur_disp
 
     def check_w_raw(res):
         err = abs(res["value"] - w_raw)
-        if w_bound > coarse_bound * (1 + 1e-9) + 1e-12:
-            return f"mean displacement {w_bound!r} > max width + excess {coarse_bound!r}"
         if err <= w_bound * (1 + 1e-9) + 1e-12:
             return None
-        return f"binned {res['value']!r}, raw {w_raw!r}: |diff| {err!r} > bound {w_bound!r}"
-    suite.add(f"{name}: Wasserstein binned ({w_raw:.3g} raw) within the binning displacement "
-              f"{w_bound:.3g} <= max bin width + tail excess {coarse_bound:.3g}",
-              {"op": "wasserstein", "values": values, "ref_p": ref_p, "counts": counts},
-              check_w_raw)
+        return f"grid {res['value']!r}, raw {w_raw!r}: |diff| {err!r} > bound {w_bound!r}"
+    suite.add(f"{name}: Wasserstein over the grid ({w_raw:.3g} raw) within the mean "
+              f"displacement of the samples to their slot positions {w_bound:.3g}",
+              w_case, check_w_raw)
+    if not accuracy:
+        return
+    ref_std = float(np.std(ref))
+    w_tol = max(W_GRID_REL * w_raw, W_GRID_ABS_PER_STD * ref_std)
+
+    def check_w_accuracy(res):
+        err = abs(res["value"] - w_raw)
+        if err <= w_tol:
+            return None
+        return f"grid {res['value']!r}, raw scipy {w_raw!r}: |diff| {err!r} " \
+               f"({err / w_raw:.3%} of raw, {err / ref_std:.3%} of ref std {ref_std!r}) > " \
+               f"tolerance {w_tol!r}"
+    suite.add(f"{name}: Wasserstein over the grid within max(2 %, 0.01 ref std) = {w_tol:.3g} "
+              f"of scipy wasserstein_distance on raw samples ({w_raw:.3g})", w_case,
+              check_w_accuracy)
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -409,14 +537,38 @@ def numeric_scenarios(suite):
     rng = np.random.default_rng(20240601)
     ref = rng.normal(0.0, 1.0, 20000)
     add_numeric(suite, "numeric same distribution, 10 bins", ref,
-                rng.normal(0.0, 1.0, 5000), 10)
-    add_numeric(suite, "numeric mean shift 0.5, 10 bins", ref, rng.normal(0.5, 1.0, 5000), 10)
-    add_numeric(suite, "numeric strong shift 6 sd, 10 bins", ref, rng.normal(6.0, 1.0, 5000), 10)
+                rng.normal(0.0, 1.0, 5000), 10, accuracy=True)
+    add_numeric(suite, "numeric mean shift 0.5, 10 bins", ref, rng.normal(0.5, 1.0, 5000), 10,
+                accuracy=True)
+    add_numeric(suite, "numeric mean shift 0.1, 10 bins", ref, rng.normal(0.1, 1.0, 5000), 10,
+                accuracy=True)
+    add_numeric(suite, "numeric strong shift 6 sd, 10 bins", ref, rng.normal(6.0, 1.0, 5000), 10,
+                accuracy=True)
     add_numeric(suite, "numeric variance x3 (out of range), 10 bins", ref,
-                rng.normal(0.0, 3.0, 5000), 10)
+                rng.normal(0.0, 3.0, 5000), 10, accuracy=True)
     lognormal = rng.lognormal(0.0, 1.0, 20000)
     add_numeric(suite, "numeric lognormal, 50 bins", lognormal,
-                rng.lognormal(0.2, 1.1, 8000), 50)
+                rng.lognormal(0.2, 1.1, 8000), 50, accuracy=True)
+    add_numeric(suite, "numeric lognormal same distribution, 10 bins", lognormal,
+                rng.lognormal(0.0, 1.0, 8000), 10, accuracy=True)
+    exponential = rng.exponential(1.0, 20000)
+    add_numeric(suite, "numeric exponential same distribution, 10 bins", exponential,
+                rng.exponential(1.0, 5000), 10, accuracy=True)
+    add_numeric(suite, "numeric exponential scale x1.3, 10 bins", exponential,
+                rng.exponential(1.3, 5000), 10, accuracy=True)
+    add_numeric(suite, "numeric exponential shifted by 0.5, 10 bins", exponential,
+                0.5 + rng.exponential(1.0, 5000), 10, accuracy=True)
+    # Weighted windows (fractional weights, as sampled events carry): values below 0 weigh 2.5,
+    # the others 0.3; and random weights around 1.
+    cur = rng.normal(0.3, 1.0, 5000)
+    add_numeric(suite, "numeric weighted window (2.5 below 0, 0.3 above), shift 0.3", ref, cur,
+                10, cur_w=np.where(cur < 0, 2.5, 0.3), accuracy=True)
+    cur = rng.normal(0.0, 1.0, 5000)
+    add_numeric(suite, "numeric weighted window (uniform weights in [0.1, 3]), same", ref, cur,
+                10, cur_w=rng.uniform(0.1, 3.0, 5000), accuracy=True)
+    cur = rng.lognormal(0.2, 1.0, 5000)
+    add_numeric(suite, "numeric lognormal weighted window (weights 0.3, 1, 2.5)", lognormal, cur,
+                20, cur_w=rng.choice([0.3, 1.0, 2.5], 5000), accuracy=True)
     uniform = rng.uniform(-1.0, 1.0, 20000)
     add_numeric(suite, "numeric uniform, 2 bins (single edge at the median)", uniform,
                 rng.uniform(-0.5, 1.5, 3000), edges=[float(np.median(uniform))], raw=False)
@@ -428,7 +580,8 @@ def numeric_scenarios(suite):
     add_numeric(suite, "numeric single-sample window below the reference", ref,
                 np.array([-50.0]), 10)
     # A constant feature: every quantile is 3.0, one edge survives, the whole reference sits in
-    # the overflow bin [3, inf); window values 2.0 and 4.0 fall under and over it.
+    # the overflow bin [3, inf); window values 2.0 and 4.0 fall under and over it. On the grid
+    # there are no cuts: slots 0, 1, 2.
     const = np.full(5000, 3.0)
     add_numeric(suite, "numeric constant feature (single edge)", const,
                 np.concatenate([np.full(90, 3.0), np.full(5, 2.0), np.full(5, 4.0)]), 10)
@@ -442,18 +595,28 @@ def numeric_scenarios(suite):
     # Identical binned distributions: window counts proportional to the reference's.
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)))
     ref_counts = bin_counts(edges, ref)
-    values = oracle_bin_values(edges, float(ref.min()), float(ref.max()))
+    values = bin_positions(edges, float(ref.min()), float(ref.max()))
     add_binned(suite, "numeric identical proportions", ref_counts / ref_counts.sum(),
-               ref_counts * 3, values, expect_zero=True)
+               ref_counts * 3, expect_zero=True)
+    add_binned(suite, "numeric identical proportions, fractional scale 0.3",
+               ref_counts / ref_counts.sum(), ref_counts * 0.3, expect_zero=True)
     # Large counts: about 1e9 per bin, 1e10 in all.
     ref_p = ref_counts / ref_counts.sum()
-    add_binned(suite, "numeric 1e9-per-bin counts, same distribution", ref_p,
-               rng.multinomial(10**10, ref_p), values)
+    big_same = rng.multinomial(10**10, ref_p)
+    add_binned(suite, "numeric 1e9-per-bin counts, same distribution", ref_p, big_same)
+    add_points(suite, "numeric 1e9-per-bin counts, same distribution", values, ref_p, values,
+               big_same)
     shifted = bin_counts(edges, rng.normal(0.05, 1.0, 20000)) / 20000
-    add_binned(suite, "numeric 1e9-per-bin counts, shift 0.05 sd", ref_p,
-               rng.multinomial(10**10, shifted), values)
-    add_binned(suite, "numeric 1e9-per-bin exact multiples", ref_p, ref_counts * 10**6, values,
+    big_shifted = rng.multinomial(10**10, shifted)
+    add_binned(suite, "numeric 1e9-per-bin counts, shift 0.05 sd", ref_p, big_shifted)
+    add_points(suite, "numeric 1e9-per-bin counts, shift 0.05 sd", values, ref_p, values,
+               big_shifted)
+    add_binned(suite, "numeric 1e9-per-bin exact multiples", ref_p, ref_counts * 10**6,
                expect_zero=True)
+    # Fractional weighted counts: every event weighs 0.3, 1 or 2.5.
+    frac = bin_counts(edges, rng.normal(0.2, 1.0, 3000), rng.choice([0.3, 1.0, 2.5], 3000))
+    add_binned(suite, "numeric fractional weighted counts (0.3, 1, 2.5), shift 0.2", ref_p, frac)
+    add_points(suite, "numeric fractional weighted counts", values, ref_p, values, frac)
     # PSI's floor matters only for empty bins; other floors change the answer and must match.
     sparse = bin_counts(edges, rng.uniform(0.05, 0.2, 400))
     for eps in (1e-6, 1e-3):
@@ -463,11 +626,82 @@ def numeric_scenarios(suite):
     # Disjoint supports: JS distance and KS are exactly 1.
     disjoint_ref = np.array([0.5, 0.5, 0.0, 0.0])
     disjoint_cur = np.array([0, 0, 7, 3])
-    add_binned(suite, "disjoint supports", disjoint_ref, disjoint_cur, np.array([0., 1, 2, 3]))
+    add_binned(suite, "disjoint supports", disjoint_ref, disjoint_cur)
+    add_points(suite, "disjoint supports", [0., 1, 2, 3], disjoint_ref, [0., 1, 2, 3],
+               disjoint_cur)
     for op in ("js", "ks"):
         suite.add(f"disjoint supports: {op} is 1",
                   {"op": op, "ref_p": disjoint_ref, "counts": disjoint_cur},
                   check_value(1.0, 0.0, 1e-15))
+    disjoint_frac = np.array([0.0, 0.0, 2.5, 0.3])
+    add_binned(suite, "disjoint supports, fractional counts", disjoint_ref, disjoint_frac)
+    for op in ("js", "ks"):
+        suite.add(f"disjoint supports, fractional counts: {op} is 1",
+                  {"op": op, "ref_p": disjoint_ref, "counts": disjoint_frac},
+                  check_value(1.0, 0.0, 1e-15))
+
+
+def wasserstein_points_random(suite):
+    """mw_drift_wasserstein_points on random point sets against scipy: continuous, tied
+    (repeated positions within and across the sides), heavy-tailed, with fractional and zero
+    weights, and very unequal sizes."""
+    rng = np.random.default_rng(5150)
+
+    def side(x, w):
+        order = np.argsort(x, kind="stable")
+        return np.asarray(x, dtype=float)[order], np.asarray(w, dtype=float)[order]
+
+    def weights(n, kind):
+        if kind == "ones":
+            return np.ones(n)
+        if kind == "fractional":
+            return rng.uniform(0.01, 3.0, n)
+        if kind == "steps":
+            return rng.choice([0.3, 1.0, 2.5], n)
+        # some zero weights, never all of them
+        w = rng.choice([0.0, 0.0, 0.3, 2.5], n)
+        w[rng.integers(n)] = 1.0
+        return w
+
+    kinds = ("ones", "fractional", "steps", "zeros")
+    for i in range(8):
+        n, m = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+        kind = kinds[i % 4]
+        rx, rw = side(rng.normal(0, 1, n), weights(n, kind))
+        cx, cw = side(rng.normal(rng.uniform(-1, 1), rng.uniform(0.5, 2), m), weights(m, kind))
+        add_points(suite, f"random normal #{i} ({kind} weights)", rx, rw, cx, cw)
+    for i in range(8):
+        # Ties: positions from a few integers, shared by both sides.
+        n, m = int(rng.integers(1, 200)), int(rng.integers(1, 200))
+        kind = kinds[i % 4]
+        rx, rw = side(rng.integers(0, 6, n), weights(n, kind))
+        cx, cw = side(rng.integers(2, 8, m), weights(m, kind))
+        add_points(suite, f"random ties on integers #{i} ({kind} weights)", rx, rw, cx, cw)
+    # Identical positions on both sides, different weights.
+    x = np.repeat(np.arange(10.0), 3)
+    add_points(suite, "ties: same positions, different fractional weights", x,
+               rng.uniform(0, 1, 30), x, rng.uniform(0, 1, 30))
+    for i in range(6):
+        n, m = int(rng.integers(2, 400)), int(rng.integers(2, 400))
+        kind = kinds[i % 4]
+        if i % 2 == 0:
+            rx, cx = rng.standard_cauchy(n), rng.standard_cauchy(m) * 2 + 1
+            label = "Cauchy"
+        else:
+            rx, cx = rng.pareto(1.1, n), rng.pareto(0.9, m) + 0.5
+            label = "Pareto"
+        rx, rw = side(rx, weights(n, kind))
+        cx, cw = side(cx, weights(m, kind))
+        add_points(suite, f"random heavy tails ({label}) #{i} ({kind} weights)", rx, rw, cx, cw)
+    # Heavy-tailed weights.
+    rx, rw = side(rng.normal(0, 1, 100), rng.lognormal(0, 3, 100))
+    cx, cw = side(rng.normal(0.2, 1, 150), rng.lognormal(0, 3, 150))
+    add_points(suite, "random lognormal(0, 3) weights", rx, rw, cx, cw)
+    # Very unequal sizes, far from the origin.
+    rx, rw = side(1e6 + rng.normal(0, 1, 1000), weights(1000, "fractional"))
+    add_points(suite, "1000 points against 1, around 1e6", rx, rw, [1e6 + 0.25], [0.3])
+    add_points(suite, "1 point against 1000, around 1e6", [1e6 - 3.0], [2.5], rx, rw)
+    add_points(suite, "single points", [2.0], [0.3], [5.0], [7.0])
 
 
 def categorical_scenarios(suite):
@@ -518,6 +752,15 @@ def categorical_scenarios(suite):
                ordered=False)
     add_binned(suite, "categorical single reference category, unseen values", [1.0, 0.0],
                [42, 3], ordered=False)
+    # Fractional weighted counts (sampled events weigh 0.3, 1 or 2.5).
+    cats = rng.choice(6, 4000, p=[0.3, 0.3, 0.15, 0.1, 0.1, 0.05])
+    add_binned(suite, "categorical fractional weighted counts", ref6,
+               np.append(np.bincount(cats, weights=rng.choice([0.3, 1.0, 2.5], len(cats)),
+                                     minlength=6), 0.0), ordered=False)
+    add_binned(suite, "categorical fractional counts with unseen 0.3", ref6,
+               [2.5, 0.3, 1.2, 0.0, 0.7, 0.1, 0.3], ordered=False)
+    add_binned(suite, "categorical window below one observation", ref6,
+               [0.25, 0.0, 0.125, 0.0, 0.0, 0.0, 0.0], ordered=False)
     # Unnormalized reference proportions are normalized.
     add_binned(suite, "categorical reference summing to 3", p6 * 3,
                rng.multinomial(500, p6), ordered=False)
@@ -637,12 +880,39 @@ def degenerate_cases(suite):
         suite.add(f"psi: epsilon {eps} -> NaN",
                   {"op": "psi", "ref_p": [0.5, 0.5], "counts": [1, 2], "epsilon": eps},
                   check_fields(value=nan))
-    suite.add("wasserstein: decreasing values -> NaN",
-              {"op": "wasserstein", "values": [0.0, 2.0, 1.0], "ref_p": [0.3, 0.3, 0.4],
-               "counts": [1, 2, 3]}, check_fields(value=nan))
-    suite.add("wasserstein: empty window -> NaN",
-              {"op": "wasserstein", "values": [0.0, 1.0], "ref_p": [0.5, 0.5],
-               "counts": [0, 0]}, check_fields(value=nan))
+    inf = math.inf
+    for op in ("psi", "js", "ks"):
+        for desc, counts in (("negative count", [-0.5, 2.0]), ("NaN count", [nan, 1.0]),
+                             ("infinite count", [inf, 1.0]),
+                             ("total overflowing", [1.7e308, 1.7e308])):
+            suite.add(f"{op}: {desc} -> NaN",
+                      {"op": op, "ref_p": [0.5, 0.5], "counts": counts, "epsilon": 1e-4},
+                      check_fields(value=nan))
+        suite.add(f"{op}: NULL window -> NaN",
+                  {"op": op, "ref_p": [0.5, 0.5], "counts": None, "epsilon": 1e-4},
+                  check_fields(value=nan))
+    good = {"ref_x": [0.0, 1.0, 2.0], "ref_w": [0.3, 0.3, 0.4], "cur_x": [0.5, 1.5],
+            "cur_w": [1.0, 2.5]}
+    for desc, change in (("decreasing reference positions", {"ref_x": [0.0, 2.0, 1.0]}),
+                         ("decreasing window positions", {"cur_x": [1.5, 0.5]}),
+                         ("NaN position", {"ref_x": [0.0, nan, 2.0]}),
+                         ("infinite position", {"cur_x": [0.5, inf]}),
+                         ("negative weight", {"cur_w": [-0.5, 2.5]}),
+                         ("NaN weight", {"ref_w": [0.3, nan, 0.4]}),
+                         ("infinite weight", {"ref_w": [0.3, inf, 0.4]}),
+                         ("all-zero window weights", {"cur_w": [0.0, 0.0]}),
+                         ("all-zero reference weights", {"ref_w": [0.0, 0.0, 0.0]}),
+                         ("empty window", {"cur_x": [], "cur_w": []}),
+                         ("empty reference", {"ref_x": [], "ref_w": []}),
+                         ("NULL reference positions", {"ref_x": None}),
+                         ("NULL window weights", {"cur_w": None})):
+        suite.add(f"wasserstein_points: {desc} -> NaN",
+                  dict(good, op="wasserstein_points", **change), check_fields(value=nan))
+    suite.add("wasserstein_points: the well-formed case of those is a number",
+              dict(good, op="wasserstein_points"),
+              check_value(float(stats.wasserstein_distance(
+                  good["ref_x"], good["cur_x"], good["ref_w"], good["cur_w"])), REL_CLOSED,
+                  ABS_W_PER_SPAN * 2))
     suite.add("chi2: empty window -> rc 0, NaN, NaN",
               {"op": "chi2", "ref_p": [0.5, 0.5], "counts": [0, 0]},
               check_fields(rc=0, statistic=nan, p_value=nan))
@@ -651,13 +921,27 @@ def degenerate_cases(suite):
               check_fields(rc=-1, statistic=nan, p_value=nan))
     suite.add("chi2: zero bins -> MW_EINVAL",
               {"op": "chi2", "ref_p": [], "counts": []}, check_fields(rc=-1))
+    for desc, counts in (("negative count", [-0.5, 2.0]), ("NaN count", [nan, 1.0]),
+                         ("infinite count", [inf, 1.0]), ("negative count, zero total",
+                                                          [-1.0, 1.0])):
+        suite.add(f"chi2: {desc} -> MW_EINVAL, NaN",
+                  {"op": "chi2", "ref_p": [0.5, 0.5], "counts": counts},
+                  check_fields(rc=-1, statistic=nan, p_value=nan))
     suite.add("edges_unique: decreasing -> MW_EINVAL",
               {"op": "edges_unique", "edges": [1.0, 0.0]}, check_fields(rc=-1))
     suite.add("edges_unique: NaN edge -> MW_EINVAL",
               {"op": "edges_unique", "edges": [0.0, nan]}, check_fields(rc=-1))
-    suite.add("bin_values: ref_min > ref_max -> MW_EINVAL",
-              {"op": "bin_values", "edges": [0.0, 1.0], "ref_min": 2.0, "ref_max": 1.0},
-              check_fields(rc=-1))
+    suite.add("grid_slot: no cuts (constant feature) -> slots 0, 1, 2",
+              {"op": "grid_slot", "cuts": [], "ref_min": 3.0, "ref_max": 3.0,
+               "x": [-inf, 2.0, float(np.nextafter(3.0, 0.0)), 3.0,
+                     float(np.nextafter(3.0, 4.0)), inf, nan]},
+              check_exact("slot", [0, 0, 0, 1, 2, 2, -1]))
+    suite.add("grid_slot: NULL cuts with n_cuts 2 -> no slot",
+              {"op": "grid_slot", "cuts": None, "n_cuts": 2, "ref_min": 0.0, "ref_max": 1.0,
+               "x": [0.5, -1.0]}, check_exact("slot", [-1, -1]))
+    suite.add("grid_slot: NULL cuts with n_cuts 0 -> slots 0, 1, 2",
+              {"op": "grid_slot", "cuts": None, "ref_min": 0.0, "ref_max": 1.0,
+               "x": [-1.0, 0.0, 1.0, 2.0]}, check_exact("slot", [0, 1, 1, 2]))
     suite.add("bin_index: no edges -> one bin",
               {"op": "bin_index", "edges": [], "x": [-1.0, 0.0, math.inf]},
               check_exact("index", [0, 0, 0]))

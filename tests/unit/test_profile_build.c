@@ -1,9 +1,11 @@
-/* test_profile_build.c — CSV → reference profile (tools/profile_build.c): quantile edges
- * (exact below the sample cap, within the stated bound above it), proportions, the standard
- * deviation (also of a large mean with a small spread), constant and empty columns,
- * categorical top-K and other (exact and sketched), missing tokens, forced categorical,
- * ignored and label columns, RFC 4180 quoting and CRLF, every CSV error with its line number,
- * the JSON document, and a 1,000,000-row file in bounded memory. */
+/* test_profile_build.c — CSV → reference profile (tools/profile_build.c), format 2: quantile
+ * cuts of the fine grid and the PSI deciles (exact below the sample cap, within the stated
+ * bound above it), deciles a bitwise subset of the cuts, quantiles equal to min or max left
+ * out, exact region counts and sums, --bins and --grid-bins, the standard deviation (also of a
+ * large mean with a small spread), constant and empty columns, categorical top-K and other
+ * (exact and sketched), missing tokens, forced categorical, ignored and label columns, RFC 4180
+ * quoting and CRLF, every CSV error with its line number, the JSON document, and a
+ * 1,000,000-row file in bounded memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,25 +111,42 @@ static char *column_1_to_n(unsigned n)
     return text;
 }
 
-static void assert_proportions_consistent(const struct mw_built_feature *f)
+/* Index of x among the n doubles of v, bit for bit, or -1. */
+static long find_bits(const double *v, size_t n, double x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&v[i], &x, sizeof x) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* What holds for every numeric feature: cuts strictly increasing inside (min, max), deciles
+ * strictly increasing and each one of the cuts (the same bits), region counts summing to
+ * count. */
+static void assert_regions_consistent(const struct mw_built_feature *f)
 {
     uint64_t total = 0;
-    double sum = 0;
-    for (size_t i = 0; i <= f->n_edges; i++) {
-        total += f->bin_counts[i];
-        sum += f->proportions[i];
-        assert_true(f->proportions[i] == (double)f->bin_counts[i] / (double)f->count);
-    }
+    for (size_t i = 0; i <= f->n_cuts; i++)
+        total += f->region_counts[i];
     assert_true(total == f->count);
-    assert_true(fabs(sum - 1.0) < 1e-12);
-    for (size_t i = 1; i < f->n_edges; i++)
-        assert_true(f->edges[i - 1] < f->edges[i]);
+    assert_true(f->n_cuts <= MW_PROFILE_BUILD_MAX_CUTS);
+    for (size_t i = 0; i < f->n_cuts; i++) {
+        assert_true(f->cuts[i] > f->min && f->cuts[i] < f->max);
+        assert_true(i == 0 || f->cuts[i - 1] < f->cuts[i]);
+        assert_false(signbit(f->cuts[i]) && f->cuts[i] == 0);
+    }
+    for (size_t j = 0; j < f->n_deciles; j++) {
+        assert_true(j == 0 || f->deciles[j - 1] < f->deciles[j]);
+        assert_true(find_bits(f->cuts, f->n_cuts, f->deciles[j]) >= 0);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Numeric                                                                                   */
 
-static void test_edges_of_1_to_10000_are_exact(void **state)
+/* 1..10000 with the default grid (100) and bins (10): cut i is numpy.quantile(1..10000,
+ * i/100) = 1 + 99.99 i, so region r holds 100 r + 1 .. 100 r + 100 exactly. */
+static void test_cuts_of_1_to_10000_are_exact(void **state)
 {
     (void)state;
     char *text = column_1_to_n(10000);
@@ -137,12 +156,18 @@ static void test_edges_of_1_to_10000_are_exact(void **state)
     assert_int_equal(f->type, MW_BUILT_NUMERIC);
     assert_true(f->count == 10000 && f->missing == 0 && p->rows == 10000);
     assert_int_equal(f->sample_size, 10000);
-    assert_int_equal(f->n_edges, 9);
-    for (int i = 1; i <= 9; i++) /* numpy.quantile(1..10000, i/10) = 1 + 9999 i/10 */
-        assert_true(fabs(f->edges[i - 1] - (1 + 9999.0 * i / 10)) < 1e-9);
-    for (size_t i = 0; i <= f->n_edges; i++)
-        assert_true(f->bin_counts[i] == 1000);
-    assert_proportions_consistent(f);
+    /* 99 fine quantiles; the deciles j/10 are the same doubles as 10j/100: no more cuts. */
+    assert_int_equal(f->n_cuts, 99);
+    for (int i = 1; i <= 99; i++)
+        assert_true(fabs(f->cuts[i - 1] - (1 + 9999.0 * i / 100)) < 1e-9);
+    for (size_t r = 0; r <= f->n_cuts; r++) {
+        assert_true(f->region_counts[r] == 100);
+        assert_true(f->region_sums[r] == 10000.0 * (double)r + 5050); /* exact integers */
+    }
+    assert_int_equal(f->n_deciles, 9);
+    for (int j = 1; j <= 9; j++) /* decile j is cut 10 j, bit for bit */
+        assert_int_equal(find_bits(f->cuts, f->n_cuts, f->deciles[j - 1]), 10 * j - 1);
+    assert_regions_consistent(f);
     assert_true(f->min == 1 && f->max == 10000 && f->mean == 5000.5);
     /* Population std of 1..n: sqrt((n^2 - 1) / 12) = numpy.std(np.arange(1, 10001)). */
     assert_true(fabs(f->std - 2886.751331514372) <= 1e-12 * 2886.751331514372);
@@ -151,9 +176,10 @@ static void test_edges_of_1_to_10000_are_exact(void **state)
     free(text);
 }
 
-/* Above the sample cap, each edge's rank is within the bound of profile_build.h: with m
- * samples, eps + 1/m; eps = 0.03 for m = 10,000 fails with probability 2 exp(-18) < 4e-8. */
-static void test_sampled_edges_within_bound_and_deterministic(void **state)
+/* Above the sample cap, each quantile's rank is within the bound of profile_build.h: with m
+ * samples, eps + 1/m; eps = 0.03 for m = 10,000 fails with probability 2 exp(-18) < 4e-8 per
+ * quantile. The regions are still exact. */
+static void test_sampled_cuts_within_bound_and_deterministic(void **state)
 {
     (void)state;
     const unsigned n = 200000, m = 10000;
@@ -165,18 +191,28 @@ static void test_sampled_edges_within_bound_and_deterministic(void **state)
     struct mw_built_profile *again = build_ok(text, &o);
     const struct mw_built_feature *f = feature(p, "x"), *g = feature(again, "x");
     assert_int_equal(f->sample_size, m);
-    assert_int_equal(f->n_edges, 19);
-    assert_int_equal(g->n_edges, 19);
+    assert_int_equal(f->n_cuts, 99); /* j/20 = 5j/100: the same doubles */
+    assert_int_equal(f->n_deciles, 19);
+    assert_int_equal(g->n_cuts, 99);
     double worst = 0;
-    for (int i = 1; i <= 19; i++) {
-        double q = i / 20.0;
-        double share_below = ceil(f->edges[i - 1] - 1) / n; /* values 1..n below the edge */
+    for (int i = 1; i <= 99; i++) {
+        double q = i / 100.0;
+        double share_below = ceil(f->cuts[i - 1] - 1) / n; /* values 1..n below the cut */
         worst = fmax(worst, fabs(share_below - q));
         assert_true(fabs(share_below - q) <= 0.03 + 1.0 / m);
-        assert_true(f->edges[i - 1] == g->edges[i - 1]); /* fixed seed: same profile */
+        assert_true(f->cuts[i - 1] == g->cuts[i - 1]); /* fixed seed: same profile */
     }
+    for (int j = 1; j <= 19; j++)
+        assert_true(f->deciles[j - 1] == f->cuts[5 * j - 1]);
     print_message("# worst rank error with m = %u: %.4f\n", m, worst);
-    assert_proportions_consistent(f);
+    assert_regions_consistent(f);
+    /* Exact regions: values 1..n, so region r holds the integers in [c_r, c_{r+1}). */
+    for (size_t r = 0; r <= f->n_cuts; r++) {
+        double lo = r == 0 ? 1 : ceil(f->cuts[r - 1]);
+        double hi = r == f->n_cuts ? n : ceil(f->cuts[r]) - 1;
+        assert_true(f->region_counts[r] == (uint64_t)(hi - lo + 1));
+        assert_true(f->region_sums[r] == (lo + hi) * (hi - lo + 1) / 2);
+    }
     mw_built_profile_destroy(p);
     mw_built_profile_destroy(again);
     free(text);
@@ -209,29 +245,94 @@ static void test_std_of_large_mean_small_spread(void **state)
     free(text);
 }
 
-static void test_constant_column_has_one_edge(void **state)
+/* A constant column has no cut: one region with every value. Quantiles equal to max are no
+ * cut either. */
+static void test_constant_column_has_no_cut(void **state)
 {
     (void)state;
     struct mw_profile_build_options o = opts();
     struct mw_built_profile *p = build_ok("c,d\n7,1\n7,2\n7,NA\n7,2\n7,2\n", &o);
     const struct mw_built_feature *c = feature(p, "c"), *d = feature(p, "d");
-    assert_int_equal(c->n_edges, 1);
-    assert_true(c->edges[0] == 7);
-    assert_true(c->bin_counts[0] == 0 && c->bin_counts[1] == 5);
-    assert_true(c->proportions[1] == 1.0);
+    assert_int_equal(c->n_cuts, 0);
+    assert_int_equal(c->n_deciles, 0);
+    assert_true(c->region_counts[0] == 5 && c->region_sums[0] == 35);
     assert_true(c->std == 0.0);
+    assert_regions_consistent(c);
     /* d's std: mean 1.75, variance (0.75^2 + 3 * 0.25^2) / 4 = 0.1875 */
     assert_true(fabs(d->std - 0.4330127018922193) <= 1e-15);
-    /* d = {1, 2, 2, 2}: quantiles 1.3, 1.6, 1.9, then 2 six times -> 4 edges */
-    assert_int_equal(d->n_edges, 4);
+    /* d = {1, 2, 2, 2}: Q(q) = 1 + 3q up to q = 1/3, then 2 = max: the grid gives 33 cuts
+     * (1.03 .. 1.99), the deciles 1.3, 1.6, 1.9 (Q(0.4) .. Q(0.9) are the max). */
     assert_true(d->count == 4 && d->missing == 1);
-    assert_true(fabs(d->edges[0] - 1.3) < 1e-12 && d->edges[3] == 2);
-    assert_proportions_consistent(c);
-    assert_proportions_consistent(d);
+    assert_int_equal(d->n_cuts, 33);
+    assert_true(fabs(d->cuts[0] - 1.03) < 1e-12 && fabs(d->cuts[32] - 1.99) < 1e-12);
+    assert_int_equal(d->n_deciles, 3);
+    assert_true(fabs(d->deciles[0] - 1.3) < 1e-12 && fabs(d->deciles[2] - 1.9) < 1e-12);
+    assert_true(d->region_counts[0] == 1 && d->region_sums[0] == 1);
+    assert_true(d->region_counts[33] == 3 && d->region_sums[33] == 6);
+    for (size_t r = 1; r < 33; r++)
+        assert_true(d->region_counts[r] == 0 && d->region_sums[r] == 0);
+    assert_regions_consistent(d);
     mw_built_profile_destroy(p);
 }
 
-static void test_bins_option(void **state)
+/* 30 % zeros: Q(0.1) = Q(0.2) = 0 = min is no decile (nor cut); the zeros are region 0. */
+static void test_quantiles_equal_to_min_are_left_out(void **state)
+{
+    (void)state;
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok("z\n0\n5\n0\n1\n7\n2\n0\n3\n6\n4\n", &o);
+    const struct mw_built_feature *z = feature(p, "z");
+    /* sorted 0 0 0 1 2 3 4 5 6 7: Q(0.3) = 0.7, then Q(0.4) = 1.6 ... Q(0.9) = 6.1 */
+    assert_int_equal(z->n_deciles, 7);
+    assert_true(fabs(z->deciles[0] - 0.7) < 1e-12 && fabs(z->deciles[6] - 6.1) < 1e-12);
+    /* Q(i/100) = 0 for i <= 22 (9i/100 < 2): the grid starts at Q(0.23) = 0.07. */
+    assert_int_equal(z->n_cuts, 99 - 22);
+    assert_true(fabs(z->cuts[0] - 0.07) < 1e-12);
+    assert_true(z->region_counts[0] == 3 && z->region_sums[0] == 0);
+    assert_regions_consistent(z);
+    mw_built_profile_destroy(p);
+
+    /* A quantile of -0.0 (numpy gives -0.0 for {-1, -0, -0, 1} at q = 0.5) is written +0.0. */
+    p = build_ok("z\n-1\n-0\n-0\n1\n", &o);
+    z = feature(p, "z");
+    long zero = find_bits(z->cuts, z->n_cuts, 0.0);
+    assert_true(zero >= 0);
+    assert_true(find_bits(z->deciles, z->n_deciles, 0.0) >= 0);
+    assert_true(z->region_counts[zero + 1] == 2); /* -0 and -0 are >= the cut 0 */
+    assert_regions_consistent(z);
+    mw_built_profile_destroy(p);
+    /* The one quantile of --grid-bins 2 --bins 2 is -0.0 there: a cut of +0.0. */
+    o.n_bins = o.n_grid_bins = 2;
+    p = build_ok("z\n-1\n-0\n-0\n1\n", &o);
+    z = feature(p, "z");
+    assert_int_equal(z->n_cuts, 1);
+    assert_int_equal(z->n_deciles, 1);
+    assert_true(z->cuts[0] == 0 && !signbit(z->cuts[0]) && !signbit(z->deciles[0]));
+    mw_built_profile_destroy(p);
+}
+
+/* Region sums are compensated: 10,000 times 0.1 (the double) is 1000.0000000000000555 exactly,
+ * 1000.0 rounded; a plain running sum ends at 1000.0000000001588. */
+static void test_region_sums_are_compensated(void **state)
+{
+    (void)state;
+    size_t cap = 16 + 10000 * 4;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "x\n");
+    for (int i = 0; i < 10000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "0.1\n");
+    struct mw_profile_build_options o = opts();
+    struct mw_built_profile *p = build_ok(text, &o);
+    const struct mw_built_feature *x = feature(p, "x");
+    assert_int_equal(x->n_cuts, 0);
+    assert_true(x->region_counts[0] == 10000);
+    assert_true(x->region_sums[0] == 1000.0);
+    mw_built_profile_destroy(p);
+    free(text);
+}
+
+static void test_bins_and_grid_bins_options(void **state)
 {
     (void)state;
     char *text = column_1_to_n(1000);
@@ -239,13 +340,50 @@ static void test_bins_option(void **state)
     o.n_bins = 4;
     struct mw_built_profile *p = build_ok(text, &o);
     const struct mw_built_feature *f = feature(p, "x");
-    assert_int_equal(f->n_edges, 3);
-    assert_true(fabs(f->edges[1] - 500.5) < 1e-12);
-    assert_proportions_consistent(f);
+    assert_int_equal(f->n_deciles, 3);
+    assert_int_equal(f->n_cuts, 99); /* j/4 = 25j/100 */
+    assert_true(fabs(f->deciles[1] - 500.5) < 1e-12);
+    assert_regions_consistent(f);
     mw_built_profile_destroy(p);
+
     o.n_bins = 100;
     p = build_ok(text, &o);
-    assert_int_equal(feature(p, "x")->n_edges, 99);
+    assert_int_equal(feature(p, "x")->n_deciles, 99);
+    assert_int_equal(feature(p, "x")->n_cuts, 99);
+    mw_built_profile_destroy(p);
+
+    /* 7 bins on a grid of 10: no quantile in common, 9 + 6 cuts. */
+    o.n_bins = 7;
+    o.n_grid_bins = 10;
+    p = build_ok(text, &o);
+    f = feature(p, "x");
+    assert_int_equal(f->n_cuts, 15);
+    assert_int_equal(f->n_deciles, 6);
+    for (int j = 1; j <= 6; j++)
+        assert_true(fabs(f->deciles[j - 1] - (1 + 999.0 * j / 7)) < 1e-9);
+    assert_regions_consistent(f);
+    mw_built_profile_destroy(p);
+
+    /* The grid equal to the bins: the cuts are the deciles. */
+    o.n_bins = o.n_grid_bins = 5;
+    p = build_ok(text, &o);
+    f = feature(p, "x");
+    assert_int_equal(f->n_cuts, 4);
+    assert_int_equal(f->n_deciles, 4);
+    assert_memory_equal(f->cuts, f->deciles, 4 * sizeof *f->cuts);
+    mw_built_profile_destroy(p);
+    free(text);
+
+    /* The most cuts: --grid-bins 1000 --bins 99 on 100,000 distinct values, 999 + 98. */
+    text = column_1_to_n(100000);
+    o.n_bins = 99;
+    o.n_grid_bins = MW_PROFILE_MAX_GRID_BINS;
+    p = build_ok(text, &o);
+    f = feature(p, "x");
+    assert_int_equal(f->n_cuts, 999 + 98);
+    assert_true(f->n_cuts <= MW_PROFILE_BUILD_MAX_CUTS);
+    assert_int_equal(f->n_deciles, 98);
+    assert_regions_consistent(f);
     mw_built_profile_destroy(p);
     free(text);
 }
@@ -259,8 +397,8 @@ static bool has_note(const struct mw_built_profile *p, const char *text)
     return false;
 }
 
-/* A column without a value says nothing about a distribution (and the aggregator needs an edge
- * per numeric feature): it is left out, with a note. */
+/* A column without a value says nothing about a distribution (a numeric one would have no
+ * min, max nor region): it is left out, with a note. */
 static void test_empty_column_is_left_out(void **state)
 {
     (void)state;
@@ -597,6 +735,15 @@ static void test_refuses_stdin_pipes_and_bad_options(void **state)
     o.n_bins = 101;
     assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
     o = opts();
+    o.n_grid_bins = 1;
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    assert_string_equal(err, "--grid-bins 1: must be 2..1000");
+    o.n_grid_bins = 1001;
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    o.n_grid_bins = 9; /* fewer than the 10 bins */
+    assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
+    assert_string_equal(err, "--grid-bins 9: must be at least --bins (10)");
+    o = opts();
     o.max_categories = 0;
     assert_int_equal(build_text("a\n1\n", &o, &p, err, sizeof err), MW_EINVAL);
     o = opts();
@@ -658,15 +805,17 @@ static void test_json_document(void **state)
 {
     (void)state;
     struct mw_profile_build_options o = opts();
-    struct mw_built_profile *p = build_ok("age,country\n20,fr\n30,de\nNA,fr\n40,fr\n", &o);
+    struct mw_built_profile *p =
+        build_ok("age,country,k\n20,fr,5\n30,de,5\nNA,fr,5\n40,fr,5\n", &o);
     json_t *doc = mw_built_profile_to_json(p);
     assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(doc, "format")), 2);
     assert_string_equal(json_string_value(json_object_get(doc, "model")), "churn");
     assert_string_equal(json_string_value(json_object_get(doc, "version")), "v3");
     assert_true(json_integer_value(json_object_get(doc, "created_ms")) == 1795717980000);
     assert_true(json_integer_value(json_object_get(doc, "rows")) == 4);
     json_t *features = json_object_get(doc, "features");
-    assert_int_equal(json_object_size(features), 2);
+    assert_int_equal(json_object_size(features), 3);
     json_t *age = json_object_get(features, "age");
     assert_string_equal(json_string_value(json_object_get(age, "type")), "numeric");
     assert_int_equal(json_integer_value(json_object_get(age, "count")), 3);
@@ -674,9 +823,26 @@ static void test_json_document(void **state)
     assert_true(json_real_value(json_object_get(age, "mean")) == 30);
     /* {20, 30, 40}: sqrt(200 / 3), ddof 0 */
     assert_true(fabs(json_real_value(json_object_get(age, "std")) - 8.16496580927726) <= 1e-14);
-    size_t n_edges = json_array_size(json_object_get(age, "edges"));
-    assert_int_equal(n_edges, 9);
-    assert_int_equal(json_array_size(json_object_get(age, "proportions")), n_edges + 1);
+    assert_null(json_object_get(age, "edges")); /* format 1's, gone */
+    assert_null(json_object_get(age, "proportions"));
+    /* {20, 30, 40}: Q(q) = 20 + 20 q, 99 cuts; 20 in region 0, 30 in 50 (Q(0.5) = 30), 40 in
+     * 99. */
+    json_t *cuts = json_object_get(age, "cuts"), *counts = json_object_get(age, "region_counts");
+    json_t *sums = json_object_get(age, "region_sums"), *deciles = json_object_get(age, "deciles");
+    assert_int_equal(json_array_size(cuts), 99);
+    assert_int_equal(json_array_size(counts), 100);
+    assert_int_equal(json_array_size(sums), 100);
+    assert_int_equal(json_array_size(deciles), 9);
+    for (size_t r = 0; r < 100; r++) {
+        json_int_t want = r == 0 || r == 50 || r == 99;
+        assert_true(json_is_integer(json_array_get(counts, r)));
+        assert_true(json_integer_value(json_array_get(counts, r)) == want);
+        double want_sum = r == 0 ? 20 : r == 50 ? 30 : r == 99 ? 40 : 0;
+        assert_true(json_real_value(json_array_get(sums, r)) == want_sum);
+    }
+    for (size_t j = 0; j < 9; j++) /* decile j is cut 10 j + 9, the same double */
+        assert_true(json_real_value(json_array_get(deciles, j)) ==
+                    json_real_value(json_array_get(cuts, 10 * j + 9)));
     json_t *country = json_object_get(features, "country");
     assert_string_equal(json_string_value(json_object_get(country, "type")), "categorical");
     assert_null(json_object_get(country, "std"));
@@ -686,20 +852,27 @@ static void test_json_document(void **state)
     assert_true(json_real_value(json_object_get(country, "other")) == 0);
     /* Column order is kept when printed. */
     char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(strstr(text, "{\"format\":2,\"model\":\"churn\","));
     assert_non_null(strstr(text, "\"features\":{\"age\""));
+    assert_non_null(strstr(text,
+                           "\"k\":{\"type\":\"numeric\",\"count\":4,\"missing\":0,\"min\":5.0,"
+                           "\"max\":5.0,\"mean\":5.0,\"std\":0.0,\"cuts\":[],"
+                           "\"region_counts\":[4],\"region_sums\":[20.0],\"deciles\":[]}"));
     free(text);
     json_decref(doc);
     mw_built_profile_destroy(p);
 }
 
-/* The contract with the aggregator: what profile build writes, aggregator/profile.c accepts,
- * at the limits too, and a value lands in the same bin on both sides. */
-static void test_aggregator_accepts_the_profile(void **state)
+/* The contract with the aggregator: the limits agree, at the largest grid every cut survives
+ * the JSON round trip bit for bit (%.17g), and a value lands in the region drift.h's
+ * mw_drift_bin_index gives it over the cuts. */
+static void test_regions_agree_with_the_aggregator(void **state)
 {
     (void)state;
     assert_int_equal(MW_PROFILE_BUILD_MAX_FEATURES, MW_PROFILE_MAX_FEATURES);
-    assert_true(MW_PROFILE_MAX_BINS - 1 <= MW_PROFILE_MAX_EDGES);
     assert_true(MW_PROFILE_MAX_MAX_CATEGORIES <= MW_PROFILE_MAX_CATEGORIES);
+    assert_int_equal(MW_PROFILE_BUILD_MAX_CUTS, 1098);
+    assert_true(MW_PROFILE_BUILD_MAX_CUTS <= MW_PROFILE_MAX_CUTS);
 
     size_t cap = 64 + 20000 * 40;
     char *text = malloc(cap);
@@ -711,51 +884,57 @@ static void test_aggregator_accepts_the_profile(void **state)
                                 i % 10 ? "\"a,b\"" : "NA");
     struct mw_profile_build_options o = opts();
     o.n_bins = MW_PROFILE_MAX_BINS;
+    o.n_grid_bins = MW_PROFILE_MAX_GRID_BINS;
     o.max_categories = MW_PROFILE_MAX_MAX_CATEGORIES;
     struct mw_built_profile *built = build_ok(text, &o);
     json_t *doc = mw_built_profile_to_json(built);
     char *json = json_dumps(doc, JSON_COMPACT);
     assert_non_null(json);
-    struct mw_profile *parsed = NULL;
-    char err[512] = "";
-    int rc = mw_profile_parse(json, strlen(json), &parsed, err, sizeof err);
-    if (rc)
-        fail_msg("the aggregator refuses the profile: %s", err);
-    assert_int_equal(parsed->n_features, 5);
-    assert_string_equal(parsed->model, "churn");
-    assert_string_equal(parsed->version, "v3");
-    assert_true(parsed->created_ms == 1795717980000 && parsed->rows == 20000);
+    json_error_t jerr;
+    json_t *parsed = json_loads(json, 0, &jerr);
+    assert_non_null(parsed);
+    json_t *features = json_object_get(parsed, "features");
+    assert_int_equal(json_object_size(features), 5);
+    /* The aggregator's parser takes the largest profile as built. */
+    struct mw_profile *agg = NULL;
+    char err[256] = "";
+    if (mw_profile_parse(json, strlen(json), &agg, err, sizeof err) != 0)
+        fail_msg("the aggregator refuses a built profile: %s", err);
+    assert_int_equal(mw_profile_find(agg, "x")->n_cuts, 999);
+    assert_int_equal(mw_profile_find(agg, "x")->n_psi_bins, 99 + 3);
+    mw_profile_free(agg);
 
     const struct mw_built_feature *x = feature(built, "x");
-    const struct mw_profile_feature *px = mw_profile_find(parsed, "x");
-    assert_non_null(px);
-    assert_true(px->numeric);
-    assert_int_equal(px->n_edges, 99);
-    assert_int_equal(px->n_edges, x->n_edges);
-    for (size_t i = 0; i < x->n_edges; i++)
-        assert_true(px->edges[i] == x->edges[i]); /* %.17g round-trips */
-    for (size_t i = 0; i <= x->n_edges; i++)
-        assert_true(px->proportions[i] == x->proportions[i]);
+    assert_int_equal(x->n_cuts, 999); /* j/100 = 10j/1000: the deciles add none */
+    assert_int_equal(x->n_deciles, 99);
+    json_t *px = json_object_get(features, "x");
+    json_t *cuts = json_object_get(px, "cuts"), *deciles = json_object_get(px, "deciles");
+    assert_int_equal(json_array_size(cuts), x->n_cuts);
+    for (size_t i = 0; i < x->n_cuts; i++)
+        assert_true(json_real_value(json_array_get(cuts, i)) == x->cuts[i]);
+    for (size_t j = 0; j < x->n_deciles; j++)
+        assert_true(json_real_value(json_array_get(deciles, j)) == x->deciles[j]);
     /* The aggregator's bin index puts each value where profile build counted it. */
-    uint64_t counts[MW_PROFILE_MAX_BINS] = {0};
+    uint64_t *counts = calloc(x->n_cuts + 1, sizeof *counts);
+    assert_non_null(counts);
     for (unsigned v = 0; v < 20000; v++)
-        counts[mw_drift_bin_index(px->edges, px->n_edges, v + 0.5)]++;
-    for (size_t i = 0; i <= x->n_edges; i++)
-        assert_true(counts[i] == x->bin_counts[i]);
+        counts[mw_drift_bin_index(x->cuts, x->n_cuts, v + 0.5)]++;
+    for (size_t i = 0; i <= x->n_cuts; i++)
+        assert_true(counts[i] == x->region_counts[i]);
+    free(counts);
 
-    const struct mw_profile_feature *pc = mw_profile_find(parsed, "const");
-    assert_int_equal(pc->n_edges, 1);
-    const struct mw_profile_feature *cat = mw_profile_find(parsed, "cat");
-    assert_false(cat->numeric);
-    assert_int_equal(cat->n_categories, 1000);
-    assert_true(fabs(cat->other_p - feature(built, "cat")->other) == 0);
-    assert_true(mw_profile_category(cat, "c7") >= 0);
-    const struct mw_profile_feature *zip = mw_profile_find(parsed, "zip");
-    assert_int_equal(zip->n_categories, 1);
-    assert_true(zip->missing == 2000 && zip->count == 18000);
-    assert_true(mw_profile_category(zip, "a,b") == 0);
+    const struct mw_built_feature *k = feature(built, "k"); /* 0..6: 5 cuts at the integers */
+    assert_int_equal(k->n_cuts, 5);
+    assert_true(k->cuts[0] == 1 && k->cuts[4] == 5);
+    assert_regions_consistent(k);
+    assert_int_equal(feature(built, "const")->n_cuts, 0);
+    json_t *cat = json_object_get(features, "cat");
+    assert_int_equal(json_object_size(json_object_get(cat, "categories")), 1000);
+    json_t *zip = json_object_get(features, "zip");
+    assert_true(json_integer_value(json_object_get(zip, "missing")) == 2000);
+    assert_non_null(json_object_get(json_object_get(zip, "categories"), "a,b"));
 
-    mw_profile_free(parsed);
+    json_decref(parsed);
     free(json);
     json_decref(doc);
     mw_built_profile_destroy(built);
@@ -814,13 +993,21 @@ static void test_million_rows_in_bounded_memory(void **state)
     const struct mw_built_feature *x = feature(p, "x"), *k = feature(p, "k"),
                                   *city = feature(p, "city");
     assert_int_equal(x->sample_size, MW_PROFILE_SAMPLE_CAP);
-    for (int i = 1; i <= 9; i++) /* uniform on [0, 1): edge ~ i/10, within 0.01 + sampling */
-        assert_true(fabs(x->edges[i - 1] - i / 10.0) < 0.01 + 1e-3);
-    assert_proportions_consistent(x);
-    for (size_t i = 0; i <= x->n_edges; i++) /* each bin holds ~10% of the rows */
-        assert_true(fabs(x->proportions[i] - 0.1) < 0.01);
+    assert_int_equal(x->n_cuts, 99);
+    assert_int_equal(x->n_deciles, 9);
+    for (int i = 1; i <= 9; i++) /* uniform on [0, 1): decile ~ i/10, within 0.01 + sampling */
+        assert_true(fabs(x->deciles[i - 1] - i / 10.0) < 0.01 + 1e-3);
+    assert_regions_consistent(x);
+    /* Each fine region holds ~1 % of the rows (sd of a region's share ~3e-4 at m = 100,000),
+     * and its sum is ~its count times its midpoint. */
+    for (size_t r = 0; r <= x->n_cuts; r++) {
+        double lo = r == 0 ? x->min : x->cuts[r - 1], hi = r == x->n_cuts ? x->max : x->cuts[r];
+        assert_true(fabs((double)x->region_counts[r] / n - 0.01) < 0.003);
+        assert_true(fabs(x->region_sums[r] / (double)x->region_counts[r] - (lo + hi) / 2) <
+                    (hi - lo) / 10);
+    }
     assert_true(k->min == 0 && k->max == 999);
-    assert_proportions_consistent(k);
+    assert_regions_consistent(k);
     assert_true(city->sketched);
     assert_int_equal(p->passes, 3);
     assert_int_equal(city->n_categories, 50);
@@ -839,11 +1026,13 @@ static void test_million_rows_in_bounded_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_edges_of_1_to_10000_are_exact),
-        cmocka_unit_test(test_sampled_edges_within_bound_and_deterministic),
+        cmocka_unit_test(test_cuts_of_1_to_10000_are_exact),
+        cmocka_unit_test(test_sampled_cuts_within_bound_and_deterministic),
         cmocka_unit_test(test_std_of_large_mean_small_spread),
-        cmocka_unit_test(test_constant_column_has_one_edge),
-        cmocka_unit_test(test_bins_option),
+        cmocka_unit_test(test_constant_column_has_no_cut),
+        cmocka_unit_test(test_quantiles_equal_to_min_are_left_out),
+        cmocka_unit_test(test_region_sums_are_compensated),
+        cmocka_unit_test(test_bins_and_grid_bins_options),
         cmocka_unit_test(test_empty_column_is_left_out),
         cmocka_unit_test(test_missing_tokens),
         cmocka_unit_test(test_type_inference),
@@ -857,7 +1046,7 @@ int main(void)
         cmocka_unit_test(test_refuses_stdin_pipes_and_bad_options),
         cmocka_unit_test(test_feature_name_rules),
         cmocka_unit_test(test_json_document),
-        cmocka_unit_test(test_aggregator_accepts_the_profile),
+        cmocka_unit_test(test_regions_agree_with_the_aggregator),
         cmocka_unit_test(test_million_rows_in_bounded_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
