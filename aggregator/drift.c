@@ -69,22 +69,6 @@ int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique)
     return 0;
 }
 
-size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x)
-{
-    if (isnan(x) || (!edges && n_edges > 0))
-        return MW_DRIFT_NO_BIN;
-    /* Upper bound: the first edge > x; everything before it is <= x. */
-    size_t lo = 0, hi = n_edges;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (edges[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 double mw_drift_psi(const double *ref_p, const double *cur, size_t n_bins, double epsilon)
 {
     double ref_sum, total;
@@ -296,16 +280,4 @@ double mw_drift_out_of_range_rate(uint64_t out_of_range, uint64_t total)
 bool mw_drift_out_of_range(double x, double ref_min, double ref_max)
 {
     return x < ref_min || x > ref_max;
-}
-
-size_t mw_drift_grid_slot(const double *cuts, size_t n_cuts, double ref_min, double ref_max,
-                          double x)
-{
-    if (isnan(x) || (!cuts && n_cuts > 0))
-        return MW_DRIFT_NO_BIN;
-    if (x < ref_min)
-        return 0;
-    if (x > ref_max)
-        return n_cuts + 2;
-    return 1 + mw_drift_bin_index(cuts, n_cuts, x);
 }

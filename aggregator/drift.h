@@ -6,7 +6,7 @@
  *
  *   numeric feature   The reference profile holds the feature's range [min, max] and a fine
  *                     grid of cut points c_1 < ... < c_k strictly inside it (its percentiles and
- *                     deciles). They make k + 3 ordered slots (mw_drift_grid_slot):
+ *                     deciles). They make k + 3 ordered slots (mw_grid_slot, common/grid.h):
  *                       slot 0           below the range   (-inf, min)
  *                       slot 1           [min, c_1)
  *                       slot i, 2..k     [c_{i-1}, c_i)
@@ -33,12 +33,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "grid.h" /* the slots of a numeric feature: mw_grid_slot */
+
 /* Default floor for proportions in PSI: a bin empty on one side contributes about
  * (p - 1e-4) ln(p / 1e-4) instead of infinity, e.g. 0.83 for p = 0.1. */
 #define MW_DRIFT_PSI_EPSILON 1e-4
-
-/* mw_drift_bin_index's answer for a value that belongs to no bin (NaN, or NULL edges). */
-#define MW_DRIFT_NO_BIN SIZE_MAX
 
 /*
  * Turn sorted reference quantiles into bin edges in place: drops repeated values (a constant
@@ -47,24 +46,6 @@
  * a non-finite value, or values that decrease.
  */
 int mw_drift_edges_unique(double *edges, size_t n, size_t *n_unique);
-
-/*
- * Index, in 0..n_edges, of the bin that holds x under the layout above (binary search, so
- * O(log n_edges)): the number of edges <= x. -inf lands in the underflow bin, +inf in the
- * overflow bin. `edges` must be strictly increasing (not checked: this is the hot path).
- * n_edges = 0 means one bin, index 0. MW_DRIFT_NO_BIN for NaN x, or NULL edges with
- * n_edges > 0.
- */
-size_t mw_drift_bin_index(const double *edges, size_t n_edges, double x);
-
-/*
- * Slot, in 0..n_cuts + 2, of x under the numeric layout above: 0 below ref_min, n_cuts + 2
- * above ref_max, else 1 + the number of cuts <= x. MW_DRIFT_NO_BIN for NaN x, or NULL cuts with
- * n_cuts > 0. `cuts` must be strictly increasing and inside (ref_min, ref_max) (not checked:
- * this is the hot path).
- */
-size_t mw_drift_grid_slot(const double *cuts, size_t n_cuts, double ref_min, double ref_max,
-                          double x);
 
 /*
  * Population stability index: sum over bins of (c_i - r_i) ln(c_i / r_i), with r the reference

@@ -247,11 +247,11 @@ static void sketch_to_slots(const struct mw_profile_feature *f, const struct fea
         mw_sketch_bucket_bounds(ff->buckets[i].key, &lo, &hi, &value);
         if (ff->buckets[i].key.sign == 0 || (f->min == f->max && lo <= f->min && f->min <= hi)) {
             double at = ff->buckets[i].key.sign == 0 ? 0 : f->min;
-            slot_w[mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, at)] += w;
+            slot_w[mw_grid_slot(f->cuts, f->n_cuts, f->min, f->max, at)] += w;
             continue;
         }
-        size_t s_lo = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, lo);
-        size_t s_hi = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, hi);
+        size_t s_lo = mw_grid_slot(f->cuts, f->n_cuts, f->min, f->max, lo);
+        size_t s_hi = mw_grid_slot(f->cuts, f->n_cuts, f->min, f->max, hi);
         for (size_t s = s_lo; s <= s_hi; s++) {
             double start, end;
             slot_interval(f, s, &start, &end);

@@ -462,8 +462,8 @@ static int drift_add(struct sink *fl, const char *feature, const char *suffix, d
 static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, double x,
                          double weight)
 {
-    size_t slot = mw_drift_grid_slot(f->cuts, f->n_cuts, f->min, f->max, x);
-    if (slot == MW_DRIFT_NO_BIN || !isfinite(x))
+    size_t slot = mw_grid_slot(f->cuts, f->n_cuts, f->min, f->max, x);
+    if (slot == MW_GRID_NONE || !isfinite(x))
         return drift_add(fl, f->name, "miss", weight);
     char suffix[32] = "g";
     put_uint(suffix, 1, sizeof suffix, slot);

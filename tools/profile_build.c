@@ -13,6 +13,8 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "grid.h"
+#include "hash.h"
 #include "names.h"
 
 #include <errno.h>
@@ -387,11 +389,7 @@ static uint64_t next_random(uint64_t *state)
 
 static uint64_t hash_bytes(const char *s, size_t len)
 {
-    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001B3ull;
-    }
+    uint64_t h = mw_hash_bytes(MW_HASH_INIT, s, len);
     return h ^ (h >> 32);
 }
 
@@ -863,20 +861,6 @@ static double quantile_linear(const double *s, size_t m, double q)
     return g >= 0.5 ? s[i + 1] - d * (1 - g) : a + d * g;
 }
 
-/* Number of cuts <= x: the region of x, aggregator/drift.h's mw_drift_bin_index. */
-static size_t region_index(const double *cuts, size_t n_cuts, double x)
-{
-    size_t lo = 0, hi = n_cuts;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cuts[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Sort v[0..n-1] and keep each distinct value strictly inside (lo, hi) once; a zero becomes
  * +0.0 (-0.0 compares equal to it, and which of the two survived would depend on qsort).
  * Returns the number kept. */
@@ -991,7 +975,7 @@ static int pass2_value(struct build *b, struct column *c, const char *s, size_t 
         if (!parse_number(s, len, &x) || !f->region_counts) /* not so in pass 1 */
             return fail(b->err, MW_EIO, "%s:%" PRIu64 ": the file changed while it was read",
                         b->reader.path, b->reader.record_line);
-        size_t r = region_index(f->cuts, f->n_cuts, x);
+        size_t r = mw_grid_region(f->cuts, f->n_cuts, x);
         f->region_counts[r]++;
         neumaier_add(&f->region_sums[r], &c->region_comp[r], x);
         return 0;

@@ -54,7 +54,7 @@
  *     the quantile error bound is 1 percentage point of rank.
  * Regions (pass 2) are exact: every non-missing value x of the file falls in region r = the
  * number of cuts <= x (numpy.searchsorted(cuts, x, side="right"); aggregator/drift.h's
- * mw_drift_bin_index), so the k cuts make k + 1 regions [min, c_1), [c_1, c_2), ...,
+ * mw_grid_region), so the k cuts make k + 1 regions [min, c_1), [c_1, c_2), ...,
  * [c_k, max]. Each region gets the count of its values and their sum, accumulated with
  * Neumaier's compensation: the error is at most 2u |sum| + n u^2 sum(|x|), u = 2^-53, so a
  * region of values of one sign is within 1e-15 relative of its exact sum up to 10^16 values

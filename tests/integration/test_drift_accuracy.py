@@ -296,3 +296,7 @@ def check_sketch(tap, model, name, got, ref, entry, values):
     tap.check(within(got["wasserstein"], want["wasserstein"], 0, bound),
               f"{model} {name}: sketch Wasserstein within 1 % of mean |x| + 0.01 sd",
               f"got {got['wasserstein']!r} want {want['wasserstein']!r} bound {bound!r}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -6,8 +6,8 @@
  * numpy/scipy. Every case is an object with "op" and the op's arguments:
  *
  *   edges_unique  edges                        -> rc, edges
- *   bin_index     edges, x[]                   -> index[] (-1 for MW_DRIFT_NO_BIN)
- *   grid_slot     cuts, ref_min, ref_max, x[]  -> slot[] (-1 for MW_DRIFT_NO_BIN)
+ *   bin_index     edges, x[]                   -> index[] (-1 for MW_GRID_NONE)
+ *   grid_slot     cuts, ref_min, ref_max, x[]  -> slot[] (-1 for MW_GRID_NONE)
  *   psi           ref_p, counts, epsilon       -> value
  *   js | ks       ref_p, counts                -> value
  *   chi2          ref_p, counts                -> rc, statistic, p_value
@@ -261,7 +261,7 @@ out:
     return res;
 }
 
-/* mw_drift_grid_slot(cuts, n_cuts, ref_min, ref_max, x[i]) over the array x. */
+/* mw_grid_slot(cuts, n_cuts, ref_min, ref_max, x[i]) over the array x. */
 static json_t *run_grid_slot(const json_t *c, const char **err)
 {
     struct case_arrays a = {0};
@@ -283,8 +283,8 @@ static json_t *run_grid_slot(const json_t *c, const char **err)
     }
     json_t *slots = json_array();
     for (size_t i = 0; slots && i < n_x; i++) {
-        size_t s = mw_drift_grid_slot(a.doubles[0], n_cuts, ref_min, ref_max, a.doubles[1][i]);
-        json_array_append_new(slots, json_integer(s == MW_DRIFT_NO_BIN ? -1 : (json_int_t)s));
+        size_t s = mw_grid_slot(a.doubles[0], n_cuts, ref_min, ref_max, a.doubles[1][i]);
+        json_array_append_new(slots, json_integer(s == MW_GRID_NONE ? -1 : (json_int_t)s));
     }
     res = json_pack("{s:o}", "slot", slots);
 out:
@@ -315,8 +315,8 @@ static json_t *run_edges(const json_t *c, const char *op, const char **err)
         }
         json_t *idx = json_array();
         for (size_t i = 0; idx && i < n_x; i++) {
-            size_t b = mw_drift_bin_index(edges, n_edges, a.doubles[1][i]);
-            json_array_append_new(idx, json_integer(b == MW_DRIFT_NO_BIN ? -1 : (json_int_t)b));
+            size_t b = mw_grid_region(edges, n_edges, a.doubles[1][i]);
+            json_array_append_new(idx, json_integer(b == MW_GRID_NONE ? -1 : (json_int_t)b));
         }
         res = json_pack("{s:o}", "index", idx);
     }

@@ -326,7 +326,7 @@ def add_binned(suite, name, ref_p, counts, ordered=True, eps=1e-4, expect_zero=F
 
 
 def bin_counts(edges, x, w=None):
-    """Weighted counts (doubles) of x in the bins of mw_drift_bin_index."""
+    """Weighted counts (doubles) of x in the bins of mw_grid_region."""
     return np.bincount(np.searchsorted(edges, x, side="right"), weights=w,
                        minlength=len(edges) + 1).astype(float)
 

@@ -35,28 +35,28 @@ static void test_bin_index_layout(void **state)
     (void)state;
     const double edges[] = {0.0, 1.0, 2.0};
     /* underflow (-inf, 0), [0, 1), [1, 2), overflow [2, inf) */
-    assert_int_equal(mw_drift_bin_index(edges, 3, -INFINITY), 0);
-    assert_int_equal(mw_drift_bin_index(edges, 3, -1.0), 0);
-    assert_int_equal(mw_drift_bin_index(edges, 3, nextafter(0.0, -1.0)), 0);
-    assert_int_equal(mw_drift_bin_index(edges, 3, 0.0), 1);
-    assert_int_equal(mw_drift_bin_index(edges, 3, -0.0), 1); /* -0.0 == 0.0: same bin */
-    assert_int_equal(mw_drift_bin_index(edges, 3, 0.5), 1);
-    assert_int_equal(mw_drift_bin_index(edges, 3, nextafter(1.0, 0.0)), 1);
-    assert_int_equal(mw_drift_bin_index(edges, 3, 1.0), 2);
-    assert_int_equal(mw_drift_bin_index(edges, 3, 2.0), 3);
-    assert_int_equal(mw_drift_bin_index(edges, 3, 1e300), 3);
-    assert_int_equal(mw_drift_bin_index(edges, 3, INFINITY), 3);
+    assert_int_equal(mw_grid_region(edges, 3, -INFINITY), 0);
+    assert_int_equal(mw_grid_region(edges, 3, -1.0), 0);
+    assert_int_equal(mw_grid_region(edges, 3, nextafter(0.0, -1.0)), 0);
+    assert_int_equal(mw_grid_region(edges, 3, 0.0), 1);
+    assert_int_equal(mw_grid_region(edges, 3, -0.0), 1); /* -0.0 == 0.0: same bin */
+    assert_int_equal(mw_grid_region(edges, 3, 0.5), 1);
+    assert_int_equal(mw_grid_region(edges, 3, nextafter(1.0, 0.0)), 1);
+    assert_int_equal(mw_grid_region(edges, 3, 1.0), 2);
+    assert_int_equal(mw_grid_region(edges, 3, 2.0), 3);
+    assert_int_equal(mw_grid_region(edges, 3, 1e300), 3);
+    assert_int_equal(mw_grid_region(edges, 3, INFINITY), 3);
 }
 
 static void test_bin_index_degenerate(void **state)
 {
     (void)state;
     const double edges[] = {0.0, 1.0};
-    assert_true(mw_drift_bin_index(edges, 2, NAN) == MW_DRIFT_NO_BIN);
-    assert_true(mw_drift_bin_index(NULL, 2, 0.5) == MW_DRIFT_NO_BIN);
+    assert_true(mw_grid_region(edges, 2, NAN) == MW_GRID_NONE);
+    assert_true(mw_grid_region(NULL, 2, 0.5) == MW_GRID_NONE);
     /* No edges: one bin holds everything. */
-    assert_int_equal(mw_drift_bin_index(NULL, 0, 0.5), 0);
-    assert_int_equal(mw_drift_bin_index(edges, 0, -INFINITY), 0);
+    assert_int_equal(mw_grid_region(NULL, 0, 0.5), 0);
+    assert_int_equal(mw_grid_region(edges, 0, -INFINITY), 0);
 }
 
 /* A constant feature: all quantiles equal, one edge, the reference in the overflow bin; on the
@@ -69,12 +69,12 @@ static void test_constant_feature(void **state)
     assert_int_equal(mw_drift_edges_unique(quantiles, N_OF(quantiles), &n_edges), 0);
     assert_int_equal(n_edges, 1);
     assert_true(quantiles[0] == 3.0);
-    assert_int_equal(mw_drift_bin_index(quantiles, 1, 3.0), 1);
-    assert_int_equal(mw_drift_bin_index(quantiles, 1, nextafter(3.0, 0.0)), 0);
+    assert_int_equal(mw_grid_region(quantiles, 1, 3.0), 1);
+    assert_int_equal(mw_grid_region(quantiles, 1, nextafter(3.0, 0.0)), 0);
 
-    assert_int_equal(mw_drift_grid_slot(NULL, 0, 3.0, 3.0, nextafter(3.0, 0.0)), 0);
-    assert_int_equal(mw_drift_grid_slot(NULL, 0, 3.0, 3.0, 3.0), 1);
-    assert_int_equal(mw_drift_grid_slot(NULL, 0, 3.0, 3.0, nextafter(3.0, 4.0)), 2);
+    assert_int_equal(mw_grid_slot(NULL, 0, 3.0, 3.0, nextafter(3.0, 0.0)), 0);
+    assert_int_equal(mw_grid_slot(NULL, 0, 3.0, 3.0, 3.0), 1);
+    assert_int_equal(mw_grid_slot(NULL, 0, 3.0, 3.0, nextafter(3.0, 4.0)), 2);
 
     const double ref_p[] = {0.0, 1.0};
     const double same[] = {0, 40};
@@ -126,48 +126,48 @@ static void test_grid_slot_layout(void **state)
     const double cuts[] = {0.0, 1.0, 2.0};
     const double lo = -1.0, hi = 3.0;
     /* (-inf, -1) 0, [-1, 0) 1, [0, 1) 2, [1, 2) 3, [2, 3] 4, (3, inf) 5 */
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, -INFINITY), 0);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, -1e300), 0);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(lo, -2.0)), 0);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, lo), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(lo, 0.0)), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(0.0, -1.0)), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, 0.0), 2);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, -0.0), 2); /* -0.0 == 0.0: same slot */
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, 0.5), 2);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(1.0, 0.0)), 2);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, 1.0), 3);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(1.0, 2.0)), 3);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(2.0, 0.0)), 3);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, 2.0), 4);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(hi, 0.0)), 4);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, hi), 4); /* max is inside the range */
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, nextafter(hi, 4.0)), 5);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, 1e300), 5);
-    assert_int_equal(mw_drift_grid_slot(cuts, 3, lo, hi, INFINITY), 5);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, -INFINITY), 0);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, -1e300), 0);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(lo, -2.0)), 0);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, lo), 1);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(lo, 0.0)), 1);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(0.0, -1.0)), 1);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, 0.0), 2);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, -0.0), 2); /* -0.0 == 0.0: same slot */
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, 0.5), 2);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(1.0, 0.0)), 2);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, 1.0), 3);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(1.0, 2.0)), 3);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(2.0, 0.0)), 3);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, 2.0), 4);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(hi, 0.0)), 4);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, hi), 4); /* max is inside the range */
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, nextafter(hi, 4.0)), 5);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, 1e300), 5);
+    assert_int_equal(mw_grid_slot(cuts, 3, lo, hi, INFINITY), 5);
 }
 
 static void test_grid_slot_degenerate(void **state)
 {
     (void)state;
     const double cuts[] = {0.0, 1.0};
-    assert_true(mw_drift_grid_slot(cuts, 2, -1.0, 2.0, NAN) == MW_DRIFT_NO_BIN);
-    assert_true(mw_drift_grid_slot(cuts, 2, -1.0, 2.0, -NAN) == MW_DRIFT_NO_BIN);
-    assert_true(mw_drift_grid_slot(NULL, 2, -1.0, 2.0, 0.5) == MW_DRIFT_NO_BIN);
-    assert_true(mw_drift_grid_slot(NULL, 0, -1.0, 2.0, NAN) == MW_DRIFT_NO_BIN);
+    assert_true(mw_grid_slot(cuts, 2, -1.0, 2.0, NAN) == MW_GRID_NONE);
+    assert_true(mw_grid_slot(cuts, 2, -1.0, 2.0, -NAN) == MW_GRID_NONE);
+    assert_true(mw_grid_slot(NULL, 2, -1.0, 2.0, 0.5) == MW_GRID_NONE);
+    assert_true(mw_grid_slot(NULL, 0, -1.0, 2.0, NAN) == MW_GRID_NONE);
     /* No cuts (a constant feature, or a range too narrow for any): slots 0, 1, 2. */
-    assert_int_equal(mw_drift_grid_slot(NULL, 0, -1.0, 2.0, -INFINITY), 0);
-    assert_int_equal(mw_drift_grid_slot(cuts, 0, -1.0, 2.0, -1.5), 0);
-    assert_int_equal(mw_drift_grid_slot(cuts, 0, -1.0, 2.0, -1.0), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 0, -1.0, 2.0, 0.5), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 0, -1.0, 2.0, 2.0), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 0, -1.0, 2.0, 2.5), 2);
-    assert_int_equal(mw_drift_grid_slot(NULL, 0, -1.0, 2.0, INFINITY), 2);
+    assert_int_equal(mw_grid_slot(NULL, 0, -1.0, 2.0, -INFINITY), 0);
+    assert_int_equal(mw_grid_slot(cuts, 0, -1.0, 2.0, -1.5), 0);
+    assert_int_equal(mw_grid_slot(cuts, 0, -1.0, 2.0, -1.0), 1);
+    assert_int_equal(mw_grid_slot(cuts, 0, -1.0, 2.0, 0.5), 1);
+    assert_int_equal(mw_grid_slot(cuts, 0, -1.0, 2.0, 2.0), 1);
+    assert_int_equal(mw_grid_slot(cuts, 0, -1.0, 2.0, 2.5), 2);
+    assert_int_equal(mw_grid_slot(NULL, 0, -1.0, 2.0, INFINITY), 2);
     /* A single cut. */
-    assert_int_equal(mw_drift_grid_slot(cuts, 1, -1.0, 2.0, nextafter(0.0, -1.0)), 1);
-    assert_int_equal(mw_drift_grid_slot(cuts, 1, -1.0, 2.0, 0.0), 2);
-    assert_int_equal(mw_drift_grid_slot(cuts, 1, -1.0, 2.0, 2.0), 2);
-    assert_int_equal(mw_drift_grid_slot(cuts, 1, -1.0, 2.0, 2.5), 3);
+    assert_int_equal(mw_grid_slot(cuts, 1, -1.0, 2.0, nextafter(0.0, -1.0)), 1);
+    assert_int_equal(mw_grid_slot(cuts, 1, -1.0, 2.0, 0.0), 2);
+    assert_int_equal(mw_grid_slot(cuts, 1, -1.0, 2.0, 2.0), 2);
+    assert_int_equal(mw_grid_slot(cuts, 1, -1.0, 2.0, 2.5), 3);
 }
 
 static void test_psi_closed_forms(void **state)

@@ -865,7 +865,7 @@ static void test_json_document(void **state)
 
 /* The contract with the aggregator: the limits agree, at the largest grid every cut survives
  * the JSON round trip bit for bit (%.17g), and a value lands in the region drift.h's
- * mw_drift_bin_index gives it over the cuts. */
+ * mw_grid_region gives it over the cuts. */
 static void test_regions_agree_with_the_aggregator(void **state)
 {
     (void)state;
@@ -918,7 +918,7 @@ static void test_regions_agree_with_the_aggregator(void **state)
     uint64_t *counts = calloc(x->n_cuts + 1, sizeof *counts);
     assert_non_null(counts);
     for (unsigned v = 0; v < 20000; v++)
-        counts[mw_drift_bin_index(x->cuts, x->n_cuts, v + 0.5)]++;
+        counts[mw_grid_region(x->cuts, x->n_cuts, v + 0.5)]++;
     for (size_t i = 0; i <= x->n_cuts; i++)
         assert_true(counts[i] == x->region_counts[i]);
     free(counts);
