@@ -61,6 +61,21 @@ static const struct mw_cfg_field drift_override_table[] = {
     MW_CFG_END,
 };
 
+static const char *const drift_windows_choices[] = {"coarse", "fine", "both", NULL};
+
+bool mw_drift_kept_at(const struct mw_aggregator_config *cfg, int64_t width_ms)
+{
+    if (width_ms == cfg->windows.coarse_ms && cfg->drift.windows != MW_DRIFT_WINDOWS_FINE)
+        return true;
+    return width_ms == cfg->windows.fine_ms && cfg->drift.windows != MW_DRIFT_WINDOWS_COARSE;
+}
+
+int64_t mw_drift_default_width_ms(const struct mw_aggregator_config *cfg)
+{
+    return cfg->drift.windows == MW_DRIFT_WINDOWS_FINE ? cfg->windows.fine_ms
+                                                       : cfg->windows.coarse_ms;
+}
+
 struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_config *cfg,
                                                    const char *feature)
 {
@@ -242,6 +257,14 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .max = 1000000000,
      .desc = "Values (observed, not weighted) a window must hold before a feature gets a "
              "verdict; fewer give insufficient_data"},
+    {.key = "drift.windows",
+     .type = MW_CFG_ENUM,
+     .offset = F(drift.windows),
+     .def = "coarse",
+     .choices = drift_windows_choices,
+     .desc = "Window resolutions that keep drift state (coarse, fine or both): each window "
+             "with drift holds a grid and a sketch per feature, so fine windows multiply "
+             "Redis memory (bench/README.md)"},
     {.key = "drift_features",
      .type = MW_CFG_LIST,
      .offset = F(drift_features),

@@ -47,6 +47,7 @@ struct mw_aggregator_config {
         double p_value;
         double wasserstein;
         int64_t min_values; /* fewer values observed: insufficient_data, no verdict */
+        int windows;        /* enum mw_drift_windows: which resolutions keep drift state */
     } drift;
     struct mw_cfg_list drift_features; /* struct mw_drift_feature_override */
     struct {
@@ -69,6 +70,19 @@ struct mw_aggregator_config {
         int64_t signals_delay_ms;
     } http;
 };
+
+/* Which window resolutions keep drift state (the profile grid and the value sketches). */
+enum mw_drift_windows {
+    MW_DRIFT_WINDOWS_COARSE = 0,
+    MW_DRIFT_WINDOWS_FINE = 1,
+    MW_DRIFT_WINDOWS_BOTH = 2,
+};
+
+/* Whether windows of `width_ms` keep drift state under `cfg`. */
+bool mw_drift_kept_at(const struct mw_aggregator_config *cfg, int64_t width_ms);
+
+/* The resolution drift is read at when a query names none: the coarse one where it is kept. */
+int64_t mw_drift_default_width_ms(const struct mw_aggregator_config *cfg);
 
 /* One element of `drift_features:`: a feature's own thresholds; a negative value keeps the
  * global one from `drift:`. */

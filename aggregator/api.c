@@ -80,9 +80,11 @@ static int parse_int_param(const char *query, const char *name, int64_t *out)
     return 0;
 }
 
-static const char *parse_resolution(const struct mw_api *api, const char *query, int64_t *width)
+/* The `resolution` parameter (seconds) into *width, `default_ms` when the query has none. */
+static const char *parse_resolution(const struct mw_api *api, const char *query, int64_t default_ms,
+                                    int64_t *width)
 {
-    int64_t seconds = api->cfg->windows.fine_ms / 1000;
+    int64_t seconds = default_ms / 1000;
     if (parse_int_param(query, "resolution", &seconds) ||
         (seconds * 1000 != api->cfg->windows.fine_ms &&
          seconds * 1000 != api->cfg->windows.coarse_ms))
@@ -280,7 +282,7 @@ static const char *parse_windows_query(struct windows_query *q, const char *quer
     int64_t limit = DEFAULT_LIMIT;
     q->from_ms = now - DAY_MS;
     q->to_ms = now;
-    const char *bad = parse_resolution(q->api, query, &q->width_ms);
+    const char *bad = parse_resolution(q->api, query, q->api->cfg->windows.fine_ms, &q->width_ms);
     if (bad)
         return bad;
     if (parse_int_param(query, "from", &q->from_ms) || parse_int_param(query, "to", &q->to_ms) ||
@@ -472,7 +474,10 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
     q->api = api;
     q->ex = ex;
     snprintf(q->model, sizeof q->model, "%s", model);
-    const char *bad = parse_resolution(api, query, &q->width_ms);
+    const char *bad =
+        parse_resolution(api, query, mw_drift_default_width_ms(api->cfg), &q->width_ms);
+    if (!bad && !mw_drift_kept_at(api->cfg, q->width_ms))
+        bad = "resolution: drift is not kept at this window width (drift.windows)";
     int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
     q->has_version = vrc == 0;
     q->has_start = mw_http_query_param(query, "window", (char[2]){0}, 2) != MW_ENOTFOUND;

@@ -363,8 +363,10 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     }
     for (size_t i = 0; i < MAX_PARTITIONS; i++)
         c->partition_time[i] = INT64_MIN;
-    c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms};
-    c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
+    c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms,
+                                          mw_drift_kept_at(cfg, cfg->windows.fine_ms)};
+    c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms,
+                                          mw_drift_kept_at(cfg, cfg->windows.coarse_ms)};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
     int rc = c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;

@@ -26,7 +26,6 @@ struct feature_fields {
     /* the profile-independent sketch (value_sketch.h) */
     struct sketch_bucket *buckets;
     size_t n_buckets, cap_buckets;
-    double sketch_obs;
 };
 
 struct window_drift {
@@ -90,9 +89,7 @@ static void add_feature_field(struct feature_fields *ff, const struct mw_profile
 {
     struct mw_sketch_bucket key;
     if (suffix[0] == 'k') {
-        if (strcmp(suffix, "kobs") == 0)
-            ff->sketch_obs += v;
-        else if (mw_sketch_bucket_parse(suffix, &key))
+        if (mw_sketch_bucket_parse(suffix, &key))
             add_bucket(ff, key, v);
     } else if (strcmp(suffix, "n") == 0)
         ff->n += v;
@@ -306,9 +303,12 @@ static int sketch_wasserstein(const struct mw_profile_feature *f, const struct f
     return 0;
 }
 
-/* A numeric feature read through its sketch, for a profile that did not bin the window. */
+/* A numeric feature read through its sketch, for a profile that did not bin the window. The
+ * sketch keeps weights only: the values observed are its weight over the window's mean record
+ * weight (records / wrecords), exact when every record of the window has one weight (one
+ * sampling rate), as the tests' sample size needs. */
 static int sketch_drift(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
-                        const struct feature_fields *ff)
+                        const struct feature_fields *ff, double records_per_weight)
 {
     double *slot_w = mw_calloc(f->n_cuts + 3, sizeof *slot_w);
     if (!slot_w)
@@ -318,8 +318,8 @@ static int sketch_drift(struct mw_drift_feature_signal *sig, const struct mw_pro
     for (size_t s = 0; s < f->n_cuts + 3; s++)
         n += slot_w[s];
     sig->count = n;
-    sig->observed = ff->sketch_obs;
-    int rc = slot_statistics(sig, f, slot_w, ff->sketch_obs);
+    sig->observed = round(n * records_per_weight);
+    int rc = slot_statistics(sig, f, slot_w, sig->observed);
     mw_free(slot_w);
     rc = rc ? rc : sketch_wasserstein(f, ff, &sig->wasserstein);
     sig->wasserstein_normed = f->std > 0 ? sig->wasserstein / f->std : NAN;
@@ -438,16 +438,16 @@ static void signal_init(struct mw_drift_feature_signal *sig, const struct mw_pro
 
 static int feature_signal(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
                           const struct feature_fields *ff, bool readable,
-                          const struct mw_aggregator_config *cfg)
+                          double records_per_weight, const struct mw_aggregator_config *cfg)
 {
     struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, f->name);
     signal_init(sig, f);
     sig->min_values = t.min_values;
     if (!readable && f->numeric && ff->n_buckets > 0) {
         sig->basis = MW_DRIFT_BASIS_SKETCH;
-        int rc = sketch_drift(sig, f, ff);
-        sig->verdict = ff->sketch_obs < (double)t.min_values ? MW_DRIFT_VERDICT_INSUFFICIENT_DATA
-                                                             : judge(sig, &t, 1.0);
+        int rc = sketch_drift(sig, f, ff, records_per_weight);
+        sig->verdict = sig->observed < (double)t.min_values ? MW_DRIFT_VERDICT_INSUFFICIENT_DATA
+                                                            : judge(sig, &t, 1.0);
         return rc;
     }
     if (!readable) {
@@ -482,9 +482,11 @@ int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_p
      * records but none binned was applied before any profile existed. */
     bool readable = wd.records_binned == wd.records_this_profile &&
                     (wd.records_binned > 0 || mw_window_field(w, "records") == 0);
+    double wrecords = mw_window_field(w, "d|wrecords");
+    double records_per_weight = wrecords > 0 ? mw_window_field(w, "records") / wrecords : 0;
     for (size_t i = 0; !rc && i < profile->n_features; i++) {
         rc = feature_signal(&out->features[i], &profile->features[i], &wd.features[i], readable,
-                            cfg);
+                            records_per_weight, cfg);
         out->n_features++;
     }
     out->verdict = model_verdict(out, cfg);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static double log_gamma(void)
 {
@@ -29,10 +30,31 @@ struct mw_sketch_bucket mw_sketch_bucket_of(double x)
 
 void mw_sketch_bucket_name(struct mw_sketch_bucket b, char *out, size_t size)
 {
-    if (b.sign == 0)
-        snprintf(out, size, "kz");
-    else
-        snprintf(out, size, "k%c%d", b.sign > 0 ? 'p' : 'n', b.index);
+    /* Without printf: it is called once per numeric value on the ingest path. */
+    char text[16];
+    size_t n = 0;
+    text[n++] = 'k';
+    if (b.sign == 0) {
+        text[n++] = 'z';
+    } else {
+        text[n++] = b.sign > 0 ? 'p' : 'n';
+        unsigned magnitude = b.index < 0 ? 0u - (unsigned)b.index : (unsigned)b.index;
+        if (b.index < 0)
+            text[n++] = '-';
+        char digits[12];
+        size_t d = 0;
+        do {
+            digits[d++] = (char)('0' + magnitude % 10);
+            magnitude /= 10;
+        } while (magnitude);
+        while (d)
+            text[n++] = digits[--d];
+    }
+    if (n >= size)
+        n = size ? size - 1 : 0;
+    memcpy(out, text, n);
+    if (size)
+        out[n] = '\0';
 }
 
 bool mw_sketch_bucket_parse(const char *suffix, struct mw_sketch_bucket *out)

@@ -563,16 +563,19 @@ static int sketch_value(struct sink *fl, const char *feature, double x, double w
         return 0;
     char suffix[24];
     mw_sketch_bucket_name(mw_sketch_bucket_of(x), suffix, sizeof suffix);
-    int rc = drift_add(fl, feature, suffix, weight);
-    return rc ? rc : drift_add(fl, feature, "kobs", 1.0);
+    return drift_add(fl, feature, suffix, weight);
 }
 
-/* Whether features[i]'s name came earlier in the record: a repeated feature counts once. */
-static bool repeated(const Modelwatch__V1__PredictionEvent *ev, size_t i)
+/* Whether features[i]'s name came earlier in the record: a repeated feature counts once.
+ * Names are compared only when their first bytes and lengths agree (most never do). */
+static bool repeated(const Modelwatch__V1__PredictionEvent *ev, size_t i, const size_t *lens)
 {
-    for (size_t j = 0; j < i; j++)
-        if (ev->features[j]->name && strcmp(ev->features[j]->name, ev->features[i]->name) == 0)
+    const char *name = ev->features[i]->name;
+    for (size_t j = 0; j < i; j++) {
+        const char *other = ev->features[j]->name;
+        if (other && lens[j] == lens[i] && other[0] == name[0] && strcmp(other, name) == 0)
             return true;
+    }
     return false;
 }
 
@@ -581,9 +584,14 @@ static bool repeated(const Modelwatch__V1__PredictionEvent *ev, size_t i)
 static int sketch_record(struct sink *fl, const Modelwatch__V1__PredictionEvent *ev, double weight)
 {
     int rc = 0;
+    size_t lens[MW_SKETCH_MAX_FEATURES];
     for (size_t i = 0, n = 0; !rc && i < ev->n_features && n < MW_SKETCH_MAX_FEATURES; i++) {
         const Modelwatch__V1__Feature *v = ev->features[i];
-        if (!v->name || v->value_case != MODELWATCH__V1__FEATURE__VALUE_NUMERIC || repeated(ev, i))
+        lens[i < MW_SKETCH_MAX_FEATURES ? i : 0] = v->name ? strlen(v->name) : 0;
+        if (i >= MW_SKETCH_MAX_FEATURES)
+            break;
+        if (!v->name || v->value_case != MODELWATCH__V1__FEATURE__VALUE_NUMERIC ||
+            repeated(ev, i, lens))
             continue;
         rc = sketch_value(fl, v->name, v->numeric, weight);
         n++;
@@ -753,7 +761,8 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
         if (rc)
             return rc;
-        sink.to[sink.n++] = &w->fields;
+        if (spec->drift)
+            sink.to[sink.n++] = &w->fields;
     }
     if (profile && sink.n) {
         char tag[32];

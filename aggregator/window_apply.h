@@ -50,12 +50,14 @@
 #include "redis_cmd.h"
 #include "telemetry.pb-c.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct mw_window_spec {
     int64_t width_ms;
     int64_t retention_ms;
+    bool drift; /* keeps drift fields (d|F|..., pf|<tag>) */
 };
 
 /* The reference profile of (model, version), or NULL when there is none. */

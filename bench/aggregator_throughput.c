@@ -195,9 +195,12 @@ static const struct mw_profile *lookup(void *ctx, const char *model, const char 
 int main(int argc, char **argv)
 {
     long batches = 200, records = 1000, redis_port = 0;
+    bool drift_fine = false;
     int c;
-    while ((c = getopt(argc, argv, "b:r:p:")) != -1) {
-        if (c == 'b')
+    while ((c = getopt(argc, argv, "b:r:p:f")) != -1) {
+        if (c == 'f')
+            drift_fine = true;
+        else if (c == 'b')
             batches = strtol(optarg, NULL, 10);
         else if (c == 'r')
             records = strtol(optarg, NULL, 10);
@@ -221,7 +224,8 @@ int main(int argc, char **argv)
         make_batch(z, (uint64_t)i + 1, (size_t)records, t0 + i * records * 50, &rng, &wire[i]);
         compressed += wire[i].len;
     }
-    struct mw_window_spec specs[] = {{60000, 172800000}, {3600000, 2592000000}};
+    /* drift.windows: coarse (the default), or both with -f */
+    struct mw_window_spec specs[] = {{60000, 172800000, drift_fine}, {3600000, 2592000000, true}};
     struct mw_apply_options opt = {.specs = specs,
                                    .n_specs = 2,
                                    .dedup_retention_ms = 604800000,

@@ -239,7 +239,7 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     build_batch(&s, 9);
     Modelwatch__V1__Batch *b =
         modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
-    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000, true}, {3600000, 86400000, true}};
     struct mw_apply_options opt = {.specs = specs,
                                    .n_specs = 2,
                                    .dedup_retention_ms = 604800000,
@@ -308,7 +308,7 @@ static void test_late_counters_are_counted_not_merged(void **state)
     build_batch(&s, 3); /* churn: one event in minute t0, one in t0 + 1 min; fraud: one in t0 */
     Modelwatch__V1__Batch *b =
         modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
-    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000}, {3600000, 86400000}};
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000, true}, {3600000, 86400000, true}};
     /* The first minute [t0, t0 + 1 min) is final once the watermark reaches its end plus the
      * allowed lateness (30 s): put the watermark exactly there. The second minute is not. */
     const int64_t t0 = 1700000040000;
