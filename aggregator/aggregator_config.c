@@ -322,5 +322,13 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 0,
      .max = DAY_MS,
      .desc = "/metrics shows a window once it is final or ended at least this long ago"},
+    {.key = "metrics.max_model_versions",
+     .type = MW_CFG_INT,
+     .offset = F(metrics.max_model_versions),
+     .def = "1000",
+     .min = 1,
+     .max = 1000000,
+     .desc = "Most (model, version) pairs with series on /metrics; updates for more are counted "
+             "in modelwatch_series_dropped_total"},
     MW_CFG_END,
 };

@@ -67,6 +67,9 @@ struct mw_aggregator_config {
         int64_t signals_refresh_ms;
         int64_t signals_delay_ms;
     } http;
+    struct {
+        int64_t max_model_versions;
+    } metrics;
 };
 
 /* One element of `drift_features:`: a feature's own thresholds; a negative value keeps the
