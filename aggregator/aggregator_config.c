@@ -330,5 +330,18 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .max = 1000000,
      .desc = "Most (model, version) pairs with series on /metrics; updates for more are counted "
              "in modelwatch_series_dropped_total"},
+    {.key = "metrics.drift_features",
+     .type = MW_CFG_STRLIST,
+     .offset = F(metrics.drift_features),
+     .max = 4096,
+     .desc = "Features whose drift gauges /metrics exports; empty = every feature"},
+    {.key = "metrics.drift_top_k",
+     .type = MW_CFG_INT,
+     .offset = F(metrics.drift_top_k),
+     .def = "20",
+     .min = 0,
+     .max = 100000,
+     .desc = "Per (model, version), export drift gauges of the k features that drifted most "
+             "(by verdict, then PSI); 0 = no limit"},
     MW_CFG_END,
 };

@@ -69,6 +69,8 @@ struct mw_aggregator_config {
     } http;
     struct {
         int64_t max_model_versions;
+        struct mw_cfg_strlist drift_features;
+        int64_t drift_top_k;
     } metrics;
 };
 
