@@ -2,7 +2,8 @@
 """A real Prometheus scrapes two aggregator replicas in one consumer group while known traffic
 flows agent -> devkafka -> aggregators, and PromQL over the per-model series gives back what was
 sent: exact prediction and error counts summed across replicas, a non-zero rate() per model, and
-histogram_quantile(0.99) within the `le` bucket that holds numpy's p99 of the latencies sent.
+histogram_quantile(0.99) within the `le` bucket that holds numpy's p99 of the latencies sent. A
+replica of another consumer group then replays every batch and counts none of them.
 promtool check metrics passes on the aggregators' and an agent's /metrics from the same run.
 
 Prometheus is Debian's `prometheus` binary with a generated config, its TSDB in the test
@@ -186,6 +187,19 @@ def main(tap, cluster):
     tap.check("# TYPE modelwatch_prediction_latency_seconds histogram" in text and
               "# TYPE modelwatch_model_latency_seconds summary" in text,
               "the latency histogram and the window's quantiles are typed as such")
+
+    # Every batch again, through a replica of another consumer group: the apply scripts refuse
+    # the replays, and a replay is never counted.
+    replay = cluster.start_aggregator(name="aggregator-replay",
+                                      extra="consumer:\n  group_id: replay-check\n")
+    records = cluster.topic_end_offsets("modelwatch.telemetry")
+    wait_for(lambda: metrics(replay.http_port)["modelwatch_aggregator_batches_applied_total"]
+             == records, 60, f"the replaying replica to go through all {records} records")
+    m = metrics(replay.http_port)
+    counted = {k: v for k, v in m.items() if k.startswith("modelwatch_predictions_total{")}
+    tap.check(not counted and m["modelwatch_aggregator_records_consumed_total"] == records,
+              "a replica replaying every batch counts no prediction", json.dumps(counted))
+    cluster.stop(replay)
 
     tap.check(cluster.stop(prom) == 0, "prometheus exits 0 on SIGTERM")
     for agent in agents:
