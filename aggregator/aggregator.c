@@ -8,6 +8,7 @@
 #include "error.h"
 #include "http_server.h"
 #include "log.h"
+#include "model_totals.h"
 #include "profile_cache.h"
 #include "prom.h"
 #include "store.h"
@@ -23,6 +24,7 @@ struct mw_aggregator {
     struct mw_consumer *consumer;
     struct mw_exporter *exporter;
     struct mw_prom_registry *metrics;
+    struct mw_model_totals *totals;
     struct mw_http_server *http;
     int shut_down;
 };
@@ -87,6 +89,9 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     agg->metrics = mw_prom_registry_create();
     if (!agg->metrics)
         goto fail;
+    agg->totals = mw_model_totals_create(agg->metrics, (size_t)cfg->metrics.max_model_versions);
+    if (!agg->totals)
+        goto fail;
     rc = mw_store_create(loop, cfg, &agg->store);
     if (rc)
         goto fail;
@@ -103,6 +108,7 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
                      mw_log_quote(errbuf, quoted, sizeof quoted));
         goto fail;
     }
+    mw_consumer_set_totals(agg->consumer, agg->totals);
     mw_prom_add_collector(agg->metrics, collect_metrics, agg);
     rc = mw_exporter_create(loop, cfg, agg->store, agg->metrics,
                             (uint64_t)cfg->http.signals_refresh_ms, &agg->exporter);
@@ -152,6 +158,7 @@ void mw_aggregator_destroy(struct mw_aggregator *agg)
     if (!agg)
         return;
     mw_api_destroy(agg->api);
+    mw_model_totals_destroy(agg->totals);
     mw_prom_registry_destroy(agg->metrics);
     mw_free(agg);
 }

@@ -69,6 +69,11 @@ struct mw_aggregator_config {
         int64_t signals_refresh_ms;
         int64_t signals_delay_ms;
     } http;
+    struct {
+        int64_t max_model_versions;
+        struct mw_cfg_strlist drift_features;
+        int64_t drift_top_k;
+    } metrics;
 };
 
 /* Which window resolutions keep drift state (the profile grid and the value sketches). */

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "log.h"
+#include "model_totals.h"
 #include "window_apply.h"
 #include "zframe.h"
 
@@ -44,6 +45,10 @@ struct mw_consumer {
     int closing;
     int handles_open;
     int apply_in_flight; /* a Redis exec awaits its replies: keep the consumer alive */
+    size_t n_sent;       /* commands of the current exec sent, and replies received */
+    size_t n_replied;
+    int apply_rc;
+    struct mw_model_totals *totals; /* may be NULL */
     struct mw_consumer_stats stats;
 };
 
@@ -158,15 +163,54 @@ static void on_applied(int rc, void *arg)
 
 static int build_plan(struct mw_consumer *c);
 
+/* The plan is one EVAL per model, then `SADD mw:models` naming the same models in the same
+ * order: the model of command i is that SADD's argument 2 + i. */
+static const char *plan_model(const struct mw_consumer *c, size_t i)
+{
+    const struct mw_redis_cmd *sadd = c->plan.n_cmds ? &c->plan.cmds[c->plan.n_cmds - 1] : NULL;
+    return sadd && i + 1 < c->plan.n_cmds && 2 + i < sadd->argc ? sadd->argv[2 + i] : NULL;
+}
+
+/* Replies come in the order the commands were sent. A model's script answers 1 when it applied
+ * the batch and 0 for a replay: only the replica that applied a model's part counts it in the
+ * per-model totals, at once, so a retry after a later failure does not count it again. */
+static void on_apply_reply(redisReply *reply, void *arg)
+{
+    struct mw_consumer *c = arg;
+    size_t i = c->n_replied++;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (reply && c->apply_rc == 0)
+            MW_LOG_ERROR("consumer", "Redis command failed", "error=\"%.200s\"", reply->str);
+        c->apply_rc = MW_EREDIS;
+    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && c->batch &&
+               plan_model(c, i)) {
+        mw_model_totals_add_batch(c->totals, c->batch, plan_model(c, i));
+    }
+    if (c->n_replied == c->n_sent)
+        on_applied(c->apply_rc, c);
+}
+
 static void apply_current(struct mw_consumer *c)
 {
     if (!c->plan_ready && build_plan(c) != 0)
         return;
-    c->apply_in_flight = 1;
-    if (mw_store_exec(c->store, c->plan.cmds, c->plan.n_cmds, on_applied, c) != 0) {
-        c->apply_in_flight = 0;
-        retry_later(c);
+    c->n_sent = c->n_replied = 0;
+    c->apply_rc = 0;
+    if (c->plan.n_cmds == 0) {
+        on_applied(0, c); /* nothing in the batch to apply */
+        return;
     }
+    /* Stop at the first command that cannot be sent: the replies then match a prefix. */
+    while (c->n_sent < c->plan.n_cmds &&
+           mw_store_command(c->store, &c->plan.cmds[c->n_sent], on_apply_reply, c) == 0)
+        c->n_sent++;
+    if (c->n_sent < c->plan.n_cmds)
+        c->apply_rc = MW_EREDIS;
+    if (c->n_sent == 0) {
+        retry_later(c);
+        return;
+    }
+    c->apply_in_flight = 1;
 }
 
 static const char *schema_header(const rd_kafka_message_t *m, char *buf, size_t size)
@@ -403,6 +447,11 @@ void mw_consumer_destroy(struct mw_consumer *c)
     drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)
+{
+    c->totals = totals;
 }
 
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)

@@ -45,5 +45,9 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
  * the handles. Accepts NULL. */
 void mw_consumer_destroy(struct mw_consumer *c);
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c);
+/* Count the model parts of the batches this member applies in `totals` (borrowed; NULL stops
+ * counting). */
+struct mw_model_totals;
+void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals);
 
 #endif

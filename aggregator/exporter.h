@@ -10,12 +10,19 @@
  *
  *   modelwatch_model_requests{model,version}            modelwatch_model_error_rate{...}
  *   modelwatch_model_availability{...}                  modelwatch_model_latency_attainment
- *   modelwatch_model_latency_us{model,version,quantile} modelwatch_model_cost_per_1k{...}
+ *   modelwatch_model_latency_seconds{model,version,quantile}  (a summary: quantiles only)
+ *   modelwatch_model_cost_per_1k{...}                   modelwatch_model_window_start_seconds
  *   modelwatch_model_accuracy / _roc_auc / _log_loss / _f1 / _mae / _rmse / _mape
- *   modelwatch_model_label_coverage                     modelwatch_model_window_start_seconds
- *   modelwatch_model_drift_psi{model,version,feature}   (and _js_distance, _ks, _wasserstein,
+ *   modelwatch_model_label_coverage
+ *   modelwatch_model_drift_psi{model,version,feature}   (and _js_distance, _ks, _ks_p_value,
+ *                                                        _wasserstein, _wasserstein_normed,
  *                                                        _chi2_p_value, _unseen_share,
- *                                                        _missing_rate, _out_of_range_rate)
+ *                                                        _missing_rate, _out_of_range_rate,
+ *                                                        _type_violation_rate, _verdict)
+ *   modelwatch_metrics_series_omitted{kind}             what the bounds below left out
+ *
+ * In base units: seconds, and ratios in 0..1. Bounded by metrics.max_model_versions entries
+ * and, per entry, metrics.drift_features and metrics.drift_top_k features.
  */
 #ifndef MW_AGGREGATOR_EXPORTER_H
 #define MW_AGGREGATOR_EXPORTER_H
@@ -24,6 +31,9 @@
 #include "prom.h"
 #include "store.h"
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <uv.h>
 
 struct mw_exporter;
@@ -34,5 +44,15 @@ int mw_exporter_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                        struct mw_exporter **out);
 /* Stop; frees once the loop has closed the timer and pending replies are in. Accepts NULL. */
 void mw_exporter_destroy(struct mw_exporter *e);
+
+/* Internal, exposed for tests. Bound a refresh's snapshot in place, as a refresh does before it
+ * is published: entries ({"model", "version", "window", "drift": [...]}) in (model, version)
+ * order, at most metrics.max_model_versions of them; per entry the drift of the allowed features
+ * that drifted most. Says how many entries and features were left out. */
+void mw__exporter_bound(const struct mw_aggregator_config *cfg, json_t *snapshot,
+                        size_t *omitted_entries, size_t *omitted_features);
+/* A drift verdict as a number: "drift" 2, "possible" 1, "none" 0, "insufficient_data" -1;
+ * false (no number) for anything else, NULL included. */
+bool mw__exporter_verdict_level(const char *verdict, double *level);
 
 #endif

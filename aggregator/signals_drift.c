@@ -437,8 +437,8 @@ static void signal_init(struct mw_drift_feature_signal *sig, const struct mw_pro
 }
 
 static int feature_signal(struct mw_drift_feature_signal *sig, const struct mw_profile_feature *f,
-                          const struct feature_fields *ff, bool readable,
-                          double records_per_weight, const struct mw_aggregator_config *cfg)
+                          const struct feature_fields *ff, bool readable, double records_per_weight,
+                          const struct mw_aggregator_config *cfg)
 {
     struct mw_drift_thresholds t = mw_drift_thresholds_for(cfg, f->name);
     signal_init(sig, f);

@@ -7,6 +7,10 @@
  * its label values and its pre-escaped label text `{a="x",b="y"}`, so rendering does no escaping
  * for static series.
  *
+ * A histogram series keeps its per-bucket (not cumulative) counts in the same allocation and
+ * renders them cumulatively, with the bounds formatted once per family in their shortest
+ * round-tripping spelling, so every replica writes the same `le` text for the same bound.
+ *
  * Collectors write families that only exist at scrape time. Their output is grouped per family
  * name while they run (two per-model collectors may both write `mw_drift_psi`), then appended
  * after the static families, each family once, in first-written order: the exposition format
@@ -23,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COUNTER_SUFFIX "_total"
@@ -34,7 +39,11 @@
 struct mw_prom_series {
     struct mw_prom_series *hash_next;
     uint64_t hash;
-    double value;
+    double value; /* a histogram's count */
+    double sum;   /* histograms */
+    const struct mw_prom_family *fam;
+    uint64_t *buckets; /* histograms: n_bounds + 1 per-bucket counts, +Inf last */
+    size_t index;      /* in the family's creation order */
     bool counter;
     const char *labels_text; /* "" or `{name="escaped value",...}` */
     const char *values[];    /* the family's n_labels raw values */
@@ -52,6 +61,9 @@ struct mw_prom_family {
     size_t cap_series;
     struct mw_prom_series **buckets; /* n_buckets chains, a power of two */
     size_t n_buckets;
+    double *bounds; /* histograms: n_bounds finite upper bounds, increasing */
+    char **bound_text;
+    size_t n_bounds;
 };
 
 struct collector {
@@ -126,7 +138,7 @@ static bool valid_family(const char *name, enum mw_prom_type type)
 {
     if (!valid_metric_name(name))
         return false;
-    if (type == MW_PROM_GAUGE)
+    if (type == MW_PROM_GAUGE || type == MW_PROM_HISTOGRAM || type == MW_PROM_SUMMARY)
         return true;
     if (type != MW_PROM_COUNTER)
         return false;
@@ -135,10 +147,14 @@ static bool valid_family(const char *name, enum mw_prom_type type)
     return len > suffix_len && strcmp(name + len - suffix_len, COUNTER_SUFFIX) == 0;
 }
 
-static bool valid_label_names(const char *const *names, size_t n)
+/* `le` belongs to histogram buckets and `quantile` to summaries: anywhere else Prometheus and
+ * promtool take them for what they are not. The caller says which of the two this label set
+ * may hold. */
+static bool valid_label_names(const char *const *names, size_t n, bool le_ok, bool quantile_ok)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!valid_label_name(names[i]))
+        if (!valid_label_name(names[i]) || (!le_ok && strcmp(names[i], "le") == 0) ||
+            (!quantile_ok && strcmp(names[i], "quantile") == 0))
             return false;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(names[i], names[j]) == 0)
@@ -156,27 +172,93 @@ static size_t count_strings(const char *const *strings)
     return n;
 }
 
+#define REPLACEMENT_CHAR "\xef\xbf\xbd" /* U+FFFD */
+
+/* Length of the well-formed UTF-8 sequence at `p` (1 to 4 bytes), or 0 when there is none:
+ * a stray continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or cut short (the
+ * terminating NUL is not a continuation byte, so reading stops there). */
+static size_t utf8_sequence(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+size_t mw_prom_utf8_copy(const char *in, char *out, size_t size)
+{
+    size_t at = 0;
+    const unsigned char *p = (const unsigned char *)(in ? in : "");
+    if (size == 0)
+        return 0;
+    while (*p) {
+        size_t n = utf8_sequence(p);
+        const char *from = n ? (const char *)p : REPLACEMENT_CHAR;
+        size_t len = n ? n : sizeof REPLACEMENT_CHAR - 1;
+        if (at + len >= size)
+            break;
+        memcpy(out + at, from, len);
+        at += len;
+        p += n ? n : 1;
+    }
+    out[at] = '\0';
+    return at;
+}
+
 /* Append `s` escaped: backslash and newline always, the double quote when `quote` (label
- * values; HELP text leaves quotes alone). */
+ * values; HELP text leaves quotes alone). Bytes that are not well-formed UTF-8 become U+FFFD:
+ * Prometheus refuses a whole scrape over one bad label value. */
 static int append_escaped(struct mw_buf *out, const char *s, bool quote)
 {
-    const char *run = s;
-    for (const char *p = s;; p++) {
+    const unsigned char *run = (const unsigned char *)s;
+    const unsigned char *p = run;
+    for (;;) {
         const char *esc = NULL;
-        if (*p == '\\')
+        if (*p == '\\') {
             esc = "\\\\";
-        else if (*p == '\n')
+        } else if (*p == '\n') {
             esc = "\\n";
-        else if (*p == '"' && quote)
+        } else if (*p == '"' && quote) {
             esc = "\\\"";
-        else if (*p != '\0')
+        } else if (*p >= 0x80) {
+            size_t n = utf8_sequence(p);
+            if (n) {
+                p += n;
+                continue;
+            }
+            esc = REPLACEMENT_CHAR;
+        } else if (*p != '\0') {
+            p++;
             continue;
+        }
         int rc = mw_buf_append(out, run, (size_t)(p - run));
         if (!rc && esc)
-            rc = mw_buf_append(out, esc, 2);
+            rc = mw_buf_append_str(out, esc);
         if (rc || *p == '\0')
             return rc;
-        run = p + 1;
+        run = ++p;
     }
 }
 
@@ -217,6 +299,33 @@ static void format_value(double v, char *buf, size_t size)
         snprintf(buf, size, "%.17g", v);
 }
 
+/* The shortest spelling of `v` that reads back as the same double (for `le` bounds). */
+static void format_bound(double v, char *buf, size_t size)
+{
+    char best[40] = "";
+    for (int precision = 1; precision <= 17; precision++) {
+        char text[40];
+        snprintf(text, sizeof text, "%.*g", precision, v);
+        if (strtod(text, NULL) == v && (!best[0] || strlen(text) < strlen(best)))
+            memcpy(best, text, sizeof best);
+    }
+    snprintf(buf, size, "%s", best);
+}
+
+static const char *type_name(enum mw_prom_type type)
+{
+    switch (type) {
+    case MW_PROM_COUNTER:
+        return "counter";
+    case MW_PROM_HISTOGRAM:
+        return "histogram";
+    case MW_PROM_SUMMARY:
+        return "summary";
+    default:
+        return "gauge";
+    }
+}
+
 static int append_header(struct mw_buf *out, const char *name, const char *help,
                          enum mw_prom_type type)
 {
@@ -224,8 +333,7 @@ static int append_header(struct mw_buf *out, const char *name, const char *help,
     if (!rc)
         rc = append_escaped(out, help ? help : "", false);
     if (!rc)
-        rc = mw_buf_printf(out, "\n# TYPE %s %s\n", name,
-                           type == MW_PROM_COUNTER ? "counter" : "gauge");
+        rc = mw_buf_printf(out, "\n# TYPE %s %s\n", name, type_name(type));
     return rc;
 }
 
@@ -253,6 +361,10 @@ static void family_free(struct mw_prom_family *fam)
     for (size_t i = 0; i < fam->n_labels; i++)
         mw_free(fam->label_names[i]);
     mw_free(fam->label_names);
+    for (size_t i = 0; fam->bound_text && i < fam->n_bounds; i++)
+        mw_free(fam->bound_text[i]);
+    mw_free(fam->bound_text);
+    mw_free(fam->bounds);
     mw_free(fam->order);
     mw_free(fam->buckets);
     mw_free(fam->help);
@@ -309,26 +421,82 @@ fail:
     return NULL;
 }
 
-struct mw_prom_family *mw_prom_family_add(struct mw_prom_registry *reg, const char *name,
-                                          const char *help, enum mw_prom_type type,
-                                          const char *const *label_names)
+static void refused(const char *name)
 {
-    size_t n_labels = count_strings(label_names);
-    if (!reg || !valid_family(name, type) || !valid_label_names(label_names, n_labels) ||
-        find_family(reg, name)) {
-        char quoted[128];
-        MW_LOG_WARN("prom", "metric family refused", "name=%s",
-                    mw_log_quote(name ? name : "", quoted, sizeof quoted));
-        return NULL;
-    }
-    struct mw_prom_family *fam = family_new(name, help, type, label_names, n_labels);
-    if (!fam)
-        return NULL;
+    char quoted[128];
+    MW_LOG_WARN("prom", "metric family refused", "name=%s",
+                mw_log_quote(name ? name : "", quoted, sizeof quoted));
+}
+
+static void append_family(struct mw_prom_registry *reg, struct mw_prom_family *fam)
+{
     if (reg->last)
         reg->last->next = fam;
     else
         reg->first = fam;
     reg->last = fam;
+}
+
+struct mw_prom_family *mw_prom_family_add(struct mw_prom_registry *reg, const char *name,
+                                          const char *help, enum mw_prom_type type,
+                                          const char *const *label_names)
+{
+    size_t n_labels = count_strings(label_names);
+    if (!reg || (type != MW_PROM_COUNTER && type != MW_PROM_GAUGE) || !valid_family(name, type) ||
+        !valid_label_names(label_names, n_labels, false, false) || find_family(reg, name)) {
+        refused(name);
+        return NULL;
+    }
+    struct mw_prom_family *fam = family_new(name, help, type, label_names, n_labels);
+    if (!fam)
+        return NULL;
+    append_family(reg, fam);
+    return fam;
+}
+
+static bool valid_bounds(const double *bounds, size_t n)
+{
+    if (!bounds || n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1])))
+            return false;
+    }
+    return true;
+}
+
+struct mw_prom_family *mw_prom_histogram_add(struct mw_prom_registry *reg, const char *name,
+                                             const char *help, const char *const *label_names,
+                                             const double *bounds, size_t n_bounds)
+{
+    size_t n_labels = count_strings(label_names);
+    if (!reg || !valid_family(name, MW_PROM_HISTOGRAM) ||
+        !valid_label_names(label_names, n_labels, false, false) ||
+        !valid_bounds(bounds, n_bounds) || find_family(reg, name)) {
+        refused(name);
+        return NULL;
+    }
+    struct mw_prom_family *fam = family_new(name, help, MW_PROM_HISTOGRAM, label_names, n_labels);
+    if (!fam)
+        return NULL;
+    fam->bounds = mw_calloc(n_bounds, sizeof *fam->bounds);
+    fam->bound_text = mw_calloc(n_bounds, sizeof *fam->bound_text);
+    if (!fam->bounds || !fam->bound_text) {
+        family_free(fam);
+        return NULL;
+    }
+    fam->n_bounds = n_bounds;
+    for (size_t i = 0; i < n_bounds; i++) {
+        char text[40];
+        fam->bounds[i] = bounds[i];
+        format_bound(bounds[i], text, sizeof text);
+        fam->bound_text[i] = mw_strdup(text);
+        if (!fam->bound_text[i]) {
+            family_free(fam);
+            return NULL;
+        }
+    }
+    append_family(reg, fam);
     return fam;
 }
 
@@ -382,7 +550,8 @@ static void maybe_grow_buckets(struct mw_prom_family *fam)
     fam->n_buckets = n;
 }
 
-/* One allocation: the struct, the value pointers, the value strings and the label text. */
+/* One allocation: the struct, the value pointers, a histogram's bucket counts, the value strings
+ * and the label text. */
 static struct mw_prom_series *series_new(const struct mw_prom_family *fam,
                                          const char *const *values, uint64_t hash)
 {
@@ -392,12 +561,16 @@ static struct mw_prom_series *series_new(const struct mw_prom_family *fam,
         mw_buf_free(&text);
         return NULL;
     }
-    size_t size = sizeof(struct mw_prom_series) + fam->n_labels * sizeof(char *) + text.len + 1;
+    size_t n_counts = fam->type == MW_PROM_HISTOGRAM ? fam->n_bounds + 1 : 0;
+    size_t size = sizeof(struct mw_prom_series) + fam->n_labels * sizeof(char *) +
+                  n_counts * sizeof(uint64_t) + text.len + 1;
     for (size_t i = 0; i < fam->n_labels; i++)
         size += strlen(values[i]) + 1;
     struct mw_prom_series *s = mw_calloc(1, size);
     if (s) {
-        char *p = (char *)&s->values[fam->n_labels];
+        /* values[] holds pointers, so the counts that follow it are 8-byte aligned */
+        s->buckets = n_counts ? (uint64_t *)&s->values[fam->n_labels] : NULL;
+        char *p = (char *)&s->values[fam->n_labels] + n_counts * sizeof(uint64_t);
         for (size_t i = 0; i < fam->n_labels; i++) {
             size_t len = strlen(values[i]) + 1;
             memcpy(p, values[i], len);
@@ -407,7 +580,8 @@ static struct mw_prom_series *series_new(const struct mw_prom_family *fam,
         memcpy(p, text.len ? text.data : "", text.len + 1);
         s->labels_text = p;
         s->hash = hash;
-        s->counter = fam->type == MW_PROM_COUNTER;
+        s->fam = fam;
+        s->counter = fam->type == MW_PROM_COUNTER || fam->type == MW_PROM_HISTOGRAM;
     }
     mw_buf_free(&text);
     return s;
@@ -423,6 +597,7 @@ static int append_to_order(struct mw_prom_family *fam, struct mw_prom_series *s)
         fam->order = order;
         fam->cap_series = cap;
     }
+    s->index = fam->n_series;
     fam->order[fam->n_series++] = s;
     return 0;
 }
@@ -454,18 +629,85 @@ struct mw_prom_series *mw_prom_series_get(struct mw_prom_family *fam,
     return s;
 }
 
-/* Counters only go up: a negative or NaN delta on a counter is ignored. */
+struct mw_prom_series *mw_prom_series_find(const struct mw_prom_family *fam,
+                                           const char *const *label_values)
+{
+    if (!fam || (fam->n_labels && !label_values))
+        return NULL;
+    for (size_t i = 0; i < fam->n_labels; i++) {
+        if (!label_values[i])
+            return NULL;
+    }
+    return find_series(fam, hash_values(label_values, fam->n_labels), label_values);
+}
+
+size_t mw_prom_family_size(const struct mw_prom_family *fam)
+{
+    return fam ? fam->n_series : 0;
+}
+
+size_t mw_prom_series_index(const struct mw_prom_series *s)
+{
+    return s ? s->index : 0;
+}
+
+/* Counters only go up: a negative or NaN delta on a counter is ignored. A histogram changes
+ * only through the histogram calls. */
 void mw_prom_series_add(struct mw_prom_series *s, double delta)
 {
-    if (!s || (s->counter && !(delta >= 0.0)))
+    if (!s || s->buckets || (s->counter && !(delta >= 0.0)))
         return;
     s->value += delta;
 }
 
 void mw_prom_series_set(struct mw_prom_series *s, double value)
 {
-    if (s)
+    if (s && !s->buckets)
         s->value = value;
+}
+
+void mw_prom_histogram_count(struct mw_prom_series *s, double value, uint64_t n)
+{
+    if (!s || !s->buckets || isnan(value))
+        return;
+    const struct mw_prom_family *fam = s->fam;
+    size_t lo = 0, hi = fam->n_bounds; /* first bound >= value; n_bounds is +Inf */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fam->bounds[mid] >= value)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    s->buckets[lo] += n;
+    s->value += (double)n;
+}
+
+void mw_prom_histogram_add_sum(struct mw_prom_series *s, double delta)
+{
+    if (s && s->buckets && delta >= 0.0)
+        s->sum += delta;
+}
+
+void mw_prom_histogram_observe(struct mw_prom_series *s, double value)
+{
+    mw_prom_histogram_count(s, value, 1);
+    mw_prom_histogram_add_sum(s, value);
+}
+
+uint64_t mw_prom_histogram_bucket(const struct mw_prom_series *s, size_t i)
+{
+    if (!s || !s->buckets || i > s->fam->n_bounds)
+        return 0;
+    uint64_t total = 0;
+    for (size_t b = 0; b <= i; b++)
+        total += s->buckets[b];
+    return total;
+}
+
+double mw_prom_histogram_sum(const struct mw_prom_series *s)
+{
+    return s && s->buckets ? s->sum : 0.0;
 }
 
 double mw_prom_series_value(const struct mw_prom_series *s)
@@ -576,8 +818,44 @@ void mw_prom_write_family(struct mw_prom_writer *w, const char *name, const char
     dyn_account(w, d, before, append_header(&d->text, name, help, type));
 }
 
-/* The sample's name must be its family's (NULL means the family's); label names must be valid.
- * Anything else is dropped and counted, so one bad collector cannot break the whole scrape. */
+static bool has_label(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a sample called `name` with these labels belongs in family `d`: counters and gauges
+ * take their own name; a histogram name_bucket (with `le`), name_sum and name_count; a summary
+ * its own name (with `quantile`), name_sum and name_count. */
+static bool sample_fits(const struct dyn_family *d, const char *name, const char *const *names,
+                        size_t n)
+{
+    size_t len = strlen(d->name);
+    const char *suffix = !name ? "" : strncmp(name, d->name, len) == 0 ? name + len : NULL;
+    if (!suffix)
+        return false;
+    bool bucket = strcmp(suffix, "_bucket") == 0;
+    bool total = strcmp(suffix, "_sum") == 0 || strcmp(suffix, "_count") == 0;
+    bool plain = *suffix == '\0';
+    bool le_ok = d->type == MW_PROM_HISTOGRAM && bucket;
+    bool quantile_ok = d->type == MW_PROM_SUMMARY && plain;
+    if (!valid_label_names(names, n, le_ok, quantile_ok))
+        return false;
+    switch (d->type) {
+    case MW_PROM_HISTOGRAM:
+        return (bucket && has_label(names, n, "le")) || total;
+    case MW_PROM_SUMMARY:
+        return (plain && has_label(names, n, "quantile")) || total;
+    default:
+        return plain;
+    }
+}
+
+/* The sample must fit its family (sample_fits); label names must be valid. Anything else is
+ * dropped and counted, so one bad collector cannot break the whole scrape. */
 void mw_prom_write_sample(struct mw_prom_writer *w, const char *name,
                           const char *const *label_names, const char *const *label_values,
                           double value)
@@ -586,13 +864,12 @@ void mw_prom_write_sample(struct mw_prom_writer *w, const char *name,
         return;
     struct dyn_family *d = w->cur == SIZE_MAX ? NULL : &w->fams[w->cur];
     size_t n = count_strings(label_names);
-    if (!d || d->skip || (name && strcmp(name, d->name) != 0) ||
-        !valid_label_names(label_names, n) || (n && !label_values)) {
+    if (!d || d->skip || (n && !label_values) || !sample_fits(d, name, label_names, n)) {
         w->n_dropped++;
         return;
     }
     size_t before = d->text.len;
-    int rc = mw_buf_append_str(&d->text, d->name);
+    int rc = mw_buf_append_str(&d->text, name ? name : d->name);
     if (!rc)
         rc = append_labels(&d->text, label_names, label_values, n);
     if (!rc)
@@ -611,12 +888,39 @@ static void writer_free(struct mw_prom_writer *w)
 
 /* ---- rendering --------------------------------------------------------------------------- */
 
+/* name_bucket{labels...,le="B"} cumulative counts, then _sum and _count. */
+static int render_histogram_series(const struct mw_prom_family *f, const struct mw_prom_series *s,
+                                   struct mw_buf *out)
+{
+    const char *labels = s->labels_text;
+    size_t open_len = *labels ? strlen(labels) - 1 : 0; /* without the closing brace */
+    uint64_t cumulative = 0;
+    int rc = 0;
+    for (size_t b = 0; b <= f->n_bounds && !rc; b++) {
+        char num[40];
+        cumulative += s->buckets[b];
+        format_value((double)cumulative, num, sizeof num);
+        rc = mw_buf_printf(out, "%s_bucket%.*s%sle=\"%s\"} %s\n", f->name, (int)open_len,
+                           *labels ? labels : "", *labels ? "," : "{",
+                           b < f->n_bounds ? f->bound_text[b] : "+Inf", num);
+    }
+    char sum[40], count[40];
+    format_value(s->sum, sum, sizeof sum);
+    format_value(s->value, count, sizeof count);
+    rc = rc ? rc : mw_buf_printf(out, "%s_sum%s %s\n", f->name, labels, sum);
+    return rc ? rc : mw_buf_printf(out, "%s_count%s %s\n", f->name, labels, count);
+}
+
 static int render_static(const struct mw_prom_registry *reg, struct mw_buf *out)
 {
     for (const struct mw_prom_family *f = reg->first; f; f = f->next) {
         int rc = append_header(out, f->name, f->help, f->type);
-        for (size_t i = 0; i < f->n_series && !rc; i++)
-            rc = append_sample(out, f->name, f->order[i]->labels_text, f->order[i]->value);
+        for (size_t i = 0; i < f->n_series && !rc; i++) {
+            if (f->type == MW_PROM_HISTOGRAM)
+                rc = render_histogram_series(f, f->order[i], out);
+            else
+                rc = append_sample(out, f->name, f->order[i]->labels_text, f->order[i]->value);
+        }
         if (rc)
             return rc;
     }

@@ -3,7 +3,8 @@
 # installed yet. Idempotent: with everything present it changes nothing and needs no network.
 #   install-deps.sh          build + run dependencies
 #   install-deps.sh --test   also what the tests use (redis-server, numpy/scipy/sklearn oracles,
-#                            promtool, valgrind)
+#                            prometheus: promtool and the server test_prometheus scrapes with,
+#                            valgrind)
 set -euo pipefail
 
 packages=(

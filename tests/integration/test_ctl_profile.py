@@ -486,7 +486,8 @@ def table_rows(text, first_column="FEATURE"):
 def part2(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
-    agg = cluster.start_aggregator()
+    # Drift kept on the fine windows: the two 1-minute windows below share an hour.
+    agg = cluster.start_aggregator(extra="drift:\n  windows: fine\n")
     api = f"http://127.0.0.1:{agg.http_port}"
     agent = cluster.start_agent(extra="models:\n  - name: \"*\"\n    sample_rate: 1.0\n")
 

@@ -51,7 +51,9 @@ def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
     # f1's own thresholds are set so that nothing can flag it: the override must win.
+    # Drift on the fine windows: /metrics exports the latest closed one's within seconds.
     agg = cluster.start_aggregator(extra="slo:\n  latency_threshold: 3ms\n"
+                                         "drift:\n  windows: fine\n"
                                          "drift_features:\n  - feature: f1\n"
                                          "    psi_possible: 100\n    psi_drift: 100\n"
                                          "    js: 1\n    wasserstein: 1000\n    p_value: 0\n")

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from harness import http_get, run, wait_for
-from test_drift_end_to_end import unit
+from drift_oracle import unit
 
 EVENTS = 8_000
 RATE = 0.5
