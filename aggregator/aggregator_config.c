@@ -265,6 +265,14 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .desc = "Window resolutions that keep drift state (coarse, fine or both): each window "
              "with drift holds a grid and a sketch per feature, so fine windows multiply "
              "Redis memory (bench/README.md)"},
+    {.key = "drift.sketch_always",
+     .type = MW_CFG_BOOL,
+     .offset = F(drift.sketch_always),
+     .def = "false",
+     .desc = "Keep the profile-independent sketch of numeric features even while a profile is "
+             "in force, so a profile corrected later reads those windows too (about 3x the "
+             "Redis memory and 25 % more ingest CPU; without it, only windows applied while no "
+             "profile existed can be read by a profile pushed later)"},
     {.key = "drift_features",
      .type = MW_CFG_LIST,
      .offset = F(drift_features),

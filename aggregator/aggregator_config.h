@@ -48,6 +48,7 @@ struct mw_aggregator_config {
         double wasserstein;
         int64_t min_values; /* fewer values observed: insufficient_data, no verdict */
         int windows;        /* enum mw_drift_windows: which resolutions keep drift state */
+        bool sketch_always; /* sketch numeric features even when a profile is in force */
     } drift;
     struct mw_cfg_list drift_features; /* struct mw_drift_feature_override */
     struct {

@@ -256,6 +256,7 @@ static int build_plan(struct mw_consumer *c)
                                        trail(after, cfg->windows.out_of_orderness_ms),
                                    .label_horizon_ms = cfg->performance.label_horizon_ms,
                                    .profile = lookup_profile,
+                                   .sketch_always = cfg->drift.sketch_always,
                                    .profile_ctx = c};
     if (opt.model_watermark_ms == INT64_MIN)
         opt.model_watermark_ms = 0;

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "error.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,4 +80,25 @@ int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     char *s = vformat(fmt, ap);
     va_end(ap);
     return take(c, s);
+}
+
+int mw_redis_cmd_add_int(struct mw_redis_cmd *c, int64_t v)
+{
+    char text[24], *at = text + sizeof text;
+    uint64_t magnitude = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    *--at = '\0';
+    do {
+        *--at = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (v < 0)
+        *--at = '-';
+    return mw_redis_cmd_add(c, at);
+}
+
+int mw_redis_cmd_add_double(struct mw_redis_cmd *c, double v)
+{
+    if (v == trunc(v) && fabs(v) <= 9007199254740992.0)
+        return mw_redis_cmd_add_int(c, (int64_t)v);
+    return mw_redis_cmd_addf(c, "%.17g", v);
 }

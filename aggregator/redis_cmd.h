@@ -23,5 +23,10 @@ void mw_redis_cmd_free(struct mw_redis_cmd *c);
 int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append an integer, or a finite double as Redis reads it back exactly: integral values within
+ * 2^53 as integers, others with 17 significant digits. Without printf for the common integral
+ * case: a batch's plan formats thousands of these. Return 0 or MW_ENOMEM. */
+int mw_redis_cmd_add_int(struct mw_redis_cmd *c, int64_t v);
+int mw_redis_cmd_add_double(struct mw_redis_cmd *c, double v);
 
 #endif

@@ -16,13 +16,15 @@
  * A feature whose window observed fewer than the configured min_values gets the verdict
  * insufficient_data (its statistics are still given). A window whose drift fields were binned
  * by another profile than `profile` (pushed or corrected after the traffic, or none at all) is
- * read through the profile-independent sketch every numeric feature keeps (value_sketch.h):
- * each bucket's mass spread uniformly over its interval onto the profile's slots, and placed at
- * its representative value for Wasserstein. Accuracy then (tests/integration/
- * test_drift_accuracy.py): PSI and JS within 5 % relative or 0.005, KS D within 0.02,
- * Wasserstein within MW_SKETCH_ALPHA of the values' mean magnitude plus 0.01 reference standard
- * deviations; missing and type-violation rates are unknown (the sketch does not know which
- * features a later profile expects). Categorical features have no such sketch: unknown.
+ * read through the profile-independent sketch of its numeric features (value_sketch.h), kept
+ * for records applied while no profile was in force, and for every record with
+ * drift.sketch_always: each bucket's mass spread uniformly over its interval onto the profile's
+ * slots, and placed at its representative value for Wasserstein. Accuracy then (tests/
+ * integration/test_drift_accuracy.py): PSI and JS within 5 % relative or 0.005, KS D within
+ * 0.02, Wasserstein within MW_SKETCH_ALPHA of the values' mean magnitude plus 0.01 reference
+ * standard deviations; the observed count is the sketch's weight times the window's records per
+ * unit of weight (exact under one sampling rate); missing and type-violation rates are unknown.
+ * Without a sketch, and for categorical features, such a window's drift is unknown.
  */
 #ifndef MW_AGGREGATOR_SIGNALS_DRIFT_H
 #define MW_AGGREGATOR_SIGNALS_DRIFT_H

@@ -255,6 +255,15 @@ struct model_plan {
     struct mw_redis_cmd labels;
 };
 
+/* Where each feature position of the last record was found in its profile: the records of a
+ * batch mostly carry their features in one order, so one comparison replaces a search. */
+#define FEATURE_HINTS 64
+
+struct feature_hints {
+    const struct mw_profile *profile;
+    size_t index[FEATURE_HINTS]; /* SIZE_MAX: no hint */
+};
+
 struct planner {
     const Modelwatch__V1__Batch *batch;
     const struct mw_apply_options *opt;
@@ -262,6 +271,7 @@ struct planner {
     size_t n_models;
     uint64_t late_predictions;
     uint64_t late_records;
+    struct feature_hints hints;
 };
 
 static struct window_fields *find_window(struct model_plan *mp, const char *version, size_t spec,
@@ -528,14 +538,31 @@ static int drift_prediction(struct sink *fl, const struct mw_profile *p,
 
 #define MAX_TRACKED_FEATURES 1024
 
+static const struct mw_profile_feature *
+find_feature(struct feature_hints *h, const struct mw_profile *p, size_t position, const char *name)
+{
+    if (h->profile != p) {
+        h->profile = p;
+        memset(h->index, 0xff, sizeof h->index);
+    }
+    size_t *hint = position < FEATURE_HINTS ? &h->index[position] : NULL;
+    if (hint && *hint < p->n_features && strcmp(p->features[*hint].name, name) == 0)
+        return &p->features[*hint];
+    const struct mw_profile_feature *pf = mw_profile_find(p, name);
+    if (hint)
+        *hint = pf ? (size_t)(pf - p->features) : SIZE_MAX;
+    return pf;
+}
+
 static int drift_record(struct sink *fl, const struct mw_profile *p,
-                        const Modelwatch__V1__PredictionEvent *ev, double weight)
+                        const Modelwatch__V1__PredictionEvent *ev, double weight,
+                        struct feature_hints *hints)
 {
     uint8_t seen[MAX_TRACKED_FEATURES] = {0};
     int rc = 0;
     for (size_t i = 0; !rc && i < ev->n_features; i++) {
         const Modelwatch__V1__Feature *v = ev->features[i];
-        const struct mw_profile_feature *pf = v->name ? mw_profile_find(p, v->name) : NULL;
+        const struct mw_profile_feature *pf = v->name ? find_feature(hints, p, i, v->name) : NULL;
         if (!pf)
             continue;
         size_t idx = (size_t)(pf - p->features);
@@ -770,11 +797,11 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         int rc = 0;
         for (size_t i = 0; !rc && i < sink.n; i++)
             rc = add_int(sink.to[i], tag, 1);
-        rc = rc ? rc : drift_record(&sink, profile, ev, weight);
+        rc = rc ? rc : drift_record(&sink, profile, ev, weight, &pl->hints);
         if (rc)
             return rc;
     }
-    if (sink.n) {
+    if (sink.n && (!profile || pl->opt->sketch_always)) {
         int rc = sketch_record(&sink, ev, weight);
         if (rc)
             return rc;
@@ -793,9 +820,9 @@ static int add_field_args(struct mw_redis_cmd *cmd, const struct fields *fl, int
             continue;
         rc = mw_redis_cmd_add(cmd, s->name);
         if (!rc && floats)
-            rc = mw_redis_cmd_addf(cmd, "%.17g", s->f);
+            rc = mw_redis_cmd_add_double(cmd, s->f);
         else if (!rc)
-            rc = mw_redis_cmd_addf(cmd, "%" PRId64, s->i);
+            rc = mw_redis_cmd_add_int(cmd, s->i);
     }
     return rc;
 }

@@ -73,6 +73,7 @@ struct mw_apply_options {
     int64_t model_watermark_ms;   /* written to mw:{M}:wm when higher than what is there */
     int64_t label_horizon_ms;     /* how long one side of a label join waits for the other */
     mw_profile_lookup_fn profile; /* may be NULL: no drift fields */
+    bool sketch_always;           /* value sketches even for records a profile bins */
     void *profile_ctx;
 };
 

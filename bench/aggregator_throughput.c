@@ -11,7 +11,8 @@
  *   2. redis: does the same and applies each plan to a real redis-server (pipelined, as the
  *             aggregator does), counting the commands, timed by the wall clock.
  *
- *   aggregator_throughput [--batches N] [--records N] [--redis-port P]
+ *   aggregator_throughput [-b BATCHES] [-r RECORDS] [-p REDIS_PORT] [-f] [-s] [-n]
+ *     -f drift on fine windows too, -s drift.sketch_always, -n no profile in force
  */
 #include "batch_decode.h"
 #include "clock.h"
@@ -186,7 +187,8 @@ static struct mw_profile *profile;
 
 static const struct mw_profile *lookup(void *ctx, const char *model, const char *version)
 {
-    (void)ctx;
+    if (ctx)
+        return NULL; /* -n: no profile in force, every numeric feature goes to its sketch */
     (void)model;
     (void)version;
     return profile;
@@ -195,11 +197,15 @@ static const struct mw_profile *lookup(void *ctx, const char *model, const char 
 int main(int argc, char **argv)
 {
     long batches = 200, records = 1000, redis_port = 0;
-    bool drift_fine = false;
+    bool drift_fine = false, sketch_always = false, no_profile = false;
     int c;
-    while ((c = getopt(argc, argv, "b:r:p:f")) != -1) {
+    while ((c = getopt(argc, argv, "b:r:p:fsn")) != -1) {
         if (c == 'f')
             drift_fine = true;
+        else if (c == 's')
+            sketch_always = true;
+        else if (c == 'n')
+            no_profile = true;
         else if (c == 'b')
             batches = strtol(optarg, NULL, 10);
         else if (c == 'r')
@@ -224,7 +230,8 @@ int main(int argc, char **argv)
         make_batch(z, (uint64_t)i + 1, (size_t)records, t0 + i * records * 50, &rng, &wire[i]);
         compressed += wire[i].len;
     }
-    /* drift.windows: coarse (the default), or both with -f */
+    /* drift.windows: coarse (the default), or both with -f; -s: drift.sketch_always; -n: no
+     * profile in force */
     struct mw_window_spec specs[] = {{60000, 172800000, drift_fine}, {3600000, 2592000000, true}};
     struct mw_apply_options opt = {.specs = specs,
                                    .n_specs = 2,
@@ -232,7 +239,9 @@ int main(int argc, char **argv)
                                    .watermark_ms = INT64_MIN,
                                    .allowed_lateness_ms = 300000,
                                    .label_horizon_ms = 604800000,
-                                   .profile = lookup};
+                                   .profile = lookup,
+                                   .profile_ctx = no_profile ? &no_profile : NULL,
+                                   .sketch_always = sketch_always};
     redisContext *rc = redis_port ? redisConnect("127.0.0.1", (int)redis_port) : NULL;
     if (redis_port && (!rc || rc->err)) {
         fprintf(stderr, "cannot connect to redis on %ld\n", redis_port);

@@ -15,6 +15,7 @@ A window that sees this many records fills every slot it will ever fill, so a bu
 1 h window is the same size; quieter minutes are smaller (the fields are sparse).
 
   /usr/bin/python3 bench/redis_memory.py [BUILD_DIR] [RECORDS_PER_MINUTE ...]
+  MW_AGGREGATOR_EXTRA='drift:\n  sketch_always: true' ... to measure another configuration
 """
 import json
 import os
@@ -116,7 +117,8 @@ def main():
     try:
         cluster.start_redis()
         cluster.start_devkafka()
-        agg = cluster.start_aggregator()
+        agg = cluster.start_aggregator(
+            extra=os.environ.get("MW_AGGREGATOR_EXTRA", "").replace("\\n", "\n"))
         agent = cluster.start_agent(extra="models:\n  - name: mem\n    sample_rate: 1.0\n"
                                           "    max_events_per_second: 0\n")
         rng = np.random.default_rng(1)

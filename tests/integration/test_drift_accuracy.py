@@ -20,9 +20,10 @@ then sends drifted events through a real agent, devkafka and the aggregator, for
   late   traffic sent before its model had any profile: the profile pushed afterwards reads the
          window through the profile-independent sketch, within the accuracy signals_drift.h
          states, with the same verdicts as the grid gives for the same distributions;
-and a profile corrected after the traffic: numeric features are read through the sketch
-(basis "sketch"), categorical ones say unknown rather than another grid's numbers, and the
-original profile reads the grid's numbers again.
+and a profile corrected after the traffic: by default the window has no sketch (a profile was in
+force) and says unknown rather than another grid's numbers; with drift.sketch_always numeric
+features are read through the sketch (basis "sketch") and categorical ones say unknown; the
+original profile pushed again reads the grid's numbers again.
 """
 import json
 import os
@@ -199,7 +200,8 @@ def main(tap, cluster):
     agg = cluster.start_aggregator()
     rules = "".join(f"  - name: {m}\n    sample_rate: {r}\n    keep_errors: false\n"
                     f"    max_events_per_second: 0\n"
-                    for m, r in (("acc", 1.0), ("acc10", 0.1), ("few", 1.0), ("late", 1.0)))
+                    for m, r in (("acc", 1.0), ("acc10", 0.1), ("few", 1.0), ("late", 1.0),
+                                 ("always", 1.0)))
     agent = cluster.start_agent(extra="models:\n" + rules)
     rng = np.random.default_rng(2026)
     refs = reference_samples(rng)
@@ -261,23 +263,43 @@ def main(tap, cluster):
               json.dumps({n: drift[n]["verdict"] for n in CATEGORICAL}))
     tap.check(doc["verdict"] == "drift", "late: the model has drifted", doc["verdict"])
 
-    # A corrected profile binned nothing of this window: the sketch, never another grid.
+    # A profile corrected after the traffic: the window was binned on the old grid and, by
+    # default, has no sketch (a profile was in force): unknown, never another grid's numbers.
     corrected_refs = reference_samples(np.random.default_rng(7))
-    corrected = profile_for("acc", corrected_refs)
-    put(agg.http_port, "/api/v1/models/acc/profiles/v1", corrected)
+    put(agg.http_port, "/api/v1/models/acc/profiles/v1", profile_for("acc", corrected_refs))
     doc, drift = get_drift(agg.http_port, "acc", start_ms)
-    for name in NUMERIC:
-        check_sketch(tap, "acc corrected", name, drift[name], corrected_refs[name],
-                     corrected["features"][name], windows["acc"][name])
-    tap.check(all(drift[n]["verdict"] == "unknown" and drift[n]["psi"] is None
-                  for n in CATEGORICAL),
-              "a profile corrected after the traffic: categorical features say unknown",
-              json.dumps({n: (drift[n]["verdict"], drift[n]["psi"]) for n in CATEGORICAL}))
+    tap.check(all(f["verdict"] == "unknown" and f["psi"] is None for f in drift.values()) and
+              doc["verdict"] == "unknown",
+              "a profile corrected after the traffic reads unknown without drift.sketch_always",
+              json.dumps({n: (f["verdict"], f["psi"]) for n, f in drift.items()}))
     put(agg.http_port, "/api/v1/models/acc/profiles/v1", profiles["acc"])
     doc2, drift2 = get_drift(agg.http_port, "acc", start_ms)
     tap.check(drift2["normal"]["basis"] == "profile_grid" and doc2["verdict"] == "drift",
               "the original profile pushed again reads the grid again",
               json.dumps(drift2["normal"]))
+
+    # With drift.sketch_always, a replica sketches even under a profile: a corrected profile
+    # reads numeric features through the sketch.
+    cluster.stop(agg)
+    agg = cluster.start_aggregator(name="aggregator-sketch",
+                                   extra="drift:\n  sketch_always: true\n")
+    profiles["always"] = profile_for("always", refs)
+    put(agg.http_port, "/api/v1/models/always/profiles/v1", profiles["always"])
+    window = window_samples(rng, EVENTS)
+    with modelwatch.Client(agent.endpoint) as client:
+        total += send(client, "always", window, start_ms)
+    wait_for(lambda: metrics(agg.http_port).get("modelwatch_aggregator_predictions_total")
+             == EVENTS, 90, "the restarted aggregator to apply the new model's batches")
+    corrected = profile_for("always", corrected_refs)
+    put(agg.http_port, "/api/v1/models/always/profiles/v1", corrected)
+    doc, drift = get_drift(agg.http_port, "always", start_ms)
+    for name in NUMERIC:
+        check_sketch(tap, "always corrected", name, drift[name], corrected_refs[name],
+                     corrected["features"][name], window[name])
+    tap.check(all(drift[n]["verdict"] == "unknown" and drift[n]["psi"] is None
+                  for n in CATEGORICAL),
+              "a corrected profile: categorical features have no sketch and say unknown",
+              json.dumps({n: (drift[n]["verdict"], drift[n]["psi"]) for n in CATEGORICAL}))
 
 
 def check_sketch(tap, model, name, got, ref, entry, values):

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "latency_hist.h"
 #include "telemetry.pb-c.h"
+#include "value_sketch.h"
 #include "window_apply.h"
 #include "zframe.h"
 
@@ -301,6 +302,66 @@ static long long window_int_field(const struct mw_redis_cmd *cmd, const char *me
     return -1;
 }
 
+static const struct mw_profile *profile_from_ctx(void *ctx, const char *model, const char *version)
+{
+    (void)model;
+    (void)version;
+    return ctx;
+}
+
+/* Whether any window of the first model's script has float field `name`. */
+static bool has_field(const struct mw_apply_plan *plan, const char *name)
+{
+    return find_arg(&plan->cmds[0], name) > 0;
+}
+
+/* Numeric values go to the profile's grid, and to the profile-independent sketch only while no
+ * profile is in force, unless drift.sketch_always asks for both. */
+static void test_sketch_only_without_profile_unless_always(void **state)
+{
+    (void)state;
+    static const char profile_json[] =
+        "{\"format\":2,\"model\":\"churn\",\"version\":\"v1\",\"features\":{\"age\":{"
+        "\"type\":\"numeric\",\"count\":2,\"min\":30,\"max\":50,\"mean\":40,\"std\":10,"
+        "\"cuts\":[40],\"region_counts\":[1,1],\"region_sums\":[30,50],\"deciles\":[40]}}}";
+    struct mw_profile *profile = NULL;
+    char err[256];
+    assert_int_equal(
+        mw_profile_parse(profile_json, sizeof profile_json - 1, &profile, err, sizeof err), 0);
+    struct sealed s;
+    build_batch(&s, 5);
+    Modelwatch__V1__Batch *b =
+        modelwatch__v1__batch__unpack(NULL, s.batch.len, (uint8_t *)s.batch.data);
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000, true}, {3600000, 86400000, true}};
+    struct mw_apply_options opt = {.specs = specs,
+                                   .n_specs = 2,
+                                   .dedup_retention_ms = 604800000,
+                                   .watermark_ms = INT64_MIN,
+                                   .profile = profile_from_ctx};
+    char bucket[24], sketch[64];
+    mw_sketch_bucket_name(mw_sketch_bucket_of(42.0), bucket, sizeof bucket);
+    snprintf(sketch, sizeof sketch, "d|age|%s", bucket);
+    const char *grid = "d|age|g2"; /* 42 in [40, 50]: region 1, slot 2 */
+    struct {
+        void *profile;
+        bool always;
+        bool want_grid, want_sketch;
+    } cases[] = {
+        {NULL, false, false, true}, {profile, false, true, false}, {profile, true, true, true}};
+    for (size_t i = 0; i < 3; i++) {
+        opt.profile_ctx = cases[i].profile;
+        opt.sketch_always = cases[i].always;
+        struct mw_apply_plan plan;
+        assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
+        assert_int_equal(has_field(&plan, grid), cases[i].want_grid);
+        assert_int_equal(has_field(&plan, sketch), cases[i].want_sketch);
+        mw_apply_plan_free(&plan);
+    }
+    modelwatch__v1__batch__free_unpacked(b, NULL);
+    free_sealed(&s);
+    mw_profile_free(profile);
+}
+
 static void test_late_counters_are_counted_not_merged(void **state)
 {
     (void)state;
@@ -346,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_decode_accepts_good_and_refuses_bad),
         cmocka_unit_test(test_apply_plan_has_one_script_per_model),
         cmocka_unit_test(test_late_counters_are_counted_not_merged),
+        cmocka_unit_test(test_sketch_only_without_profile_unless_always),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
