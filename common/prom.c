@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "hash.h"
+#include "table.h"
 #include "log.h"
 
 #include <math.h>
@@ -31,13 +32,11 @@
 #include <string.h>
 
 #define COUNTER_SUFFIX "_total"
-#define INITIAL_BUCKETS 16
 /* Bound on one series' rendered label text; keeps a hostile label value from growing a buffer
  * without limit. */
 #define MAX_LABEL_TEXT_BYTES (64u * 1024u)
 
 struct mw_prom_series {
-    struct mw_prom_series *hash_next;
     uint64_t hash;
     double value; /* a histogram's count */
     double sum;   /* histograms */
@@ -59,9 +58,8 @@ struct mw_prom_family {
     struct mw_prom_series **order; /* creation order, for rendering */
     size_t n_series;
     size_t cap_series;
-    struct mw_prom_series **buckets; /* n_buckets chains, a power of two */
-    size_t n_buckets;
-    double *bounds; /* histograms: n_bounds finite upper bounds, increasing */
+    struct mw_table by_values; /* series keyed by their label values */
+    double *bounds;            /* histograms: n_bounds finite upper bounds, increasing */
     char **bound_text;
     size_t n_bounds;
 };
@@ -366,7 +364,7 @@ static void family_free(struct mw_prom_family *fam)
     mw_free(fam->bound_text);
     mw_free(fam->bounds);
     mw_free(fam->order);
-    mw_free(fam->buckets);
+    mw_table_free(&fam->by_values);
     mw_free(fam->help);
     mw_free(fam->name);
     mw_free(fam);
@@ -396,6 +394,8 @@ static const struct mw_prom_family *find_family(const struct mw_prom_registry *r
     return NULL;
 }
 
+static bool same_values(const void *item, const void *key);
+
 static struct mw_prom_family *family_new(const char *name, const char *help, enum mw_prom_type type,
                                          const char *const *label_names, size_t n_labels)
 {
@@ -406,9 +406,8 @@ static struct mw_prom_family *family_new(const char *name, const char *help, enu
     fam->name = mw_strdup(name);
     fam->help = mw_strdup(help ? help : "");
     fam->label_names = mw_calloc(n_labels, sizeof *fam->label_names);
-    fam->n_buckets = INITIAL_BUCKETS;
-    fam->buckets = mw_calloc(fam->n_buckets, sizeof *fam->buckets);
-    if (!fam->name || !fam->help || !fam->label_names || !fam->buckets)
+    mw_table_init(&fam->by_values, same_values);
+    if (!fam->name || !fam->help || !fam->label_names)
         goto fail;
     for (; fam->n_labels < n_labels; fam->n_labels++) {
         fam->label_names[fam->n_labels] = mw_strdup(label_names[fam->n_labels]);
@@ -510,44 +509,16 @@ static uint64_t hash_values(const char *const *values, size_t n)
     return h;
 }
 
-static bool same_values(const struct mw_prom_series *s, const char *const *values, size_t n)
+/* mw_table equality: a series against a label-value tuple of its family. */
+static bool same_values(const void *item, const void *key)
 {
-    for (size_t i = 0; i < n; i++) {
+    const struct mw_prom_series *s = item;
+    const char *const *values = key;
+    for (size_t i = 0; i < s->fam->n_labels; i++) {
         if (strcmp(s->values[i], values[i]) != 0)
             return false;
     }
     return true;
-}
-
-static struct mw_prom_series *find_series(const struct mw_prom_family *fam, uint64_t hash,
-                                          const char *const *values)
-{
-    struct mw_prom_series *s = fam->buckets[hash & (fam->n_buckets - 1)];
-    for (; s; s = s->hash_next) {
-        if (s->hash == hash && same_values(s, values, fam->n_labels))
-            return s;
-    }
-    return NULL;
-}
-
-/* Double the hash table once it holds as many series as buckets. Failing to grow only makes
- * chains longer, so it is not an error. */
-static void maybe_grow_buckets(struct mw_prom_family *fam)
-{
-    if (fam->n_series < fam->n_buckets)
-        return;
-    size_t n = fam->n_buckets * 2;
-    struct mw_prom_series **buckets = mw_calloc(n, sizeof *buckets);
-    if (!buckets)
-        return;
-    for (size_t i = 0; i < fam->n_series; i++) {
-        struct mw_prom_series *s = fam->order[i];
-        s->hash_next = buckets[s->hash & (n - 1)];
-        buckets[s->hash & (n - 1)] = s;
-    }
-    mw_free(fam->buckets);
-    fam->buckets = buckets;
-    fam->n_buckets = n;
 }
 
 /* One allocation: the struct, the value pointers, a histogram's bucket counts, the value strings
@@ -614,7 +585,7 @@ struct mw_prom_series *mw_prom_series_get(struct mw_prom_family *fam,
             return NULL;
     }
     uint64_t hash = hash_values(label_values, fam->n_labels);
-    struct mw_prom_series *s = find_series(fam, hash, label_values);
+    struct mw_prom_series *s = mw_table_find(&fam->by_values, hash, label_values);
     if (s)
         return s;
     s = series_new(fam, label_values, hash);
@@ -622,10 +593,11 @@ struct mw_prom_series *mw_prom_series_get(struct mw_prom_family *fam,
         mw_free(s);
         return NULL;
     }
-    size_t b = hash & (fam->n_buckets - 1);
-    s->hash_next = fam->buckets[b];
-    fam->buckets[b] = s;
-    maybe_grow_buckets(fam);
+    if (mw_table_insert(&fam->by_values, hash, s) != 0) {
+        fam->n_series--; /* it was appended last */
+        mw_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -638,7 +610,7 @@ struct mw_prom_series *mw_prom_series_find(const struct mw_prom_family *fam,
         if (!label_values[i])
             return NULL;
     }
-    return find_series(fam, hash_values(label_values, fam->n_labels), label_values);
+    return mw_table_find(&fam->by_values, hash_values(label_values, fam->n_labels), label_values);
 }
 
 size_t mw_prom_family_size(const struct mw_prom_family *fam)
