@@ -44,6 +44,8 @@ struct mw_consumer {
     int closing;
     int handles_open;
     int apply_in_flight; /* a Redis exec awaits its replies: keep the consumer alive */
+    mw_consumer_applied_fn applied_hook;
+    void *applied_ctx;
     struct mw_consumer_stats stats;
 };
 
@@ -156,6 +158,30 @@ static void on_applied(int rc, void *arg)
     pump(c);
 }
 
+/* One reply of the current plan: a model's {applied, joined}, counted as it arrives (a batch
+ * retried after a partial failure replays the models already applied, which answer {0, 0}). */
+static void on_apply_reply(size_t i, const redisReply *reply, void *arg)
+{
+    struct mw_consumer *c = arg;
+    struct mw_apply_result result;
+    /* While closing, the plan (and the models' names) is gone: count, but name nothing. */
+    bool named = !c->closing && i < c->plan.n_models;
+    if (!reply || reply->type == REDIS_REPLY_ERROR || (!named && reply->type != REDIS_REPLY_ARRAY))
+        return; /* a failure (the batch is retried), or the SADD */
+    if (mw_apply_reply_parse(reply, &result) != 0) {
+        MW_LOG_ERROR("consumer", "unexpected reply from the apply script", "model=%s type=%d",
+                     named ? c->plan.models[i] : "?", reply->type);
+        return;
+    }
+    if (!result.applied) {
+        c->stats.model_replays++;
+        return;
+    }
+    c->stats.labels_joined += result.labels_joined;
+    if (named && c->applied_hook)
+        c->applied_hook(c->applied_ctx, c->plan.models[i], &result);
+}
+
 static int build_plan(struct mw_consumer *c);
 
 static void apply_current(struct mw_consumer *c)
@@ -163,7 +189,8 @@ static void apply_current(struct mw_consumer *c)
     if (!c->plan_ready && build_plan(c) != 0)
         return;
     c->apply_in_flight = 1;
-    if (mw_store_exec(c->store, c->plan.cmds, c->plan.n_cmds, on_applied, c) != 0) {
+    if (mw_store_exec_each(c->store, c->plan.cmds, c->plan.n_cmds, on_apply_reply, on_applied, c) !=
+        0) {
         c->apply_in_flight = 0;
         retry_later(c);
     }
@@ -367,7 +394,8 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
-    int rc = c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
+    int rc = mw_store_add_script(store, MW_APPLY_SCRIPT, MW_APPLY_SCRIPT_LEN, MW_APPLY_SCRIPT_SHA1);
+    rc = rc ? rc : c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
     if (rc) {
         free_consumer(c);
         return rc;
@@ -401,6 +429,12 @@ void mw_consumer_destroy(struct mw_consumer *c)
     drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+void mw_consumer_set_applied_hook(struct mw_consumer *c, mw_consumer_applied_fn fn, void *ctx)
+{
+    c->applied_hook = fn;
+    c->applied_ctx = ctx;
 }
 
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)

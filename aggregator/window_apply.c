@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "drift.h"
 #include "error.h"
+#include "latency_hist.h"
 #include "names.h"
 #include "perf_metrics.h"
 
@@ -15,126 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* KEYS: 1 dedup bitmap, 2 watermark, 3..2+R index sets (one per resolution), then the window
- * hashes. ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, 5 the model's key
- * prefix "mw:{M}:", 6 the label horizon ms, then per window hash: resolution slot (1-based),
- * member, start ms, ttl ms, number of integer fields NI, number of float fields NF, NI
- * name/increment pairs, NF name/increment pairs; then NP, NP prediction id/spec pairs, NL, NL
- * label id/spec pairs (specs: see join_prediction and join_label).
- *
- * The join keeps each side under mw:{M}:p:<id> or mw:{M}:l:<id> until the other arrives (or
- * the horizon passes) and adds the pair to the prediction's windows. Those keys share the
- * model's hash tag, so they live on the shard of the keys the script declares. */
-const char MW_APPLY_SCRIPT[] =
-    "local function split(s)\n"
-    "  local t = {}\n"
-    "  for f in string.gmatch(s .. '\\31', '(.-)\\31') do t[#t + 1] = f end\n"
-    "  return t\n"
-    "end\n"
-    "local LOG_GAMMA = math.log(1.01 / 0.99)\n"
-    "local function join(ps, ls)\n"
-    "  local p, l = split(ps), split(ls)\n"
-    "  local delay, skew = tonumber(l[5]) - tonumber(p[3]), false\n"
-    "  if delay < 0 then delay, skew = 0, true end\n"
-    "  local bucket = 0\n"
-    "  if delay > 1 then bucket = math.min(1279, math.ceil(math.log(delay) / LOG_GAMMA)) end\n"
-    "  local y = tonumber(l[1])\n"
-    "  for k = 1, 2 do\n"
-    "    local key = p[k]\n"
-    "    if key ~= '' and redis.call('EXISTS', key) == 1 then\n"
-    "      redis.call('HINCRBY', key, 'pc:lab', 1)\n"
-    "      if skew then redis.call('HINCRBY', key, 'pc:skew', 1) end\n"
-    "      redis.call('HINCRBY', key, 'pc:delay_ms', delay)\n"
-    "      redis.call('HINCRBY', key, 'pc:dl:' .. bucket, 1)\n"
-    "      if p[4] == '1' and y >= 0 then\n"
-    "        local pos = p[5] == '1'\n"
-    "        local f\n"
-    "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' "
-    "end\n"
-    "        redis.call('HINCRBY', key, f, 1)\n"
-    "        redis.call('HINCRBY', key, (y == 1 and 'pb:pos:' or 'pb:neg:') .. p[6], 1)\n"
-    "        local pr = math.min(math.max(tonumber(p[7]), 1e-15), 1 - 1e-15)\n"
-    "        local ll = y == 1 and -math.log(pr) or -math.log(1 - pr)\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pb:ll', string.format('%.17g', ll))\n"
-    "      end\n"
-    "      if p[8] ~= '' and l[2] == 'c' and l[3] ~= '' then\n"
-    "        redis.call('HINCRBY', key, 'pm:n', 1)\n"
-    "        if p[8] == l[3] then\n"
-    "          redis.call('HINCRBY', key, 'pm:correct', 1)\n"
-    "          redis.call('HINCRBY', key, 'pm:tp:' .. p[8], 1)\n"
-    "        else\n"
-    "          redis.call('HINCRBY', key, 'pm:fp:' .. p[8], 1)\n"
-    "          redis.call('HINCRBY', key, 'pm:fn:' .. l[3], 1)\n"
-    "        end\n"
-    "      end\n"
-    "      if p[9] == '1' and l[2] == 'v' then\n"
-    "        local yv = tonumber(l[4])\n"
-    "        local e = tonumber(p[10]) - yv\n"
-    "        redis.call('HINCRBY', key, 'pr:n', 1)\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:err', string.format('%.17g', e))\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:abs', string.format('%.17g', math.abs(e)))\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:sq', string.format('%.17g', e * e))\n"
-    "        if yv ~= 0 then\n"
-    "          redis.call('HINCRBY', key, 'pr:ape_n', 1)\n"
-    "          redis.call('HINCRBYFLOAT', key, 'pr:ape',\n"
-    "                     string.format('%.17g', math.abs(e) / math.abs(yv)))\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18')\n"
-    "if tonumber(ARGV[4]) > wm then redis.call('SET', KEYS[2], ARGV[4]) end\n"
-    "local r = tonumber(ARGV[3])\n"
-    "local pfx, horizon = ARGV[5], ARGV[6]\n"
-    "local a = 7\n"
-    "for k = 3 + r, #KEYS do\n"
-    "  local idx = KEYS[2 + tonumber(ARGV[a])]\n"
-    "  local member, start, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])\n"
-    "  local ni, nf = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])\n"
-    "  a = a + 6\n"
-    "  redis.call('ZADD', idx, start, member)\n"
-    "  redis.call('PEXPIRE', idx, ttl)\n"
-    "  for j = 1, ni do\n"
-    "    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])\n"
-    "    a = a + 2\n"
-    "  end\n"
-    "  for j = 1, nf do\n"
-    "    redis.call('HINCRBYFLOAT', KEYS[k], ARGV[a], ARGV[a + 1])\n"
-    "    a = a + 2\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', KEYS[k], ttl)\n"
-    "end\n"
-    "local np = tonumber(ARGV[a])\n"
-    "a = a + 1\n"
-    "for j = 1, np do\n"
-    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
-    "  a = a + 2\n"
-    "  local label = redis.call('GET', pfx .. 'l:' .. id)\n"
-    "  if label then\n"
-    "    join(spec, label)\n"
-    "    redis.call('DEL', pfx .. 'l:' .. id)\n"
-    "  else\n"
-    "    redis.call('SET', pfx .. 'p:' .. id, spec, 'PX', horizon)\n"
-    "  end\n"
-    "end\n"
-    "local nl = tonumber(ARGV[a])\n"
-    "a = a + 1\n"
-    "for j = 1, nl do\n"
-    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
-    "  a = a + 2\n"
-    "  local pred = redis.call('GET', pfx .. 'p:' .. id)\n"
-    "  if pred then\n"
-    "    join(pred, spec)\n"
-    "    redis.call('DEL', pfx .. 'p:' .. id)\n"
-    "  else\n"
-    "    redis.call('SET', pfx .. 'l:' .. id, spec, 'PX', horizon)\n"
-    "  end\n"
-    "end\n"
-    "return 1\n";
 
 /* ---- field accumulator: name -> increment, open addressing --------------------------------- */
 
@@ -749,14 +630,21 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
     return rc ? rc : add_field_args(cmd, &w->fields, 1);
 }
 
+/* ln(gamma) of the latency histogram: the script puts label delays in its buckets. */
+static double latency_log_gamma(void)
+{
+    return log((1.0 + MW_LATENCY_ALPHA) / (1.0 - MW_LATENCY_ALPHA));
+}
+
+/* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
 static int build_eval(const struct model_plan *mp, const struct planner *pl,
                       struct mw_redis_cmd *cmd)
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
     const char *m = mp->model;
-    int rc = mw_redis_cmd_add(cmd, "EVAL");
-    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT);
+    int rc = mw_redis_cmd_add(cmd, "EVALSHA");
+    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT_SHA1);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
     rc = rc ? rc
             : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
@@ -775,6 +663,8 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", MW_LATENCY_BUCKETS - 1);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
     const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
@@ -803,13 +693,16 @@ static void free_planner(struct planner *pl)
 static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
 {
     out->cmds = mw_calloc(pl->n_models + 1, sizeof *out->cmds);
-    if (!out->cmds)
+    out->models = mw_calloc(pl->n_models + 1, sizeof *out->models);
+    if (!out->cmds || !out->models)
         return MW_ENOMEM;
     int rc = 0;
     for (size_t i = 0; !rc && i < pl->n_models; i++) {
         mw_redis_cmd_init(&out->cmds[i]);
         out->n_cmds++;
-        rc = build_eval(&pl->models[i], pl, &out->cmds[i]);
+        out->models[i] = mw_strdup(pl->models[i].model);
+        rc = out->models[i] ? build_eval(&pl->models[i], pl, &out->cmds[i]) : MW_ENOMEM;
+        out->n_models += out->models[i] != NULL;
     }
     if (!rc && pl->n_models) {
         struct mw_redis_cmd *sadd = &out->cmds[out->n_cmds++];
@@ -848,9 +741,26 @@ void mw_apply_plan_free(struct mw_apply_plan *plan)
         return;
     for (size_t i = 0; i < plan->n_cmds; i++)
         mw_redis_cmd_free(&plan->cmds[i]);
+    for (size_t i = 0; i < plan->n_models; i++)
+        mw_free(plan->models[i]);
     mw_free(plan->cmds);
+    mw_free(plan->models);
     plan->cmds = NULL;
-    plan->n_cmds = 0;
+    plan->models = NULL;
+    plan->n_cmds = plan->n_models = 0;
+}
+
+int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return MW_EPARSE;
+    for (size_t i = 0; i < 2; i++)
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER || reply->element[i]->integer < 0)
+            return MW_EPARSE;
+    out->applied = reply->element[0]->integer != 0;
+    out->labels_joined = (uint64_t)reply->element[1]->integer;
+    return 0;
 }
 
 int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b)

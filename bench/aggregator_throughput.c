@@ -207,6 +207,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot connect to redis on %ld\n", redis_port);
         return 1;
     }
+    if (rc) { /* the plans run apply.lua by EVALSHA, as the aggregator does after loading it */
+        redisReply *loaded =
+            redisCommand(rc, "SCRIPT LOAD %b", MW_APPLY_SCRIPT, (size_t)MW_APPLY_SCRIPT_LEN);
+        if (!loaded || loaded->type != REDIS_REPLY_STRING) {
+            fprintf(stderr, "redis: cannot load apply.lua\n");
+            return 1;
+        }
+        freeReplyObject(loaded);
+    }
     struct mw_buf scratch;
     mw_buf_init(&scratch, 256u << 20);
     uint64_t commands = 0;

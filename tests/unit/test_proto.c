@@ -249,8 +249,8 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
     assert_int_equal(plan.n_cmds, 3); /* churn, fraud, SADD */
     const struct mw_redis_cmd *churn = &plan.cmds[0];
-    assert_string_equal(churn->argv[0], "EVAL");
-    assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT);
+    assert_string_equal(churn->argv[0], "EVALSHA");
+    assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT_SHA1);
     /* dedup + watermark + 2 indexes + 2 minute windows + 1 hour window */
     assert_string_equal(churn->argv[2], "7");
     assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1");
