@@ -564,14 +564,21 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     /* A prediction kept only as an error or a slow request gets no label: not waited for. */
     bool label_sampled = !rec->has_label_sampled || rec->label_sampled;
     bool late[2] = {true, true};
-    struct sink sink = {.n = 0};
-    for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++) {
-        const struct mw_window_spec *spec = &pl->opt->specs[s];
-        int64_t start = mw_clock_window_start(ev->event_time_ms, spec->width_ms);
+    /* Both windows first: creating one may move mp->windows, so pointers are taken after. */
+    size_t at[2];
+    size_t n_specs = pl->opt->n_specs < 2 ? pl->opt->n_specs : 2;
+    for (size_t s = 0; s < n_specs; s++) {
+        int64_t start = mw_clock_window_start(ev->event_time_ms, pl->opt->specs[s].width_ms);
         struct window_fields *w = find_window(mp, version, s, start);
         if (!w)
             return MW_ENOMEM;
-        if (is_late(pl, spec, start)) {
+        at[s] = (size_t)(w - mp->windows);
+    }
+    struct sink sink = {.n = 0};
+    for (size_t s = 0; s < n_specs; s++) {
+        const struct mw_window_spec *spec = &pl->opt->specs[s];
+        struct window_fields *w = &mp->windows[at[s]];
+        if (is_late(pl, spec, w->start_ms)) {
             if (s == 0)
                 pl->late_records++;
             int rc = add_int(&w->fields, "late_records", 1);
