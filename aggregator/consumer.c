@@ -2,6 +2,7 @@
 #include "consumer.h"
 
 #include "alloc.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 #include "window_apply.h"
@@ -217,6 +218,13 @@ static const struct mw_profile *lookup_profile(void *ctx, const char *model, con
     return p;
 }
 
+static void label_policy(void *ctx, const char *model, struct mw_label_policy *out)
+{
+    const struct mw_consumer *c = ctx;
+    out->expects_labels = mw_labels_expected(c->cfg, model);
+    out->binary_threshold = mw_binary_threshold_for(c->cfg, model);
+}
+
 static int64_t trail(int64_t t, int64_t by)
 {
     return t == INT64_MIN ? INT64_MIN : t - by;
@@ -239,7 +247,12 @@ static int build_plan(struct mw_consumer *c)
                                        trail(after, cfg->windows.out_of_orderness_ms),
                                    .label_horizon_ms = cfg->performance.label_horizon_ms,
                                    .profile = lookup_profile,
-                                   .profile_ctx = c};
+                                   .profile_ctx = c,
+                                   .label_policy = label_policy,
+                                   .label_policy_ctx = c,
+                                   .now_ms = mw_clock_wall_ms(),
+                                   .pending_bucket_ms = cfg->labels.pending_bucket_ms,
+                                   .pending_shards = (uint32_t)cfg->labels.pending_shards};
     if (opt.model_watermark_ms == INT64_MIN)
         opt.model_watermark_ms = 0;
     c->profiles_pending = false;

@@ -129,9 +129,11 @@ struct window_fields {
 /* Every window one model touches in this batch, and its sides of label joins. */
 struct model_plan {
     const char *model;
+    bool expects_labels;
+    double binary_threshold;
     struct window_fields *windows;
     size_t n_windows;
-    struct mw_redis_cmd predictions; /* id, spec, id, spec... */
+    struct mw_redis_cmd predictions; /* bucket, shard selector, field, value; ... */
     struct mw_redis_cmd labels;
 };
 
@@ -179,6 +181,12 @@ static struct model_plan *find_model(struct planner *pl, const char *model)
     struct model_plan *mp = &grown[pl->n_models++];
     memset(mp, 0, sizeof *mp);
     mp->model = model;
+    struct mw_label_policy policy = {.expects_labels = true,
+                                     .binary_threshold = MW_PERF_THRESHOLD_DEFAULT};
+    if (pl->opt->label_policy)
+        pl->opt->label_policy(pl->opt->label_policy_ctx, model, &policy);
+    mp->expects_labels = policy.expects_labels;
+    mp->binary_threshold = policy.binary_threshold;
     mw_redis_cmd_init(&mp->predictions);
     mw_redis_cmd_init(&mp->labels);
     return mp;
@@ -429,62 +437,110 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
 
 /* ---- label joins ----------------------------------------------------------------------------- */
 
-#define SEP "\x1f"
+/*
+ * Each side of a join waits in Redis as one field of a hash (see window_apply.h): the field is
+ * a 64-bit hash of the prediction id, the value a packed record of what the join needs, and
+ * the hash one of `shards` of an event-time bucket. Both layouts are read by apply.lua
+ * (unpack_prediction, unpack_label); integers and doubles little-endian.
+ *
+ *   prediction: u8 flags (JOIN_BINARY, JOIN_POSITIVE, JOIN_REGRESSION, JOIN_FINAL_FINE,
+ *               JOIN_FINAL_COARSE), u32 event ms - bucket start, [binary: u16 score bin,
+ *               f64 score], [regression: f64 value], u8 n + version, u8 n + predicted class
+ *   label:      u8 flags (LABEL_BINARY, LABEL_ONE, LABEL_VALUE), u32 label ms - bucket start,
+ *               [value: f64 value] [class: u8 n + class]
+ */
+enum {
+    JOIN_BINARY = 1,       /* a score in [0, 1] */
+    JOIN_POSITIVE = 2,     /* the model predicted the positive class */
+    JOIN_REGRESSION = 4,   /* a finite predicted value */
+    JOIN_FINAL_FINE = 8,   /* the fine window was final when the prediction came: not joined */
+    JOIN_FINAL_COARSE = 16 /* the same for the coarse window */
+};
+enum {
+    LABEL_BINARY = 1, /* the label reads as 0 or 1 ... */
+    LABEL_ONE = 2,    /* ... and it is 1 */
+    LABEL_VALUE = 4   /* a value (regression); otherwise a class */
+};
 
-/* mw:{M}:w:<res_s>:<start_ms>:<version> (start_ms is never negative for real event times). */
-static void window_key(char *out, size_t size, const char *model, const struct mw_window_spec *spec,
-                       int64_t event_ms, const char *version)
+#define MAX_PACKED 600 /* flags, offset, numbers and two strings of at most 255 bytes */
+
+struct packer {
+    uint8_t bytes[MAX_PACKED];
+    size_t n;
+};
+
+static void pack_u(struct packer *p, uint64_t v, size_t width)
 {
-    int64_t start = mw_clock_window_start(event_ms, spec->width_ms);
-    size_t at = put(out, 0, size, "mw:{");
-    at = put(out, at, size, model);
-    at = put(out, at, size, "}:w:");
-    at = put_uint(out, at, size, (uint64_t)(spec->width_ms / 1000));
-    at = put(out, at, size, ":");
-    at = put_uint(out, at, size, start > 0 ? (uint64_t)start : 0);
-    at = put(out, at, size, ":");
-    put(out, at, size, version);
+    for (size_t i = 0; i < width; i++)
+        p->bytes[p->n++] = (uint8_t)(v >> (8 * i));
 }
 
-/* What the join needs of a prediction, precomputed here so that the script does little:
- * fine key, coarse key, event ms, binary?, predicted positive?, score bin, score, predicted
- * class, regression?, predicted value. */
-static int prediction_spec(const struct planner *pl, const Modelwatch__V1__PredictionEvent *ev,
-                           const char *version, const bool *late, struct mw_buf *out)
+static void pack_f64(struct packer *p, double v)
 {
-    char text[2048];
-    size_t at = 0;
-    for (size_t s = 0; s < 2; s++) {
-        if (s < pl->opt->n_specs && !late[s])
-            window_key(text + at, sizeof text - at, ev->model, &pl->opt->specs[s],
-                       ev->event_time_ms, version);
-        at += strlen(text + at);
-        at = put(text, at, sizeof text, SEP);
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    pack_u(p, bits, 8);
+}
+
+/* A string of at most 255 bytes; a longer one is packed as "" (no class). */
+static void pack_str(struct packer *p, const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    if (n > 255)
+        n = 0;
+    p->bytes[p->n++] = (uint8_t)n;
+    memcpy(p->bytes + p->n, text, n);
+    p->n += n;
+}
+
+/* The id's hash: FNV-1a 64 from another basis than the sampler's (whose hash chose the ids
+ * kept, so its high bits are skewed), then splitmix64's finalizer. Two ids of one model
+ * waiting at once collide with probability about n^2 / 2^65. */
+static uint64_t join_hash(const char *id)
+{
+    uint64_t h = 0x84222325cbf29ce4u;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3u;
     }
-    const Modelwatch__V1__Output *o = ev->output;
-    bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
-    double score = binary ? o->score : 0;
-    bool regression = o && o->has_value && isfinite(o->value);
-    const char *cls = o && o->predicted_class ? o->predicted_class : "";
-    if (strchr(cls, '\x1f'))
-        cls = "";
-    at = put_uint(text, at, sizeof text, ev->event_time_ms > 0 ? (uint64_t)ev->event_time_ms : 0);
-    at = put(text, at, sizeof text, binary ? SEP "1" SEP : SEP "0" SEP);
-    at = put(text, at, sizeof text,
-             binary && score >= MW_PERF_THRESHOLD_DEFAULT ? "1" SEP : "0" SEP);
-    at = put_uint(text, at, sizeof text, mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT));
-    at = put(text, at, sizeof text, SEP);
-    int rc = mw_buf_append(out, text, at);
-    rc = rc ? rc : mw_buf_printf(out, "%.17g" SEP "%s" SEP "%d" SEP, score, cls, regression);
-    return rc ? rc : mw_buf_printf(out, regression ? "%.17g" : "0", regression ? o->value : 0.0);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebu;
+    h ^= h >> 31;
+    return h;
 }
 
-/* Binary reading of a label: 1, 0, or -1 when it is neither. */
-static int binary_label(const Modelwatch__V1__Feedback *fb)
+static int64_t bucket_width(const struct mw_apply_options *opt)
 {
-    if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE)
-        return fb->label_value == 1.0 ? 1 : fb->label_value == 0.0 ? 0 : -1;
-    const char *c = fb->label_class ? fb->label_class : "";
+    return opt->pending_bucket_ms > 0 ? opt->pending_bucket_ms : MW_APPLY_PENDING_BUCKET_MS;
+}
+
+/* Append one side to `side`: bucket start, shard selector, field (the id's hash), packed value.
+ * `event_ms` is clamped to [0, ...) like window starts. */
+static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, const char *id,
+                         int64_t event_ms, struct packer *value)
+{
+    int64_t ms = event_ms > 0 ? event_ms : 0;
+    int64_t bucket = mw_clock_window_start(ms, bucket_width(pl->opt));
+    uint32_t offset = (uint32_t)(ms - bucket); /* buckets are at most 30 days wide */
+    for (size_t i = 0; i < 4; i++)
+        value->bytes[1 + i] = (uint8_t)(offset >> (8 * i));
+    uint64_t h = join_hash(id);
+    uint8_t field[8];
+    for (size_t i = 0; i < 8; i++)
+        field[i] = (uint8_t)(h >> (8 * i));
+    int rc = mw_redis_cmd_addf(side, "%" PRId64, bucket);
+    rc = rc ? rc : mw_redis_cmd_addf(side, "%" PRIu32, (uint32_t)h);
+    rc = rc ? rc : mw_redis_cmd_addb(side, field, sizeof field);
+    return rc ? rc : mw_redis_cmd_addb(side, value->bytes, value->n);
+}
+
+/* Binary reading of a class name: 1, 0, or -1 when it is neither. */
+static int binary_class(const char *c)
+{
+    if (!c)
+        return -1;
     if (!strcmp(c, "1") || !strcasecmp(c, "true") || !strcasecmp(c, "yes"))
         return 1;
     if (!strcmp(c, "0") || !strcasecmp(c, "false") || !strcasecmp(c, "no"))
@@ -492,21 +548,12 @@ static int binary_label(const Modelwatch__V1__Feedback *fb)
     return -1;
 }
 
-/* A label: binary reading, kind (c or v), class, value, label ms. */
-static int label_spec(const Modelwatch__V1__Feedback *fb, struct mw_buf *out)
+/* Binary reading of a label: 1, 0, or -1 when it is neither. */
+static int binary_label(const Modelwatch__V1__Feedback *fb)
 {
-    bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
-    const char *cls =
-        is_class && fb->label_class && !strchr(fb->label_class, '\x1f') ? fb->label_class : "";
-    double value = !is_class && isfinite(fb->label_value) ? fb->label_value : 0.0;
-    return mw_buf_printf(out, "%d" SEP "%s" SEP "%s" SEP "%.17g" SEP "%" PRId64, binary_label(fb),
-                         is_class ? "c" : "v", cls, value, fb->event_time_ms);
-}
-
-static int add_join_side(struct mw_redis_cmd *side, const char *id, const struct mw_buf *spec)
-{
-    int rc = mw_redis_cmd_add(side, id);
-    return rc ? rc : mw_redis_cmd_add(side, spec->data);
+    if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE)
+        return fb->label_value == 1.0 ? 1 : fb->label_value == 0.0 ? 0 : -1;
+    return binary_class(fb->label_class ? fb->label_class : "");
 }
 
 static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
@@ -517,27 +564,53 @@ static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
     struct model_plan *mp = find_model(pl, fb->model);
     if (!mp)
         return MW_ENOMEM;
-    struct mw_buf spec;
-    mw_buf_init(&spec, 4096);
-    int rc = label_spec(fb, &spec);
-    rc = rc ? rc : add_join_side(&mp->labels, fb->prediction_id, &spec);
-    mw_buf_free(&spec);
-    return rc == MW_EFULL ? 0 : rc;
+    if (!mp->expects_labels)
+        return 0;
+    struct packer v = {.n = 0};
+    int y = binary_label(fb);
+    bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
+    pack_u(&v,
+           (y >= 0 ? LABEL_BINARY : 0) | (y == 1 ? LABEL_ONE : 0) | (is_class ? 0 : LABEL_VALUE),
+           1);
+    pack_u(&v, 0, 4); /* the offset, set by add_join_side */
+    if (is_class)
+        pack_str(&v, fb->label_class);
+    else
+        pack_f64(&v, isfinite(fb->label_value) ? fb->label_value : 0.0);
+    return add_join_side(pl, &mp->labels, fb->prediction_id, fb->event_time_ms, &v);
 }
 
-/* Keep the prediction for its label (or join it with a label that came first). */
+/* Keep the prediction for its label (or join it with a label that came first). What the model
+ * predicted, for the binary metrics: the class it names when that reads as binary (so that
+ * binary and multi-class metrics agree), else score >= its threshold. */
 static int plan_prediction(struct planner *pl, struct model_plan *mp,
                            const Modelwatch__V1__PredictionEvent *ev, const char *version,
                            const bool *late)
 {
     if (!ev->prediction_id || !*ev->prediction_id)
         return 0;
-    struct mw_buf spec;
-    mw_buf_init(&spec, 4096);
-    int rc = prediction_spec(pl, ev, version, late, &spec);
-    rc = rc ? rc : add_join_side(&mp->predictions, ev->prediction_id, &spec);
-    mw_buf_free(&spec);
-    return rc == MW_EFULL ? 0 : rc;
+    const Modelwatch__V1__Output *o = ev->output;
+    bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
+    bool regression = o && o->has_value && isfinite(o->value);
+    const char *cls = o && o->predicted_class ? o->predicted_class : "";
+    int named = binary_class(cls);
+    bool positive = binary && (named >= 0 ? named == 1 : o->score >= mp->binary_threshold);
+    struct packer v = {.n = 0};
+    pack_u(&v,
+           (binary ? JOIN_BINARY : 0) | (positive ? JOIN_POSITIVE : 0) |
+               (regression ? JOIN_REGRESSION : 0) | (late[0] ? JOIN_FINAL_FINE : 0) |
+               (late[1] ? JOIN_FINAL_COARSE : 0),
+           1);
+    pack_u(&v, 0, 4); /* the offset, set by add_join_side */
+    if (binary) {
+        pack_u(&v, mw_perf_score_bin(o->score, MW_PERF_AUC_BINS_DEFAULT), 2);
+        pack_f64(&v, o->score);
+    }
+    if (regression)
+        pack_f64(&v, o->value);
+    pack_str(&v, version);
+    pack_str(&v, cls);
+    return add_join_side(pl, &mp->predictions, ev->prediction_id, ev->event_time_ms, &v);
 }
 
 static double record_weight(const Modelwatch__V1__Record *rec)
@@ -588,7 +661,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         }
         late[s] = false;
         int rc = add_int(&w->fields, "records", 1);
-        if (!rc && label_sampled)
+        if (!rc && label_sampled && mp->expects_labels)
             rc = add_int(&w->fields, "pc:pred", 1);
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
         if (rc)
@@ -600,7 +673,9 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         if (rc)
             return rc;
     }
-    return (late[0] && late[1]) || !label_sampled ? 0 : plan_prediction(pl, mp, ev, version, late);
+    if ((late[0] && late[1]) || !label_sampled || !mp->expects_labels)
+        return 0;
+    return plan_prediction(pl, mp, ev, version, late);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -672,13 +747,21 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", MW_LATENCY_BUCKETS - 1);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->now_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, bucket_width(opt));
+    rc =
+        rc ? rc
+           : mw_redis_cmd_addf(cmd, "%" PRIu32,
+                               opt->pending_shards ? opt->pending_shards : MW_APPLY_PENDING_SHARDS);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++)
+        rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].width_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
     const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
     for (size_t k = 0; !rc && k < 2; k++) {
-        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 2);
+        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 4);
         for (size_t i = 0; !rc && i < sides[k]->argc; i++)
-            rc = mw_redis_cmd_add(cmd, sides[k]->argv[i]);
+            rc = mw_redis_cmd_addb(cmd, sides[k]->argv[i], sides[k]->argvlen[i]);
     }
     return rc;
 }
