@@ -408,6 +408,9 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
     int rc = mw_store_add_script(store, MW_APPLY_SCRIPT, MW_APPLY_SCRIPT_LEN, MW_APPLY_SCRIPT_SHA1);
+    if (rc)
+        snprintf(errbuf, errbuf_size, "cannot register the apply script with the store: %s",
+                 mw_strerror(rc));
     rc = rc ? rc : c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
     if (rc) {
         free_consumer(c);
