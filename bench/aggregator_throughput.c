@@ -201,6 +201,7 @@ int main(int argc, char **argv)
                                    .watermark_ms = INT64_MIN,
                                    .allowed_lateness_ms = 300000,
                                    .label_horizon_ms = 604800000,
+                                   .now_ms = t0 + batches * records * 50,
                                    .profile = lookup};
     redisContext *rc = redis_port ? redisConnect("127.0.0.1", (int)redis_port) : NULL;
     if (redis_port && (!rc || rc->err)) {
