@@ -2,6 +2,7 @@
  * the same words, in config/aggregator.example.yaml. */
 #include "aggregator_config.h"
 
+#include <fnmatch.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -93,6 +94,42 @@ struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_co
         t.min_values = x->min_values >= 0 ? x->min_values : t.min_values;
     }
     return t;
+}
+
+#undef O
+#define O(member) offsetof(struct mw_binary_threshold_override, member)
+
+static const struct mw_cfg_field binary_threshold_table[] = {
+    {.key = "model",
+     .type = MW_CFG_STRING,
+     .offset = O(model),
+     .required = true,
+     .desc = "Model name or glob (fnmatch: *, ?, [...])"},
+    {.key = "threshold",
+     .type = MW_CFG_DOUBLE,
+     .offset = O(threshold),
+     .required = true,
+     .min = 0,
+     .max = 1,
+     .desc = "A score at or above it predicts the positive class"},
+    MW_CFG_END,
+};
+
+bool mw_labels_expected(const struct mw_aggregator_config *cfg, const char *model)
+{
+    for (size_t i = 0; i < cfg->labels.models.n; i++)
+        if (fnmatch(cfg->labels.models.items[i], model, 0) == 0)
+            return true;
+    return false;
+}
+
+double mw_binary_threshold_for(const struct mw_aggregator_config *cfg, const char *model)
+{
+    const struct mw_binary_threshold_override *o = cfg->labels.binary_thresholds.items;
+    for (size_t i = 0; i < cfg->labels.binary_thresholds.n; i++)
+        if (o[i].model && fnmatch(o[i].model, model, 0) == 0)
+            return o[i].threshold;
+    return cfg->labels.binary_threshold;
 }
 
 const struct mw_cfg_field mw_aggregator_config_table[] = {
@@ -212,6 +249,45 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 60000,
      .max = 90 * DAY_MS,
      .desc = "How long a sampled prediction waits for its label (and a label for its prediction)"},
+    {.key = "labels.models",
+     .type = MW_CFG_STRLIST,
+     .offset = F(labels.models),
+     .def = "[\"*\"]",
+     .max = 1024,
+     .desc = "Models whose sampled predictions wait for labels (names or fnmatch globs); other "
+             "models' predictions and labels are not kept for a join"},
+    {.key = "labels.pending_bucket",
+     .type = MW_CFG_DURATION,
+     .offset = F(labels.pending_bucket_ms),
+     .def = "1d",
+     .min = 60000,
+     .max = 30 * DAY_MS,
+     .desc = "Width of the event-time buckets that predictions (and labels that come first) "
+             "wait in; each waits from its event time at least label_horizon, at most one "
+             "bucket more"},
+    {.key = "labels.pending_shards",
+     .type = MW_CFG_INT,
+     .offset = F(labels.pending_shards),
+     .def = "256",
+     .min = 1,
+     .max = 65536,
+     .desc = "Hashes a bucket is split into; keep a model's waiting predictions per bucket "
+             "under about 400 x this, so each hash stays compact"},
+    {.key = "labels.binary_threshold",
+     .type = MW_CFG_DOUBLE,
+     .offset = F(labels.binary_threshold),
+     .def = "0.5",
+     .min = 0,
+     .max = 1,
+     .desc = "Binary classifiers: a score at or above it predicts the positive class (unless "
+             "the prediction names its class)"},
+    {.key = "labels.binary_thresholds",
+     .type = MW_CFG_LIST,
+     .offset = F(labels.binary_thresholds),
+     .sub = binary_threshold_table,
+     .elem_size = sizeof(struct mw_binary_threshold_override),
+     .max = 4096,
+     .desc = "Per-model binary thresholds (model glob and threshold); the first match wins"},
     {.key = "drift.psi_possible",
      .type = MW_CFG_DOUBLE,
      .offset = F(drift.psi_possible),

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "kafka_conf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct mw_aggregator_config {
@@ -40,6 +41,13 @@ struct mw_aggregator_config {
     struct {
         int64_t label_horizon_ms;
     } performance;
+    struct {
+        struct mw_cfg_strlist models; /* globs (fnmatch) of models that expect labels */
+        int64_t pending_bucket_ms;
+        int64_t pending_shards;
+        double binary_threshold;
+        struct mw_cfg_list binary_thresholds; /* struct mw_binary_threshold_override */
+    } labels;
     struct mw_drift_thresholds {
         double psi_possible;
         double psi_drift;
@@ -97,7 +105,20 @@ struct mw_drift_feature_override {
     struct mw_drift_thresholds thresholds;
 };
 
+/* One element of `labels.binary_thresholds:`: the threshold of the models matching a glob. */
+struct mw_binary_threshold_override {
+    char *model;
+    double threshold;
+};
+
 extern const struct mw_cfg_field mw_aggregator_config_table[];
+
+/* Whether `model`'s sampled predictions wait for labels: it matches a glob of labels.models. */
+bool mw_labels_expected(const struct mw_aggregator_config *cfg, const char *model);
+
+/* The binary threshold of `model`: the first labels.binary_thresholds entry whose glob matches
+ * it, else labels.binary_threshold. */
+double mw_binary_threshold_for(const struct mw_aggregator_config *cfg, const char *model);
 
 /* The thresholds that apply to `feature`: its override merged over the global ones. */
 struct mw_drift_thresholds mw_drift_thresholds_for(const struct mw_aggregator_config *cfg,

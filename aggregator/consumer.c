@@ -1,10 +1,11 @@
 /* consumer.c — Kafka consumer group member applying batches to Redis exactly once. */
 #include "consumer.h"
 
+#include "model_totals.h"
 #include "alloc.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
-#include "model_totals.h"
 #include "window_apply.h"
 #include "zframe.h"
 
@@ -45,9 +46,8 @@ struct mw_consumer {
     int closing;
     int handles_open;
     int apply_in_flight; /* a Redis exec awaits its replies: keep the consumer alive */
-    size_t n_sent;       /* commands of the current exec sent, and replies received */
-    size_t n_replied;
-    int apply_rc;
+    mw_consumer_applied_fn applied_hook;
+    void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
     struct mw_consumer_stats stats;
 };
@@ -161,56 +161,48 @@ static void on_applied(int rc, void *arg)
     pump(c);
 }
 
-static int build_plan(struct mw_consumer *c);
-
-/* The plan is one EVAL per model, then `SADD mw:models` naming the same models in the same
- * order: the model of command i is that SADD's argument 2 + i. */
-static const char *plan_model(const struct mw_consumer *c, size_t i)
-{
-    const struct mw_redis_cmd *sadd = c->plan.n_cmds ? &c->plan.cmds[c->plan.n_cmds - 1] : NULL;
-    return sadd && i + 1 < c->plan.n_cmds && 2 + i < sadd->argc ? sadd->argv[2 + i] : NULL;
-}
-
-/* Replies come in the order the commands were sent. A model's script answers 1 when it applied
- * the batch and 0 for a replay: only the replica that applied a model's part counts it in the
- * per-model totals, at once, so a retry after a later failure does not count it again. */
-static void on_apply_reply(redisReply *reply, void *arg)
+/* One reply of the current plan: a model's {applied, joined}, counted as it arrives (a batch
+ * retried after a partial failure replays the models already applied, which answer {0, 0}). */
+static void on_apply_reply(size_t i, const redisReply *reply, void *arg)
 {
     struct mw_consumer *c = arg;
-    size_t i = c->n_replied++;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        if (reply && c->apply_rc == 0)
-            MW_LOG_ERROR("consumer", "Redis command failed", "error=\"%.200s\"", reply->str);
-        c->apply_rc = MW_EREDIS;
-    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && c->batch &&
-               plan_model(c, i)) {
-        mw_model_totals_add_batch(c->totals, c->batch, plan_model(c, i));
+    struct mw_apply_result result;
+    /* While closing, the plan (and the models' names) is gone: count, but name nothing. */
+    bool named = !c->closing && i < c->plan.n_models;
+    if (!reply || reply->type == REDIS_REPLY_ERROR || (!named && reply->type != REDIS_REPLY_ARRAY))
+        return; /* a failure (the batch is retried), or the SADD */
+    if (mw_apply_reply_parse(reply, &result) != 0) {
+        MW_LOG_ERROR("consumer", "unexpected reply from the apply script", "model=%s type=%d",
+                     named ? c->plan.models[i] : "?", reply->type);
+        return;
     }
-    if (c->n_replied == c->n_sent)
-        on_applied(c->apply_rc, c);
+    if (!result.applied) {
+        c->stats.model_replays++;
+        return;
+    }
+    c->stats.labels_joined += result.labels_joined;
+    /* Only the replica that applied a model's part counts it in the per-model totals, at once,
+     * so a retry after a later failure (which replays it as {0, 0}) does not count it again. */
+    if (named && c->batch)
+        mw_model_totals_add_batch(c->totals, c->batch, c->plan.models[i]);
+    if (named)
+        mw_model_totals_add_joined(c->totals, c->plan.models[i], result.labels_joined);
+    if (named && c->applied_hook)
+        c->applied_hook(c->applied_ctx, c->plan.models[i], &result);
 }
+
+static int build_plan(struct mw_consumer *c);
 
 static void apply_current(struct mw_consumer *c)
 {
     if (!c->plan_ready && build_plan(c) != 0)
         return;
-    c->n_sent = c->n_replied = 0;
-    c->apply_rc = 0;
-    if (c->plan.n_cmds == 0) {
-        on_applied(0, c); /* nothing in the batch to apply */
-        return;
-    }
-    /* Stop at the first command that cannot be sent: the replies then match a prefix. */
-    while (c->n_sent < c->plan.n_cmds &&
-           mw_store_command(c->store, &c->plan.cmds[c->n_sent], on_apply_reply, c) == 0)
-        c->n_sent++;
-    if (c->n_sent < c->plan.n_cmds)
-        c->apply_rc = MW_EREDIS;
-    if (c->n_sent == 0) {
-        retry_later(c);
-        return;
-    }
     c->apply_in_flight = 1;
+    if (mw_store_exec_each(c->store, c->plan.cmds, c->plan.n_cmds, on_apply_reply, on_applied, c) !=
+        0) {
+        c->apply_in_flight = 0;
+        retry_later(c);
+    }
 }
 
 static const char *schema_header(const rd_kafka_message_t *m, char *buf, size_t size)
@@ -232,6 +224,13 @@ static const struct mw_profile *lookup_profile(void *ctx, const char *model, con
     if (mw_profile_cache_get(c->profiles, model, version, &p) == MW_EAGAIN)
         c->profiles_pending = true;
     return p;
+}
+
+static void label_policy(void *ctx, const char *model, struct mw_label_policy *out)
+{
+    const struct mw_consumer *c = ctx;
+    out->expects_labels = mw_labels_expected(c->cfg, model);
+    out->binary_threshold = mw_binary_threshold_for(c->cfg, model);
 }
 
 static int64_t trail(int64_t t, int64_t by)
@@ -256,8 +255,13 @@ static int build_plan(struct mw_consumer *c)
                                        trail(after, cfg->windows.out_of_orderness_ms),
                                    .label_horizon_ms = cfg->performance.label_horizon_ms,
                                    .profile = lookup_profile,
+                                   .profile_ctx = c,
                                    .sketch_always = cfg->drift.sketch_always,
-                                   .profile_ctx = c};
+                                   .label_policy = label_policy,
+                                   .label_policy_ctx = c,
+                                   .now_ms = mw_clock_wall_ms(),
+                                   .pending_bucket_ms = cfg->labels.pending_bucket_ms,
+                                   .pending_shards = (uint32_t)cfg->labels.pending_shards};
     if (opt.model_watermark_ms == INT64_MIN)
         opt.model_watermark_ms = 0;
     c->profiles_pending = false;
@@ -414,7 +418,11 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                                           mw_drift_kept_at(cfg, cfg->windows.coarse_ms)};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
-    int rc = c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
+    int rc = mw_store_add_script(store, MW_APPLY_SCRIPT, MW_APPLY_SCRIPT_LEN, MW_APPLY_SCRIPT_SHA1);
+    if (rc)
+        snprintf(errbuf, errbuf_size, "cannot register the apply script with the store: %s",
+                 mw_strerror(rc));
+    rc = rc ? rc : c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
     if (rc) {
         free_consumer(c);
         return rc;
@@ -453,6 +461,12 @@ void mw_consumer_destroy(struct mw_consumer *c)
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)
 {
     c->totals = totals;
+}
+
+void mw_consumer_set_applied_hook(struct mw_consumer *c, mw_consumer_applied_fn fn, void *ctx)
+{
+    c->applied_hook = fn;
+    c->applied_ctx = ctx;
 }
 
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)

@@ -18,6 +18,7 @@
 #include "batch_decode.h"
 #include "profile_cache.h"
 #include "store.h"
+#include "window_apply.h"
 
 #include <stdint.h>
 #include <uv.h>
@@ -32,6 +33,8 @@ struct mw_consumer_stats {
     uint64_t apply_retries;
     uint64_t late_predictions; /* arrived after their window was final: counted, not merged */
     uint64_t late_records;
+    uint64_t labels_joined; /* label/prediction pairs joined by model applications */
+    uint64_t model_replays; /* model applications that found their batch already applied */
     uint64_t dlq[MW_DLQ_REASON_COUNT];
     uint64_t dlq_failed;
 };
@@ -49,5 +52,13 @@ const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c);
  * counting). */
 struct mw_model_totals;
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals);
+
+/* Called for every model application that changed Redis (not for replays), as its reply
+ * arrives: the model and what the script answered, e.g. the label pairs it joined. Each
+ * (batch, model) is reported once even when the batch is retried, since a retry of an applied
+ * model is a replay. `model` is borrowed for the call. */
+typedef void (*mw_consumer_applied_fn)(void *ctx, const char *model,
+                                       const struct mw_apply_result *result);
+void mw_consumer_set_applied_hook(struct mw_consumer *c, mw_consumer_applied_fn fn, void *ctx);
 
 #endif

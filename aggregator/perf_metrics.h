@@ -39,9 +39,11 @@
  *     pc:dl:<k>                 int    delays in log bucket k of common/latency_hist.h, read as
  *                                      milliseconds (1% relative error for delays > 1 ms)
  *
- * The binary threshold and bin count are configuration, not counters: a reader creates the
- * accumulator from the model's configuration and then adds the fields. A window is attributed
- * by its prediction's time, so a late label adds to its prediction's window.
+ * The binary threshold and bin count are configuration, not counters. The aggregator's apply
+ * script decides tp/fp/tn/fn when a pair joins, with the model's threshold (or the class the
+ * prediction names, window_apply.h), so the stored counts already hold it and a reader's
+ * accumulator threshold does not change what add_field reads back. A window is attributed by
+ * its prediction's time, so a late label adds to its prediction's window.
  *
  * Undefined metrics: every metric of an empty accumulator (no pairs) is NaN — "no data" — and
  * so is ROC AUC when only one class is present, and MAPE when no pair has true != 0. Precision,

@@ -59,6 +59,21 @@ int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg)
     return take(c, mw_strdup(arg));
 }
 
+int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len)
+{
+    char *copy = mw_malloc(len + 1);
+    if (!copy || grow(c)) {
+        mw_free(copy);
+        return MW_ENOMEM;
+    }
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    c->argv[c->argc] = copy;
+    c->argvlen[c->argc] = len;
+    c->argc++;
+    return 0;
+}
+
 static char *vformat(const char *fmt, va_list ap)
 {
     va_list copy;

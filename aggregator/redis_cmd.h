@@ -21,6 +21,8 @@ void mw_redis_cmd_init(struct mw_redis_cmd *c);
 void mw_redis_cmd_free(struct mw_redis_cmd *c);
 /* Append one argument (copied). Return 0 or MW_ENOMEM. */
 int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
+/* Append `len` bytes (copied; may hold NUL bytes). Return 0 or MW_ENOMEM. */
+int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len);
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append an integer, or a finite double as Redis reads it back exactly: integral values within

@@ -9,9 +9,18 @@
 
 #include <errno.h>
 #include <hiredis/async.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define RETRY_MIN_MS 100
+#define MAX_SCRIPTS 4
+
+struct script {
+    const char *text;
+    size_t len;
+    char sha1[41];
+};
 
 struct mw_store {
     uv_loop_t *loop;
@@ -24,13 +33,24 @@ struct mw_store {
     uint64_t failures; /* connection attempts failed in a row */
     uv_timer_t retry_timer;
     uint64_t commands_sent;
+    struct script scripts[MAX_SCRIPTS];
+    size_t n_scripts;
+    uint64_t load_gen; /* SCRIPT LOADs queued so far */
+    uint64_t script_reloads;
+};
+
+struct exec_slot {
+    struct exec_state *exec;
+    size_t index;
 };
 
 struct exec_state {
     size_t pending;
     int rc;
+    mw_store_each_fn each;
     mw_store_done_fn done;
     void *arg;
+    struct exec_slot slots[]; /* one per command */
 };
 
 static void connect_now(struct mw_store *s);
@@ -105,6 +125,30 @@ static void on_ping_reply(redisAsyncContext *ctx, void *reply, void *arg)
     (void)arg;
 }
 
+static void on_script_loaded(redisAsyncContext *ctx, void *r, void *arg)
+{
+    redisReply *reply = r;
+    const struct script *sc = arg;
+    (void)ctx;
+    if (!reply)
+        return; /* the connection dropped: loaded again on the next one */
+    if (reply->type == REDIS_REPLY_ERROR)
+        MW_LOG_ERROR("store", "Redis refused to load a script", "sha1=%s error=\"%.200s\"",
+                     sc->sha1, reply->str);
+    else if (reply->type != REDIS_REPLY_STRING || strcasecmp(reply->str, sc->sha1) != 0)
+        MW_LOG_ERROR("store", "Redis names a loaded script by another digest", "sha1=%s got=%.64s",
+                     sc->sha1, reply->type == REDIS_REPLY_STRING ? reply->str : "?");
+}
+
+/* Queue SCRIPT LOAD of `sc` on the current context. */
+static void load_script(struct mw_store *s, const struct script *sc)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", sc->text};
+    size_t lens[] = {6, 4, sc->len};
+    if (redisAsyncCommandArgv(s->ctx, on_script_loaded, (void *)sc, 3, argv, lens) == REDIS_OK)
+        s->load_gen++;
+}
+
 static void connect_now(struct mw_store *s)
 {
     redisAsyncContext *ctx = redisAsyncConnect(s->cfg->redis.host, (int)s->cfg->redis.port);
@@ -137,6 +181,9 @@ static void connect_now(struct mw_store *s)
         else
             redisAsyncCommand(ctx, on_auth_reply, NULL, "AUTH %s", s->password);
     }
+    /* Then the scripts, before anything that runs them. */
+    for (size_t i = 0; i < s->n_scripts; i++)
+        load_script(s, &s->scripts[i]);
 }
 
 int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, struct mw_store **out)
@@ -192,17 +239,97 @@ uint64_t mw_store_commands_sent(const struct mw_store *s)
     return s->commands_sent;
 }
 
+int mw_store_add_script(struct mw_store *s, const char *text, size_t len, const char *sha1)
+{
+    if (strlen(sha1) != 40 || strspn(sha1, "0123456789abcdef") != 40)
+        return MW_EINVAL;
+    for (size_t i = 0; i < s->n_scripts; i++)
+        if (strcmp(s->scripts[i].sha1, sha1) == 0)
+            return 0;
+    if (s->n_scripts == MAX_SCRIPTS)
+        return MW_EFULL;
+    struct script *sc = &s->scripts[s->n_scripts++];
+    sc->text = text;
+    sc->len = len;
+    memcpy(sc->sha1, sha1, 41);
+    if (s->ctx)
+        load_script(s, sc);
+    return 0;
+}
+
+uint64_t mw_store_script_reloads(const struct mw_store *s)
+{
+    return s->script_reloads;
+}
+
+/* The registered script an EVALSHA command runs, or NULL. */
+static const struct script *script_of(const struct mw_store *s, const struct mw_redis_cmd *cmd)
+{
+    if (cmd->argc < 2 || strcasecmp(cmd->argv[0], "EVALSHA") != 0)
+        return NULL;
+    for (size_t i = 0; i < s->n_scripts; i++)
+        if (strcasecmp(s->scripts[i].sha1, cmd->argv[1]) == 0)
+            return &s->scripts[i];
+    return NULL;
+}
+
 struct command_state {
     mw_store_reply_fn cb;
     void *arg;
+    struct mw_store *store;
+    /* EVALSHA of a registered script: the command as sent, to send again after NOSCRIPT. */
+    const struct script *script;
+    char *formatted;
+    size_t formatted_len;
+    uint64_t load_gen; /* store->load_gen when the command was queued */
+    bool resent;
 };
 
-static void on_command_reply(redisAsyncContext *ctx, void *reply, void *arg)
+static void free_command_state(struct command_state *st)
+{
+    if (st->formatted)
+        redisFreeCommand(st->formatted);
+    mw_free(st);
+}
+
+static bool is_noscript(const redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
+           strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+static void on_command_reply(redisAsyncContext *ctx, void *r, void *arg);
+
+/* After NOSCRIPT: load the script again (unless a load was queued since the command was) and
+ * queue the same command after it. Returns true when the command is on its way again. */
+static bool resend_after_noscript(redisAsyncContext *ctx, struct command_state *st)
+{
+    struct mw_store *s = st->store;
+    if (st->resent || !st->script || s->ctx != ctx || !s->connected)
+        return false;
+    st->resent = true;
+    if (s->load_gen == st->load_gen) {
+        s->script_reloads++;
+        MW_LOG_WARN("store", "Redis lost a script (restarted or flushed): loading it again",
+                    "sha1=%s", st->script->sha1);
+        load_script(s, st->script);
+    }
+    st->load_gen = s->load_gen;
+    if (redisAsyncFormattedCommand(ctx, on_command_reply, st, st->formatted, st->formatted_len) !=
+        REDIS_OK)
+        return false;
+    s->commands_sent++;
+    return true;
+}
+
+static void on_command_reply(redisAsyncContext *ctx, void *r, void *arg)
 {
     struct command_state *st = arg;
-    (void)ctx;
+    redisReply *reply = r;
+    if (is_noscript(reply) && resend_after_noscript(ctx, st))
+        return;
     st->cb(reply, st->arg);
-    mw_free(st);
+    free_command_state(st);
 }
 
 int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_store_reply_fn cb,
@@ -210,14 +337,31 @@ int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_stor
 {
     if (!s->connected || !s->ctx)
         return MW_EREDIS;
-    struct command_state *st = mw_malloc(sizeof *st);
+    struct command_state *st = mw_calloc(1, sizeof *st);
     if (!st)
         return MW_ENOMEM;
     st->cb = cb;
     st->arg = arg;
-    if (redisAsyncCommandArgv(s->ctx, on_command_reply, st, (int)cmd->argc,
-                              (const char **)cmd->argv, cmd->argvlen) != REDIS_OK) {
-        mw_free(st);
+    st->store = s;
+    st->script = script_of(s, cmd);
+    st->load_gen = s->load_gen;
+    int sent;
+    if (st->script) {
+        int len = redisFormatCommandArgv(&st->formatted, (int)cmd->argc, (const char **)cmd->argv,
+                                         cmd->argvlen);
+        if (len < 0) {
+            mw_free(st);
+            return MW_ENOMEM;
+        }
+        st->formatted_len = (size_t)len;
+        sent = redisAsyncFormattedCommand(s->ctx, on_command_reply, st, st->formatted,
+                                          st->formatted_len);
+    } else {
+        sent = redisAsyncCommandArgv(s->ctx, on_command_reply, st, (int)cmd->argc,
+                                     (const char **)cmd->argv, cmd->argvlen);
+    }
+    if (sent != REDIS_OK) {
+        free_command_state(st);
         return MW_EREDIS;
     }
     s->commands_sent++;
@@ -237,9 +381,8 @@ int mw_store_commandv(struct mw_store *s, mw_store_reply_fn cb, void *arg, size_
     return rc;
 }
 
-static void on_exec_reply(redisReply *reply, void *arg)
+static void exec_reply(struct exec_state *st, redisReply *reply)
 {
-    struct exec_state *st = arg;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (reply && st->rc == 0)
             MW_LOG_ERROR("store", "Redis command failed", "error=\"%.200s\"", reply->str);
@@ -251,23 +394,42 @@ static void on_exec_reply(redisReply *reply, void *arg)
     }
 }
 
-int mw_store_exec(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
-                  mw_store_done_fn done, void *arg)
+static void on_exec_reply(redisReply *reply, void *arg)
+{
+    struct exec_slot *slot = arg;
+    struct exec_state *st = slot->exec;
+    if (st->each)
+        st->each(slot->index, reply, st->arg);
+    exec_reply(st, reply);
+}
+
+int mw_store_exec_each(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
+                       mw_store_each_fn each, mw_store_done_fn done, void *arg)
 {
     if (!s->connected || !s->ctx)
         return MW_EREDIS;
-    struct exec_state *st = mw_calloc(1, sizeof *st);
+    struct exec_state *st = mw_calloc(1, sizeof *st + n * sizeof st->slots[0]);
     if (!st)
         return MW_ENOMEM;
     st->pending = n + 1; /* +1 guards against completion before every command is queued */
+    st->each = each;
     st->done = done;
     st->arg = arg;
     for (size_t i = 0; i < n; i++) {
-        if (mw_store_command(s, &cmds[i], on_exec_reply, st) != 0) {
+        st->slots[i] = (struct exec_slot){.exec = st, .index = i};
+        if (mw_store_command(s, &cmds[i], on_exec_reply, &st->slots[i]) != 0) {
+            if (each)
+                each(i, NULL, arg);
             st->rc = MW_EREDIS;
             st->pending--;
         }
     }
-    on_exec_reply(&(redisReply){.type = REDIS_REPLY_STATUS}, st);
+    exec_reply(st, &(redisReply){.type = REDIS_REPLY_STATUS});
     return 0;
+}
+
+int mw_store_exec(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
+                  mw_store_done_fn done, void *arg)
+{
+    return mw_store_exec_each(s, cmds, n, NULL, done, arg);
 }

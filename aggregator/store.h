@@ -5,6 +5,12 @@
  * it drops; AUTH from a password file, never from the config text. Commands sent while the
  * connection is down fail at once (their callbacks get NULL), and callers retry: the apply
  * scripts are idempotent, so a retry after an unknown outcome is safe.
+ *
+ * Lua scripts are registered once (mw_store_add_script) and loaded with SCRIPT LOAD on every
+ * connection, before any other command; callers run them with EVALSHA. A NOSCRIPT answer (a
+ * Redis restarted without its scripts, or SCRIPT FLUSH) makes the store load the script again
+ * and resend the same command once, and only that second reply reaches the caller: NOSCRIPT
+ * means the script did not run, so nothing is lost or applied twice.
  */
 #ifndef MW_AGGREGATOR_STORE_H
 #define MW_AGGREGATOR_STORE_H
@@ -30,6 +36,11 @@ int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, str
 void mw_store_destroy(struct mw_store *s);
 bool mw_store_connected(const struct mw_store *s);
 
+/* Register a Lua script (text and its SHA1 in lowercase hex, both borrowed: static storage) to
+ * be loaded on every connection, and now if connected. Returns 0, MW_EFULL (more than a few
+ * scripts) or MW_EINVAL (a digest that is not 40 hex digits). */
+int mw_store_add_script(struct mw_store *s, const char *text, size_t len, const char *sha1);
+
 /* Send one command; `cb` gets its reply. Returns 0 or MW_EREDIS (not connected: cb not called). */
 int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_store_reply_fn cb,
                      void *arg);
@@ -42,6 +53,17 @@ int mw_store_commandv(struct mw_store *s, mw_store_reply_fn cb, void *arg, size_
  * (not connected: done not called). */
 int mw_store_exec(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
                   mw_store_done_fn done, void *arg);
+
+/* Called with each reply of mw_store_exec_each (`i` is the command's index), before `done`. */
+typedef void (*mw_store_each_fn)(size_t i, const redisReply *reply, void *arg);
+
+/* mw_store_exec, showing every reply (NULL when the command failed to send or the connection
+ * dropped) to `each` as it arrives. */
+int mw_store_exec_each(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
+                       mw_store_each_fn each, mw_store_done_fn done, void *arg);
+
+/* Scripts loaded again after a NOSCRIPT answer, since start. */
+uint64_t mw_store_script_reloads(const struct mw_store *s);
 
 /* Commands sent since start (for the commands-per-record measure). */
 uint64_t mw_store_commands_sent(const struct mw_store *s);

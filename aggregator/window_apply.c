@@ -5,7 +5,9 @@
 #include "buf.h"
 #include "clock.h"
 #include "drift.h"
+#include "hash.h"
 #include "error.h"
+#include "latency_hist.h"
 #include "names.h"
 #include "perf_metrics.h"
 #include "value_sketch.h"
@@ -16,126 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* KEYS: 1 dedup bitmap, 2 watermark, 3..2+R index sets (one per resolution), then the window
- * hashes. ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, 5 the model's key
- * prefix "mw:{M}:", 6 the label horizon ms, then per window hash: resolution slot (1-based),
- * member, start ms, ttl ms, number of integer fields NI, number of float fields NF, NI
- * name/increment pairs, NF name/increment pairs; then NP, NP prediction id/spec pairs, NL, NL
- * label id/spec pairs (specs: see join_prediction and join_label).
- *
- * The join keeps each side under mw:{M}:p:<id> or mw:{M}:l:<id> until the other arrives (or
- * the horizon passes) and adds the pair to the prediction's windows. Those keys share the
- * model's hash tag, so they live on the shard of the keys the script declares. */
-const char MW_APPLY_SCRIPT[] =
-    "local function split(s)\n"
-    "  local t = {}\n"
-    "  for f in string.gmatch(s .. '\\31', '(.-)\\31') do t[#t + 1] = f end\n"
-    "  return t\n"
-    "end\n"
-    "local LOG_GAMMA = math.log(1.01 / 0.99)\n"
-    "local function join(ps, ls)\n"
-    "  local p, l = split(ps), split(ls)\n"
-    "  local delay, skew = tonumber(l[5]) - tonumber(p[3]), false\n"
-    "  if delay < 0 then delay, skew = 0, true end\n"
-    "  local bucket = 0\n"
-    "  if delay > 1 then bucket = math.min(1279, math.ceil(math.log(delay) / LOG_GAMMA)) end\n"
-    "  local y = tonumber(l[1])\n"
-    "  for k = 1, 2 do\n"
-    "    local key = p[k]\n"
-    "    if key ~= '' and redis.call('EXISTS', key) == 1 then\n"
-    "      redis.call('HINCRBY', key, 'pc:lab', 1)\n"
-    "      if skew then redis.call('HINCRBY', key, 'pc:skew', 1) end\n"
-    "      redis.call('HINCRBY', key, 'pc:delay_ms', delay)\n"
-    "      redis.call('HINCRBY', key, 'pc:dl:' .. bucket, 1)\n"
-    "      if p[4] == '1' and y >= 0 then\n"
-    "        local pos = p[5] == '1'\n"
-    "        local f\n"
-    "        if y == 1 then f = pos and 'pb:tp' or 'pb:fn' else f = pos and 'pb:fp' or 'pb:tn' "
-    "end\n"
-    "        redis.call('HINCRBY', key, f, 1)\n"
-    "        redis.call('HINCRBY', key, (y == 1 and 'pb:pos:' or 'pb:neg:') .. p[6], 1)\n"
-    "        local pr = math.min(math.max(tonumber(p[7]), 1e-15), 1 - 1e-15)\n"
-    "        local ll = y == 1 and -math.log(pr) or -math.log(1 - pr)\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pb:ll', string.format('%.17g', ll))\n"
-    "      end\n"
-    "      if p[8] ~= '' and l[2] == 'c' and l[3] ~= '' then\n"
-    "        redis.call('HINCRBY', key, 'pm:n', 1)\n"
-    "        if p[8] == l[3] then\n"
-    "          redis.call('HINCRBY', key, 'pm:correct', 1)\n"
-    "          redis.call('HINCRBY', key, 'pm:tp:' .. p[8], 1)\n"
-    "        else\n"
-    "          redis.call('HINCRBY', key, 'pm:fp:' .. p[8], 1)\n"
-    "          redis.call('HINCRBY', key, 'pm:fn:' .. l[3], 1)\n"
-    "        end\n"
-    "      end\n"
-    "      if p[9] == '1' and l[2] == 'v' then\n"
-    "        local yv = tonumber(l[4])\n"
-    "        local e = tonumber(p[10]) - yv\n"
-    "        redis.call('HINCRBY', key, 'pr:n', 1)\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:err', string.format('%.17g', e))\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:abs', string.format('%.17g', math.abs(e)))\n"
-    "        redis.call('HINCRBYFLOAT', key, 'pr:sq', string.format('%.17g', e * e))\n"
-    "        if yv ~= 0 then\n"
-    "          redis.call('HINCRBY', key, 'pr:ape_n', 1)\n"
-    "          redis.call('HINCRBYFLOAT', key, 'pr:ape',\n"
-    "                     string.format('%.17g', math.abs(e) / math.abs(yv)))\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18')\n"
-    "if tonumber(ARGV[4]) > wm then redis.call('SET', KEYS[2], ARGV[4]) end\n"
-    "local r = tonumber(ARGV[3])\n"
-    "local pfx, horizon = ARGV[5], ARGV[6]\n"
-    "local a = 7\n"
-    "for k = 3 + r, #KEYS do\n"
-    "  local idx = KEYS[2 + tonumber(ARGV[a])]\n"
-    "  local member, start, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])\n"
-    "  local ni, nf = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])\n"
-    "  a = a + 6\n"
-    "  redis.call('ZADD', idx, start, member)\n"
-    "  redis.call('PEXPIRE', idx, ttl)\n"
-    "  for j = 1, ni do\n"
-    "    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])\n"
-    "    a = a + 2\n"
-    "  end\n"
-    "  for j = 1, nf do\n"
-    "    redis.call('HINCRBYFLOAT', KEYS[k], ARGV[a], ARGV[a + 1])\n"
-    "    a = a + 2\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', KEYS[k], ttl)\n"
-    "end\n"
-    "local np = tonumber(ARGV[a])\n"
-    "a = a + 1\n"
-    "for j = 1, np do\n"
-    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
-    "  a = a + 2\n"
-    "  local label = redis.call('GET', pfx .. 'l:' .. id)\n"
-    "  if label then\n"
-    "    join(spec, label)\n"
-    "    redis.call('DEL', pfx .. 'l:' .. id)\n"
-    "  else\n"
-    "    redis.call('SET', pfx .. 'p:' .. id, spec, 'PX', horizon)\n"
-    "  end\n"
-    "end\n"
-    "local nl = tonumber(ARGV[a])\n"
-    "a = a + 1\n"
-    "for j = 1, nl do\n"
-    "  local id, spec = ARGV[a], ARGV[a + 1]\n"
-    "  a = a + 2\n"
-    "  local pred = redis.call('GET', pfx .. 'p:' .. id)\n"
-    "  if pred then\n"
-    "    join(pred, spec)\n"
-    "    redis.call('DEL', pfx .. 'p:' .. id)\n"
-    "  else\n"
-    "    redis.call('SET', pfx .. 'l:' .. id, spec, 'PX', horizon)\n"
-    "  end\n"
-    "end\n"
-    "return 1\n";
 
 /* ---- field accumulator: name -> increment, open addressing --------------------------------- */
 
@@ -155,10 +37,7 @@ struct fields {
 
 static uint64_t hash_name(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return mw_hash_str(MW_HASH_INIT, s);
 }
 
 /* Float fields are told apart by name: drift fields start with "d|", resources are the rest. */
@@ -249,9 +128,11 @@ struct window_fields {
 /* Every window one model touches in this batch, and its sides of label joins. */
 struct model_plan {
     const char *model;
+    bool expects_labels;
+    double binary_threshold;
     struct window_fields *windows;
     size_t n_windows;
-    struct mw_redis_cmd predictions; /* id, spec, id, spec... */
+    struct mw_redis_cmd predictions; /* bucket, shard selector, field, value; ... */
     struct mw_redis_cmd labels;
 };
 
@@ -309,6 +190,12 @@ static struct model_plan *find_model(struct planner *pl, const char *model)
     struct model_plan *mp = &grown[pl->n_models++];
     memset(mp, 0, sizeof *mp);
     mp->model = model;
+    struct mw_label_policy policy = {.expects_labels = true,
+                                     .binary_threshold = MW_PERF_THRESHOLD_DEFAULT};
+    if (pl->opt->label_policy)
+        pl->opt->label_policy(pl->opt->label_policy_ctx, model, &policy);
+    mp->expects_labels = policy.expects_labels;
+    mp->binary_threshold = policy.binary_threshold;
     mw_redis_cmd_init(&mp->predictions);
     mw_redis_cmd_init(&mp->labels);
     return mp;
@@ -631,62 +518,104 @@ static int sketch_record(struct sink *fl, const Modelwatch__V1__PredictionEvent 
 
 /* ---- label joins ----------------------------------------------------------------------------- */
 
-#define SEP "\x1f"
+/*
+ * Each side of a join waits in Redis as one field of a hash (see window_apply.h): the field is
+ * a 64-bit hash of the prediction id, the value a packed record of what the join needs, and
+ * the hash one of `shards` of an event-time bucket. Both layouts are read by apply.lua
+ * (unpack_prediction, unpack_label); integers and doubles little-endian.
+ *
+ *   prediction: u8 flags (JOIN_BINARY, JOIN_POSITIVE, JOIN_REGRESSION, JOIN_FINAL_FINE,
+ *               JOIN_FINAL_COARSE), u32 event ms - bucket start, [binary: u16 score bin,
+ *               f64 score], [regression: f64 value], u8 n + version, u8 n + predicted class
+ *   label:      u8 flags (LABEL_BINARY, LABEL_ONE, LABEL_VALUE), u32 label ms - bucket start,
+ *               [value: f64 value] [class: u8 n + class]
+ */
+enum {
+    JOIN_BINARY = 1,       /* a score in [0, 1] */
+    JOIN_POSITIVE = 2,     /* the model predicted the positive class */
+    JOIN_REGRESSION = 4,   /* a finite predicted value */
+    JOIN_FINAL_FINE = 8,   /* the fine window was final when the prediction came: not joined */
+    JOIN_FINAL_COARSE = 16 /* the same for the coarse window */
+};
+enum {
+    LABEL_BINARY = 1, /* the label reads as 0 or 1 ... */
+    LABEL_ONE = 2,    /* ... and it is 1 */
+    LABEL_VALUE = 4   /* a value (regression); otherwise a class */
+};
 
-/* mw:{M}:w:<res_s>:<start_ms>:<version> (start_ms is never negative for real event times). */
-static void window_key(char *out, size_t size, const char *model, const struct mw_window_spec *spec,
-                       int64_t event_ms, const char *version)
+#define MAX_PACKED 600 /* flags, offset, numbers and two strings of at most 255 bytes */
+
+struct packer {
+    uint8_t bytes[MAX_PACKED];
+    size_t n;
+};
+
+static void pack_u(struct packer *p, uint64_t v, size_t width)
 {
-    int64_t start = mw_clock_window_start(event_ms, spec->width_ms);
-    size_t at = put(out, 0, size, "mw:{");
-    at = put(out, at, size, model);
-    at = put(out, at, size, "}:w:");
-    at = put_uint(out, at, size, (uint64_t)(spec->width_ms / 1000));
-    at = put(out, at, size, ":");
-    at = put_uint(out, at, size, start > 0 ? (uint64_t)start : 0);
-    at = put(out, at, size, ":");
-    put(out, at, size, version);
+    for (size_t i = 0; i < width; i++)
+        p->bytes[p->n++] = (uint8_t)(v >> (8 * i));
 }
 
-/* What the join needs of a prediction, precomputed here so that the script does little:
- * fine key, coarse key, event ms, binary?, predicted positive?, score bin, score, predicted
- * class, regression?, predicted value. */
-static int prediction_spec(const struct planner *pl, const Modelwatch__V1__PredictionEvent *ev,
-                           const char *version, const bool *late, struct mw_buf *out)
+static void pack_f64(struct packer *p, double v)
 {
-    char text[2048];
-    size_t at = 0;
-    for (size_t s = 0; s < 2; s++) {
-        if (s < pl->opt->n_specs && !late[s])
-            window_key(text + at, sizeof text - at, ev->model, &pl->opt->specs[s],
-                       ev->event_time_ms, version);
-        at += strlen(text + at);
-        at = put(text, at, sizeof text, SEP);
-    }
-    const Modelwatch__V1__Output *o = ev->output;
-    bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
-    double score = binary ? o->score : 0;
-    bool regression = o && o->has_value && isfinite(o->value);
-    const char *cls = o && o->predicted_class ? o->predicted_class : "";
-    if (strchr(cls, '\x1f'))
-        cls = "";
-    at = put_uint(text, at, sizeof text, ev->event_time_ms > 0 ? (uint64_t)ev->event_time_ms : 0);
-    at = put(text, at, sizeof text, binary ? SEP "1" SEP : SEP "0" SEP);
-    at = put(text, at, sizeof text,
-             binary && score >= MW_PERF_THRESHOLD_DEFAULT ? "1" SEP : "0" SEP);
-    at = put_uint(text, at, sizeof text, mw_perf_score_bin(score, MW_PERF_AUC_BINS_DEFAULT));
-    at = put(text, at, sizeof text, SEP);
-    int rc = mw_buf_append(out, text, at);
-    rc = rc ? rc : mw_buf_printf(out, "%.17g" SEP "%s" SEP "%d" SEP, score, cls, regression);
-    return rc ? rc : mw_buf_printf(out, regression ? "%.17g" : "0", regression ? o->value : 0.0);
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    pack_u(p, bits, 8);
 }
 
-/* Binary reading of a label: 1, 0, or -1 when it is neither. */
-static int binary_label(const Modelwatch__V1__Feedback *fb)
+/* A string of at most 255 bytes; a longer one is packed as "" (no class). */
+static void pack_str(struct packer *p, const char *text)
 {
-    if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE)
-        return fb->label_value == 1.0 ? 1 : fb->label_value == 0.0 ? 0 : -1;
-    const char *c = fb->label_class ? fb->label_class : "";
+    size_t n = text ? strlen(text) : 0;
+    if (n > 255)
+        n = 0;
+    p->bytes[p->n++] = (uint8_t)n;
+    memcpy(p->bytes + p->n, text, n);
+    p->n += n;
+}
+
+/* The id's hash: FNV-1a 64 from another basis than the sampler's (whose hash chose the ids
+ * kept, so its high bits are skewed), then splitmix64's finalizer. Two ids of one model
+ * waiting at once collide with probability about n^2 / 2^65. */
+#define JOIN_HASH_SEED 0x84222325cbf29ce4u
+
+static uint64_t join_hash(const char *id)
+{
+    /* Seeded apart from the sampler's hash of the same id, so that shards are independent of
+     * which ids the rate selected. */
+    return mw_hash_mix(mw_hash_str(JOIN_HASH_SEED, id));
+}
+
+static int64_t bucket_width(const struct mw_apply_options *opt)
+{
+    return opt->pending_bucket_ms > 0 ? opt->pending_bucket_ms : MW_APPLY_PENDING_BUCKET_MS;
+}
+
+/* Append one side to `side`: bucket start, shard selector, field (the id's hash), packed value.
+ * `event_ms` is clamped to [0, ...) like window starts. */
+static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, const char *id,
+                         int64_t event_ms, struct packer *value)
+{
+    int64_t ms = event_ms > 0 ? event_ms : 0;
+    int64_t bucket = mw_clock_window_start(ms, bucket_width(pl->opt));
+    uint32_t offset = (uint32_t)(ms - bucket); /* buckets are at most 30 days wide */
+    for (size_t i = 0; i < 4; i++)
+        value->bytes[1 + i] = (uint8_t)(offset >> (8 * i));
+    uint64_t h = join_hash(id);
+    uint8_t field[8];
+    for (size_t i = 0; i < 8; i++)
+        field[i] = (uint8_t)(h >> (8 * i));
+    int rc = mw_redis_cmd_addf(side, "%" PRId64, bucket);
+    rc = rc ? rc : mw_redis_cmd_addf(side, "%" PRIu32, (uint32_t)h);
+    rc = rc ? rc : mw_redis_cmd_addb(side, field, sizeof field);
+    return rc ? rc : mw_redis_cmd_addb(side, value->bytes, value->n);
+}
+
+/* Binary reading of a class name: 1, 0, or -1 when it is neither. */
+static int binary_class(const char *c)
+{
+    if (!c)
+        return -1;
     if (!strcmp(c, "1") || !strcasecmp(c, "true") || !strcasecmp(c, "yes"))
         return 1;
     if (!strcmp(c, "0") || !strcasecmp(c, "false") || !strcasecmp(c, "no"))
@@ -694,21 +623,12 @@ static int binary_label(const Modelwatch__V1__Feedback *fb)
     return -1;
 }
 
-/* A label: binary reading, kind (c or v), class, value, label ms. */
-static int label_spec(const Modelwatch__V1__Feedback *fb, struct mw_buf *out)
+/* Binary reading of a label: 1, 0, or -1 when it is neither. */
+static int binary_label(const Modelwatch__V1__Feedback *fb)
 {
-    bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
-    const char *cls =
-        is_class && fb->label_class && !strchr(fb->label_class, '\x1f') ? fb->label_class : "";
-    double value = !is_class && isfinite(fb->label_value) ? fb->label_value : 0.0;
-    return mw_buf_printf(out, "%d" SEP "%s" SEP "%s" SEP "%.17g" SEP "%" PRId64, binary_label(fb),
-                         is_class ? "c" : "v", cls, value, fb->event_time_ms);
-}
-
-static int add_join_side(struct mw_redis_cmd *side, const char *id, const struct mw_buf *spec)
-{
-    int rc = mw_redis_cmd_add(side, id);
-    return rc ? rc : mw_redis_cmd_add(side, spec->data);
+    if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE)
+        return fb->label_value == 1.0 ? 1 : fb->label_value == 0.0 ? 0 : -1;
+    return binary_class(fb->label_class ? fb->label_class : "");
 }
 
 static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
@@ -719,27 +639,53 @@ static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
     struct model_plan *mp = find_model(pl, fb->model);
     if (!mp)
         return MW_ENOMEM;
-    struct mw_buf spec;
-    mw_buf_init(&spec, 4096);
-    int rc = label_spec(fb, &spec);
-    rc = rc ? rc : add_join_side(&mp->labels, fb->prediction_id, &spec);
-    mw_buf_free(&spec);
-    return rc == MW_EFULL ? 0 : rc;
+    if (!mp->expects_labels)
+        return 0;
+    struct packer v = {.n = 0};
+    int y = binary_label(fb);
+    bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
+    pack_u(&v,
+           (y >= 0 ? LABEL_BINARY : 0) | (y == 1 ? LABEL_ONE : 0) | (is_class ? 0 : LABEL_VALUE),
+           1);
+    pack_u(&v, 0, 4); /* the offset, set by add_join_side */
+    if (is_class)
+        pack_str(&v, fb->label_class);
+    else
+        pack_f64(&v, isfinite(fb->label_value) ? fb->label_value : 0.0);
+    return add_join_side(pl, &mp->labels, fb->prediction_id, fb->event_time_ms, &v);
 }
 
-/* Keep the prediction for its label (or join it with a label that came first). */
+/* Keep the prediction for its label (or join it with a label that came first). What the model
+ * predicted, for the binary metrics: the class it names when that reads as binary (so that
+ * binary and multi-class metrics agree), else score >= its threshold. */
 static int plan_prediction(struct planner *pl, struct model_plan *mp,
                            const Modelwatch__V1__PredictionEvent *ev, const char *version,
                            const bool *late)
 {
     if (!ev->prediction_id || !*ev->prediction_id)
         return 0;
-    struct mw_buf spec;
-    mw_buf_init(&spec, 4096);
-    int rc = prediction_spec(pl, ev, version, late, &spec);
-    rc = rc ? rc : add_join_side(&mp->predictions, ev->prediction_id, &spec);
-    mw_buf_free(&spec);
-    return rc == MW_EFULL ? 0 : rc;
+    const Modelwatch__V1__Output *o = ev->output;
+    bool binary = o && o->has_score && o->score >= 0 && o->score <= 1;
+    bool regression = o && o->has_value && isfinite(o->value);
+    const char *cls = o && o->predicted_class ? o->predicted_class : "";
+    int named = binary_class(cls);
+    bool positive = binary && (named >= 0 ? named == 1 : o->score >= mp->binary_threshold);
+    struct packer v = {.n = 0};
+    pack_u(&v,
+           (binary ? JOIN_BINARY : 0) | (positive ? JOIN_POSITIVE : 0) |
+               (regression ? JOIN_REGRESSION : 0) | (late[0] ? JOIN_FINAL_FINE : 0) |
+               (late[1] ? JOIN_FINAL_COARSE : 0),
+           1);
+    pack_u(&v, 0, 4); /* the offset, set by add_join_side */
+    if (binary) {
+        pack_u(&v, mw_perf_score_bin(o->score, MW_PERF_AUC_BINS_DEFAULT), 2);
+        pack_f64(&v, o->score);
+    }
+    if (regression)
+        pack_f64(&v, o->value);
+    pack_str(&v, version);
+    pack_str(&v, cls);
+    return add_join_side(pl, &mp->predictions, ev->prediction_id, ev->event_time_ms, &v);
 }
 
 static double record_weight(const Modelwatch__V1__Record *rec)
@@ -766,14 +712,21 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     /* A prediction kept only as an error or a slow request gets no label: not waited for. */
     bool label_sampled = !rec->has_label_sampled || rec->label_sampled;
     bool late[2] = {true, true};
-    struct sink sink = {.n = 0};
-    for (size_t s = 0; s < pl->opt->n_specs && s < 2; s++) {
-        const struct mw_window_spec *spec = &pl->opt->specs[s];
-        int64_t start = mw_clock_window_start(ev->event_time_ms, spec->width_ms);
+    /* Both windows first: creating one may move mp->windows, so pointers are taken after. */
+    size_t at[2];
+    size_t n_specs = pl->opt->n_specs < 2 ? pl->opt->n_specs : 2;
+    for (size_t s = 0; s < n_specs; s++) {
+        int64_t start = mw_clock_window_start(ev->event_time_ms, pl->opt->specs[s].width_ms);
         struct window_fields *w = find_window(mp, version, s, start);
         if (!w)
             return MW_ENOMEM;
-        if (is_late(pl, spec, start)) {
+        at[s] = (size_t)(w - mp->windows);
+    }
+    struct sink sink = {.n = 0};
+    for (size_t s = 0; s < n_specs; s++) {
+        const struct mw_window_spec *spec = &pl->opt->specs[s];
+        struct window_fields *w = &mp->windows[at[s]];
+        if (is_late(pl, spec, w->start_ms)) {
             if (s == 0)
                 pl->late_records++;
             int rc = add_int(&w->fields, "late_records", 1);
@@ -783,7 +736,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         }
         late[s] = false;
         int rc = add_int(&w->fields, "records", 1);
-        if (!rc && label_sampled)
+        if (!rc && label_sampled && mp->expects_labels)
             rc = add_int(&w->fields, "pc:pred", 1);
         rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
         if (rc)
@@ -806,7 +759,9 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         if (rc)
             return rc;
     }
-    return (late[0] && late[1]) || !label_sampled ? 0 : plan_prediction(pl, mp, ev, version, late);
+    if ((late[0] && late[1]) || !label_sampled || !mp->expects_labels)
+        return 0;
+    return plan_prediction(pl, mp, ev, version, late);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -843,14 +798,21 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
     return rc ? rc : add_field_args(cmd, &w->fields, 1);
 }
 
+/* ln(gamma) of the latency histogram: the script puts label delays in its buckets. */
+static double latency_log_gamma(void)
+{
+    return log((1.0 + MW_LATENCY_ALPHA) / (1.0 - MW_LATENCY_ALPHA));
+}
+
+/* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
 static int build_eval(const struct model_plan *mp, const struct planner *pl,
                       struct mw_redis_cmd *cmd)
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
     const char *m = mp->model;
-    int rc = mw_redis_cmd_add(cmd, "EVAL");
-    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT);
+    int rc = mw_redis_cmd_add(cmd, "EVALSHA");
+    rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT_SHA1);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
     rc = rc ? rc
             : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
@@ -869,13 +831,23 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", MW_LATENCY_BUCKETS - 1);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->now_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, bucket_width(opt));
+    rc =
+        rc ? rc
+           : mw_redis_cmd_addf(cmd, "%" PRIu32,
+                               opt->pending_shards ? opt->pending_shards : MW_APPLY_PENDING_SHARDS);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++)
+        rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].width_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
     const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
     for (size_t k = 0; !rc && k < 2; k++) {
-        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 2);
+        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 4);
         for (size_t i = 0; !rc && i < sides[k]->argc; i++)
-            rc = mw_redis_cmd_add(cmd, sides[k]->argv[i]);
+            rc = mw_redis_cmd_addb(cmd, sides[k]->argv[i], sides[k]->argvlen[i]);
     }
     return rc;
 }
@@ -897,13 +869,16 @@ static void free_planner(struct planner *pl)
 static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
 {
     out->cmds = mw_calloc(pl->n_models + 1, sizeof *out->cmds);
-    if (!out->cmds)
+    out->models = mw_calloc(pl->n_models + 1, sizeof *out->models);
+    if (!out->cmds || !out->models)
         return MW_ENOMEM;
     int rc = 0;
     for (size_t i = 0; !rc && i < pl->n_models; i++) {
         mw_redis_cmd_init(&out->cmds[i]);
         out->n_cmds++;
-        rc = build_eval(&pl->models[i], pl, &out->cmds[i]);
+        out->models[i] = mw_strdup(pl->models[i].model);
+        rc = out->models[i] ? build_eval(&pl->models[i], pl, &out->cmds[i]) : MW_ENOMEM;
+        out->n_models += out->models[i] != NULL;
     }
     if (!rc && pl->n_models) {
         struct mw_redis_cmd *sadd = &out->cmds[out->n_cmds++];
@@ -942,9 +917,26 @@ void mw_apply_plan_free(struct mw_apply_plan *plan)
         return;
     for (size_t i = 0; i < plan->n_cmds; i++)
         mw_redis_cmd_free(&plan->cmds[i]);
+    for (size_t i = 0; i < plan->n_models; i++)
+        mw_free(plan->models[i]);
     mw_free(plan->cmds);
+    mw_free(plan->models);
     plan->cmds = NULL;
-    plan->n_cmds = 0;
+    plan->models = NULL;
+    plan->n_cmds = plan->n_models = 0;
+}
+
+int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return MW_EPARSE;
+    for (size_t i = 0; i < 2; i++)
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER || reply->element[i]->integer < 0)
+            return MW_EPARSE;
+    out->applied = reply->element[0]->integer != 0;
+    out->labels_joined = (uint64_t)reply->element[1]->integer;
+    return 0;
 }
 
 int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b)

@@ -2,42 +2,69 @@
  * window_apply.h — turns one decoded Batch into the Redis commands that apply it exactly once.
  *
  * Layout in Redis (every key of a model shares the hash tag {model}, so a Redis Cluster keeps
- * a model's keys, and its scripts, on one shard):
+ * a model's keys, and its scripts, on one shard). Names in backquotes are exact, <x> stands
+ * for any text; tests/integration/test_apply_script.py checks every key and window field that
+ * apply.lua writes for a realistic batch against them.
  *
- *   mw:{M}:w:<res_s>:<start_ms>:<version>   hash of one window's counters:
- *        integers (HINCRBY): count, errors, err:<code>, lat:<bucket>, lat_sum_us, tokens_in,
- *          tokens_out, feedback, records (sampled records), late (predictions that arrived after
- *          the window was final: counted here, not merged), late_records, pf|<tag> (records
- *          whose drift fields the profile with that tag (hex, profile.h) binned)
- *        floats (HINCRBYFLOAT): wrecords (sum of record weights), cpu_s, mem_gib_s, gpu_s, pod_s
- *          (the pod's resources, shared among its models by prediction count), and per profiled
- *          feature F, weighted: d|F|n (values seen), d|F|obs (values seen, unweighted: the
- *          sample size of the tests), d|F|miss, d|F|g<s> (numeric values in slot s of the
- *          profile's grid, drift.h), d|F|s<s> (their weighted sum, for the slots below the range,
- *          first, last and above the range), d|F|c|<category>, d|F|unseen (categories the
- *          profile does not know), d|F|type (values of the wrong type: text where the profile
- *          has numbers)
- *        performance, once a label joins its prediction (perf_metrics.h names them): pc:pred
- *          (sampled predictions), pc:lab, pc:skew, pc:delay_ms, pc:dl:<k>; pb:tp/fp/tn/fn,
- *          pb:pos:<bin>, pb:neg:<bin>, pb:ll (binary, score threshold 0.5, 1000 score bins);
- *          pm:n, pm:correct, pm:tp/fp/fn:<class> (multi-class); pr:n, pr:err, pr:abs, pr:sq,
- *          pr:ape, pr:ape_n (regression). Counted once per joined pair: a label is shipped
- *          only when the rate selects its prediction id, so every joined pair of a model has
- *          the same inclusion probability (the rate) and the same sample weight, which cancels
- *          in every ratio (accuracy, AUC, MAE...). A rate changed mid-window by SIGHUP, or a
- *          cap scaling weights, mixes two weights in that window.
- *   mw:{M}:idx:<res_s>                      sorted set of "<start_ms>:<version>" by start_ms
- *   mw:{M}:wm                               the model's watermark (ms), highest seen
- *   mw:{M}:dedup:<agent_id>:<boot_id>       bitmap of batch sequence numbers already applied
- *   mw:{M}:p:<prediction id>                a sampled prediction waiting for its label
- *   mw:{M}:l:<prediction id>                a label that came before its prediction
- *   mw:models                               set of model names (outside any script: adding a
- *                                           member twice is harmless)
+ *   `mw:{<model>}:w:<res_s>:<start_ms>:<version>`   hash of one window's counters:
+ *        integers (HINCRBY): `count`, `errors`, `err:<code>`, `lat:<bucket>`, `lat_sum_us`,
+ *          `tokens_in`, `tokens_out`, `feedback`, `records` (sampled records), `late`
+ *          (predictions that arrived after the window was final: counted here, not merged),
+ *          `late_records`, `pf|<tag>` (records whose drift fields the profile with that tag, hex
+ *          (profile.h), binned)
+ *        floats (HINCRBYFLOAT), all named d|...: `d|wrecords` (sum of record weights); the
+ *          pod's resources, shared among its models by prediction count: `d|cpu_s`,
+ *          `d|cpu_req_s`, `d|cpu_billed_s`, `d|mem_gib_s`, `d|mem_billed_gib_s`, `d|gpu_s`,
+ *          `d|pod_s`; per profiled feature, weighted: `d|<feature>|n` (values seen),
+ *          `d|<feature>|obs` (values seen, unweighted: the sample size of the tests),
+ *          `d|<feature>|miss`, `d|<feature>|g<slot>` (numeric values in a slot of the profile's
+ *          grid, drift.h), `d|<feature>|s<slot>` (their weighted sum, for the slots below the
+ *          range, first, last and above the range), `d|<feature>|c|<category>`,
+ *          `d|<feature>|unseen` (categories the profile does not know), `d|<feature>|type`
+ *          (values of the wrong type: text where the profile has numbers); per numeric
+ *          feature of a record no profile binned (every record with drift.sketch_always),
+ *          weighted: `d|<feature>|kp<i>`, `d|<feature>|kn<i>`, `d|<feature>|kz` (its
+ *          value_sketch.h bucket). Drift fields go only to windows of the resolutions
+ *          drift.windows names.
+ *        performance (perf_metrics.h names them): `pc:pred` (sampled predictions of a model
+ *          that expects labels); once a label joins its prediction: `pc:lab`, `pc:skew`,
+ *          `pc:delay_ms`, `pc:dl:<k>`; binary (the model's threshold, 1000 score bins):
+ *          `pb:tp`, `pb:fp`, `pb:tn`, `pb:fn`, `pb:pos:<bin>`, `pb:neg:<bin>`, `pb:ll`;
+ *          multi-class: `pm:n`, `pm:correct`, `pm:tp:<class>`, `pm:fp:<class>`,
+ *          `pm:fn:<class>`; regression: `pr:n`, `pr:err`, `pr:abs`, `pr:sq`, `pr:ape`,
+ *          `pr:ape_n`. Counted once per joined pair, in the prediction's windows: a label is
+ *          shipped only when the rate selects its prediction id, so every joined pair of a
+ *          model has the same inclusion probability (the rate) and the same sample weight,
+ *          which cancels in every ratio (accuracy, AUC, MAE...). A rate changed mid-window by
+ *          SIGHUP, or a cap scaling weights, mixes two weights in that window.
+ *        What a binary prediction predicted: the class it names when that reads as binary
+ *          ("1"/"0", "true"/"false", "yes"/"no", as labels are read), so that its binary and
+ *          multi-class metrics agree; otherwise score >= the model's threshold
+ *          (labels.binary_threshold[s] in the aggregator's config).
+ *   `mw:{<model>}:idx:<res_s>`               sorted set of "<start_ms>:<version>" by start_ms
+ *   `mw:{<model>}:wm`                        the model's watermark (ms), highest seen
+ *   `mw:{<model>}:dedup:<agent_id>:<boot_id>` bitmap of batch sequence numbers already applied
+ *   `mw:{<model>}:jp:<bucket_ms>:<shard>`    hash of sampled predictions waiting for their
+ *                                            labels (models that expect labels only)
+ *   `mw:{<model>}:jl:<bucket_ms>:<shard>`    hash of labels that came before their prediction
+ *        Field: the prediction id's 64-bit hash (8 bytes, little-endian); value: what the join
+ *        needs, packed (about 20 bytes: window_apply.c). A side waits in the bucket of its
+ *        event time (labels.pending_bucket wide), in shard <hash> mod the bucket's shards; the
+ *        bucket expires whole label_horizon + its width after its start. Window keys are
+ *        derived at join time from the prediction's event time and version. With Redis's
+ *        default hash-max-listpack-entries (512) a hash up to about 500 fields stays a
+ *        listpack: about 40 bytes per waiting prediction (bench/README.md).
+ *   `mw:{<model>}:jpi`, `mw:{<model>}:jli`   sorted sets of the live buckets of each, members
+ *                                            "<bucket_ms>:<shards>" scored by bucket_ms
+ *   `mw:models`                              set of model names (outside any script: adding
+ *                                            a member twice is harmless)
  *
- * Per model in the batch, one EVAL runs MW_APPLY_SCRIPT: it sets the batch's bit in the dedup
- * bitmap and, only if the bit was clear, applies every increment of that model. A replayed batch
+ * Per model in the batch, one EVALSHA runs apply.lua (embedded at build time, loaded once per
+ * connection by the store): it sets the batch's bit in the dedup bitmap and, only if the bit
+ * was clear, applies every increment of that model and joins its labels. A replayed batch
  * therefore changes nothing, and a batch half-applied before a crash is completed model by
  * model on retry. All updates are increments, so any replica may apply any batch in any order.
+ * The script answers {applied, joined}: 1 and the label pairs it joined, or {0, 0} for a replay.
  *
  * Lateness: the caller passes the partition's watermark as it stood before this batch. Counters
  * of a window whose end + allowed lateness is at or below it go to the window's `late` field
@@ -50,6 +77,7 @@
 #include "redis_cmd.h"
 #include "telemetry.pb-c.h"
 
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +92,19 @@ struct mw_window_spec {
 typedef const struct mw_profile *(*mw_profile_lookup_fn)(void *ctx, const char *model,
                                                          const char *version);
 
+/* How one model takes part in label joins. */
+struct mw_label_policy {
+    bool expects_labels;     /* its sampled predictions wait for labels (and labels for them) */
+    double binary_threshold; /* score >= threshold predicts the positive class */
+};
+
+/* Fill in `out` (preset to: expects labels, threshold MW_PERF_THRESHOLD_DEFAULT) for `model`. */
+typedef void (*mw_label_policy_fn)(void *ctx, const char *model, struct mw_label_policy *out);
+
+/* Defaults of mw_apply_options.pending_bucket_ms and pending_shards when they are 0. */
+#define MW_APPLY_PENDING_BUCKET_MS 86400000
+#define MW_APPLY_PENDING_SHARDS 256u
+
 struct mw_apply_options {
     const struct mw_window_spec *specs; /* at most 2 resolutions */
     size_t n_specs;
@@ -75,11 +116,18 @@ struct mw_apply_options {
     mw_profile_lookup_fn profile; /* may be NULL: no drift fields */
     bool sketch_always;           /* value sketches even for records a profile bins */
     void *profile_ctx;
+    mw_label_policy_fn label_policy; /* may be NULL: every model, threshold 0.5 */
+    void *label_policy_ctx;
+    int64_t now_ms;            /* wall clock: what has waited past the horizon is dropped */
+    int64_t pending_bucket_ms; /* event-time buckets of waiting join sides; 0: default */
+    uint32_t pending_shards;   /* hashes per new bucket; 0: default */
 };
 
 struct mw_apply_plan {
-    struct mw_redis_cmd *cmds; /* one EVAL per model, then one SADD mw:models */
+    struct mw_redis_cmd *cmds; /* one EVALSHA per model, then one SADD mw:models */
     size_t n_cmds;
+    char **models; /* models[i] is the model cmds[i] applies, i < n_models; owned */
+    size_t n_models;
     uint64_t late_predictions;
     uint64_t late_records;
 };
@@ -96,6 +144,20 @@ void mw_apply_plan_free(struct mw_apply_plan *plan);
  * a batch without counters). */
 int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b);
 
+/* What one model's EVALSHA answered. */
+struct mw_apply_result {
+    bool applied;           /* false: a replay, nothing changed */
+    uint64_t labels_joined; /* label/prediction pairs joined by this application */
+};
+
+/* Read apply.lua's reply {applied, joined}. Returns 0, or MW_EPARSE for any other reply
+ * (including an error reply). */
+int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out);
+
+/* apply.lua, embedded at build time (apply_script.c is generated by embed_lua.py): its text,
+ * length and SHA1 (lowercase hex, what EVALSHA takes). */
 extern const char MW_APPLY_SCRIPT[];
+extern const size_t MW_APPLY_SCRIPT_LEN;
+extern const char MW_APPLY_SCRIPT_SHA1[];
 
 #endif

@@ -239,6 +239,7 @@ int main(int argc, char **argv)
                                    .watermark_ms = INT64_MIN,
                                    .allowed_lateness_ms = 300000,
                                    .label_horizon_ms = 604800000,
+                                   .now_ms = t0 + batches * records * 50,
                                    .profile = lookup,
                                    .profile_ctx = no_profile ? &no_profile : NULL,
                                    .sketch_always = sketch_always};
@@ -246,6 +247,15 @@ int main(int argc, char **argv)
     if (redis_port && (!rc || rc->err)) {
         fprintf(stderr, "cannot connect to redis on %ld\n", redis_port);
         return 1;
+    }
+    if (rc) { /* the plans run apply.lua by EVALSHA, as the aggregator does after loading it */
+        redisReply *loaded =
+            redisCommand(rc, "SCRIPT LOAD %b", MW_APPLY_SCRIPT, (size_t)MW_APPLY_SCRIPT_LEN);
+        if (!loaded || loaded->type != REDIS_REPLY_STRING) {
+            fprintf(stderr, "redis: cannot load apply.lua\n");
+            return 1;
+        }
+        freeReplyObject(loaded);
     }
     struct mw_buf scratch;
     mw_buf_init(&scratch, 256u << 20);

@@ -15,7 +15,7 @@ for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep
 
 echo "== decode + window + plan, one core (process CPU time), 200 batches x 1000 records"
 taskset -c 0 "$exe" -b 200 -r 1000
-echo "== the same, applied to redis-server (pipelined EVAL per model per batch), wall clock"
+echo "== the same, applied to redis-server (pipelined EVALSHA per model per batch), wall clock"
 redis-cli -p "$port" flushall >/dev/null
 taskset -c 0 "$exe" -b 200 -r 1000 -p "$port"
 if command -v valgrind >/dev/null; then

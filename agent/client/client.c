@@ -722,22 +722,27 @@ int mw_capture(mw_client *client, const struct mw_event *ev)
     return send_message(client, &msg);
 }
 
-static int send_feedback(mw_client *client, Modelwatch__V1__Feedback *fb)
+static int send_feedback(mw_client *client, Modelwatch__V1__Feedback *fb,
+                         const struct mw_feedback_options *options)
 {
     if (!nonempty(fb->model) || !nonempty(fb->prediction_id))
+        return drop(client, MW_EINVAL);
+    int64_t event_time_ms = options ? options->event_time_ms : 0;
+    if (event_time_ms < 0)
         return drop(client, MW_EINVAL);
     if (!fb->version)
         fb->version = "";
     fb->has_event_time_ms = 1;
-    fb->event_time_ms = mw_clock_wall_ms();
+    fb->event_time_ms = event_time_ms ? event_time_ms : mw_clock_wall_ms();
     Modelwatch__V1__ClientMessage msg = MODELWATCH__V1__CLIENT_MESSAGE__INIT;
     msg.body_case = MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK;
     msg.feedback = fb;
     return send_message(client, &msg);
 }
 
-int mw_feedback(mw_client *client, const char *model, const char *version,
-                const char *prediction_id, const char *label_class)
+int mw_feedback_ex(mw_client *client, const char *model, const char *version,
+                   const char *prediction_id, const char *label_class,
+                   const struct mw_feedback_options *options)
 {
     if (!client)
         return MW_EINVAL;
@@ -749,11 +754,12 @@ int mw_feedback(mw_client *client, const char *model, const char *version,
     fb.prediction_id = (char *)prediction_id;
     fb.label_case = MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
     fb.label_class = (char *)label_class;
-    return send_feedback(client, &fb);
+    return send_feedback(client, &fb, options);
 }
 
-int mw_feedback_value(mw_client *client, const char *model, const char *version,
-                      const char *prediction_id, double label_value)
+int mw_feedback_value_ex(mw_client *client, const char *model, const char *version,
+                         const char *prediction_id, double label_value,
+                         const struct mw_feedback_options *options)
 {
     if (!client)
         return MW_EINVAL;
@@ -765,5 +771,17 @@ int mw_feedback_value(mw_client *client, const char *model, const char *version,
     fb.prediction_id = (char *)prediction_id;
     fb.label_case = MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE;
     fb.label_value = label_value;
-    return send_feedback(client, &fb);
+    return send_feedback(client, &fb, options);
+}
+
+int mw_feedback(mw_client *client, const char *model, const char *version,
+                const char *prediction_id, const char *label_class)
+{
+    return mw_feedback_ex(client, model, version, prediction_id, label_class, NULL);
+}
+
+int mw_feedback_value(mw_client *client, const char *model, const char *version,
+                      const char *prediction_id, double label_value)
+{
+    return mw_feedback_value_ex(client, model, version, prediction_id, label_value, NULL);
 }

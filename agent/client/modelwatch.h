@@ -200,12 +200,30 @@ MW_EXTERN int mw_capture(mw_client *client, const struct mw_event *event);
 
 /*
  * Report the ground-truth label of an earlier prediction: a class (mw_feedback) or a value
- * (mw_feedback_value). `version` may be NULL. Same contract as mw_capture().
+ * (mw_feedback_value). `version` may be NULL. The label's event time is now. Same contract as
+ * mw_capture().
  */
 MW_EXTERN int mw_feedback(mw_client *client, const char *model, const char *version,
                           const char *prediction_id, const char *label_class);
 MW_EXTERN int mw_feedback_value(mw_client *client, const char *model, const char *version,
                                 const char *prediction_id, double label_value);
+
+/* Details of a label for mw_feedback_ex() and mw_feedback_value_ex(). Zero-initialise it; a
+ * zero field takes its default. */
+struct mw_feedback_options {
+    /* When the ground truth became known, Unix epoch ms; 0 means now. The aggregator measures
+     * a label's delay from its prediction's event time to this (label coverage and delay). */
+    int64_t event_time_ms;
+};
+
+/* mw_feedback() and mw_feedback_value() with options; `options` may be NULL (all defaults) and
+ * is only read during the call. MW_EINVAL also for a negative event_time_ms. */
+MW_EXTERN int mw_feedback_ex(mw_client *client, const char *model, const char *version,
+                             const char *prediction_id, const char *label_class,
+                             const struct mw_feedback_options *options);
+MW_EXTERN int mw_feedback_value_ex(mw_client *client, const char *model, const char *version,
+                                   const char *prediction_id, double label_value,
+                                   const struct mw_feedback_options *options);
 
 /* Number of messages dropped so far: refused because no agent was connected, the buffer was
  * full or the message was invalid, plus messages accepted but still buffered when

@@ -101,7 +101,10 @@ static void test_bad_arguments_are_refused(void **state)
     assert_int_equal(mw_feedback(c, "churn", NULL, NULL, "yes"), MW_EINVAL);
     assert_int_equal(mw_feedback(c, "churn", NULL, "id", NULL), MW_EINVAL);
     assert_int_equal(mw_feedback_value(c, "churn", NULL, "id", INFINITY), MW_EINVAL);
-    assert_int_equal(mw_client_dropped(c), 12); /* every refused call on a client */
+    struct mw_feedback_options before_epoch = {.event_time_ms = -1};
+    assert_int_equal(mw_feedback_ex(c, "churn", NULL, "id", "yes", &before_epoch), MW_EINVAL);
+    assert_int_equal(mw_feedback_value_ex(c, "churn", NULL, "id", 1.0, &before_epoch), MW_EINVAL);
+    assert_int_equal(mw_client_dropped(c), 14); /* every refused call on a client */
     assert_int_equal(mw_client_dropped(NULL), 0);
     mw_client_close(c);
     mw_client_close(NULL);
@@ -178,9 +181,30 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     assert_int_equal(cm->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK);
     assert_string_equal(cm->feedback->prediction_id, "req-1");
     assert_true(cm->feedback->label_value == 3.25);
+    assert_true(cm->feedback->has_event_time_ms && cm->feedback->event_time_ms > 1700000000000);
     modelwatch__v1__client_message__free_unpacked(cm, NULL);
     nn_freemsg(msg);
-    assert_int_equal(mw_client_sent(c), 2);
+
+    /* A label with its own event time carries it; NULL options mean now. */
+    struct mw_feedback_options at = {.event_time_ms = 1700000090123};
+    assert_int_equal(mw_feedback_ex(c, "churn", "v3", "req-1", "yes", &at), 0);
+    n = receive(pull, &msg);
+    assert_true(n > 0);
+    cm = modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    assert_non_null(cm);
+    assert_string_equal(cm->feedback->label_class, "yes");
+    assert_int_equal(cm->feedback->event_time_ms, 1700000090123);
+    modelwatch__v1__client_message__free_unpacked(cm, NULL);
+    nn_freemsg(msg);
+    assert_int_equal(mw_feedback_value_ex(c, "churn", "v3", "req-1", 2.0, &at), 0);
+    n = receive(pull, &msg);
+    assert_true(n > 0);
+    cm = modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    assert_non_null(cm);
+    assert_int_equal(cm->feedback->event_time_ms, 1700000090123);
+    modelwatch__v1__client_message__free_unpacked(cm, NULL);
+    nn_freemsg(msg);
+    assert_int_equal(mw_client_sent(c), 4);
     mw_client_close(c);
     nn_close(pull);
 }

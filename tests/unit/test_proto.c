@@ -9,14 +9,17 @@
 #include "batch_builder.h"
 #include "batch_decode.h"
 #include "buf.h"
+#include "alloc.h"
 #include "counters.h"
 #include "error.h"
 #include "latency_hist.h"
+#include "profile.h"
 #include "telemetry.pb-c.h"
 #include "value_sketch.h"
 #include "window_apply.h"
 #include "zframe.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,8 +253,8 @@ static void test_apply_plan_has_one_script_per_model(void **state)
     assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
     assert_int_equal(plan.n_cmds, 3); /* churn, fraud, SADD */
     const struct mw_redis_cmd *churn = &plan.cmds[0];
-    assert_string_equal(churn->argv[0], "EVAL");
-    assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT);
+    assert_string_equal(churn->argv[0], "EVALSHA");
+    assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT_SHA1);
     /* dedup + watermark + 2 indexes + 2 minute windows + 1 hour window */
     assert_string_equal(churn->argv[2], "7");
     assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1");
@@ -399,6 +402,91 @@ static void test_late_counters_are_counted_not_merged(void **state)
     free_sealed(&s);
 }
 
+/* A realloc that always moves the block, so that a pointer kept across it is caught. */
+static void *moving_realloc(void *ptr, size_t size)
+{
+    void *moved = malloc(size ? size : 1);
+    if (moved && ptr) {
+        size_t old = malloc_usable_size(ptr);
+        memcpy(moved, ptr, old < size ? old : size);
+        memset(ptr, 0xa5, old);
+        free(ptr);
+    }
+    return moved;
+}
+
+static const struct mw_profile *one_profile(void *ctx, const char *model, const char *version)
+{
+    (void)model;
+    (void)version;
+    return ctx;
+}
+
+/* Regression: plan_record kept the fine window's pointer while creating the coarse window,
+ * whose realloc could move the model's window array; the fine window's float count then
+ * missed the drift fields and the script read its arguments misaligned. */
+static void test_drift_fields_survive_the_window_array_moving(void **state)
+{
+    (void)state;
+    static const char profile_json[] =
+        "{\"format\":2,\"model\":\"m\",\"version\":\"v1\",\"features\":{\"age\":{\"type\":"
+        "\"numeric\",\"count\":10,\"min\":0,\"max\":99,\"mean\":40,\"std\":20,\"cuts\":[20,40],"
+        "\"region_counts\":[3,4,3],\"region_sums\":[30,120,210],\"deciles\":[20,40]}}}";
+    struct mw_profile *profile = NULL;
+    char err[128];
+    assert_int_equal(
+        mw_profile_parse(profile_json, sizeof profile_json - 1, &profile, err, sizeof err), 0);
+    Modelwatch__V1__Feature age = MODELWATCH__V1__FEATURE__INIT, *agep = &age;
+    age.name = "age";
+    age.value_case = MODELWATCH__V1__FEATURE__VALUE_NUMERIC;
+    age.numeric = 30;
+    Modelwatch__V1__PredictionEvent ev = MODELWATCH__V1__PREDICTION_EVENT__INIT;
+    ev.model = "m";
+    ev.version = "v1";
+    ev.prediction_id = "p-1";
+    ev.has_event_time_ms = 1;
+    ev.event_time_ms = 1700000040000;
+    ev.n_features = 1;
+    ev.features = &agep;
+    Modelwatch__V1__Record rec = MODELWATCH__V1__RECORD__INIT, *recp = &rec;
+    rec.body_case = MODELWATCH__V1__RECORD__BODY_EVENT;
+    rec.event = &ev;
+    Modelwatch__V1__Identity id = MODELWATCH__V1__IDENTITY__INIT;
+    id.agent_id = "a";
+    id.boot_id = "b";
+    Modelwatch__V1__Batch b = MODELWATCH__V1__BATCH__INIT;
+    b.identity = &id;
+    b.n_records = 1;
+    b.records = &recp;
+    struct mw_window_spec specs[] = {{MINUTE_MS, 3600000, true}, {3600000, 86400000, true}};
+    struct mw_apply_options opt = {.specs = specs,
+                                   .n_specs = 2,
+                                   .dedup_retention_ms = 604800000,
+                                   .watermark_ms = INT64_MIN,
+                                   .profile = one_profile,
+                                   .profile_ctx = profile};
+    struct mw_apply_plan plan;
+    mw_replace_allocator(malloc, calloc, moving_realloc, free);
+    int rc = mw_apply_plan_build(&b, &opt, &plan);
+    mw_replace_allocator(malloc, calloc, realloc, free);
+    assert_int_equal(rc, 0);
+    const struct mw_redis_cmd *cmd = &plan.cmds[0];
+    const char *members[] = {"1700000040000:v1", "1699999200000:v1"};
+    for (size_t k = 0; k < 2; k++) {
+        long at = find_arg(cmd, members[k]);
+        assert_true(at > 0);
+        long n_int = strtol(cmd->argv[at + 3], NULL, 10);
+        long n_float = strtol(cmd->argv[at + 4], NULL, 10);
+        long floats_listed = 0;
+        for (long f = 0; f < n_int + n_float; f++)
+            floats_listed += strncmp(cmd->argv[at + 5 + 2 * f], "d|", 2) == 0;
+        assert_int_equal(n_float, 4); /* d|wrecords, d|age|n, d|age|obs, d|age|g2 */
+        assert_int_equal(floats_listed, n_float);
+    }
+    mw_apply_plan_free(&plan);
+    mw_profile_free(profile);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_apply_plan_has_one_script_per_model),
         cmocka_unit_test(test_late_counters_are_counted_not_merged),
         cmocka_unit_test(test_sketch_only_without_profile_unless_always),
+        cmocka_unit_test(test_drift_fields_survive_the_window_array_moving),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

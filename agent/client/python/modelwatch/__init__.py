@@ -151,6 +151,19 @@ _c_feedback = _prototype("mw_feedback", ctypes.c_int, ctypes.c_void_p, ctypes.c_
 _c_feedback_value = _prototype("mw_feedback_value", ctypes.c_int, ctypes.c_void_p,
                                ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                                ctypes.c_double)
+
+
+class _FeedbackOptions(ctypes.Structure):
+    """Mirror of struct mw_feedback_options."""
+    _fields_ = [("event_time_ms", ctypes.c_int64)]
+
+
+_c_feedback_ex = _prototype("mw_feedback_ex", ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,
+                            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                            ctypes.POINTER(_FeedbackOptions))
+_c_feedback_value_ex = _prototype("mw_feedback_value_ex", ctypes.c_int, ctypes.c_void_p,
+                                  ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                  ctypes.c_double, ctypes.POINTER(_FeedbackOptions))
 _c_dropped = _prototype("mw_client_dropped", ctypes.c_uint64, ctypes.c_void_p)
 _c_sent = _prototype("mw_client_sent", ctypes.c_uint64, ctypes.c_void_p)
 
@@ -447,23 +460,27 @@ class Client:
         )
         return self._outcome(_c_capture(handle, _byref(event)), "event")
 
-    def feedback(self, model, prediction_id, label, version=None):
+    def feedback(self, model, prediction_id, label, version=None, event_time_ms=0):
         """Report the ground-truth label of an earlier prediction; never blocks.
 
         label is a str (the true class) or a finite number (the true value of a regression).
-        Returns True when handed to the agent, False when dropped. Raises ValueError for
-        invalid arguments.
+        event_time_ms is when the ground truth became known, Unix epoch ms, 0 meaning now: the
+        label's delay is measured from its prediction's event time to it. Returns True when
+        handed to the agent, False when dropped. Raises ValueError for invalid arguments.
         """
         handle = self._live_handle()
         model_b = _name(model, "model")
         id_b = _text(prediction_id, "prediction_id", empty_ok=False)
         version_b = _version(version)
+        options = _FeedbackOptions(_integer(event_time_ms, "event_time_ms", _INT64_LIMIT))
         if isinstance(label, str):
-            rc = _c_feedback(handle, model_b, version_b, id_b, _text(label, "label"))
+            rc = _c_feedback_ex(handle, model_b, version_b, id_b, _text(label, "label"),
+                                _byref(options))
         elif label is None:
             raise ValueError("modelwatch: label must be a str (class) or a number (value)")
         else:
-            rc = _c_feedback_value(handle, model_b, version_b, id_b, _real(label, "label"))
+            rc = _c_feedback_value_ex(handle, model_b, version_b, id_b, _real(label, "label"),
+                                      _byref(options))
         return self._outcome(rc, "feedback")
 
     def __repr__(self):
