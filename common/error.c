@@ -1,4 +1,5 @@
-/* error.c — text and names for the MW_E* codes, generated from MW_ERRNO_MAP. */
+/* error.c — text and names for the MW_E* codes, generated from MW_ERRNO_MAP and
+ * MW_SERVER_ERRNO_MAP. */
 #include "error.h"
 
 const char *mw_strerror(int err)
@@ -9,6 +10,7 @@ const char *mw_strerror(int err)
     if (err == (value))                                                                            \
         return msg;
     MW_ERRNO_MAP(XX)
+    MW_SERVER_ERRNO_MAP(XX)
 #undef XX
     return "unknown error";
 }
@@ -21,6 +23,7 @@ const char *mw_err_name(int err)
     if (err == (value))                                                                            \
         return "MW_" #name;
     MW_ERRNO_MAP(XX)
+    MW_SERVER_ERRNO_MAP(XX)
 #undef XX
     return "MW_UNKNOWN";
 }

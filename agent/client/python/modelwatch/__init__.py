@@ -1,6 +1,6 @@
 """modelwatch — capture ML predictions and labels from Python, for the local modelwatch-agent.
 
-A thin ctypes binding of libmodelwatch (the C library of agent/client/modelwatch.h), standard
+A thin ctypes binding of libmodelwatch (the C library of include/modelwatch.h), standard
 library only. One call per prediction encodes a protobuf message in C and hands it to the
 agent over nanomsg without waiting; when the agent is absent or full the message is dropped
 and counted, and the call returns False. Telemetry never blocks or fails the model's request;

@@ -41,24 +41,15 @@ extern "C" {
 #define MW_EXTERN
 #endif
 
-/* Every modelwatch function returns 0 or one of these negative codes. */
+/* Every modelwatch function returns 0 or one of these negative codes. (The server binaries
+ * use further codes of their own, in the same numbering; mw_strerror knows them all.) */
 #define MW_ERRNO_MAP(XX)                                                                           \
     XX(EINVAL, -1, "invalid argument")                                                             \
     XX(ENOMEM, -2, "out of memory")                                                                \
     XX(EFULL, -3, "queue or buffer full")                                                          \
     XX(EAGAIN, -4, "resource temporarily unavailable")                                             \
-    XX(EIO, -5, "input/output error")                                                              \
     XX(ETOOBIG, -6, "message too large")                                                           \
-    XX(EPARSE, -7, "malformed input")                                                              \
-    XX(ECONFIG, -8, "invalid configuration")                                                       \
-    XX(ENOTFOUND, -9, "not found")                                                                 \
-    XX(EKAFKA, -10, "Kafka error")                                                                 \
-    XX(EREDIS, -11, "Redis error")                                                                 \
-    XX(ECOMPRESS, -12, "compression error")                                                        \
-    XX(ETRANSPORT, -13, "transport error")                                                         \
-    XX(ECLOSED, -14, "closed")                                                                     \
-    XX(ECORRUPT, -15, "data corrupt")                                                              \
-    XX(ESYS, -16, "system call failed")
+    XX(ETRANSPORT, -13, "transport error")
 
 enum mw_errno {
 #define MW__ERRNO_ENUM(name, value, msg) MW_##name = (value),
