@@ -7,10 +7,12 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "buf.h"
 #include "hash.h"
 
 #include <yaml.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -168,4 +170,56 @@ void mw_yaml_lines_free(struct mw_yaml_lines *idx)
     mw_free(idx->entries);
     mw_table_free(&idx->paths);
     *idx = (struct mw_yaml_lines){0};
+}
+
+/* The whole file at `path` (at most 1 MiB, like the configuration), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+    struct mw_buf b;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    FILE *fp = path ? fopen(path, "rb") : NULL;
+    if (!fp)
+        return NULL;
+    mw_buf_init(&b, 1u << 20);
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        rc = mw_buf_append(&b, chunk, n);
+    fclose(fp);
+    if (rc) {
+        mw_buf_free(&b);
+        return NULL;
+    }
+    return mw_buf_detach(&b, len);
+}
+
+int mw_yaml_lines_fail(struct mw_cfg_error *err, const char *file, const char *text,
+                       const char *key, const char *near_key, const char *fmt, ...)
+{
+    struct mw_yaml_lines idx = {0};
+    size_t len = 0, line = 0;
+    char *owned = text ? NULL : slurp(file, &len);
+    if (text)
+        len = strlen(text);
+    if ((text || owned) && !mw_yaml_lines_build(&idx, text ? text : owned, len)) {
+        line = mw_yaml_lines_find(&idx, key);
+        if (!line && near_key)
+            line = mw_yaml_lines_find(&idx, near_key);
+    }
+    mw_yaml_lines_free(&idx);
+    mw_free(owned);
+    if (!file)
+        file = "<config>";
+    int used = line ? snprintf(err->message, sizeof err->message, "%s:%zu: %s: ", file, line, key)
+                    : snprintf(err->message, sizeof err->message, "%s: %s: ", file, key);
+    if (used > 0 && (size_t)used < sizeof err->message) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message + used, sizeof err->message - (size_t)used, fmt, ap);
+        va_end(ap);
+    }
+    for (char *p = err->message; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return MW_ECONFIG;
 }

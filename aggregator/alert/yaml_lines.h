@@ -11,6 +11,7 @@
 #ifndef MW_ALERT_YAML_LINES_H
 #define MW_ALERT_YAML_LINES_H
 
+#include "config.h"
 #include "table.h"
 
 #include <stdbool.h>
@@ -36,5 +37,15 @@ size_t mw_yaml_lines_find(const struct mw_yaml_lines *idx, const char *path);
 size_t mw_yaml_lines_find2(const struct mw_yaml_lines *idx, const char *prefix, const char *key);
 
 void mw_yaml_lines_free(struct mw_yaml_lines *idx); /* accepts NULL */
+
+/*
+ * Write "FILE:LINE: KEY: <message>" into err, with the line of `key` in `text` or, when text
+ * is NULL, in the file at `file` (read again: this runs on error paths only); with the line
+ * of `near_key` when the document has no `key`; "FILE: KEY: ..." when neither is found.
+ * Returns MW_ECONFIG.
+ */
+int mw_yaml_lines_fail(struct mw_cfg_error *err, const char *file, const char *text,
+                       const char *key, const char *near_key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 #endif
