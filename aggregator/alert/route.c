@@ -440,6 +440,7 @@ struct group {
     size_t n_notified;
     uint64_t *notified; /* firing sent, resolve not yet sent */
     int64_t next_flush_ms;
+    bool flushed_now; /* during mw_dispatch_advance: a timer of it ran */
     bool has_notified;
     int64_t last_notify_ms;
 };
@@ -716,9 +717,10 @@ static int add_notification(struct mw_notifications *out, struct mw_notification
 }
 
 /*
- * One timer of group g at at_ms: decide what is due, emit it, update the log, drop the
- * resolved alerts. The log becomes the firing alerts just sent plus those paged earlier and
- * muted now, so that their resolves are still delivered.
+ * One timer of group g at at_ms: decide what is due, emit it, update the log. The log becomes
+ * the firing alerts just sent plus those paged earlier and muted now, so that their resolves
+ * are still delivered. Resolved alerts stay in the group (not in the log, so never sent
+ * twice) until prune(): the inhibition sources point into the groups' arrays meanwhile.
  */
 static int flush(const struct flush_ctx *fc, struct group *g, int64_t at_ms,
                  struct mw_notifications *out)
@@ -769,18 +771,23 @@ static int flush(const struct flush_ctx *fc, struct group *g, int64_t at_ms,
         g->notified = log;
         g->n_notified = n_log;
         log = NULL;
-        size_t kept = 0;
-        for (size_t i = 0; i < g->n; i++) {
-            if (g->alerts[i].alert.ends_at_ms != 0)
-                mw_alert_free(&g->alerts[i].alert);
-            else
-                g->alerts[kept++] = g->alerts[i];
-        }
-        g->n = kept;
     }
     notification_free(&n);
     mw_free(log);
     return rc;
+}
+
+/* Drop the resolved alerts of a group that has flushed since they resolved. */
+static void prune(struct group *g)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->alerts[i].alert.ends_at_ms != 0)
+            mw_alert_free(&g->alerts[i].alert);
+        else
+            g->alerts[kept++] = g->alerts[i];
+    }
+    g->n = kept;
 }
 
 int mw_dispatch_advance(struct mw_dispatch *d, int64_t now_ms, const struct mw_silences *silences,
@@ -788,9 +795,11 @@ int mw_dispatch_advance(struct mw_dispatch *d, int64_t now_ms, const struct mw_s
 {
     struct flush_ctx fc = {.d = d, .silences = silences};
     int rc = firing_alerts(d, &fc.firing, &fc.n_firing);
-    for (size_t i = 0; !rc && i < d->n;) {
+    for (size_t i = 0; !rc && i < d->n; i++) {
         struct group *g = d->groups[i];
+        bool flushed = false;
         while (!rc && g->next_flush_ms <= now_ms) {
+            flushed = true;
             rc = flush(&fc, g, g->next_flush_ms, out);
             g->next_flush_ms += g->route->group_interval_ms;
             /* Far behind (a clock jump): the ticks in between could only repeat; keep one. */
@@ -799,7 +808,16 @@ int mw_dispatch_advance(struct mw_dispatch *d, int64_t now_ms, const struct mw_s
                 g->next_flush_ms +=
                     behind / g->route->group_interval_ms * g->route->group_interval_ms;
         }
-        if (!rc && g->n == 0 && g->n_notified == 0) {
+        g->flushed_now = flushed;
+    }
+    mw_free(fc.firing);
+    /* Only now that no flush reads the inhibition sources: drop what was handled. */
+    for (size_t i = 0; i < d->n;) {
+        struct group *g = d->groups[i];
+        if (g->flushed_now)
+            prune(g);
+        g->flushed_now = false;
+        if (g->n == 0 && g->n_notified == 0) {
             group_free(g);
             memmove(d->groups + i, d->groups + i + 1, (d->n - i - 1) * sizeof *d->groups);
             d->n--;
@@ -807,6 +825,5 @@ int mw_dispatch_advance(struct mw_dispatch *d, int64_t now_ms, const struct mw_s
         }
         i++;
     }
-    mw_free(fc.firing);
     return rc;
 }

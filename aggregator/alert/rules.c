@@ -346,20 +346,13 @@ __attribute__((format(printf, 3, 4))) static int fail_at(struct checker *c, cons
             item[len - 1] = '\0';
         line = mw_yaml_lines_find(&c->lines, item);
     }
-    int used = line ? snprintf(c->err->message, sizeof c->err->message, "%s:%zu: %s%s: ", c->name,
-                               line, c->prefix, key)
-                    : snprintf(c->err->message, sizeof c->err->message, "%s: %s%s: ", c->name,
-                               c->prefix, key);
-    if (used > 0 && (size_t)used < sizeof c->err->message) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err->message + used, sizeof c->err->message - (size_t)used, fmt, ap);
-        va_end(ap);
-    }
-    for (char *p = c->err->message; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return MW_ECONFIG;
+    char full_key[MW_LABEL_NAME_MAX + 160];
+    snprintf(full_key, sizeof full_key, "%s%s", c->prefix, key);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = mw_yaml_lines_vformat(c->err, c->name, line, full_key, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static bool present(const struct checker *c, const char *key)

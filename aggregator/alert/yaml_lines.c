@@ -208,16 +208,23 @@ int mw_yaml_lines_fail(struct mw_cfg_error *err, const char *file, const char *t
     }
     mw_yaml_lines_free(&idx);
     mw_free(owned);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = mw_yaml_lines_vformat(err, file, line, key, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int mw_yaml_lines_vformat(struct mw_cfg_error *err, const char *file, size_t line, const char *key,
+                          const char *fmt, va_list ap)
+{
     if (!file)
         file = "<config>";
     int used = line ? snprintf(err->message, sizeof err->message, "%s:%zu: %s: ", file, line, key)
                     : snprintf(err->message, sizeof err->message, "%s: %s: ", file, key);
-    if (used > 0 && (size_t)used < sizeof err->message) {
-        va_list ap;
-        va_start(ap, fmt);
+    if (used > 0 && (size_t)used < sizeof err->message)
         vsnprintf(err->message + used, sizeof err->message - (size_t)used, fmt, ap);
-        va_end(ap);
-    }
+    /* Keys and values come from the file: keep the message on one printable line. */
     for (char *p = err->message; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';

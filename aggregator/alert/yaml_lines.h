@@ -14,6 +14,7 @@
 #include "config.h"
 #include "table.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -44,6 +45,11 @@ void mw_yaml_lines_free(struct mw_yaml_lines *idx); /* accepts NULL */
  * of `near_key` when the document has no `key`; "FILE: KEY: ..." when neither is found.
  * Returns MW_ECONFIG.
  */
+/* Write "FILE:LINE: KEY: <fmt>" (line 0: "FILE: KEY: ...") into err, on one printable line.
+ * Returns MW_ECONFIG. */
+int mw_yaml_lines_vformat(struct mw_cfg_error *err, const char *file, size_t line, const char *key,
+                          const char *fmt, va_list ap);
+
 int mw_yaml_lines_fail(struct mw_cfg_error *err, const char *file, const char *text,
                        const char *key, const char *near_key, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

@@ -450,6 +450,40 @@ static void test_inhibition(void **state)
     mw_route_free(root);
 }
 
+/* Regression: resolved alerts were dropped from their group's array during the flush, which
+ * shifted the array under the inhibition sources the later groups of the same advance read:
+ * a source (Src/m2 here) went missing and its target was paged. */
+static void test_inhibition_sources_stable_within_one_advance(void **state)
+{
+    (void)state;
+    struct mw_route *root;
+    struct mw_inhibitor inh;
+    struct mw_cfg_error err;
+    struct mw_dispatch *d;
+    char out[8][512];
+    assert_int_equal(load("route:\n  receiver: default\n  group_by: [alertname]\n"
+                          "inhibit_rules:\n"
+                          "  - source_matchers: ['alertname=\"Src\"']\n"
+                          "    target_matchers: ['alertname=\"Tgt\"']\n"
+                          "    equal: [model]\n",
+                          &root, &inh, &err),
+                     0);
+    assert_int_equal(mw_dispatch_create(root, &inh, &d), 0);
+    put(d, "alertname=Src,model=m1", 0, false);
+    put(d, "alertname=Src,model=mR", 0, false);
+    put(d, "alertname=Src,model=m2", 0, false);
+    put(d, "alertname=Src,model=m3", 0, false);
+    assert_int_equal(advance(d, 30 * S, NULL, out, 8), 1);
+    put(d, "alertname=Src,model=mR", 100 * S, true);
+    put(d, "alertname=Tgt,model=m2", 100 * S, false); /* its group flushes at 130 s */
+    assert_int_equal(advance(d, 330 * S, NULL, out, 8), 1);
+    assert_string_equal(out[0], "default route{alertname=\"Src\"} F:Src/m1,Src/m2,Src/m3 R:Src/mR");
+    assert_int_equal(mw_dispatch_n_groups(d), 2);
+    mw_dispatch_destroy(d);
+    mw_inhibitor_free(&inh);
+    mw_route_free(root);
+}
+
 static struct mw_silence make_silence(const char *id, const char *matcher, int64_t start_ms,
                                       int64_t end_ms)
 {
@@ -615,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_flap_inside_group_wait_pages_nobody),
         cmocka_unit_test(test_groups_and_continue),
         cmocka_unit_test(test_inhibition),
+        cmocka_unit_test(test_inhibition_sources_stable_within_one_advance),
         cmocka_unit_test(test_silence_model),
         cmocka_unit_test(test_silences_in_notifications),
         cmocka_unit_test(test_held_group_resolves),
