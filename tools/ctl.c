@@ -13,11 +13,14 @@
  *   modelwatch-ctl [--api URL] profile show MODEL [--version V] [--json]
  *   modelwatch-ctl [--api URL] drift MODEL [--version V] [--window START_MS]
  *                                          [--resolution SECONDS] [--json]
+ *   modelwatch-ctl rules check FILE...
  *
- * `profile build` works offline (tools/profile_build.c does the computing); every other
- * command is one or a few requests to the API (libcurl, jansson). Exit status: 0, 1 when the
- * work failed (the reason is on stderr), 2 for a usage error.
+ * `profile build` and `rules check` work offline (tools/profile_build.c and
+ * aggregator/alert/rules.c do the work); every other command is one or a few requests to the API
+ * (libcurl, jansson). Exit status: 0, 1 when the work failed (the reason is on stderr), 2 for a
+ * usage error.
  */
+#include "alert/rules.h"
 #include "profile_build.h"
 
 #include <curl/curl.h>
@@ -91,6 +94,8 @@ static void usage(FILE *to)
             "                              drift of each feature against the profile, for one\n"
             "                              window (default: the latest), with the aggregator's\n"
             "                              verdicts\n"
+            "  rules check FILE...         load alert rule files as the aggregator does and\n"
+            "                              report the first error of each (FILE:LINE: KEY: ...)\n"
             "Options:\n"
             "  --api URL    the aggregator's API (default http://127.0.0.1:9465, or "
             "$MODELWATCH_API)\n"
@@ -484,6 +489,32 @@ static int cmd_profile_build(const struct options *o, const char *csv_path)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* rules check                                                                               */
+
+/* Load each rule file on its own, as the aggregator would (aggregator/alert/rules.h); print
+ * what each holds, or its first error. 0 when every file is good, else 1. */
+static int cmd_rules_check(int n_files, char **files)
+{
+    int rc = 0;
+    for (int i = 0; i < n_files; i++) {
+        struct mw_rule_set set = {0};
+        struct mw_cfg_error err = {{0}};
+        if (mw_rules_load_file(&set, files[i], &err) != 0) {
+            fprintf(stderr, "modelwatch-ctl: %s\n", err.message);
+            rc = 1;
+        } else {
+            size_t n_groups = 0;
+            for (size_t r = 0; r < set.n; r++)
+                n_groups += r == 0 || strcmp(set.rules[r].group, set.rules[r - 1].group) != 0;
+            printf("%s: ok, %zu rule%s in %zu group%s\n", files[i], set.n, set.n == 1 ? "" : "s",
+                   n_groups, n_groups == 1 ? "" : "s");
+        }
+        mw_rule_set_free(&set);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* profile push, profile show                                                                */
 
 /* Read a whole file of at most MAX_PROFILE_FILE_BYTES; the caller frees the result. */
@@ -854,6 +885,7 @@ static const struct command commands[] = {
     {"profile push", 1, "FILE.json", push_opts},
     {"profile show", 1, "MODEL", show_opts},
     {"drift", 1, "MODEL", drift_opts},
+    {"rules check", -1, "FILE...", push_opts}, /* -1: one or more */
 };
 
 static const char *option_name(int c)
@@ -998,8 +1030,8 @@ int main(int argc, char **argv)
     }
     char name[64];
     snprintf(name, sizeof name, "%s", argv[cmd_at]);
-    if (strcmp(name, "profile") == 0 && cmd_at + 1 < argc) {
-        snprintf(name, sizeof name, "profile %s", argv[cmd_at + 1]);
+    if ((strcmp(name, "profile") == 0 || strcmp(name, "rules") == 0) && cmd_at + 1 < argc) {
+        snprintf(name, sizeof name, "%s %s", argv[cmd_at], argv[cmd_at + 1]);
         cmd_at++;
     }
     const struct command *cmd = NULL;
@@ -1009,6 +1041,8 @@ int main(int argc, char **argv)
     if (!cmd) {
         if (strncmp(name, "profile", 7) == 0)
             fprintf(stderr, "modelwatch-ctl: profile takes build, push or show\n");
+        else if (strncmp(name, "rules", 5) == 0)
+            fprintf(stderr, "modelwatch-ctl: rules takes check\n");
         else
             fprintf(stderr, "modelwatch-ctl: unknown command: %s\n", name);
         usage(stderr);
@@ -1023,9 +1057,13 @@ int main(int argc, char **argv)
     int n_args = sub_argc - first_arg;
     /* `profile build --input FILE` names the CSV as an option rather than an argument. */
     bool input_option = o.input && n_args == 0 && strcmp(cmd->name, "profile build") == 0;
-    if (n_args != cmd->n_args && !input_option) {
+    bool variadic = cmd->n_args < 0 && n_args > 0;
+    if (n_args != cmd->n_args && !input_option && !variadic) {
         fprintf(stderr, "modelwatch-ctl: %s takes %s%s\n", cmd->name,
-                cmd->n_args ? "one argument, " : "no arguments", cmd->arg_names);
+                cmd->n_args < 0 ? "one or more arguments, "
+                : cmd->n_args   ? "one argument, "
+                                : "no arguments",
+                cmd->arg_names);
         usage(stderr);
         return 2;
     }
@@ -1045,6 +1083,8 @@ int main(int argc, char **argv)
         rc = cmd_profile_push(&o, arg);
     else if (strcmp(cmd->name, "profile show") == 0)
         rc = cmd_profile_show(&o, arg);
+    else if (strcmp(cmd->name, "rules check") == 0)
+        rc = cmd_rules_check(n_args, sub_argv + first_arg);
     else
         rc = cmd_drift(&o, arg);
     curl_global_cleanup();
