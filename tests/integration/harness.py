@@ -299,6 +299,15 @@ def http_get(port, path, timeout=10):
         return e.code, e.read().decode()
 
 
+def http_put_json(port, path, doc, timeout=10):
+    """PUT `doc` as JSON; the response status (raises on an HTTP error status)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
+                                 data=json.dumps(doc).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status
+
+
 def metrics(port):
     """Parse /metrics into {'name{labels}': value}."""
     status, text = http_get(port, "/metrics")

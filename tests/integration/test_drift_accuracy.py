@@ -29,13 +29,13 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
 import numpy as np
 
 from drift_oracle import (categorical_profile, close, expected_categorical, expected_numeric,
                           ks_p_value, numeric_profile, profile_document, unit)
 from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import http_put_json as put
 
 BUILD_DIR = os.path.abspath(os.environ.get("MW_BUILD_DIR") or
                             (sys.argv[1] if len(sys.argv) > 1 else "build"))
@@ -88,14 +88,6 @@ def profile_for(model, refs):
     features["country"] = categorical_profile(COUNTRY_REF, 0.05, REF_N)
     features["plan"] = categorical_profile(PLAN_REF, 0.0, REF_N)
     return profile_document(model, "v1", features, REF_N)
-
-
-def put(port, path, doc):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
-                                 data=json.dumps(doc).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
 
 
 def send(client, model, window, start_ms):

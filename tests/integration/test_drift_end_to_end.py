@@ -12,15 +12,14 @@ Counts, weights, latency percentiles, per-feature thresholds and /metrics are ch
 """
 import csv
 import json
-import math
 import os
 import time
-import urllib.request
 
 import numpy as np
 from drift_oracle import (categorical_profile, close, expected_categorical, expected_numeric,
                           ks_p_value, numeric_profile, profile_document, unit)
 from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import http_put_json as put
 
 EVENTS = 6_000
 RATE = 0.5
@@ -37,14 +36,6 @@ def reference_profile():
         features[name] = numeric_profile(samples[name])
     features["country"] = categorical_profile(REF_CATEGORIES, 0.0, 20000)
     return profile_document("churn", "v1", features, 20000), samples
-
-
-def put(port, path, doc):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
-                                 data=json.dumps(doc).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
 
 
 def main(tap, cluster):
