@@ -1,7 +1,8 @@
 /*
  * delivery.c — per-receiver queues, concurrency, retries and results (see delivery.h).
  *
- * Each receiver has a FIFO of items (encoded requests with their state) bounded by queue_max,
+ * Each receiver has a FIFO of items (encoded requests with their state) bounded by queue_max
+ * notifications and queue_max_bytes of request bodies,
  * and one uv_timer that wakes dispatch() when the earliest retry falls due. dispatch() walks the
  * FIFO and sends what is due and not blocked, up to max_in_flight. Group order is kept by the
  * `blocked` flag: an item whose group already has an attempted item in the FIFO waits until
@@ -53,6 +54,7 @@ struct rq {
     uint64_t timeout_ms;
     uint64_t connect_timeout_ms;
     size_t queue_max;
+    uint64_t queue_max_bytes;
     size_t max_in_flight;
     uint64_t backoff_initial_ms;
     uint64_t backoff_max_ms;
@@ -61,6 +63,7 @@ struct rq {
     uint64_t retry_after_max_ms;
     struct item *head, *tail;
     size_t n_items;
+    uint64_t bytes_queued; /* request bodies in the FIFO */
     size_t n_in_flight;
     struct mw_delivery_counters counters;
     uv_timer_t timer;
@@ -147,6 +150,7 @@ static void unlink_item(struct rq *rq, struct item *it)
         rq->tail = it->prev;
     it->prev = it->next = NULL;
     rq->n_items--;
+    rq->bytes_queued -= it->req.body_len;
 }
 
 static void free_item(struct item *it)
@@ -418,6 +422,16 @@ int mw_delivery_submit(struct mw_delivery *d, const struct mw_notification *n, v
         free_item(it);
         return MW_ENOMEM;
     }
+    uint64_t bytes_after =
+        rq->bytes_queued - (waiting ? waiting->req.body_len : 0) + it->req.body_len;
+    if (bytes_after > rq->queue_max_bytes) {
+        rq->counters.dropped++;
+        MW_LOG_WARN("delivery", "queue full, notification dropped",
+                    "receiver=%s queue_max_bytes=%llu body_bytes=%zu", rq->recv->name,
+                    (unsigned long long)rq->queue_max_bytes, it->req.body_len);
+        free_item(it);
+        return MW_EFULL;
+    }
     if (waiting)
         end_item(waiting, MW_DELIVERY_SUPERSEDED, "replaced by a newer notification of its group");
     it->rq = rq;
@@ -435,6 +449,7 @@ int mw_delivery_submit(struct mw_delivery *d, const struct mw_notification *n, v
         rq->head = it;
     rq->tail = it;
     rq->n_items++;
+    rq->bytes_queued += it->req.body_len;
     rq->counters.submitted++;
     if (id)
         *id = it->id;
@@ -462,6 +477,7 @@ int mw_delivery_counters(const struct mw_delivery *d, size_t i, struct mw_delive
     *out = d->rqs[i].counters;
     out->queued = d->rqs[i].n_items;
     out->in_flight = d->rqs[i].n_in_flight;
+    out->queued_bytes = d->rqs[i].bytes_queued;
     return 0;
 }
 
@@ -555,6 +571,7 @@ int mw_delivery_create(uv_loop_t *loop, const struct mw_cfg_list *receivers,
         rq->timeout_ms = (uint64_t)c->timeout_ms;
         rq->connect_timeout_ms = (uint64_t)c->connect_timeout_ms;
         rq->queue_max = (size_t)c->queue_max;
+        rq->queue_max_bytes = c->queue_max_bytes;
         rq->max_in_flight = (size_t)c->max_in_flight;
         rq->backoff_initial_ms = (uint64_t)c->retry.initial_ms;
         rq->backoff_max_ms = (uint64_t)c->retry.max_ms;

@@ -79,6 +79,7 @@ struct mw_delivery_counters {
     uint64_t superseded;
     uint64_t queued;    /* waiting, retrying or in flight */
     uint64_t in_flight; /* requests on the wire */
+    uint64_t queued_bytes;
 };
 
 /*
@@ -93,9 +94,9 @@ int mw_delivery_create(uv_loop_t *loop, const struct mw_cfg_list *receivers,
 /*
  * Queue `n` (borrowed; encoded before this returns) for the receiver it names. On 0, *id (may be
  * NULL) identifies it and exactly one result callback follows, never from inside this call.
- * Otherwise no callback: MW_ENOTFOUND (no receiver of that name), MW_EFULL (queue full: counted
- * as dropped and logged), MW_ETOOBIG / MW_EINVAL (the receiver cannot encode it), MW_ECLOSED
- * (shutting down) or MW_ENOMEM.
+ * Otherwise no callback: MW_ENOTFOUND (no receiver of that name), MW_EFULL (queue_max or
+ * queue_max_bytes reached: counted as dropped and logged), MW_ETOOBIG / MW_EINVAL (the receiver
+ * cannot encode it), MW_ECLOSED (shutting down) or MW_ENOMEM.
  */
 int mw_delivery_submit(struct mw_delivery *d, const struct mw_notification *n, void *user,
                        uint64_t *id);

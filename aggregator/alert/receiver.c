@@ -203,6 +203,14 @@ const struct mw_cfg_field mw_receiver_config_table[] = {
      .max = 1000000,
      .desc = "Notifications waiting or in flight for this receiver; beyond it new ones are "
              "dropped and counted"},
+    {.key = "queue_max_bytes",
+     .type = MW_CFG_SIZE,
+     .offset = F(queue_max_bytes),
+     .def = "64MiB",
+     .min = 1048576,
+     .max = 4294967296.0,
+     .desc = "Bytes of encoded notifications waiting or in flight for this receiver; beyond it "
+             "new ones are dropped and counted"},
     {.key = "max_in_flight",
      .type = MW_CFG_INT,
      .offset = F(max_in_flight),

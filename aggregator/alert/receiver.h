@@ -141,8 +141,9 @@ struct mw_receiver_config {
     int64_t max_alerts;     /* webhook: most alerts per message, the rest counted (0 = all) */
     int64_t timeout_ms;
     int64_t connect_timeout_ms;
-    int64_t queue_max;     /* notifications waiting or in flight; more are dropped and counted */
-    int64_t max_in_flight; /* concurrent requests to this receiver */
+    int64_t queue_max;        /* notifications waiting or in flight; more are dropped and counted */
+    uint64_t queue_max_bytes; /* and their encoded bodies, in bytes */
+    int64_t max_in_flight;    /* concurrent requests to this receiver */
     struct {
         int64_t initial_ms; /* backoff cap of the first retry; doubles each attempt */
         int64_t max_ms;     /* largest backoff cap */

@@ -375,6 +375,20 @@ def scenario_queue_full(tap, env):
     tap.check(c["dropped"] == 2 and c["superseded"] == 1 and c["delivered"] == 2,
               "counters: 2 dropped, 1 superseded, 2 delivered", c)
     tap.check("queue full" in stderr, "drops are logged")
+
+    # queue_max_bytes bounds the encoded bodies too: a 1.5 MB webhook does not fit in 1 MiB.
+    big = note(0, "hook-big", "big", alerts=[alert("Big", extra_annotations={
+        "description": "x" * 1500000})])
+    small = note(10, "hook-big", "small")
+    events, stderr = env.drive(f"""  - name: hook-big
+    type: webhook
+    url: http://127.0.0.1:{env.port}/big
+    queue_max_bytes: 1MiB
+""", [big, small])
+    errors = {e["index"]: e["error"] for e in events if e["event"] == "submit_error"}
+    tap.check(errors == {0: "MW_EFULL"} and results(events).get(1, {}).get("outcome") ==
+              "delivered", "queue_max_bytes: the oversized notification is refused, the next "
+              "one delivered", events)
     g = sorted((json.loads(r["body"])["dedup_key"], json.loads(r["body"])["event_action"])
                for r in env.requests("/g/v2/enqueue"))
     want = sorted([(dedup_key("g1"), "trigger")] * 2 + [(dedup_key("g2"), "resolve")])

@@ -661,6 +661,7 @@ static void test_config_section(void **state)
     assert_int_equal(r[0].retry.max_ms, 60000);
     assert_int_equal(r[0].timeout_ms, 10000);
     assert_int_equal(r[0].queue_max, 1024);
+    assert_int_equal(r[0].queue_max_bytes, 64 * 1024 * 1024);
     assert_int_equal(r[1].type, MW_RECEIVER_WEBHOOK);
     assert_int_equal(r[1].max_in_flight, 2);
     assert_string_equal(r[1].signature_header, "X-Modelwatch-Signature");
