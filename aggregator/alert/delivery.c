@@ -34,7 +34,7 @@ struct item {
     uint64_t id;
     void *user;
     char *group_key;
-    enum mw_alert_status status;
+    enum mw_notify_status status;
     struct mw_receiver_request req;
     int attempts;
     bool in_flight;
@@ -376,7 +376,7 @@ static void dispatch(struct rq *rq)
 /* ---- submit
  * ------------------------------------------------------------------------------------------- */
 
-int mw_delivery_submit(struct mw_delivery *d, const struct mw_notification *n, void *user,
+int mw_delivery_submit(struct mw_delivery *d, const struct mw_notify_group *n, void *user,
                        uint64_t *id)
 {
     if (!d || !n || !n->receiver || !n->group_key)

@@ -49,7 +49,7 @@ struct mw_delivery_result {
     void *user;  /* as given to mw_delivery_submit */
     const char *receiver;
     const char *group_key;
-    enum mw_alert_status status;
+    enum mw_notify_status status;
     enum mw_delivery_outcome outcome;
     int attempts;
     long last_http_status; /* 0 when none */
@@ -98,7 +98,7 @@ int mw_delivery_create(uv_loop_t *loop, const struct mw_cfg_list *receivers,
  * queue_max_bytes reached: counted as dropped and logged), MW_ETOOBIG / MW_EINVAL (the receiver
  * cannot encode it), MW_ECLOSED (shutting down) or MW_ENOMEM.
  */
-int mw_delivery_submit(struct mw_delivery *d, const struct mw_notification *n, void *user,
+int mw_delivery_submit(struct mw_delivery *d, const struct mw_notify_group *n, void *user,
                        uint64_t *id);
 
 size_t mw_delivery_n_receivers(const struct mw_delivery *d);

@@ -23,7 +23,7 @@
 
 /* ---- labels, severity, fingerprint -------------------------------------------------------- */
 
-const char *mw_alert_labels_get(const struct mw_alert_labels *labels, const char *name)
+const char *mw_notify_labels_get(const struct mw_notify_labels *labels, const char *name)
 {
     for (size_t i = 0; labels && i < labels->n; i++) {
         if (labels->items[i].name && strcmp(labels->items[i].name, name) == 0)
@@ -32,37 +32,37 @@ const char *mw_alert_labels_get(const struct mw_alert_labels *labels, const char
     return NULL;
 }
 
-enum mw_alert_severity mw_alert_severity_parse(const char *text)
+enum mw_notify_severity mw_notify_severity_parse(const char *text)
 {
     static const struct {
         const char *word;
-        enum mw_alert_severity severity;
+        enum mw_notify_severity severity;
     } words[] = {
-        {"critical", MW_SEVERITY_CRITICAL}, {"page", MW_SEVERITY_CRITICAL},
-        {"fatal", MW_SEVERITY_CRITICAL},    {"error", MW_SEVERITY_ERROR},
-        {"high", MW_SEVERITY_ERROR},        {"major", MW_SEVERITY_ERROR},
-        {"warning", MW_SEVERITY_WARNING},   {"warn", MW_SEVERITY_WARNING},
-        {"ticket", MW_SEVERITY_WARNING},    {"minor", MW_SEVERITY_WARNING},
-        {"info", MW_SEVERITY_INFO},         {"low", MW_SEVERITY_INFO},
-        {"none", MW_SEVERITY_INFO},
+        {"critical", MW_NOTIFY_CRITICAL}, {"page", MW_NOTIFY_CRITICAL},
+        {"fatal", MW_NOTIFY_CRITICAL},    {"error", MW_NOTIFY_ERROR},
+        {"high", MW_NOTIFY_ERROR},        {"major", MW_NOTIFY_ERROR},
+        {"warning", MW_NOTIFY_WARNING},   {"warn", MW_NOTIFY_WARNING},
+        {"ticket", MW_NOTIFY_WARNING},    {"minor", MW_NOTIFY_WARNING},
+        {"info", MW_NOTIFY_INFO},         {"low", MW_NOTIFY_INFO},
+        {"none", MW_NOTIFY_INFO},
     };
     for (size_t i = 0; text && i < sizeof words / sizeof words[0]; i++) {
         if (strcasecmp(text, words[i].word) == 0)
             return words[i].severity;
     }
-    return MW_SEVERITY_ERROR;
+    return MW_NOTIFY_ERROR;
 }
 
-const char *mw_alert_severity_name(enum mw_alert_severity severity)
+const char *mw_notify_severity_name(enum mw_notify_severity severity)
 {
     switch (severity) {
-    case MW_SEVERITY_CRITICAL:
+    case MW_NOTIFY_CRITICAL:
         return "critical";
-    case MW_SEVERITY_WARNING:
+    case MW_NOTIFY_WARNING:
         return "warning";
-    case MW_SEVERITY_INFO:
+    case MW_NOTIFY_INFO:
         return "info";
-    case MW_SEVERITY_ERROR:
+    case MW_NOTIFY_ERROR:
     default:
         return "error";
     }
@@ -70,16 +70,16 @@ const char *mw_alert_severity_name(enum mw_alert_severity severity)
 
 static int compare_labels(const void *a, const void *b)
 {
-    const struct mw_alert_label *x = *(const struct mw_alert_label *const *)a;
-    const struct mw_alert_label *y = *(const struct mw_alert_label *const *)b;
+    const struct mw_notify_label *x = *(const struct mw_notify_label *const *)a;
+    const struct mw_notify_label *y = *(const struct mw_notify_label *const *)b;
     return strcmp(x->name ? x->name : "", y->name ? y->name : "");
 }
 
-uint64_t mw_alert_fingerprint(const struct mw_alert_labels *labels)
+uint64_t mw_notify_fingerprint(const struct mw_notify_labels *labels)
 {
     if (!labels || labels->n == 0)
         return 0;
-    const struct mw_alert_label **sorted = mw_malloc(labels->n * sizeof *sorted);
+    const struct mw_notify_label **sorted = mw_malloc(labels->n * sizeof *sorted);
     if (!sorted)
         return 0;
     for (size_t i = 0; i < labels->n; i++)
@@ -427,11 +427,11 @@ json_t *mw__receiver_json_string(const char *text)
     return s;
 }
 
-json_t *mw__receiver_json_labels(const struct mw_alert_labels *labels)
+json_t *mw__receiver_json_labels(const struct mw_notify_labels *labels)
 {
     json_t *obj = json_object();
     for (size_t i = 0; obj && labels && i < labels->n; i++) {
-        const struct mw_alert_label *l = &labels->items[i];
+        const struct mw_notify_label *l = &labels->items[i];
         if (!l->name)
             continue;
         json_t *v = mw__receiver_json_string(l->value);
@@ -446,7 +446,7 @@ json_t *mw__receiver_json_labels(const struct mw_alert_labels *labels)
     return obj;
 }
 
-json_t *mw__receiver_json_values(const struct mw_alert_value *values, size_t n)
+json_t *mw__receiver_json_values(const struct mw_notify_value *values, size_t n)
 {
     json_t *obj = json_object();
     for (size_t i = 0; obj && i < n; i++) {

@@ -2,7 +2,7 @@
  * receiver.h — where notifications go: the one small interface every receiver implements, the
  * notification it is handed, and the `receivers:` section of the aggregator's configuration.
  *
- * The router hands delivery a notification of one alert group (struct mw_notification, all of it
+ * The router hands delivery a notification of one alert group (struct mw_notify_group, all of it
  * borrowed); delivery asks the receiver named in it to encode it once into an HTTP request
  * (URL, headers, body), sends that request as often as the receiver's answers say it should
  * (classify), and reports the result. A receiver is one file under receivers/ with a table of
@@ -27,42 +27,42 @@
 
 /* ---- a notification of one alert group --------------------------------------------------- */
 
-enum mw_alert_status {
-    MW_ALERT_FIRING = 0,
-    MW_ALERT_RESOLVED = 1,
+enum mw_notify_status {
+    MW_NOTIFY_FIRING = 0,
+    MW_NOTIFY_RESOLVED = 1,
 };
 
 /* PagerDuty's four severities, most severe first. */
-enum mw_alert_severity {
-    MW_SEVERITY_CRITICAL = 0,
-    MW_SEVERITY_ERROR = 1,
-    MW_SEVERITY_WARNING = 2,
-    MW_SEVERITY_INFO = 3,
+enum mw_notify_severity {
+    MW_NOTIFY_CRITICAL = 0,
+    MW_NOTIFY_ERROR = 1,
+    MW_NOTIFY_WARNING = 2,
+    MW_NOTIFY_INFO = 3,
 };
 
-struct mw_alert_label {
+struct mw_notify_label {
     const char *name;
     const char *value;
 };
 
-struct mw_alert_labels {
-    const struct mw_alert_label *items;
+struct mw_notify_labels {
+    const struct mw_notify_label *items;
     size_t n;
 };
 
 /* A number behind an alert: "value", "threshold", "samples", "burn_rate_1h", ... */
-struct mw_alert_value {
+struct mw_notify_value {
     const char *name;
     double value;
 };
 
-struct mw_alert {
-    enum mw_alert_status status;
+struct mw_notify_alert {
+    enum mw_notify_status status;
     /* alertname, model, version, namespace, signal, severity, feature, ... */
-    struct mw_alert_labels labels;
+    struct mw_notify_labels labels;
     /* summary, description, runbook_url, dashboard_url, ... (templated already) */
-    struct mw_alert_labels annotations;
-    const struct mw_alert_value *values;
+    struct mw_notify_labels annotations;
+    const struct mw_notify_value *values;
     size_t n_values;
     int64_t starts_at_ms;      /* Unix ms; event time of the window that started it */
     int64_t ends_at_ms;        /* Unix ms; 0 while firing */
@@ -74,31 +74,31 @@ struct mw_alert {
  * pointers are borrowed: encode() copies what it keeps. `status` is firing while any alert of
  * the group fires.
  */
-struct mw_notification {
+struct mw_notify_group {
     const char *group_key; /* stable identity of the group (route + group_by values) */
     const char *receiver;  /* name of a configured receiver */
-    enum mw_alert_status status;
-    struct mw_alert_labels group_labels;
-    struct mw_alert_labels common_labels;
-    struct mw_alert_labels common_annotations;
-    const struct mw_alert *alerts;
+    enum mw_notify_status status;
+    struct mw_notify_labels group_labels;
+    struct mw_notify_labels common_labels;
+    struct mw_notify_labels common_annotations;
+    const struct mw_notify_alert *alerts;
     size_t n_alerts;
     size_t truncated_alerts; /* alerts the router left out already */
     const char *external_url;
 };
 
 /* Value of label `name`, or NULL. */
-const char *mw_alert_labels_get(const struct mw_alert_labels *labels, const char *name);
+const char *mw_notify_labels_get(const struct mw_notify_labels *labels, const char *name);
 
 /* "critical", "error", "warning" or "info" (also page/fatal, high/major, warn/ticket/minor,
- * low/none, any case) -> severity; anything else, or NULL, is MW_SEVERITY_ERROR. */
-enum mw_alert_severity mw_alert_severity_parse(const char *text);
-const char *mw_alert_severity_name(enum mw_alert_severity severity);
+ * low/none, any case) -> severity; anything else, or NULL, is MW_NOTIFY_ERROR. */
+enum mw_notify_severity mw_notify_severity_parse(const char *text);
+const char *mw_notify_severity_name(enum mw_notify_severity severity);
 
 /* Prometheus's label-set fingerprint (64-bit FNV-1a over the labels sorted by name, each name
  * and value followed by 0xff), so a webhook consumer sees the same fingerprint Alertmanager
  * would give. Returns 0 for an empty set or when memory runs out. */
-uint64_t mw_alert_fingerprint(const struct mw_alert_labels *labels);
+uint64_t mw_notify_fingerprint(const struct mw_notify_labels *labels);
 
 /* ---- what a receiver produces and decides --------------------------------------------------- */
 
@@ -181,7 +181,7 @@ struct mw_receiver_ops {
     int (*init)(const struct mw_receiver_config *cfg, void **ctx, char *err, size_t errsize);
     /* Encode `n` (borrowed) into `out` (zeroed by the caller, owned by it after). Returns 0,
      * MW_ETOOBIG (cannot be made small enough), MW_EINVAL or MW_ENOMEM. */
-    int (*encode)(void *ctx, const struct mw_notification *n, struct mw_receiver_request *out);
+    int (*encode)(void *ctx, const struct mw_notify_group *n, struct mw_receiver_request *out);
     enum mw_receiver_verdict (*classify)(void *ctx, const struct mw_http_client_response *resp);
     void (*destroy)(void *ctx); /* accepts NULL */
 };

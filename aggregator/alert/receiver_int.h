@@ -28,10 +28,10 @@ int mw__receiver_hmac_sha256_hex(const void *key, size_t key_len, const void *da
 json_t *mw__receiver_json_string(const char *text);
 
 /* {"name": "value", ...} of `labels`, values made valid UTF-8. NULL when memory runs out. */
-json_t *mw__receiver_json_labels(const struct mw_alert_labels *labels);
+json_t *mw__receiver_json_labels(const struct mw_notify_labels *labels);
 
 /* {"name": number, ...}; NaN and infinities become the strings "NaN", "+Inf", "-Inf". */
-json_t *mw__receiver_json_values(const struct mw_alert_value *values, size_t n);
+json_t *mw__receiver_json_values(const struct mw_notify_value *values, size_t n);
 
 /* RFC 3339 UTC text of a Unix ms time; 0 is Go's zero time "0001-01-01T00:00:00Z", which
  * Alertmanager sends for an alert that has not ended. */

@@ -49,10 +49,10 @@ struct note {
     int index;
     uint64_t at_ms;
     json_t *src; /* keeps every string below alive */
-    struct mw_notification n;
-    struct mw_alert *alerts;
-    struct mw_alert_label *label_pool;
-    struct mw_alert_value *value_pool;
+    struct mw_notify_group n;
+    struct mw_notify_alert *alerts;
+    struct mw_notify_label *label_pool;
+    struct mw_notify_value *value_pool;
     uv_timer_t timer;
     bool submitted, finished;
 };
@@ -94,9 +94,9 @@ static size_t count_labels(json_t *note)
     return n;
 }
 
-static struct mw_alert_labels take_labels(json_t *obj, struct mw_alert_label **pool)
+static struct mw_notify_labels take_labels(json_t *obj, struct mw_notify_label **pool)
 {
-    struct mw_alert_labels out = {.items = *pool, .n = 0};
+    struct mw_notify_labels out = {.items = *pool, .n = 0};
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v)
@@ -109,10 +109,10 @@ static struct mw_alert_labels take_labels(json_t *obj, struct mw_alert_label **p
     return out;
 }
 
-static enum mw_alert_status parse_status(json_t *v)
+static enum mw_notify_status parse_status(json_t *v)
 {
-    return json_is_string(v) && strcmp(json_string_value(v), "resolved") == 0 ? MW_ALERT_RESOLVED
-                                                                              : MW_ALERT_FIRING;
+    return json_is_string(v) && strcmp(json_string_value(v), "resolved") == 0 ? MW_NOTIFY_RESOLVED
+                                                                              : MW_NOTIFY_FIRING;
 }
 
 static const char *opt_str(json_t *obj, const char *key)
@@ -137,11 +137,11 @@ static int build_note(struct note *x, json_t *src, int index)
     x->value_pool = mw_calloc(n_values + 1, sizeof *x->value_pool);
     if (!x->alerts || !x->label_pool || !x->value_pool)
         return MW_ENOMEM;
-    struct mw_alert_label *pool = x->label_pool;
-    struct mw_alert_value *values = x->value_pool;
+    struct mw_notify_label *pool = x->label_pool;
+    struct mw_notify_value *values = x->value_pool;
     json_array_foreach(alerts, k, a)
     {
-        struct mw_alert *al = &x->alerts[k];
+        struct mw_notify_alert *al = &x->alerts[k];
         al->status = parse_status(json_object_get(a, "status"));
         al->labels = take_labels(json_object_get(a, "labels"), &pool);
         al->annotations = take_labels(json_object_get(a, "annotations"), &pool);
@@ -159,7 +159,7 @@ static int build_note(struct note *x, json_t *src, int index)
             al->n_values++;
         }
     }
-    x->n = (struct mw_notification){
+    x->n = (struct mw_notify_group){
         .group_key = opt_str(src, "group_key"),
         .receiver = opt_str(src, "receiver"),
         .status = parse_status(json_object_get(src, "status")),

@@ -88,49 +88,49 @@ static int teardown(void **state)
 
 /* ---- a notification to encode ---------------------------------------------------------------- */
 
-static const struct mw_alert_label LATENCY_LABELS[] = {
+static const struct mw_notify_label LATENCY_LABELS[] = {
     {"alertname", "LatencyP99High"}, {"model", "churn"},        {"version", "v4"},
     {"namespace", "ml-prod"},        {"signal", "latency_p99"}, {"severity", "warning"},
 };
-static const struct mw_alert_label ERRORS_LABELS[] = {
+static const struct mw_notify_label ERRORS_LABELS[] = {
     {"alertname", "ErrorRateHigh"}, {"model", "churn"},       {"version", "v4"},
     {"namespace", "ml-prod"},       {"signal", "error_rate"}, {"severity", "critical"},
 };
-static const struct mw_alert_label COMMON[] = {
+static const struct mw_notify_label COMMON[] = {
     {"model", "churn"}, {"version", "v4"}, {"namespace", "ml-prod"}};
-static const struct mw_alert_label GROUP[] = {{"model", "churn"}};
-static const struct mw_alert_value VALUES[] = {
+static const struct mw_notify_label GROUP[] = {{"model", "churn"}};
+static const struct mw_notify_value VALUES[] = {
     {"value", 0.093}, {"threshold", 0.01}, {"samples", 12000}};
 
 struct note {
-    struct mw_alert alerts[3];
-    struct mw_alert_label ann[2][3];
-    struct mw_notification n;
+    struct mw_notify_alert alerts[3];
+    struct mw_notify_label ann[2][3];
+    struct mw_notify_group n;
 };
 
 static void make_note(struct note *x, const char *group_key, const char *summary,
-                      enum mw_alert_status status)
+                      enum mw_notify_status status)
 {
     memset(x, 0, sizeof *x);
-    x->ann[0][0] = (struct mw_alert_label){"summary", summary};
-    x->ann[0][1] = (struct mw_alert_label){"runbook_url", "https://runbooks.example/latency"};
-    x->ann[1][0] = (struct mw_alert_label){"summary", "error rate 9.3% on churn v4"};
-    x->ann[1][1] = (struct mw_alert_label){"runbook_url", "https://runbooks.example/errors"};
-    x->alerts[0] = (struct mw_alert){
+    x->ann[0][0] = (struct mw_notify_label){"summary", summary};
+    x->ann[0][1] = (struct mw_notify_label){"runbook_url", "https://runbooks.example/latency"};
+    x->ann[1][0] = (struct mw_notify_label){"summary", "error rate 9.3% on churn v4"};
+    x->ann[1][1] = (struct mw_notify_label){"runbook_url", "https://runbooks.example/errors"};
+    x->alerts[0] = (struct mw_notify_alert){
         .status = status,
         .labels = {LATENCY_LABELS, 6},
         .annotations = {x->ann[0], 2},
         .values = VALUES,
         .n_values = 3,
         .starts_at_ms = 1767225600000, /* 2026-01-01T00:00:00Z */
-        .ends_at_ms = status == MW_ALERT_RESOLVED ? 1767229200000 : 0,
+        .ends_at_ms = status == MW_NOTIFY_RESOLVED ? 1767229200000 : 0,
         .generator_url = "http://mw.example/api/v1/models/churn/windows?start=1767225600000"};
     x->alerts[1] = x->alerts[0];
-    x->alerts[1].labels = (struct mw_alert_labels){ERRORS_LABELS, 6};
-    x->alerts[1].annotations = (struct mw_alert_labels){x->ann[1], 2};
+    x->alerts[1].labels = (struct mw_notify_labels){ERRORS_LABELS, 6};
+    x->alerts[1].annotations = (struct mw_notify_labels){x->ann[1], 2};
     x->alerts[1].starts_at_ms = 1767225540000;
     x->alerts[2] = x->alerts[0];
-    x->n = (struct mw_notification){.group_key = group_key,
+    x->n = (struct mw_notify_group){.group_key = group_key,
                                     .receiver = "oncall",
                                     .status = status,
                                     .group_labels = {GROUP, 1},
@@ -140,7 +140,7 @@ static void make_note(struct note *x, const char *group_key, const char *summary
                                     .external_url = "http://mw.example"};
 }
 
-static json_t *encode(struct mw_receiver *r, const struct mw_notification *n,
+static json_t *encode(struct mw_receiver *r, const struct mw_notify_group *n,
                       struct mw_receiver_request *req)
 {
     memset(req, 0, sizeof *req);
@@ -200,7 +200,7 @@ static void test_pagerduty_trigger_fields(void **state)
     struct fixture *f = *state;
     struct note x;
     make_note(&x, "{}/{model=\"churn\"}:latency", "p99 latency 2.4 s over 1.0 s on churn v4",
-              MW_ALERT_FIRING);
+              MW_NOTIFY_FIRING);
     struct mw_receiver_request req;
     json_t *ev = encode(f->pd, &x.n, &req);
     assert_string_equal(req.url, "http://127.0.0.1:9/base/v2/enqueue");
@@ -243,11 +243,11 @@ static void test_pagerduty_dedup_key_stable(void **state)
 {
     struct fixture *f = *state;
     struct note a, b, resolved, other;
-    make_note(&a, "route-1/{model=\"churn\"}", "first", MW_ALERT_FIRING);
-    make_note(&b, "route-1/{model=\"churn\"}", "second, different text", MW_ALERT_FIRING);
+    make_note(&a, "route-1/{model=\"churn\"}", "first", MW_NOTIFY_FIRING);
+    make_note(&b, "route-1/{model=\"churn\"}", "second, different text", MW_NOTIFY_FIRING);
     b.n.n_alerts = 2;
-    make_note(&resolved, "route-1/{model=\"churn\"}", "first", MW_ALERT_RESOLVED);
-    make_note(&other, "route-1/{model=\"fraud\"}", "first", MW_ALERT_FIRING);
+    make_note(&resolved, "route-1/{model=\"churn\"}", "first", MW_NOTIFY_RESOLVED);
+    make_note(&other, "route-1/{model=\"fraud\"}", "first", MW_NOTIFY_FIRING);
     struct mw_receiver_request ra, rb, rr, ro;
     json_t *ja = encode(f->pd, &a.n, &ra), *jb = encode(f->pd, &b.n, &rb);
     json_t *jr = encode(f->pd, &resolved.n, &rr), *jo = encode(f->pd, &other.n, &ro);
@@ -277,7 +277,7 @@ static void check_summary(struct fixture *f, const char *summary, const char *wa
                           size_t want_chars, bool want_ellipsis)
 {
     struct note x;
-    make_note(&x, "g", summary, MW_ALERT_FIRING);
+    make_note(&x, "g", summary, MW_NOTIFY_FIRING);
     struct mw_receiver_request req;
     json_t *ev = encode(f->pd, &x.n, &req); /* json_loadb accepted it: valid UTF-8 */
     const char *got = str(ev, "payload.summary");
@@ -328,8 +328,8 @@ static void test_pagerduty_512k_drops_custom_details(void **state)
     memset(big, 'd', big_len);
     big[big_len] = '\0';
     struct note x;
-    make_note(&x, "g-big", "huge description", MW_ALERT_FIRING);
-    x.ann[0][2] = (struct mw_alert_label){"description", big};
+    make_note(&x, "g-big", "huge description", MW_NOTIFY_FIRING);
+    x.ann[0][2] = (struct mw_notify_label){"description", big};
     x.alerts[0].annotations.n = 3;
     struct mw_receiver_request req;
     json_t *ev = encode(f->pd, &x.n, &req);
@@ -374,7 +374,7 @@ static void test_severity_mapping(void **state)
         {"", "error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_string_equal(mw_alert_severity_name(mw_alert_severity_parse(cases[i].text)),
+        assert_string_equal(mw_notify_severity_name(mw_notify_severity_parse(cases[i].text)),
                             cases[i].want);
 }
 
@@ -382,9 +382,9 @@ static void test_pagerduty_severity_from_group(void **state)
 {
     struct fixture *f = *state;
     struct note x;
-    make_note(&x, "g", "s", MW_ALERT_FIRING);
+    make_note(&x, "g", "s", MW_NOTIFY_FIRING);
     x.n.n_alerts = 2;
-    x.alerts[1].status = MW_ALERT_RESOLVED; /* the critical one resolved: warning remains */
+    x.alerts[1].status = MW_NOTIFY_RESOLVED; /* the critical one resolved: warning remains */
     struct mw_receiver_request req;
     json_t *ev = encode(f->pd, &x.n, &req);
     assert_string_equal(str(ev, "payload.severity"), "warning");
@@ -440,7 +440,7 @@ static void test_pagerduty_key_file_errors(void **state)
     dflt.routing_key_file = f->key_path;
     assert_int_equal(mw_receiver_create(&dflt, &r, err, sizeof err), 0);
     struct note x;
-    make_note(&x, "g", "s", MW_ALERT_FIRING);
+    make_note(&x, "g", "s", MW_NOTIFY_FIRING);
     struct mw_receiver_request req;
     json_t *ev = encode(r, &x.n, &req);
     assert_string_equal(req.url, "https://events.pagerduty.com/v2/enqueue");
@@ -453,14 +453,14 @@ static void test_pagerduty_key_file_errors(void **state)
  */
 
 /* Prometheus's labelSetToFingerprint, written out from its definition. */
-static uint64_t fingerprint(const struct mw_alert_label *labels, size_t n)
+static uint64_t fingerprint(const struct mw_notify_label *labels, size_t n)
 {
-    const struct mw_alert_label *sorted[16];
+    const struct mw_notify_label *sorted[16];
     for (size_t i = 0; i < n; i++)
         sorted[i] = &labels[i];
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && strcmp(sorted[j - 1]->name, sorted[j]->name) > 0; j--) {
-            const struct mw_alert_label *t = sorted[j];
+            const struct mw_notify_label *t = sorted[j];
             sorted[j] = sorted[j - 1];
             sorted[j - 1] = t;
         }
@@ -480,14 +480,14 @@ static void test_webhook_v4_shape(void **state)
 {
     struct fixture *f = *state;
     struct note x;
-    make_note(&x, "route-1/{model=\"churn\"}", "summary text", MW_ALERT_FIRING);
+    make_note(&x, "route-1/{model=\"churn\"}", "summary text", MW_NOTIFY_FIRING);
     x.n.receiver = "hook";
     x.n.n_alerts = 3;
-    x.alerts[2].status = MW_ALERT_RESOLVED;
+    x.alerts[2].status = MW_NOTIFY_RESOLVED;
     x.alerts[2].ends_at_ms = 1767229200000;
     x.n.truncated_alerts = 1;
-    struct mw_alert_label common_ann[] = {{"runbook_url", "https://runbooks.example/x"}};
-    x.n.common_annotations = (struct mw_alert_labels){common_ann, 1};
+    struct mw_notify_label common_ann[] = {{"runbook_url", "https://runbooks.example/x"}};
+    x.n.common_annotations = (struct mw_notify_labels){common_ann, 1};
     struct mw_receiver_request req;
     json_t *m = encode(f->wh, &x.n, &req);
     assert_string_equal(req.url, "http://127.0.0.1:9/hook");
@@ -525,7 +525,7 @@ static void test_webhook_v4_shape(void **state)
     mw_receiver_request_free(&req);
 
     /* Resolved: endsAt set. */
-    make_note(&x, "g", "s", MW_ALERT_RESOLVED);
+    make_note(&x, "g", "s", MW_NOTIFY_RESOLVED);
     m = encode(f->wh, &x.n, &req);
     assert_string_equal(str(m, "status"), "resolved");
     assert_string_equal(str(m, "alerts.0.endsAt"), "2026-01-01T01:00:00.000Z");
@@ -537,7 +537,7 @@ static void test_webhook_hmac_matches_openssl(void **state)
 {
     struct fixture *f = *state;
     struct note x;
-    make_note(&x, "g", "sign me", MW_ALERT_FIRING);
+    make_note(&x, "g", "sign me", MW_NOTIFY_FIRING);
     struct mw_receiver_request req;
     json_t *m = encode(f->wh, &x.n, &req);
     json_decref(m);

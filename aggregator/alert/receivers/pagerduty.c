@@ -83,72 +83,72 @@ static void pd_destroy(void *ctx)
 }
 
 /* A label of the group: the common labels first, then the first alert's. */
-static const char *group_label(const struct mw_notification *n, const char *name)
+static const char *group_label(const struct mw_notify_group *n, const char *name)
 {
-    const char *v = mw_alert_labels_get(&n->common_labels, name);
+    const char *v = mw_notify_labels_get(&n->common_labels, name);
     if (!v && n->n_alerts)
-        v = mw_alert_labels_get(&n->alerts[0].labels, name);
+        v = mw_notify_labels_get(&n->alerts[0].labels, name);
     return v && *v ? v : NULL;
 }
 
 /* The first firing alert (the alert the page is about), else the first alert, else NULL. */
-static const struct mw_alert *lead_alert(const struct mw_notification *n)
+static const struct mw_notify_alert *lead_alert(const struct mw_notify_group *n)
 {
     for (size_t i = 0; i < n->n_alerts; i++) {
-        if (n->alerts[i].status == MW_ALERT_FIRING)
+        if (n->alerts[i].status == MW_NOTIFY_FIRING)
             return &n->alerts[i];
     }
     return n->n_alerts ? &n->alerts[0] : NULL;
 }
 
 /* An annotation of the group: the common annotations first, then the lead alert's. */
-static const char *group_annotation(const struct mw_notification *n, const char *name)
+static const char *group_annotation(const struct mw_notify_group *n, const char *name)
 {
-    const char *v = mw_alert_labels_get(&n->common_annotations, name);
-    const struct mw_alert *lead = lead_alert(n);
+    const char *v = mw_notify_labels_get(&n->common_annotations, name);
+    const struct mw_notify_alert *lead = lead_alert(n);
     if ((!v || !*v) && lead)
-        v = mw_alert_labels_get(&lead->annotations, name);
+        v = mw_notify_labels_get(&lead->annotations, name);
     return v && *v ? v : NULL;
 }
 
 /* The most severe severity among the firing alerts (a group holding one critical alert pages
  * as critical); the group's label when none fires. */
-static enum mw_alert_severity group_severity(const struct mw_notification *n)
+static enum mw_notify_severity group_severity(const struct mw_notify_group *n)
 {
-    enum mw_alert_severity best = MW_SEVERITY_INFO;
+    enum mw_notify_severity best = MW_NOTIFY_INFO;
     bool any = false;
     for (size_t i = 0; i < n->n_alerts; i++) {
-        if (n->alerts[i].status != MW_ALERT_FIRING)
+        if (n->alerts[i].status != MW_NOTIFY_FIRING)
             continue;
-        const char *text = mw_alert_labels_get(&n->alerts[i].labels, "severity");
-        enum mw_alert_severity s =
-            mw_alert_severity_parse(text ? text : group_label(n, "severity"));
+        const char *text = mw_notify_labels_get(&n->alerts[i].labels, "severity");
+        enum mw_notify_severity s =
+            mw_notify_severity_parse(text ? text : group_label(n, "severity"));
         if (!any || s < best)
             best = s;
         any = true;
     }
-    return any ? best : mw_alert_severity_parse(group_label(n, "severity"));
+    return any ? best : mw_notify_severity_parse(group_label(n, "severity"));
 }
 
-static size_t count_firing(const struct mw_notification *n)
+static size_t count_firing(const struct mw_notify_group *n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n->n_alerts; i++)
-        k += n->alerts[i].status == MW_ALERT_FIRING;
+        k += n->alerts[i].status == MW_NOTIFY_FIRING;
     return k;
 }
 
 /* The summary line: the lead alert's summary annotation (or the alert name), "[FIRING:n] " in
  * front when the group holds several, made valid UTF-8 and cut to SUMMARY_MAX_CHARS characters
  * with an ellipsis. */
-static json_t *summary_json(const struct mw_notification *n)
+static json_t *summary_json(const struct mw_notify_group *n)
 {
     const char *text = group_annotation(n, "summary");
     if (!text)
         text = group_label(n, "alertname");
     if (!text)
         text = "modelwatch alert";
-    size_t n_firing = count_firing(n) + (n->status == MW_ALERT_FIRING ? n->truncated_alerts : 0);
+    size_t n_firing = count_firing(n) + (n->status == MW_NOTIFY_FIRING ? n->truncated_alerts : 0);
     json_t *clean = mw__receiver_json_string(text);
     if (!clean)
         return NULL;
@@ -183,14 +183,14 @@ static json_t *summary_json(const struct mw_notification *n)
     return s;
 }
 
-static json_t *alert_details(const struct mw_alert *a)
+static json_t *alert_details(const struct mw_notify_alert *a)
 {
     json_t *obj = json_object();
     if (!obj)
         return NULL;
     int rc = 0;
     rc |= json_object_set_new(obj, "status",
-                              json_string(a->status == MW_ALERT_FIRING ? "firing" : "resolved"));
+                              json_string(a->status == MW_NOTIFY_FIRING ? "firing" : "resolved"));
     rc |= json_object_set_new(obj, "labels", mw__receiver_json_labels(&a->labels));
     rc |= json_object_set_new(obj, "annotations", mw__receiver_json_labels(&a->annotations));
     rc |= json_object_set_new(obj, "values", mw__receiver_json_values(a->values, a->n_values));
@@ -207,7 +207,7 @@ static json_t *alert_details(const struct mw_alert *a)
 }
 
 /* What an engineer reads below the summary: counts, the group's labels and every alert. */
-static json_t *custom_details(const struct mw_notification *n)
+static json_t *custom_details(const struct mw_notify_group *n)
 {
     json_t *obj = json_object();
     json_t *alerts = json_array();
@@ -247,12 +247,12 @@ static int add_link(json_t *links, const char *href, const char *text)
     return rc;
 }
 
-static json_t *links_json(const struct mw_notification *n)
+static json_t *links_json(const struct mw_notify_group *n)
 {
     json_t *links = json_array();
     if (!links)
         return NULL;
-    const struct mw_alert *lead = lead_alert(n);
+    const struct mw_notify_alert *lead = lead_alert(n);
     int rc = add_link(links, group_annotation(n, "runbook_url"), "Runbook");
     rc |= add_link(links,
                    lead && lead->generator_url && *lead->generator_url ? lead->generator_url : NULL,
@@ -266,18 +266,18 @@ static json_t *links_json(const struct mw_notification *n)
 }
 
 /* Earliest start among the firing alerts: when the problem was first seen. */
-static int64_t group_start_ms(const struct mw_notification *n)
+static int64_t group_start_ms(const struct mw_notify_group *n)
 {
     int64_t start = 0;
     for (size_t i = 0; i < n->n_alerts; i++) {
-        const struct mw_alert *a = &n->alerts[i];
-        if (a->status == MW_ALERT_FIRING && a->starts_at_ms && (!start || a->starts_at_ms < start))
+        const struct mw_notify_alert *a = &n->alerts[i];
+        if (a->status == MW_NOTIFY_FIRING && a->starts_at_ms && (!start || a->starts_at_ms < start))
             start = a->starts_at_ms;
     }
     return start ? start : mw_clock_wall_ms();
 }
 
-static int pd_encode(void *ctx, const struct mw_notification *n, struct mw_receiver_request *out)
+static int pd_encode(void *ctx, const struct mw_notify_group *n, struct mw_receiver_request *out)
 {
     struct pagerduty *pd = ctx;
     if (!n || !n->group_key)
@@ -286,7 +286,7 @@ static int pd_encode(void *ctx, const struct mw_notification *n, struct mw_recei
     int rc = mw__receiver_sha256_hex(n->group_key, strlen(n->group_key), dedup_key);
     if (rc)
         return rc;
-    bool trigger = n->status == MW_ALERT_FIRING;
+    bool trigger = n->status == MW_NOTIFY_FIRING;
     json_t *event = json_object();
     json_t *payload = NULL;
     if (!event)
@@ -306,7 +306,7 @@ static int pd_encode(void *ctx, const struct mw_notification *n, struct mw_recei
                                                            : model ? model
                                                                    : "modelwatch"));
         rc |= json_object_set_new(payload, "severity",
-                                  json_string(mw_alert_severity_name(group_severity(n))));
+                                  json_string(mw_notify_severity_name(group_severity(n))));
         rc |= json_object_set_new(payload, "timestamp", mw__receiver_json_time(group_start_ms(n)));
         if (model)
             rc |= json_object_set_new(payload, "component", mw__receiver_json_string(model));

@@ -81,19 +81,19 @@ static int wh_init(const struct mw_receiver_config *cfg, void **ctx, char *err, 
     return 0;
 }
 
-static const char *status_name(enum mw_alert_status status)
+static const char *status_name(enum mw_notify_status status)
 {
-    return status == MW_ALERT_FIRING ? "firing" : "resolved";
+    return status == MW_NOTIFY_FIRING ? "firing" : "resolved";
 }
 
-static json_t *alert_json(const struct mw_alert *a)
+static json_t *alert_json(const struct mw_notify_alert *a)
 {
     json_t *obj = json_object();
     if (!obj)
         return NULL;
     char fingerprint[17];
     snprintf(fingerprint, sizeof fingerprint, "%016llx",
-             (unsigned long long)mw_alert_fingerprint(&a->labels));
+             (unsigned long long)mw_notify_fingerprint(&a->labels));
     int rc = json_object_set_new(obj, "status", json_string(status_name(a->status)));
     rc |= json_object_set_new(obj, "labels", mw__receiver_json_labels(&a->labels));
     rc |= json_object_set_new(obj, "annotations", mw__receiver_json_labels(&a->annotations));
@@ -110,7 +110,7 @@ static json_t *alert_json(const struct mw_alert *a)
     return obj;
 }
 
-static int wh_encode(void *ctx, const struct mw_notification *n, struct mw_receiver_request *out)
+static int wh_encode(void *ctx, const struct mw_notify_group *n, struct mw_receiver_request *out)
 {
     struct webhook *wh = ctx;
     if (!n || !n->group_key)
