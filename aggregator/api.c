@@ -422,7 +422,7 @@ static void fetch_drift(struct drift_query *q)
 {
     char wm_key[KEY_BYTES], profile_key[KEY_BYTES], window_key[KEY_BYTES];
     snprintf(wm_key, sizeof wm_key, "mw:{%s}:wm", q->model);
-    mw_profile_key(q->model, q->version, profile_key, sizeof profile_key);
+    mw_schema_profile_key(profile_key, sizeof profile_key, q->model, q->version);
     snprintf(window_key, sizeof window_key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
              q->width_ms / 1000, q->start_ms, q->version);
     const char *get_wm[] = {"GET", wm_key};
@@ -732,7 +732,7 @@ static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const c
         mw_http_respond_error(ex, 400, "model/version: the document's must match the path");
         return;
     }
-    mw_profile_key(model, version, key, sizeof key);
+    mw_schema_profile_key(key, sizeof key, model, version);
     snprintf(set_key, sizeof set_key, "mw:{%s}:profiles", model);
     struct mw_redis_cmd cmds[2];
     mw_redis_cmd_init(&cmds[0]);
@@ -775,7 +775,7 @@ static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
     }
     int rc;
     if (version) {
-        mw_profile_key(model, version, key, sizeof key);
+        mw_schema_profile_key(key, sizeof key, model, version);
         const char *argv[] = {"GET", key};
         rc = mw_store_commandv(api->store, on_profile_document, ex, 2, argv);
     } else {

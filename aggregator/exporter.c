@@ -168,7 +168,7 @@ static void start_window(struct refresh *r, const struct model_job *m, const cha
     j->start_ms = start_ms;
     j->final = true;
     char pkey[KEY_BYTES], wkey[KEY_BYTES];
-    mw_profile_key(model, version, pkey, sizeof pkey);
+    mw_schema_profile_key(pkey, sizeof pkey, model, version);
     snprintf(wkey, sizeof wkey, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", model, m->width_ms / 1000,
              start_ms, version);
     const char *get_profile[] = {"GET", pkey};

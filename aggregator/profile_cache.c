@@ -6,8 +6,8 @@
 #include "error.h"
 #include "hash.h"
 #include "log.h"
+#include "schema.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define BUCKETS 4096
@@ -28,11 +28,6 @@ struct mw_profile_cache {
     int64_t refresh_ms;
     struct entry *buckets[BUCKETS];
 };
-
-void mw_profile_key(const char *model, const char *version, char *out, size_t size)
-{
-    snprintf(out, size, "mw:{%s}:profile:%s", model, version);
-}
 
 struct mw_profile_cache *mw_profile_cache_create(struct mw_store *store, int64_t refresh_ms)
 {
@@ -136,9 +131,10 @@ static void on_profile_reply(redisReply *reply, void *arg)
 
 static void fetch(struct mw_profile_cache *c, struct entry *e)
 {
-    char key[600];
+    char key[MW_SCHEMA_KEY_MAX];
     struct mw_redis_cmd cmd;
-    mw_profile_key(e->model, e->version, key, sizeof key);
+    if (mw_schema_profile_key(key, sizeof key, e->model, e->version) != 0)
+        return;
     mw_redis_cmd_init(&cmd);
     if (mw_redis_cmd_add(&cmd, "GET") == 0 && mw_redis_cmd_add(&cmd, key) == 0 &&
         mw_store_command(c->store, &cmd, on_profile_reply, e) == 0)

@@ -26,7 +26,4 @@ int mw_profile_cache_get(struct mw_profile_cache *c, const char *model, const ch
 /* Install a profile now (taking ownership), as after a push through the API. */
 int mw_profile_cache_put(struct mw_profile_cache *c, struct mw_profile *p);
 
-/* Redis key of a profile document. */
-void mw_profile_key(const char *model, const char *version, char *out, size_t size);
-
 #endif

@@ -11,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-double mw_window_field(const struct mw_window_fields *w, const char *name)
-{
-    for (size_t i = 0; i < w->n; i++)
-        if (strcmp(w->names[i], name) == 0)
-            return strtod(w->values[i], NULL);
-    return 0;
-}
-
 static json_t *number_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
@@ -31,11 +23,11 @@ static struct mw_latency_hist *window_hist(const struct mw_window_fields *w)
     if (!hist)
         return NULL;
     for (size_t i = 0; i < w->n; i++) {
-        if (strncmp(w->names[i], "lat:", 4) != 0)
+        uint32_t idx;
+        if (!mw_schema_latency_bucket(w->names[i], &idx))
             continue;
-        long idx = strtol(w->names[i] + 4, NULL, 10);
         long long count = strtoll(w->values[i], NULL, 10);
-        if (idx >= 0 && idx < MW_LATENCY_BUCKETS && count > 0) {
+        if (count > 0) {
             hist->counts[idx] += (uint64_t)count;
             hist->total += (uint64_t)count;
         }
@@ -55,7 +47,7 @@ static json_t *latency_json(const struct mw_window_fields *w, const struct mw_la
     for (size_t i = 0; i < 4; i++)
         json_object_set_new(lat, qs[i].name,
                             number_or_null(mw_latency_hist_quantile(hist, qs[i].q)));
-    double sum = mw_window_field(w, "lat_sum_us");
+    double sum = mw_window_field(w, MW_FIELD_LATENCY_SUM_US);
     json_object_set_new(lat, "mean",
                         hist->total ? json_real(sum / (double)hist->total) : json_null());
     return lat;
@@ -82,7 +74,7 @@ static double share_within(const struct mw_latency_hist *hist, double threshold_
 static json_t *slo_json(const struct mw_window_fields *w, const struct mw_latency_hist *hist,
                         const struct mw_aggregator_config *cfg)
 {
-    double count = mw_window_field(w, "count"), errors = mw_window_field(w, "errors");
+    double count = mw_window_field(w, MW_FIELD_COUNT), errors = mw_window_field(w, MW_FIELD_ERRORS);
     double availability = count > 0 ? 1.0 - errors / count : NAN;
     double fast = share_within(hist, (double)cfg->slo.latency_threshold_ms * 1000.0);
     json_t *o = json_object();
@@ -102,10 +94,11 @@ static json_t *slo_json(const struct mw_window_fields *w, const struct mw_latenc
 static json_t *errors_by_code(const struct mw_window_fields *w)
 {
     json_t *errors = json_object();
-    for (size_t i = 0; i < w->n; i++)
-        if (strncmp(w->names[i], "err:", 4) == 0)
-            json_object_set_new(errors, w->names[i] + 4,
-                                json_integer(strtoll(w->values[i], NULL, 10)));
+    for (size_t i = 0; i < w->n; i++) {
+        const char *code = mw_schema_error_code(w->names[i]);
+        if (code)
+            json_object_set_new(errors, code, json_integer(strtoll(w->values[i], NULL, 10)));
+    }
     return errors;
 }
 
@@ -116,12 +109,14 @@ static json_t *errors_by_code(const struct mw_window_fields *w)
 static json_t *cost_json(const struct mw_window_fields *w, double count,
                          const struct mw_aggregator_config *cfg)
 {
-    double cpu_s = mw_window_field(w, "d|cpu_s"), mem = mw_window_field(w, "d|mem_gib_s");
-    double cpu_req = mw_window_field(w, "d|cpu_req_s");
-    double cpu_billed = mw_window_field(w, "d|cpu_billed_s");
-    double mem_billed = mw_window_field(w, "d|mem_billed_gib_s");
-    double gpu_s = mw_window_field(w, "d|gpu_s"), pod_s = mw_window_field(w, "d|pod_s");
-    double tin = mw_window_field(w, "tokens_in"), tout = mw_window_field(w, "tokens_out");
+    double cpu_s = mw_window_field(w, MW_FIELD_CPU_S),
+           mem = mw_window_field(w, MW_FIELD_MEMORY_GIB_S);
+    double cpu_req = mw_window_field(w, MW_FIELD_CPU_REQUESTED_S);
+    double cpu_billed = mw_window_field(w, MW_FIELD_CPU_BILLED_S);
+    double mem_billed = mw_window_field(w, MW_FIELD_MEMORY_BILLED_GIB_S);
+    double gpu_s = mw_window_field(w, MW_FIELD_GPU_S), pod_s = mw_window_field(w, MW_FIELD_POD_S);
+    double tin = mw_window_field(w, MW_FIELD_TOKENS_IN),
+           tout = mw_window_field(w, MW_FIELD_TOKENS_OUT);
     if (cpu_billed < cpu_s)
         cpu_billed = cpu_s; /* windows written before requests were known */
     if (mem_billed < mem)
@@ -152,7 +147,7 @@ static json_t *binary_json(const struct mw_window_fields *w)
     if (mw_perf_binary_create(MW_PERF_THRESHOLD_DEFAULT, MW_PERF_AUC_BINS_DEFAULT, &acc) != 0)
         return json_null();
     for (size_t i = 0; i < w->n; i++)
-        if (strncmp(w->names[i], "pb:", 3) == 0)
+        if (strncmp(w->names[i], MW_FIELD_PERF_BINARY_PREFIX, 3) == 0)
             mw_perf_binary_add_field(acc, w->names[i], w->values[i]);
     struct mw_perf_binary_metrics m;
     mw_perf_binary_compute(acc, &m);
@@ -193,7 +188,7 @@ static json_t *multiclass_json(const struct mw_window_fields *w)
         return json_null();
     mw_perf_multiclass_reset(acc);
     for (size_t i = 0; i < w->n; i++)
-        if (strncmp(w->names[i], "pm:", 3) == 0)
+        if (strncmp(w->names[i], MW_FIELD_PERF_MULTICLASS_PREFIX, 3) == 0)
             mw_perf_multiclass_add_field(acc, w->names[i], w->values[i]);
     struct mw_perf_multiclass_metrics m;
     mw_perf_multiclass_compute(acc, &m);
@@ -215,7 +210,7 @@ static json_t *regression_json(const struct mw_window_fields *w)
     struct mw_perf_regression acc;
     mw_perf_regression_reset(&acc);
     for (size_t i = 0; i < w->n; i++)
-        if (strncmp(w->names[i], "pr:", 3) == 0)
+        if (strncmp(w->names[i], MW_FIELD_PERF_REGRESSION_PREFIX, 3) == 0)
             mw_perf_regression_add_field(&acc, w->names[i], w->values[i]);
     struct mw_perf_regression_metrics m;
     mw_perf_regression_compute(&acc, &m);
@@ -233,7 +228,7 @@ static json_t *coverage_json(const struct mw_window_fields *w)
         return json_null();
     mw_perf_coverage_reset(acc);
     for (size_t i = 0; i < w->n; i++)
-        if (strncmp(w->names[i], "pc:", 3) == 0)
+        if (strncmp(w->names[i], MW_FIELD_PERF_COVERAGE_PREFIX, 3) == 0)
             mw_perf_coverage_add_field(acc, w->names[i], w->values[i]);
     struct mw_perf_coverage_metrics m;
     mw_perf_coverage_compute(acc, &m);
@@ -256,7 +251,7 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
                                const struct mw_aggregator_config *cfg)
 {
     json_t *o = json_object();
-    double count = mw_window_field(w, "count"), errors = mw_window_field(w, "errors");
+    double count = mw_window_field(w, MW_FIELD_COUNT), errors = mw_window_field(w, MW_FIELD_ERRORS);
     json_object_set_new(o, "start_ms", json_integer(start_ms));
     json_object_set_new(o, "end_ms", json_integer(start_ms + width_ms));
     json_object_set_new(o, "version", json_string(version));
@@ -266,7 +261,8 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
                                        "late",     "late_records", NULL};
     for (size_t i = 0; ints[i]; i++)
         json_object_set_new(o, ints[i], json_integer((json_int_t)mw_window_field(w, ints[i])));
-    json_object_set_new(o, "weighted_records", json_real(mw_window_field(w, "d|wrecords")));
+    json_object_set_new(o, "weighted_records",
+                        json_real(mw_window_field(w, MW_FIELD_WEIGHTED_RECORDS)));
     json_object_set_new(o, "error_rate", count > 0 ? json_real(errors / count) : json_null());
     json_object_set_new(o, "errors_by_code", errors_by_code(w));
     struct mw_latency_hist *hist = window_hist(w);

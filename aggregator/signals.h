@@ -10,21 +10,12 @@
 
 #include "aggregator_config.h"
 #include "profile.h"
+#include "schema.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* The fields of one window hash, as name/value text pairs (borrowed). */
-struct mw_window_fields {
-    size_t n;
-    const char *const *names;
-    const char *const *values;
-};
-
-/* Numeric value of field `name` (0 when absent). */
-double mw_window_field(const struct mw_window_fields *w, const char *name);
 
 /* Service and cost signals of one window as a JSON object (new reference). `final` says whether
  * the window can still change. */

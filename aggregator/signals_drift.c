@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "drift.h"
 #include "error.h"
+#include "schema.h"
 #include "value_sketch.h"
 
 #include <inttypes.h>
@@ -88,28 +89,30 @@ static void add_feature_field(struct feature_fields *ff, const struct mw_profile
                               const char *suffix, double v)
 {
     struct mw_sketch_bucket key;
-    if (suffix[0] == 'k') {
+    static const size_t category_len = sizeof MW_DRIFT_SUFFIX_CATEGORY - 1;
+    if (suffix[0] == MW_DRIFT_SUFFIX_SKETCH_BUCKET) {
         if (mw_sketch_bucket_parse(suffix, &key))
             add_bucket(ff, key, v);
-    } else if (strcmp(suffix, "n") == 0)
+    } else if (strcmp(suffix, MW_DRIFT_SUFFIX_VALUES) == 0)
         ff->n += v;
-    else if (strcmp(suffix, "obs") == 0)
+    else if (strcmp(suffix, MW_DRIFT_SUFFIX_OBSERVED) == 0)
         ff->obs += v;
-    else if (strcmp(suffix, "miss") == 0)
+    else if (strcmp(suffix, MW_DRIFT_SUFFIX_MISSING) == 0)
         ff->miss += v;
-    else if (strcmp(suffix, "type") == 0)
+    else if (strcmp(suffix, MW_DRIFT_SUFFIX_TYPE) == 0)
         ff->type += v;
-    else if (!f->numeric && strcmp(suffix, "unseen") == 0) {
+    else if (!f->numeric && strcmp(suffix, MW_DRIFT_SUFFIX_UNSEEN) == 0) {
         ff->unseen += v;
         ff->weight[f->n_categories] += v;
-    } else if (!f->numeric && strncmp(suffix, "c|", 2) == 0) {
-        long idx = mw_profile_category(f, suffix + 2);
+    } else if (!f->numeric && strncmp(suffix, MW_DRIFT_SUFFIX_CATEGORY, category_len) == 0) {
+        long idx = mw_profile_category(f, suffix + category_len);
         if (idx >= 0)
             ff->weight[idx] += v;
-    } else if (f->numeric && (suffix[0] == 'g' || suffix[0] == 's')) {
+    } else if (f->numeric && (suffix[0] == MW_DRIFT_SUFFIX_SLOT_WEIGHT ||
+                              suffix[0] == MW_DRIFT_SUFFIX_SLOT_SUM)) {
         size_t slot = slot_of(suffix, f->n_cuts + 3);
         if (slot != SIZE_MAX)
-            (suffix[0] == 'g' ? ff->weight : ff->sum)[slot] += v;
+            (suffix[0] == MW_DRIFT_SUFFIX_SLOT_WEIGHT ? ff->weight : ff->sum)[slot] += v;
     }
 }
 
@@ -119,27 +122,25 @@ static void read_window(struct window_drift *wd, const struct mw_window_fields *
 {
     char feature[512];
     for (size_t i = 0; i < w->n; i++) {
-        const char *name = w->names[i];
+        const char *name = w->names[i], *suffix;
+        size_t at, len;
+        uint64_t tag;
         double v = strtod(w->values[i], NULL);
         if (!isfinite(v))
             continue;
-        if (strncmp(name, "pf|", 3) == 0) {
+        if (mw_schema_profile_tag(name, &tag)) {
             wd->records_binned += v;
-            if (strtoull(name + 3, NULL, 16) == p->tag)
+            if (tag == p->tag)
                 wd->records_this_profile += v;
             continue;
         }
-        if (strncmp(name, "d|", 2) != 0)
-            continue;
-        const char *bar = strchr(name + 2, '|');
-        size_t len = bar ? (size_t)(bar - (name + 2)) : 0;
-        if (!bar || len >= sizeof feature)
-            continue; /* a resource field (d|cpu_s), or no feature of a profile */
-        memcpy(feature, name + 2, len);
+        if (!mw_schema_drift_field_parse(name, &at, &len, &suffix) || len >= sizeof feature)
+            continue; /* not a feature's drift field (d|cpu_s), or no feature of a profile */
+        memcpy(feature, name + at, len);
         feature[len] = '\0';
         const struct mw_profile_feature *f = mw_profile_find(p, feature);
         if (f)
-            add_feature_field(&wd->features[f - p->features], f, bar + 1, v);
+            add_feature_field(&wd->features[f - p->features], f, suffix, v);
     }
 }
 
@@ -481,9 +482,10 @@ int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_p
     /* Binned by another profile (or partly): those counts are on another grid. A window with
      * records but none binned was applied before any profile existed. */
     bool readable = wd.records_binned == wd.records_this_profile &&
-                    (wd.records_binned > 0 || mw_window_field(w, "records") == 0);
-    double wrecords = mw_window_field(w, "d|wrecords");
-    double records_per_weight = wrecords > 0 ? mw_window_field(w, "records") / wrecords : 0;
+                    (wd.records_binned > 0 || mw_window_field(w, MW_FIELD_RECORDS) == 0);
+    double wrecords = mw_window_field(w, MW_FIELD_WEIGHTED_RECORDS);
+    double records = mw_window_field(w, MW_FIELD_RECORDS);
+    double records_per_weight = wrecords > 0 ? records / wrecords : 0;
     for (size_t i = 0; !rc && i < profile->n_features; i++) {
         rc = feature_signal(&out->features[i], &profile->features[i], &wd.features[i], readable,
                             records_per_weight, cfg);
