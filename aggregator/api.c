@@ -1,4 +1,4 @@
-/* api.c — /api/v1 handlers: Redis reads turned into JSON (layout in window_apply.h). */
+/* api.c — /api/v1 handlers: windows read through window_read.h, answered as JSON. */
 #include "api.h"
 
 #include "alloc.h"
@@ -6,8 +6,13 @@
 #include "error.h"
 #include "log.h"
 #include "names.h"
-#include "signals.h"
+#include "schema.h"
+#include "signals_cost.h"
 #include "signals_drift.h"
+#include "signals_perf.h"
+#include "signals_service.h"
+#include "signals_slo.h"
+#include "window_read.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,7 +25,7 @@
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 10000
 #define DAY_MS 86400000LL
-#define KEY_BYTES 700
+#define DRIFT_SCAN_MAX 1000
 
 struct mw_api {
     const struct mw_aggregator_config *cfg;
@@ -93,30 +98,211 @@ static const char *parse_resolution(const struct mw_api *api, const char *query,
     return NULL;
 }
 
-static bool window_final(const struct mw_api *api, int64_t watermark, int64_t start, int64_t width)
+/* ---- JSON: the signals' encoding at the edge ------------------------------------------------ */
+
+static json_t *number_or_null(double v)
 {
-    return watermark >= start + width + api->cfg->windows.allowed_lateness_ms;
+    return isfinite(v) ? json_real(v) : json_null();
 }
 
-static void window_fields_of(const redisReply *hash, struct mw_window_fields *w, const char **buf)
+static json_t *verdict_json(enum mw_slo_verdict v)
 {
-    size_t n = hash->elements / 2;
-    for (size_t i = 0; i < n; i++) {
-        buf[i] = hash->element[2 * i]->str;
-        buf[n + i] = hash->element[2 * i + 1]->str;
+    return v == MW_SLO_UNKNOWN ? json_null() : json_boolean(v == MW_SLO_MET);
+}
+
+static json_t *latency_json(const struct mw_service_signals *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "p50", number_or_null(s->latency_p50_us));
+    json_object_set_new(o, "p90", number_or_null(s->latency_p90_us));
+    json_object_set_new(o, "p95", number_or_null(s->latency_p95_us));
+    json_object_set_new(o, "p99", number_or_null(s->latency_p99_us));
+    json_object_set_new(o, "mean", number_or_null(s->latency_mean_us));
+    return o;
+}
+
+static json_t *errors_by_code_json(const struct mw_service_signals *s)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < s->n_error_codes; i++)
+        json_object_set_new(o, s->error_codes[i].code, json_integer(s->error_codes[i].count));
+    return o;
+}
+
+static json_t *slo_json(const struct mw_slo_attainment *a)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "availability", number_or_null(a->availability));
+    json_object_set_new(o, "availability_target", json_real(a->availability_target));
+    json_object_set_new(o, "availability_met", verdict_json(a->availability_met));
+    json_object_set_new(o, "latency_attainment", number_or_null(a->latency_attainment));
+    json_object_set_new(o, "latency_threshold_ms", json_integer(a->latency_threshold_ms));
+    json_object_set_new(o, "latency_target", json_real(a->latency_target));
+    json_object_set_new(o, "latency_met", verdict_json(a->latency_met));
+    return o;
+}
+
+static json_t *cost_json(const struct mw_cost_signals *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "cpu_core_seconds", json_real(c->cpu_core_seconds));
+    json_object_set_new(o, "cpu_core_seconds_billed", json_real(c->cpu_core_seconds_billed));
+    json_object_set_new(o, "memory_gib_seconds", json_real(c->memory_gib_seconds));
+    json_object_set_new(o, "memory_gib_seconds_billed", json_real(c->memory_gib_seconds_billed));
+    json_object_set_new(o, "gpu_seconds", json_real(c->gpu_seconds));
+    json_object_set_new(o, "pod_seconds", json_real(c->pod_seconds));
+    json_object_set_new(o, "idle_share", number_or_null(c->idle_share));
+    json_object_set_new(o, "total", json_real(c->total));
+    json_object_set_new(o, "per_1k_predictions", number_or_null(c->per_1k_predictions));
+    return o;
+}
+
+static json_t *binary_json(const struct mw_perf_signals *p)
+{
+    if (!p->has_binary)
+        return json_null();
+    const struct mw_perf_binary_metrics *m = &p->binary;
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer((json_int_t)m->n));
+    json_object_set_new(o, "accuracy", number_or_null(m->accuracy));
+    json_object_set_new(o, "precision", number_or_null(m->precision));
+    json_object_set_new(o, "recall", number_or_null(m->recall));
+    json_object_set_new(o, "f1", number_or_null(m->f1));
+    json_object_set_new(o, "log_loss", number_or_null(m->log_loss));
+    json_object_set_new(o, "roc_auc", number_or_null(m->roc_auc));
+    return o;
+}
+
+static json_t *multiclass_json(const struct mw_perf_signals *p)
+{
+    if (!p->has_multiclass)
+        return json_null();
+    const struct mw_perf_multiclass_metrics *m = &p->multiclass;
+    json_t *classes = json_object();
+    for (uint32_t i = 0; i < p->n_classes; i++) {
+        const struct mw_perf_class_signal *c = &p->classes[i];
+        json_object_set_new(
+            classes, c->name,
+            json_pack("{s:o, s:o, s:o, s:I}", "precision", number_or_null(c->prf.precision),
+                      "recall", number_or_null(c->prf.recall), "f1", number_or_null(c->prf.f1),
+                      "support", (json_int_t)c->support));
     }
-    w->n = n;
-    w->names = buf;
-    w->values = buf + n;
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "n", (json_int_t)m->n, "accuracy",
+                     number_or_null(m->accuracy), "macro_f1", number_or_null(m->macro.f1),
+                     "macro_precision", number_or_null(m->macro.precision), "macro_recall",
+                     number_or_null(m->macro.recall), "weighted_f1", number_or_null(m->weighted.f1),
+                     "approximate", m->overflowed, "per_class", classes);
 }
 
-static int64_t reply_int(const redisReply *r)
+static json_t *regression_json(const struct mw_perf_signals *p)
 {
-    if (r && r->type == REDIS_REPLY_STRING)
-        return strtoll(r->str, NULL, 10);
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        return r->integer;
-    return 0;
+    if (!p->has_regression)
+        return json_null();
+    const struct mw_perf_regression_metrics *m = &p->regression;
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "n", (json_int_t)m->n, "mae",
+                     number_or_null(m->mae), "rmse", number_or_null(m->rmse), "mape",
+                     number_or_null(m->mape), "mean_error", number_or_null(m->mean_error));
+}
+
+static json_t *performance_json(const struct mw_perf_signals *p)
+{
+    const struct mw_perf_coverage_metrics *l = &p->labels;
+    json_t *labels =
+        json_pack("{s:I, s:o, s:o, s:o, s:o}", "labelled", (json_int_t)l->n_labelled, "coverage",
+                  number_or_null(l->coverage), "mean_delay_ms", number_or_null(l->mean_delay_ms),
+                  "p50_delay_ms", number_or_null(l->p50_delay_ms), "p99_delay_ms",
+                  number_or_null(l->p99_delay_ms));
+    return json_pack("{s:o, s:o, s:o, s:o}", "labels", labels, "binary", binary_json(p),
+                     "multiclass", multiclass_json(p), "regression", regression_json(p));
+}
+
+/* One window's service, SLO, cost and performance signals (a new reference), or NULL when out
+ * of memory. */
+static json_t *window_json(const struct mw_window *w, const struct mw_aggregator_config *cfg)
+{
+    struct mw_service_signals service;
+    struct mw_slo_attainment slo;
+    struct mw_cost_signals cost;
+    struct mw_perf_signals *perf = mw_malloc(sizeof *perf);
+    if (!perf || mw_service_signals_compute(w, &service) != 0 ||
+        mw_perf_signals_compute(w, perf) != 0) {
+        mw_free(perf);
+        return NULL;
+    }
+    mw_slo_attainment_compute(w, cfg, &slo);
+    mw_cost_signals_compute(w, cfg, &cost);
+    json_t *o = json_object();
+    json_object_set_new(o, "start_ms", json_integer(w->start_ms));
+    json_object_set_new(o, "end_ms", json_integer(w->start_ms + w->width_ms));
+    json_object_set_new(o, "version", json_string(w->version));
+    json_object_set_new(o, "final", json_boolean(w->final));
+    const struct {
+        const char *name;
+        int64_t value;
+    } counts[] = {{"count", service.count},         {"errors", service.errors},
+                  {"records", service.records},     {"feedback", service.feedback},
+                  {"tokens_in", service.tokens_in}, {"tokens_out", service.tokens_out},
+                  {"late", service.late},           {"late_records", service.late_records}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        json_object_set_new(o, counts[i].name, json_integer(counts[i].value));
+    json_object_set_new(o, "weighted_records", json_real(service.weighted_records));
+    json_object_set_new(o, "error_rate", number_or_null(service.error_rate));
+    json_object_set_new(o, "errors_by_code", errors_by_code_json(&service));
+    json_object_set_new(o, "latency_us", latency_json(&service));
+    json_object_set_new(o, "slo", slo_json(&slo));
+    json_object_set_new(o, "cost", cost_json(&cost));
+    json_object_set_new(o, "performance", performance_json(perf));
+    mw_free(perf);
+    return o;
+}
+
+static void set_number(json_t *o, const char *key, double v)
+{
+    json_object_set_new(o, key, number_or_null(v));
+}
+
+static json_t *drift_feature_json(const struct mw_drift_feature_signal *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "feature", json_string(s->feature));
+    json_object_set_new(o, "type", json_string(s->numeric ? "numeric" : "categorical"));
+    json_object_set_new(o, "count", json_real(s->count));
+    json_object_set_new(o, "observed", json_integer((json_int_t)llround(s->observed)));
+    json_object_set_new(o, "min_values", json_integer((json_int_t)s->min_values));
+    set_number(o, "missing_rate", s->missing_rate);
+    set_number(o, "type_violation_rate", s->type_violation_rate);
+    set_number(o, "psi", s->psi);
+    set_number(o, "js_distance", s->js_distance);
+    if (s->numeric) {
+        set_number(o, "ks", s->ks);
+        set_number(o, "ks_p_value", s->ks_p_value);
+        set_number(o, "wasserstein", s->wasserstein);
+        set_number(o, "wasserstein_normed", s->wasserstein_normed);
+        set_number(o, "out_of_range_rate", s->out_of_range_rate);
+        set_number(o, "below_range_rate", s->below_range_rate);
+        set_number(o, "above_range_rate", s->above_range_rate);
+    } else {
+        json_object_set_new(o, "chi2_statistic",
+                            isinf(s->chi2_statistic) ? json_string("inf")
+                                                     : number_or_null(s->chi2_statistic));
+        set_number(o, "chi2_p_value", s->chi2_p_value);
+        set_number(o, "unseen_share", s->unseen_share);
+    }
+    json_object_set_new(o, "basis",
+                        s->basis == MW_DRIFT_BASIS_PROFILE_GRID ? json_string("profile_grid")
+                        : s->basis == MW_DRIFT_BASIS_SKETCH     ? json_string("sketch")
+                                                                : json_null());
+    json_object_set_new(o, "verdict", json_string(mw_drift_verdict_name(s->verdict)));
+    return o;
+}
+
+/* Every feature's drift: an array of objects named as the struct's members. */
+static json_t *drift_json(const struct mw_drift_signals *s)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < s->n_features; i++)
+        json_array_append_new(list, drift_feature_json(&s->features[i]));
+    return list;
 }
 
 /* ---- GET /api/v1/models --------------------------------------------------------------------- */
@@ -133,156 +319,64 @@ static void on_models_reply(redisReply *reply, void *arg)
 
 static void list_models(struct mw_api *api, struct mw_http_exchange *ex)
 {
-    const char *argv[] = {"SMEMBERS", "mw:models"};
+    const char *argv[] = {"SMEMBERS", MW_SCHEMA_MODELS_KEY};
     if (mw_store_commandv(api->store, on_models_reply, ex, 2, argv))
         mw_http_respond_error(ex, 503, "Redis unavailable");
 }
 
 /* ---- GET /api/v1/models/{m}/windows --------------------------------------------------------- */
 
-struct windows_query {
+/* One request in flight: what its answer needs. */
+struct request {
     struct mw_api *api;
     struct mw_http_exchange *ex;
-    char model[MW_MODEL_NAME_MAX + 1];
-    char version[MW_VERSION_MAX + 1];
-    bool has_version;
-    int64_t width_ms, from_ms, to_ms, watermark_ms;
-    long limit;
-    size_t n_windows, pending;
-    bool failed;
-    json_t **windows; /* n_windows slots, filled as replies come */
 };
 
-struct window_slot {
-    struct windows_query *q;
-    size_t index;
-    int64_t start_ms;
-    char *version;
-};
-
-static void free_query(struct windows_query *q)
+static struct request *new_request(struct mw_api *api, struct mw_http_exchange *ex)
 {
-    for (size_t i = 0; i < q->n_windows; i++)
-        json_decref(q->windows[i]);
-    mw_free(q->windows);
-    mw_free(q);
+    struct request *rq = mw_calloc(1, sizeof *rq);
+    if (rq)
+        *rq = (struct request){.api = api, .ex = ex};
+    else
+        mw_http_respond_error(ex, 500, "out of memory");
+    return rq;
 }
 
-static void finish_windows(struct windows_query *q)
+static void on_windows(int rc, const struct mw_window_set *set, void *arg)
 {
-    if (q->failed) {
-        mw_http_respond_error(q->ex, 503, "Redis unavailable");
-        free_query(q);
+    struct request *rq = arg;
+    if (rc) {
+        mw_http_respond_error(rq->ex, 503, "Redis unavailable");
+        mw_free(rq);
         return;
     }
     json_t *list = json_array();
-    for (size_t i = 0; i < q->n_windows; i++)
-        if (q->windows[i])
-            json_array_append(list, q->windows[i]);
-    respond_json(q->ex, 200,
-                 json_pack("{s:s, s:I, s:I, s:o}", "model", q->model, "resolution_s",
-                           (json_int_t)(q->width_ms / 1000), "watermark_ms",
-                           (json_int_t)q->watermark_ms, "windows", list));
-    free_query(q);
-}
-
-static void on_window_reply(redisReply *reply, void *arg)
-{
-    struct window_slot *slot = arg;
-    struct windows_query *q = slot->q;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        q->failed = true;
-    } else if (reply->elements > 0) { /* an expired window leaves an index entry, no hash */
-        const char **buf = mw_calloc(reply->elements + 1, sizeof *buf);
-        if (buf) {
-            struct mw_window_fields w;
-            window_fields_of(reply, &w, buf);
-            q->windows[slot->index] = mw_signals_window_json(
-                &w, slot->start_ms, q->width_ms, slot->version,
-                window_final(q->api, q->watermark_ms, slot->start_ms, q->width_ms), q->api->cfg);
-            mw_free(buf);
+    for (size_t i = 0; i < set->n; i++) {
+        json_t *window = window_json(&set->windows[i], rq->api->cfg);
+        if (!window) {
+            json_decref(list);
+            mw_http_respond_error(rq->ex, 500, "out of memory");
+            mw_free(rq);
+            return;
         }
+        json_array_append_new(list, window);
     }
-    mw_free(slot->version);
-    mw_free(slot);
-    if (--q->pending == 0)
-        finish_windows(q);
+    respond_json(rq->ex, 200,
+                 json_pack("{s:s, s:I, s:I, s:o}", "model", set->model, "resolution_s",
+                           (json_int_t)(set->width_ms / 1000), "watermark_ms",
+                           (json_int_t)set->watermark_ms, "windows", list));
+    mw_free(rq);
 }
 
-static int fetch_window(struct windows_query *q, size_t index, int64_t start_ms,
-                        const char *version)
-{
-    struct window_slot *slot = mw_calloc(1, sizeof *slot);
-    char key[KEY_BYTES];
-    if (!slot)
-        return MW_ENOMEM;
-    *slot = (struct window_slot){
-        .q = q, .index = index, .start_ms = start_ms, .version = mw_strdup(version)};
-    snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model, q->width_ms / 1000,
-             start_ms, version);
-    const char *argv[] = {"HGETALL", key};
-    q->pending++;
-    int rc = mw_store_commandv(q->api->store, on_window_reply, slot, 2, argv);
-    if (rc) {
-        q->pending--;
-        mw_free(slot->version);
-        mw_free(slot);
-    }
-    return rc;
-}
-
-/* Index members are "<start_ms>:<version>": order by start, then version. */
-static int compare_members(const void *a, const void *b)
-{
-    const redisReply *ra = *(const redisReply *const *)a, *rb = *(const redisReply *const *)b;
-    long long sa = strtoll(ra->str, NULL, 10), sb = strtoll(rb->str, NULL, 10);
-    if (sa != sb)
-        return sa < sb ? -1 : 1;
-    return strcmp(ra->str, rb->str);
-}
-
-static void on_watermark_reply(redisReply *reply, void *arg)
-{
-    struct windows_query *q = arg;
-    q->watermark_ms = reply_int(reply);
-}
-
-static void on_index_reply(redisReply *reply, void *arg)
-{
-    struct windows_query *q = arg;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        q->failed = true;
-        finish_windows(q);
-        return;
-    }
-    redisReply **members = (redisReply **)reply->element;
-    qsort(members, reply->elements, sizeof *members, compare_members);
-    q->windows = mw_calloc(reply->elements + 1, sizeof *q->windows);
-    if (!q->windows) {
-        q->failed = true;
-        finish_windows(q);
-        return;
-    }
-    q->pending = 1; /* held until every fetch is sent */
-    for (size_t i = 0; i < reply->elements && q->n_windows < (size_t)q->limit; i++) {
-        char *colon = strchr(members[i]->str, ':');
-        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
-            continue;
-        size_t slot = q->n_windows++;
-        if (fetch_window(q, slot, strtoll(members[i]->str, NULL, 10), colon + 1) != 0)
-            q->failed = true;
-    }
-    if (--q->pending == 0)
-        finish_windows(q);
-}
-
-static const char *parse_windows_query(struct windows_query *q, const char *query)
+static const char *parse_windows_query(struct mw_api *api, const char *query,
+                                       struct mw_window_range *q, char *version,
+                                       size_t version_size)
 {
     int64_t now = mw_clock_wall_ms();
     int64_t limit = DEFAULT_LIMIT;
     q->from_ms = now - DAY_MS;
     q->to_ms = now;
-    const char *bad = parse_resolution(q->api, query, q->api->cfg->windows.fine_ms, &q->width_ms);
+    const char *bad = parse_resolution(api, query, api->cfg->windows.fine_ms, &q->width_ms);
     if (bad)
         return bad;
     if (parse_int_param(query, "from", &q->from_ms) || parse_int_param(query, "to", &q->to_ms) ||
@@ -290,42 +384,27 @@ static const char *parse_windows_query(struct windows_query *q, const char *quer
         return "from/to: epoch milliseconds with from <= to";
     if (parse_int_param(query, "limit", &limit) || limit < 1 || limit > MAX_LIMIT)
         return "limit: an integer from 1 to 10000";
-    q->limit = (long)limit;
-    int rc = mw_http_query_param(query, "version", q->version, sizeof q->version);
+    q->limit = (size_t)limit;
+    int rc = mw_http_query_param(query, "version", version, version_size);
     if (rc == MW_ETOOBIG)
         return "version: too long";
-    q->has_version = rc == 0;
+    q->version = rc == 0 ? version : NULL;
     return NULL;
 }
 
 static void list_windows(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
                          const char *query)
 {
-    struct windows_query *q = mw_calloc(1, sizeof *q);
-    if (!q) {
-        mw_http_respond_error(ex, 500, "out of memory");
-        return;
-    }
-    q->api = api;
-    q->ex = ex;
-    snprintf(q->model, sizeof q->model, "%s", model);
-    const char *bad = parse_windows_query(q, query);
+    char version[MW_VERSION_MAX + 1];
+    struct mw_window_range q = {.model = model};
+    const char *bad = parse_windows_query(api, query, &q, version, sizeof version);
     if (bad) {
-        mw_free(q);
         mw_http_respond_error(ex, 400, bad);
         return;
     }
-    char wm_key[KEY_BYTES], idx_key[KEY_BYTES], from[32], to[32];
-    snprintf(wm_key, sizeof wm_key, "mw:{%s}:wm", model);
-    snprintf(idx_key, sizeof idx_key, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
-    snprintf(from, sizeof from, "%" PRId64, q->from_ms);
-    snprintf(to, sizeof to, "%" PRId64, q->to_ms);
-    const char *get_wm[] = {"GET", wm_key};
-    const char *range[] = {"ZRANGEBYSCORE", idx_key, from, to};
-    /* Replies come in order: the watermark is known before the index arrives. */
-    if (mw_store_commandv(api->store, on_watermark_reply, q, 2, get_wm) ||
-        mw_store_commandv(api->store, on_index_reply, q, 4, range)) {
-        mw_free(q);
+    struct request *rq = new_request(api, ex);
+    if (rq && mw_window_read_range(api->store, api->cfg, &q, on_windows, rq) != 0) {
+        mw_free(rq);
         mw_http_respond_error(ex, 503, "Redis unavailable");
     }
 }
@@ -335,134 +414,73 @@ static void list_windows(struct mw_api *api, struct mw_http_exchange *ex, const 
 struct drift_query {
     struct mw_api *api;
     struct mw_http_exchange *ex;
-    char model[MW_MODEL_NAME_MAX + 1];
     char version[MW_VERSION_MAX + 1];
     bool has_version;
-    int64_t width_ms, start_ms, watermark_ms;
+    int64_t width_ms, start_ms;
     bool has_start;
-    char *profile_json; /* copied out of its reply */
-    size_t profile_len;
-    bool failed;
 };
 
-static void free_drift(struct drift_query *q)
+static void respond_drift(struct drift_query *q, const struct mw_window *w,
+                          const struct mw_profile *profile)
 {
-    mw_free(q->profile_json);
-    mw_free(q);
-}
-
-static void respond_drift(struct drift_query *q, const redisReply *window)
-{
-    struct mw_profile *profile = NULL;
-    char err[256];
-    if (mw_profile_parse(q->profile_json, q->profile_len, &profile, err, sizeof err) != 0) {
-        mw_http_respond_error(q->ex, 500, err);
-        return;
-    }
-    const char **buf = mw_calloc(window->elements + 1, sizeof *buf);
-    struct mw_window_fields w = {0};
-    if (buf)
-        window_fields_of(window, &w, buf);
     struct mw_drift_signals ds;
-    if (mw_drift_signals_compute(&w, profile, q->api->cfg, &ds) != 0) {
+    if (mw_drift_signals_compute(w, profile, q->api->cfg, &ds) != 0) {
         mw_http_respond_error(q->ex, 503, "out of memory computing drift");
-        mw_free(buf);
-        mw_profile_free(profile);
         return;
     }
-    json_t *features = mw_drift_signals_json(&ds);
+    json_t *features = drift_json(&ds);
     const char *verdict = mw_drift_verdict_name(ds.verdict);
     respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", q->model, "version",
-                           q->version, "resolution_s", (json_int_t)(q->width_ms / 1000),
-                           "window_start_ms", (json_int_t)q->start_ms, "final",
-                           window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
+                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", w->model, "version",
+                           w->version, "resolution_s", (json_int_t)(w->width_ms / 1000),
+                           "window_start_ms", (json_int_t)w->start_ms, "final", w->final,
                            "profile_version", profile->version, "verdict", verdict, "features",
                            features));
     mw_drift_signals_free(&ds);
-    mw_free(buf);
-    mw_profile_free(profile);
 }
 
-static void on_drift_watermark(redisReply *reply, void *arg)
+static const struct mw_window_profile *profile_of(const struct mw_window_set *set,
+                                                  const char *version)
 {
-    struct drift_query *q = arg;
-    q->watermark_ms = reply_int(reply);
+    for (size_t i = 0; i < set->n_profiles; i++)
+        if (strcmp(set->profiles[i].version, version) == 0)
+            return &set->profiles[i];
+    return NULL;
 }
 
-static void on_drift_profile(redisReply *reply, void *arg)
+/* The answer, in the order the checks have always been made: a window at all, the version's
+ * profile, the window's data, the profile's validity. (Without a version, a newest index entry
+ * whose hash has expired names a version whose profile is not looked at: "no data".) */
+static void answer_drift(struct drift_query *q, const struct mw_window_set *set)
 {
-    struct drift_query *q = arg;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        q->failed = true;
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        q->profile_json = mw_strndup(reply->str, reply->len);
-        q->profile_len = reply->len;
-    }
-}
-
-/* The last of the three replies: everything is known. */
-static void on_drift_window(redisReply *reply, void *arg)
-{
-    struct drift_query *q = arg;
-    if (q->failed || !reply || reply->type != REDIS_REPLY_ARRAY)
-        mw_http_respond_error(q->ex, 503, "Redis unavailable");
-    else if (!q->profile_json)
+    const char *version = q->has_version ? q->version : set->n ? set->windows[0].version : NULL;
+    const struct mw_window_profile *p = version ? profile_of(set, version) : NULL;
+    if (!q->has_start && set->n == 0 && set->n_missing == 0)
+        mw_http_respond_error(q->ex, 404, "no window for this model and version");
+    else if (version && (!p || (!p->profile && !p->error)))
         mw_http_respond_error(q->ex, 404,
                               "no reference profile for this model version: push "
                               "one with modelwatch-ctl profile push");
-    else if (reply->elements == 0)
+    else if (set->n == 0)
         mw_http_respond_error(q->ex, 404, "no data in this window");
+    else if (!p->profile)
+        mw_http_respond_error(q->ex, 500, p->error);
     else
-        respond_drift(q, reply);
-    free_drift(q);
+        respond_drift(q, &set->windows[0], p->profile);
 }
 
-static void fetch_drift(struct drift_query *q)
-{
-    char wm_key[KEY_BYTES], profile_key[KEY_BYTES], window_key[KEY_BYTES];
-    snprintf(wm_key, sizeof wm_key, "mw:{%s}:wm", q->model);
-    mw_schema_profile_key(profile_key, sizeof profile_key, q->model, q->version);
-    snprintf(window_key, sizeof window_key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model,
-             q->width_ms / 1000, q->start_ms, q->version);
-    const char *get_wm[] = {"GET", wm_key};
-    const char *get_profile[] = {"GET", profile_key};
-    const char *get_window[] = {"HGETALL", window_key};
-    if (mw_store_commandv(q->api->store, on_drift_watermark, q, 2, get_wm) != 0) {
-        mw_http_respond_error(q->ex, 503, "Redis unavailable");
-        free_drift(q);
-        return;
-    }
-    /* Connected: the window's callback answers and frees. Only running out of memory can fail
-     * a send now, and then the query is abandoned (its callbacks may still arrive). */
-    if (mw_store_commandv(q->api->store, on_drift_profile, q, 2, get_profile) != 0)
-        q->failed = true;
-    if (mw_store_commandv(q->api->store, on_drift_window, q, 2, get_window) != 0)
-        MW_LOG_ERROR("api", "out of memory sending a drift query", "model=%s", q->model);
-}
-
-/* Without ?window=: the newest window, of the requested version or of any. */
-static void on_drift_latest(redisReply *reply, void *arg)
+static void on_drift(int rc, const struct mw_window_set *set, void *arg)
 {
     struct drift_query *q = arg;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    if (rc)
         mw_http_respond_error(q->ex, 503, "Redis unavailable");
-        free_drift(q);
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++) {
-        const char *colon = strchr(reply->element[i]->str, ':');
-        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
-            continue;
-        q->start_ms = strtoll(reply->element[i]->str, NULL, 10);
-        snprintf(q->version, sizeof q->version, "%s", colon + 1);
-        fetch_drift(q);
-        return;
-    }
-    mw_http_respond_error(q->ex, 404, "no window for this model and version");
-    free_drift(q);
+    else
+        answer_drift(q, set);
+    mw_free(q);
 }
 
+/* With ?window=: that window of that version. Without: the newest window (closed or not) of
+ * the requested version, or of any. */
 static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
                       const char *query)
 {
@@ -473,7 +491,6 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
     }
     q->api = api;
     q->ex = ex;
-    snprintf(q->model, sizeof q->model, "%s", model);
     const char *bad =
         parse_resolution(api, query, mw_drift_default_width_ms(api->cfg), &q->width_ms);
     if (!bad && !mw_drift_kept_at(api->cfg, q->width_ms))
@@ -490,36 +507,25 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
         bad = "version: required together with window";
     if (bad) {
         mw_http_respond_error(ex, 400, bad);
-        free_drift(q);
+        mw_free(q);
         return;
     }
-    if (q->has_start) {
-        fetch_drift(q);
-        return;
-    }
-    char idx_key[KEY_BYTES];
-    snprintf(idx_key, sizeof idx_key, "mw:{%s}:idx:%" PRId64, model, q->width_ms / 1000);
-    const char *range[] = {"ZREVRANGEBYSCORE", idx_key, "+inf", "-inf", "LIMIT", "0", "1000"};
-    if (mw_store_commandv(api->store, on_drift_latest, q, 7, range)) {
+    struct mw_window_range range = {.model = model,
+                                    .version = q->has_version ? q->version : NULL,
+                                    .width_ms = q->width_ms,
+                                    .from_ms = q->has_start ? q->start_ms : INT64_MIN,
+                                    .to_ms = q->has_start ? q->start_ms : INT64_MAX,
+                                    .newest_first = true,
+                                    .scan_max = q->has_start ? 0 : DRIFT_SCAN_MAX,
+                                    .limit = 1,
+                                    .flags = MW_WINDOW_READ_PROFILE};
+    if (mw_window_read_range(api->store, api->cfg, &range, on_drift, q) != 0) {
         mw_http_respond_error(ex, 503, "Redis unavailable");
-        free_drift(q);
+        mw_free(q);
     }
 }
 
 /* ---- GET /api/v1/models/{m}/slo: multi-window burn rates ------------------------------------ */
-
-/* The lookbacks of the multi-window, multi-burn-rate alerts (the SRE workbook's pairs). */
-static const struct {
-    const char *name;
-    int64_t ms;
-} lookbacks[] = {{"5m", 300000},   {"30m", 1800000}, {"1h", 3600000},  {"2h", 7200000},
-                 {"6h", 21600000}, {"1d", 86400000}, {"3d", 259200000}};
-#define N_LOOKBACKS (sizeof lookbacks / sizeof lookbacks[0])
-
-static const struct {
-    const char *long_name, *short_name;
-    double threshold;
-} burn_pairs[] = {{"1h", "5m", 14.4}, {"6h", "30m", 6}, {"1d", "2h", 3}, {"3d", "6h", 1}};
 
 struct slo_query {
     struct mw_api *api;
@@ -527,24 +533,10 @@ struct slo_query {
     char model[MW_MODEL_NAME_MAX + 1];
     char version[MW_VERSION_MAX + 1];
     bool has_version;
-    int64_t at_ms;
     size_t pending;
     bool failed;
-    double count[N_LOOKBACKS], errors[N_LOOKBACKS];
+    struct mw_slo_burn burn;
 };
-
-struct slo_window {
-    struct slo_query *q;
-    int64_t start_ms, width_ms;
-};
-
-static double lookback_ratio(const struct slo_query *q, const char *name)
-{
-    for (size_t i = 0; i < N_LOOKBACKS; i++)
-        if (strcmp(lookbacks[i].name, name) == 0)
-            return q->count[i] > 0 ? q->errors[i] / q->count[i] : NAN;
-    return NAN;
-}
 
 static json_t *real_or_null(double v)
 {
@@ -558,93 +550,38 @@ static void finish_slo(struct slo_query *q)
         mw_free(q);
         return;
     }
-    double budget = 1.0 - q->api->cfg->slo.availability;
+    struct mw_slo_burn_rates rates;
+    mw_slo_burn_rates_compute(&q->burn, q->api->cfg->slo.availability, &rates);
     json_t *ratios = json_object(), *pairs = json_array();
-    for (size_t i = 0; i < N_LOOKBACKS; i++)
-        json_object_set_new(ratios, lookbacks[i].name,
-                            real_or_null(q->count[i] > 0 ? q->errors[i] / q->count[i] : NAN));
-    for (size_t i = 0; i < sizeof burn_pairs / sizeof burn_pairs[0]; i++) {
-        double lb = lookback_ratio(q, burn_pairs[i].long_name) / budget;
-        double sb = lookback_ratio(q, burn_pairs[i].short_name) / budget;
+    for (size_t i = 0; i < MW_SLO_N_LOOKBACKS; i++)
+        json_object_set_new(ratios, mw_slo_lookbacks[i].name, real_or_null(rates.error_ratio[i]));
+    for (size_t i = 0; i < MW_SLO_N_BURN_PAIRS; i++) {
+        const struct mw_slo_burn_pair *p = &mw_slo_burn_pairs[i];
         json_array_append_new(
-            pairs,
-            json_pack("{s:s, s:s, s:f, s:o, s:o, s:b}", "long", burn_pairs[i].long_name, "short",
-                      burn_pairs[i].short_name, "threshold", burn_pairs[i].threshold,
-                      "long_burn_rate", real_or_null(lb), "short_burn_rate", real_or_null(sb),
-                      "burning", lb > burn_pairs[i].threshold && sb > burn_pairs[i].threshold));
+            pairs, json_pack("{s:s, s:s, s:f, s:o, s:o, s:b}", "long", p->long_name, "short",
+                             p->short_name, "threshold", p->threshold, "long_burn_rate",
+                             real_or_null(rates.pairs[i].long_burn_rate), "short_burn_rate",
+                             real_or_null(rates.pairs[i].short_burn_rate), "burning",
+                             rates.pairs[i].burning));
     }
     respond_json(q->ex, 200,
                  json_pack("{s:s, s:s?, s:I, s:f, s:o, s:o}", "model", q->model, "version",
-                           q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->at_ms,
+                           q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->burn.at_ms,
                            "availability_objective", q->api->cfg->slo.availability, "error_ratio",
                            ratios, "burn_rates", pairs));
     mw_free(q);
 }
 
-/* One window's count and errors go to every lookback that holds the whole window. */
-static void on_slo_window(redisReply *reply, void *arg)
+static void on_slo_windows(int rc, const struct mw_window_set *set, void *arg)
 {
-    struct slo_window *sw = arg;
-    struct slo_query *q = sw->q;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        q->failed = true;
-    } else {
-        double count = reply->element[0]->str ? strtod(reply->element[0]->str, NULL) : 0;
-        double errors = reply->element[1]->str ? strtod(reply->element[1]->str, NULL) : 0;
-        /* Short lookbacks (<= 2 h) add up minute windows, long ones hour windows. */
-        bool fine = sw->width_ms == q->api->cfg->windows.fine_ms;
-        for (size_t i = 0; i < N_LOOKBACKS; i++) {
-            bool use_fine = lookbacks[i].ms <= 7200000;
-            if (use_fine == fine && sw->start_ms >= q->at_ms - lookbacks[i].ms) {
-                q->count[i] += count;
-                q->errors[i] += errors;
-            }
-        }
-    }
-    mw_free(sw);
+    struct slo_query *q = arg;
+    bool fine = !rc && set->width_ms == q->api->cfg->windows.fine_ms;
+    q->failed |= rc != 0;
+    for (size_t i = 0; !rc && i < set->n; i++)
+        mw_slo_burn_add(&q->burn, set->windows[i].start_ms, fine, (double)set->windows[i].count,
+                        (double)set->windows[i].errors);
     if (--q->pending == 0)
         finish_slo(q);
-}
-
-static void on_slo_index(redisReply *reply, void *arg, int64_t width_ms)
-{
-    struct slo_query *q = arg;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        const char *member = reply->element[i]->str;
-        const char *colon = member ? strchr(member, ':') : NULL;
-        if (!colon || (q->has_version && strcmp(colon + 1, q->version) != 0))
-            continue;
-        struct slo_window *sw = mw_calloc(1, sizeof *sw);
-        if (!sw)
-            break;
-        *sw = (struct slo_window){
-            .q = q, .start_ms = strtoll(member, NULL, 10), .width_ms = width_ms};
-        char key[KEY_BYTES];
-        snprintf(key, sizeof key, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", q->model, width_ms / 1000,
-                 sw->start_ms, colon + 1);
-        const char *argv[] = {"HMGET", key, "count", "errors"};
-        q->pending++;
-        if (mw_store_commandv(q->api->store, on_slo_window, sw, 4, argv) != 0) {
-            q->pending--;
-            mw_free(sw);
-        }
-    }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        q->failed = true;
-    if (--q->pending == 0)
-        finish_slo(q);
-}
-
-static void on_slo_fine(redisReply *reply, void *arg)
-{
-    struct slo_query *q = arg;
-    on_slo_index(reply, arg, q->api->cfg->windows.fine_ms);
-}
-
-static void on_slo_coarse(redisReply *reply, void *arg)
-{
-    struct slo_query *q = arg;
-    on_slo_index(reply, arg, q->api->cfg->windows.coarse_ms);
 }
 
 static void get_slo(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
@@ -658,32 +595,35 @@ static void get_slo(struct mw_api *api, struct mw_http_exchange *ex, const char 
     q->api = api;
     q->ex = ex;
     snprintf(q->model, sizeof q->model, "%s", model);
-    q->at_ms = mw_clock_wall_ms();
+    int64_t at_ms = mw_clock_wall_ms();
     int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
     q->has_version = vrc == 0;
-    if (vrc == MW_ETOOBIG || parse_int_param(query, "at", &q->at_ms)) {
+    if (vrc == MW_ETOOBIG || parse_int_param(query, "at", &at_ms)) {
         mw_free(q);
         mw_http_respond_error(ex, 400, "version: at most 128 bytes; at: epoch milliseconds");
         return;
     }
-    char fine_idx[KEY_BYTES], coarse_idx[KEY_BYTES], fine_from[32], coarse_from[32], to[32];
-    snprintf(fine_idx, sizeof fine_idx, "mw:{%s}:idx:%" PRId64, model,
-             api->cfg->windows.fine_ms / 1000);
-    snprintf(coarse_idx, sizeof coarse_idx, "mw:{%s}:idx:%" PRId64, model,
-             api->cfg->windows.coarse_ms / 1000);
-    snprintf(fine_from, sizeof fine_from, "%" PRId64, q->at_ms - 7200000);
-    snprintf(coarse_from, sizeof coarse_from, "%" PRId64, q->at_ms - 259200000);
-    snprintf(to, sizeof to, "(%" PRId64, q->at_ms);
-    const char *fine[] = {"ZRANGEBYSCORE", fine_idx, fine_from, to};
-    const char *coarse[] = {"ZRANGEBYSCORE", coarse_idx, coarse_from, to};
+    mw_slo_burn_init(&q->burn, at_ms);
+    /* The windows that start in the lookbacks: fine ones for the short, coarse for the long. */
+    struct mw_window_range fine = {.model = model,
+                                   .version = q->has_version ? q->version : NULL,
+                                   .width_ms = api->cfg->windows.fine_ms,
+                                   .from_ms = at_ms - MW_SLO_FINE_LOOKBACK_MAX_MS,
+                                   .to_ms = at_ms - 1,
+                                   .flags = MW_WINDOW_READ_COUNTS};
+    struct mw_window_range coarse = fine;
+    coarse.width_ms = api->cfg->windows.coarse_ms;
+    coarse.from_ms = at_ms - MW_SLO_LOOKBACK_MAX_MS;
     q->pending = 2;
-    if (mw_store_commandv(api->store, on_slo_fine, q, 4, fine) != 0) {
+    if (mw_window_read_range(api->store, api->cfg, &fine, on_slo_windows, q) != 0) {
         mw_free(q);
         mw_http_respond_error(ex, 503, "Redis unavailable");
         return;
     }
-    if (mw_store_commandv(api->store, on_slo_coarse, q, 4, coarse) != 0)
-        MW_LOG_ERROR("api", "out of memory sending an SLO query", "model=%s", model);
+    if (mw_window_read_range(api->store, api->cfg, &coarse, on_slo_windows, q) != 0) {
+        q->failed = true; /* the fine read's answer responds */
+        q->pending--;
+    }
 }
 
 /* ---- profiles ------------------------------------------------------------------------------- */
@@ -721,7 +661,7 @@ static void on_profile_stored(int rc, void *arg)
 static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
                         const char *version, const struct mw_http_request *req)
 {
-    char err[300], key[KEY_BYTES], set_key[KEY_BYTES];
+    char err[300], key[MW_SCHEMA_KEY_MAX], set_key[MW_SCHEMA_KEY_MAX];
     struct mw_profile *p = NULL;
     if (!req->body || mw_profile_parse(req->body, req->body_len, &p, err, sizeof err) != 0) {
         mw_http_respond_error(ex, 400, req->body ? err : "a profile document is required");
@@ -732,8 +672,12 @@ static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const c
         mw_http_respond_error(ex, 400, "model/version: the document's must match the path");
         return;
     }
-    mw_schema_profile_key(key, sizeof key, model, version);
-    snprintf(set_key, sizeof set_key, "mw:{%s}:profiles", model);
+    if (mw_schema_profile_key(key, sizeof key, model, version) ||
+        mw_schema_profiles_key(set_key, sizeof set_key, model)) {
+        mw_profile_free(p);
+        mw_http_respond_error(ex, 400, "model/version: too long");
+        return;
+    }
     struct mw_redis_cmd cmds[2];
     mw_redis_cmd_init(&cmds[0]);
     mw_redis_cmd_init(&cmds[1]);
@@ -759,7 +703,7 @@ static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const c
 static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
                      const struct mw_http_request *req, const char *model, const char *version)
 {
-    char key[KEY_BYTES];
+    char key[MW_SCHEMA_KEY_MAX];
     bool put = strcmp(req->method, "PUT") == 0;
     if (version && !mw_version_valid(version)) {
         mw_http_respond_error(ex, 400, "version: at most 128 printable characters");
@@ -775,13 +719,13 @@ static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
     }
     int rc;
     if (version) {
-        mw_schema_profile_key(key, sizeof key, model, version);
+        rc = mw_schema_profile_key(key, sizeof key, model, version);
         const char *argv[] = {"GET", key};
-        rc = mw_store_commandv(api->store, on_profile_document, ex, 2, argv);
+        rc = rc ? rc : mw_store_commandv(api->store, on_profile_document, ex, 2, argv);
     } else {
-        snprintf(key, sizeof key, "mw:{%s}:profiles", model);
+        rc = mw_schema_profiles_key(key, sizeof key, model);
         const char *argv[] = {"SMEMBERS", key};
-        rc = mw_store_commandv(api->store, on_profile_versions, ex, 2, argv);
+        rc = rc ? rc : mw_store_commandv(api->store, on_profile_versions, ex, 2, argv);
     }
     if (rc)
         mw_http_respond_error(ex, 503, "Redis unavailable");

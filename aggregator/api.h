@@ -8,17 +8,27 @@
  *        "end_ms", "version", "final", "count", "errors", "error_rate", "errors_by_code",
  *        "latency_us": {"p50", "p90", "p95", "p99", "mean"}, "records", "weighted_records",
  *        "feedback", "tokens_in", "tokens_out", "late", "late_records",
- *        "cost": {"cpu_core_seconds", "memory_gib_seconds", "gpu_seconds", "pod_seconds",
- *                 "total", "per_1k_predictions"}}, ...]}
+ *        "slo": {"availability", "availability_target", "availability_met",
+ *                "latency_attainment", "latency_threshold_ms", "latency_target", "latency_met"},
+ *        "cost": {"cpu_core_seconds", "cpu_core_seconds_billed", "memory_gib_seconds",
+ *                 "memory_gib_seconds_billed", "gpu_seconds", "pod_seconds", "idle_share",
+ *                 "total", "per_1k_predictions"},
+ *        "performance": {"labels", "binary", "multiclass", "regression"}}, ...]}
  *       sorted by start, then version; from/to are epoch ms bounds on the start (default the
  *       last 24 h); resolution is a configured window width in seconds; limit defaults to
- *       1000, at most 10000. A window is final once the model's watermark has passed its end
- *       plus the allowed lateness.
+ *       1000, at most 10000. A window is final once the model's watermark has reached its end
+ *       plus the allowed lateness (schema.h).
  *   GET /api/v1/models/{model}/drift?version=V&window=START_MS&resolution=S
  *       drift of every feature of the (model, version) profile in one window (default: the
  *       latest window of that version): {"model", "version", "resolution_s",
- *       "window_start_ms", "final", "profile_version", "features": [...]} (signals.h)
- *   GET /api/v1/models/{model}/profiles             {"model": M, "versions": [...]}
+ *       "window_start_ms", "final", "profile_version", "verdict", "features": [...]}
+ *       (signals_drift.h)
+ *   GET /api/v1/models/{model}/slo?version=V&at=MS
+ *       error ratios over 5m..3d before `at` (default now) and the four burn-rate pairs
+ *       (signals_slo.h): {"model", "version", "at_ms", "availability_objective",
+ *       "error_ratio": {"5m": ..., ...}, "burn_rates": [{"long", "short", "threshold",
+ *       "long_burn_rate", "short_burn_rate", "burning"}, ...]}
+ *   GET /api/v1/models/{model}/profiles             {"versions": [...]}
  *   GET /api/v1/models/{model}/profiles/{version}   the profile document
  *   PUT /api/v1/models/{model}/profiles/{version}   store a profile (validated; the document's
  *                                                   model and version must match the path)

@@ -467,7 +467,7 @@ static int feature_signal(struct mw_drift_feature_signal *sig, const struct mw_p
     return rc;
 }
 
-int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_profile *profile,
+int mw_drift_signals_compute(const struct mw_window *w, const struct mw_profile *profile,
                              const struct mw_aggregator_config *cfg, struct mw_drift_signals *out)
 {
     struct window_drift wd;
@@ -478,14 +478,13 @@ int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_p
         rc = MW_ENOMEM;
         goto out;
     }
-    read_window(&wd, w, profile);
+    read_window(&wd, &w->fields, profile);
     /* Binned by another profile (or partly): those counts are on another grid. A window with
      * records but none binned was applied before any profile existed. */
-    bool readable = wd.records_binned == wd.records_this_profile &&
-                    (wd.records_binned > 0 || mw_window_field(w, MW_FIELD_RECORDS) == 0);
-    double wrecords = mw_window_field(w, MW_FIELD_WEIGHTED_RECORDS);
-    double records = mw_window_field(w, MW_FIELD_RECORDS);
-    double records_per_weight = wrecords > 0 ? records / wrecords : 0;
+    bool readable =
+        wd.records_binned == wd.records_this_profile && (wd.records_binned > 0 || w->records == 0);
+    double records_per_weight =
+        w->weighted_records > 0 ? (double)w->records / w->weighted_records : 0;
     for (size_t i = 0; !rc && i < profile->n_features; i++) {
         rc = feature_signal(&out->features[i], &profile->features[i], &wd.features[i], readable,
                             records_per_weight, cfg);
@@ -505,59 +504,4 @@ void mw_drift_signals_free(struct mw_drift_signals *s)
         return;
     mw_free(s->features);
     memset(s, 0, sizeof *s);
-}
-
-/* ---- JSON, at the edge ------------------------------------------------------------------- */
-
-static json_t *number_or_null(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
-static void set_number(json_t *o, const char *key, double v)
-{
-    json_object_set_new(o, key, number_or_null(v));
-}
-
-static json_t *feature_json(const struct mw_drift_feature_signal *s)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "feature", json_string(s->feature));
-    json_object_set_new(o, "type", json_string(s->numeric ? "numeric" : "categorical"));
-    json_object_set_new(o, "count", json_real(s->count));
-    json_object_set_new(o, "observed", json_integer((json_int_t)llround(s->observed)));
-    json_object_set_new(o, "min_values", json_integer((json_int_t)s->min_values));
-    set_number(o, "missing_rate", s->missing_rate);
-    set_number(o, "type_violation_rate", s->type_violation_rate);
-    set_number(o, "psi", s->psi);
-    set_number(o, "js_distance", s->js_distance);
-    if (s->numeric) {
-        set_number(o, "ks", s->ks);
-        set_number(o, "ks_p_value", s->ks_p_value);
-        set_number(o, "wasserstein", s->wasserstein);
-        set_number(o, "wasserstein_normed", s->wasserstein_normed);
-        set_number(o, "out_of_range_rate", s->out_of_range_rate);
-        set_number(o, "below_range_rate", s->below_range_rate);
-        set_number(o, "above_range_rate", s->above_range_rate);
-    } else {
-        json_object_set_new(o, "chi2_statistic",
-                            isinf(s->chi2_statistic) ? json_string("inf")
-                                                     : number_or_null(s->chi2_statistic));
-        set_number(o, "chi2_p_value", s->chi2_p_value);
-        set_number(o, "unseen_share", s->unseen_share);
-    }
-    json_object_set_new(o, "basis",
-                        s->basis == MW_DRIFT_BASIS_PROFILE_GRID ? json_string("profile_grid")
-                        : s->basis == MW_DRIFT_BASIS_SKETCH     ? json_string("sketch")
-                                                                : json_null());
-    json_object_set_new(o, "verdict", json_string(mw_drift_verdict_name(s->verdict)));
-    return o;
-}
-
-json_t *mw_drift_signals_json(const struct mw_drift_signals *s)
-{
-    json_t *list = json_array();
-    for (size_t i = 0; i < s->n_features; i++)
-        json_array_append_new(list, feature_json(&s->features[i]));
-    return list;
 }

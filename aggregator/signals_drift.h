@@ -31,7 +31,7 @@
 
 #include "aggregator_config.h"
 #include "profile.h"
-#include "signals.h"
+#include "schema.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,14 +78,11 @@ struct mw_drift_signals {
     enum mw_drift_verdict verdict;            /* the model's: Bonferroni across features */
 };
 
-/* Compute the drift of window `w` against `profile` into *out (free with
- * mw_drift_signals_free). Returns 0 or MW_ENOMEM. */
-int mw_drift_signals_compute(const struct mw_window_fields *w, const struct mw_profile *profile,
+/* Compute the drift of window `w` (its fields, records and weighted records) against
+ * `profile` into *out (free with mw_drift_signals_free; the feature names are borrowed from the
+ * profile). Returns 0 or MW_ENOMEM. */
+int mw_drift_signals_compute(const struct mw_window *w, const struct mw_profile *profile,
                              const struct mw_aggregator_config *cfg, struct mw_drift_signals *out);
 void mw_drift_signals_free(struct mw_drift_signals *s); /* accepts NULL */
-
-/* JSON of the features (an array of objects named as the struct's members, plus "verdict" and
- * "min_values"), a new reference. */
-json_t *mw_drift_signals_json(const struct mw_drift_signals *s);
 
 #endif
