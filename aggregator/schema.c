@@ -49,16 +49,27 @@ int mw_schema_dedup_key(char *out, size_t size, const char *model, const char *a
     return format(out, size, "mw:{%s}:dedup:%s:%s", model, agent_id, boot_id);
 }
 
-int mw_schema_pending_prediction_key(char *out, size_t size, const char *model,
-                                     const char *prediction_id)
+static const char *join_kind(enum mw_schema_join_side side)
 {
-    return format(out, size, "mw:{%s}:p:%s", model, prediction_id);
+    return side == MW_SCHEMA_JOIN_PREDICTIONS ? "jp" : "jl";
 }
 
-int mw_schema_pending_label_key(char *out, size_t size, const char *model,
-                                const char *prediction_id)
+int mw_schema_join_bucket_key(char *out, size_t size, const char *model,
+                              enum mw_schema_join_side side, int64_t bucket_ms, uint32_t shard)
 {
-    return format(out, size, "mw:{%s}:l:%s", model, prediction_id);
+    return format(out, size, "mw:{%s}:%s:%" PRId64 ":%" PRIu32, model, join_kind(side), bucket_ms,
+                  shard);
+}
+
+int mw_schema_join_index_key(char *out, size_t size, const char *model,
+                             enum mw_schema_join_side side)
+{
+    return format(out, size, "mw:{%s}:%si", model, join_kind(side));
+}
+
+int mw_schema_join_index_member(char *out, size_t size, int64_t bucket_ms, uint32_t shards)
+{
+    return format(out, size, "%" PRId64 ":%" PRIu32, bucket_ms, shards);
 }
 
 int mw_schema_profile_key(char *out, size_t size, const char *model, const char *version)

@@ -10,8 +10,11 @@
  *   mw:{M}:idx:<res_s>                       sorted set of "<start_ms>:<version>" by start_ms
  *   mw:{M}:wm                                the model's watermark (ms), highest seen
  *   mw:{M}:dedup:<agent_id>:<boot_id>        bitmap of batch sequence numbers already applied
- *   mw:{M}:p:<prediction id>                 a sampled prediction waiting for its label
- *   mw:{M}:l:<prediction id>                 a label that came before its prediction
+ *   mw:{M}:jp:<bucket_ms>:<shard>            hash of sampled predictions waiting for their
+ *                                            labels (field: the prediction id's hash)
+ *   mw:{M}:jl:<bucket_ms>:<shard>            hash of labels that came before their prediction
+ *   mw:{M}:jpi, mw:{M}:jli                   sorted sets of the live buckets of each, members
+ *                                            "<bucket_ms>:<shards>" scored by bucket_ms
  *   mw:{M}:profile:<version>                 a reference profile document (profile.h)
  *   mw:{M}:profiles                          set of the versions that have a profile
  *
@@ -50,13 +53,20 @@ int mw_schema_index_key(char *out, size_t size, const char *model, int64_t width
 int mw_schema_watermark_key(char *out, size_t size, const char *model);
 int mw_schema_dedup_key(char *out, size_t size, const char *model, const char *agent_id,
                         const char *boot_id);
-int mw_schema_pending_prediction_key(char *out, size_t size, const char *model,
-                                     const char *prediction_id);
-int mw_schema_pending_label_key(char *out, size_t size, const char *model,
-                                const char *prediction_id);
+/* The two sides of a label join waiting for the other (apply.lua keeps them). */
+enum mw_schema_join_side {
+    MW_SCHEMA_JOIN_PREDICTIONS, /* "jp" */
+    MW_SCHEMA_JOIN_LABELS,      /* "jl" */
+};
+int mw_schema_join_bucket_key(char *out, size_t size, const char *model,
+                              enum mw_schema_join_side side, int64_t bucket_ms, uint32_t shard);
+int mw_schema_join_index_key(char *out, size_t size, const char *model,
+                             enum mw_schema_join_side side);
+/* A join index member "<bucket_ms>:<shards>"; 0 or MW_ETOOBIG. */
+int mw_schema_join_index_member(char *out, size_t size, int64_t bucket_ms, uint32_t shards);
 int mw_schema_profile_key(char *out, size_t size, const char *model, const char *version);
 int mw_schema_profiles_key(char *out, size_t size, const char *model);
-/* "mw:{M}:", the prefix the apply script builds the pending-label keys on. */
+/* "mw:{M}:", the prefix the apply script builds the label-join keys on. */
 int mw_schema_model_prefix(char *out, size_t size, const char *model);
 
 /* What a window key names. */

@@ -30,10 +30,20 @@ static void test_keys_as_spelled(void **state)
     assert_string_equal(key, "mw:{churn}:wm");
     assert_int_equal(mw_schema_dedup_key(key, sizeof key, "churn", "agent-1", "b00t"), 0);
     assert_string_equal(key, "mw:{churn}:dedup:agent-1:b00t");
-    assert_int_equal(mw_schema_pending_prediction_key(key, sizeof key, "churn", "id-7"), 0);
-    assert_string_equal(key, "mw:{churn}:p:id-7");
-    assert_int_equal(mw_schema_pending_label_key(key, sizeof key, "churn", "id-7"), 0);
-    assert_string_equal(key, "mw:{churn}:l:id-7");
+    assert_int_equal(mw_schema_join_bucket_key(key, sizeof key, "churn", MW_SCHEMA_JOIN_PREDICTIONS,
+                                               1700000040000, 3),
+                     0);
+    assert_string_equal(key, "mw:{churn}:jp:1700000040000:3");
+    assert_int_equal(
+        mw_schema_join_bucket_key(key, sizeof key, "churn", MW_SCHEMA_JOIN_LABELS, 60000, 0), 0);
+    assert_string_equal(key, "mw:{churn}:jl:60000:0");
+    assert_int_equal(mw_schema_join_index_key(key, sizeof key, "churn", MW_SCHEMA_JOIN_LABELS), 0);
+    assert_string_equal(key, "mw:{churn}:jli");
+    assert_int_equal(mw_schema_join_index_key(key, sizeof key, "churn", MW_SCHEMA_JOIN_PREDICTIONS),
+                     0);
+    assert_string_equal(key, "mw:{churn}:jpi");
+    assert_int_equal(mw_schema_join_index_member(key, sizeof key, 1700000040000, 16), 0);
+    assert_string_equal(key, "1700000040000:16");
     assert_int_equal(mw_schema_profile_key(key, sizeof key, "churn", "v1"), 0);
     assert_string_equal(key, "mw:{churn}:profile:v1");
     assert_int_equal(mw_schema_profiles_key(key, sizeof key, "churn"), 0);
