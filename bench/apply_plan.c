@@ -11,7 +11,9 @@
  *                "horizon_ms", "labels_models": [globs], "thresholds": {"model": t}},
  *    "profile": {...a profile document, for every model...} (optional)
  */
+#include "batch_decode.h"
 #include "batch_json.h"
+#include "clock.h"
 #include "profile.h"
 #include "window_apply.h"
 
@@ -89,7 +91,7 @@ int main(void)
         .dedup_retention_ms = 604800000,
         .watermark_ms = opt_int("watermark_ms", INT64_MIN),
         .allowed_lateness_ms = 300000,
-        .model_watermark_ms = opt_int("model_watermark_ms", 0),
+        .out_of_orderness_ms = opt_int("out_of_orderness_ms", 300000),
         .label_horizon_ms = opt_int("horizon_ms", 14 * 86400000LL),
         .profile = profile ? lookup : NULL,
         .label_policy = policy,
@@ -97,6 +99,14 @@ int main(void)
         .pending_bucket_ms = opt_int("bucket_ms", 0),
         .pending_shards = (uint32_t)opt_int("shards", 0),
     };
+    /* Bounded as the aggregator bounds every batch it decodes, at the batch's clock. */
+    const int64_t widths[] = {specs[0].width_ms, specs[1].width_ms};
+    struct mw_batch_bounds bounds = {.now_ms = opt.now_ms ? opt.now_ms : mw_clock_wall_ms(),
+                                     .max_skew_ms = 60000,
+                                     .windows_ms = widths,
+                                     .n_windows = 2};
+    static struct mw_batch_tally tally;
+    mw_batch_bound(batch, &bounds, &tally);
     struct mw_apply_plan plan;
     int rc = mw_apply_plan_build(batch, &opt, &plan);
     if (rc) {
