@@ -68,12 +68,44 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
         mw_prom_write_sample(w, "modelwatch_aggregator_dlq_records_total", reason_label, values,
                              (double)st->dlq[r]);
     }
+    emit(w, "modelwatch_aggregator_dlq_failures_total",
+         "Dead-letter produces that failed (the record is produced again until it succeeds)",
+         MW_PROM_COUNTER, (double)st->dlq_failed);
+    emit(w, "modelwatch_aggregator_dlq_stalled",
+         "1 while consuming waits on a record the dead-letter topic has not taken yet",
+         MW_PROM_GAUGE, mw_consumer_stalled(agg->consumer) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_apply_replans_total",
+         "Batches planned again because a model's watermark moved under the plan", MW_PROM_COUNTER,
+         (double)st->apply_replans);
+    emit(w, "modelwatch_aggregator_invalid_predictions_total",
+         "Predictions of counters refused at decode (bad model name or bucket), not counted",
+         MW_PROM_COUNTER, (double)st->values.invalid_predictions);
+    static const char *const field_label[] = {"field", NULL};
+    mw_prom_write_family(w, "modelwatch_aggregator_invalid_values_total",
+                         "Values from outside refused at decode, by field (each alone)",
+                         MW_PROM_COUNTER);
+    for (int f = 0; f < MW_FIELD_COUNT; f++) {
+        const char *values[] = {mw_batch_field_name((enum mw_batch_field)f), NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_invalid_values_total", field_label, values,
+                             (double)st->values.invalid[f]);
+    }
+    mw_prom_write_family(w, "modelwatch_aggregator_clamped_values_total",
+                         "Event times ahead of the clock by more than windows.max_clock_skew, "
+                         "clamped to the clock, by field",
+                         MW_PROM_COUNTER);
+    static const enum mw_batch_field clamped[] = {MW_FIELD_COUNTERS_BUCKET_START,
+                                                  MW_FIELD_EVENT_TIME, MW_FIELD_LABEL_TIME};
+    for (size_t f = 0; f < sizeof clamped / sizeof clamped[0]; f++) {
+        const char *values[] = {mw_batch_field_name(clamped[f]), NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_clamped_values_total", field_label, values,
+                             (double)st->values.clamped[clamped[f]]);
+    }
 }
 
 static bool is_ready(void *arg)
 {
     struct mw_aggregator *agg = arg;
-    return !agg->shut_down && mw_store_connected(agg->store);
+    return !agg->shut_down && mw_store_connected(agg->store) && !mw_consumer_stalled(agg->consumer);
 }
 
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,

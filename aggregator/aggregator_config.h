@@ -34,6 +34,7 @@ struct mw_aggregator_config {
         int64_t dedup_retention_ms;
         int64_t allowed_lateness_ms;
         int64_t out_of_orderness_ms;
+        int64_t max_clock_skew_ms;
     } windows;
     struct {
         int64_t refresh_ms;

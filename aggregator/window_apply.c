@@ -122,6 +122,7 @@ struct window_fields {
     char *version;
     size_t spec;
     int64_t start_ms;
+    int late; /* as judged by the plan: 0 no, 1 yes, 2 nothing depended on it */
     struct fields fields;
 };
 
@@ -130,6 +131,9 @@ struct model_plan {
     const char *model;
     bool expects_labels;
     double binary_threshold;
+    int64_t watermark_ms; /* the model's watermark the plan assumes */
+    int64_t latest_ms;    /* its newest counter bucket start in the batch (INT64_MIN: none) */
+    struct mw_apply_counts counts;
     struct window_fields *windows;
     size_t n_windows;
     struct mw_redis_cmd predictions; /* bucket, shard selector, field, value; ... */
@@ -150,8 +154,6 @@ struct planner {
     const struct mw_apply_options *opt;
     struct model_plan *models;
     size_t n_models;
-    uint64_t late_predictions;
-    uint64_t late_records;
     struct feature_hints hints;
 };
 
@@ -174,6 +176,7 @@ static struct window_fields *find_window(struct model_plan *mp, const char *vers
         return NULL;
     w->spec = spec;
     w->start_ms = start_ms;
+    w->late = 2;
     mp->n_windows++;
     return w;
 }
@@ -196,14 +199,23 @@ static struct model_plan *find_model(struct planner *pl, const char *model)
         pl->opt->label_policy(pl->opt->label_policy_ctx, model, &policy);
     mp->expects_labels = policy.expects_labels;
     mp->binary_threshold = policy.binary_threshold;
+    mp->watermark_ms = pl->opt->watermark ? pl->opt->watermark(pl->opt->watermark_ctx, model)
+                                          : pl->opt->watermark_ms;
+    mp->latest_ms = INT64_MIN;
     mw_redis_cmd_init(&mp->predictions);
     mw_redis_cmd_init(&mp->labels);
     return mp;
 }
 
-static bool is_late(const struct planner *pl, const struct mw_window_spec *spec, int64_t start)
+/* Whether window `w` of `mp` is final under the watermark the plan assumes (recorded in the
+ * window: the script checks it against the model's watermark in Redis). */
+static bool is_late(const struct planner *pl, const struct model_plan *mp, struct window_fields *w)
 {
-    return start + spec->width_ms + pl->opt->allowed_lateness_ms <= pl->opt->watermark_ms;
+    const struct mw_window_spec *spec = &pl->opt->specs[w->spec];
+    bool late = mp->watermark_ms != INT64_MIN &&
+                w->start_ms + spec->width_ms + pl->opt->allowed_lateness_ms <= mp->watermark_ms;
+    w->late = late;
+    return late;
 }
 
 static int add_counters(struct fields *fl, const Modelwatch__V1__ModelCounters *mc)
@@ -233,6 +245,9 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
     struct model_plan *mp = find_model(pl, mc->model);
     if (!mp)
         return MW_ENOMEM;
+    mp->counts.predictions += mc->count;
+    if (mc->bucket_start_ms > mp->latest_ms)
+        mp->latest_ms = mc->bucket_start_ms;
     for (size_t s = 0; s < pl->opt->n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         if (spec->width_ms % mc->bucket_width_ms != 0)
@@ -242,10 +257,10 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
         if (!w)
             return MW_ENOMEM;
         int rc;
-        if (is_late(pl, spec, start)) {
+        if (is_late(pl, mp, w)) {
             rc = add_int(&w->fields, "late", (int64_t)mc->count);
             if (s == 0)
-                pl->late_predictions += mc->count;
+                mp->counts.late_predictions += mc->count;
         } else {
             rc = add_counters(&w->fields, mc);
         }
@@ -701,11 +716,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         return 0;
     const Modelwatch__V1__PredictionEvent *ev = rec->event;
     if (!mw_model_name_valid(ev->model) || !mw_version_valid(ev->version))
-        return 0; /* the agent already refuses these */
+        return 0; /* mw_batch_bound refused and counted these */
     const char *version = ev->version ? ev->version : "";
     struct model_plan *mp = find_model(pl, ev->model);
     if (!mp)
         return MW_ENOMEM;
+    mp->counts.records++;
     const struct mw_profile *profile =
         pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
     double weight = record_weight(rec);
@@ -726,9 +742,9 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     for (size_t s = 0; s < n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         struct window_fields *w = &mp->windows[at[s]];
-        if (is_late(pl, spec, w->start_ms)) {
+        if (is_late(pl, mp, w)) {
             if (s == 0)
-                pl->late_records++;
+                mp->counts.late_records++;
             int rc = add_int(&w->fields, "late_records", 1);
             if (rc)
                 return rc;
@@ -789,6 +805,7 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
     int64_t ttl_ms = spec->retention_ms + spec->width_ms;
     size_t n_float = w->fields.n_float, n_int = w->fields.n - n_float;
     int rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", w->late);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64 ":%s", w->start_ms, w->version);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, w->start_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, ttl_ms);
@@ -804,20 +821,30 @@ static double latency_log_gamma(void)
     return log((1.0 + MW_LATENCY_ALPHA) / (1.0 - MW_LATENCY_ALPHA));
 }
 
+/* Sequence numbers per dedup bitmap: a bitmap is at most 8 KiB whatever the sequence. */
+#define DEDUP_CHUNK_BITS 65536u
+
 /* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
 static int build_eval(const struct model_plan *mp, const struct planner *pl,
                       struct mw_redis_cmd *cmd)
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
-    const char *m = mp->model;
+    const char *m = mp->model, *agent = b->identity->agent_id, *boot = b->identity->boot_id;
+    int64_t wm_ttl_ms = 0;
+    for (size_t s = 0; s < opt->n_specs; s++)
+        if (opt->specs[s].retention_ms + opt->specs[s].width_ms > wm_ttl_ms)
+            wm_ttl_ms = opt->specs[s].retention_ms + opt->specs[s].width_ms;
+    int64_t candidate =
+        mp->latest_ms == INT64_MIN ? INT64_MIN : mp->latest_ms - opt->out_of_orderness_ms;
     int rc = mw_redis_cmd_add(cmd, "EVALSHA");
     rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT_SHA1);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 3 + opt->n_specs + mp->n_windows);
     rc = rc ? rc
-            : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
-                                b->identity->boot_id);
+            : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s:%" PRIu64, m, agent, boot,
+                                b->sequence / DEDUP_CHUNK_BITS);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:wm", m);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, agent, boot);
     for (size_t s = 0; !rc && s < opt->n_specs; s++)
         rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, opt->specs[s].width_ms / 1000);
     for (size_t i = 0; !rc && i < mp->n_windows; i++) {
@@ -825,10 +852,10 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
         rc = mw_redis_cmd_addf(cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", m,
                                opt->specs[w->spec].width_ms / 1000, w->start_ms, w->version);
     }
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence % DEDUP_CHUNK_BITS);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->dedup_retention_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", opt->n_specs);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, candidate);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
@@ -839,8 +866,13 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
         rc ? rc
            : mw_redis_cmd_addf(cmd, "%" PRIu32,
                                opt->pending_shards ? opt->pending_shards : MW_APPLY_PENDING_SHARDS);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->allowed_lateness_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, wm_ttl_ms);
     for (size_t s = 0; !rc && s < opt->n_specs; s++)
         rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].width_ms);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++)
+        rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].retention_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
     const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
@@ -870,12 +902,16 @@ static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
 {
     out->cmds = mw_calloc(pl->n_models + 1, sizeof *out->cmds);
     out->models = mw_calloc(pl->n_models + 1, sizeof *out->models);
-    if (!out->cmds || !out->models)
+    out->counts = mw_calloc(pl->n_models + 1, sizeof *out->counts);
+    if (!out->cmds || !out->models || !out->counts)
         return MW_ENOMEM;
     int rc = 0;
     for (size_t i = 0; !rc && i < pl->n_models; i++) {
         mw_redis_cmd_init(&out->cmds[i]);
         out->n_cmds++;
+        out->counts[i] = pl->models[i].counts;
+        out->late_predictions += pl->models[i].counts.late_predictions;
+        out->late_records += pl->models[i].counts.late_records;
         out->models[i] = mw_strdup(pl->models[i].model);
         rc = out->models[i] ? build_eval(&pl->models[i], pl, &out->cmds[i]) : MW_ENOMEM;
         out->n_models += out->models[i] != NULL;
@@ -903,8 +939,6 @@ int mw_apply_plan_build(const Modelwatch__V1__Batch *b, const struct mw_apply_op
     for (size_t i = 0; !rc && i < b->n_records; i++)
         rc = plan_record(&pl, b->records[i]);
     rc = rc ? rc : emit_commands(&pl, out);
-    out->late_predictions = pl.late_predictions;
-    out->late_records = pl.late_records;
     free_planner(&pl);
     if (rc)
         mw_apply_plan_free(out);
@@ -921,29 +955,49 @@ void mw_apply_plan_free(struct mw_apply_plan *plan)
         mw_free(plan->models[i]);
     mw_free(plan->cmds);
     mw_free(plan->models);
+    mw_free(plan->counts);
     plan->cmds = NULL;
     plan->models = NULL;
+    plan->counts = NULL;
     plan->n_cmds = plan->n_models = 0;
+}
+
+static bool is_int(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_INTEGER;
 }
 
 int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        !is_int(reply->element[0]))
         return MW_EPARSE;
-    for (size_t i = 0; i < 2; i++)
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER || reply->element[i]->integer < 0)
+    const redisReply *second = reply->element[1];
+    switch (reply->element[0]->integer) {
+    case 1:
+    case 0:
+        if (reply->elements != 3 || !is_int(second) || second->integer < 0 ||
+            !is_int(reply->element[2]))
             return MW_EPARSE;
-    out->applied = reply->element[0]->integer != 0;
-    out->labels_joined = (uint64_t)reply->element[1]->integer;
-    return 0;
-}
-
-int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b)
-{
-    int64_t latest = INT64_MIN;
-    for (size_t i = 0; b->snapshot && i < b->snapshot->n_models; i++)
-        if (b->snapshot->models[i]->bucket_start_ms > latest)
-            latest = b->snapshot->models[i]->bucket_start_ms;
-    return latest;
+        out->outcome = reply->element[0]->integer ? MW_APPLY_APPLIED : MW_APPLY_REPLAY;
+        out->applied = out->outcome == MW_APPLY_APPLIED;
+        out->labels_joined = (uint64_t)second->integer;
+        out->watermark_ms = reply->element[2]->integer;
+        return 0;
+    case -1:
+        if (second->type != REDIS_REPLY_STRING)
+            return MW_EPARSE;
+        out->outcome = MW_APPLY_REFUSED;
+        snprintf(out->reason, sizeof out->reason, "%.*s", (int)second->len, second->str);
+        return 0;
+    case -2:
+        if (!is_int(second))
+            return MW_EPARSE;
+        out->outcome = MW_APPLY_STALE;
+        out->watermark_ms = second->integer;
+        return 0;
+    default:
+        return MW_EPARSE;
+    }
 }
