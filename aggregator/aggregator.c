@@ -84,7 +84,7 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
     mw_prom_write_family(w, "modelwatch_aggregator_invalid_values_total",
                          "Values from outside refused at decode, by field (each alone)",
                          MW_PROM_COUNTER);
-    for (int f = 0; f < MW_FIELD_COUNT; f++) {
+    for (int f = 0; f < MW_BATCH_FIELD_COUNT; f++) {
         const char *values[] = {mw_batch_field_name((enum mw_batch_field)f), NULL};
         mw_prom_write_sample(w, "modelwatch_aggregator_invalid_values_total", field_label, values,
                              (double)st->values.invalid[f]);
@@ -93,8 +93,8 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
                          "Event times ahead of the clock by more than windows.max_clock_skew, "
                          "clamped to the clock, by field",
                          MW_PROM_COUNTER);
-    static const enum mw_batch_field clamped[] = {MW_FIELD_COUNTERS_BUCKET_START,
-                                                  MW_FIELD_EVENT_TIME, MW_FIELD_LABEL_TIME};
+    static const enum mw_batch_field clamped[] = {
+        MW_BATCH_FIELD_COUNTERS_BUCKET_START, MW_BATCH_FIELD_EVENT_TIME, MW_BATCH_FIELD_LABEL_TIME};
     for (size_t f = 0; f < sizeof clamped / sizeof clamped[0]; f++) {
         const char *values[] = {mw_batch_field_name(clamped[f]), NULL};
         mw_prom_write_sample(w, "modelwatch_aggregator_clamped_values_total", field_label, values,

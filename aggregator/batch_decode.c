@@ -76,7 +76,7 @@ const char *mw_batch_field_name(enum mw_batch_field field)
 {
     switch (field) {
 #define XX(name, text)                                                                             \
-    case MW_FIELD_##name:                                                                          \
+    case MW_BATCH_FIELD_##name:                                                                    \
         return text;
         MW_BATCH_FIELD_MAP(XX)
 #undef XX
@@ -136,14 +136,14 @@ static void bound_latency(Modelwatch__V1__ModelCounters *mc, struct mw_batch_tal
     if (!ok) {
         modelwatch__v1__latency_histogram__free_unpacked(h, NULL);
         mc->latency = NULL;
-        tally->invalid[MW_FIELD_COUNTERS_LATENCY]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_LATENCY]++;
         return;
     }
     double sum = (double)h->sum_us;
     if (sum < lo - 1 || sum > hi + 1) {
         h->sum_us = (uint64_t)llround(estimate);
         h->has_sum_us = 1;
-        tally->invalid[MW_FIELD_COUNTERS_LATENCY_SUM]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_LATENCY_SUM]++;
     }
 }
 
@@ -152,11 +152,11 @@ static bool bound_counters(Modelwatch__V1__ModelCounters *mc, const struct mw_ba
                            struct mw_batch_tally *tally)
 {
     if (mc->count > MW_BOUND_MAX_COUNT) {
-        tally->invalid[MW_FIELD_COUNTERS_COUNT]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_COUNT]++;
         return false;
     }
     if (!mw_model_name_valid(mc->model) || !mw_version_valid(mc->version)) {
-        tally->invalid[MW_FIELD_COUNTERS_MODEL]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_MODEL]++;
         tally->invalid_predictions += mc->count;
         return false;
     }
@@ -166,13 +166,13 @@ static bool bound_counters(Modelwatch__V1__ModelCounters *mc, const struct mw_ba
     for (size_t i = 0; bucket_ok && i < bd->n_windows; i++)
         bucket_ok = bd->windows_ms[i] % mc->bucket_width_ms == 0;
     if (!bucket_ok) {
-        tally->invalid[MW_FIELD_COUNTERS_BUCKET]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_BUCKET]++;
         tally->invalid_predictions += mc->count;
         return false;
     }
     if (mc->bucket_start_ms - bd->max_skew_ms > bd->now_ms) {
         mc->bucket_start_ms = mw_clock_window_start(bd->now_ms, mc->bucket_width_ms);
-        tally->clamped[MW_FIELD_COUNTERS_BUCKET_START]++;
+        tally->clamped[MW_BATCH_FIELD_COUNTERS_BUCKET_START]++;
     }
     uint64_t errors = 0;
     bool errors_ok = mc->error_count <= mc->count;
@@ -186,21 +186,21 @@ static bool bound_counters(Modelwatch__V1__ModelCounters *mc, const struct mw_ba
             modelwatch__v1__error_count__free_unpacked(mc->errors[i], NULL);
         mc->n_errors = 0;
         mc->error_count = 0;
-        tally->invalid[MW_FIELD_COUNTERS_ERRORS]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_ERRORS]++;
     }
     bound_latency(mc, tally);
     uint64_t max_tokens = mc->count * MW_BOUND_MAX_TOKENS_PER_PREDICTION;
     if (mc->input_tokens > max_tokens) {
         mc->input_tokens = 0;
-        tally->invalid[MW_FIELD_COUNTERS_INPUT_TOKENS]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_INPUT_TOKENS]++;
     }
     if (mc->output_tokens > max_tokens) {
         mc->output_tokens = 0;
-        tally->invalid[MW_FIELD_COUNTERS_OUTPUT_TOKENS]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_OUTPUT_TOKENS]++;
     }
     if (mc->feedback_count > MW_BOUND_MAX_COUNT) {
         mc->feedback_count = 0;
-        tally->invalid[MW_FIELD_COUNTERS_FEEDBACK]++;
+        tally->invalid[MW_BATCH_FIELD_COUNTERS_FEEDBACK]++;
     }
     return true;
 }
@@ -225,15 +225,15 @@ static bool bound_event(Modelwatch__V1__Record *rec, const struct mw_batch_bound
 {
     Modelwatch__V1__PredictionEvent *ev = rec->event;
     if (!mw_model_name_valid(ev->model) || !mw_version_valid(ev->version)) {
-        tally->invalid[MW_FIELD_EVENT_MODEL]++;
+        tally->invalid[MW_BATCH_FIELD_EVENT_MODEL]++;
         return false;
     }
-    if (!bound_time(&ev->event_time_ms, bd, MW_FIELD_EVENT_TIME, tally))
+    if (!bound_time(&ev->event_time_ms, bd, MW_BATCH_FIELD_EVENT_TIME, tally))
         return false;
     if (rec->has_weight &&
         !(isfinite(rec->weight) && rec->weight > 0 && rec->weight <= MW_BOUND_MAX_WEIGHT)) {
         rec->has_weight = 0;
-        tally->invalid[MW_FIELD_RECORD_WEIGHT]++;
+        tally->invalid[MW_BATCH_FIELD_RECORD_WEIGHT]++;
     }
     for (size_t i = 0; i < ev->n_features; i++) {
         Modelwatch__V1__Feature *f = ev->features[i];
@@ -241,17 +241,17 @@ static bool bound_event(Modelwatch__V1__Record *rec, const struct mw_batch_bound
             fabs(f->numeric) > MW_BOUND_MAX_ABS_VALUE) {
             f->value_case = MODELWATCH__V1__FEATURE__VALUE__NOT_SET;
             f->has_missing = f->missing = 1;
-            tally->invalid[MW_FIELD_EVENT_FEATURE]++;
+            tally->invalid[MW_BATCH_FIELD_EVENT_FEATURE]++;
         }
     }
     Modelwatch__V1__Output *o = ev->output;
     if (o && o->has_score && !real_ok(o->score)) {
         o->has_score = 0;
-        tally->invalid[MW_FIELD_EVENT_SCORE]++;
+        tally->invalid[MW_BATCH_FIELD_EVENT_SCORE]++;
     }
     if (o && o->has_value && !real_ok(o->value)) {
         o->has_value = 0;
-        tally->invalid[MW_FIELD_EVENT_VALUE]++;
+        tally->invalid[MW_BATCH_FIELD_EVENT_VALUE]++;
     }
     return true;
 }
@@ -261,14 +261,14 @@ static bool bound_label(Modelwatch__V1__Feedback *fb, const struct mw_batch_boun
 {
     if (!mw_model_name_valid(fb->model) || !fb->prediction_id || !*fb->prediction_id ||
         fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL__NOT_SET) {
-        tally->invalid[MW_FIELD_LABEL]++;
+        tally->invalid[MW_BATCH_FIELD_LABEL]++;
         return false;
     }
-    if (!bound_time(&fb->event_time_ms, bd, MW_FIELD_LABEL_TIME, tally))
+    if (!bound_time(&fb->event_time_ms, bd, MW_BATCH_FIELD_LABEL_TIME, tally))
         return false;
     if (fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_VALUE &&
         !real_ok(fb->label_value)) {
-        tally->invalid[MW_FIELD_LABEL_VALUE]++;
+        tally->invalid[MW_BATCH_FIELD_LABEL_VALUE]++;
         return false;
     }
     return true;
@@ -290,7 +290,7 @@ void mw_batch_bound(Modelwatch__V1__Batch *b, const struct mw_batch_bounds *bd,
         if (snap->resources && !resources_ok(snap->resources)) {
             modelwatch__v1__resource_usage__free_unpacked(snap->resources, NULL);
             snap->resources = NULL;
-            tally->invalid[MW_FIELD_RESOURCES]++;
+            tally->invalid[MW_BATCH_FIELD_RESOURCES]++;
         }
     }
     size_t kept = 0;

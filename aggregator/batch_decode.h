@@ -87,10 +87,10 @@ int mw_batch_decode(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
     XX(LABEL_VALUE, "label.label_value")  /* not finite or beyond: dropped */
 
 enum mw_batch_field {
-#define XX(name, text) MW_FIELD_##name,
+#define XX(name, text) MW_BATCH_FIELD_##name,
     MW_BATCH_FIELD_MAP(XX)
 #undef XX
-        MW_FIELD_COUNT
+        MW_BATCH_FIELD_COUNT
 };
 
 const char *mw_batch_field_name(enum mw_batch_field field);
@@ -104,9 +104,9 @@ struct mw_batch_bounds {
 
 /* What mw_batch_bound refused and clamped, added up over batches. */
 struct mw_batch_tally {
-    uint64_t invalid[MW_FIELD_COUNT]; /* values refused */
-    uint64_t clamped[MW_FIELD_COUNT]; /* values replaced by their bound */
-    uint64_t invalid_predictions;     /* predictions of counters entries dropped */
+    uint64_t invalid[MW_BATCH_FIELD_COUNT]; /* values refused */
+    uint64_t clamped[MW_BATCH_FIELD_COUNT]; /* values replaced by their bound */
+    uint64_t invalid_predictions;           /* predictions of counters entries dropped */
 };
 
 /*
