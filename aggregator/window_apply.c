@@ -10,6 +10,7 @@
 #include "latency_hist.h"
 #include "names.h"
 #include "perf_metrics.h"
+#include "schema.h"
 #include "value_sketch.h"
 
 #include <inttypes.h>
@@ -40,10 +41,10 @@ static uint64_t hash_name(const char *s)
     return mw_hash_str(MW_HASH_INIT, s);
 }
 
-/* Float fields are told apart by name: drift fields start with "d|", resources are the rest. */
+/* Float fields are told apart by name (schema.h). */
 static int is_float_field(const char *name)
 {
-    return name[0] == 'd' && name[1] == '|';
+    return strncmp(name, MW_FIELD_FLOAT_PREFIX, sizeof MW_FIELD_FLOAT_PREFIX - 1) == 0;
 }
 
 static int fields_grow(struct fields *fl)
@@ -213,30 +214,32 @@ static bool is_late(const struct planner *pl, const struct model_plan *mp, struc
 {
     const struct mw_window_spec *spec = &pl->opt->specs[w->spec];
     bool late = mp->watermark_ms != INT64_MIN &&
-                w->start_ms + spec->width_ms + pl->opt->allowed_lateness_ms <= mp->watermark_ms;
+                mw_schema_window_final(w->start_ms, spec->width_ms, mp->watermark_ms,
+                                       pl->opt->allowed_lateness_ms);
     w->late = late;
     return late;
 }
 
 static int add_counters(struct fields *fl, const Modelwatch__V1__ModelCounters *mc)
 {
-    int rc = add_int(fl, "count", (int64_t)mc->count);
-    rc = rc ? rc : add_int(fl, "errors", (int64_t)mc->error_count);
-    rc = rc ? rc : add_int(fl, "tokens_in", (int64_t)mc->input_tokens);
-    rc = rc ? rc : add_int(fl, "tokens_out", (int64_t)mc->output_tokens);
-    rc = rc ? rc : add_int(fl, "feedback", (int64_t)mc->feedback_count);
+    int rc = add_int(fl, MW_FIELD_COUNT, (int64_t)mc->count);
+    rc = rc ? rc : add_int(fl, MW_FIELD_ERRORS, (int64_t)mc->error_count);
+    rc = rc ? rc : add_int(fl, MW_FIELD_TOKENS_IN, (int64_t)mc->input_tokens);
+    rc = rc ? rc : add_int(fl, MW_FIELD_TOKENS_OUT, (int64_t)mc->output_tokens);
+    rc = rc ? rc : add_int(fl, MW_FIELD_FEEDBACK, (int64_t)mc->feedback_count);
     char name[96];
     for (size_t i = 0; !rc && i < mc->n_errors; i++) {
-        snprintf(name, sizeof name, "err:%.80s", mc->errors[i]->code);
+        /* A code too long for the name is counted under its first bytes. */
+        mw_schema_error_field(name, sizeof name, mc->errors[i]->code);
         rc = add_int(fl, name, (int64_t)mc->errors[i]->count);
     }
     const Modelwatch__V1__LatencyHistogram *h = mc->latency;
     for (size_t i = 0; !rc && h && i < h->n_bucket_index; i++) {
-        snprintf(name, sizeof name, "lat:%" PRIu32, h->bucket_index[i]);
+        mw_schema_latency_field(name, sizeof name, h->bucket_index[i]);
         rc = add_int(fl, name, (int64_t)h->bucket_count[i]);
     }
     if (!rc && h)
-        rc = add_int(fl, "lat_sum_us", (int64_t)h->sum_us);
+        rc = add_int(fl, MW_FIELD_LATENCY_SUM_US, (int64_t)h->sum_us);
     return rc;
 }
 
@@ -258,7 +261,7 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
             return MW_ENOMEM;
         int rc;
         if (is_late(pl, mp, w)) {
-            rc = add_int(&w->fields, "late", (int64_t)mc->count);
+            rc = add_int(&w->fields, MW_FIELD_LATE, (int64_t)mc->count);
             if (s == 0)
                 mp->counts.late_predictions += mc->count;
         } else {
@@ -298,18 +301,18 @@ static int plan_resources(struct planner *pl)
             double req_mem_gib_s = u->has_requested_memory_bytes
                                        ? (double)u->requested_memory_bytes / 1073741824.0 * seconds
                                        : 0;
-            int rc = add_float(&w->fields, "d|cpu_s", u->cpu_seconds * share);
-            rc = rc ? rc : add_float(&w->fields, "d|cpu_req_s", req_cpu_s * share);
+            int rc = add_float(&w->fields, MW_FIELD_CPU_S, u->cpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_CPU_REQUESTED_S, req_cpu_s * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|cpu_billed_s",
+                    : add_float(&w->fields, MW_FIELD_CPU_BILLED_S,
                                 (req_cpu_s > u->cpu_seconds ? req_cpu_s : u->cpu_seconds) * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|mem_billed_gib_s",
+                    : add_float(&w->fields, MW_FIELD_MEMORY_BILLED_GIB_S,
                                 (req_mem_gib_s > mem_gib_s ? req_mem_gib_s : mem_gib_s) * share);
-            rc = rc ? rc : add_float(&w->fields, "d|gpu_s", u->gpu_seconds * share);
-            rc = rc ? rc : add_float(&w->fields, "d|pod_s", seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_GPU_S, u->gpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_POD_S, seconds * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|mem_gib_s",
+                    : add_float(&w->fields, MW_FIELD_MEMORY_GIB_S,
                                 (double)u->memory_bytes / 1073741824.0 * seconds * share);
             if (rc)
                 return rc;
@@ -361,11 +364,9 @@ static int sink_float(struct sink *k, const char *name, double weight)
 
 static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
 {
-    char name[512];
-    size_t at = put(name, 0, sizeof name, "d|");
-    at = put(name, at, sizeof name, feature);
-    at = put(name, at, sizeof name, "|");
-    put(name, at, sizeof name, suffix);
+    /* A name too long for the buffer is counted under its first bytes. */
+    char name[MW_SCHEMA_KEY_MAX];
+    mw_schema_drift_field(name, sizeof name, feature, suffix);
     return sink_float(fl, name, weight);
 }
 
@@ -745,16 +746,16 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         if (is_late(pl, mp, w)) {
             if (s == 0)
                 mp->counts.late_records++;
-            int rc = add_int(&w->fields, "late_records", 1);
+            int rc = add_int(&w->fields, MW_FIELD_LATE_RECORDS, 1);
             if (rc)
                 return rc;
             continue;
         }
         late[s] = false;
-        int rc = add_int(&w->fields, "records", 1);
+        int rc = add_int(&w->fields, MW_FIELD_RECORDS, 1);
         if (!rc && label_sampled && mp->expects_labels)
-            rc = add_int(&w->fields, "pc:pred", 1);
-        rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
+            rc = add_int(&w->fields, MW_FIELD_PERF_PREDICTIONS, 1);
+        rc = rc ? rc : add_float(&w->fields, MW_FIELD_WEIGHTED_RECORDS, weight);
         if (rc)
             return rc;
         if (spec->drift)
@@ -762,7 +763,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     }
     if (profile && sink.n) {
         char tag[32];
-        snprintf(tag, sizeof tag, "pf|%016" PRIx64, profile->tag);
+        mw_schema_profile_tag_field(tag, sizeof tag, profile->tag);
         int rc = 0;
         for (size_t i = 0; !rc && i < sink.n; i++)
             rc = add_int(sink.to[i], tag, 1);
@@ -806,7 +807,9 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
     size_t n_float = w->fields.n_float, n_int = w->fields.n - n_float;
     int rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", w->late);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64 ":%s", w->start_ms, w->version);
+    char member[MW_SCHEMA_KEY_MAX];
+    rc = rc ? rc : mw_schema_index_member(member, sizeof member, w->start_ms, w->version);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, member);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, w->start_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, ttl_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", n_int);
@@ -821,9 +824,6 @@ static double latency_log_gamma(void)
     return log((1.0 + MW_LATENCY_ALPHA) / (1.0 - MW_LATENCY_ALPHA));
 }
 
-/* Sequence numbers per dedup bitmap: a bitmap is at most 8 KiB whatever the sequence. */
-#define DEDUP_CHUNK_BITS 65536u
-
 /* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
 static int build_eval(const struct model_plan *mp, const struct planner *pl,
                       struct mw_redis_cmd *cmd)
@@ -837,26 +837,32 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
             wm_ttl_ms = opt->specs[s].retention_ms + opt->specs[s].width_ms;
     int64_t candidate =
         mp->latest_ms == INT64_MIN ? INT64_MIN : mp->latest_ms - opt->out_of_orderness_ms;
+    char key[MW_SCHEMA_KEY_MAX];
     int rc = mw_redis_cmd_add(cmd, "EVALSHA");
     rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT_SHA1);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 3 + opt->n_specs + mp->n_windows);
-    rc = rc ? rc
-            : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s:%" PRIu64, m, agent, boot,
-                                b->sequence / DEDUP_CHUNK_BITS);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:wm", m);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, agent, boot);
-    for (size_t s = 0; !rc && s < opt->n_specs; s++)
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, opt->specs[s].width_ms / 1000);
+    rc = rc ? rc : mw_schema_dedup_chunk_key(key, sizeof key, m, agent, boot, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    rc = rc ? rc : mw_schema_watermark_key(key, sizeof key, m);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    rc = rc ? rc : mw_schema_dedup_key(key, sizeof key, m, agent, boot);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++) {
+        rc = mw_schema_index_key(key, sizeof key, m, opt->specs[s].width_ms);
+        rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    }
     for (size_t i = 0; !rc && i < mp->n_windows; i++) {
         const struct window_fields *w = &mp->windows[i];
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", m,
-                               opt->specs[w->spec].width_ms / 1000, w->start_ms, w->version);
+        rc = mw_schema_window_key(key, sizeof key, m, opt->specs[w->spec].width_ms, w->start_ms,
+                                  w->version);
+        rc = rc ? rc : mw_redis_cmd_add(cmd, key);
     }
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence % DEDUP_CHUNK_BITS);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence % MW_SCHEMA_DEDUP_CHUNK_BITS);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->dedup_retention_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", opt->n_specs);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, candidate);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
+    rc = rc ? rc : mw_schema_model_prefix(key, sizeof key, m);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", MW_LATENCY_BUCKETS - 1);
@@ -920,7 +926,7 @@ static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
         struct mw_redis_cmd *sadd = &out->cmds[out->n_cmds++];
         mw_redis_cmd_init(sadd);
         rc = mw_redis_cmd_add(sadd, "SADD");
-        rc = rc ? rc : mw_redis_cmd_add(sadd, "mw:models");
+        rc = rc ? rc : mw_redis_cmd_add(sadd, MW_SCHEMA_MODELS_KEY);
         for (size_t i = 0; !rc && i < pl->n_models; i++)
             rc = mw_redis_cmd_add(sadd, pl->models[i].model);
     }
