@@ -11,6 +11,7 @@
 #include "names.h"
 #include "perf_metrics.h"
 #include "schema.h"
+#include "table.h"
 #include "value_sketch.h"
 
 #include <inttypes.h>
@@ -20,25 +21,24 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- field accumulator: name -> increment, open addressing --------------------------------- */
+/* ---- field accumulator: name -> increment, in common/table ------------------------------- */
 
-struct slot {
-    char *name;
+struct field {
     uint64_t hash;
     int64_t i;
     double f;
+    char name[]; /* NUL-terminated */
 };
 
+/* A window's fields, zero-initialised ready to use (same_name is set on first use). */
 struct fields {
-    struct slot *slots;
-    size_t cap; /* power of two */
-    size_t n;
+    struct mw_table table; /* struct field by name */
     size_t n_float;
 };
 
-static uint64_t hash_name(const char *s)
+static bool same_name(const void *item, const void *key)
 {
-    return mw_hash_str(MW_HASH_INIT, s);
+    return strcmp(((const struct field *)item)->name, key) == 0;
 }
 
 /* Float fields are told apart by name (schema.h). */
@@ -47,51 +47,33 @@ static int is_float_field(const char *name)
     return strncmp(name, MW_FIELD_FLOAT_PREFIX, sizeof MW_FIELD_FLOAT_PREFIX - 1) == 0;
 }
 
-static int fields_grow(struct fields *fl)
+static struct field *fields_slot(struct fields *fl, const char *name)
 {
-    size_t cap = fl->cap ? fl->cap * 2 : 64;
-    struct slot *slots = mw_calloc(cap, sizeof *slots);
-    if (!slots)
-        return MW_ENOMEM;
-    for (size_t i = 0; i < fl->cap; i++) {
-        if (!fl->slots[i].name)
-            continue;
-        size_t j = fl->slots[i].hash & (cap - 1);
-        while (slots[j].name)
-            j = (j + 1) & (cap - 1);
-        slots[j] = fl->slots[i];
-    }
-    mw_free(fl->slots);
-    fl->slots = slots;
-    fl->cap = cap;
-    return 0;
-}
-
-static struct slot *fields_slot(struct fields *fl, const char *name)
-{
-    if ((fl->n + 1) * 10 > fl->cap * 7 && fields_grow(fl))
+    if (!fl->table.equal)
+        mw_table_init(&fl->table, same_name);
+    uint64_t h = mw_hash_str(MW_HASH_INIT, name);
+    struct field *f = mw_table_find(&fl->table, h, name);
+    if (f)
+        return f;
+    size_t len = strlen(name);
+    f = mw_calloc(1, sizeof *f + len + 1);
+    if (!f)
         return NULL;
-    uint64_t h = hash_name(name);
-    size_t j = h & (fl->cap - 1);
-    while (fl->slots[j].name) {
-        if (fl->slots[j].hash == h && strcmp(fl->slots[j].name, name) == 0)
-            return &fl->slots[j];
-        j = (j + 1) & (fl->cap - 1);
-    }
-    fl->slots[j].name = mw_strdup(name);
-    if (!fl->slots[j].name)
+    memcpy(f->name, name, len + 1);
+    f->hash = h;
+    if (mw_table_insert(&fl->table, h, f) != 0) {
+        mw_free(f);
         return NULL;
-    fl->slots[j].hash = h;
-    fl->n++;
+    }
     fl->n_float += is_float_field(name) != 0;
-    return &fl->slots[j];
+    return f;
 }
 
 static int add_int(struct fields *fl, const char *name, int64_t incr)
 {
     if (incr == 0)
         return 0;
-    struct slot *s = fields_slot(fl, name);
+    struct field *s = fields_slot(fl, name);
     if (!s)
         return MW_ENOMEM;
     s->i += incr;
@@ -102,7 +84,7 @@ static int add_float(struct fields *fl, const char *name, double incr)
 {
     if (incr == 0 || !isfinite(incr))
         return 0;
-    struct slot *s = fields_slot(fl, name);
+    struct field *s = fields_slot(fl, name);
     if (!s)
         return MW_ENOMEM;
     s->f += incr;
@@ -111,9 +93,11 @@ static int add_float(struct fields *fl, const char *name, double incr)
 
 static void fields_free(struct fields *fl)
 {
-    for (size_t i = 0; i < fl->cap; i++)
-        mw_free(fl->slots[i].name);
-    mw_free(fl->slots);
+    size_t at = 0;
+    struct field *f;
+    while ((f = mw_table_next(&fl->table, &at)))
+        mw_free(f);
+    mw_table_free(&fl->table);
     memset(fl, 0, sizeof *fl);
 }
 
@@ -786,9 +770,10 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
 static int add_field_args(struct mw_redis_cmd *cmd, const struct fields *fl, int floats)
 {
     int rc = 0;
-    for (size_t i = 0; !rc && i < fl->cap; i++) {
-        const struct slot *s = &fl->slots[i];
-        if (!s->name || is_float_field(s->name) != floats)
+    size_t at = 0;
+    const struct field *s;
+    while (!rc && (s = mw_table_next(&fl->table, &at))) {
+        if (is_float_field(s->name) != floats)
             continue;
         rc = mw_redis_cmd_add(cmd, s->name);
         if (!rc && floats)
@@ -804,7 +789,7 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
 {
     /* Keep a window for its retention counted from its end. */
     int64_t ttl_ms = spec->retention_ms + spec->width_ms;
-    size_t n_float = w->fields.n_float, n_int = w->fields.n - n_float;
+    size_t n_float = w->fields.n_float, n_int = w->fields.table.n - n_float;
     int rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", w->late);
     char member[MW_SCHEMA_KEY_MAX];
