@@ -29,6 +29,7 @@ struct mw_aggregator_config {
     struct {
         int64_t fine_ms;
         int64_t coarse_ms;
+        int64_t counter_bucket_ms; /* the agents' counters.bucket_width */
         int64_t fine_retention_ms;
         int64_t coarse_retention_ms;
         int64_t dedup_retention_ms;
@@ -112,6 +113,11 @@ struct mw_binary_threshold_override {
 };
 
 extern const struct mw_cfg_field mw_aggregator_config_table[];
+
+/* How long a batch's applied id must be remembered so that no window it wrote outlives it: the
+ * longest window lifetime in Redis (retention + width) plus the time a window keeps taking data
+ * after its end (allowed_lateness + out_of_orderness). windows.dedup_retention must reach it. */
+int64_t mw_dedup_retention_needed_ms(const struct mw_aggregator_config *cfg);
 
 /* Whether `model`'s sampled predictions wait for labels: it matches a glob of labels.models. */
 bool mw_labels_expected(const struct mw_aggregator_config *cfg, const char *model);
