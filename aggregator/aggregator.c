@@ -60,7 +60,19 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
          (double)mw_store_commands_sent(agg->store));
     emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
          mw_store_connected(agg->store) ? 1 : 0);
+    struct mw_http_server_stats hs = mw_http_server_stats(agg->http);
     static const char *const reason_label[] = {"reason", NULL};
+    static const char *const http_reasons[] = {"full", "per_client", "evicted", "request_timeout"};
+    const uint64_t http_counts[] = {hs.refused_full, hs.refused_per_client, hs.evicted,
+                                    hs.request_timeouts};
+    mw_prom_write_family(w, "modelwatch_http_connections_dropped_total",
+                         "HTTP connections refused or closed by the server's limits, by reason",
+                         MW_PROM_COUNTER);
+    for (size_t i = 0; i < 4; i++) {
+        const char *values[] = {http_reasons[i], NULL};
+        mw_prom_write_sample(w, "modelwatch_http_connections_dropped_total", reason_label, values,
+                             (double)http_counts[i]);
+    }
     mw_prom_write_family(w, "modelwatch_aggregator_dlq_records_total",
                          "Records sent to the dead-letter topic, by reason", MW_PROM_COUNTER);
     for (int r = 1; r < MW_DLQ_REASON_COUNT; r++) {
@@ -116,7 +128,12 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     /* Profiles are pushed through the API: allow large documents. */
     struct mw_http_server_options opts = {
-        .host = cfg->http.host, .port = (int)cfg->http.port, .max_body_bytes = 32u * 1024 * 1024};
+        .host = cfg->http.host,
+        .port = (int)cfg->http.port,
+        .max_body_bytes = 32u * 1024 * 1024,
+        .request_timeout_ms = (uint64_t)cfg->http.request_timeout_ms,
+        .max_connections = (int)cfg->http.max_connections,
+        .max_connections_per_client = (int)cfg->http.max_connections_per_client};
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;

@@ -78,6 +78,9 @@ struct mw_aggregator_config {
         int64_t port;
         int64_t signals_refresh_ms;
         int64_t signals_delay_ms;
+        int64_t request_timeout_ms;
+        int64_t max_connections;
+        int64_t max_connections_per_client;
     } http;
     struct {
         int64_t max_model_versions;
