@@ -7,6 +7,11 @@
  * with backoff and nothing further is consumed, so nothing is lost; after a crash, records past
  * the last commit are consumed again and the scripts turn them into no-ops.
  *
+ * A committed offset that Kafka no longer holds (out of retention) is not reset silently: the
+ * consumer restarts the partition at its earliest record, logs the skipped offset range and
+ * counts it (offset_resets, records_skipped). A group without a committed offset starts at the
+ * earliest record.
+ *
  * Each partition has a watermark: the latest event time its batches vouch for, less
  * windows.out_of_orderness. A batch's counters for windows already final under the watermark
  * as it stood before the batch are counted as late instead of merged (window_apply.h).
@@ -37,7 +42,23 @@ struct mw_consumer_stats {
     uint64_t model_replays; /* model applications that found their batch already applied */
     uint64_t dlq[MW_DLQ_REASON_COUNT];
     uint64_t dlq_failed;
+    /* A committed offset that had fallen out of Kafka's retention: the consumer restarts at
+     * the partition's earliest record; the records in between were never applied. */
+    uint64_t offset_resets;
+    uint64_t records_skipped; /* records between such an offset and where consuming resumed */
 };
+
+/* One partition this member holds: where it stands against the partition's end. */
+struct mw_consumer_partition {
+    int32_t partition;
+    int64_t position;       /* next offset to consume; -1 before the first record */
+    int64_t high_watermark; /* the partition's end as last fetched; -1 when not yet known */
+};
+
+/* The partitions this member holds, at most `max` of them into `out`; returns how many it holds
+ * (0 while the group has given it none, or has not finished joining). */
+size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_partition *out,
+                              size_t max);
 
 /* Join the group and start consuming on `loop`. Errors are written to errbuf and returned
  * (MW_ECONFIG, MW_EKAFKA, MW_EIO, MW_ENOMEM). */
