@@ -110,6 +110,13 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
          (double)mw_store_commands_sent(agg->store));
     emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
          mw_store_connected(agg->store) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_redis_durable",
+         "1 when Redis keeps what is applied (appendonly, fsync, no eviction), 0 when not, -1 "
+         "when unknown",
+         MW_PROM_GAUGE, mw_store_durable(agg->store));
+    emit(w, "modelwatch_aggregator_redis_data_lost_total",
+         "Times Redis was found to have lost modelwatch's data (its epoch key gone or replaced)",
+         MW_PROM_COUNTER, (double)mw_store_data_lost(agg->store));
     struct mw_http_server_stats hs = mw_http_server_stats(agg->http);
     static const char *const reason_label[] = {"reason", NULL};
     static const char *const http_reasons[] = {"full", "per_client", "evicted", "request_timeout"};
@@ -135,7 +142,7 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
 static bool is_ready(void *arg)
 {
     struct mw_aggregator *agg = arg;
-    return !agg->shut_down && mw_store_connected(agg->store) && agg->partitions > 0;
+    return !agg->shut_down && mw_store_ready(agg->store, NULL) && agg->partitions > 0;
 }
 
 /* Once a second: whether the consumer holds partitions. A member holding none consumes nothing

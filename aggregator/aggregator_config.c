@@ -231,6 +231,8 @@ static bool dedup_outlives_windows(const void *obj, char *why, size_t size)
     return false;
 }
 
+static const char *const redis_durability_choices[] = {"warn", "refuse", "off", NULL};
+
 const struct mw_cfg_field mw_aggregator_config_table[] = {
     {.key = "log_level",
      .type = MW_CFG_STRING,
@@ -285,6 +287,23 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 100,
      .max = 600000,
      .desc = "Longest pause between reconnection attempts while Redis is down"},
+    {.key = "redis.durability",
+     .type = MW_CFG_ENUM,
+     .offset = F(redis.durability),
+     .def = "warn",
+     .choices = redis_durability_choices,
+     .desc = "When Redis would lose what was applied (appendonly no, appendfsync no, or a "
+             "maxmemory-policy that evicts): warn (log and /metrics), refuse (also apply "
+             "nothing and fail /readyz until it is fixed) or off; checked on every connection "
+             "and every 5 s"},
+    {.key = "redis.data_loss_unready",
+     .type = MW_CFG_DURATION,
+     .offset = F(redis.data_loss_unready_ms),
+     .def = "10m",
+     .min = 0,
+     .max = 7 * DAY_MS,
+     .desc = "How long /readyz fails after Redis is found to have lost modelwatch's data (its "
+             "epoch key gone or replaced); 0 = until the aggregator restarts"},
     {.key = "windows.fine",
      .type = MW_CFG_DURATION,
      .offset = F(windows.fine_ms),

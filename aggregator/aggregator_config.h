@@ -25,6 +25,8 @@ struct mw_aggregator_config {
         char *username;
         char *password_file;
         int64_t retry_max_ms;
+        int durability;               /* enum mw_redis_durability */
+        int64_t data_loss_unready_ms; /* /readyz fails this long after an emptied Redis */
     } redis;
     struct {
         int64_t fine_ms;
@@ -87,6 +89,13 @@ struct mw_aggregator_config {
         struct mw_cfg_strlist drift_features;
         int64_t drift_top_k;
     } metrics;
+};
+
+/* What the aggregator does about a Redis that would lose what it applied (redis.durability). */
+enum mw_redis_durability {
+    MW_REDIS_DURABILITY_WARN = 0,   /* say so: log, /metrics */
+    MW_REDIS_DURABILITY_REFUSE = 1, /* also apply nothing (and fail /readyz) until it is fixed */
+    MW_REDIS_DURABILITY_OFF = 2,    /* do not check */
 };
 
 /* Which window resolutions keep drift state (the profile grid and the value sketches). */
