@@ -372,13 +372,13 @@ static void respond_drift(struct drift_query *q, const redisReply *window)
     }
     json_t *features = mw_drift_signals_json(&ds);
     const char *verdict = mw_drift_verdict_name(ds.verdict);
-    respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", q->model, "version",
-                           q->version, "resolution_s", (json_int_t)(q->width_ms / 1000),
-                           "window_start_ms", (json_int_t)q->start_ms, "final",
-                           window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
-                           "profile_version", profile->version, "verdict", verdict, "features",
-                           features));
+    respond_json(
+        q->ex, 200,
+        json_pack("{s:s, s:o, s:I, s:I, s:b, s:s, s:s, s:o}", "model", q->model, "version",
+                  mw_signals_json_text(q->version), "resolution_s",
+                  (json_int_t)(q->width_ms / 1000), "window_start_ms", (json_int_t)q->start_ms,
+                  "final", window_final(q->api, q->watermark_ms, q->start_ms, q->width_ms),
+                  "profile_version", profile->version, "verdict", verdict, "features", features));
     mw_drift_signals_free(&ds);
     mw_free(buf);
     mw_profile_free(profile);
@@ -574,10 +574,11 @@ static void finish_slo(struct slo_query *q)
                       "burning", lb > burn_pairs[i].threshold && sb > burn_pairs[i].threshold));
     }
     respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s?, s:I, s:f, s:o, s:o}", "model", q->model, "version",
-                           q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->at_ms,
-                           "availability_objective", q->api->cfg->slo.availability, "error_ratio",
-                           ratios, "burn_rates", pairs));
+                 json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model, "version",
+                           mw_signals_json_text(q->has_version ? q->version : NULL), "at_ms",
+                           (json_int_t)q->at_ms, "availability_objective",
+                           q->api->cfg->slo.availability, "error_ratio", ratios, "burn_rates",
+                           pairs));
     mw_free(q);
 }
 

@@ -107,17 +107,26 @@ static void on_profile(redisReply *reply, void *arg)
 }
 
 /* The snapshot entry of (model, version), created when the other chain has not made it yet. */
-static json_t *entry_for(json_t *next, const char *model, const char *version)
+static json_t *entry_for(json_t *next, const char *model, const char *raw_version)
 {
     size_t i;
     json_t *entry;
+    /* Labels and JSON are UTF-8: the version as both show it (U+FFFD for invalid bytes). */
+    json_t *shown = mw_signals_json_text(raw_version);
+    const char *version = json_string_value(shown);
+    if (!version) {
+        json_decref(shown);
+        return NULL;
+    }
     json_array_foreach(next, i, entry)
     {
         if (strcmp(json_string_value(json_object_get(entry, "model")), model) == 0 &&
-            strcmp(json_string_value(json_object_get(entry, "version")), version) == 0)
+            strcmp(json_string_value(json_object_get(entry, "version")), version) == 0) {
+            json_decref(shown);
             return entry;
+        }
     }
-    entry = json_pack("{s:s, s:s}", "model", model, "version", version);
+    entry = json_pack("{s:s, s:o}", "model", model, "version", shown);
     json_array_append_new(next, entry);
     return entry;
 }

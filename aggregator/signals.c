@@ -5,6 +5,7 @@
 #include "signals_drift.h"
 #include "latency_hist.h"
 #include "perf_metrics.h"
+#include "prom.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -251,6 +252,23 @@ static json_t *performance_json(const struct mw_window_fields *w)
                      "multiclass", multiclass_json(w), "regression", regression_json(w));
 }
 
+json_t *mw_signals_json_text(const char *text)
+{
+    if (!text)
+        return json_null();
+    /* Each byte becomes at most the 3 bytes of U+FFFD. */
+    size_t size = 3 * strlen(text) + 1;
+    char small[3 * 128 + 1];
+    char *clean = size <= sizeof small ? small : mw_malloc(size);
+    if (!clean)
+        return NULL;
+    mw_prom_utf8_copy(text, clean, size);
+    json_t *s = json_string(clean);
+    if (clean != small)
+        mw_free(clean);
+    return s;
+}
+
 json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms, int64_t width_ms,
                                const char *version, bool final,
                                const struct mw_aggregator_config *cfg)
@@ -259,7 +277,7 @@ json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_m
     double count = mw_window_field(w, "count"), errors = mw_window_field(w, "errors");
     json_object_set_new(o, "start_ms", json_integer(start_ms));
     json_object_set_new(o, "end_ms", json_integer(start_ms + width_ms));
-    json_object_set_new(o, "version", json_string(version));
+    json_object_set_new(o, "version", mw_signals_json_text(version));
     json_object_set_new(o, "final", json_boolean(final));
     static const char *const ints[] = {"count",    "errors",       "records",
                                        "feedback", "tokens_in",    "tokens_out",

@@ -28,6 +28,11 @@ double mw_window_field(const struct mw_window_fields *w, const char *name);
 
 /* Service and cost signals of one window as a JSON object (new reference). `final` says whether
  * the window can still change. */
+/* A JSON string of text that came from outside (a model version, from a batch or a query): JSON
+ * must be UTF-8, so bytes that are not well-formed UTF-8 become U+FFFD, the replacement
+ * /metrics shows too (mw_prom_utf8_copy). NULL text gives JSON null. New reference. */
+json_t *mw_signals_json_text(const char *text);
+
 json_t *mw_signals_window_json(const struct mw_window_fields *w, int64_t start_ms, int64_t width_ms,
                                const char *version, bool final,
                                const struct mw_aggregator_config *cfg);
