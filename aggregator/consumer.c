@@ -21,6 +21,7 @@
 #define PROFILE_WAIT_MS 5
 #define MAX_STALE_ROUNDS 3          /* plans rebuilt at once before backing off */
 #define MAX_CACHED_WATERMARKS 65536 /* models whose watermark is remembered */
+#define MAX_PARTITIONS 4096         /* partitions whose offset resets are tracked */
 
 /* The watermark of one model as the apply script last answered it. */
 struct cached_watermark {
@@ -65,6 +66,10 @@ struct mw_consumer {
     mw_consumer_applied_fn applied_hook;
     void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
+    /* Per partition: the committed offset Kafka no longer held, until the first record after
+     * the reset shows how far it skipped (-1: none pending). */
+    int64_t *reset_from;
+    bool *restart; /* per partition: restart at its earliest record on the next assign */
     struct mw_consumer_stats stats;
 };
 
@@ -421,12 +426,113 @@ static void process(struct mw_consumer *c)
     apply_current(c);
 }
 
+/* ---- offsets out of retention ------------------------------------------------------------
+ * auto.offset.reset is "error", so that librdkafka reports an offset it cannot fetch instead of
+ * resetting it with a log line of its own. A partition without a committed offset (a new group)
+ * starts at its earliest record, as "earliest" did; one whose committed offset fell out of
+ * retention does too, and the first record consumed after that shows how many were skipped.
+ *
+ * librdkafka stops fetching a partition after that error and will not seek it, so the consumer
+ * assigns its partitions again: the ones to restart at BEGINNING, every other one at its
+ * position (the record after the last one polled, so nothing held or applied is fetched twice),
+ * or at its committed offset when it has none yet. */
+
+static void restart_at_earliest(struct mw_consumer *c, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (partition >= 0 && partition < MAX_PARTITIONS)
+        c->restart[partition] = true;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    rd_kafka_position(c->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        bool restart =
+            tp->partition >= 0 && tp->partition < MAX_PARTITIONS && c->restart[tp->partition];
+        if (restart)
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+        else if (tp->offset < 0)
+            tp->offset = RD_KAFKA_OFFSET_INVALID; /* its committed offset */
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, parts);
+    if (err)
+        MW_LOG_ERROR("consumer", "cannot restart a partition at its earliest record",
+                     "partition=%" PRId32 " error=%s", partition, rd_kafka_err2name(err));
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void on_offset_reset(struct mw_consumer *c, const rd_kafka_message_t *m)
+{
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
+    if (m->offset >= 0) {
+        c->stats.offset_resets++;
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+            c->reset_from[m->partition] = m->offset;
+        MW_LOG_ERROR("consumer",
+                     "committed offset is out of Kafka's retention: restarting at the earliest "
+                     "record; the records in between were never applied",
+                     "topic=%s partition=%" PRId32 " offset=%" PRId64 " detail=\"%s\"", topic,
+                     m->partition, m->offset, rd_kafka_message_errstr(m));
+    } else {
+        MW_LOG_INFO("consumer", "no committed offset: starting at the earliest record",
+                    "topic=%s partition=%" PRId32, topic, m->partition);
+    }
+    restart_at_earliest(c, m->partition);
+}
+
+/* The first record of a partition after an out-of-retention reset: count what was skipped. */
+static void note_resumed(struct mw_consumer *c, const rd_kafka_message_t *m)
+{
+    if (m->partition < 0 || m->partition >= MAX_PARTITIONS)
+        return;
+    c->restart[m->partition] = false;
+    if (c->reset_from[m->partition] < 0)
+        return;
+    int64_t from = c->reset_from[m->partition];
+    c->reset_from[m->partition] = -1;
+    uint64_t skipped = m->offset > from ? (uint64_t)(m->offset - from) : 0;
+    c->stats.records_skipped += skipped;
+    MW_LOG_ERROR("consumer", "records skipped: Kafka dropped them before they were applied",
+                 "topic=%s partition=%" PRId32 " from_offset=%" PRId64 " to_offset=%" PRId64
+                 " records=%" PRIu64,
+                 rd_kafka_topic_name(m->rkt), m->partition, from, m->offset, skipped);
+}
+
+size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_partition *out,
+                              size_t max)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!c || !c->rk || c->closing || rd_kafka_assignment(c->rk, &parts) != 0 || !parts)
+        return 0;
+    size_t n = (size_t)parts->cnt;
+    if (n && out && rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (size_t i = 0; i < n && i < max; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            int64_t low = -1, high = -1;
+            if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &low, &high) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+                high < 0)
+                high = -1;
+            out[i] = (struct mw_consumer_partition){.partition = tp->partition,
+                                                    .position = tp->offset >= 0 ? tp->offset : -1,
+                                                    .high_watermark = high};
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
 static void pump(struct mw_consumer *c)
 {
     while (!c->current && !c->closing) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
         if (!m)
             return;
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            on_offset_reset(c, m);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 MW_LOG_WARN("consumer", "consume error", "error=%s detail=\"%s\"",
@@ -434,6 +540,7 @@ static void pump(struct mw_consumer *c)
             rd_kafka_message_destroy(m);
             continue;
         }
+        note_resumed(c, m);
         c->current = m;
         process(c);
     }
@@ -448,9 +555,14 @@ static void on_poll_timer(uv_timer_t *t)
 
 static int create_handles(struct mw_consumer *c, char *errbuf, size_t errbuf_size)
 {
-    static const char *const consumer_fixed[] = {
-        "enable.auto.commit", "false", "enable.auto.offset.store", "false", "auto.offset.reset",
-        "earliest",           NULL};
+    /* auto.offset.reset "error": see on_offset_reset. */
+    static const char *const consumer_fixed[] = {"enable.auto.commit",
+                                                 "false",
+                                                 "enable.auto.offset.store",
+                                                 "false",
+                                                 "auto.offset.reset",
+                                                 "error",
+                                                 NULL};
     static const char *const dlq_fixed[] = {"enable.idempotence", "true", "acks", "all", NULL};
     const struct mw_aggregator_config *cfg = c->cfg;
     rd_kafka_conf_t *conf = NULL;
@@ -510,6 +622,8 @@ static void free_consumer(struct mw_consumer *c)
     for (size_t at = 0; (w = mw_table_next(&c->watermarks, &at));)
         mw_free(w);
     mw_table_free(&c->watermarks);
+    mw_free(c->reset_from);
+    mw_free(c->restart);
     mw_free(c);
 }
 
@@ -525,6 +639,16 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     c->store = store;
     c->profiles = profiles;
     mw_table_init(&c->watermarks, same_model);
+    c->reset_from = mw_malloc(MAX_PARTITIONS * sizeof *c->reset_from);
+    c->restart = mw_calloc(MAX_PARTITIONS, sizeof *c->restart);
+    if (!c->reset_from || !c->restart) {
+        mw_free(c->restart);
+        mw_free(c->reset_from);
+        mw_free(c);
+        return MW_ENOMEM;
+    }
+    for (size_t i = 0; i < MAX_PARTITIONS; i++)
+        c->reset_from[i] = -1;
     c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms,
                                           mw_drift_kept_at(cfg, cfg->windows.fine_ms)};
     c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms,

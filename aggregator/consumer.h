@@ -18,6 +18,11 @@
  * A record that cannot be put into the DLQ (Kafka refuses or times out) is produced again
  * with backoff, never skipped nor committed before it is there; meanwhile nothing after it is
  * consumed, the failures are counted and mw_consumer_stalled() is true (readiness fails).
+ *
+ * A committed offset that Kafka no longer holds (out of retention) is not reset silently: the
+ * consumer restarts the partition at its earliest record, logs the skipped offset range and
+ * counts it (offset_resets, records_skipped). A group without a committed offset starts at the
+ * earliest record.
  */
 #ifndef MW_AGGREGATOR_CONSUMER_H
 #define MW_AGGREGATOR_CONSUMER_H
@@ -49,7 +54,23 @@ struct mw_consumer_stats {
     uint64_t dlq[MW_DLQ_REASON_COUNT];
     uint64_t dlq_failed;          /* dead-letter produces that failed (each is retried) */
     struct mw_batch_tally values; /* values refused or clamped by mw_batch_bound */
+    /* A committed offset that had fallen out of Kafka's retention: the consumer restarts at
+     * the partition's earliest record; the records in between were never applied. */
+    uint64_t offset_resets;
+    uint64_t records_skipped; /* records between such an offset and where consuming resumed */
 };
+
+/* One partition this member holds: where it stands against the partition's end. */
+struct mw_consumer_partition {
+    int32_t partition;
+    int64_t position;       /* next offset to consume; -1 before the first record */
+    int64_t high_watermark; /* the partition's end as last fetched; -1 when not yet known */
+};
+
+/* The partitions this member holds, at most `max` of them into `out`; returns how many it holds
+ * (0 while the group has given it none, or has not finished joining). */
+size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_partition *out,
+                              size_t max);
 
 /* Join the group and start consuming on `loop`. Errors are written to errbuf and returned
  * (MW_ECONFIG, MW_EKAFKA, MW_EIO, MW_ENOMEM). */
