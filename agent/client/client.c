@@ -23,6 +23,12 @@
  * the rest. The sender zeroes what it consumed before it moves `tail`, so a header not yet
  * written reads as REC_EMPTY and the sender waits for it.
  *
+ * A child of fork() inherits the client's memory and nanomsg socket but neither the sender
+ * thread nor nanomsg's worker threads. A pthread_atfork handler bumps a process-wide fork
+ * generation in the child; a client opened in an older generation refuses every call with
+ * MW_EFORKED (a relaxed load on the request path, no system call), and its close only frees
+ * memory: joining the absent sender or closing the socket would hang.
+ *
  * With options.unbuffered there is no ring and no thread: each call sends its own nanomsg
  * message with NN_DONTWAIT from a per-thread buffer, as libmodelwatch first did.
  */
@@ -81,6 +87,7 @@ struct ring_hdr {
 struct mw_client {
     int sock;
     bool buffered;
+    unsigned fork_generation; /* fork_generation when opened */
     atomic_uint_fast64_t n_sent;
     atomic_uint_fast64_t n_dropped;
     /* Producers' side: bytes of the ring reserved so far (a position that only grows). */
@@ -112,6 +119,26 @@ struct encode_scratch {
     Modelwatch__V1__Feature *feature_ptrs[MW_MAX_FEATURES];
 };
 static _Thread_local struct encode_scratch scratch;
+
+/* Bumped in every child of fork(); see the file comment. */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* True in a child of fork() that inherited the client from its parent. */
+static bool inherited(const mw_client *c)
+{
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed) != c->fork_generation;
+}
 
 static bool nonempty(const char *s)
 {
@@ -474,9 +501,11 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         return MW_EINVAL;
     *out = NULL;
     struct mw_client_options opts = options ? *options : (struct mw_client_options){0};
+    pthread_once(&atfork_once, register_atfork);
     mw_client *c = mw_calloc(1, sizeof *c);
     if (!c)
         return MW_ENOMEM;
+    c->fork_generation = atomic_load(&fork_generation);
     int err = 0;
     c->buffered = !opts.unbuffered;
     uint64_t ring_bytes = ring_size_for(opts.buffer_bytes);
@@ -548,6 +577,12 @@ void mw_client_close(mw_client *client)
 {
     if (!client)
         return;
+    if (inherited(client)) {
+        /* The parent's sender and nanomsg's threads are not here: free our copy only. */
+        mw_free(client->ring);
+        mw_free(client);
+        return;
+    }
     if (client->buffered) {
         atomic_store(&client->closing, true);
         kick_sender(client);
@@ -562,6 +597,8 @@ int mw_client_flush(mw_client *client, unsigned timeout_ms)
 {
     if (!client)
         return MW_EINVAL;
+    if (inherited(client))
+        return MW_EFORKED;
     if (!client->buffered)
         return 0;
     uint64_t target = atomic_load(&client->head);
@@ -613,6 +650,8 @@ static int enqueue(mw_client *c, const Modelwatch__V1__ClientMessage *msg, size_
 /* Pack and send one message without blocking. */
 static int send_message(mw_client *c, const Modelwatch__V1__ClientMessage *msg)
 {
+    if (inherited(c))
+        return drop(c, MW_EFORKED);
     size_t size = modelwatch__v1__client_message__get_packed_size(msg);
     if (size > MW_MAX_MESSAGE_BYTES)
         return drop(c, MW_ETOOBIG);
