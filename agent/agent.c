@@ -350,8 +350,12 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.delivery_errors);
     emit(w, "modelwatch_agent_kafka_in_flight_batches", "Batches awaiting acknowledgement",
          MW_PROM_GAUGE, (double)st.in_flight);
-    emit(w, "modelwatch_agent_kafka_up", "1 while the last delivery succeeded", MW_PROM_GAUGE,
+    emit(w, "modelwatch_agent_kafka_up",
+         "1 while a Kafka broker is reachable and the last delivery succeeded", MW_PROM_GAUGE,
          st.kafka_healthy ? 1 : 0);
+    emit(w, "modelwatch_agent_kafka_errors_total",
+         "Kafka client errors reported by librdkafka (brokers down, timeouts, ...)",
+         MW_PROM_COUNTER, (double)st.kafka_errors);
     emit(w, "modelwatch_agent_spool_bytes", "Bytes in the spool", MW_PROM_GAUGE,
          (double)st.spool_bytes);
     emit(w, "modelwatch_agent_spool_max_bytes", "Bound of the spool", MW_PROM_GAUGE,
@@ -362,10 +366,17 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
          MW_PROM_COUNTER, (double)st.spool_replayed);
-    static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed"};
-    const uint64_t lost[] = {st.spool_dropped_full, st.spool_corrupt, st.lost_unspooled};
+    static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed",
+                                          "too_large"};
+    const uint64_t lost[] = {st.spool_dropped_full, st.spool_corrupt, st.lost_unspooled,
+                             st.rejected_batches};
     emit_labelled(w, "modelwatch_agent_batches_dropped_total", "Sealed batches lost, by reason",
-                  "reason", reasons, lost, 3);
+                  "reason", reasons, lost, 4);
+    static const char *const event_reasons[] = {"too_large"};
+    const uint64_t events_lost[] = {st.rejected_events};
+    emit_labelled(w, "modelwatch_agent_events_lost_total",
+                  "Prediction events in sealed batches that were lost, by reason", "reason",
+                  event_reasons, events_lost, 1);
 }
 
 static void collect_metrics(struct mw_prom_writer *w, void *arg)
@@ -461,6 +472,13 @@ static int create_parts(struct mw_agent *a)
 
 int mw_agent_create(uv_loop_t *loop, const struct mw_agent_config *cfg, struct mw_agent **out)
 {
+    char err[1024];
+    if (mw_agent_config_validate(cfg, "config", err, sizeof err) != 0) {
+        char quoted[2100];
+        MW_LOG_ERROR("agent", "invalid configuration", "error=%s",
+                     mw_log_quote(err, quoted, sizeof quoted));
+        return MW_ECONFIG;
+    }
     struct mw_agent *a = mw_calloc(1, sizeof *a);
     if (!a)
         return MW_ENOMEM;

@@ -11,6 +11,10 @@
  * `producer.retry_backoff_max`, until deliveries succeed again. After a restart the batches
  * still in the spool are simply the first to go.
  *
+ * A batch Kafka refuses for good (larger than message.max.bytes, or an invalid record) is not
+ * retried: it is dropped, counted in batches and in the events it held, and logged, and the
+ * batches after it flow.
+ *
  * If the spool itself fails (disk error), batches are produced directly rather than lost, and
  * counted; a batch the full spool had to drop is counted too.
  */
@@ -39,7 +43,10 @@ struct mw_shipper_stats {
     uint64_t spool_dropped_full; /* batches dropped because the spool was full */
     uint64_t spool_corrupt;      /* corrupt entries skipped */
     uint64_t spool_max_bytes;
-    bool kafka_healthy;
+    uint64_t rejected_batches; /* refused by Kafka for good (too large, invalid): dropped */
+    uint64_t rejected_events;  /* the prediction events in them */
+    uint64_t kafka_errors;     /* client errors librdkafka reported (broker down, timeouts...) */
+    bool kafka_healthy;        /* brokers reachable and the last delivery succeeded */
 };
 
 /* Open the spool (replaying what a previous process left) and the producer. Errors are logged
@@ -54,7 +61,8 @@ int mw_shipper_submit(struct mw_shipper *s, uint64_t sequence, const void *paylo
 /* True when every batch is acknowledged: nothing in the spool, nothing in flight. */
 bool mw_shipper_idle(const struct mw_shipper *s);
 
-/* Ready to take traffic: the spool is below its readiness share. */
+/* Ready to take traffic: the spool is below its readiness share, the producer had no fatal
+ * error, and Kafka has not been unreachable for producer.unready_after or longer. */
 bool mw_shipper_ready(const struct mw_shipper *s);
 
 void mw_shipper_stats(const struct mw_shipper *s, struct mw_shipper_stats *out);

@@ -1,0 +1,43 @@
+"""Helpers for the agent's fault tests: an agent with Kafka properties of its own, and the
+/metrics families the loss accounting is read from."""
+import os
+
+from harness import free_port, http_get, wait_for
+
+
+def start_agent(cluster, name="agent", agent_id="agent-1", kafka_properties=None, extra="",
+                spool_dir=None, spool_options="", preexec_fn=None):
+    """Like Cluster.start_agent, with librdkafka properties in the kafka section."""
+    port = free_port()
+    endpoint = f"ipc://{cluster.dir}/{name}.sock"
+    spool_dir = spool_dir or os.path.join(cluster.dir, f"{name}-spool")
+    props = "".join(f"    {k}: \"{v}\"\n" for k, v in (kafka_properties or {}).items())
+    cfg = cluster.write_config(f"{name}.yaml", f"""
+agent_id: {agent_id}
+intake:
+  endpoint: "{endpoint}"
+kafka:
+  bootstrap_file: {cluster.bootstrap_file}
+{"  properties:" + chr(10) + props if props else ""}spool:
+  dir: {spool_dir}
+  fsync: false
+{spool_options}http:
+  port: {port}
+{extra}
+""")
+    proc = cluster.spawn(name, [cluster.binary("agent/modelwatch-agent"), "--config", cfg])
+    proc.http_port = port
+    proc.endpoint = endpoint
+    proc.spool_dir = spool_dir
+    wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
+    return proc
+
+
+def family(m, name):
+    """Sum of every sample of one metric family (all label sets)."""
+    return sum(v for k, v in m.items() if k == name or k.startswith(name + "{"))
+
+
+def sample(m, name, **labels):
+    key = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    return m.get(key, 0)
