@@ -29,6 +29,8 @@
 #define ARENA_BYTES (4u * 1024 * 1024)
 #define MAX_COMPRESSED_BYTES (256u * 1024 * 1024)
 #define DRAIN_CHECK_MS 20
+/* count_message: the event or label time is too far ahead (not an error code: a verdict). */
+#define FUTURE_TIME 1
 
 struct mw_agent {
     uv_loop_t *loop;
@@ -54,6 +56,7 @@ struct mw_agent {
     uint64_t drain_deadline_ms;
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
+    uint64_t future_logged_ms; /* monotonic time of the last "event time ahead" line */
     int shutdown_started;
     int lost_at_exit;
     struct mw_agent_stats stats;
@@ -151,6 +154,29 @@ static bool names_ok(const char *model, const char *version)
     return mw_model_name_valid(model) && mw_version_valid(version);
 }
 
+/* An event time further ahead of this agent's clock than intake.max_future_skew: a time in
+ * the wrong unit or from a clock far ahead. Counted invalid (returns FUTURE_TIME), never counted as
+ * traffic, so it cannot poison the aggregator's watermark. Old times are fine. */
+static int check_time(struct mw_agent *a, const char *what, const char *model, int64_t time_ms)
+{
+    int64_t now_ms = (int64_t)mw_clock_wall_ms();
+    if (time_ms <= now_ms || time_ms - now_ms <= a->cfg->intake.max_future_skew_ms)
+        return 0;
+    /* One line per second at most: a client with a broken clock sends many. */
+    uint64_t mono_ms = mw_clock_mono_ms();
+    if (mono_ms - a->future_logged_ms >= 1000 || a->future_logged_ms == 0) {
+        char quoted[300];
+        a->future_logged_ms = mono_ms;
+        MW_LOG_WARN("agent", "event time ahead of the agent's clock; dropped as invalid",
+                    "kind=%s model=%s event_time_ms=%" PRId64 " ahead_ms=%" PRId64
+                    " max_future_skew_ms=%" PRId64 " dropped_so_far=%" PRIu64,
+                    what, mw_log_quote(model ? model : "", quoted, sizeof quoted), time_ms,
+                    time_ms - now_ms, a->cfg->intake.max_future_skew_ms,
+                    a->stats.dropped_future_time + 1);
+    }
+    return FUTURE_TIME;
+}
+
 /* Validate and count one message for 100% of the traffic. */
 static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
 {
@@ -160,6 +186,8 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
             return MW_EPARSE;
         if (!names_ok(ev->model, ev->version))
             return MW_EINVAL;
+        if (check_time(a, "event", ev->model, ev->event_time_ms))
+            return FUTURE_TIME;
         return mw_counters_add_event(a->counters, ev);
     }
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
@@ -169,6 +197,8 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
             return MW_EPARSE;
         if (!names_ok(fb->model, fb->version))
             return MW_EINVAL;
+        if (fb->has_event_time_ms && check_time(a, "feedback", fb->model, fb->event_time_ms))
+            return FUTURE_TIME;
         return mw_counters_add_feedback(a->counters, fb);
     }
     return MW_EPARSE;
@@ -244,6 +274,8 @@ static void on_message(const void *data, size_t len, void *arg)
             a->stats.dropped_malformed++;
         else if (rc == MW_EINVAL)
             a->stats.dropped_invalid_name++;
+        else if (rc == FUTURE_TIME)
+            a->stats.dropped_future_time++;
         else
             a->stats.dropped_counters_full++;
         return;
@@ -313,12 +345,14 @@ static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
     emit(w, "modelwatch_agent_feedback_accepted_total", "Feedback messages counted",
          MW_PROM_COUNTER, (double)a->stats.feedback_accepted);
     static const char *const reasons[] = {"oversize",      "malformed",   "invalid_name",
-                                          "counters_full", "batch_error", "redaction"};
+                                          "counters_full", "batch_error", "redaction",
+                                          "future_time"};
     const uint64_t drops[] = {in->dropped_oversize,          a->stats.dropped_malformed,
                               a->stats.dropped_invalid_name, a->stats.dropped_counters_full,
-                              a->stats.dropped_batch_error,  a->stats.redact_failures};
+                              a->stats.dropped_batch_error,  a->stats.redact_failures,
+                              a->stats.dropped_future_time};
     emit_labelled(w, "modelwatch_agent_messages_dropped_total", "Messages dropped, by reason",
-                  "reason", reasons, drops, 6);
+                  "reason", reasons, drops, 7);
     emit(w, "modelwatch_agent_events_lost_before_start",
          "Events the previous process accepted but never sealed (kill -9)", MW_PROM_GAUGE,
          (double)a->stats.events_lost_before_start);

@@ -23,6 +23,7 @@ struct mw_agent_config {
         char *endpoint;
         char *socket_mode; /* octal text, checked by the table */
         uint64_t max_message_bytes;
+        int64_t max_future_skew_ms;
     } intake;
     struct mw_cfg_list models; /* struct mw_model_rule */
     char *redaction_key_file;

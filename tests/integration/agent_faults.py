@@ -41,3 +41,16 @@ def family(m, name):
 def sample(m, name, **labels):
     key = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
     return m.get(key, 0)
+
+
+def modelwatch_module(cluster):
+    """The Python binding (agent/client/python) over the build's libmodelwatch."""
+    import sys
+    os.environ["MODELWATCH_LIB"] = os.path.join(cluster.build_dir, "agent", "client",
+                                                "libmodelwatch.so")
+    py_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                           "..", "agent", "client", "python"))
+    if py_dir not in sys.path:
+        sys.path.insert(0, py_dir)
+    import modelwatch
+    return modelwatch
