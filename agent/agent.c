@@ -402,15 +402,15 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.spool_replayed);
     static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed",
                                           "too_large"};
-    const uint64_t lost[] = {st.spool_dropped_full, st.spool_corrupt, st.lost_unspooled,
+    const uint64_t lost[] = {st.spool_full_batches, st.spool_corrupt, st.lost_unspooled,
                              st.rejected_batches};
     emit_labelled(w, "modelwatch_agent_batches_dropped_total", "Sealed batches lost, by reason",
                   "reason", reasons, lost, 4);
-    static const char *const event_reasons[] = {"too_large"};
-    const uint64_t events_lost[] = {st.rejected_events};
+    static const char *const event_reasons[] = {"spool_full", "too_large"};
+    const uint64_t events_lost[] = {st.spool_full_events, st.rejected_events};
     emit_labelled(w, "modelwatch_agent_events_lost_total",
                   "Prediction events in sealed batches that were lost, by reason", "reason",
-                  event_reasons, events_lost, 1);
+                  event_reasons, events_lost, 2);
 }
 
 static void collect_metrics(struct mw_prom_writer *w, void *arg)

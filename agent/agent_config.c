@@ -57,6 +57,14 @@ int mw_agent_config_validate(const struct mw_agent_config *cfg, const char *path
                  path, cfg->batch.max_bytes, max_message);
         return MW_ECONFIG;
     }
+    if (cfg->spool.max_bytes < 2 * cfg->spool.segment_bytes) {
+        snprintf(err, err_size,
+                 "%s: spool.max_bytes: %" PRIu64 " bytes is below two segments of "
+                 "spool.segment_bytes (%" PRIu64 "): the spool drops whole segments, so one drop "
+                 "would empty it; raise spool.max_bytes or lower spool.segment_bytes",
+                 path, cfg->spool.max_bytes, cfg->spool.segment_bytes);
+        return MW_ECONFIG;
+    }
     return 0;
 }
 
@@ -206,7 +214,8 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .def = "1GiB",
      .min = 1048576,
      .max = 1099511627776.0,
-     .desc = "Bound of the spool; when full the oldest batches are dropped and counted"},
+     .desc = "Bound of the spool, at least two segments; when full the oldest batches are "
+             "dropped and counted"},
     {.key = "spool.segment_bytes",
      .type = MW_CFG_SIZE,
      .offset = F(spool.segment_bytes),

@@ -65,8 +65,8 @@ struct mw_agent_config {
 extern const struct mw_cfg_field mw_agent_config_table[];
 
 /* Checks that span several keys, after the table has checked each one: batch.max_bytes fits
- * the producer's message.max.bytes. Returns 0, or MW_ECONFIG with a message naming `path` and
- * the keys in err. */
+ * the producer's message.max.bytes; spool.max_bytes holds at least two segments. Returns 0, or
+ * MW_ECONFIG with a message naming `path` and the keys in err. */
 int mw_agent_config_validate(const struct mw_agent_config *cfg, const char *path, char *err,
                              size_t err_size);
 

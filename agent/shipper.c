@@ -23,6 +23,8 @@ enum flight_state { FLIGHT_PENDING = 0, FLIGHT_OK = 1, FLIGHT_FAILED = 2 };
 struct flight {
     uint64_t id;
     enum flight_state state;
+    bool orphan;     /* its segment was dropped for space: lost unless this delivery succeeds */
+    uint64_t events; /* when orphan: the events it holds */
 };
 /* Ids of batches produced without passing through the spool (spool failure). */
 #define UNSPOOLED_ID UINT64_MAX
@@ -138,6 +140,34 @@ static void note_rejected(struct mw_shipper *s, const void *payload, size_t len,
                  events, mw_log_quote(reason, quoted, sizeof quoted));
 }
 
+/* A batch the full spool dropped before Kafka had it. */
+static void note_spool_loss(struct mw_shipper *s, uint64_t sequence, uint64_t events)
+{
+    s->stats.spool_full_batches++;
+    s->stats.spool_full_events += events;
+    MW_LOG_WARN("shipper", "spool full: batch dropped before delivery",
+                "sequence=%" PRIu64 " events_lost=%" PRIu64 " events_lost_total=%" PRIu64, sequence,
+                events, s->stats.spool_full_events);
+}
+
+/* The spool drops a segment for space. A batch of it that is in flight is lost only if that
+ * delivery fails; one delivered already, or waiting for its ack, is not lost at all. */
+static void on_spool_drop(const struct mw_spool_entry *e, bool handed_out, void *arg)
+{
+    struct mw_shipper *s = arg;
+    uint64_t sequence;
+    struct flight *f = handed_out ? window_find(s, e->id) : NULL;
+    if (f && f->state == FLIGHT_OK)
+        return;
+    uint64_t events = events_in(s, e->payload, e->payload_len, &sequence);
+    if (f && f->state == FLIGHT_PENDING) {
+        f->orphan = true;
+        f->events = events;
+        return;
+    }
+    note_spool_loss(s, sequence, events);
+}
+
 static void on_delivered(uint64_t id, enum mw_delivery outcome, const char *reason,
                          const void *payload, size_t len, void *arg)
 {
@@ -160,6 +190,17 @@ static void on_delivered(uint64_t id, enum mw_delivery outcome, const char *reas
     if (outcome == MW_DELIVERY_REJECTED) {
         /* Settled for good: acknowledged in the spool in its turn, as a delivered one is. */
         note_rejected(s, payload, len, reason);
+        f->state = FLIGHT_OK;
+        ack_in_order(s);
+        settle_failure(s);
+        pump(s);
+        return;
+    }
+    if (!ok && f->orphan) {
+        /* Its segment is gone: it cannot go again. Lost, and settled. */
+        uint64_t sequence;
+        events_in(s, payload, len, &sequence);
+        note_spool_loss(s, sequence, f->events);
         f->state = FLIGHT_OK;
         ack_in_order(s);
         settle_failure(s);
@@ -310,7 +351,9 @@ int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const 
     struct mw_spool_options so = {.dir = cfg->spool.dir,
                                   .max_bytes = cfg->spool.max_bytes,
                                   .segment_bytes = cfg->spool.segment_bytes,
-                                  .fsync = cfg->spool.fsync};
+                                  .fsync = cfg->spool.fsync,
+                                  .on_drop = on_spool_drop,
+                                  .drop_arg = s};
     int rc = mw_spool_open(&so, &s->spool);
     if (rc) {
         MW_LOG_ERROR("shipper", "cannot open the spool", "dir=%s error=%s", cfg->spool.dir,

@@ -43,10 +43,12 @@ struct mw_shipper_stats {
     uint64_t spool_dropped_full; /* batches dropped because the spool was full */
     uint64_t spool_corrupt;      /* corrupt entries skipped */
     uint64_t spool_max_bytes;
-    uint64_t rejected_batches; /* refused by Kafka for good (too large, invalid): dropped */
-    uint64_t rejected_events;  /* the prediction events in them */
-    uint64_t kafka_errors;     /* client errors librdkafka reported (broker down, timeouts...) */
-    bool kafka_healthy;        /* brokers reachable and the last delivery succeeded */
+    uint64_t spool_full_batches; /* dropped by the full spool before Kafka had them */
+    uint64_t spool_full_events;  /* the prediction events in them */
+    uint64_t rejected_batches;   /* refused by Kafka for good (too large, invalid): dropped */
+    uint64_t rejected_events;    /* the prediction events in them */
+    uint64_t kafka_errors;       /* client errors librdkafka reported (broker down, timeouts...) */
+    bool kafka_healthy;          /* brokers reachable and the last delivery succeeded */
 };
 
 /* Open the spool (replaying what a previous process left) and the producer. Errors are logged
