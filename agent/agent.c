@@ -45,6 +45,9 @@ struct mw_agent {
     struct mw_resources *resources;
     struct mw_batch_builder builder;
     uint64_t batch_opened_ms; /* monotonic; 0 when nothing is open */
+    uint64_t open_messages;   /* accepted messages since the last seal */
+    uint64_t open_events;     /* of which prediction events */
+    uint64_t sealed_messages; /* accepted messages in sealed batches (or dropped at seal) */
     uint64_t next_sequence;
     struct mw_zframe_ctx *zctx;
     struct mw_shipper *shipper;
@@ -92,6 +95,15 @@ static void init_identity(struct mw_agent *a)
     a->identity.node = (char *)env_or(cfg->identity.node, "NODE_NAME");
 }
 
+/* Tell the state file what a kill -9 would not lose: everything sealed, except batches held in
+ * memory only because the spool could not take them. */
+static void update_state(struct mw_agent *a)
+{
+    if (!a->shipper)
+        return;
+    mw_state_file_sealed(&a->state, a->sealed_messages - mw_shipper_unspooled_messages(a->shipper));
+}
+
 /* Seal the open batch (records and counters), compress it and hand it to the shipper. */
 static void seal(struct mw_agent *a)
 {
@@ -134,10 +146,13 @@ static void seal(struct mw_agent *a)
     }
     a->next_sequence++;
     a->stats.batches_sealed++;
-    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len) != 0)
+    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len, a->open_messages,
+                          a->open_events) != 0)
         a->lost_at_exit = 1;
-    mw_state_file_sealed_all(&a->state);
 out:
+    a->sealed_messages += a->open_messages;
+    a->open_messages = a->open_events = 0;
+    update_state(a);
     mw_buf_free(&snapshot);
     mw_buf_free(&batch);
     mw_buf_free(&compressed);
@@ -286,6 +301,8 @@ static void on_message(const void *data, size_t len, void *arg)
     else
         a->stats.feedback_accepted++;
     mw_state_file_accepted(&a->state, 1);
+    a->open_messages++;
+    a->open_events += is_event;
     open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
     double weight = 1.0;
     if (!keep_payload(a, msg, &weight))
@@ -306,6 +323,7 @@ static void on_message(const void *data, size_t len, void *arg)
 static void on_seal_timer(uv_timer_t *t)
 {
     struct mw_agent *a = t->data;
+    update_state(a); /* batches held in memory may have been delivered since */
     if (a->batch_opened_ms &&
         mw_clock_mono_ms() - a->batch_opened_ms >= (uint64_t)a->cfg->batch.max_age_ms)
         seal(a);
@@ -400,17 +418,25 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
          MW_PROM_COUNTER, (double)st.spool_replayed);
+    emit(w, "modelwatch_agent_spool_write_errors_total",
+         "Sealed batches the spool could not write (disk full, I/O error)", MW_PROM_COUNTER,
+         (double)st.spool_write_errors);
+    emit(w, "modelwatch_agent_unspooled_batches",
+         "Sealed batches held in memory only (the spool could not take them); lost on kill -9",
+         MW_PROM_GAUGE, (double)st.unspooled_in_flight);
     static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed",
                                           "too_large"};
     const uint64_t lost[] = {st.spool_full_batches, st.spool_corrupt, st.lost_unspooled,
                              st.rejected_batches};
     emit_labelled(w, "modelwatch_agent_batches_dropped_total", "Sealed batches lost, by reason",
                   "reason", reasons, lost, 4);
-    static const char *const event_reasons[] = {"spool_full", "too_large"};
-    const uint64_t events_lost[] = {st.spool_full_events, st.rejected_events};
+    static const char *const event_reasons[] = {"spool_full", "too_large", "unspooled_failed",
+                                                "spool_unwritable"};
+    const uint64_t events_lost[] = {st.spool_full_events, st.rejected_events,
+                                    st.lost_unspooled_events, st.unspooled_full_events};
     emit_labelled(w, "modelwatch_agent_events_lost_total",
                   "Prediction events in sealed batches that were lost, by reason", "reason",
-                  event_reasons, events_lost, 2);
+                  event_reasons, events_lost, 4);
 }
 
 static void collect_metrics(struct mw_prom_writer *w, void *arg)

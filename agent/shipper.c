@@ -26,8 +26,17 @@ struct flight {
     bool orphan;     /* its segment was dropped for space: lost unless this delivery succeeds */
     uint64_t events; /* when orphan: the events it holds */
 };
-/* Ids of batches produced without passing through the spool (spool failure). */
-#define UNSPOOLED_ID UINT64_MAX
+/* Ids of batches produced without passing through the spool (spool failure): this bit, which
+ * no spool id has (segment numbers fit 32 bits), and the batch's slot in `unspooled`. */
+#define UNSPOOLED_BIT (UINT64_C(1) << 63)
+
+/* A sealed batch the spool could not take, held only by librdkafka until delivered. */
+struct unspooled {
+    bool used;
+    uint64_t sequence;
+    uint64_t messages; /* accepted client messages in it (state file accounting) */
+    uint64_t events;   /* prediction events in it (loss accounting) */
+};
 
 struct mw_shipper {
     const struct mw_agent_config *cfg;
@@ -39,9 +48,12 @@ struct mw_shipper {
     struct flight *window; /* ring of producer.max_in_flight, oldest at window_head */
     size_t window_cap, window_head, window_len;
     uint64_t unspooled_in_flight;
-    bool healthy;         /* the last delivery succeeded */
-    bool failure_pending; /* a delivery failed; rewind once in_flight drains */
-    bool probe_allowed;   /* unhealthy, but the backoff has passed: send one batch */
+    struct unspooled *unspooled; /* producer.max_in_flight slots */
+    uint64_t unspooled_messages; /* messages in unspooled batches not yet settled */
+    bool spool_failing;          /* the last append failed */
+    bool healthy;                /* the last delivery succeeded */
+    bool failure_pending;        /* a delivery failed; rewind once in_flight drains */
+    bool probe_allowed;          /* unhealthy, but the backoff has passed: send one batch */
     uint64_t backoff_ms;
     bool closing;
     struct mw_zframe_ctx *zctx; /* to count the events of a lost batch */
@@ -173,12 +185,20 @@ static void on_delivered(uint64_t id, enum mw_delivery outcome, const char *reas
 {
     struct mw_shipper *s = arg;
     bool ok = outcome == MW_DELIVERY_OK;
-    if (id == UNSPOOLED_ID) {
+    if (id & UNSPOOLED_BIT) {
+        struct unspooled *u = &s->unspooled[id & ~UNSPOOLED_BIT];
         s->unspooled_in_flight--;
-        if (ok)
+        s->unspooled_messages -= u->messages;
+        u->used = false;
+        if (ok) {
             s->stats.delivered++;
-        else
-            s->stats.lost_unspooled++;
+            return;
+        }
+        s->stats.lost_unspooled++;
+        s->stats.lost_unspooled_events += u->events;
+        MW_LOG_ERROR("shipper", "batch the spool could not take failed delivery; lost",
+                     "sequence=%" PRIu64 " events_lost=%" PRIu64 " reason=%s", u->sequence,
+                     u->events, reason);
         return;
     }
     struct flight *f = window_find(s, id);
@@ -266,24 +286,61 @@ static void pump(struct mw_shipper *s)
     }
 }
 
-int mw_shipper_submit(struct mw_shipper *s, uint64_t sequence, const void *payload, size_t len)
+static struct unspooled *free_unspooled_slot(struct mw_shipper *s)
+{
+    for (size_t i = 0; i < s->window_cap; i++)
+        if (!s->unspooled[i].used)
+            return &s->unspooled[i];
+    return NULL;
+}
+
+int mw_shipper_submit(struct mw_shipper *s, uint64_t sequence, const void *payload, size_t len,
+                      uint64_t messages, uint64_t events)
 {
     s->stats.submitted++;
     int rc = mw_spool_append(s->spool, s->key, strlen(s->key), sequence, payload, len);
     if (rc == 0) {
+        if (s->spool_failing)
+            MW_LOG_INFO("shipper", "the spool takes batches again", "sequence=%" PRIu64, sequence);
+        s->spool_failing = false;
         pump(s);
         return 0;
     }
-    MW_LOG_ERROR("shipper", "cannot spool a sealed batch; producing it directly",
-                 "sequence=%" PRIu64 " bytes=%zu error=%s", sequence, len, mw_err_name(rc));
-    s->stats.sent_unspooled++;
-    rc = mw_producer_send(s->producer, payload, len, UNSPOOLED_ID);
+    s->stats.spool_write_errors++;
+    s->spool_failing = true;
+    struct unspooled *u = free_unspooled_slot(s);
+    if (!u) {
+        s->stats.lost_unspooled++;
+        s->stats.unspooled_full_events += events;
+        MW_LOG_ERROR("shipper", "cannot spool a sealed batch and too many are held in memory; lost",
+                     "sequence=%" PRIu64 " bytes=%zu events_lost=%" PRIu64 " error=%s", sequence,
+                     len, events, mw_err_name(rc));
+        return MW_EFULL;
+    }
+    MW_LOG_ERROR("shipper", "cannot spool a sealed batch; producing it directly from memory",
+                 "sequence=%" PRIu64 " bytes=%zu events=%" PRIu64 " error=%s", sequence, len,
+                 events, mw_err_name(rc));
+    uint64_t slot = (uint64_t)(u - s->unspooled);
+    rc = mw_producer_send(s->producer, payload, len, UNSPOOLED_BIT | slot);
     if (rc) {
         s->stats.lost_unspooled++;
+        s->stats.lost_unspooled_events += events;
+        MW_LOG_ERROR("shipper", "batch the spool could not take refused by the producer; lost",
+                     "sequence=%" PRIu64 " events_lost=%" PRIu64 " error=%s", sequence, events,
+                     mw_err_name(rc));
         return rc;
     }
+    *u = (struct unspooled){
+        .used = true, .sequence = sequence, .messages = messages, .events = events};
+    s->stats.sent_unspooled++;
     s->unspooled_in_flight++;
+    s->unspooled_messages += messages;
     return 0;
+}
+
+uint64_t mw_shipper_unspooled_messages(const struct mw_shipper *s)
+{
+    return s->unspooled_messages;
 }
 
 bool mw_shipper_idle(const struct mw_shipper *s)
@@ -301,7 +358,7 @@ bool mw_shipper_ready(const struct mw_shipper *s)
 {
     struct mw_producer_health h;
     mw_producer_health(s->producer, &h);
-    if (h.fatal)
+    if (h.fatal || s->spool_failing || s->unspooled_in_flight)
         return false;
     if (h.down_since_ms &&
         mw_clock_mono_ms() - h.down_since_ms >= (uint64_t)s->cfg->producer.unready_after_ms)
@@ -315,6 +372,7 @@ void mw_shipper_stats(const struct mw_shipper *s, struct mw_shipper_stats *out)
     const struct mw_spool_stats *sp = mw_spool_stats(s->spool);
     *out = s->stats;
     out->in_flight = s->in_flight + s->unspooled_in_flight;
+    out->unspooled_in_flight = s->unspooled_in_flight;
     out->spool_bytes = sp->bytes;
     out->spool_batches = sp->entries;
     out->spool_appended = sp->appended;
@@ -339,10 +397,11 @@ int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const 
     s->healthy = true;
     s->window_cap = (size_t)cfg->producer.max_in_flight;
     s->window = mw_calloc(s->window_cap, sizeof *s->window);
+    s->unspooled = mw_calloc(s->window_cap, sizeof *s->unspooled);
     s->zctx = mw_zframe_ctx_create(1);
-    if (!s->window || !s->zctx) {
+    if (!s->window || !s->unspooled || !s->zctx) {
         mw_zframe_ctx_destroy(s->zctx);
-        mw_zframe_ctx_destroy(s->zctx);
+        mw_free(s->unspooled);
         mw_free(s->window);
         mw_free(s);
         return MW_ENOMEM;
@@ -359,6 +418,7 @@ int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const 
         MW_LOG_ERROR("shipper", "cannot open the spool", "dir=%s error=%s", cfg->spool.dir,
                      mw_err_name(rc));
         mw_zframe_ctx_destroy(s->zctx);
+        mw_free(s->unspooled);
         mw_free(s->window);
         mw_free(s);
         return rc;
@@ -371,6 +431,7 @@ int mw_shipper_create(uv_loop_t *loop, const struct mw_agent_config *cfg, const 
                      mw_log_quote(errbuf, quoted, sizeof quoted));
         mw_spool_close(s->spool);
         mw_zframe_ctx_destroy(s->zctx);
+        mw_free(s->unspooled);
         mw_free(s->window);
         mw_free(s);
         return rc;
@@ -391,6 +452,7 @@ static void on_timer_closed(uv_handle_t *h)
     struct mw_shipper *s = h->data;
     mw_spool_close(s->spool);
     mw_zframe_ctx_destroy(s->zctx);
+    mw_free(s->unspooled);
     mw_free(s->window);
     mw_free(s);
 }

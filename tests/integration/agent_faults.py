@@ -1,13 +1,21 @@
-"""Helpers for the agent's fault tests: an agent with Kafka properties of its own, and the
-/metrics families the loss accounting is read from."""
+"""Helpers for the agent's fault tests: an agent with Kafka properties of its own (and, to
+make its disk "full", a file size limit), and the /metrics families the loss accounting is
+read from."""
 import os
+import resource
+import signal
+import subprocess
+import threading
 
 from harness import free_port, http_get, wait_for
 
 
 def start_agent(cluster, name="agent", agent_id="agent-1", kafka_properties=None, extra="",
-                spool_dir=None, spool_options="", preexec_fn=None):
-    """Like Cluster.start_agent, with librdkafka properties in the kafka section."""
+                spool_dir=None, spool_options="", file_size_limit=None):
+    """Like Cluster.start_agent, with librdkafka properties in the kafka section. With
+    file_size_limit the agent cannot grow any file past that many bytes (RLIMIT_FSIZE, SIGXFSZ
+    ignored): writes fail with EFBIG as on a full disk. Its log then goes through a pipe, which
+    the limit does not cut."""
     port = free_port()
     endpoint = f"ipc://{cluster.dir}/{name}.sock"
     spool_dir = spool_dir or os.path.join(cluster.dir, f"{name}-spool")
@@ -25,11 +33,35 @@ kafka:
   port: {port}
 {extra}
 """)
-    proc = cluster.spawn(name, [cluster.binary("agent/modelwatch-agent"), "--config", cfg])
+    argv = [cluster.binary("agent/modelwatch-agent"), "--config", cfg]
+    if file_size_limit is None:
+        proc = cluster.spawn(name, argv)
+    else:
+        proc = spawn_limited(cluster, name, argv, file_size_limit)
     proc.http_port = port
     proc.endpoint = endpoint
     proc.spool_dir = spool_dir
     wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
+    return proc
+
+
+def spawn_limited(cluster, name, argv, file_size_limit):
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+    log_path = os.path.join(cluster.dir, f"{name}.log")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=cluster.dir, start_new_session=True, preexec_fn=limit)
+
+    def copy():
+        with open(log_path, "ab") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+    threading.Thread(target=copy, daemon=True).start()
+    proc.mw_name = name
+    proc.mw_log = log_path
+    cluster.procs.append(proc)
     return proc
 
 
