@@ -29,6 +29,11 @@
 #define ARENA_BYTES (4u * 1024 * 1024)
 #define MAX_COMPRESSED_BYTES (256u * 1024 * 1024)
 #define DRAIN_CHECK_MS 20
+/* At SIGTERM the intake is read until clients have been quiet this long (libmodelwatch clients
+ * stop sending within a flush interval once the socket file is gone), at most
+ * INTAKE_DRAIN_MAX_MS and never past shutdown_grace. */
+#define INTAKE_QUIET_MS 150
+#define INTAKE_DRAIN_MAX_MS 3000
 /* count_message: the event or label time is too far ahead (not an error code: a verdict). */
 #define FUTURE_TIME 1
 
@@ -57,6 +62,8 @@ struct mw_agent {
     uv_timer_t seal_timer;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
+    uint64_t intake_deadline_ms;         /* while the intake drains at shutdown; 0 after */
+    struct mw_intake_stats intake_final; /* the intake's counters once it is closed */
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
     uint64_t future_logged_ms; /* monotonic time of the last "event time ahead" line */
@@ -350,7 +357,7 @@ static void emit_labelled(struct mw_prom_writer *w, const char *name, const char
 
 static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
 {
-    const struct mw_intake_stats *in = mw_intake_stats(a->intake);
+    const struct mw_intake_stats *in = a->intake ? mw_intake_stats(a->intake) : &a->intake_final;
     emit(w, "modelwatch_agent_messages_received_total", "Client messages read from the intake",
          MW_PROM_COUNTER, (double)in->received);
     emit(w, "modelwatch_agent_intake_transport_messages_total",
@@ -578,6 +585,8 @@ int mw_agent_reload(struct mw_agent *a, const struct mw_agent_config *fresh)
 
 static void close_everything(struct mw_agent *a)
 {
+    if (a->intake)
+        a->intake_final = *mw_intake_stats(a->intake);
     mw_intake_destroy(a->intake);
     a->intake = NULL;
     uv_close((uv_handle_t *)&a->seal_timer, NULL);
@@ -609,22 +618,58 @@ static void on_drain_timer(uv_timer_t *t)
     close_everything(a);
 }
 
-void mw_agent_shutdown(struct mw_agent *a)
+/* Second step of a stop: take what clients already sent, close the socket, seal, and keep
+ * delivering until everything is acknowledged or the grace period is over. */
+static void seal_and_deliver(struct mw_agent *a)
 {
-    if (!a || a->shutdown_started)
-        return;
-    a->shutdown_started = 1;
-    uv_timer_stop(&a->seal_timer);
+    uv_timer_stop(&a->drain_timer);
+    a->intake_deadline_ms = 0;
     if (a->intake) {
+        const struct mw_intake_stats *in = mw_intake_stats(a->intake);
+        uint64_t before = in->received;
         mw_intake_stop(a->intake); /* takes what clients already sent */
+        MW_LOG_INFO("agent", "intake closed",
+                    "messages_received=%" PRIu64 " received_while_stopping=%" PRIu64, in->received,
+                    in->received - before);
+        a->intake_final = *in;
+        mw_intake_destroy(a->intake);
+        a->intake = NULL;
         seal(a);
     }
     if (!a->shipper) {
         close_everything(a);
         return;
     }
-    a->drain_deadline_ms = mw_clock_mono_ms() + (uint64_t)a->cfg->shutdown_grace_ms;
     uv_timer_start(&a->drain_timer, on_drain_timer, 0, DRAIN_CHECK_MS);
+}
+
+/* First step of a stop: the socket file is gone; read until clients are quiet. */
+static void on_intake_drain_timer(uv_timer_t *t)
+{
+    struct mw_agent *a = t->data;
+    if (mw_intake_idle_ms(a->intake) >= INTAKE_QUIET_MS ||
+        mw_clock_mono_ms() >= a->intake_deadline_ms)
+        seal_and_deliver(a);
+}
+
+void mw_agent_shutdown(struct mw_agent *a)
+{
+    if (!a || a->shutdown_started)
+        return;
+    a->shutdown_started = 1;
+    uv_timer_stop(&a->seal_timer);
+    uint64_t now_ms = mw_clock_mono_ms();
+    a->drain_deadline_ms = now_ms + (uint64_t)a->cfg->shutdown_grace_ms;
+    if (!a->intake || !a->shipper) {
+        seal_and_deliver(a);
+        return;
+    }
+    /* Clients may have events on their way: stop new connections, let libmodelwatch clients
+     * see the socket file gone and hold the rest for the next agent, and read what comes. */
+    mw_intake_unlink(a->intake);
+    uint64_t max_ms = (uint64_t)a->cfg->shutdown_grace_ms / 2;
+    a->intake_deadline_ms = now_ms + (max_ms < INTAKE_DRAIN_MAX_MS ? max_ms : INTAKE_DRAIN_MAX_MS);
+    uv_timer_start(&a->drain_timer, on_intake_drain_timer, 0, DRAIN_CHECK_MS / 2);
 }
 
 int mw_agent_destroy(struct mw_agent *a)

@@ -23,6 +23,11 @@
  * the rest. The sender zeroes what it consumed before it moves `tail`, so a header not yet
  * written reads as REC_EMPTY and the sender waits for it.
  *
+ * An agent that stops (SIGTERM) removes its ipc:// socket file first and reads until its
+ * clients are quiet. The sender looks for the file before each send (a stat in the sender's
+ * thread, never in a caller's) and, while it is gone, holds what it has for the next agent
+ * instead of handing it to one that is about to close its socket with it unread.
+ *
  * A child of fork() inherits the client's memory and nanomsg socket but neither the sender
  * thread nor nanomsg's worker threads. A pthread_atfork handler bumps a process-wide fork
  * generation in the child; a client opened in an older generation refuses every call with
@@ -48,6 +53,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,6 +114,7 @@ struct mw_client {
     uint64_t batch_bytes; /* send once this much is waiting; at most MW_MAX_COALESCED_BYTES */
     uint64_t flush_interval_ns;
     uint64_t close_timeout_ns;
+    char *ipc_path; /* the agent's socket file for an ipc:// endpoint, else NULL */
     pthread_t sender;
 };
 
@@ -370,6 +377,13 @@ static void pause_briefly(void)
     nanosleep(&ts, NULL);
 }
 
+/* False while the agent's ipc:// socket file is missing: it is stopping (or not started). */
+static bool agent_socket_present(const mw_client *c)
+{
+    struct stat st;
+    return !c->ipc_path || stat(c->ipc_path, &st) == 0 || errno != ENOENT;
+}
+
 /* Closing: keep the connection CLOSE_GRACE_NS after the last send, within the close timeout. */
 static void linger_after_last_send(uint64_t last_send_ns, uint64_t close_deadline_ns)
 {
@@ -445,6 +459,14 @@ static void *sender_main(void *arg)
                 continue;
             }
             first_seen_ns = 0; /* what is left waits its own interval, from now */
+        }
+        if (!agent_socket_present(c)) {
+            /* The agent is stopping: hold the message for the next one (close gives up on it
+             * at its deadline, counted). */
+            update_connected(c);
+            struct timespec ts = {0, (long)SEND_TIMEOUT_MS * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         if (nn_send(c->sock, &msg, NN_MSG, 0) >= 0) {
             last_send_ns = mw_clock_mono_ns();
@@ -524,6 +546,11 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         1000ull * (opts.flush_interval_us ? opts.flush_interval_us : FLUSH_INTERVAL_DEFAULT_US);
     c->close_timeout_ns =
         1000000ull * (opts.close_timeout_ms ? opts.close_timeout_ms : CLOSE_TIMEOUT_DEFAULT_MS);
+    if (strncmp(endpoint, "ipc://", 6) == 0 && !(c->ipc_path = mw_strdup(endpoint + 6))) {
+        mw_free(c->ring);
+        mw_free(c);
+        return MW_ENOMEM;
+    }
     c->sock = nn_socket(AF_SP, NN_PUSH);
     if (c->sock < 0) {
         err = errno;
@@ -561,6 +588,7 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
 fail_close:
     nn_close(c->sock);
 fail_free:
+    mw_free(c->ipc_path);
     mw_free(c->ring);
     mw_free(c);
     /* A malformed address or an unknown transport is the caller's mistake, not the network's. */
@@ -579,6 +607,7 @@ void mw_client_close(mw_client *client)
         return;
     if (inherited(client)) {
         /* The parent's sender and nanomsg's threads are not here: free our copy only. */
+        mw_free(client->ipc_path);
         mw_free(client->ring);
         mw_free(client);
         return;
@@ -589,6 +618,7 @@ void mw_client_close(mw_client *client)
         pthread_join(client->sender, NULL);
     }
     nn_close(client->sock);
+    mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
 }

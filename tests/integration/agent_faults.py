@@ -11,13 +11,13 @@ from harness import free_port, http_get, wait_for
 
 
 def start_agent(cluster, name="agent", agent_id="agent-1", kafka_properties=None, extra="",
-                spool_dir=None, spool_options="", file_size_limit=None):
+                spool_dir=None, spool_options="", file_size_limit=None, endpoint=None):
     """Like Cluster.start_agent, with librdkafka properties in the kafka section. With
     file_size_limit the agent cannot grow any file past that many bytes (RLIMIT_FSIZE, SIGXFSZ
     ignored): writes fail with EFBIG as on a full disk. Its log then goes through a pipe, which
     the limit does not cut."""
     port = free_port()
-    endpoint = f"ipc://{cluster.dir}/{name}.sock"
+    endpoint = endpoint or f"ipc://{cluster.dir}/{name}.sock"
     spool_dir = spool_dir or os.path.join(cluster.dir, f"{name}-spool")
     props = "".join(f"    {k}: \"{v}\"\n" for k, v in (kafka_properties or {}).items())
     cfg = cluster.write_config(f"{name}.yaml", f"""
