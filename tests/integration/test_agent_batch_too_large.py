@@ -15,6 +15,7 @@ drops that batch and counts its events.
 In each case the events sent equal the events in the topic plus the events counted lost.
 """
 import subprocess
+import time
 
 from agent_faults import family, sample, start_agent
 from harness import metrics, run, wait_for
@@ -57,7 +58,9 @@ def main(tap, cluster):
                         extra="batch:\n  max_bytes: 2KiB\n  max_age: 1s\n"
                         "models:\n  - name: \"*\"\n    sample_rate: 0\n    keep_errors: false\n")
     events = len(MODELS) * WINDOWS * 5
-    sent = cluster.loadgen(agent.endpoint, MODELS, events, windows=WINDOWS)
+    # Buckets of the last WINDOWS minutes (future ones would be refused as invalid times).
+    start_ms = (int(time.time() * 1000) // 60000 - WINDOWS - 1) * 60000
+    sent = cluster.loadgen(agent.endpoint, MODELS, events, windows=WINDOWS, start_ms=start_ms)
     tap.check(sent["sent"] == events, "loadgen handed over every event")
     try:
         wait_for(lambda: drained(agent, events), 60, "the agent to settle every batch")
