@@ -12,7 +12,8 @@ keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 
 bash "$root/deploy/local/install-deps.sh"
-# The demo runs the development tools (modelwatch-devkafka, modelwatch-loadgen): -Ddev_tools=true.
+# The demo runs the development tools (modelwatch-devkafka, modelwatch-loadgen) from the build
+# directory; -Ddev_tools=true says so (and would install them with the rest).
 if [ -f "$build/build.ninja" ]; then
   meson configure "$build" -Ddev_tools=true >/dev/null
 else

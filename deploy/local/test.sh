@@ -9,7 +9,8 @@ build="${1:-$root/build}"
 shift || true
 
 bash "$root/deploy/local/install-deps.sh" --test
-# The integration tests run the development tools (modelwatch-devkafka, modelwatch-loadgen).
+# The integration tests run the development tools (modelwatch-devkafka, modelwatch-loadgen) from
+# the build directory; -Ddev_tools=true says so (and test_install checks they are installed).
 if [ -f "$build/build.ninja" ]; then
   meson configure "$build" -Ddev_tools=true
 else

@@ -64,9 +64,7 @@ class Cluster:
     def binary(self, rel):
         path = os.path.join(self.build_dir, rel)
         if not os.path.exists(path):
-            raise TestFailure(f"missing binary {path}: build first (`meson test` builds what the "
-                              f"tests run; `ninja` builds modelwatch-devkafka and "
-                              f"modelwatch-loadgen only with -Ddev_tools=true)")
+            raise TestFailure(f"missing binary {path}: build first")
         return path
 
     def spawn(self, name, argv, env=None):
