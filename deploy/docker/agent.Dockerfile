@@ -24,7 +24,8 @@ FROM debian:${DEBIAN_RELEASE}-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libhttp-parser2.9 libnanomsg5 libprotobuf-c1 librdkafka1 libssl3 libuv1 libyaml-0-2 \
+      libhttp-parser2.9 libjansson4 libnanomsg5 libprotobuf-c1 librdkafka1 libssl3 libuv1 \
+      libyaml-0-2 \
       libzstd1 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 modelwatch \

@@ -659,9 +659,14 @@ def check_redis(tap, label, objs, agg_eff, cluster, work):
         with open(pw_file, "w") as f:
             f.write(password + "\n")
         http_port = free_port()
+        # Ready needs partitions (a member holding none is not ready): the previous overlay's
+        # aggregator left the same group, so a short session lets this one join at once.
         agg_cfg = cluster.write_config(f"aggregator-{label}.yaml", f"""
 kafka:
   bootstrap_file: {cluster.bootstrap_file}
+  properties:
+    session.timeout.ms: "6000"
+    heartbeat.interval.ms: "500"
 consumer:
   group_id: {agg_eff['consumer']['group_id']}
 redis:
