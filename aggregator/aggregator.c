@@ -143,6 +143,13 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
     emit(w, "modelwatch_aggregator_dlq_stalled",
          "1 while consuming waits on a record the dead-letter topic has not taken yet",
          MW_PROM_GAUGE, mw_consumer_stalled(agg->consumer) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_partitions_revoked_total",
+         "Partitions taken away from this member by group rebalances", MW_PROM_COUNTER,
+         (double)st->partitions_revoked);
+    emit(w, "modelwatch_aggregator_records_fenced_total",
+         "Records in progress released uncommitted because their partition was revoked or lost "
+         "(the new owner applies them again)",
+         MW_PROM_COUNTER, (double)st->records_fenced);
     emit(w, "modelwatch_aggregator_apply_replans_total",
          "Batches planned again because a model's watermark moved under the plan", MW_PROM_COUNTER,
          (double)st->apply_replans);

@@ -23,6 +23,11 @@
  * consumer restarts the partition at its earliest record, logs the skipped offset range and
  * counts it (offset_resets, records_skipped). A group without a committed offset starts at the
  * earliest record.
+ *
+ * The consumer takes its assignment from the group in a rebalance callback (eager and
+ * cooperative protocols): a record in progress of a partition that was revoked or lost is
+ * released without a commit (records_fenced), so an old owner never commits behind the new
+ * one; the new owner applies it again, a no-op where it was applied.
  */
 #ifndef MW_AGGREGATOR_CONSUMER_H
 #define MW_AGGREGATOR_CONSUMER_H
@@ -58,6 +63,10 @@ struct mw_consumer_stats {
      * the partition's earliest record; the records in between were never applied. */
     uint64_t offset_resets;
     uint64_t records_skipped; /* records between such an offset and where consuming resumed */
+    /* Rebalances: partitions taken away from this member, and records in progress released
+     * uncommitted because their partition was revoked or the assignment lost. */
+    uint64_t partitions_revoked;
+    uint64_t records_fenced;
 };
 
 /* One partition this member holds: where it stands against the partition's end. */
