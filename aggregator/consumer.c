@@ -73,6 +73,7 @@ struct mw_consumer {
     /* The partition of the record in progress was revoked (or the assignment lost): it is
      * released without a commit; the new owner applies it again (a no-op where applied). */
     bool fenced;
+    bool replicas_behind; /* the last WAIT had fewer replicas than redis.wait_replicas */
     struct mw_consumer_stats stats;
 };
 
@@ -248,6 +249,62 @@ static void retry_later(struct mw_consumer *c)
 
 static void free_consumer(struct mw_consumer *c);
 
+/* ---- replicas (redis.wait_replicas) ------------------------------------------------------
+ * A failover can lose writes the primary acknowledged but had not yet sent to a replica. The
+ * offset is committed only once WAIT says enough replicas have the batch's writes; otherwise the
+ * batch is applied again after a backoff (a replay where Redis still has it, a fresh apply
+ * where a failover lost it) and WAIT asked again. Meanwhile nothing after it is consumed and
+ * readiness fails (mw_consumer_replicas_behind). */
+
+static void on_waited(redisReply *reply, void *arg)
+{
+    struct mw_consumer *c = arg;
+    c->apply_in_flight = 0;
+    if (c->closing) {
+        if (c->handles_open == 0)
+            free_consumer(c);
+        return;
+    }
+    if (c->fenced) {
+        finish_current(c); /* not committed: see finish_current */
+        pump(c);
+        return;
+    }
+    long long acked = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (acked < c->cfg->redis.wait_replicas) {
+        c->stats.replica_wait_shortfalls++;
+        if (!c->replicas_behind)
+            MW_LOG_ERROR("consumer",
+                         "Redis replicas did not acknowledge a batch: its offset stays "
+                         "uncommitted and it is applied again until they do",
+                         "acked=%lld wanted=%" PRId64 " partition=%" PRId32 " offset=%" PRId64,
+                         acked, c->cfg->redis.wait_replicas, c->current->partition,
+                         c->current->offset);
+        c->replicas_behind = true;
+        retry_later(c);
+        return;
+    }
+    if (c->replicas_behind)
+        MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
+    c->replicas_behind = false;
+    c->stats.batches_applied++;
+    finish_current(c);
+    pump(c);
+}
+
+static void wait_for_replicas(struct mw_consumer *c)
+{
+    char replicas[24], timeout_ms[24];
+    snprintf(replicas, sizeof replicas, "%" PRId64, c->cfg->redis.wait_replicas);
+    snprintf(timeout_ms, sizeof timeout_ms, "%" PRId64, c->cfg->redis.wait_timeout_ms);
+    const char *argv[] = {"WAIT", replicas, timeout_ms};
+    c->apply_in_flight = 1;
+    if (mw_store_commandv(c->store, on_waited, c, 3, argv) != 0) {
+        c->apply_in_flight = 0;
+        retry_later(c);
+    }
+}
+
 static void on_applied(int rc, void *arg)
 {
     struct mw_consumer *c = arg;
@@ -281,6 +338,10 @@ static void on_applied(int rc, void *arg)
     if (c->refused) {
         drop_batch(c);
         send_to_dlq(c, MW_DLQ_APPLY, c->refused_detail);
+        return;
+    }
+    if (c->cfg->redis.wait_replicas > 0) {
+        wait_for_replicas(c);
         return;
     }
     c->stats.batches_applied++;
@@ -851,4 +912,9 @@ const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)
 bool mw_consumer_stalled(const struct mw_consumer *c)
 {
     return c && c->dlq_failing;
+}
+
+bool mw_consumer_replicas_behind(const struct mw_consumer *c)
+{
+    return c && c->replicas_behind;
 }
