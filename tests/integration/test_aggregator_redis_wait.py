@@ -27,8 +27,9 @@ def start_replica(cluster, port):
 
     def linked():
         with Redis(cluster.redis_port) as r:
-            return b"connected_slaves:1" in r("INFO", "replication")
-    wait_for(linked, 30, "the replica to link to the primary")
+            info = r("INFO", "replication")
+            return b"connected_slaves:1" in info and b"state=online" in info
+    wait_for(linked, 30, "the replica to be in sync with the primary")
     return proc
 
 
@@ -84,7 +85,8 @@ def main(tap, cluster):
     tap.check(cluster.stop(replica) == 0, "the replica stops")
     cluster.produce_batches(batches(5))
     wait_for(lambda: metrics(a.http_port)["modelwatch_aggregator_replica_wait_shortfalls_total"]
-             >= 3, 60, "WAIT to fall short")
+             >= 3 and metrics(a.http_port)["modelwatch_aggregator_replicas_behind"] == 1, 60,
+             "WAIT to fall short")
     m = metrics(a.http_port)
     tap.check(m["modelwatch_aggregator_batches_applied_total"] == 5,
               "no batch is committed while the replica is down",
