@@ -143,6 +143,20 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
     emit(w, "modelwatch_aggregator_dlq_stalled",
          "1 while consuming waits on a record the dead-letter topic has not taken yet",
          MW_PROM_GAUGE, mw_consumer_stalled(agg->consumer) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_replica_wait_shortfalls_total",
+         "Batches whose Redis WAIT found fewer replicas than redis.wait_replicas (left "
+         "uncommitted and applied again)",
+         MW_PROM_COUNTER, (double)st->replica_wait_shortfalls);
+    emit(w, "modelwatch_aggregator_replicas_behind",
+         "1 while the last batch waits for Redis replicas to acknowledge it", MW_PROM_GAUGE,
+         mw_consumer_replicas_behind(agg->consumer) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_partitions_revoked_total",
+         "Partitions taken away from this member by group rebalances", MW_PROM_COUNTER,
+         (double)st->partitions_revoked);
+    emit(w, "modelwatch_aggregator_records_fenced_total",
+         "Records in progress released uncommitted because their partition was revoked or lost "
+         "(the new owner applies them again)",
+         MW_PROM_COUNTER, (double)st->records_fenced);
     emit(w, "modelwatch_aggregator_apply_replans_total",
          "Batches planned again because a model's watermark moved under the plan", MW_PROM_COUNTER,
          (double)st->apply_replans);
@@ -175,7 +189,7 @@ static bool is_ready(void *arg)
 {
     struct mw_aggregator *agg = arg;
     return !agg->shut_down && mw_store_ready(agg->store, NULL) && agg->partitions > 0 &&
-           !mw_consumer_stalled(agg->consumer);
+           !mw_consumer_stalled(agg->consumer) && !mw_consumer_replicas_behind(agg->consumer);
 }
 
 /* Once a second: whether the consumer holds partitions. A member holding none consumes nothing

@@ -27,6 +27,8 @@ struct mw_aggregator_config {
         int64_t retry_max_ms;
         int durability;               /* enum mw_redis_durability */
         int64_t data_loss_unready_ms; /* /readyz fails this long after an emptied Redis */
+        int64_t wait_replicas;        /* WAIT for this many replicas before a commit; 0 = off */
+        int64_t wait_timeout_ms;
     } redis;
     struct {
         int64_t fine_ms;

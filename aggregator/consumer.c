@@ -70,6 +70,10 @@ struct mw_consumer {
      * the reset shows how far it skipped (-1: none pending). */
     int64_t *reset_from;
     bool *restart; /* per partition: restart at its earliest record on the next assign */
+    /* The partition of the record in progress was revoked (or the assignment lost): it is
+     * released without a commit; the new owner applies it again (a no-op where applied). */
+    bool fenced;
+    bool replicas_behind; /* the last WAIT had fewer replicas than redis.wait_replicas */
     struct mw_consumer_stats stats;
 };
 
@@ -87,7 +91,13 @@ static void drop_batch(struct mw_consumer *c)
 
 static void finish_current(struct mw_consumer *c)
 {
-    rd_kafka_commit_message(c->rk, c->current, 1);
+    /* A partition that moved belongs to its new owner: committing here could move the group's
+     * offset back behind what the new owner has committed since. */
+    if (c->fenced || rd_kafka_assignment_lost(c->rk))
+        c->stats.records_fenced++;
+    else
+        rd_kafka_commit_message(c->rk, c->current, 1);
+    c->fenced = false;
     rd_kafka_message_destroy(c->current);
     c->current = NULL;
     drop_batch(c);
@@ -108,9 +118,15 @@ static void produce_dlq(struct mw_consumer *c);
 static void on_dlq_retry(uv_timer_t *t)
 {
     struct mw_consumer *c = t->data;
-    if (c->current && !c->closing)
-        produce_dlq(c);
+    if (c->current && !c->closing) {
+        if (c->fenced)
+            finish_current(c); /* not committed: see finish_current */
+        else
+            produce_dlq(c);
+    }
 }
+
+static void fence_current(struct mw_consumer *c);
 
 /* The record could not be put into the DLQ: keep it (uncommitted, and nothing after it is
  * consumed, so the order holds), say so, and try again after a backoff. Readiness fails
@@ -233,6 +249,62 @@ static void retry_later(struct mw_consumer *c)
 
 static void free_consumer(struct mw_consumer *c);
 
+/* ---- replicas (redis.wait_replicas) ------------------------------------------------------
+ * A failover can lose writes the primary acknowledged but had not yet sent to a replica. The
+ * offset is committed only once WAIT says enough replicas have the batch's writes; otherwise the
+ * batch is applied again after a backoff (a replay where Redis still has it, a fresh apply
+ * where a failover lost it) and WAIT asked again. Meanwhile nothing after it is consumed and
+ * readiness fails (mw_consumer_replicas_behind). */
+
+static void on_waited(redisReply *reply, void *arg)
+{
+    struct mw_consumer *c = arg;
+    c->apply_in_flight = 0;
+    if (c->closing) {
+        if (c->handles_open == 0)
+            free_consumer(c);
+        return;
+    }
+    if (c->fenced) {
+        finish_current(c); /* not committed: see finish_current */
+        pump(c);
+        return;
+    }
+    long long acked = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (acked < c->cfg->redis.wait_replicas) {
+        c->stats.replica_wait_shortfalls++;
+        if (!c->replicas_behind)
+            MW_LOG_ERROR("consumer",
+                         "Redis replicas did not acknowledge a batch: its offset stays "
+                         "uncommitted and it is applied again until they do",
+                         "acked=%lld wanted=%" PRId64 " partition=%" PRId32 " offset=%" PRId64,
+                         acked, c->cfg->redis.wait_replicas, c->current->partition,
+                         c->current->offset);
+        c->replicas_behind = true;
+        retry_later(c);
+        return;
+    }
+    if (c->replicas_behind)
+        MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
+    c->replicas_behind = false;
+    c->stats.batches_applied++;
+    finish_current(c);
+    pump(c);
+}
+
+static void wait_for_replicas(struct mw_consumer *c)
+{
+    char replicas[24], timeout_ms[24];
+    snprintf(replicas, sizeof replicas, "%" PRId64, c->cfg->redis.wait_replicas);
+    snprintf(timeout_ms, sizeof timeout_ms, "%" PRId64, c->cfg->redis.wait_timeout_ms);
+    const char *argv[] = {"WAIT", replicas, timeout_ms};
+    c->apply_in_flight = 1;
+    if (mw_store_commandv(c->store, on_waited, c, 3, argv) != 0) {
+        c->apply_in_flight = 0;
+        retry_later(c);
+    }
+}
+
 static void on_applied(int rc, void *arg)
 {
     struct mw_consumer *c = arg;
@@ -240,6 +312,11 @@ static void on_applied(int rc, void *arg)
     if (c->closing) {
         if (c->handles_open == 0)
             free_consumer(c);
+        return;
+    }
+    if (c->fenced) {
+        finish_current(c); /* not committed: see finish_current */
+        pump(c);
         return;
     }
     if (rc || c->reply_broken) {
@@ -261,6 +338,10 @@ static void on_applied(int rc, void *arg)
     if (c->refused) {
         drop_batch(c);
         send_to_dlq(c, MW_DLQ_APPLY, c->refused_detail);
+        return;
+    }
+    if (c->cfg->redis.wait_replicas > 0) {
+        wait_for_replicas(c);
         return;
     }
     c->stats.batches_applied++;
@@ -437,11 +518,41 @@ static void process(struct mw_consumer *c)
  * position (the record after the last one polled, so nothing held or applied is fetched twice),
  * or at its committed offset when it has none yet. */
 
-static void restart_at_earliest(struct mw_consumer *c, int32_t partition)
+static bool cooperative(rd_kafka_t *rk)
+{
+    return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+/* Under the cooperative protocol only incremental changes are allowed: take the partition out
+ * of the assignment and put it back at BEGINNING. */
+static rd_kafka_error_t *restart_incremental(struct mw_consumer *c, const char *topic,
+                                             int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition);
+    rd_kafka_error_t *error = rd_kafka_incremental_unassign(c->rk, one);
+    if (!error) {
+        one->elems[0].offset = RD_KAFKA_OFFSET_BEGINNING;
+        error = rd_kafka_incremental_assign(c->rk, one);
+    }
+    rd_kafka_topic_partition_list_destroy(one);
+    return error;
+}
+
+static void restart_at_earliest(struct mw_consumer *c, const char *topic, int32_t partition)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (partition >= 0 && partition < MAX_PARTITIONS)
         c->restart[partition] = true;
+    if (cooperative(c->rk)) {
+        rd_kafka_error_t *error = restart_incremental(c, topic, partition);
+        if (error) {
+            MW_LOG_ERROR("consumer", "cannot restart a partition at its earliest record",
+                         "partition=%" PRId32 " error=%s", partition, rd_kafka_error_name(error));
+            rd_kafka_error_destroy(error);
+        }
+        return;
+    }
     if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
         return;
     rd_kafka_position(c->rk, parts);
@@ -477,7 +588,7 @@ static void on_offset_reset(struct mw_consumer *c, const rd_kafka_message_t *m)
         MW_LOG_INFO("consumer", "no committed offset: starting at the earliest record",
                     "topic=%s partition=%" PRId32, topic, m->partition);
     }
-    restart_at_earliest(c, m->partition);
+    restart_at_earliest(c, topic, m->partition);
 }
 
 /* The first record of a partition after an out-of-retention reset: count what was skipped. */
@@ -520,6 +631,91 @@ size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_pa
     }
     rd_kafka_topic_partition_list_destroy(parts);
     return n;
+}
+
+/* ---- rebalances ----------------------------------------------------------------------------
+ * The consumer takes its assignment from the group itself (eager: the whole set each time;
+ * cooperative: the partitions added or taken away), so that librdkafka cannot hand a partition
+ * to another member behind its back. A record in progress of a revoked (or lost) partition is
+ * fenced: released without its offset committed, and a Redis exec already in flight for it is
+ * let finish without a commit. The new owner starts at the committed offset and applies that
+ * record again: the apply script's dedup makes that a no-op where it was applied. */
+
+static bool holds_current(const struct mw_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!c->current || !c->current->rkt)
+        return false;
+    const char *topic = rd_kafka_topic_name(c->current->rkt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == c->current->partition &&
+            strcmp(parts->elems[i].topic, topic) == 0)
+            return true;
+    return false;
+}
+
+/* Release the record in progress without a commit, now if nothing of it is in flight, else
+ * when its Redis exec or dead-letter produce answers. */
+static void fence_current(struct mw_consumer *c)
+{
+    c->fenced = true;
+    MW_LOG_WARN("consumer", "partition revoked with a record in progress: released uncommitted",
+                "partition=%" PRId32 " offset=%" PRId64, c->current->partition, c->current->offset);
+    if (c->apply_in_flight)
+        return;
+    if (uv_is_active((uv_handle_t *)&c->retry_timer)) {
+        uv_timer_stop(&c->retry_timer);
+        finish_current(c);
+    }
+}
+
+static void forget_partitions(struct mw_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        if (p >= 0 && p < MAX_PARTITIONS) {
+            c->restart[p] = false;
+            c->reset_from[p] = -1;
+        }
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct mw_consumer *c = opaque;
+    bool coop = cooperative(rk);
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        forget_partitions(c, parts);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            assign_err = rd_kafka_assign(rk, parts);
+        MW_LOG_INFO("consumer", "partitions assigned", "partitions=%d protocol=%s", parts->cnt,
+                    rd_kafka_rebalance_protocol(rk));
+    } else {
+        bool lost = rd_kafka_assignment_lost(rk);
+        c->stats.partitions_revoked += (uint64_t)parts->cnt;
+        if (!c->closing && holds_current(c, parts))
+            fence_current(c);
+        forget_partitions(c, parts);
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            assign_err = rd_kafka_assign(rk, NULL);
+        if (lost || !c->closing)
+            MW_LOG_INFO("consumer", lost ? "partitions lost" : "partitions revoked",
+                        "partitions=%d protocol=%s", parts->cnt, rd_kafka_rebalance_protocol(rk));
+    }
+    if (error) {
+        MW_LOG_ERROR("consumer", "cannot take the group's assignment", "error=%s detail=\"%s\"",
+                     rd_kafka_error_name(error), rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (assign_err) {
+        MW_LOG_ERROR("consumer", "cannot take the group's assignment", "error=%s",
+                     rd_kafka_err2name(assign_err));
+    }
 }
 
 static void pump(struct mw_consumer *c)
@@ -576,6 +772,8 @@ static int create_handles(struct mw_consumer *c, char *errbuf, size_t errbuf_siz
         rd_kafka_conf_destroy(conf);
         return MW_ECONFIG;
     }
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof rderr);
     if (!c->rk) {
         snprintf(errbuf, errbuf_size, "kafka: %s", rderr);
@@ -714,4 +912,9 @@ const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)
 bool mw_consumer_stalled(const struct mw_consumer *c)
 {
     return c && c->dlq_failing;
+}
+
+bool mw_consumer_replicas_behind(const struct mw_consumer *c)
+{
+    return c && c->replicas_behind;
 }

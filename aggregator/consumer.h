@@ -23,6 +23,15 @@
  * consumer restarts the partition at its earliest record, logs the skipped offset range and
  * counts it (offset_resets, records_skipped). A group without a committed offset starts at the
  * earliest record.
+ *
+ * The consumer takes its assignment from the group in a rebalance callback (eager and
+ * cooperative protocols): a record in progress of a partition that was revoked or lost is
+ * released without a commit (records_fenced), so an old owner never commits behind the new
+ * one; the new owner applies it again, a no-op where it was applied.
+ *
+ * With redis.wait_replicas > 0 a batch's offset is committed only after Redis WAIT says that
+ * many replicas have its writes; until then it is applied again with backoff (counted in
+ * replica_wait_shortfalls, and mw_consumer_replicas_behind() fails readiness).
  */
 #ifndef MW_AGGREGATOR_CONSUMER_H
 #define MW_AGGREGATOR_CONSUMER_H
@@ -58,6 +67,12 @@ struct mw_consumer_stats {
      * the partition's earliest record; the records in between were never applied. */
     uint64_t offset_resets;
     uint64_t records_skipped; /* records between such an offset and where consuming resumed */
+    /* Rebalances: partitions taken away from this member, and records in progress released
+     * uncommitted because their partition was revoked or the assignment lost. */
+    uint64_t partitions_revoked;
+    uint64_t records_fenced;
+    /* WAITs that found fewer replicas than redis.wait_replicas (the batch is applied again). */
+    uint64_t replica_wait_shortfalls;
 };
 
 /* One partition this member holds: where it stands against the partition's end. */
@@ -83,6 +98,8 @@ void mw_consumer_destroy(struct mw_consumer *c);
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c);
 /* Whether the consumer is stuck on a record it cannot put into the DLQ (retrying). */
 bool mw_consumer_stalled(const struct mw_consumer *c);
+/* Whether the last batch's WAIT found fewer replicas than redis.wait_replicas (retrying). */
+bool mw_consumer_replicas_behind(const struct mw_consumer *c);
 /* Count the model parts of the batches this member applies in `totals` (borrowed; NULL stops
  * counting). */
 struct mw_model_totals;
