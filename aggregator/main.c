@@ -1,17 +1,24 @@
 /* main.c — modelwatch-aggregator: flags, config, signals, loop. Everything else is in the
  * aggregator library so tests can run one in-process. */
 #include "aggregator.h"
+#include "alert/alert_config.h"
 #include "cli.h"
 #include "log.h"
 
 #include <signal.h>
 #include <string.h>
 
+static int validate(void *cfg, const char *config_path, char *err, size_t errsize)
+{
+    return mw_alert_config_check(cfg, config_path, err, errsize);
+}
+
 static const struct mw_cli_program program = {
     .name = "modelwatch-aggregator",
     .summary = "Turns modelwatch telemetry from Kafka into windowed model signals in Redis.",
     .default_config = "/etc/modelwatch/aggregator.yaml",
     .table = mw_aggregator_config_table,
+    .validate = validate,
 };
 
 static void on_stop_signal(uv_signal_t *sig, int signum)
