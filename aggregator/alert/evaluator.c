@@ -483,7 +483,18 @@ static void span_sums(const struct mw_eval_source *src, const struct mw_aggregat
     mw_eval_span_sums(src->counts, cfg, at_ms, lookback_ms, count, errors);
 }
 
-/* Burn rate over one lookback; NaN without requests. */
+bool mw_eval_span_covered(const struct mw_eval_counts *c, const struct mw_aggregator_config *cfg,
+                          int64_t at_ms, int64_t lookback_ms)
+{
+    if (!c)
+        return false;
+    if (lookback_ms <= MW_SLO_FINE_LOOKBACK_MAX_MS)
+        return c->n_fine && c->fine[0].start_ms <= at_ms - lookback_ms;
+    return c->n_coarse && c->coarse[0].start_ms < at_ms - lookback_ms + cfg->windows.coarse_ms;
+}
+
+/* Burn rate over one lookback; NaN without requests, or before the version's windows cover
+ * the whole lookback. */
 static double burn_rate(const struct mw_eval_source *src, const struct mw_aggregator_config *cfg,
                         int64_t at_ms, int64_t lookback_ms, double *requests)
 {
@@ -491,7 +502,7 @@ static double burn_rate(const struct mw_eval_source *src, const struct mw_aggreg
     span_sums(src, cfg, at_ms, lookback_ms, &count, &errors);
     if (requests)
         *requests = count;
-    if (!src->counts)
+    if (!mw_eval_span_covered(src->counts, cfg, at_ms, lookback_ms))
         return NAN;
     double budget = 1.0 - cfg->slo.availability;
     return count > 0 ? errors / count / budget : NAN;

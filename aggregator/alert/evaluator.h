@@ -100,6 +100,17 @@ struct mw_eval_source {
 void mw_eval_span_sums(const struct mw_eval_counts *c, const struct mw_aggregator_config *cfg,
                        int64_t at_ms, int64_t lookback_ms, double *count, double *errors);
 
+/*
+ * Whether the version's windows reach back to the start of the lookback (within one window):
+ * a burn rate is judged only then. Over 3 d from the first minutes of a new version it would
+ * not be a 3-day burn rate, and one stray error among its first hundred requests would read as
+ * a budget burning ten times too fast. A version whose traffic paused for longer than the
+ * counts read before the window (MW_SLO_FINE_LOOKBACK_MAX_MS of fine windows, the longest long
+ * window of coarse ones) counts as new.
+ */
+bool mw_eval_span_covered(const struct mw_eval_counts *c, const struct mw_aggregator_config *cfg,
+                          int64_t at_ms, int64_t lookback_ms);
+
 /* Every version of one model at one width whose windows share a start. */
 struct mw_eval_group {
     const char *model;

@@ -217,6 +217,13 @@ static void test_burn_rate(void **state)
     assert_int_equal(s.kind, MW_SAMPLE_VALUE);
     close_to(s.value, 155.0 / 6000 / 0.01);
     assert_int_equal(s.samples, 500);
+    /* A version with only 30 minutes of history has no 1-hour burn rate yet. */
+    struct mw_eval_counts young = {.n_fine = 30, .fine = fine + 30};
+    src.counts = &young;
+    mw_evaluator_value(ev, &rules.rules[0], &src, NULL, &s);
+    assert_int_equal(s.kind, MW_SAMPLE_NO_VALUE);
+    assert_false(mw_eval_span_covered(&young, cfg, 10 * HOUR, HOUR));
+    assert_true(mw_eval_span_covered(&young, cfg, 10 * HOUR, 30 * MINUTE));
     src.counts = NULL; /* no counts read: no value, never a zero */
     mw_evaluator_value(ev, &rules.rules[0], &src, NULL, &s);
     assert_int_equal(s.kind, MW_SAMPLE_NO_VALUE);
