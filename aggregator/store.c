@@ -29,6 +29,7 @@ struct mw_store {
     redisAsyncContext *ctx;
     bool connected;
     bool closing;
+    bool timer_closed; /* destroy: freed once the timer has closed and hiredis let go */
     uint64_t retry_ms;
     uint64_t failures; /* connection attempts failed in a row */
     uv_timer_t retry_timer;
@@ -106,13 +107,20 @@ static void on_connect(const redisAsyncContext *ctx, int status)
                 (long long)s->cfg->redis.port);
 }
 
+static void store_free(struct mw_store *s);
+
 static void on_disconnect(const redisAsyncContext *ctx, int status)
 {
     struct mw_store *s = ctx->data;
     s->connected = false;
     s->ctx = NULL;
-    if (s->closing)
+    if (s->closing) {
+        /* With replies pending, hiredis disconnects only once they are in: possibly after
+         * the timer closed. Whichever comes last frees the store. */
+        if (s->timer_closed)
+            store_free(s);
         return;
+    }
     MW_LOG_WARN("store", "Redis connection lost", "error=\"%s\"",
                 status == REDIS_OK ? "closed" : ctx->errstr);
     schedule_reconnect(s);
@@ -212,6 +220,13 @@ int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, str
 static void on_timer_closed(uv_handle_t *h)
 {
     struct mw_store *s = h->data;
+    s->timer_closed = true;
+    if (!s->ctx)
+        store_free(s);
+}
+
+static void store_free(struct mw_store *s)
+{
     if (s->password)
         memset(s->password, 0, strlen(s->password));
     mw_free(s->password);
