@@ -341,7 +341,7 @@ struct computed {
 static void computed_free(struct computed *c)
 {
     mw_free(c->perf);
-    if (c->have & HAVE_DRIFT)
+    if ((c->have & HAVE_DRIFT) && !c->src->drift)
         mw_drift_signals_free(&c->drift);
 }
 
@@ -376,7 +376,10 @@ static void need(struct computed *c, unsigned want)
         }
     }
     if (todo & HAVE_DRIFT) {
-        if (w->profile && mw_drift_signals_compute(w, w->profile, c->cfg, &c->drift) == 0) {
+        if (c->src->drift)
+            c->drift = *c->src->drift; /* borrowed: not freed here */
+        if (c->src->drift ||
+            (w->profile && mw_drift_signals_compute(w, w->profile, c->cfg, &c->drift) == 0)) {
             c->have |= HAVE_DRIFT;
             c->drift_max_observed = 0;
             for (size_t i = 0; i < c->drift.n_features; i++)
@@ -1088,6 +1091,17 @@ static int render(const struct mw_evaluator *ev, struct mw_alert_inst *inst,
 
 /* ---- stepping -------------------------------------------------------------------------------- */
 
+/* Whether an instance can be dropped: inactive, and no change it remembers is recent enough
+ * to count for the flapping rule (only changes within flap_period do), so a fresh state would
+ * step exactly as it would. */
+static bool forgettable(const struct mw_rule_cond *cond, const struct mw_rule_state *st)
+{
+    if (st->state != MW_ALERT_INACTIVE)
+        return false;
+    return st->n_changes == 0 ||
+           st->change_ms[st->n_changes - 1] <= st->last_end_ms - cond->flap_period_ms;
+}
+
 /* Whether a value would move a fresh, inactive state: only a breach does. */
 static bool breaches(const struct mw_rule *r, const struct mw_rule_sample *s)
 {
@@ -1131,9 +1145,9 @@ static int step_one(struct step_ctx *sc, const struct mw_rule *r, const char *ru
     }
     inst->st = st;
     inst->dirty = true;
-    inst->removed = st.state == MW_ALERT_INACTIVE && st.n_changes == 0;
+    inst->removed = forgettable(&r->cond, &st);
     int rc = 0;
-    if (step.page || step.resolve || st.state == MW_ALERT_FIRING) {
+    if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
         bool new_labels = !inst->labels.n;
         rc = render(ev, inst, r, sc->computed, sc->group->n, at, sc->group->start_ms,
                     sc->group->width_ms);
@@ -1247,8 +1261,8 @@ int mw_evaluator_step_absence(struct mw_evaluator *ev, const char *model, int64_
         }
         inst->st = st;
         inst->dirty = true;
-        inst->removed = st.state == MW_ALERT_INACTIVE && st.n_changes == 0;
-        if (step.page || step.resolve || st.state == MW_ALERT_FIRING) {
+        inst->removed = forgettable(&r->cond, &st);
+        if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
             bool new_labels = !inst->labels.n;
             rc = render(ev, inst, r, NULL, 0, 0, now_ms, 0);
             if (!rc && new_labels)

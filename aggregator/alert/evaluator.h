@@ -22,7 +22,9 @@
  * Instances are created lazily: one exists only while its state is not inactive, or it still
  * remembers state changes for the flapping rule; so 1,000 models x 50 features x 10 rules
  * cost memory only for what is breaching. A transition into firing (a page) or out of it (a
- * resolve) is reported, and the instance's alert is (re)written: its labels, its annotations
+ * resolve) is reported, and only then is the instance's alert (re)written (a repeat
+ * notification carries what the page said; the state's value stays current for the API and
+ * /metrics): its labels, its annotations
  * (the rule's, rendered, plus what a page must say: the window, every version live in it with
  * its traffic share and the same signal, the top drifting features, the burn rates and budget
  * left, the cost breakdown, the ctl command), its values and the API URL of its window.
@@ -35,6 +37,7 @@
 #include "alert/rule_state.h"
 #include "alert/rules.h"
 #include "schema.h"
+#include "signals_drift.h"
 #include "signals_slo.h"
 
 #include <stdbool.h>
@@ -88,6 +91,9 @@ struct mw_eval_source {
      * MW_SLO_FINE_LOOKBACK_MAX_MS before the window, coarse ones back to the longest long
      * window of the rules. NULL when no burn-rate rule runs (burn rates then have no value). */
     const struct mw_eval_counts *counts;
+    /* The window's drift against its profile when the caller has computed it already
+     * (borrowed), else NULL: computed here when a drift rule needs it. */
+    const struct mw_drift_signals *drift;
 };
 
 /*
