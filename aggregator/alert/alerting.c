@@ -96,8 +96,7 @@ struct mw_alerting {
     size_t n_tasks, next_task;
     /* counters for /metrics */
     uint64_t windows_evaluated, passes, pages, resolves, notifications_sent,
-        notifications_suppressed, notifications_unrouted, lease_acquired, lease_lost,
-        write_failures;
+        notifications_suppressed, lease_acquired, lease_lost, write_failures;
 };
 
 /* ---- small tables ---------------------------------------------------------------------------- */
@@ -1666,11 +1665,6 @@ static void on_restored(int rc, void *arg)
     schedule_dispatch(a);
     start_pass(a);
 }
-
-struct restore_each {
-    struct restore *r;
-    struct mw_alert_write gc;
-};
 
 static void on_restore_each(size_t i, const redisReply *reply, void *arg)
 {
