@@ -29,6 +29,13 @@
 #define ARENA_BYTES (4u * 1024 * 1024)
 #define MAX_COMPRESSED_BYTES (256u * 1024 * 1024)
 #define DRAIN_CHECK_MS 20
+/* At SIGTERM the intake is read until clients have been quiet this long (libmodelwatch clients
+ * stop sending within a flush interval once the socket file is gone), at most
+ * INTAKE_DRAIN_MAX_MS and never past shutdown_grace. */
+#define INTAKE_QUIET_MS 150
+#define INTAKE_DRAIN_MAX_MS 3000
+/* count_message: the event or label time is too far ahead (not an error code: a verdict). */
+#define FUTURE_TIME 1
 
 struct mw_agent {
     uv_loop_t *loop;
@@ -43,6 +50,9 @@ struct mw_agent {
     struct mw_resources *resources;
     struct mw_batch_builder builder;
     uint64_t batch_opened_ms; /* monotonic; 0 when nothing is open */
+    uint64_t open_messages;   /* accepted messages since the last seal */
+    uint64_t open_events;     /* of which prediction events */
+    uint64_t sealed_messages; /* accepted messages in sealed batches (or dropped at seal) */
     uint64_t next_sequence;
     struct mw_zframe_ctx *zctx;
     struct mw_shipper *shipper;
@@ -52,8 +62,11 @@ struct mw_agent {
     uv_timer_t seal_timer;
     uv_timer_t drain_timer;
     uint64_t drain_deadline_ms;
+    uint64_t intake_deadline_ms;         /* while the intake drains at shutdown; 0 after */
+    struct mw_intake_stats intake_final; /* the intake's counters once it is closed */
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
+    uint64_t future_logged_ms; /* monotonic time of the last "event time ahead" line */
     int shutdown_started;
     int lost_at_exit;
     struct mw_agent_stats stats;
@@ -87,6 +100,15 @@ static void init_identity(struct mw_agent *a)
     a->identity.pod = (char *)env_or(cfg->identity.pod, "POD_NAME");
     a->identity.namespace_ = (char *)env_or(cfg->identity.namespace_, "POD_NAMESPACE");
     a->identity.node = (char *)env_or(cfg->identity.node, "NODE_NAME");
+}
+
+/* Tell the state file what a kill -9 would not lose: everything sealed, except batches held in
+ * memory only because the spool could not take them. */
+static void update_state(struct mw_agent *a)
+{
+    if (!a->shipper)
+        return;
+    mw_state_file_sealed(&a->state, a->sealed_messages - mw_shipper_unspooled_messages(a->shipper));
 }
 
 /* Seal the open batch (records and counters), compress it and hand it to the shipper. */
@@ -131,10 +153,13 @@ static void seal(struct mw_agent *a)
     }
     a->next_sequence++;
     a->stats.batches_sealed++;
-    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len) != 0)
+    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len, a->open_messages,
+                          a->open_events) != 0)
         a->lost_at_exit = 1;
-    mw_state_file_sealed_all(&a->state);
 out:
+    a->sealed_messages += a->open_messages;
+    a->open_messages = a->open_events = 0;
+    update_state(a);
     mw_buf_free(&snapshot);
     mw_buf_free(&batch);
     mw_buf_free(&compressed);
@@ -151,6 +176,29 @@ static bool names_ok(const char *model, const char *version)
     return mw_model_name_valid(model) && mw_version_valid(version);
 }
 
+/* An event time further ahead of this agent's clock than intake.max_future_skew: a time in
+ * the wrong unit or from a clock far ahead. Counted invalid (returns FUTURE_TIME), never counted as
+ * traffic, so it cannot poison the aggregator's watermark. Old times are fine. */
+static int check_time(struct mw_agent *a, const char *what, const char *model, int64_t time_ms)
+{
+    int64_t now_ms = (int64_t)mw_clock_wall_ms();
+    if (time_ms <= now_ms || time_ms - now_ms <= a->cfg->intake.max_future_skew_ms)
+        return 0;
+    /* One line per second at most: a client with a broken clock sends many. */
+    uint64_t mono_ms = mw_clock_mono_ms();
+    if (mono_ms - a->future_logged_ms >= 1000 || a->future_logged_ms == 0) {
+        char quoted[300];
+        a->future_logged_ms = mono_ms;
+        MW_LOG_WARN("agent", "event time ahead of the agent's clock; dropped as invalid",
+                    "kind=%s model=%s event_time_ms=%" PRId64 " ahead_ms=%" PRId64
+                    " max_future_skew_ms=%" PRId64 " dropped_so_far=%" PRIu64,
+                    what, mw_log_quote(model ? model : "", quoted, sizeof quoted), time_ms,
+                    time_ms - now_ms, a->cfg->intake.max_future_skew_ms,
+                    a->stats.dropped_future_time + 1);
+    }
+    return FUTURE_TIME;
+}
+
 /* Validate and count one message for 100% of the traffic. */
 static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
 {
@@ -160,6 +208,8 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
             return MW_EPARSE;
         if (!names_ok(ev->model, ev->version))
             return MW_EINVAL;
+        if (check_time(a, "event", ev->model, ev->event_time_ms))
+            return FUTURE_TIME;
         return mw_counters_add_event(a->counters, ev);
     }
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
@@ -169,6 +219,8 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
             return MW_EPARSE;
         if (!names_ok(fb->model, fb->version))
             return MW_EINVAL;
+        if (fb->has_event_time_ms && check_time(a, "feedback", fb->model, fb->event_time_ms))
+            return FUTURE_TIME;
         return mw_counters_add_feedback(a->counters, fb);
     }
     return MW_EPARSE;
@@ -244,6 +296,8 @@ static void on_message(const void *data, size_t len, void *arg)
             a->stats.dropped_malformed++;
         else if (rc == MW_EINVAL)
             a->stats.dropped_invalid_name++;
+        else if (rc == FUTURE_TIME)
+            a->stats.dropped_future_time++;
         else
             a->stats.dropped_counters_full++;
         return;
@@ -254,6 +308,8 @@ static void on_message(const void *data, size_t len, void *arg)
     else
         a->stats.feedback_accepted++;
     mw_state_file_accepted(&a->state, 1);
+    a->open_messages++;
+    a->open_events += is_event;
     open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
     double weight = 1.0;
     if (!keep_payload(a, msg, &weight))
@@ -274,6 +330,7 @@ static void on_message(const void *data, size_t len, void *arg)
 static void on_seal_timer(uv_timer_t *t)
 {
     struct mw_agent *a = t->data;
+    update_state(a); /* batches held in memory may have been delivered since */
     if (a->batch_opened_ms &&
         mw_clock_mono_ms() - a->batch_opened_ms >= (uint64_t)a->cfg->batch.max_age_ms)
         seal(a);
@@ -300,7 +357,7 @@ static void emit_labelled(struct mw_prom_writer *w, const char *name, const char
 
 static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
 {
-    const struct mw_intake_stats *in = mw_intake_stats(a->intake);
+    const struct mw_intake_stats *in = a->intake ? mw_intake_stats(a->intake) : &a->intake_final;
     emit(w, "modelwatch_agent_messages_received_total", "Client messages read from the intake",
          MW_PROM_COUNTER, (double)in->received);
     emit(w, "modelwatch_agent_intake_transport_messages_total",
@@ -313,12 +370,14 @@ static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
     emit(w, "modelwatch_agent_feedback_accepted_total", "Feedback messages counted",
          MW_PROM_COUNTER, (double)a->stats.feedback_accepted);
     static const char *const reasons[] = {"oversize",      "malformed",   "invalid_name",
-                                          "counters_full", "batch_error", "redaction"};
+                                          "counters_full", "batch_error", "redaction",
+                                          "future_time"};
     const uint64_t drops[] = {in->dropped_oversize,          a->stats.dropped_malformed,
                               a->stats.dropped_invalid_name, a->stats.dropped_counters_full,
-                              a->stats.dropped_batch_error,  a->stats.redact_failures};
+                              a->stats.dropped_batch_error,  a->stats.redact_failures,
+                              a->stats.dropped_future_time};
     emit_labelled(w, "modelwatch_agent_messages_dropped_total", "Messages dropped, by reason",
-                  "reason", reasons, drops, 6);
+                  "reason", reasons, drops, 7);
     emit(w, "modelwatch_agent_events_lost_before_start",
          "Events the previous process accepted but never sealed (kill -9)", MW_PROM_GAUGE,
          (double)a->stats.events_lost_before_start);
@@ -350,8 +409,12 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.delivery_errors);
     emit(w, "modelwatch_agent_kafka_in_flight_batches", "Batches awaiting acknowledgement",
          MW_PROM_GAUGE, (double)st.in_flight);
-    emit(w, "modelwatch_agent_kafka_up", "1 while the last delivery succeeded", MW_PROM_GAUGE,
+    emit(w, "modelwatch_agent_kafka_up",
+         "1 while a Kafka broker is reachable and the last delivery succeeded", MW_PROM_GAUGE,
          st.kafka_healthy ? 1 : 0);
+    emit(w, "modelwatch_agent_kafka_errors_total",
+         "Kafka client errors reported by librdkafka (brokers down, timeouts, ...)",
+         MW_PROM_COUNTER, (double)st.kafka_errors);
     emit(w, "modelwatch_agent_spool_bytes", "Bytes in the spool", MW_PROM_GAUGE,
          (double)st.spool_bytes);
     emit(w, "modelwatch_agent_spool_max_bytes", "Bound of the spool", MW_PROM_GAUGE,
@@ -362,10 +425,25 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
          MW_PROM_COUNTER, (double)st.spool_replayed);
-    static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed"};
-    const uint64_t lost[] = {st.spool_dropped_full, st.spool_corrupt, st.lost_unspooled};
+    emit(w, "modelwatch_agent_spool_write_errors_total",
+         "Sealed batches the spool could not write (disk full, I/O error)", MW_PROM_COUNTER,
+         (double)st.spool_write_errors);
+    emit(w, "modelwatch_agent_unspooled_batches",
+         "Sealed batches held in memory only (the spool could not take them); lost on kill -9",
+         MW_PROM_GAUGE, (double)st.unspooled_in_flight);
+    static const char *const reasons[] = {"spool_full", "spool_corrupt", "unspooled_failed",
+                                          "too_large"};
+    const uint64_t lost[] = {st.spool_full_batches, st.spool_corrupt, st.lost_unspooled,
+                             st.rejected_batches};
     emit_labelled(w, "modelwatch_agent_batches_dropped_total", "Sealed batches lost, by reason",
-                  "reason", reasons, lost, 3);
+                  "reason", reasons, lost, 4);
+    static const char *const event_reasons[] = {"spool_full", "too_large", "unspooled_failed",
+                                                "spool_unwritable"};
+    const uint64_t events_lost[] = {st.spool_full_events, st.rejected_events,
+                                    st.lost_unspooled_events, st.unspooled_full_events};
+    emit_labelled(w, "modelwatch_agent_events_lost_total",
+                  "Prediction events in sealed batches that were lost, by reason", "reason",
+                  event_reasons, events_lost, 4);
 }
 
 static void collect_metrics(struct mw_prom_writer *w, void *arg)
@@ -461,6 +539,13 @@ static int create_parts(struct mw_agent *a)
 
 int mw_agent_create(uv_loop_t *loop, const struct mw_agent_config *cfg, struct mw_agent **out)
 {
+    char err[1024];
+    if (mw_agent_config_validate(cfg, "config", err, sizeof err) != 0) {
+        char quoted[2100];
+        MW_LOG_ERROR("agent", "invalid configuration", "error=%s",
+                     mw_log_quote(err, quoted, sizeof quoted));
+        return MW_ECONFIG;
+    }
     struct mw_agent *a = mw_calloc(1, sizeof *a);
     if (!a)
         return MW_ENOMEM;
@@ -500,6 +585,8 @@ int mw_agent_reload(struct mw_agent *a, const struct mw_agent_config *fresh)
 
 static void close_everything(struct mw_agent *a)
 {
+    if (a->intake)
+        a->intake_final = *mw_intake_stats(a->intake);
     mw_intake_destroy(a->intake);
     a->intake = NULL;
     uv_close((uv_handle_t *)&a->seal_timer, NULL);
@@ -531,22 +618,58 @@ static void on_drain_timer(uv_timer_t *t)
     close_everything(a);
 }
 
-void mw_agent_shutdown(struct mw_agent *a)
+/* Second step of a stop: take what clients already sent, close the socket, seal, and keep
+ * delivering until everything is acknowledged or the grace period is over. */
+static void seal_and_deliver(struct mw_agent *a)
 {
-    if (!a || a->shutdown_started)
-        return;
-    a->shutdown_started = 1;
-    uv_timer_stop(&a->seal_timer);
+    uv_timer_stop(&a->drain_timer);
+    a->intake_deadline_ms = 0;
     if (a->intake) {
+        const struct mw_intake_stats *in = mw_intake_stats(a->intake);
+        uint64_t before = in->received;
         mw_intake_stop(a->intake); /* takes what clients already sent */
+        MW_LOG_INFO("agent", "intake closed",
+                    "messages_received=%" PRIu64 " received_while_stopping=%" PRIu64, in->received,
+                    in->received - before);
+        a->intake_final = *in;
+        mw_intake_destroy(a->intake);
+        a->intake = NULL;
         seal(a);
     }
     if (!a->shipper) {
         close_everything(a);
         return;
     }
-    a->drain_deadline_ms = mw_clock_mono_ms() + (uint64_t)a->cfg->shutdown_grace_ms;
     uv_timer_start(&a->drain_timer, on_drain_timer, 0, DRAIN_CHECK_MS);
+}
+
+/* First step of a stop: the socket file is gone; read until clients are quiet. */
+static void on_intake_drain_timer(uv_timer_t *t)
+{
+    struct mw_agent *a = t->data;
+    if (mw_intake_idle_ms(a->intake) >= INTAKE_QUIET_MS ||
+        mw_clock_mono_ms() >= a->intake_deadline_ms)
+        seal_and_deliver(a);
+}
+
+void mw_agent_shutdown(struct mw_agent *a)
+{
+    if (!a || a->shutdown_started)
+        return;
+    a->shutdown_started = 1;
+    uv_timer_stop(&a->seal_timer);
+    uint64_t now_ms = mw_clock_mono_ms();
+    a->drain_deadline_ms = now_ms + (uint64_t)a->cfg->shutdown_grace_ms;
+    if (!a->intake || !a->shipper) {
+        seal_and_deliver(a);
+        return;
+    }
+    /* Clients may have events on their way: stop new connections, let libmodelwatch clients
+     * see the socket file gone and hold the rest for the next agent, and read what comes. */
+    mw_intake_unlink(a->intake);
+    uint64_t max_ms = (uint64_t)a->cfg->shutdown_grace_ms / 2;
+    a->intake_deadline_ms = now_ms + (max_ms < INTAKE_DRAIN_MAX_MS ? max_ms : INTAKE_DRAIN_MAX_MS);
+    uv_timer_start(&a->drain_timer, on_intake_drain_timer, 0, DRAIN_CHECK_MS / 2);
 }
 
 int mw_agent_destroy(struct mw_agent *a)

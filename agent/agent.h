@@ -20,6 +20,7 @@ struct mw_agent_stats {
     uint64_t feedback_accepted;
     uint64_t dropped_malformed;
     uint64_t dropped_invalid_name;
+    uint64_t dropped_future_time; /* event or label time beyond intake.max_future_skew ahead */
     uint64_t dropped_counters_full;
     uint64_t dropped_batch_error;
     uint64_t records_kept;

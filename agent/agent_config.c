@@ -2,8 +2,17 @@
  * words, in config/agent.example.yaml. */
 #include "agent_config.h"
 
+#include "error.h"
+
+#include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* librdkafka's default message.max.bytes. */
+#define RDKAFKA_MESSAGE_MAX_BYTES 1000000
 
 #define F(member) offsetof(struct mw_agent_config, member)
 
@@ -17,6 +26,46 @@ static const char *check_octal_mode(const void *value)
     if (*end || mode < 0 || mode > 0777)
         return "expected an octal file mode such as \"0660\"";
     return NULL;
+}
+
+/* The producer's message.max.bytes: kafka.properties' value, else librdkafka's default. A value
+ * librdkafka would refuse is left for it to report; here it counts as the default. */
+static uint64_t message_max_bytes(const struct mw_agent_config *cfg)
+{
+    const struct mw_cfg_strmap *props = &cfg->kafka.properties;
+    for (size_t i = 0; i < props->n; i++) {
+        if (strcmp(props->keys[i], "message.max.bytes") != 0)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(props->values[i], &end, 10);
+        if (!errno && end != props->values[i] && !*end && v > 0)
+            return (uint64_t)v;
+    }
+    return RDKAFKA_MESSAGE_MAX_BYTES;
+}
+
+int mw_agent_config_validate(const struct mw_agent_config *cfg, const char *path, char *err,
+                             size_t err_size)
+{
+    uint64_t max_message = message_max_bytes(cfg);
+    if (cfg->batch.max_bytes > max_message) {
+        snprintf(err, err_size,
+                 "%s: batch.max_bytes: %" PRIu64 " bytes is above the producer's "
+                 "message.max.bytes (%" PRIu64 "): Kafka would refuse such batches; lower it or "
+                 "raise kafka.properties.message.max.bytes (and the topic's max.message.bytes)",
+                 path, cfg->batch.max_bytes, max_message);
+        return MW_ECONFIG;
+    }
+    if (cfg->spool.max_bytes < 2 * cfg->spool.segment_bytes) {
+        snprintf(err, err_size,
+                 "%s: spool.max_bytes: %" PRIu64 " bytes is below two segments of "
+                 "spool.segment_bytes (%" PRIu64 "): the spool drops whole segments, so one drop "
+                 "would empty it; raise spool.max_bytes or lower spool.segment_bytes",
+                 path, cfg->spool.max_bytes, cfg->spool.segment_bytes);
+        return MW_ECONFIG;
+    }
+    return 0;
 }
 
 unsigned mw_agent_config_socket_mode(const struct mw_agent_config *cfg)
@@ -69,6 +118,14 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .min = 256,
      .max = 16777216,
      .desc = "Largest client message accepted; larger ones are dropped and counted"},
+    {.key = "intake.max_future_skew",
+     .type = MW_CFG_DURATION,
+     .offset = F(intake.max_future_skew_ms),
+     .def = "5m",
+     .min = 0,
+     .max = 86400000,
+     .desc = "Events and labels timed further ahead of the agent's clock are dropped and counted "
+             "invalid"},
     {.key = "batch.max_records",
      .type = MW_CFG_INT,
      .offset = F(batch.max_records),
@@ -79,10 +136,10 @@ const struct mw_cfg_field mw_agent_config_table[] = {
     {.key = "batch.max_bytes",
      .type = MW_CFG_SIZE,
      .offset = F(batch.max_bytes),
-     .def = "1MiB",
+     .def = "960KiB",
      .min = 1024,
      .max = 67108864,
-     .desc = "Seal a batch at this many uncompressed bytes"},
+     .desc = "Seal a batch at this many uncompressed bytes; at most kafka's message.max.bytes"},
     {.key = "batch.max_age",
      .type = MW_CFG_DURATION,
      .offset = F(batch.max_age_ms),
@@ -139,6 +196,13 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .min = 100,
      .max = 600000,
      .desc = "Longest pause between delivery attempts while Kafka is unreachable"},
+    {.key = "producer.unready_after",
+     .type = MW_CFG_DURATION,
+     .offset = F(producer.unready_after_ms),
+     .def = "30s",
+     .min = 0,
+     .max = 86400000,
+     .desc = "/readyz fails once no Kafka broker has been reachable for this long"},
     {.key = "spool.dir",
      .type = MW_CFG_STRING,
      .offset = F(spool.dir),
@@ -150,7 +214,8 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .def = "1GiB",
      .min = 1048576,
      .max = 1099511627776.0,
-     .desc = "Bound of the spool; when full the oldest batches are dropped and counted"},
+     .desc = "Bound of the spool, at least two segments; when full the oldest batches are "
+             "dropped and counted"},
     {.key = "spool.segment_bytes",
      .type = MW_CFG_SIZE,
      .offset = F(spool.segment_bytes),

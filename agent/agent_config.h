@@ -23,6 +23,7 @@ struct mw_agent_config {
         char *endpoint;
         char *socket_mode; /* octal text, checked by the table */
         uint64_t max_message_bytes;
+        int64_t max_future_skew_ms;
     } intake;
     struct mw_cfg_list models; /* struct mw_model_rule */
     char *redaction_key_file;
@@ -40,6 +41,7 @@ struct mw_agent_config {
     struct {
         int64_t max_in_flight;
         int64_t retry_backoff_max_ms;
+        int64_t unready_after_ms;
     } producer;
     struct {
         char *dir;
@@ -61,6 +63,12 @@ struct mw_agent_config {
 };
 
 extern const struct mw_cfg_field mw_agent_config_table[];
+
+/* Checks that span several keys, after the table has checked each one: batch.max_bytes fits
+ * the producer's message.max.bytes; spool.max_bytes holds at least two segments. Returns 0, or
+ * MW_ECONFIG with a message naming `path` and the keys in err. */
+int mw_agent_config_validate(const struct mw_agent_config *cfg, const char *path, char *err,
+                             size_t err_size);
 
 /* The socket mode as a number (the table has already checked the text). */
 unsigned mw_agent_config_socket_mode(const struct mw_agent_config *cfg);

@@ -2,8 +2,12 @@
 #include "batch_builder.h"
 
 #include "error.h"
+#include "zframe.h"
 
 #include <string.h>
+
+/* Largest batch decompressed to count its events (the spool's entry bound, uncompressed). */
+#define COUNT_MAX_BATCH_BYTES (256u * 1024 * 1024)
 
 /* Field tags of Batch and Record (field number << 3 | wire type). */
 #define TAG_BATCH_RECORDS 0x2a        /* 5, length-delimited */
@@ -117,5 +121,29 @@ int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Iden
     *out = b->wire;
     mw_buf_init(&b->wire, max);
     b->n_records = 0;
+    return 0;
+}
+
+int mw_batch_count_events(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
+                          uint64_t *events, uint64_t *sequence)
+{
+    struct mw_buf raw;
+    *events = 0;
+    *sequence = 0;
+    mw_buf_init(&raw, COUNT_MAX_BATCH_BYTES);
+    int rc = mw_zframe_decompress(zctx, payload, len, COUNT_MAX_BATCH_BYTES, &raw);
+    if (rc) {
+        mw_buf_free(&raw);
+        return rc == MW_ENOMEM ? rc : MW_ECORRUPT;
+    }
+    Modelwatch__V1__Batch *b =
+        modelwatch__v1__batch__unpack(NULL, raw.len, (const uint8_t *)raw.data);
+    mw_buf_free(&raw);
+    if (!b)
+        return MW_ECORRUPT;
+    for (size_t i = 0; b->snapshot && i < b->snapshot->n_models; i++)
+        *events += b->snapshot->models[i]->count;
+    *sequence = b->sequence;
+    modelwatch__v1__batch__free_unpacked(b, NULL);
     return 0;
 }

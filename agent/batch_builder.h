@@ -49,4 +49,14 @@ int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Iden
                           uint64_t sequence, int64_t sealed_at_ms, const struct mw_buf *snapshot,
                           struct mw_buf *out);
 
+/*
+ * The prediction events a sealed, compressed batch accounts for (the sum of its exact counters'
+ * counts) and its sequence number, for counting what is lost when a batch is. `zctx` is a
+ * decompression context of the caller's. Returns 0, or MW_ECORRUPT / MW_ENOMEM when the batch
+ * cannot be read (both outputs 0).
+ */
+struct mw_zframe_ctx;
+int mw_batch_count_events(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
+                          uint64_t *events, uint64_t *sequence);
+
 #endif

@@ -2,6 +2,7 @@
 #include "intake.h"
 
 #include "alloc.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Client messages handled per wake-up before yielding to the rest of the loop. */
 #define DRAIN_BATCH 4096
@@ -25,6 +27,8 @@ struct mw_intake {
     size_t max_batch_bytes;
     mw_intake_message_fn fn;
     void *arg;
+    char *ipc_path;           /* the socket file of an ipc:// endpoint, else NULL */
+    uint64_t last_message_ms; /* monotonic */
     struct mw_intake_stats stats;
 };
 
@@ -122,6 +126,7 @@ static void drain(struct mw_intake *in, uint64_t limit)
                 MW_LOG_WARN("intake", "receive failed", "error=%s", nn_strerror(errno));
             return;
         }
+        in->last_message_ms = mw_clock_mono_ms();
         deliver_transport_message(in, msg, (size_t)n);
         nn_freemsg(msg);
     }
@@ -165,6 +170,11 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
         max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES;
     in->fn = fn;
     in->arg = arg;
+    in->last_message_ms = mw_clock_mono_ms();
+    if (strncmp(endpoint, "ipc://", 6) == 0 && !(in->ipc_path = mw_strdup(endpoint + 6))) {
+        mw_free(in);
+        return MW_ENOMEM;
+    }
     ensure_ipc_dir(endpoint);
     in->sock = nn_socket(AF_SP, NN_PULL);
     /* nanomsg drops the connection of a peer that exceeds NN_RCVMAXSIZE; keep that limit well
@@ -181,11 +191,13 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
                      nn_strerror(errno));
         if (in->sock >= 0)
             nn_close(in->sock);
+        mw_free(in->ipc_path);
         mw_free(in);
         return MW_ETRANSPORT;
     }
     if (set_socket_mode(endpoint, socket_mode) != 0) {
         nn_close(in->sock);
+        mw_free(in->ipc_path);
         mw_free(in);
         return MW_ESYS;
     }
@@ -197,6 +209,20 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
                 max_message_bytes);
     *out = in;
     return 0;
+}
+
+void mw_intake_unlink(struct mw_intake *in)
+{
+    if (!in || !in->ipc_path)
+        return;
+    if (unlink(in->ipc_path) != 0 && errno != ENOENT)
+        MW_LOG_WARN("intake", "cannot remove the socket file", "path=%s error=\"%s\"", in->ipc_path,
+                    strerror(errno));
+}
+
+uint64_t mw_intake_idle_ms(const struct mw_intake *in)
+{
+    return mw_clock_mono_ms() - in->last_message_ms;
 }
 
 void mw_intake_stop(struct mw_intake *in)
@@ -212,6 +238,7 @@ static void on_poll_closed(uv_handle_t *handle)
 {
     struct mw_intake *in = handle->data;
     nn_close(in->sock);
+    mw_free(in->ipc_path);
     mw_free(in);
 }
 

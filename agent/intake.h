@@ -40,6 +40,12 @@ struct mw_intake_stats {
 int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_bytes,
                      unsigned socket_mode, mw_intake_message_fn fn, void *arg,
                      struct mw_intake **out);
+/* Shutdown, first step: remove an ipc:// socket's file, so that no new client connects and
+ * libmodelwatch clients hold what they have for the next agent; connected clients may still
+ * send what they were sending, and it is still received. */
+void mw_intake_unlink(struct mw_intake *in);
+/* Milliseconds since a message last arrived (since creation when none did). */
+uint64_t mw_intake_idle_ms(const struct mw_intake *in);
 /* Stop taking messages (messages still queued in the socket are received first, up to a
  * bound, so that what clients already sent is not lost). */
 void mw_intake_stop(struct mw_intake *in);

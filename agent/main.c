@@ -25,8 +25,9 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
     struct mw_cfg_error err;
     (void)signum;
     memset(&fresh, 0, sizeof fresh);
-    if (mw_config_load_file(mw_agent_config_table, &fresh, config_path, &err) != 0) {
-        char quoted[600];
+    if (mw_config_load_file(mw_agent_config_table, &fresh, config_path, &err) != 0 ||
+        mw_agent_config_validate(&fresh, config_path, err.message, sizeof err.message) != 0) {
+        char quoted[1200];
         MW_LOG_ERROR("agent", "reload refused: invalid configuration", "error=%s",
                      mw_log_quote(err.message, quoted, sizeof quoted));
     } else {
@@ -50,8 +51,25 @@ int main(int argc, char **argv)
         return status;
     struct mw_agent_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    status = mw_cli_load_config(&program, &cli, &cfg, (const char *const *)&cfg.log_level);
+    /* Load without --check-config/--dump-config first: the checks across keys come before
+     * either says the file is fine. */
+    struct mw_cli load = cli;
+    load.check_config = load.dump_config = false;
+    status = mw_cli_load_config(&program, &load, &cfg, (const char *const *)&cfg.log_level);
     if (status >= 0) {
+        mw_config_free(mw_agent_config_table, &cfg);
+        return status;
+    }
+    char err[1024];
+    if (mw_agent_config_validate(&cfg, cli.config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: invalid configuration: %s\n", program.name, err);
+        mw_config_free(mw_agent_config_table, &cfg);
+        return 2;
+    }
+    if (cli.check_config || cli.dump_config) {
+        mw_config_free(mw_agent_config_table, &cfg);
+        memset(&cfg, 0, sizeof cfg);
+        status = mw_cli_load_config(&program, &cli, &cfg, (const char *const *)&cfg.log_level);
         mw_config_free(mw_agent_config_table, &cfg);
         return status;
     }

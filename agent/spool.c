@@ -71,6 +71,8 @@ struct mw_spool {
     uint64_t max_bytes;
     uint64_t segment_bytes;
     bool fsync;
+    mw_spool_drop_fn on_drop;
+    void *drop_arg;
     struct segment *segs; /* oldest first */
     size_t n_segs;
     size_t cap_segs;
@@ -415,9 +417,38 @@ static void remove_segment(struct mw_spool *s, size_t i)
     }
 }
 
+/* Tell the drop callback of every unacknowledged entry of the oldest segment. Entries that
+ * cannot be read any more are not reported (the caller still counts them in the stats). */
+static void report_dropped(struct mw_spool *s)
+{
+    const struct segment *seg = &s->segs[0];
+    int fd;
+    if (!s->on_drop || fd_cache_get(s, &s->ack_fd, seg->number, &fd) != 0)
+        return;
+    uint64_t off = s->ack_off;
+    while (off < seg->file_bytes) {
+        struct entry_view v;
+        uint64_t at;
+        bool skipped;
+        if (find_entry(s, fd, off, seg->file_bytes, &v, &at, &skipped) != 0)
+            return;
+        struct mw_spool_entry e = {
+            .id = (seg->number << ID_OFFSET_BITS) | at,
+            .sequence = v.sequence,
+            .key = s->entry_buf.data,
+            .key_len = v.key_len,
+            .payload = s->entry_buf.data + v.key_len,
+            .payload_len = v.payload_len,
+        };
+        s->on_drop(&e, s->read_idx > 0 || at < s->read_off, s->drop_arg);
+        off = at + v.total_bytes;
+    }
+}
+
 /* Delete the oldest segment to respect a bound, counting its unacknowledged entries as lost. */
 static void drop_oldest(struct mw_spool *s, const char *bound)
 {
+    report_dropped(s);
     const struct segment *seg = &s->segs[0];
     uint64_t lost = seg->n_entries - seg->n_acked;
     uint64_t lost_bytes = seg->entry_bytes - seg->acked_bytes;
@@ -684,6 +715,8 @@ int mw_spool_open(const struct mw_spool_options *o, struct mw_spool **out)
     s->max_bytes = o->max_bytes;
     s->segment_bytes = o->segment_bytes;
     s->fsync = o->fsync;
+    s->on_drop = o->on_drop;
+    s->drop_arg = o->drop_arg;
     mw_buf_init(&s->entry_buf, MW_SPOOL_MAX_KEY_BYTES + MW_SPOOL_MAX_PAYLOAD_BYTES);
     s->dir = mw_strdup(o->dir);
     s->dir_q = quote_dup(o->dir);

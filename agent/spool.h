@@ -46,13 +46,22 @@
 #define MW_SPOOL_MAX_SEGMENTS 65536u
 
 struct mw_spool; /* opaque */
+struct mw_spool_entry;
+
+/* Called for each unacknowledged entry of a segment the spool drops to respect its bounds, just
+ * before the segment is deleted: `handed_out` says whether mw_spool_next had handed it out (it
+ * may still be delivered; acking it later is a no-op). The entry's pointers are valid during
+ * the call only. */
+typedef void (*mw_spool_drop_fn)(const struct mw_spool_entry *e, bool handed_out, void *arg);
 
 struct mw_spool_options {
-    const char *dir;        /* created (with parents) if missing, mode 0750; copied */
-    uint64_t max_bytes;     /* bound on all segment files together */
-    uint64_t segment_bytes; /* a new segment starts when an entry would take one past this */
-    bool fsync;             /* fdatasync after each append (durability against power loss;
-                               a killed process loses nothing without it) */
+    const char *dir;          /* created (with parents) if missing, mode 0750; copied */
+    uint64_t max_bytes;       /* bound on all segment files together */
+    uint64_t segment_bytes;   /* a new segment starts when an entry would take one past this */
+    bool fsync;               /* fdatasync after each append (durability against power loss;
+                                 a killed process loses nothing without it) */
+    mw_spool_drop_fn on_drop; /* optional: told of every entry dropped for space */
+    void *drop_arg;
 };
 
 /* Counters since open; `bytes`, `entries` and `segments` are current levels. */

@@ -3,11 +3,11 @@
  * were never sealed into a batch.
  *
  * A small file in the spool directory is mapped shared into memory; the agent bumps
- * `accepted` for every event it takes and sets `sealed` at every seal (plain stores, no system
- * call). The kernel keeps the page when the process dies, so the next start reads
- * accepted - sealed: exactly the events lost with the unsealed interval, which it logs and
- * exports as a metric. (A crash of the whole machine may lose the last page writes; that case is
- * out of scope.)
+ * `accepted` for every event it takes and sets `sealed` at every seal, leaving out the batches
+ * held in memory only because the spool could not take them (plain stores, no system call). The
+ * kernel keeps the page when the process dies, so the next start reads accepted - sealed: exactly
+ * the events lost with the unsealed interval, which it logs and exports as a metric. (A crash of
+ * the whole machine may lose the last page writes; that case is out of scope.)
  */
 #ifndef MW_AGENT_STATE_FILE_H
 #define MW_AGENT_STATE_FILE_H
@@ -39,10 +39,12 @@ static inline void mw_state_file_accepted(struct mw_state_file *sf, uint64_t n)
         sf->counts->accepted += n;
 }
 
-static inline void mw_state_file_sealed_all(struct mw_state_file *sf)
+/* `sealed` accepted messages are now in sealed batches that a kill -9 does not lose (spooled,
+ * delivered, or counted lost already). */
+static inline void mw_state_file_sealed(struct mw_state_file *sf, uint64_t sealed)
 {
     if (sf->counts)
-        sf->counts->sealed = sf->counts->accepted;
+        sf->counts->sealed = sealed;
 }
 
 #endif

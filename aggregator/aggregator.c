@@ -28,8 +28,20 @@ struct mw_aggregator {
     struct mw_model_totals *totals;
     struct mw_http_server *http;
     struct mw_alerting *alerting;
+    uv_timer_t health_timer;
+    bool health_timer_open;
+    /* Loop time since which the consumer holds no partitions (0: it holds some), and when that
+     * was last logged. */
+    uint64_t idle_since_ms;
+    uint64_t idle_logged_ms;
+    size_t partitions; /* as of the last health check */
     int shut_down;
 };
+
+#define HEALTH_INTERVAL_MS 1000
+/* How long a member may hold no partitions (joining takes a few seconds) before it says so. */
+#define IDLE_WARN_AFTER_MS 15000
+#define IDLE_WARN_EVERY_MS 60000
 
 static void emit(struct mw_prom_writer *w, const char *name, const char *help,
                  enum mw_prom_type type, double value)
@@ -38,10 +50,48 @@ static void emit(struct mw_prom_writer *w, const char *name, const char *help,
     mw_prom_write_sample(w, name, NULL, NULL, value);
 }
 
+/* Per partition held: its lag (records between where this member stands and the partition's
+ * end as last fetched), and how many partitions it holds. */
+static void collect_partitions(struct mw_prom_writer *w, struct mw_aggregator *agg)
+{
+    size_t n = mw_consumer_partitions(agg->consumer, NULL, 0);
+    struct mw_consumer_partition *parts = n ? mw_calloc(n, sizeof *parts) : NULL;
+    if (parts)
+        n = mw_consumer_partitions(agg->consumer, parts, n) < n ? 0 : n;
+    emit(w, "modelwatch_aggregator_partitions_assigned",
+         "Kafka partitions this replica holds (0: it consumes nothing and is not ready)",
+         MW_PROM_GAUGE, (double)n);
+    static const char *const partition_label[] = {"partition", NULL};
+    mw_prom_write_family(w, "modelwatch_aggregator_consumer_lag_records",
+                         "Records of a held partition not yet consumed (its end as last fetched "
+                         "less this replica's position)",
+                         MW_PROM_GAUGE);
+    for (size_t i = 0; parts && i < n; i++) {
+        if (parts[i].high_watermark < 0)
+            continue; /* nothing fetched yet: unknown */
+        int64_t lag = parts[i].high_watermark - (parts[i].position >= 0 ? parts[i].position : 0);
+        char partition[16];
+        snprintf(partition, sizeof partition, "%d", (int)parts[i].partition);
+        const char *values[] = {partition, NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_consumer_lag_records", partition_label,
+                             values, (double)(lag > 0 ? lag : 0));
+    }
+    mw_free(parts);
+}
+
 static void collect_metrics(struct mw_prom_writer *w, void *arg)
 {
     struct mw_aggregator *agg = arg;
     const struct mw_consumer_stats *st = mw_consumer_stats(agg->consumer);
+    emit(w, "modelwatch_aggregator_offset_resets_total",
+         "Committed offsets found out of Kafka's retention (consuming restarted at the earliest "
+         "record)",
+         MW_PROM_COUNTER, (double)st->offset_resets);
+    emit(w, "modelwatch_aggregator_records_skipped_total",
+         "Records Kafka dropped before they were applied (between an out-of-retention offset "
+         "and the earliest record)",
+         MW_PROM_COUNTER, (double)st->records_skipped);
+    collect_partitions(w, agg);
     emit(w, "modelwatch_aggregator_records_consumed_total", "Kafka records consumed",
          MW_PROM_COUNTER, (double)st->records_consumed);
     emit(w, "modelwatch_aggregator_batches_applied_total", "Batches applied to Redis and committed",
@@ -62,7 +112,26 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
          (double)mw_store_commands_sent(agg->store));
     emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
          mw_store_connected(agg->store) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_redis_durable",
+         "1 when Redis keeps what is applied (appendonly, fsync, no eviction), 0 when not, -1 "
+         "when unknown",
+         MW_PROM_GAUGE, mw_store_durable(agg->store));
+    emit(w, "modelwatch_aggregator_redis_data_lost_total",
+         "Times Redis was found to have lost modelwatch's data (its epoch key gone or replaced)",
+         MW_PROM_COUNTER, (double)mw_store_data_lost(agg->store));
+    struct mw_http_server_stats hs = mw_http_server_stats(agg->http);
     static const char *const reason_label[] = {"reason", NULL};
+    static const char *const http_reasons[] = {"full", "per_client", "evicted", "request_timeout"};
+    const uint64_t http_counts[] = {hs.refused_full, hs.refused_per_client, hs.evicted,
+                                    hs.request_timeouts};
+    mw_prom_write_family(w, "modelwatch_http_connections_dropped_total",
+                         "HTTP connections refused or closed by the server's limits, by reason",
+                         MW_PROM_COUNTER);
+    for (size_t i = 0; i < 4; i++) {
+        const char *values[] = {http_reasons[i], NULL};
+        mw_prom_write_sample(w, "modelwatch_http_connections_dropped_total", reason_label, values,
+                             (double)http_counts[i]);
+    }
     mw_prom_write_family(w, "modelwatch_aggregator_dlq_records_total",
                          "Records sent to the dead-letter topic, by reason", MW_PROM_COUNTER);
     for (int r = 1; r < MW_DLQ_REASON_COUNT; r++) {
@@ -70,12 +139,74 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
         mw_prom_write_sample(w, "modelwatch_aggregator_dlq_records_total", reason_label, values,
                              (double)st->dlq[r]);
     }
+    emit(w, "modelwatch_aggregator_dlq_failures_total",
+         "Dead-letter produces that failed (the record is produced again until it succeeds)",
+         MW_PROM_COUNTER, (double)st->dlq_failed);
+    emit(w, "modelwatch_aggregator_dlq_stalled",
+         "1 while consuming waits on a record the dead-letter topic has not taken yet",
+         MW_PROM_GAUGE, mw_consumer_stalled(agg->consumer) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_apply_replans_total",
+         "Batches planned again because a model's watermark moved under the plan", MW_PROM_COUNTER,
+         (double)st->apply_replans);
+    emit(w, "modelwatch_aggregator_invalid_predictions_total",
+         "Predictions of counters refused at decode (bad model name or bucket), not counted",
+         MW_PROM_COUNTER, (double)st->values.invalid_predictions);
+    static const char *const field_label[] = {"field", NULL};
+    mw_prom_write_family(w, "modelwatch_aggregator_invalid_values_total",
+                         "Values from outside refused at decode, by field (each alone)",
+                         MW_PROM_COUNTER);
+    for (int f = 0; f < MW_BATCH_FIELD_COUNT; f++) {
+        const char *values[] = {mw_batch_field_name((enum mw_batch_field)f), NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_invalid_values_total", field_label, values,
+                             (double)st->values.invalid[f]);
+    }
+    mw_prom_write_family(w, "modelwatch_aggregator_clamped_values_total",
+                         "Event times ahead of the clock by more than windows.max_clock_skew, "
+                         "clamped to the clock, by field",
+                         MW_PROM_COUNTER);
+    static const enum mw_batch_field clamped[] = {
+        MW_BATCH_FIELD_COUNTERS_BUCKET_START, MW_BATCH_FIELD_EVENT_TIME, MW_BATCH_FIELD_LABEL_TIME};
+    for (size_t f = 0; f < sizeof clamped / sizeof clamped[0]; f++) {
+        const char *values[] = {mw_batch_field_name(clamped[f]), NULL};
+        mw_prom_write_sample(w, "modelwatch_aggregator_clamped_values_total", field_label, values,
+                             (double)st->values.clamped[clamped[f]]);
+    }
 }
 
 static bool is_ready(void *arg)
 {
     struct mw_aggregator *agg = arg;
-    return !agg->shut_down && mw_store_connected(agg->store);
+    return !agg->shut_down && mw_store_ready(agg->store, NULL) && agg->partitions > 0 &&
+           !mw_consumer_stalled(agg->consumer);
+}
+
+/* Once a second: whether the consumer holds partitions. A member holding none consumes nothing
+ * (more replicas than partitions, or a group join that never completes): it is not ready, and
+ * says so in the log rather than idling silently. */
+static void on_health_timer(uv_timer_t *t)
+{
+    struct mw_aggregator *agg = t->data;
+    uint64_t now = uv_now(agg->loop);
+    size_t n = mw_consumer_partitions(agg->consumer, NULL, 0);
+    if (n && !agg->partitions)
+        MW_LOG_INFO("aggregator", "holding Kafka partitions", "partitions=%zu group=%s", n,
+                    agg->cfg->consumer.group_id);
+    if (!n && (agg->partitions || !agg->idle_since_ms)) {
+        agg->idle_since_ms = now;
+        agg->idle_logged_ms = 0;
+    }
+    if (n)
+        agg->idle_since_ms = 0;
+    agg->partitions = n;
+    if (n || now - agg->idle_since_ms < IDLE_WARN_AFTER_MS ||
+        (agg->idle_logged_ms && now - agg->idle_logged_ms < IDLE_WARN_EVERY_MS))
+        return;
+    agg->idle_logged_ms = now;
+    MW_LOG_WARN("aggregator",
+                "holding no Kafka partitions: consuming nothing, /readyz fails (more replicas "
+                "than partitions, or the consumer group join does not complete)",
+                "group=%s topic=%s for_s=%llu", agg->cfg->consumer.group_id, agg->cfg->kafka.topic,
+                (unsigned long long)((now - agg->idle_since_ms) / 1000));
 }
 
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
@@ -111,6 +242,10 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_consumer_set_totals(agg->consumer, agg->totals);
+    uv_timer_init(loop, &agg->health_timer);
+    agg->health_timer.data = agg;
+    agg->health_timer_open = true;
+    uv_timer_start(&agg->health_timer, on_health_timer, HEALTH_INTERVAL_MS, HEALTH_INTERVAL_MS);
     mw_prom_add_collector(agg->metrics, collect_metrics, agg);
     rc = mw_exporter_create(loop, cfg, agg->store, agg->metrics,
                             (uint64_t)cfg->http.signals_refresh_ms, &agg->exporter);
@@ -118,7 +253,12 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     /* Profiles are pushed through the API: allow large documents. */
     struct mw_http_server_options opts = {
-        .host = cfg->http.host, .port = (int)cfg->http.port, .max_body_bytes = 32u * 1024 * 1024};
+        .host = cfg->http.host,
+        .port = (int)cfg->http.port,
+        .max_body_bytes = 32u * 1024 * 1024,
+        .request_timeout_ms = (uint64_t)cfg->http.request_timeout_ms,
+        .max_connections = (int)cfg->http.max_connections,
+        .max_connections_per_client = (int)cfg->http.max_connections_per_client};
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;
@@ -155,6 +295,9 @@ void mw_aggregator_shutdown(struct mw_aggregator *agg)
         return;
     agg->shut_down = 1;
     mw_alerting_shutdown(agg->alerting);
+    if (agg->health_timer_open)
+        uv_close((uv_handle_t *)&agg->health_timer, NULL);
+    agg->health_timer_open = false;
     mw_http_server_destroy(agg->http);
     agg->http = NULL;
     mw_consumer_destroy(agg->consumer);

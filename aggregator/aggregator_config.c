@@ -136,6 +136,107 @@ double mw_binary_threshold_for(const struct mw_aggregator_config *cfg, const cha
     return cfg->labels.binary_threshold;
 }
 
+/* ---- rules between window keys ------------------------------------------------------------
+ * What apply and read paths assume of the windows, checked at load (so --check-config refuses
+ * it) rather than discovered in Redis: keys name a window by its width in whole seconds; the
+ * agents' counter buckets must tile every window (a batch whose buckets do not goes to the
+ * dead-letter topic); a coarse window must be made of whole fine windows, and the two must
+ * differ (equal widths would write every count twice into the same keys); and a batch's dedup
+ * bit must outlive every window the batch wrote, or a replay after it expired counts again. */
+
+#define CFG_OF(obj) ((const struct mw_aggregator_config *)(obj))
+
+/* `ms` as duration text the config accepts, in the largest unit that holds it exactly: "1500ms",
+ * "90s", "43270m", "31d". */
+static const char *duration_text(int64_t ms, char *buf, size_t size)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(buf, size, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%lldms", (long long)ms);
+    return buf;
+}
+
+static const char *whole_seconds(const void *value)
+{
+    return *(const int64_t *)value % 1000 ? "must be a whole number of seconds (windows are named "
+                                            "by their width in seconds)"
+                                          : NULL;
+}
+
+static bool fine_tiles(const void *obj, char *why, size_t size)
+{
+    const struct mw_aggregator_config *c = CFG_OF(obj);
+    char a[32], b[32];
+    if (c->windows.fine_ms % c->windows.counter_bucket_ms == 0)
+        return true;
+    snprintf(why, size,
+             "%s is not a multiple of windows.counter_bucket (%s, the agents' "
+             "counters.bucket_width): every batch would go to the dead-letter topic",
+             duration_text(c->windows.fine_ms, a, sizeof a),
+             duration_text(c->windows.counter_bucket_ms, b, sizeof b));
+    return false;
+}
+
+static bool coarse_of_fine(const void *obj, char *why, size_t size)
+{
+    const struct mw_aggregator_config *c = CFG_OF(obj);
+    char a[32], b[32];
+    duration_text(c->windows.fine_ms, a, sizeof a);
+    duration_text(c->windows.coarse_ms, b, sizeof b);
+    if (c->windows.coarse_ms == c->windows.fine_ms) {
+        snprintf(why, size,
+                 "windows.fine and windows.coarse are both %s: each count would be written "
+                 "twice into the same windows",
+                 a);
+        return false;
+    }
+    if (c->windows.coarse_ms % c->windows.fine_ms != 0) {
+        snprintf(why, size, "windows.coarse (%s) must be a multiple of windows.fine (%s)", b, a);
+        return false;
+    }
+    return true;
+}
+
+/* windows.fine against both keys it relates to, so a bad fine width is reported where it is set. */
+static bool fine_rules(const void *obj, char *why, size_t size)
+{
+    return fine_tiles(obj, why, size) && coarse_of_fine(obj, why, size);
+}
+
+int64_t mw_dedup_retention_needed_ms(const struct mw_aggregator_config *cfg)
+{
+    int64_t fine = cfg->windows.fine_retention_ms + cfg->windows.fine_ms;
+    int64_t coarse = cfg->windows.coarse_retention_ms + cfg->windows.coarse_ms;
+    return (fine > coarse ? fine : coarse) + cfg->windows.allowed_lateness_ms +
+           cfg->windows.out_of_orderness_ms;
+}
+
+static bool dedup_outlives_windows(const void *obj, char *why, size_t size)
+{
+    const struct mw_aggregator_config *c = CFG_OF(obj);
+    int64_t needed = mw_dedup_retention_needed_ms(c);
+    char a[32], b[32];
+    if (c->windows.dedup_retention_ms >= needed)
+        return true;
+    snprintf(why, size,
+             "windows.dedup_retention (%s) is shorter than the windows it protects: it must be at "
+             "least %s (the longer of fine_retention + fine and coarse_retention + coarse, plus "
+             "allowed_lateness + out_of_orderness), or a replay after it expires counts again",
+             duration_text(c->windows.dedup_retention_ms, a, sizeof a),
+             duration_text(needed, b, sizeof b));
+    return false;
+}
+
+static const char *const redis_durability_choices[] = {"warn", "refuse", "off", NULL};
+
 const struct mw_cfg_field mw_aggregator_config_table[] = {
     {.key = "log_level",
      .type = MW_CFG_STRING,
@@ -190,26 +291,59 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 100,
      .max = 600000,
      .desc = "Longest pause between reconnection attempts while Redis is down"},
+    {.key = "redis.durability",
+     .type = MW_CFG_ENUM,
+     .offset = F(redis.durability),
+     .def = "warn",
+     .choices = redis_durability_choices,
+     .desc = "When Redis would lose what was applied (appendonly no, appendfsync no, or a "
+             "maxmemory-policy that evicts): warn (log and /metrics), refuse (also apply "
+             "nothing and fail /readyz until it is fixed) or off; checked on every connection "
+             "and every 5 s"},
+    {.key = "redis.data_loss_unready",
+     .type = MW_CFG_DURATION,
+     .offset = F(redis.data_loss_unready_ms),
+     .def = "10m",
+     .min = 0,
+     .max = 7 * DAY_MS,
+     .desc = "How long /readyz fails after Redis is found to have lost modelwatch's data (its "
+             "epoch key gone or replaced); 0 = until the aggregator restarts"},
     {.key = "windows.fine",
      .type = MW_CFG_DURATION,
      .offset = F(windows.fine_ms),
      .def = "1m",
      .min = 1000,
      .max = 3600000,
-     .desc = "Width of the fine tumbling windows"},
+     .check = whole_seconds,
+     .relate = fine_rules,
+     .desc = "Width of the fine tumbling windows: whole seconds, a multiple of "
+             "windows.counter_bucket"},
     {.key = "windows.coarse",
      .type = MW_CFG_DURATION,
      .offset = F(windows.coarse_ms),
      .def = "1h",
      .min = 60000,
      .max = DAY_MS,
-     .desc = "Width of the coarse tumbling windows"},
+     .check = whole_seconds,
+     .relate = coarse_of_fine,
+     .desc = "Width of the coarse tumbling windows: whole seconds, a multiple of windows.fine "
+             "and longer"},
+    {.key = "windows.counter_bucket",
+     .type = MW_CFG_DURATION,
+     .offset = F(windows.counter_bucket_ms),
+     .def = "60s",
+     .min = 1000,
+     .max = 3600000,
+     .check = whole_seconds,
+     .relate = fine_tiles,
+     .desc = "The agents' counters.bucket_width: windows.fine must be a multiple of it"},
     {.key = "windows.fine_retention",
      .type = MW_CFG_DURATION,
      .offset = F(windows.fine_retention_ms),
      .def = "2d",
      .min = 60000,
      .max = 90 * DAY_MS,
+     .relate = dedup_outlives_windows,
      .desc = "How long fine windows are kept in Redis"},
     {.key = "windows.coarse_retention",
      .type = MW_CFG_DURATION,
@@ -217,14 +351,18 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .def = "30d",
      .min = 3600000,
      .max = 400 * DAY_MS,
+     .relate = dedup_outlives_windows,
      .desc = "How long coarse windows are kept in Redis"},
     {.key = "windows.dedup_retention",
      .type = MW_CFG_DURATION,
      .offset = F(windows.dedup_retention_ms),
-     .def = "7d",
+     .def = "31d",
      .min = 3600000,
-     .max = 90 * DAY_MS,
-     .desc = "How long applied batch ids are remembered to refuse replays"},
+     .max = 410 * DAY_MS,
+     .relate = dedup_outlives_windows,
+     .desc = "How long applied batch ids are remembered to refuse replays: at least the "
+             "longest window lifetime (retention + width) plus allowed_lateness + "
+             "out_of_orderness, and at least Kafka's retention of the topic"},
     {.key = "windows.allowed_lateness",
      .type = MW_CFG_DURATION,
      .offset = F(windows.allowed_lateness_ms),
@@ -238,7 +376,15 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .def = "5m",
      .min = 0,
      .max = DAY_MS,
-     .desc = "How far behind the newest event time of a partition its watermark trails"},
+     .desc = "How far a model's watermark trails the newest event time applied for it"},
+    {.key = "windows.max_clock_skew",
+     .type = MW_CFG_DURATION,
+     .offset = F(windows.max_clock_skew_ms),
+     .def = "1m",
+     .min = 0,
+     .max = DAY_MS,
+     .desc = "How far ahead of the aggregator's clock an event time may be; later ones are "
+             "clamped to the clock and counted (modelwatch_aggregator_clamped_values_total)"},
     {.key = "profiles.refresh",
      .type = MW_CFG_DURATION,
      .offset = F(profiles.refresh_ms),
@@ -449,6 +595,31 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 0,
      .max = DAY_MS,
      .desc = "/metrics shows a window once it is final or ended at least this long ago"},
+    {.key = "http.request_timeout",
+     .type = MW_CFG_DURATION,
+     .offset = F(http.request_timeout_ms),
+     .def = "10s",
+     .min = 100,
+     .max = 600000,
+     .desc = "A request's head must arrive whole within this of its first byte, however "
+             "steadily it trickles (its body gets as long again plus 1 s per 64 KiB); slower "
+             "clients get 408"},
+    {.key = "http.max_connections",
+     .type = MW_CFG_INT,
+     .offset = F(http.max_connections),
+     .def = "256",
+     .min = 4,
+     .max = 65536,
+     .desc = "Open HTTP connections at most; when full, the one waiting longest for a request "
+             "is closed to make room"},
+    {.key = "http.max_connections_per_client",
+     .type = MW_CFG_INT,
+     .offset = F(http.max_connections_per_client),
+     .def = "64",
+     .min = 1,
+     .max = 65536,
+     .desc = "Open HTTP connections from one client address at most (raise it when a proxy "
+             "fronts the API)"},
     {.key = "metrics.max_model_versions",
      .type = MW_CFG_INT,
      .offset = F(metrics.max_model_versions),

@@ -26,15 +26,19 @@ struct mw_aggregator_config {
         char *username;
         char *password_file;
         int64_t retry_max_ms;
+        int durability;               /* enum mw_redis_durability */
+        int64_t data_loss_unready_ms; /* /readyz fails this long after an emptied Redis */
     } redis;
     struct {
         int64_t fine_ms;
         int64_t coarse_ms;
+        int64_t counter_bucket_ms; /* the agents' counters.bucket_width */
         int64_t fine_retention_ms;
         int64_t coarse_retention_ms;
         int64_t dedup_retention_ms;
         int64_t allowed_lateness_ms;
         int64_t out_of_orderness_ms;
+        int64_t max_clock_skew_ms;
     } windows;
     struct {
         int64_t refresh_ms;
@@ -78,6 +82,9 @@ struct mw_aggregator_config {
         int64_t port;
         int64_t signals_refresh_ms;
         int64_t signals_delay_ms;
+        int64_t request_timeout_ms;
+        int64_t max_connections;
+        int64_t max_connections_per_client;
     } http;
     struct {
         int64_t max_model_versions;
@@ -98,6 +105,13 @@ struct mw_aggregator_config {
         char *api_token_file;
         int64_t retention_ms;
     } alerting;
+};
+
+/* What the aggregator does about a Redis that would lose what it applied (redis.durability). */
+enum mw_redis_durability {
+    MW_REDIS_DURABILITY_WARN = 0,   /* say so: log, /metrics */
+    MW_REDIS_DURABILITY_REFUSE = 1, /* also apply nothing (and fail /readyz) until it is fixed */
+    MW_REDIS_DURABILITY_OFF = 2,    /* do not check */
 };
 
 /* Which window resolutions keep drift state (the profile grid and the value sketches). */
@@ -127,6 +141,11 @@ struct mw_binary_threshold_override {
 };
 
 extern const struct mw_cfg_field mw_aggregator_config_table[];
+
+/* How long a batch's applied id must be remembered so that no window it wrote outlives it: the
+ * longest window lifetime in Redis (retention + width) plus the time a window keeps taking data
+ * after its end (allowed_lateness + out_of_orderness). windows.dedup_retention must reach it. */
+int64_t mw_dedup_retention_needed_ms(const struct mw_aggregator_config *cfg);
 
 /* Whether `model`'s sampled predictions wait for labels: it matches a glob of labels.models. */
 bool mw_labels_expected(const struct mw_aggregator_config *cfg, const char *model);

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "log.h"
 #include "names.h"
+#include "prom.h"
 #include "schema.h"
 #include "signals_cost.h"
 #include "signals_drift.h"
@@ -20,6 +21,26 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A JSON string of text that came from outside (a model version, a feature name): JSON must be
+ * UTF-8, so bytes that are not well-formed UTF-8 become U+FFFD, as /metrics shows them
+ * (mw_prom_utf8_copy). NULL text gives JSON null. New reference; NULL when out of memory. */
+static json_t *json_text(const char *text)
+{
+    if (!text)
+        return json_null();
+    /* Each byte becomes at most the 3 bytes of U+FFFD. */
+    size_t size = 3 * strlen(text) + 1;
+    char small[3 * 128 + 1];
+    char *clean = size <= sizeof small ? small : mw_malloc(size);
+    if (!clean)
+        return NULL;
+    mw_prom_utf8_copy(text, clean, size);
+    json_t *s = json_string(clean);
+    if (clean != small)
+        mw_free(clean);
+    return s;
+}
 
 #define MODELS_PREFIX "/api/v1/models"
 #define DEFAULT_LIMIT 1000
@@ -63,7 +84,7 @@ static json_t *sorted_strings(const redisReply *reply)
         names[i] = reply->element[i]->str ? reply->element[i]->str : "";
     qsort(names, reply->elements, sizeof *names, compare_strings);
     for (size_t i = 0; i < reply->elements; i++)
-        json_array_append_new(list, json_string(names[i]));
+        json_array_append_new(list, json_text(names[i]));
     mw_free(names);
     return list;
 }
@@ -234,7 +255,7 @@ static json_t *window_json(const struct mw_window *w, const struct mw_aggregator
     json_t *o = json_object();
     json_object_set_new(o, "start_ms", json_integer(w->start_ms));
     json_object_set_new(o, "end_ms", json_integer(w->start_ms + w->width_ms));
-    json_object_set_new(o, "version", json_string(w->version));
+    json_object_set_new(o, "version", json_text(w->version));
     json_object_set_new(o, "final", json_boolean(w->final));
     const struct {
         const char *name;
@@ -264,7 +285,7 @@ static void set_number(json_t *o, const char *key, double v)
 static json_t *drift_feature_json(const struct mw_drift_feature_signal *s)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "feature", json_string(s->feature));
+    json_object_set_new(o, "feature", json_text(s->feature));
     json_object_set_new(o, "type", json_string(s->numeric ? "numeric" : "categorical"));
     json_object_set_new(o, "count", json_real(s->count));
     json_object_set_new(o, "observed", json_integer((json_int_t)llround(s->observed)));
@@ -431,8 +452,8 @@ static void respond_drift(struct drift_query *q, const struct mw_window *w,
     json_t *features = drift_json(&ds);
     const char *verdict = mw_drift_verdict_name(ds.verdict);
     respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o}", "model", w->model, "version",
-                           w->version, "resolution_s", (json_int_t)(w->width_ms / 1000),
+                 json_pack("{s:s, s:o, s:I, s:I, s:b, s:s, s:s, s:o}", "model", w->model, "version",
+                           json_text(w->version), "resolution_s", (json_int_t)(w->width_ms / 1000),
                            "window_start_ms", (json_int_t)w->start_ms, "final", w->final,
                            "profile_version", profile->version, "verdict", verdict, "features",
                            features));
@@ -565,10 +586,11 @@ static void finish_slo(struct slo_query *q)
                              rates.pairs[i].burning));
     }
     respond_json(q->ex, 200,
-                 json_pack("{s:s, s:s?, s:I, s:f, s:o, s:o}", "model", q->model, "version",
-                           q->has_version ? q->version : NULL, "at_ms", (json_int_t)q->burn.at_ms,
-                           "availability_objective", q->api->cfg->slo.availability, "error_ratio",
-                           ratios, "burn_rates", pairs));
+                 json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model, "version",
+                           json_text(q->has_version ? q->version : NULL), "at_ms",
+                           (json_int_t)q->burn.at_ms, "availability_objective",
+                           q->api->cfg->slo.availability, "error_ratio", ratios, "burn_rates",
+                           pairs));
     mw_free(q);
 }
 

@@ -1,49 +1,108 @@
--- apply.lua — applies one model's share of one Batch to Redis, exactly once.
+-- apply.lua — applies one model's share of one Batch to Redis, exactly once, whole or not at all.
 --
 -- Embedded in the aggregator at build time (embed_lua.py), loaded once per connection with
 -- SCRIPT LOAD and run with EVALSHA; window_apply.c builds the arguments and window_apply.h
--- documents every key and field written here. The script sets the batch's bit in the dedup
--- bitmap and, only if the bit was clear, applies every increment of the model and joins its
--- labels with their predictions: a replayed batch changes nothing.
+-- documents every key and field written here.
 --
--- KEYS: 1 dedup bitmap, 2 watermark, 3..2+R index sets (one per resolution, R <= 2), then the
--- window hashes.
--- ARGV: 1 sequence, 2 dedup ttl ms, 3 R, 4 watermark candidate, 5 the model's key prefix
--- "mw:{M}:", 6 the label horizon ms, 7 ln(gamma) of the latency histogram (common/
--- latency_hist.h), 8 its last bucket index, 9 the aggregator's wall clock ms, 10 the width of
--- the buckets join sides wait in (ms), 11 the number of hashes of a new bucket, 12..11+R the
--- width of each resolution's windows (ms); then per window hash: resolution slot (1-based),
--- member, start ms, ttl ms, number of integer fields NI, number of float fields NF, NI
--- name/increment pairs, NF name/increment pairs; then NP predictions and NL labels, each
--- count followed by that many sides of a join: bucket start ms, shard selector (a 32-bit
--- number), field (8 bytes: the prediction id's hash), value (packed; layouts in
--- window_apply.c, read by unpack_prediction and unpack_label).
+-- Redis keeps a script's writes up to an error, so the script writes nothing until it knows no
+-- write can fail: it first reads (the dedup bit, the watermark, every field it will add to and
+-- every waiting side a label join needs), computes every write into a list, checks that no
+-- counter would leave its range (integers within +-2^62, floats finite within +-1e300, existing
+-- values numbers), and only then runs the list. The batch's dedup bit is one of those writes: a
+-- replayed batch changes nothing, and a refused one can be applied later (from the DLQ).
+--
+-- Lateness is one rule per model: a window whose end + allowed lateness is at or below the
+-- model's watermark (KEYS[2], the newest sane event time applied for the model less
+-- windows.out_of_orderness) is final. The caller plans with the watermark it last saw and
+-- marks each window late or not; when the watermark here disagrees for any window, the script
+-- answers "stale" and writes nothing, and the caller plans again with the watermark returned.
+--
+-- KEYS: 1 dedup bitmap (the chunk of the batch's sequence), 2 watermark, 3 the dedup bitmap of
+-- earlier versions (one per agent boot, read only), 4..3+R index sets (one per resolution,
+-- R <= 2), then the window hashes.
+-- ARGV: 1 the batch's bit in its chunk, 2 dedup ttl ms, 3 R, 4 watermark candidate, 5 the
+-- model's key prefix "mw:{M}:", 6 the label horizon ms, 7 ln(gamma) of the latency histogram
+-- (common/latency_hist.h), 8 its last bucket index, 9 the aggregator's wall clock ms, 10 the
+-- width of the buckets join sides wait in (ms), 11 the number of hashes of a new bucket, 12 the
+-- sequence (its bit in KEYS[3]), 13 allowed lateness ms, 14 the watermark's ttl ms, 15..14+R
+-- the width of each resolution's windows (ms), 15+R..14+2R their retention (ms); then per
+-- window hash: resolution slot (1-based), late as planned (0 no, 1 yes, 2 not judged), member,
+-- start ms, ttl ms, number of integer fields NI, number of float fields NF, NI name/increment
+-- pairs, NF name/increment pairs; then NP predictions and NL labels, each count followed by
+-- that many sides of a join: bucket start ms, shard selector (a 32-bit number), field (8 bytes:
+-- the prediction id's hash), value (packed; layouts in window_apply.c, read by
+-- unpack_prediction and unpack_label).
 --
 -- A side waiting for the other is field `field` of hash <prefix>jp:<bucket>:<shard>
 -- (predictions) or <prefix>jl:<bucket>:<shard> (labels that came first), shard = selector mod
 -- the bucket's number of hashes; the sorted sets <prefix>jpi and <prefix>jli list the live
 -- buckets as "<bucket>:<hashes>" scored by bucket start. A bucket expires whole, label
 -- horizon + bucket width after its start. Keys beyond KEYS all share the model's hash tag,
--- so they live on the shard of the declared keys.
+-- so they live on the shard of the declared keys. Index members of windows older than their
+-- retention (start < now - retention - width) are trimmed.
 --
--- Returns {applied, joined}: applied is 1, or 0 for a replay (then joined is 0 too); joined is
--- the number of label/prediction pairs this call joined.
+-- Returns {1, joined, watermark} when applied (joined: the label/prediction pairs joined),
+-- {0, 0, watermark} for a replay, {-1, reason} when the part cannot be applied (nothing
+-- written), {-2, watermark} when the plan's lateness is stale (nothing written).
 
-if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return {0, 0} end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18')
-if tonumber(ARGV[4]) > wm then redis.call('SET', KEYS[2], ARGV[4]) end
+local INT_LIMIT, FLOAT_LIMIT, VALUE_LIMIT = 4611686018427387904, 1e300, 1e100
+
+local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18') or -1e18
+if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 or redis.call('GETBIT', KEYS[3], ARGV[12]) == 1 then
+  return {0, 0, wm}
+end
 
 local R = tonumber(ARGV[3])
 local PFX, HORIZON = ARGV[5], tonumber(ARGV[6])
 local LOG_GAMMA, LAST_BUCKET = tonumber(ARGV[7]), tonumber(ARGV[8])
 local NOW, BUCKET_MS, NEW_SHARDS = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local WIDTH, RES = {}, {}
+local LATENESS, WM_TTL = tonumber(ARGV[13]), ARGV[14]
+local WIDTH, RETENTION, RES = {}, {}, {}
 for r = 1, R do
-  WIDTH[r] = tonumber(ARGV[11 + r])
+  WIDTH[r] = tonumber(ARGV[14 + r])
+  RETENTION[r] = tonumber(ARGV[14 + R + r])
   RES[r] = string.format('%d', WIDTH[r] / 1000)
 end
 local FINAL = {8, 16} -- prediction flags: window r was final when the prediction came
+
+-- ---- deferred writes and the additions they make -------------------------------------------
+
+local ops = {}   -- every write, in order, run once all are known to succeed
+local function op(...) ops[#ops + 1] = {...} end
+
+local adds = {}  -- key -> field -> {float?, sum of increments}, checked before any write
+local function add(key, field, x, float)
+  local k = adds[key]
+  if not k then k = {} adds[key] = k end
+  local f = k[field]
+  if not f then f = {float, 0} k[field] = f end
+  f[2] = f[2] + x
+end
+
+-- ---- the windows: parse, check the plan's lateness, plan the increments ----------------------
+
+local windows, exists = {}, {}
+local a = 15 + 2 * R
+for k = 4 + R, #KEYS do
+  local slot, planned = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local w = {key = KEYS[k], idx = KEYS[3 + slot], member = ARGV[a + 2], start = ARGV[a + 3],
+             ttl = ARGV[a + 4], ni = tonumber(ARGV[a + 5]), nf = tonumber(ARGV[a + 6]), at = a + 7}
+  local late = tonumber(w.start) + WIDTH[slot] + LATENESS <= wm
+  if planned ~= 2 and late ~= (planned == 1) then return {-2, wm} end
+  for j = 0, w.ni - 1 do
+    local v = ARGV[w.at + 2 * j + 1]
+    if not string.match(v, '^%-?%d+$') then return {-1, 'bad increment ' .. v} end
+    add(w.key, ARGV[w.at + 2 * j], tonumber(v), false)
+  end
+  for j = w.ni, w.ni + w.nf - 1 do
+    local v = tonumber(ARGV[w.at + 2 * j + 1])
+    if not v then return {-1, 'bad increment ' .. ARGV[w.at + 2 * j + 1]} end
+    add(w.key, ARGV[w.at + 2 * j], v, true)
+  end
+  if w.ni + w.nf > 0 then exists[w.key] = true end
+  windows[#windows + 1] = w
+  a = w.at + 2 * (w.ni + w.nf)
+end
 
 -- ---- the two stores of waiting sides ----------------------------------------------------------
 
@@ -52,16 +111,29 @@ local function expiry(bucket)
 end
 
 local stores = {}
+local view = {} -- key -> field -> value, or false once taken: what the deferred writes make
+
+local function hget(key, field)
+  local k = view[key]
+  if k and k[field] ~= nil then return k[field] or nil end
+  return redis.call('HGET', key, field) or nil
+end
+
+local function hset(key, field, value)
+  local k = view[key]
+  if not k then k = {} view[key] = k end
+  k[field] = value
+end
 
 -- The live buckets of store `kind` ('jp' or 'jl'), newest first, read once per call.
 local function store(kind)
   local st = stores[kind]
   if st then return st end
   local idx = PFX .. kind .. 'i'
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf',
-             '(' .. string.format('%d', NOW - HORIZON - BUCKET_MS))
+  local cutoff = string.format('%d', NOW - HORIZON - BUCKET_MS)
+  op('ZREMRANGEBYSCORE', idx, '-inf', '(' .. cutoff)
   st = {kind = kind, idx = idx, starts = {}, shards = {}, touched = {}}
-  for _, m in ipairs(redis.call('ZREVRANGE', idx, 0, -1)) do
+  for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', idx, '+inf', cutoff)) do
     local b, n = string.match(m, '^(%d+):(%d+)$')
     if b then
       st.starts[#st.starts + 1] = b
@@ -78,8 +150,8 @@ local function put(st, bucket, sel, field, value)
   if not n then
     if expiry(bucket) <= NOW then return end -- waited out already
     n = NEW_SHARDS
-    redis.call('ZADD', st.idx, bucket, bucket .. ':' .. n)
-    redis.call('PEXPIREAT', st.idx, string.format('%d', NOW + BUCKET_MS + HORIZON))
+    op('ZADD', st.idx, bucket, bucket .. ':' .. n)
+    op('PEXPIREAT', st.idx, string.format('%d', NOW + BUCKET_MS + HORIZON))
     st.shards[bucket] = n
     local at = #st.starts + 1
     for i, b in ipairs(st.starts) do
@@ -88,7 +160,8 @@ local function put(st, bucket, sel, field, value)
     table.insert(st.starts, at, bucket)
   end
   local key = PFX .. st.kind .. ':' .. bucket .. ':' .. string.format('%d', sel % n)
-  redis.call('HSET', key, field, value)
+  hset(key, field, value)
+  op('HSET', key, field, value)
   st.touched[key] = expiry(bucket)
 end
 
@@ -96,9 +169,10 @@ end
 local function take(st, sel, field)
   for _, b in ipairs(st.starts) do
     local key = PFX .. st.kind .. ':' .. b .. ':' .. string.format('%d', sel % st.shards[b])
-    local v = redis.call('HGET', key, field)
+    local v = hget(key, field)
     if v then
-      redis.call('HDEL', key, field)
+      hset(key, field, false)
+      op('HDEL', key, field)
       return v, b
     end
   end
@@ -112,6 +186,7 @@ local function unpack_prediction(v, bucket)
   local p = {flags = flags, ms = tonumber(bucket) + offset}
   if bit.band(flags, 1) ~= 0 then p.bin, p.score, pos = struct.unpack('<Hd', v, pos) end
   if bit.band(flags, 4) ~= 0 then p.value, pos = struct.unpack('<d', v, pos) end
+  if p.value and not (math.abs(p.value) <= VALUE_LIMIT) then p.value = nil end -- kept before bounds
   p.version, pos = struct.unpack('<Bc0', v, pos)
   p.class = struct.unpack('<Bc0', v, pos)
   return p
@@ -121,19 +196,34 @@ local function unpack_label(v, bucket)
   local flags, offset, pos = struct.unpack('<BI4', v)
   local l = {ms = tonumber(bucket) + offset, y = -1, class = ''}
   if bit.band(flags, 1) ~= 0 then l.y = bit.band(flags, 2) ~= 0 and 1 or 0 end
-  if bit.band(flags, 4) ~= 0 then l.value = struct.unpack('<d', v, pos)
+  if bit.band(flags, 4) ~= 0 then
+    l.value = struct.unpack('<d', v, pos)
+    if not (math.abs(l.value) <= VALUE_LIMIT) then l.value = nil end
   else l.class = struct.unpack('<Bc0', v, pos) end
   return l
 end
 
-local function incr(key, field) redis.call('HINCRBY', key, field, 1) end
+local joins = {} -- key -> field -> {float?, sum}: what joined pairs add, written at the end
 
-local function add_float(key, field, x)
-  redis.call('HINCRBYFLOAT', key, field, string.format('%.17g', x))
+local function join_add(key, field, x, float)
+  add(key, field, x, float)
+  local k = joins[key]
+  if not k then k = {} joins[key] = k end
+  local f = k[field]
+  if not f then f = {float, 0} k[field] = f end
+  f[2] = f[2] + x
 end
 
--- Add one pair to the prediction's windows that still exist and were not final. False when a
--- side does not unpack (nothing written: an error would end the script half-applied).
+local function incr(key, field) join_add(key, field, 1, false) end
+local function add_float(key, field, x) join_add(key, field, x, true) end
+
+local function window_exists(key)
+  if exists[key] == nil then exists[key] = redis.call('EXISTS', key) == 1 end
+  return exists[key]
+end
+
+-- Add one pair to the prediction's windows that still exist and were not final (as additions,
+-- written with the rest). False when a side does not unpack.
 local function join(pv, pbucket, lv, lbucket)
   local okp, p = pcall(unpack_prediction, pv, pbucket)
   local okl, l = pcall(unpack_label, lv, lbucket)
@@ -145,10 +235,10 @@ local function join(pv, pbucket, lv, lbucket)
   for r = 1, R do
     local key = PFX .. 'w:' .. RES[r] .. ':' .. string.format('%d', p.ms - p.ms % WIDTH[r]) ..
                 ':' .. p.version
-    if bit.band(p.flags, FINAL[r]) == 0 and redis.call('EXISTS', key) == 1 then
+    if bit.band(p.flags, FINAL[r]) == 0 and window_exists(key) then
       incr(key, 'pc:lab')
       if skew then incr(key, 'pc:skew') end
-      redis.call('HINCRBY', key, 'pc:delay_ms', delay)
+      join_add(key, 'pc:delay_ms', delay, false)
       incr(key, 'pc:dl:' .. dbucket)
       if p.bin and l.y >= 0 then
         local pos = bit.band(p.flags, 2) ~= 0
@@ -175,35 +265,15 @@ local function join(pv, pbucket, lv, lbucket)
         add_float(key, 'pr:err', e)
         add_float(key, 'pr:abs', math.abs(e))
         add_float(key, 'pr:sq', e * e)
-        if l.value ~= 0 then
+        local ape = l.value ~= 0 and math.abs(e) / math.abs(l.value)
+        if ape and ape <= VALUE_LIMIT then
           incr(key, 'pr:ape_n')
-          add_float(key, 'pr:ape', math.abs(e) / math.abs(l.value))
+          add_float(key, 'pr:ape', ape)
         end
       end
     end
   end
   return true
-end
-
--- ---- the windows --------------------------------------------------------------------------------
-
-local a = 12 + R
-for k = 3 + R, #KEYS do
-  local idx = KEYS[2 + tonumber(ARGV[a])]
-  local member, start, ttl = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  local ni, nf = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  a = a + 6
-  redis.call('ZADD', idx, start, member)
-  redis.call('PEXPIRE', idx, ttl)
-  for j = 1, ni do
-    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
-    a = a + 2
-  end
-  for j = 1, nf do
-    redis.call('HINCRBYFLOAT', KEYS[k], ARGV[a], ARGV[a + 1])
-    a = a + 2
-  end
-  redis.call('PEXPIRE', KEYS[k], ttl)
 end
 
 -- ---- label joins: predictions first, so a label in the same batch finds its prediction ---------
@@ -233,9 +303,73 @@ for j = 1, nl do
     put(store('jl'), bucket, sel, field, value)
   end
 end
+
+-- ---- check every addition against what is there ---------------------------------------------
+
+for key, fields in pairs(adds) do
+  local names = {}
+  for name in pairs(fields) do names[#names + 1] = name end
+  local current = {}
+  for from = 1, #names, 500 do -- unpack() has a stack limit
+    local part = redis.call('HMGET', key, unpack(names, from, math.min(from + 499, #names)))
+    for i = 1, #part do current[from + i - 1] = part[i] end
+  end
+  for i, name in ipairs(names) do
+    local float, x = fields[name][1], fields[name][2]
+    local c, cur = 0, current[i]
+    if cur then
+      if not float and not string.match(cur, '^%-?%d+$') then
+        return {-1, 'not an integer: ' .. key .. ' ' .. name}
+      end
+      c = tonumber(cur)
+      if not c then return {-1, 'not a number: ' .. key .. ' ' .. name} end
+    end
+    local n, limit = c + x, float and FLOAT_LIMIT or INT_LIMIT
+    if not (n >= -limit and n <= limit) then
+      return {-1, 'overflow: ' .. key .. ' ' .. name}
+    end
+  end
+end
+
+-- ---- nothing can fail now: write --------------------------------------------------------------
+
+redis.call('SETBIT', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+for r = 1, R do
+  redis.call('ZREMRANGEBYSCORE', KEYS[3 + r], '-inf',
+             '(' .. string.format('%d', NOW - RETENTION[r] - WIDTH[r]))
+end
+for _, w in ipairs(windows) do
+  redis.call('ZADD', w.idx, w.start, w.member)
+  redis.call('PEXPIRE', w.idx, w.ttl)
+  for j = 0, w.ni - 1 do
+    redis.call('HINCRBY', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
+  end
+  for j = w.ni, w.ni + w.nf - 1 do
+    redis.call('HINCRBYFLOAT', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
+  end
+  redis.call('PEXPIRE', w.key, w.ttl)
+end
+for _, o in ipairs(ops) do redis.call(unpack(o)) end
+-- Join additions: the windows' own increments (from ARGV) are written above; these are the rest.
+for key, fields in pairs(joins) do
+  for name, f in pairs(fields) do
+    if f[1] then
+      redis.call('HINCRBYFLOAT', key, name, string.format('%.17g', f[2]))
+    else
+      redis.call('HINCRBY', key, name, string.format('%d', f[2]))
+    end
+  end
+end
 for _, st in pairs(stores) do
   for key, at in pairs(st.touched) do
     redis.call('PEXPIREAT', key, string.format('%d', at))
   end
 end
-return {1, joined}
+local candidate = tonumber(ARGV[4])
+if candidate > wm then
+  wm = candidate
+  redis.call('SET', KEYS[2], ARGV[4])
+end
+if wm > -1e18 then redis.call('PEXPIRE', KEYS[2], WM_TTL) end
+return {1, joined, wm}

@@ -5,7 +5,9 @@
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
+#include "hash.h"
 #include "log.h"
+#include "table.h"
 #include "window_apply.h"
 #include "zframe.h"
 
@@ -17,7 +19,15 @@
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 2000
 #define PROFILE_WAIT_MS 5
-#define MAX_PARTITIONS 4096
+#define MAX_STALE_ROUNDS 3          /* plans rebuilt at once before backing off */
+#define MAX_CACHED_WATERMARKS 65536 /* models whose watermark is remembered */
+#define MAX_PARTITIONS 4096         /* partitions whose offset resets are tracked */
+
+/* The watermark of one model as the apply script last answered it. */
+struct cached_watermark {
+    int64_t watermark_ms;
+    char model[];
+};
 
 struct mw_consumer {
     uv_loop_t *loop;
@@ -37,11 +47,18 @@ struct mw_consumer {
     struct mw_apply_plan plan;
     bool plan_ready;
     bool profiles_pending; /* a profile lookup said "not yet" while planning */
-    int64_t batch_event_time;
-    /* Latest event time seen per partition (INT64_MIN: none yet). */
-    int64_t *partition_time;
-    uint64_t current_predictions;
-    uint64_t current_records;
+    /* What the replies of the plan in flight said beyond "applied" or "replay". */
+    bool stale;        /* a model's watermark moved: plan again */
+    bool refused;      /* a model's part cannot be applied: the batch goes to the DLQ */
+    bool reply_broken; /* a reply that is not the script's: retry */
+    int stale_rounds;
+    char refused_detail[256];
+    /* Models' watermarks as Redis last answered (struct cached_watermark, owned). */
+    struct mw_table watermarks;
+    /* The dead-letter produce of the record in progress: its reason, and whether it failed. */
+    enum mw_dlq_reason dlq_reason;
+    char dlq_detail[256];
+    bool dlq_failing;
     uint64_t retry_ms;
     int closing;
     int handles_open;
@@ -49,6 +66,10 @@ struct mw_consumer {
     mw_consumer_applied_fn applied_hook;
     void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
+    /* Per partition: the committed offset Kafka no longer held, until the first record after
+     * the reset shows how far it skipped (-1: none pending). */
+    int64_t *reset_from;
+    bool *restart; /* per partition: restart at its earliest record on the next assign */
     struct mw_consumer_stats stats;
 };
 
@@ -71,50 +92,128 @@ static void finish_current(struct mw_consumer *c)
     c->current = NULL;
     drop_batch(c);
     c->retry_ms = 0;
+    c->dlq_failing = false;
 }
 
-static int64_t *partition_slot(struct mw_consumer *c, int32_t partition)
+static uint64_t next_backoff(struct mw_consumer *c)
 {
-    return partition >= 0 && partition < MAX_PARTITIONS ? &c->partition_time[partition] : NULL;
+    c->retry_ms = c->retry_ms ? c->retry_ms * 2 : RETRY_MIN_MS;
+    if (c->retry_ms > RETRY_MAX_MS)
+        c->retry_ms = RETRY_MAX_MS;
+    return c->retry_ms;
+}
+
+static void produce_dlq(struct mw_consumer *c);
+
+static void on_dlq_retry(uv_timer_t *t)
+{
+    struct mw_consumer *c = t->data;
+    if (c->current && !c->closing)
+        produce_dlq(c);
+}
+
+/* The record could not be put into the DLQ: keep it (uncommitted, and nothing after it is
+ * consumed, so the order holds), say so, and try again after a backoff. Readiness fails
+ * until it is delivered (mw_consumer_stalled). */
+static void dlq_failed(struct mw_consumer *c, rd_kafka_resp_err_t err)
+{
+    c->stats.dlq_failed++;
+    if (!c->dlq_failing)
+        MW_LOG_ERROR("consumer", "dead-letter produce failed; retrying until it succeeds",
+                     "error=%s partition=%" PRId32 " offset=%" PRId64, rd_kafka_err2name(err),
+                     c->current ? c->current->partition : -1, c->current ? c->current->offset : -1);
+    c->dlq_failing = true;
+    uint64_t wait_ms = next_backoff(c);
+    if (!c->closing && c->current)
+        uv_timer_start(&c->retry_timer, on_dlq_retry, wait_ms, 0);
 }
 
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     struct mw_consumer *c = opaque;
     (void)rk;
+    if (!c->current)
+        return;
     if (msg->err) {
-        /* Keep the record uncommitted: it is consumed again after a restart. */
-        c->stats.dlq_failed++;
-        MW_LOG_ERROR("consumer", "dead-letter delivery failed", "error=%s",
-                     rd_kafka_err2name(msg->err));
+        dlq_failed(c, msg->err);
         return;
     }
-    if (c->current)
-        finish_current(c);
+    if (c->dlq_failing)
+        MW_LOG_INFO("consumer", "dead-letter produce succeeded after failures",
+                    "partition=%" PRId32 " offset=%" PRId64, c->current->partition,
+                    c->current->offset);
+    finish_current(c);
 }
 
-static void send_to_dlq(struct mw_consumer *c, enum mw_dlq_reason why)
+static void produce_dlq(struct mw_consumer *c)
 {
     rd_kafka_message_t *m = c->current;
-    c->stats.dlq[why]++;
-    MW_LOG_WARN("consumer", "batch sent to the dead-letter topic",
-                "reason=%s partition=%" PRId32 " offset=%" PRId64 " bytes=%zu",
-                mw_dlq_reason_name(why), m->partition, m->offset, m->len);
     char source[64];
     snprintf(source, sizeof source, "%" PRId32 "/%" PRId64, m->partition, m->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    rd_kafka_header_add(h, "mw-dlq-reason", -1, mw_dlq_reason_name(why), -1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, "mw-dlq-reason", -1, mw_dlq_reason_name(c->dlq_reason), -1);
     rd_kafka_header_add(h, "mw-source", -1, source, -1);
+    if (c->dlq_detail[0])
+        rd_kafka_header_add(h, "mw-dlq-detail", -1, c->dlq_detail, -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         c->dlq, RD_KAFKA_V_TOPIC(c->cfg->consumer.dlq_topic), RD_KAFKA_V_VALUE(m->payload, m->len),
         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(h),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
-        c->stats.dlq_failed++;
-        MW_LOG_ERROR("consumer", "cannot produce to the dead-letter topic", "error=%s",
-                     rd_kafka_err2name(err));
+        dlq_failed(c, err);
     }
+}
+
+/* Send the record in progress to the DLQ with `why` and `detail` (may be NULL); it is committed
+ * once the DLQ has it. */
+static void send_to_dlq(struct mw_consumer *c, enum mw_dlq_reason why, const char *detail)
+{
+    rd_kafka_message_t *m = c->current;
+    c->stats.dlq[why]++;
+    c->dlq_reason = why;
+    snprintf(c->dlq_detail, sizeof c->dlq_detail, "%s", detail ? detail : "");
+    char quoted[300];
+    MW_LOG_WARN("consumer", "batch sent to the dead-letter topic",
+                "reason=%s partition=%" PRId32 " offset=%" PRId64 " bytes=%zu detail=%s",
+                mw_dlq_reason_name(why), m->partition, m->offset, m->len,
+                mw_log_quote(c->dlq_detail, quoted, sizeof quoted));
+    produce_dlq(c);
+}
+
+static bool same_model(const void *item, const void *key)
+{
+    return strcmp(((const struct cached_watermark *)item)->model, key) == 0;
+}
+
+static int64_t cached_watermark(void *ctx, const char *model)
+{
+    struct mw_consumer *c = ctx;
+    const struct cached_watermark *w =
+        mw_table_find(&c->watermarks, mw_hash_str(MW_HASH_INIT, model), model);
+    return w ? w->watermark_ms : INT64_MIN;
+}
+
+/* Remember `model`'s watermark as the script answered it (beyond the bound, not remembered: the
+ * script then corrects the plan when it matters). */
+static void remember_watermark(struct mw_consumer *c, const char *model, int64_t watermark_ms)
+{
+    uint64_t h = mw_hash_str(MW_HASH_INIT, model);
+    struct cached_watermark *w = mw_table_find(&c->watermarks, h, model);
+    if (w) {
+        w->watermark_ms = watermark_ms;
+        return;
+    }
+    if (c->watermarks.n >= MAX_CACHED_WATERMARKS)
+        return;
+    size_t len = strlen(model) + 1;
+    w = mw_malloc(sizeof *w + len);
+    if (!w)
+        return;
+    w->watermark_ms = watermark_ms;
+    memcpy(w->model, model, len);
+    if (mw_table_insert(&c->watermarks, h, w) != 0)
+        mw_free(w);
 }
 
 static void apply_current(struct mw_consumer *c);
@@ -127,11 +226,9 @@ static void on_retry_timer(uv_timer_t *t)
 static void retry_later(struct mw_consumer *c)
 {
     c->stats.apply_retries++;
-    c->retry_ms = c->retry_ms ? c->retry_ms * 2 : RETRY_MIN_MS;
-    if (c->retry_ms > RETRY_MAX_MS)
-        c->retry_ms = RETRY_MAX_MS;
+    uint64_t wait_ms = next_backoff(c);
     if (!c->closing)
-        uv_timer_start(&c->retry_timer, on_retry_timer, c->retry_ms, 0);
+        uv_timer_start(&c->retry_timer, on_retry_timer, wait_ms, 0);
 }
 
 static void free_consumer(struct mw_consumer *c);
@@ -145,18 +242,28 @@ static void on_applied(int rc, void *arg)
             free_consumer(c);
         return;
     }
-    if (rc) {
+    if (rc || c->reply_broken) {
         retry_later(c);
         return;
     }
+    if (c->stale) {
+        /* Another replica (or an earlier life of this one) moved a watermark: plan again with
+         * the watermarks the script returned. Parts applied already answer as replays. */
+        c->stats.apply_replans++;
+        mw_apply_plan_free(&c->plan);
+        c->plan_ready = false;
+        if (++c->stale_rounds > MAX_STALE_ROUNDS)
+            retry_later(c);
+        else
+            apply_current(c);
+        return;
+    }
+    if (c->refused) {
+        drop_batch(c);
+        send_to_dlq(c, MW_DLQ_APPLY, c->refused_detail);
+        return;
+    }
     c->stats.batches_applied++;
-    c->stats.predictions += c->current_predictions - c->plan.late_predictions;
-    c->stats.late_predictions += c->plan.late_predictions;
-    c->stats.late_records += c->plan.late_records;
-    c->stats.sampled_records += c->current_records;
-    int64_t *seen = partition_slot(c, c->current->partition);
-    if (seen && c->batch_event_time > *seen)
-        *seen = c->batch_event_time;
     finish_current(c);
     pump(c);
 }
@@ -174,11 +281,32 @@ static void on_apply_reply(size_t i, const redisReply *reply, void *arg)
     if (mw_apply_reply_parse(reply, &result) != 0) {
         MW_LOG_ERROR("consumer", "unexpected reply from the apply script", "model=%s type=%d",
                      named ? c->plan.models[i] : "?", reply->type);
+        c->reply_broken = true;
         return;
     }
-    if (!result.applied) {
+    if (named && result.outcome != MW_APPLY_REFUSED)
+        remember_watermark(c, c->plan.models[i], result.watermark_ms);
+    switch (result.outcome) {
+    case MW_APPLY_REPLAY:
         c->stats.model_replays++;
         return;
+    case MW_APPLY_STALE:
+        c->stale = true;
+        return;
+    case MW_APPLY_REFUSED:
+        c->refused = true;
+        snprintf(c->refused_detail, sizeof c->refused_detail, "model=%s %s",
+                 named ? c->plan.models[i] : "?", result.reason);
+        return;
+    case MW_APPLY_APPLIED:
+        break;
+    }
+    if (named) {
+        const struct mw_apply_counts *n = &c->plan.counts[i];
+        c->stats.predictions += n->predictions - n->late_predictions;
+        c->stats.late_predictions += n->late_predictions;
+        c->stats.late_records += n->late_records;
+        c->stats.sampled_records += n->records;
     }
     c->stats.labels_joined += result.labels_joined;
     /* Only the replica that applied a model's part counts it in the per-model totals, at once,
@@ -197,6 +325,7 @@ static void apply_current(struct mw_consumer *c)
 {
     if (!c->plan_ready && build_plan(c) != 0)
         return;
+    c->stale = c->refused = c->reply_broken = false;
     c->apply_in_flight = 1;
     if (mw_store_exec_each(c->store, c->plan.cmds, c->plan.n_cmds, on_apply_reply, on_applied, c) !=
         0) {
@@ -233,26 +362,18 @@ static void label_policy(void *ctx, const char *model, struct mw_label_policy *o
     out->binary_threshold = mw_binary_threshold_for(c->cfg, model);
 }
 
-static int64_t trail(int64_t t, int64_t by)
-{
-    return t == INT64_MIN ? INT64_MIN : t - by;
-}
-
 /* Prepare the current batch's commands. Returns 0 when ready; otherwise it has arranged to be
  * called again (a profile is being fetched, or memory ran out) or sent the batch to the DLQ. */
 static int build_plan(struct mw_consumer *c)
 {
     const struct mw_aggregator_config *cfg = c->cfg;
-    int64_t *seen = partition_slot(c, c->current->partition);
-    int64_t before = seen ? *seen : INT64_MIN;
-    int64_t after = c->batch_event_time > before ? c->batch_event_time : before;
     struct mw_apply_options opt = {.specs = c->specs,
                                    .n_specs = 2,
                                    .dedup_retention_ms = cfg->windows.dedup_retention_ms,
-                                   .watermark_ms = trail(before, cfg->windows.out_of_orderness_ms),
+                                   .watermark = cached_watermark,
+                                   .watermark_ctx = c,
                                    .allowed_lateness_ms = cfg->windows.allowed_lateness_ms,
-                                   .model_watermark_ms =
-                                       trail(after, cfg->windows.out_of_orderness_ms),
+                                   .out_of_orderness_ms = cfg->windows.out_of_orderness_ms,
                                    .label_horizon_ms = cfg->performance.label_horizon_ms,
                                    .profile = lookup_profile,
                                    .profile_ctx = c,
@@ -262,13 +383,11 @@ static int build_plan(struct mw_consumer *c)
                                    .now_ms = mw_clock_wall_ms(),
                                    .pending_bucket_ms = cfg->labels.pending_bucket_ms,
                                    .pending_shards = (uint32_t)cfg->labels.pending_shards};
-    if (opt.model_watermark_ms == INT64_MIN)
-        opt.model_watermark_ms = 0;
     c->profiles_pending = false;
     int rc = mw_apply_plan_build(c->batch, &opt, &c->plan);
     if (rc == MW_EINVAL) {
         drop_batch(c);
-        send_to_dlq(c, MW_DLQ_INVALID);
+        send_to_dlq(c, MW_DLQ_INVALID, NULL);
         return rc;
     }
     if (!rc && c->profiles_pending) {
@@ -294,15 +413,113 @@ static void process(struct mw_consumer *c)
     if (mw_batch_decode(
             c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
             (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch, &why) != 0) {
-        send_to_dlq(c, why);
+        send_to_dlq(c, why, NULL);
         return;
     }
-    c->current_predictions = 0;
-    for (size_t i = 0; c->batch->snapshot && i < c->batch->snapshot->n_models; i++)
-        c->current_predictions += c->batch->snapshot->models[i]->count;
-    c->current_records = c->batch->n_records;
-    c->batch_event_time = mw_apply_batch_event_time(c->batch);
+    const int64_t widths[] = {c->specs[0].width_ms, c->specs[1].width_ms};
+    struct mw_batch_bounds bounds = {.now_ms = mw_clock_wall_ms(),
+                                     .max_skew_ms = c->cfg->windows.max_clock_skew_ms,
+                                     .windows_ms = widths,
+                                     .n_windows = 2};
+    mw_batch_bound(c->batch, &bounds, &c->stats.values);
+    c->stale_rounds = 0;
     apply_current(c);
+}
+
+/* ---- offsets out of retention ------------------------------------------------------------
+ * auto.offset.reset is "error", so that librdkafka reports an offset it cannot fetch instead of
+ * resetting it with a log line of its own. A partition without a committed offset (a new group)
+ * starts at its earliest record, as "earliest" did; one whose committed offset fell out of
+ * retention does too, and the first record consumed after that shows how many were skipped.
+ *
+ * librdkafka stops fetching a partition after that error and will not seek it, so the consumer
+ * assigns its partitions again: the ones to restart at BEGINNING, every other one at its
+ * position (the record after the last one polled, so nothing held or applied is fetched twice),
+ * or at its committed offset when it has none yet. */
+
+static void restart_at_earliest(struct mw_consumer *c, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (partition >= 0 && partition < MAX_PARTITIONS)
+        c->restart[partition] = true;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    rd_kafka_position(c->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        bool restart =
+            tp->partition >= 0 && tp->partition < MAX_PARTITIONS && c->restart[tp->partition];
+        if (restart)
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+        else if (tp->offset < 0)
+            tp->offset = RD_KAFKA_OFFSET_INVALID; /* its committed offset */
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, parts);
+    if (err)
+        MW_LOG_ERROR("consumer", "cannot restart a partition at its earliest record",
+                     "partition=%" PRId32 " error=%s", partition, rd_kafka_err2name(err));
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void on_offset_reset(struct mw_consumer *c, const rd_kafka_message_t *m)
+{
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
+    if (m->offset >= 0) {
+        c->stats.offset_resets++;
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+            c->reset_from[m->partition] = m->offset;
+        MW_LOG_ERROR("consumer",
+                     "committed offset is out of Kafka's retention: restarting at the earliest "
+                     "record; the records in between were never applied",
+                     "topic=%s partition=%" PRId32 " offset=%" PRId64 " detail=\"%s\"", topic,
+                     m->partition, m->offset, rd_kafka_message_errstr(m));
+    } else {
+        MW_LOG_INFO("consumer", "no committed offset: starting at the earliest record",
+                    "topic=%s partition=%" PRId32, topic, m->partition);
+    }
+    restart_at_earliest(c, m->partition);
+}
+
+/* The first record of a partition after an out-of-retention reset: count what was skipped. */
+static void note_resumed(struct mw_consumer *c, const rd_kafka_message_t *m)
+{
+    if (m->partition < 0 || m->partition >= MAX_PARTITIONS)
+        return;
+    c->restart[m->partition] = false;
+    if (c->reset_from[m->partition] < 0)
+        return;
+    int64_t from = c->reset_from[m->partition];
+    c->reset_from[m->partition] = -1;
+    uint64_t skipped = m->offset > from ? (uint64_t)(m->offset - from) : 0;
+    c->stats.records_skipped += skipped;
+    MW_LOG_ERROR("consumer", "records skipped: Kafka dropped them before they were applied",
+                 "topic=%s partition=%" PRId32 " from_offset=%" PRId64 " to_offset=%" PRId64
+                 " records=%" PRIu64,
+                 rd_kafka_topic_name(m->rkt), m->partition, from, m->offset, skipped);
+}
+
+size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_partition *out,
+                              size_t max)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!c || !c->rk || c->closing || rd_kafka_assignment(c->rk, &parts) != 0 || !parts)
+        return 0;
+    size_t n = (size_t)parts->cnt;
+    if (n && out && rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (size_t i = 0; i < n && i < max; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            int64_t low = -1, high = -1;
+            if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &low, &high) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+                high < 0)
+                high = -1;
+            out[i] = (struct mw_consumer_partition){.partition = tp->partition,
+                                                    .position = tp->offset >= 0 ? tp->offset : -1,
+                                                    .high_watermark = high};
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
 }
 
 static void pump(struct mw_consumer *c)
@@ -311,6 +528,11 @@ static void pump(struct mw_consumer *c)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 0);
         if (!m)
             return;
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            on_offset_reset(c, m);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 MW_LOG_WARN("consumer", "consume error", "error=%s detail=\"%s\"",
@@ -318,6 +540,7 @@ static void pump(struct mw_consumer *c)
             rd_kafka_message_destroy(m);
             continue;
         }
+        note_resumed(c, m);
         c->current = m;
         process(c);
     }
@@ -332,9 +555,14 @@ static void on_poll_timer(uv_timer_t *t)
 
 static int create_handles(struct mw_consumer *c, char *errbuf, size_t errbuf_size)
 {
-    static const char *const consumer_fixed[] = {
-        "enable.auto.commit", "false", "enable.auto.offset.store", "false", "auto.offset.reset",
-        "earliest",           NULL};
+    /* auto.offset.reset "error": see on_offset_reset. */
+    static const char *const consumer_fixed[] = {"enable.auto.commit",
+                                                 "false",
+                                                 "enable.auto.offset.store",
+                                                 "false",
+                                                 "auto.offset.reset",
+                                                 "error",
+                                                 NULL};
     static const char *const dlq_fixed[] = {"enable.idempotence", "true", "acks", "all", NULL};
     const struct mw_aggregator_config *cfg = c->cfg;
     rd_kafka_conf_t *conf = NULL;
@@ -390,7 +618,12 @@ static void free_consumer(struct mw_consumer *c)
     }
     mw_zframe_ctx_destroy(c->zctx);
     mw_buf_free(&c->scratch);
-    mw_free(c->partition_time);
+    void *w;
+    for (size_t at = 0; (w = mw_table_next(&c->watermarks, &at));)
+        mw_free(w);
+    mw_table_free(&c->watermarks);
+    mw_free(c->reset_from);
+    mw_free(c->restart);
     mw_free(c);
 }
 
@@ -405,13 +638,17 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
     c->cfg = cfg;
     c->store = store;
     c->profiles = profiles;
-    c->partition_time = mw_malloc(MAX_PARTITIONS * sizeof *c->partition_time);
-    if (!c->partition_time) {
+    mw_table_init(&c->watermarks, same_model);
+    c->reset_from = mw_malloc(MAX_PARTITIONS * sizeof *c->reset_from);
+    c->restart = mw_calloc(MAX_PARTITIONS, sizeof *c->restart);
+    if (!c->reset_from || !c->restart) {
+        mw_free(c->restart);
+        mw_free(c->reset_from);
         mw_free(c);
         return MW_ENOMEM;
     }
     for (size_t i = 0; i < MAX_PARTITIONS; i++)
-        c->partition_time[i] = INT64_MIN;
+        c->reset_from[i] = -1;
     c->specs[0] = (struct mw_window_spec){cfg->windows.fine_ms, cfg->windows.fine_retention_ms,
                                           mw_drift_kept_at(cfg, cfg->windows.fine_ms)};
     c->specs[1] = (struct mw_window_spec){cfg->windows.coarse_ms, cfg->windows.coarse_retention_ms,
@@ -472,4 +709,9 @@ void mw_consumer_set_applied_hook(struct mw_consumer *c, mw_consumer_applied_fn 
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c)
 {
     return &c->stats;
+}
+
+bool mw_consumer_stalled(const struct mw_consumer *c)
+{
+    return c && c->dlq_failing;
 }

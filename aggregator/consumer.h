@@ -7,9 +7,22 @@
  * with backoff and nothing further is consumed, so nothing is lost; after a crash, records past
  * the last commit are consumed again and the scripts turn them into no-ops.
  *
- * Each partition has a watermark: the latest event time its batches vouch for, less
- * windows.out_of_orderness. A batch's counters for windows already final under the watermark
- * as it stood before the batch are counted as late instead of merged (window_apply.h).
+ * Every decoded batch is bounded value by value first (batch_decode.h): a bad value is counted
+ * and refused alone. Lateness is judged per model against its watermark in Redis, the same on
+ * every replica and across restarts (window_apply.h); the watermarks the scripts answer are
+ * remembered to plan the next batches. A model's part that Redis cannot take (a counter would
+ * overflow) sends the batch to the DLQ with reason "apply" and the detail in header
+ * mw-dlq-detail; the parts of other models stay applied, and replaying the DLQ record later
+ * applies only what was refused.
+ *
+ * A record that cannot be put into the DLQ (Kafka refuses or times out) is produced again
+ * with backoff, never skipped nor committed before it is there; meanwhile nothing after it is
+ * consumed, the failures are counted and mw_consumer_stalled() is true (readiness fails).
+ *
+ * A committed offset that Kafka no longer holds (out of retention) is not reset silently: the
+ * consumer restarts the partition at its earliest record, logs the skipped offset range and
+ * counts it (offset_resets, records_skipped). A group without a committed offset starts at the
+ * earliest record.
  */
 #ifndef MW_AGGREGATOR_CONSUMER_H
 #define MW_AGGREGATOR_CONSUMER_H
@@ -20,6 +33,7 @@
 #include "store.h"
 #include "window_apply.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -28,16 +42,35 @@ struct mw_consumer;
 struct mw_consumer_stats {
     uint64_t records_consumed;
     uint64_t batches_applied; /* applied to Redis and committed */
-    uint64_t predictions;     /* exact counts carried by applied batches */
+    uint64_t predictions;     /* exact counts of the model parts applied (not replays), late
+                                 ones excepted */
     uint64_t sampled_records;
     uint64_t apply_retries;
     uint64_t late_predictions; /* arrived after their window was final: counted, not merged */
     uint64_t late_records;
     uint64_t labels_joined; /* label/prediction pairs joined by model applications */
     uint64_t model_replays; /* model applications that found their batch already applied */
+    uint64_t apply_replans; /* plans built again after a watermark moved under them */
     uint64_t dlq[MW_DLQ_REASON_COUNT];
-    uint64_t dlq_failed;
+    uint64_t dlq_failed;          /* dead-letter produces that failed (each is retried) */
+    struct mw_batch_tally values; /* values refused or clamped by mw_batch_bound */
+    /* A committed offset that had fallen out of Kafka's retention: the consumer restarts at
+     * the partition's earliest record; the records in between were never applied. */
+    uint64_t offset_resets;
+    uint64_t records_skipped; /* records between such an offset and where consuming resumed */
 };
+
+/* One partition this member holds: where it stands against the partition's end. */
+struct mw_consumer_partition {
+    int32_t partition;
+    int64_t position;       /* next offset to consume; -1 before the first record */
+    int64_t high_watermark; /* the partition's end as last fetched; -1 when not yet known */
+};
+
+/* The partitions this member holds, at most `max` of them into `out`; returns how many it holds
+ * (0 while the group has given it none, or has not finished joining). */
+size_t mw_consumer_partitions(const struct mw_consumer *c, struct mw_consumer_partition *out,
+                              size_t max);
 
 /* Join the group and start consuming on `loop`. Errors are written to errbuf and returned
  * (MW_ECONFIG, MW_EKAFKA, MW_EIO, MW_ENOMEM). */
@@ -48,6 +81,8 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
  * the handles. Accepts NULL. */
 void mw_consumer_destroy(struct mw_consumer *c);
 const struct mw_consumer_stats *mw_consumer_stats(const struct mw_consumer *c);
+/* Whether the consumer is stuck on a record it cannot put into the DLQ (retrying). */
+bool mw_consumer_stalled(const struct mw_consumer *c);
 /* Count the model parts of the batches this member applies in `totals` (borrowed; NULL stops
  * counting). */
 struct mw_model_totals;

@@ -8,6 +8,8 @@
  */
 #include "perf_metrics.h"
 
+#include "schema.h"
+
 #include "alloc.h"
 #include "error.h"
 
@@ -641,7 +643,7 @@ int mw_perf_regression_add_field(struct mw_perf_regression *acc, const char *nam
 /* ---- label coverage and delay ---------------------------------------------------------- */
 
 static const struct scalar_field coverage_scalars[] = {
-    {"pc:pred", offsetof(struct mw_perf_coverage, n_predictions), false},
+    {MW_FIELD_PERF_PREDICTIONS, offsetof(struct mw_perf_coverage, n_predictions), false},
     {"pc:lab", offsetof(struct mw_perf_coverage, n_labelled), false},
     {"pc:skew", offsetof(struct mw_perf_coverage, n_skewed), false},
     {"pc:delay_ms", offsetof(struct mw_perf_coverage, delay_sum_ms), false},

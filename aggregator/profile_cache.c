@@ -7,13 +7,11 @@
 #include "hash.h"
 #include "log.h"
 #include "schema.h"
+#include "table.h"
 
 #include <string.h>
 
-#define BUCKETS 4096
-
 struct entry {
-    struct entry *next;
     char *model;
     char *version;
     struct mw_profile *profile; /* NULL: none exists (or not loaded yet) */
@@ -26,8 +24,21 @@ struct entry {
 struct mw_profile_cache {
     struct mw_store *store;
     int64_t refresh_ms;
-    struct entry *buckets[BUCKETS];
+    struct mw_table entries; /* struct entry by (model, version) */
 };
+
+/* The key a lookup passes to mw_table_find. */
+struct entry_key {
+    const char *model;
+    const char *version;
+};
+
+static bool same_entry(const void *item, const void *key)
+{
+    const struct entry *e = item;
+    const struct entry_key *k = key;
+    return strcmp(e->model, k->model) == 0 && strcmp(e->version, k->version) == 0;
+}
 
 struct mw_profile_cache *mw_profile_cache_create(struct mw_store *store, int64_t refresh_ms)
 {
@@ -35,6 +46,7 @@ struct mw_profile_cache *mw_profile_cache_create(struct mw_store *store, int64_t
     if (c) {
         c->store = store;
         c->refresh_ms = refresh_ms;
+        mw_table_init(&c->entries, same_entry);
     }
     return c;
 }
@@ -49,15 +61,15 @@ static void free_entry(struct entry *e)
 
 static void free_cache(struct mw_profile_cache *c)
 {
-    for (size_t i = 0; i < BUCKETS; i++) {
-        for (struct entry *e = c->buckets[i], *next; e; e = next) {
-            next = e->next;
-            if (e->fetching)
-                e->cache = NULL; /* the reply frees it */
-            else
-                free_entry(e);
-        }
+    size_t at = 0;
+    struct entry *e;
+    while ((e = mw_table_next(&c->entries, &at))) {
+        if (e->fetching)
+            e->cache = NULL; /* the reply frees it */
+        else
+            free_entry(e);
     }
+    mw_table_free(&c->entries);
     mw_free(c);
 }
 
@@ -67,23 +79,20 @@ void mw_profile_cache_destroy(struct mw_profile_cache *c)
         free_cache(c);
 }
 
-static size_t bucket_of(const char *model, const char *version)
+static uint64_t hash_of(const char *model, const char *version)
 {
     uint64_t h = mw_hash_str(MW_HASH_INIT, model);
     h = mw_hash_byte(h, 0xff);
-    h = mw_hash_str(h, version);
-    return (size_t)(h % BUCKETS);
+    return mw_hash_str(h, version);
 }
 
 static struct entry *find(struct mw_profile_cache *c, const char *model, const char *version,
                           bool create)
 {
-    size_t b = bucket_of(model, version);
-    for (struct entry *e = c->buckets[b]; e; e = e->next)
-        if (strcmp(e->model, model) == 0 && strcmp(e->version, version) == 0)
-            return e;
-    if (!create)
-        return NULL;
+    uint64_t h = hash_of(model, version);
+    struct entry *found = mw_table_find(&c->entries, h, &(struct entry_key){model, version});
+    if (found || !create)
+        return found;
     struct entry *e = mw_calloc(1, sizeof *e);
     if (!e)
         return NULL;
@@ -94,8 +103,10 @@ static struct entry *find(struct mw_profile_cache *c, const char *model, const c
         return NULL;
     }
     e->cache = c;
-    e->next = c->buckets[b];
-    c->buckets[b] = e;
+    if (mw_table_insert(&c->entries, h, e) != 0) {
+        free_entry(e);
+        return NULL;
+    }
     return e;
 }
 

@@ -49,6 +49,13 @@ int mw_schema_dedup_key(char *out, size_t size, const char *model, const char *a
     return format(out, size, "mw:{%s}:dedup:%s:%s", model, agent_id, boot_id);
 }
 
+int mw_schema_dedup_chunk_key(char *out, size_t size, const char *model, const char *agent_id,
+                              const char *boot_id, uint64_t sequence)
+{
+    return format(out, size, "mw:{%s}:dedup:%s:%s:%" PRIu64, model, agent_id, boot_id,
+                  sequence / MW_SCHEMA_DEDUP_CHUNK_BITS);
+}
+
 static const char *join_kind(enum mw_schema_join_side side)
 {
     return side == MW_SCHEMA_JOIN_PREDICTIONS ? "jp" : "jl";
@@ -160,9 +167,24 @@ int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag)
     return format(out, size, MW_FIELD_PROFILE_TAG_PREFIX "%016" PRIx64, tag);
 }
 
+/* Without printf: the apply path names a drift field per feature value. */
 int mw_schema_drift_field(char *out, size_t size, const char *feature, const char *suffix)
 {
-    return format(out, size, MW_FIELD_DRIFT_PREFIX "%s|%s", feature, suffix);
+    const char *parts[] = {MW_FIELD_DRIFT_PREFIX, feature, "|", suffix};
+    size_t at = 0;
+    int rc = 0;
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = strlen(parts[i]);
+        if (at + n >= size) {
+            n = size > at + 1 ? size - at - 1 : 0;
+            rc = MW_ETOOBIG;
+        }
+        memcpy(out + at, parts[i], n);
+        at += n;
+    }
+    if (size)
+        out[at < size ? at : size - 1] = '\0';
+    return rc;
 }
 
 static const char *after_prefix(const char *name, const char *prefix)

@@ -8,8 +8,13 @@
  *   mw:models                                set of model names
  *   mw:{M}:w:<res_s>:<start_ms>:<version>    hash of one window's counters (fields below)
  *   mw:{M}:idx:<res_s>                       sorted set of "<start_ms>:<version>" by start_ms
- *   mw:{M}:wm                                the model's watermark (ms), highest seen
- *   mw:{M}:dedup:<agent_id>:<boot_id>        bitmap of batch sequence numbers already applied
+ *   mw:{M}:wm                                the model's watermark (ms), highest seen; it expires
+ *                                            with the longest-lived window
+ *   mw:{M}:dedup:<agent_id>:<boot_id>:<c>    bitmap of the batch sequence numbers already
+ *                                            applied in chunk c = sequence / 65,536 (8 KiB at
+ *                                            most); ...:<boot_id> without a chunk is the older
+ *                                            single bitmap, still read so that batches applied
+ *                                            before it was split stay no-ops
  *   mw:{M}:jp:<bucket_ms>:<shard>            hash of sampled predictions waiting for their
  *                                            labels (field: the prediction id's hash)
  *   mw:{M}:jl:<bucket_ms>:<shard>            hash of labels that came before their prediction
@@ -51,6 +56,11 @@ int mw_schema_window_key(char *out, size_t size, const char *model, int64_t widt
                          int64_t start_ms, const char *version);
 int mw_schema_index_key(char *out, size_t size, const char *model, int64_t width_ms);
 int mw_schema_watermark_key(char *out, size_t size, const char *model);
+/* Sequence numbers per dedup bitmap chunk. */
+#define MW_SCHEMA_DEDUP_CHUNK_BITS 65536u
+int mw_schema_dedup_chunk_key(char *out, size_t size, const char *model, const char *agent_id,
+                              const char *boot_id, uint64_t sequence);
+/* The older, unchunked bitmap of a boot (read only). */
 int mw_schema_dedup_key(char *out, size_t size, const char *model, const char *agent_id,
                         const char *boot_id);
 /* The two sides of a label join waiting for the other (apply.lua keeps them). */
@@ -121,6 +131,8 @@ int mw_schema_index_member_parse(const char *member, int64_t *start_ms, const ch
 #define MW_FIELD_PERF_MULTICLASS_PREFIX "pm:"
 #define MW_FIELD_PERF_REGRESSION_PREFIX "pr:"
 #define MW_FIELD_PERF_COVERAGE_PREFIX "pc:"
+/* Sampled predictions of a model that expects labels: what label coverage divides by. */
+#define MW_FIELD_PERF_PREDICTIONS MW_FIELD_PERF_COVERAGE_PREFIX "pred"
 
 /* Suffixes of a feature's drift fields d|F|<suffix> (drift.h explains the slots). */
 #define MW_DRIFT_SUFFIX_VALUES "n"        /* weighted values seen */

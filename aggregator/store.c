@@ -12,9 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define RETRY_MIN_MS 100
 #define MAX_SCRIPTS 4
+#define CHECK_INTERVAL_MS 5000
+/* The epoch key: every modelwatch key lives under mw:, and this one has no hash tag (it is read
+ * alone). */
+#define EPOCH_KEY "mw:epoch"
+#define EPOCH_BYTES 33
 
 struct script {
     const char *text;
@@ -29,7 +35,7 @@ struct mw_store {
     redisAsyncContext *ctx;
     bool connected;
     bool closing;
-    bool timer_closed; /* destroy: freed once the timer has closed and hiredis let go */
+    bool timer_closed; /* destroy: freed once the timers have closed and hiredis let go */
     uint64_t retry_ms;
     uint64_t failures; /* connection attempts failed in a row */
     uv_timer_t retry_timer;
@@ -38,6 +44,30 @@ struct mw_store {
     size_t n_scripts;
     uint64_t load_gen; /* SCRIPT LOADs queued so far */
     uint64_t script_reloads;
+    /* Durability and the epoch (see store.h). */
+    uv_timer_t check_timer;
+    uint64_t conn_gen;        /* connections made so far */
+    uint64_t logged_conn_gen; /* the connection the durability verdict was last logged on */
+    bool check_in_flight;
+    int durable;             /* 1, 0, -1 unknown */
+    char problem[256];       /* why not durable, as last logged */
+    char epoch[EPOCH_BYTES]; /* the epoch seen; "" before the first check */
+    char new_epoch[EPOCH_BYTES];
+    uint64_t data_lost;
+    uint64_t lost_at_ms; /* loop time of the last loss found; 0 none */
+    int timers_open;     /* while closing */
+};
+
+struct check_state {
+    struct mw_store *store;
+    uint64_t conn_gen;
+    int pending;
+    bool failed;
+    char appendonly[16], appendfsync[16], policy[32];
+    bool config_refused;
+    bool created; /* SET NX created the epoch */
+    char epoch[EPOCH_BYTES];
+    bool epoch_seen;
 };
 
 struct exec_slot {
@@ -55,6 +85,9 @@ struct exec_state {
 };
 
 static void connect_now(struct mw_store *s);
+static void run_checks(struct mw_store *s);
+static void new_epoch(struct mw_store *s);
+static void on_check_timer(uv_timer_t *t);
 
 static void on_retry_timer(uv_timer_t *t)
 {
@@ -103,8 +136,10 @@ static void on_connect(const redisAsyncContext *ctx, int status)
     s->connected = true;
     s->retry_ms = 0;
     s->failures = 0;
+    s->conn_gen++;
     MW_LOG_INFO("store", "connected to Redis", "host=%s port=%lld", s->cfg->redis.host,
                 (long long)s->cfg->redis.port);
+    run_checks(s);
 }
 
 static void store_free(struct mw_store *s);
@@ -212,14 +247,252 @@ int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, str
     }
     uv_timer_init(loop, &s->retry_timer);
     s->retry_timer.data = s;
+    uv_timer_init(loop, &s->check_timer);
+    s->check_timer.data = s;
+    uv_timer_start(&s->check_timer, on_check_timer, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+    s->durable = -1;
+    new_epoch(s);
     connect_now(s);
     *out = s;
     return 0;
 }
 
+/* ---- durability and the epoch ----------------------------------------------------------- */
+
+static bool refusing(const struct mw_store *s)
+{
+    return s->cfg->redis.durability == MW_REDIS_DURABILITY_REFUSE && s->durable != 1;
+}
+
+/* What the CONFIG values say, into s->problem ("" when durable). */
+static int judge(const struct check_state *st, char *problem, size_t size)
+{
+    size_t at = 0;
+    problem[0] = '\0';
+    if (st->config_refused) {
+        snprintf(problem, size, "CONFIG GET refused: durability cannot be checked");
+        return -1;
+    }
+    if (strcasecmp(st->appendonly, "yes") != 0)
+        at += (size_t)snprintf(problem + at, size - at, "appendonly=%s (no append-only file) ",
+                               st->appendonly);
+    else if (strcasecmp(st->appendfsync, "always") != 0 &&
+             strcasecmp(st->appendfsync, "everysec") != 0 && at < size)
+        at += (size_t)snprintf(problem + at, size - at,
+                               "appendfsync=%s (the OS decides when writes reach disk) ",
+                               st->appendfsync);
+    if (strcasecmp(st->policy, "noeviction") != 0 && at < size)
+        at += (size_t)snprintf(problem + at, size - at,
+                               "maxmemory-policy=%s (evicts keys, dedup memory included) ",
+                               st->policy);
+    if (at && at < size)
+        problem[at - 1] = '\0';
+    return at ? 0 : 1;
+}
+
+static void new_epoch(struct mw_store *s)
+{
+    unsigned char raw[16] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(raw, 1, sizeof raw, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof raw) {
+        uint64_t t = uv_hrtime() ^ ((uint64_t)getpid() << 32);
+        memcpy(raw, &t, sizeof t);
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(s->new_epoch + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void checks_done(struct check_state *st)
+{
+    struct mw_store *s = st->store;
+    s->check_in_flight = false;
+    if (s->closing || st->conn_gen != s->conn_gen || st->failed || !s->connected) {
+        mw_free(st);
+        return;
+    }
+    /* The epoch: gone or replaced since last seen means Redis lost modelwatch's data. */
+    if (st->epoch_seen && s->epoch[0] && strcmp(st->epoch, s->epoch) != 0) {
+        s->data_lost++;
+        s->lost_at_ms = uv_now(s->loop) ? uv_now(s->loop) : 1;
+        MW_LOG_ERROR("store",
+                     "Redis lost modelwatch's data (its epoch key is gone or replaced: restarted "
+                     "without persistence, or flushed): windows, profiles and dedup memory "
+                     "applied before are gone",
+                     "host=%s port=%lld epoch_was=%s epoch_now=%s losses=%llu", s->cfg->redis.host,
+                     (long long)s->cfg->redis.port, s->epoch, st->epoch,
+                     (unsigned long long)s->data_lost);
+    } else if (st->epoch_seen && !s->epoch[0]) {
+        MW_LOG_INFO("store", st->created ? "Redis epoch created" : "Redis epoch found", "epoch=%s",
+                    st->epoch);
+    }
+    if (st->epoch_seen)
+        memcpy(s->epoch, st->epoch, sizeof s->epoch);
+    if (st->created)
+        new_epoch(s); /* ours was taken: the next one created must differ */
+    /* Durability. */
+    if (s->cfg->redis.durability != MW_REDIS_DURABILITY_OFF) {
+        char problem[sizeof s->problem];
+        int durable = judge(st, problem, sizeof problem);
+        bool changed = durable != s->durable || strcmp(problem, s->problem) != 0 ||
+                       s->logged_conn_gen != s->conn_gen;
+        bool was_refusing = refusing(s);
+        s->durable = durable;
+        memcpy(s->problem, problem, sizeof problem);
+        if (changed && durable != 1) {
+            if (s->cfg->redis.durability == MW_REDIS_DURABILITY_REFUSE)
+                MW_LOG_ERROR("store",
+                             "Redis would lose what is applied: refusing to apply anything until "
+                             "it is fixed (redis.durability: refuse)",
+                             "host=%s port=%lld problem=\"%s\"", s->cfg->redis.host,
+                             (long long)s->cfg->redis.port, problem);
+            else
+                MW_LOG_ERROR("store",
+                             "Redis would lose what is applied: a restart or eviction loses or "
+                             "double-counts data (redis.durability: warn)",
+                             "host=%s port=%lld problem=\"%s\"", s->cfg->redis.host,
+                             (long long)s->cfg->redis.port, problem);
+        } else if (changed && was_refusing) {
+            MW_LOG_INFO("store", "Redis is durable now: applying again", "host=%s port=%lld",
+                        s->cfg->redis.host, (long long)s->cfg->redis.port);
+        }
+        s->logged_conn_gen = s->conn_gen;
+    }
+    mw_free(st);
+}
+
+static void check_reply_done(struct check_state *st)
+{
+    if (--st->pending == 0)
+        checks_done(st);
+}
+
+static void copy_config_value(const redisReply *r, char *out, size_t size, bool *refused)
+{
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        *refused = true;
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->str)
+        snprintf(out, size, "%s", r->element[1]->str);
+    else
+        snprintf(out, size, "?");
+}
+
+static void on_config_reply(redisAsyncContext *ctx, void *r, void *arg)
+{
+    struct check_state *st = arg;
+    redisReply *reply = r;
+    (void)ctx;
+    if (!reply)
+        st->failed = true;
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str &&
+             strcasecmp(reply->element[0]->str, "appendonly") == 0)
+        copy_config_value(reply, st->appendonly, sizeof st->appendonly, &st->config_refused);
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str &&
+             strcasecmp(reply->element[0]->str, "appendfsync") == 0)
+        copy_config_value(reply, st->appendfsync, sizeof st->appendfsync, &st->config_refused);
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->str &&
+             strcasecmp(reply->element[0]->str, "maxmemory-policy") == 0)
+        copy_config_value(reply, st->policy, sizeof st->policy, &st->config_refused);
+    else
+        st->config_refused = true;
+    check_reply_done(st);
+}
+
+static void on_epoch_set(redisAsyncContext *ctx, void *r, void *arg)
+{
+    struct check_state *st = arg;
+    redisReply *reply = r;
+    (void)ctx;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        st->failed = true;
+    else
+        st->created = reply->type == REDIS_REPLY_STATUS;
+    check_reply_done(st);
+}
+
+static void on_epoch_get(redisAsyncContext *ctx, void *r, void *arg)
+{
+    struct check_state *st = arg;
+    redisReply *reply = r;
+    (void)ctx;
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        st->failed = true;
+    else {
+        snprintf(st->epoch, sizeof st->epoch, "%s", reply->str);
+        st->epoch_seen = true;
+    }
+    check_reply_done(st);
+}
+
+/* Queue the checks on the current connection: CONFIG GET of the three settings, then the epoch
+ * (SET NX with a fresh value, GET). Replies arrive in order; checks_done judges them all. */
+static void run_checks(struct mw_store *s)
+{
+    if (!s->ctx || !s->connected || s->check_in_flight || s->closing)
+        return;
+    struct check_state *st = mw_calloc(1, sizeof *st);
+    if (!st)
+        return;
+    st->store = s;
+    st->conn_gen = s->conn_gen;
+    snprintf(st->appendonly, sizeof st->appendonly, "?");
+    snprintf(st->appendfsync, sizeof st->appendfsync, "?");
+    snprintf(st->policy, sizeof st->policy, "?");
+    static const char *const settings[] = {"appendonly", "appendfsync", "maxmemory-policy"};
+    bool check_config = s->cfg->redis.durability != MW_REDIS_DURABILITY_OFF;
+    st->pending = 1; /* released below, once everything is queued */
+    for (size_t i = 0; check_config && i < 3; i++)
+        if (redisAsyncCommand(s->ctx, on_config_reply, st, "CONFIG GET %s", settings[i]) ==
+            REDIS_OK)
+            st->pending++;
+    if (redisAsyncCommand(s->ctx, on_epoch_set, st, "SET %s %s NX", EPOCH_KEY, s->new_epoch) ==
+        REDIS_OK)
+        st->pending++;
+    if (redisAsyncCommand(s->ctx, on_epoch_get, st, "GET %s", EPOCH_KEY) == REDIS_OK)
+        st->pending++;
+    s->check_in_flight = true;
+    check_reply_done(st);
+}
+
+static void on_check_timer(uv_timer_t *t)
+{
+    run_checks(t->data);
+}
+
+int mw_store_durable(const struct mw_store *s)
+{
+    return s->durable;
+}
+
+uint64_t mw_store_data_lost(const struct mw_store *s)
+{
+    return s->data_lost;
+}
+
+bool mw_store_ready(const struct mw_store *s, const char **why)
+{
+    const char *reason = NULL;
+    uint64_t hold = (uint64_t)s->cfg->redis.data_loss_unready_ms;
+    if (!s->connected)
+        reason = "not connected to Redis";
+    else if (refusing(s))
+        reason = "Redis would lose what is applied (redis.durability: refuse)";
+    else if (s->lost_at_ms && (hold == 0 || uv_now(s->loop) - s->lost_at_ms < hold))
+        reason = "Redis lost modelwatch's data";
+    if (why)
+        *why = reason;
+    return reason == NULL;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     struct mw_store *s = h->data;
+    if (--s->timers_open > 0)
+        return;
     s->timer_closed = true;
     if (!s->ctx)
         store_free(s);
@@ -241,7 +514,9 @@ void mw_store_destroy(struct mw_store *s)
     if (s->ctx)
         redisAsyncDisconnect(s->ctx);
     uv_timer_stop(&s->retry_timer);
+    s->timers_open = 2;
     uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->check_timer, on_timer_closed);
 }
 
 bool mw_store_connected(const struct mw_store *s)
@@ -350,7 +625,7 @@ static void on_command_reply(redisAsyncContext *ctx, void *r, void *arg)
 int mw_store_command(struct mw_store *s, const struct mw_redis_cmd *cmd, mw_store_reply_fn cb,
                      void *arg)
 {
-    if (!s->connected || !s->ctx)
+    if (!s->connected || !s->ctx || refusing(s))
         return MW_EREDIS;
     struct command_state *st = mw_calloc(1, sizeof *st);
     if (!st)
@@ -421,7 +696,7 @@ static void on_exec_reply(redisReply *reply, void *arg)
 int mw_store_exec_each(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
                        mw_store_each_fn each, mw_store_done_fn done, void *arg)
 {
-    if (!s->connected || !s->ctx)
+    if (!s->connected || !s->ctx || refusing(s))
         return MW_EREDIS;
     struct exec_state *st = mw_calloc(1, sizeof *st + n * sizeof st->slots[0]);
     if (!st)

@@ -6,6 +6,12 @@
  * connection is down fail at once (their callbacks get NULL), and callers retry: the apply
  * scripts are idempotent, so a retry after an unknown outcome is safe.
  *
+ * Durability is checked on every connection and every few seconds: CONFIG GET appendonly,
+ * appendfsync and maxmemory-policy (redis.durability says whether to warn or to refuse to apply
+ * anything), and the epoch key `mw:epoch` (created with SET NX by the first aggregator to
+ * connect): when it is gone or changed, Redis lost modelwatch's data (restarted without
+ * persistence, or flushed) and the store says so in the log, on /metrics and in readiness.
+ *
  * Lua scripts are registered once (mw_store_add_script) and loaded with SCRIPT LOAD on every
  * connection, before any other command; callers run them with EVALSHA. A NOSCRIPT answer (a
  * Redis restarted without its scripts, or SCRIPT FLUSH) makes the store load the script again
@@ -61,6 +67,20 @@ typedef void (*mw_store_each_fn)(size_t i, const redisReply *reply, void *arg);
  * dropped) to `each` as it arrives. */
 int mw_store_exec_each(struct mw_store *s, const struct mw_redis_cmd *cmds, size_t n,
                        mw_store_each_fn each, mw_store_done_fn done, void *arg);
+
+/* Whether Redis keeps what is applied, as last checked (on every connection and every few
+ * seconds): 1 yes, 0 no (appendonly no, appendfsync no, or an evicting maxmemory-policy), -1
+ * not known (not connected yet, CONFIG refused, or redis.durability off). */
+int mw_store_durable(const struct mw_store *s);
+
+/* Times Redis was found to have lost modelwatch's data since start: its epoch key (`mw:epoch`,
+ * set once by the first aggregator to connect) gone or replaced while connected to before. */
+uint64_t mw_store_data_lost(const struct mw_store *s);
+
+/* Whether the store is fit to serve: connected, not refusing a Redis that is not durable
+ * (redis.durability: refuse), and no data loss found within redis.data_loss_unready. When not,
+ * *why (may be NULL) says why, in static text. */
+bool mw_store_ready(const struct mw_store *s, const char **why);
 
 /* Scripts loaded again after a NOSCRIPT answer, since start. */
 uint64_t mw_store_script_reloads(const struct mw_store *s);

@@ -10,6 +10,8 @@
 #include "latency_hist.h"
 #include "names.h"
 #include "perf_metrics.h"
+#include "schema.h"
+#include "table.h"
 #include "value_sketch.h"
 
 #include <inttypes.h>
@@ -19,78 +21,59 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- field accumulator: name -> increment, open addressing --------------------------------- */
+/* ---- field accumulator: name -> increment, in common/table ------------------------------- */
 
-struct slot {
-    char *name;
+struct field {
     uint64_t hash;
     int64_t i;
     double f;
+    char name[]; /* NUL-terminated */
 };
 
+/* A window's fields, zero-initialised ready to use (same_name is set on first use). */
 struct fields {
-    struct slot *slots;
-    size_t cap; /* power of two */
-    size_t n;
+    struct mw_table table; /* struct field by name */
     size_t n_float;
 };
 
-static uint64_t hash_name(const char *s)
+static bool same_name(const void *item, const void *key)
 {
-    return mw_hash_str(MW_HASH_INIT, s);
+    return strcmp(((const struct field *)item)->name, key) == 0;
 }
 
-/* Float fields are told apart by name: drift fields start with "d|", resources are the rest. */
+/* Float fields are told apart by name (schema.h). */
 static int is_float_field(const char *name)
 {
-    return name[0] == 'd' && name[1] == '|';
+    return strncmp(name, MW_FIELD_FLOAT_PREFIX, sizeof MW_FIELD_FLOAT_PREFIX - 1) == 0;
 }
 
-static int fields_grow(struct fields *fl)
+static struct field *fields_slot(struct fields *fl, const char *name)
 {
-    size_t cap = fl->cap ? fl->cap * 2 : 64;
-    struct slot *slots = mw_calloc(cap, sizeof *slots);
-    if (!slots)
-        return MW_ENOMEM;
-    for (size_t i = 0; i < fl->cap; i++) {
-        if (!fl->slots[i].name)
-            continue;
-        size_t j = fl->slots[i].hash & (cap - 1);
-        while (slots[j].name)
-            j = (j + 1) & (cap - 1);
-        slots[j] = fl->slots[i];
-    }
-    mw_free(fl->slots);
-    fl->slots = slots;
-    fl->cap = cap;
-    return 0;
-}
-
-static struct slot *fields_slot(struct fields *fl, const char *name)
-{
-    if ((fl->n + 1) * 10 > fl->cap * 7 && fields_grow(fl))
+    if (!fl->table.equal)
+        mw_table_init(&fl->table, same_name);
+    uint64_t h = mw_hash_str(MW_HASH_INIT, name);
+    struct field *f = mw_table_find(&fl->table, h, name);
+    if (f)
+        return f;
+    size_t len = strlen(name);
+    f = mw_calloc(1, sizeof *f + len + 1);
+    if (!f)
         return NULL;
-    uint64_t h = hash_name(name);
-    size_t j = h & (fl->cap - 1);
-    while (fl->slots[j].name) {
-        if (fl->slots[j].hash == h && strcmp(fl->slots[j].name, name) == 0)
-            return &fl->slots[j];
-        j = (j + 1) & (fl->cap - 1);
-    }
-    fl->slots[j].name = mw_strdup(name);
-    if (!fl->slots[j].name)
+    memcpy(f->name, name, len + 1);
+    f->hash = h;
+    if (mw_table_insert(&fl->table, h, f) != 0) {
+        mw_free(f);
         return NULL;
-    fl->slots[j].hash = h;
-    fl->n++;
+    }
     fl->n_float += is_float_field(name) != 0;
-    return &fl->slots[j];
+    return f;
 }
 
 static int add_int(struct fields *fl, const char *name, int64_t incr)
 {
     if (incr == 0)
         return 0;
-    struct slot *s = fields_slot(fl, name);
+    struct field *s = fields_slot(fl, name);
     if (!s)
         return MW_ENOMEM;
     s->i += incr;
@@ -101,7 +84,7 @@ static int add_float(struct fields *fl, const char *name, double incr)
 {
     if (incr == 0 || !isfinite(incr))
         return 0;
-    struct slot *s = fields_slot(fl, name);
+    struct field *s = fields_slot(fl, name);
     if (!s)
         return MW_ENOMEM;
     s->f += incr;
@@ -110,9 +93,11 @@ static int add_float(struct fields *fl, const char *name, double incr)
 
 static void fields_free(struct fields *fl)
 {
-    for (size_t i = 0; i < fl->cap; i++)
-        mw_free(fl->slots[i].name);
-    mw_free(fl->slots);
+    size_t at = 0;
+    struct field *f;
+    while ((f = mw_table_next(&fl->table, &at)))
+        mw_free(f);
+    mw_table_free(&fl->table);
     memset(fl, 0, sizeof *fl);
 }
 
@@ -122,6 +107,7 @@ struct window_fields {
     char *version;
     size_t spec;
     int64_t start_ms;
+    int late; /* as judged by the plan: 0 no, 1 yes, 2 nothing depended on it */
     struct fields fields;
 };
 
@@ -130,6 +116,9 @@ struct model_plan {
     const char *model;
     bool expects_labels;
     double binary_threshold;
+    int64_t watermark_ms; /* the model's watermark the plan assumes */
+    int64_t latest_ms;    /* its newest counter bucket start in the batch (INT64_MIN: none) */
+    struct mw_apply_counts counts;
     struct window_fields *windows;
     size_t n_windows;
     struct mw_redis_cmd predictions; /* bucket, shard selector, field, value; ... */
@@ -150,8 +139,6 @@ struct planner {
     const struct mw_apply_options *opt;
     struct model_plan *models;
     size_t n_models;
-    uint64_t late_predictions;
-    uint64_t late_records;
     struct feature_hints hints;
 };
 
@@ -174,6 +161,7 @@ static struct window_fields *find_window(struct model_plan *mp, const char *vers
         return NULL;
     w->spec = spec;
     w->start_ms = start_ms;
+    w->late = 2;
     mp->n_windows++;
     return w;
 }
@@ -196,35 +184,46 @@ static struct model_plan *find_model(struct planner *pl, const char *model)
         pl->opt->label_policy(pl->opt->label_policy_ctx, model, &policy);
     mp->expects_labels = policy.expects_labels;
     mp->binary_threshold = policy.binary_threshold;
+    mp->watermark_ms = pl->opt->watermark ? pl->opt->watermark(pl->opt->watermark_ctx, model)
+                                          : pl->opt->watermark_ms;
+    mp->latest_ms = INT64_MIN;
     mw_redis_cmd_init(&mp->predictions);
     mw_redis_cmd_init(&mp->labels);
     return mp;
 }
 
-static bool is_late(const struct planner *pl, const struct mw_window_spec *spec, int64_t start)
+/* Whether window `w` of `mp` is final under the watermark the plan assumes (recorded in the
+ * window: the script checks it against the model's watermark in Redis). */
+static bool is_late(const struct planner *pl, const struct model_plan *mp, struct window_fields *w)
 {
-    return start + spec->width_ms + pl->opt->allowed_lateness_ms <= pl->opt->watermark_ms;
+    const struct mw_window_spec *spec = &pl->opt->specs[w->spec];
+    bool late = mp->watermark_ms != INT64_MIN &&
+                mw_schema_window_final(w->start_ms, spec->width_ms, mp->watermark_ms,
+                                       pl->opt->allowed_lateness_ms);
+    w->late = late;
+    return late;
 }
 
 static int add_counters(struct fields *fl, const Modelwatch__V1__ModelCounters *mc)
 {
-    int rc = add_int(fl, "count", (int64_t)mc->count);
-    rc = rc ? rc : add_int(fl, "errors", (int64_t)mc->error_count);
-    rc = rc ? rc : add_int(fl, "tokens_in", (int64_t)mc->input_tokens);
-    rc = rc ? rc : add_int(fl, "tokens_out", (int64_t)mc->output_tokens);
-    rc = rc ? rc : add_int(fl, "feedback", (int64_t)mc->feedback_count);
+    int rc = add_int(fl, MW_FIELD_COUNT, (int64_t)mc->count);
+    rc = rc ? rc : add_int(fl, MW_FIELD_ERRORS, (int64_t)mc->error_count);
+    rc = rc ? rc : add_int(fl, MW_FIELD_TOKENS_IN, (int64_t)mc->input_tokens);
+    rc = rc ? rc : add_int(fl, MW_FIELD_TOKENS_OUT, (int64_t)mc->output_tokens);
+    rc = rc ? rc : add_int(fl, MW_FIELD_FEEDBACK, (int64_t)mc->feedback_count);
     char name[96];
     for (size_t i = 0; !rc && i < mc->n_errors; i++) {
-        snprintf(name, sizeof name, "err:%.80s", mc->errors[i]->code);
+        /* A code too long for the name is counted under its first bytes. */
+        mw_schema_error_field(name, sizeof name, mc->errors[i]->code);
         rc = add_int(fl, name, (int64_t)mc->errors[i]->count);
     }
     const Modelwatch__V1__LatencyHistogram *h = mc->latency;
     for (size_t i = 0; !rc && h && i < h->n_bucket_index; i++) {
-        snprintf(name, sizeof name, "lat:%" PRIu32, h->bucket_index[i]);
+        mw_schema_latency_field(name, sizeof name, h->bucket_index[i]);
         rc = add_int(fl, name, (int64_t)h->bucket_count[i]);
     }
     if (!rc && h)
-        rc = add_int(fl, "lat_sum_us", (int64_t)h->sum_us);
+        rc = add_int(fl, MW_FIELD_LATENCY_SUM_US, (int64_t)h->sum_us);
     return rc;
 }
 
@@ -233,6 +232,9 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
     struct model_plan *mp = find_model(pl, mc->model);
     if (!mp)
         return MW_ENOMEM;
+    mp->counts.predictions += mc->count;
+    if (mc->bucket_start_ms > mp->latest_ms)
+        mp->latest_ms = mc->bucket_start_ms;
     for (size_t s = 0; s < pl->opt->n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         if (spec->width_ms % mc->bucket_width_ms != 0)
@@ -242,10 +244,10 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
         if (!w)
             return MW_ENOMEM;
         int rc;
-        if (is_late(pl, spec, start)) {
-            rc = add_int(&w->fields, "late", (int64_t)mc->count);
+        if (is_late(pl, mp, w)) {
+            rc = add_int(&w->fields, MW_FIELD_LATE, (int64_t)mc->count);
             if (s == 0)
-                pl->late_predictions += mc->count;
+                mp->counts.late_predictions += mc->count;
         } else {
             rc = add_counters(&w->fields, mc);
         }
@@ -283,18 +285,18 @@ static int plan_resources(struct planner *pl)
             double req_mem_gib_s = u->has_requested_memory_bytes
                                        ? (double)u->requested_memory_bytes / 1073741824.0 * seconds
                                        : 0;
-            int rc = add_float(&w->fields, "d|cpu_s", u->cpu_seconds * share);
-            rc = rc ? rc : add_float(&w->fields, "d|cpu_req_s", req_cpu_s * share);
+            int rc = add_float(&w->fields, MW_FIELD_CPU_S, u->cpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_CPU_REQUESTED_S, req_cpu_s * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|cpu_billed_s",
+                    : add_float(&w->fields, MW_FIELD_CPU_BILLED_S,
                                 (req_cpu_s > u->cpu_seconds ? req_cpu_s : u->cpu_seconds) * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|mem_billed_gib_s",
+                    : add_float(&w->fields, MW_FIELD_MEMORY_BILLED_GIB_S,
                                 (req_mem_gib_s > mem_gib_s ? req_mem_gib_s : mem_gib_s) * share);
-            rc = rc ? rc : add_float(&w->fields, "d|gpu_s", u->gpu_seconds * share);
-            rc = rc ? rc : add_float(&w->fields, "d|pod_s", seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_GPU_S, u->gpu_seconds * share);
+            rc = rc ? rc : add_float(&w->fields, MW_FIELD_POD_S, seconds * share);
             rc = rc ? rc
-                    : add_float(&w->fields, "d|mem_gib_s",
+                    : add_float(&w->fields, MW_FIELD_MEMORY_GIB_S,
                                 (double)u->memory_bytes / 1073741824.0 * seconds * share);
             if (rc)
                 return rc;
@@ -346,11 +348,9 @@ static int sink_float(struct sink *k, const char *name, double weight)
 
 static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
 {
-    char name[512];
-    size_t at = put(name, 0, sizeof name, "d|");
-    at = put(name, at, sizeof name, feature);
-    at = put(name, at, sizeof name, "|");
-    put(name, at, sizeof name, suffix);
+    /* A name too long for the buffer is counted under its first bytes. */
+    char name[MW_SCHEMA_KEY_MAX];
+    mw_schema_drift_field(name, sizeof name, feature, suffix);
     return sink_float(fl, name, weight);
 }
 
@@ -701,11 +701,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
         return 0;
     const Modelwatch__V1__PredictionEvent *ev = rec->event;
     if (!mw_model_name_valid(ev->model) || !mw_version_valid(ev->version))
-        return 0; /* the agent already refuses these */
+        return 0; /* mw_batch_bound refused and counted these */
     const char *version = ev->version ? ev->version : "";
     struct model_plan *mp = find_model(pl, ev->model);
     if (!mp)
         return MW_ENOMEM;
+    mp->counts.records++;
     const struct mw_profile *profile =
         pl->opt->profile ? pl->opt->profile(pl->opt->profile_ctx, ev->model, version) : NULL;
     double weight = record_weight(rec);
@@ -726,19 +727,19 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     for (size_t s = 0; s < n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         struct window_fields *w = &mp->windows[at[s]];
-        if (is_late(pl, spec, w->start_ms)) {
+        if (is_late(pl, mp, w)) {
             if (s == 0)
-                pl->late_records++;
-            int rc = add_int(&w->fields, "late_records", 1);
+                mp->counts.late_records++;
+            int rc = add_int(&w->fields, MW_FIELD_LATE_RECORDS, 1);
             if (rc)
                 return rc;
             continue;
         }
         late[s] = false;
-        int rc = add_int(&w->fields, "records", 1);
+        int rc = add_int(&w->fields, MW_FIELD_RECORDS, 1);
         if (!rc && label_sampled && mp->expects_labels)
-            rc = add_int(&w->fields, "pc:pred", 1);
-        rc = rc ? rc : add_float(&w->fields, "d|wrecords", weight);
+            rc = add_int(&w->fields, MW_FIELD_PERF_PREDICTIONS, 1);
+        rc = rc ? rc : add_float(&w->fields, MW_FIELD_WEIGHTED_RECORDS, weight);
         if (rc)
             return rc;
         if (spec->drift)
@@ -746,7 +747,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     }
     if (profile && sink.n) {
         char tag[32];
-        snprintf(tag, sizeof tag, "pf|%016" PRIx64, profile->tag);
+        mw_schema_profile_tag_field(tag, sizeof tag, profile->tag);
         int rc = 0;
         for (size_t i = 0; !rc && i < sink.n; i++)
             rc = add_int(sink.to[i], tag, 1);
@@ -769,9 +770,10 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
 static int add_field_args(struct mw_redis_cmd *cmd, const struct fields *fl, int floats)
 {
     int rc = 0;
-    for (size_t i = 0; !rc && i < fl->cap; i++) {
-        const struct slot *s = &fl->slots[i];
-        if (!s->name || is_float_field(s->name) != floats)
+    size_t at = 0;
+    const struct field *s;
+    while (!rc && (s = mw_table_next(&fl->table, &at))) {
+        if (is_float_field(s->name) != floats)
             continue;
         rc = mw_redis_cmd_add(cmd, s->name);
         if (!rc && floats)
@@ -787,9 +789,12 @@ static int add_window_args(struct mw_redis_cmd *cmd, const struct window_fields 
 {
     /* Keep a window for its retention counted from its end. */
     int64_t ttl_ms = spec->retention_ms + spec->width_ms;
-    size_t n_float = w->fields.n_float, n_int = w->fields.n - n_float;
+    size_t n_float = w->fields.n_float, n_int = w->fields.table.n - n_float;
     int rc = mw_redis_cmd_addf(cmd, "%zu", w->spec + 1);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64 ":%s", w->start_ms, w->version);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", w->late);
+    char member[MW_SCHEMA_KEY_MAX];
+    rc = rc ? rc : mw_schema_index_member(member, sizeof member, w->start_ms, w->version);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, member);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, w->start_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, ttl_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", n_int);
@@ -810,26 +815,39 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
-    const char *m = mp->model;
+    const char *m = mp->model, *agent = b->identity->agent_id, *boot = b->identity->boot_id;
+    int64_t wm_ttl_ms = 0;
+    for (size_t s = 0; s < opt->n_specs; s++)
+        if (opt->specs[s].retention_ms + opt->specs[s].width_ms > wm_ttl_ms)
+            wm_ttl_ms = opt->specs[s].retention_ms + opt->specs[s].width_ms;
+    int64_t candidate =
+        mp->latest_ms == INT64_MIN ? INT64_MIN : mp->latest_ms - opt->out_of_orderness_ms;
+    char key[MW_SCHEMA_KEY_MAX];
     int rc = mw_redis_cmd_add(cmd, "EVALSHA");
     rc = rc ? rc : mw_redis_cmd_add(cmd, MW_APPLY_SCRIPT_SHA1);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 2 + opt->n_specs + mp->n_windows);
-    rc = rc ? rc
-            : mw_redis_cmd_addf(cmd, "mw:{%s}:dedup:%s:%s", m, b->identity->agent_id,
-                                b->identity->boot_id);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:wm", m);
-    for (size_t s = 0; !rc && s < opt->n_specs; s++)
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:idx:%" PRId64, m, opt->specs[s].width_ms / 1000);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", 3 + opt->n_specs + mp->n_windows);
+    rc = rc ? rc : mw_schema_dedup_chunk_key(key, sizeof key, m, agent, boot, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    rc = rc ? rc : mw_schema_watermark_key(key, sizeof key, m);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    rc = rc ? rc : mw_schema_dedup_key(key, sizeof key, m, agent, boot);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++) {
+        rc = mw_schema_index_key(key, sizeof key, m, opt->specs[s].width_ms);
+        rc = rc ? rc : mw_redis_cmd_add(cmd, key);
+    }
     for (size_t i = 0; !rc && i < mp->n_windows; i++) {
         const struct window_fields *w = &mp->windows[i];
-        rc = mw_redis_cmd_addf(cmd, "mw:{%s}:w:%" PRId64 ":%" PRId64 ":%s", m,
-                               opt->specs[w->spec].width_ms / 1000, w->start_ms, w->version);
+        rc = mw_schema_window_key(key, sizeof key, m, opt->specs[w->spec].width_ms, w->start_ms,
+                                  w->version);
+        rc = rc ? rc : mw_redis_cmd_add(cmd, key);
     }
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence % MW_SCHEMA_DEDUP_CHUNK_BITS);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->dedup_retention_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%zu", opt->n_specs);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->model_watermark_ms);
-    rc = rc ? rc : mw_redis_cmd_addf(cmd, "mw:{%s}:", m);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, candidate);
+    rc = rc ? rc : mw_schema_model_prefix(key, sizeof key, m);
+    rc = rc ? rc : mw_redis_cmd_add(cmd, key);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->label_horizon_ms);
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%.17g", latency_log_gamma());
     rc = rc ? rc : mw_redis_cmd_addf(cmd, "%d", MW_LATENCY_BUCKETS - 1);
@@ -839,8 +857,13 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
         rc ? rc
            : mw_redis_cmd_addf(cmd, "%" PRIu32,
                                opt->pending_shards ? opt->pending_shards : MW_APPLY_PENDING_SHARDS);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRIu64, b->sequence);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, opt->allowed_lateness_ms);
+    rc = rc ? rc : mw_redis_cmd_addf(cmd, "%" PRId64, wm_ttl_ms);
     for (size_t s = 0; !rc && s < opt->n_specs; s++)
         rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].width_ms);
+    for (size_t s = 0; !rc && s < opt->n_specs; s++)
+        rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].retention_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
     const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
@@ -870,12 +893,16 @@ static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
 {
     out->cmds = mw_calloc(pl->n_models + 1, sizeof *out->cmds);
     out->models = mw_calloc(pl->n_models + 1, sizeof *out->models);
-    if (!out->cmds || !out->models)
+    out->counts = mw_calloc(pl->n_models + 1, sizeof *out->counts);
+    if (!out->cmds || !out->models || !out->counts)
         return MW_ENOMEM;
     int rc = 0;
     for (size_t i = 0; !rc && i < pl->n_models; i++) {
         mw_redis_cmd_init(&out->cmds[i]);
         out->n_cmds++;
+        out->counts[i] = pl->models[i].counts;
+        out->late_predictions += pl->models[i].counts.late_predictions;
+        out->late_records += pl->models[i].counts.late_records;
         out->models[i] = mw_strdup(pl->models[i].model);
         rc = out->models[i] ? build_eval(&pl->models[i], pl, &out->cmds[i]) : MW_ENOMEM;
         out->n_models += out->models[i] != NULL;
@@ -884,7 +911,7 @@ static int emit_commands(struct planner *pl, struct mw_apply_plan *out)
         struct mw_redis_cmd *sadd = &out->cmds[out->n_cmds++];
         mw_redis_cmd_init(sadd);
         rc = mw_redis_cmd_add(sadd, "SADD");
-        rc = rc ? rc : mw_redis_cmd_add(sadd, "mw:models");
+        rc = rc ? rc : mw_redis_cmd_add(sadd, MW_SCHEMA_MODELS_KEY);
         for (size_t i = 0; !rc && i < pl->n_models; i++)
             rc = mw_redis_cmd_add(sadd, pl->models[i].model);
     }
@@ -903,8 +930,6 @@ int mw_apply_plan_build(const Modelwatch__V1__Batch *b, const struct mw_apply_op
     for (size_t i = 0; !rc && i < b->n_records; i++)
         rc = plan_record(&pl, b->records[i]);
     rc = rc ? rc : emit_commands(&pl, out);
-    out->late_predictions = pl.late_predictions;
-    out->late_records = pl.late_records;
     free_planner(&pl);
     if (rc)
         mw_apply_plan_free(out);
@@ -921,29 +946,49 @@ void mw_apply_plan_free(struct mw_apply_plan *plan)
         mw_free(plan->models[i]);
     mw_free(plan->cmds);
     mw_free(plan->models);
+    mw_free(plan->counts);
     plan->cmds = NULL;
     plan->models = NULL;
+    plan->counts = NULL;
     plan->n_cmds = plan->n_models = 0;
+}
+
+static bool is_int(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_INTEGER;
 }
 
 int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        !is_int(reply->element[0]))
         return MW_EPARSE;
-    for (size_t i = 0; i < 2; i++)
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER || reply->element[i]->integer < 0)
+    const redisReply *second = reply->element[1];
+    switch (reply->element[0]->integer) {
+    case 1:
+    case 0:
+        if (reply->elements != 3 || !is_int(second) || second->integer < 0 ||
+            !is_int(reply->element[2]))
             return MW_EPARSE;
-    out->applied = reply->element[0]->integer != 0;
-    out->labels_joined = (uint64_t)reply->element[1]->integer;
-    return 0;
-}
-
-int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b)
-{
-    int64_t latest = INT64_MIN;
-    for (size_t i = 0; b->snapshot && i < b->snapshot->n_models; i++)
-        if (b->snapshot->models[i]->bucket_start_ms > latest)
-            latest = b->snapshot->models[i]->bucket_start_ms;
-    return latest;
+        out->outcome = reply->element[0]->integer ? MW_APPLY_APPLIED : MW_APPLY_REPLAY;
+        out->applied = out->outcome == MW_APPLY_APPLIED;
+        out->labels_joined = (uint64_t)second->integer;
+        out->watermark_ms = reply->element[2]->integer;
+        return 0;
+    case -1:
+        if (second->type != REDIS_REPLY_STRING)
+            return MW_EPARSE;
+        out->outcome = MW_APPLY_REFUSED;
+        snprintf(out->reason, sizeof out->reason, "%.*s", (int)second->len, second->str);
+        return 0;
+    case -2:
+        if (!is_int(second))
+            return MW_EPARSE;
+        out->outcome = MW_APPLY_STALE;
+        out->watermark_ms = second->integer;
+        return 0;
+    default:
+        return MW_EPARSE;
+    }
 }

@@ -41,9 +41,18 @@
  *          ("1"/"0", "true"/"false", "yes"/"no", as labels are read), so that its binary and
  *          multi-class metrics agree; otherwise score >= the model's threshold
  *          (labels.binary_threshold[s] in the aggregator's config).
- *   `mw:{<model>}:idx:<res_s>`               sorted set of "<start_ms>:<version>" by start_ms
- *   `mw:{<model>}:wm`                        the model's watermark (ms), highest seen
- *   `mw:{<model>}:dedup:<agent_id>:<boot_id>` bitmap of batch sequence numbers already applied
+ *   `mw:{<model>}:idx:<res_s>`               sorted set of "<start_ms>:<version>" by start_ms;
+ *                                            members of windows that start before now -
+ *                                            retention - width are trimmed at every apply
+ *   `mw:{<model>}:wm`                        the model's watermark (ms): the newest sane event
+ *                                            time applied for it less windows.out_of_orderness;
+ *                                            expires with the longest window retention
+ *   `mw:{<model>}:dedup:<agent_id>:<boot_id>:<chunk>` bitmap of the batch sequence numbers
+ *                                            chunk * 65536 ... chunk * 65536 + 65535 already
+ *                                            applied (at most 8 KiB each; each expires
+ *                                            windows.dedup_retention after its last write)
+ *   `mw:{<model>}:dedup:<agent_id>:<boot_id>` the same for every sequence, as earlier versions
+ *                                            kept it: read, never written (until it expires)
  *   `mw:{<model>}:jp:<bucket_ms>:<shard>`    hash of sampled predictions waiting for their
  *                                            labels (models that expect labels only)
  *   `mw:{<model>}:jl:<bucket_ms>:<shard>`    hash of labels that came before their prediction
@@ -60,15 +69,24 @@
  *                                            a member twice is harmless)
  *
  * Per model in the batch, one EVALSHA runs apply.lua (embedded at build time, loaded once per
- * connection by the store): it sets the batch's bit in the dedup bitmap and, only if the bit
- * was clear, applies every increment of that model and joins its labels. A replayed batch
- * therefore changes nothing, and a batch half-applied before a crash is completed model by
- * model on retry. All updates are increments, so any replica may apply any batch in any order.
- * The script answers {applied, joined}: 1 and the label pairs it joined, or {0, 0} for a replay.
+ * connection by the store). It reads and checks everything first and writes only once no write
+ * can fail, so a model's part of a batch is applied whole or not at all: it sets the batch's
+ * dedup bit and applies every increment of that model and joins its labels, or, for a replay,
+ * changes nothing, or refuses the part (a counter would overflow: the caller sends the batch to
+ * the DLQ). A batch half-applied before a crash (some models done, others not) is completed
+ * model by model on retry. All updates are increments, so any replica may apply any batch in
+ * any order.
  *
- * Lateness: the caller passes the partition's watermark as it stood before this batch. Counters
- * of a window whose end + allowed lateness is at or below it go to the window's `late` field
- * instead of its counts; its records are counted in late_records and skipped.
+ * Lateness, one rule per model: a window is final once its end + windows.allowed_lateness is
+ * at or below the model's watermark `mw:{<model>}:wm` (in Redis, so every replica, partition
+ * and restart judges alike). The watermark is the newest counter bucket start applied for the
+ * model (times ahead of the aggregator's clock were clamped to it at decode, batch_decode.h)
+ * less windows.out_of_orderness, so an agent lagging behind the model's others by more than
+ * out_of_orderness + allowed_lateness has its data counted as late. Counters of a final window
+ * go to its `late` field instead of its counts; its records are counted in `late_records` and
+ * skipped. The plan is built with the watermark the caller last saw (mw_apply_options.
+ * watermark); the script answers "stale" with the current one when that changes the lateness
+ * of any window in the plan, and the caller plans again.
  */
 #ifndef MW_AGGREGATOR_WINDOW_APPLY_H
 #define MW_AGGREGATOR_WINDOW_APPLY_H
@@ -105,13 +123,18 @@ typedef void (*mw_label_policy_fn)(void *ctx, const char *model, struct mw_label
 #define MW_APPLY_PENDING_BUCKET_MS 86400000
 #define MW_APPLY_PENDING_SHARDS 256u
 
+/* The watermark of `model` the plan assumes (INT64_MIN: none known). */
+typedef int64_t (*mw_watermark_fn)(void *ctx, const char *model);
+
 struct mw_apply_options {
     const struct mw_window_spec *specs; /* at most 2 resolutions */
     size_t n_specs;
     int64_t dedup_retention_ms;
+    mw_watermark_fn watermark; /* may be NULL: every model's is watermark_ms */
+    void *watermark_ctx;
     int64_t watermark_ms; /* INT64_MIN: nothing is late */
     int64_t allowed_lateness_ms;
-    int64_t model_watermark_ms;   /* written to mw:{M}:wm when higher than what is there */
+    int64_t out_of_orderness_ms;  /* how far the watermark trails the newest bucket start */
     int64_t label_horizon_ms;     /* how long one side of a label join waits for the other */
     mw_profile_lookup_fn profile; /* may be NULL: no drift fields */
     bool sketch_always;           /* value sketches even for records a profile bins */
@@ -123,12 +146,21 @@ struct mw_apply_options {
     uint32_t pending_shards;   /* hashes per new bucket; 0: default */
 };
 
+/* What one model's part of a batch holds, as planned. */
+struct mw_apply_counts {
+    uint64_t predictions;      /* its counters' predictions, late ones included */
+    uint64_t late_predictions; /* in windows final under the watermark assumed */
+    uint64_t records;          /* its sampled prediction records */
+    uint64_t late_records;
+};
+
 struct mw_apply_plan {
     struct mw_redis_cmd *cmds; /* one EVALSHA per model, then one SADD mw:models */
     size_t n_cmds;
     char **models; /* models[i] is the model cmds[i] applies, i < n_models; owned */
+    struct mw_apply_counts *counts; /* counts[i] of models[i]; owned */
     size_t n_models;
-    uint64_t late_predictions;
+    uint64_t late_predictions; /* summed over models */
     uint64_t late_records;
 };
 
@@ -140,18 +172,24 @@ int mw_apply_plan_build(const Modelwatch__V1__Batch *b, const struct mw_apply_op
                         struct mw_apply_plan *out);
 void mw_apply_plan_free(struct mw_apply_plan *plan);
 
-/* The latest event time the batch vouches for: its highest counter bucket start (INT64_MIN for
- * a batch without counters). */
-int64_t mw_apply_batch_event_time(const Modelwatch__V1__Batch *b);
-
 /* What one model's EVALSHA answered. */
-struct mw_apply_result {
-    bool applied;           /* false: a replay, nothing changed */
-    uint64_t labels_joined; /* label/prediction pairs joined by this application */
+enum mw_apply_outcome {
+    MW_APPLY_APPLIED, /* the part changed Redis */
+    MW_APPLY_REPLAY,  /* already applied: nothing changed */
+    MW_APPLY_REFUSED, /* cannot be applied (reason says why): nothing changed */
+    MW_APPLY_STALE    /* planned with an outdated watermark: nothing changed, plan again */
 };
 
-/* Read apply.lua's reply {applied, joined}. Returns 0, or MW_EPARSE for any other reply
- * (including an error reply). */
+struct mw_apply_result {
+    enum mw_apply_outcome outcome;
+    bool applied;           /* outcome == MW_APPLY_APPLIED */
+    uint64_t labels_joined; /* label/prediction pairs joined by this application */
+    int64_t watermark_ms;   /* the model's watermark after the call (not for REFUSED) */
+    char reason[200];       /* REFUSED: what could not be applied */
+};
+
+/* Read apply.lua's reply. Returns 0, or MW_EPARSE for any other reply (including an error
+ * reply). */
 int mw_apply_reply_parse(const redisReply *reply, struct mw_apply_result *out);
 
 /* apply.lua, embedded at build time (apply_script.c is generated by embed_lua.py): its text,

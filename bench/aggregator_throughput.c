@@ -238,6 +238,7 @@ int main(int argc, char **argv)
                                    .dedup_retention_ms = 604800000,
                                    .watermark_ms = INT64_MIN,
                                    .allowed_lateness_ms = 300000,
+                                   .out_of_orderness_ms = 300000,
                                    .label_horizon_ms = 604800000,
                                    .now_ms = t0 + batches * records * 50,
                                    .profile = lookup,
@@ -267,7 +268,6 @@ int main(int argc, char **argv)
         enum mw_dlq_reason why;
         if (mw_batch_decode(z, wire[i].data, wire[i].len, "1", 256u << 20, &scratch, &b, &why) != 0)
             return 1;
-        opt.model_watermark_ms = t0 + i * records * 50;
         struct mw_apply_plan plan;
         if (mw_apply_plan_build(b, &opt, &plan) != 0)
             return 1;

@@ -1054,6 +1054,36 @@ static int check_required(const struct scope *sc, size_t line)
     return 0;
 }
 
+/* A broken `relate` rule of the table (see config.h): among keys the file set, the one set last
+ * (where the conflict shows); otherwise the first among keys left at their default. */
+static int check_relations(const struct scope *sc)
+{
+    char why[320], last_why[320];
+    size_t last = SIZE_MAX;
+    for (size_t i = 0; sc->table[i].key; i++) {
+        const struct mw_cfg_field *f = &sc->table[i];
+        if (!f->relate || !sc->set_line[i] ||
+            (last != SIZE_MAX && sc->set_line[i] < sc->set_line[last]))
+            continue;
+        why[0] = '\0';
+        if (!f->relate(sc->obj, why, sizeof why)) {
+            last = i;
+            memcpy(last_why, why, sizeof why);
+        }
+    }
+    if (last != SIZE_MAX)
+        return fail(sc->src->err, MW_ECONFIG, sc->src->name, sc->set_line[last], "%s%s: %s",
+                    sc->disp, sc->table[last].key, last_why);
+    for (size_t i = 0; sc->table[i].key; i++) {
+        const struct mw_cfg_field *f = &sc->table[i];
+        why[0] = '\0';
+        if (f->relate && !sc->set_line[i] && !f->relate(sc->obj, why, sizeof why))
+            return fail(sc->src->err, MW_ECONFIG, sc->src->name, 0, "%s%s: %s", sc->disp, f->key,
+                        why);
+    }
+    return 0;
+}
+
 static size_t table_len(const struct mw_cfg_field *table)
 {
     size_t n = 0;
@@ -1076,6 +1106,8 @@ static int apply_table(const struct source *src, const struct mw_cfg_field *tabl
     int rc = map && map->kind == NODE_MAP ? walk_map(&sc, map, "", 0) : 0;
     if (!rc)
         rc = check_required(&sc, line);
+    if (!rc)
+        rc = check_relations(&sc);
     mw_free(sc.set_line);
     return rc;
 }

@@ -69,6 +69,13 @@ struct mw_cfg_field {
     /* Optional check of a scalar value after it parsed: NULL when fine, else why not (static
      * text), reported as FILE:LINE: KEY: why. For rules the type and bounds cannot say. */
     const char *(*check)(const void *value);
+    /* Optional rule relating this field to others, checked once its whole table has loaded:
+     * returns false and writes why into `why` when `obj` (the whole config struct, or list
+     * element) breaks it. Reported as FILE:LINE: KEY: why at the line that set this key, or as
+     * FILE: KEY: why when it kept its default. Of broken rules on keys the file set, the one on
+     * the key set last is reported (where the conflict shows), so a rule put on each key it
+     * relates points at a line the user wrote. */
+    bool (*relate)(const void *obj, char *why, size_t why_size);
 };
 
 /* A table ends with an entry whose key is NULL. */

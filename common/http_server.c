@@ -44,6 +44,9 @@
 #define DEFAULT_MAX_BODY_BYTES (1024u * 1024u)
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_IDLE_TIMEOUT_MS 30000u
+#define DEFAULT_REQUEST_TIMEOUT_MS 10000u
+/* A body may take request_timeout plus a second per this many bytes announced. */
+#define MIN_BODY_BYTES_PER_S (64u * 1024u)
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -72,6 +75,9 @@ struct mw_http_server {
     size_t max_body_bytes;
     int max_connections;
     uint64_t idle_timeout_ms;
+    uint64_t request_timeout_ms;
+    int max_connections_per_client;
+    struct mw_http_server_stats stats;
     struct route *routes;
     size_t n_routes;
     size_t cap_routes;
@@ -103,7 +109,11 @@ struct conn {
     bool close_after_write;
     bool message_done;
     bool continue_in_flight;
-    struct mw_buf in; /* received, not yet parsed: [in_off, in.len) */
+    bool request_started;         /* bytes of a request not yet dispatched have arrived */
+    uint64_t request_deadline_ms; /* loop time by which that request must be whole */
+    uint64_t waiting_since_ms;    /* loop time it last began waiting for a request */
+    struct sockaddr_storage peer; /* family 0 when unknown */
+    struct mw_buf in;             /* received, not yet parsed: [in_off, in.len) */
     size_t in_off;
     /* the request being parsed */
     struct mw_buf url;
@@ -270,14 +280,46 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
+static void conn_fail(struct conn *c, int status);
+
 static void on_timer(uv_timer_t *timer)
 {
-    conn_close(timer->data);
+    struct conn *c = timer->data;
+    if (c->state == CONN_READING && c->request_started &&
+        uv_now(c->srv->loop) >= c->request_deadline_ms) {
+        c->srv->stats.request_timeouts++;
+        MW_LOG_DEBUG("http", "request timed out", "request_timeout_ms=%llu",
+                     (unsigned long long)c->srv->request_timeout_ms);
+        conn_fail(c, 408);
+        return;
+    }
+    conn_close(c);
 }
 
 static void conn_arm_timer(struct conn *c, uint64_t ms)
 {
     uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* While reading: the idle timeout, cut short by the deadline of a request in progress. */
+static void conn_arm_read_timer(struct conn *c)
+{
+    uint64_t ms = c->srv->idle_timeout_ms;
+    if (c->request_started) {
+        uint64_t now = uv_now(c->srv->loop);
+        uint64_t left = c->request_deadline_ms > now ? c->request_deadline_ms - now : 0;
+        ms = left < ms ? left : ms;
+    }
+    conn_arm_timer(c, ms ? ms : 1);
+}
+
+/* Input of a new request is here: its deadline starts now, and trickling does not move it. */
+static void conn_start_request_clock(struct conn *c)
+{
+    if (c->request_started || c->in_off >= c->in.len)
+        return;
+    c->request_started = true;
+    c->request_deadline_ms = uv_now(c->srv->loop) + c->srv->request_timeout_ms;
 }
 
 /* ---- connections: reading ---------------------------------------------------------------- */
@@ -334,7 +376,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->state == CONN_READING) {
-        conn_arm_timer(c, c->srv->idle_timeout_ms);
+        conn_start_request_clock(c);
+        conn_arm_read_timer(c);
         conn_process(c);
     } else {
         conn_update_reading(c);
@@ -386,7 +429,9 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->state = CONN_READING;
-    conn_arm_timer(c, c->srv->idle_timeout_ms);
+    c->waiting_since_ms = uv_now(c->srv->loop);
+    conn_start_request_clock(c); /* a pipelined request already here */
+    conn_arm_read_timer(c);
     conn_process(c);
 }
 
@@ -673,6 +718,7 @@ static void conn_dispatch(struct conn *c)
     }
     if (!ex->keep_alive)
         c->close_after_write = true;
+    c->request_started = false;
     c->pending = ex;
     c->state = CONN_HANDLING;
     uv_timer_stop(&c->timer);
@@ -786,6 +832,16 @@ static int on_headers_complete(http_parser *p)
         c->error_status = 413;
         return -1;
     }
+    /* The body gets its own time, in proportion to what is announced (a chunked one: the most
+     * it may be). */
+    uint64_t body_bytes = has_length               ? p->content_length
+                          : (p->flags & F_CHUNKED) ? c->srv->max_body_bytes
+                                                   : 0;
+    if (body_bytes && c->state == CONN_READING) {
+        c->request_deadline_ms = uv_now(c->srv->loop) + c->srv->request_timeout_ms +
+                                 body_bytes * 1000u / MIN_BODY_BYTES_PER_S;
+        conn_arm_read_timer(c);
+    }
     if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1 &&
         ((has_length && p->content_length > 0) || (p->flags & F_CHUNKED)))
         send_continue(c);
@@ -881,8 +937,8 @@ static void free_handle(uv_handle_t *handle)
     mw_free(handle);
 }
 
-/* Over the connection limit: accept and close at once, so the peer is told rather than left
- * waiting in the backlog. */
+/* Out of memory for a connection: accept and close at once, so the peer is told rather than
+ * left waiting in the backlog. */
 static void reject_connection(struct mw_http_server *srv)
 {
     uv_tcp_t *tcp = mw_malloc(sizeof *tcp);
@@ -921,6 +977,67 @@ static struct conn *conn_new(struct mw_http_server *srv)
     return c;
 }
 
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Open connections of the same peer address as `c`, besides `c`. */
+static int connections_of_peer(const struct mw_http_server *srv, const struct conn *c)
+{
+    int n = 0;
+    for (const struct conn *o = srv->conns; o; o = o->next)
+        if (o != c && !o->closing && same_address(&o->peer, &c->peer))
+            n++;
+    return n;
+}
+
+/* Make room on a full server for `c`: close the connection that has waited longest for a
+ * request (an idle keep-alive one, or one trickling its request in). Exchanges being handled or
+ * answered are left alone. Returns false when there is none. */
+static bool evict_one(struct mw_http_server *srv, const struct conn *c)
+{
+    struct conn *oldest = NULL;
+    for (struct conn *o = srv->conns; o; o = o->next)
+        if (o != c && !o->closing && o->state == CONN_READING &&
+            (!oldest || o->waiting_since_ms < oldest->waiting_since_ms))
+            oldest = o;
+    if (!oldest)
+        return false;
+    srv->stats.evicted++;
+    conn_close(oldest);
+    return true;
+}
+
+/* Whether `c`, just accepted, may stay: its address under its share, and a slot free or made
+ * free. */
+static bool admit(struct mw_http_server *srv, struct conn *c)
+{
+    if (c->peer.ss_family && connections_of_peer(srv, c) >= srv->max_connections_per_client) {
+        srv->stats.refused_per_client++;
+        MW_LOG_DEBUG("http", "connection refused: too many from one address",
+                     "max_connections_per_client=%d", srv->max_connections_per_client);
+        return false;
+    }
+    int open = 0;
+    for (const struct conn *o = srv->conns; o; o = o->next)
+        open += o != c && !o->closing;
+    if (open >= srv->max_connections && !evict_one(srv, c)) {
+        srv->stats.refused_full++;
+        MW_LOG_DEBUG("http", "connection refused", "max_connections=%d", srv->max_connections);
+        return false;
+    }
+    return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct mw_http_server *srv = listener->data;
@@ -930,11 +1047,6 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (srv->closing)
         return;
-    if (srv->n_conns >= srv->max_connections) {
-        MW_LOG_DEBUG("http", "connection refused", "max_connections=%d", srv->max_connections);
-        reject_connection(srv);
-        return;
-    }
     struct conn *c = conn_new(srv);
     if (!c) {
         reject_connection(srv);
@@ -944,8 +1056,16 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c);
         return;
     }
+    int len = sizeof c->peer;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len) != 0)
+        memset(&c->peer, 0, sizeof c->peer);
+    c->waiting_since_ms = uv_now(srv->loop);
+    if (!admit(srv, c)) {
+        conn_close(c); /* the peer is told at once rather than left waiting */
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_arm_timer(c, srv->idle_timeout_ms);
+    conn_arm_read_timer(c);
     conn_update_reading(c);
 }
 
@@ -1037,6 +1157,11 @@ static void apply_defaults(struct mw_http_server_options *o)
         o->max_connections = DEFAULT_MAX_CONNECTIONS;
     if (!o->idle_timeout_ms)
         o->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (!o->request_timeout_ms)
+        o->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    if (o->max_connections_per_client <= 0)
+        o->max_connections_per_client =
+            o->max_connections >= 4 ? o->max_connections / 4 : o->max_connections;
 }
 
 static int parse_address(const char *host, int port, struct sockaddr_storage *addr)
@@ -1123,6 +1248,8 @@ int mw_http_server_create(uv_loop_t *loop, const struct mw_http_server_options *
     srv->max_body_bytes = o.max_body_bytes;
     srv->max_connections = o.max_connections;
     srv->idle_timeout_ms = o.idle_timeout_ms;
+    srv->request_timeout_ms = o.request_timeout_ms;
+    srv->max_connections_per_client = o.max_connections_per_client;
     int rc = add_builtin_routes(srv);
     if (rc) {
         srv->closing = srv->listener_closed = true;
@@ -1153,6 +1280,12 @@ void mw_http_server_destroy(struct mw_http_server *srv)
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
     for (struct conn *c = srv->conns; c; c = c->next)
         conn_close(c);
+}
+
+struct mw_http_server_stats mw_http_server_stats(const struct mw_http_server *srv)
+{
+    struct mw_http_server_stats none = {0};
+    return srv ? srv->stats : none;
 }
 
 int mw_http_server_port(const struct mw_http_server *srv)

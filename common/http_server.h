@@ -4,6 +4,10 @@
  *
  * Requests are parsed with http-parser; bounded header and body sizes (431 / 413), a bounded
  * number of connections, idle timeouts, keep-alive and pipelined requests answered in order.
+ * Slow clients cannot hold the server (slowloris): a request must arrive within a deadline that
+ * trickling bytes do not extend, one peer address holds at most its share of the connections,
+ * and a full server closes the connection that has waited longest for a request to make room,
+ * so /healthz keeps answering.
  * A handler gets an exchange and answers it with mw_http_respond(), at once or later (after a
  * Redis reply): the exchange stays valid until answered even if the peer has gone, in which case
  * the answer is discarded. Malformed requests get 400 and the connection is closed; the server
@@ -50,6 +54,19 @@ struct mw_http_server_options {
     size_t max_body_bytes;    /* default 1 MiB */
     int max_connections;      /* default 256 */
     uint64_t idle_timeout_ms; /* default 30 s */
+    /* A request's head must arrive whole within this from its first byte (default 10 s); its
+     * body gets this again plus a second per 64 KiB announced. A slow sender is answered 408
+     * and closed, however steadily it trickles. */
+    uint64_t request_timeout_ms;
+    int max_connections_per_client; /* from one peer address; default max_connections / 4 */
+};
+
+/* Connections refused or cut off by the limits, since start. */
+struct mw_http_server_stats {
+    uint64_t refused_full;       /* every slot busy with requests in progress */
+    uint64_t refused_per_client; /* the peer address already held its share */
+    uint64_t evicted;            /* waiting longest for a request when the server was full */
+    uint64_t request_timeouts;   /* a request that did not arrive within request_timeout */
 };
 
 /* Listen on host:port on `loop`. Returns 0, MW_EINVAL, MW_ESYS (bind/listen failed; logged with
@@ -60,6 +77,9 @@ int mw_http_server_create(uv_loop_t *loop, const struct mw_http_server_options *
 /* Stop listening, close every connection, free the server once the loop has run the close
  * callbacks. Pending exchanges are answered with nothing. Accepts NULL. */
 void mw_http_server_destroy(struct mw_http_server *srv);
+
+/* The counters above; NULL-safe (all zero). */
+struct mw_http_server_stats mw_http_server_stats(const struct mw_http_server *srv);
 
 /* The port actually bound. */
 int mw_http_server_port(const struct mw_http_server *srv);

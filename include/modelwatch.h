@@ -12,7 +12,9 @@
  * and return a negative MW_E* code on bad arguments instead of crashing.
  *
  * All functions are thread-safe; one client may be shared by every thread of the process. Open
- * the client after fork(): a child does not inherit the client's background thread.
+ * the client after fork(): a child does not inherit the client's background thread, so in a
+ * child every call on an inherited client returns MW_EFORKED (counted as a drop) and
+ * mw_client_close() only frees the child's copy.
  *
  *     mw_client *c;
  *     if (mw_client_open("ipc:///run/modelwatch/agent.sock", &c) == 0) {
@@ -49,7 +51,8 @@ extern "C" {
     XX(EFULL, -3, "queue or buffer full")                                                          \
     XX(EAGAIN, -4, "resource temporarily unavailable")                                             \
     XX(ETOOBIG, -6, "message too large")                                                           \
-    XX(ETRANSPORT, -13, "transport error")
+    XX(ETRANSPORT, -13, "transport error")                                                         \
+    XX(EFORKED, -17, "client inherited across fork(); open one in this process")
 
 enum mw_errno {
 #define MW__ERRNO_ENUM(name, value, msg) MW_##name = (value),
@@ -176,7 +179,8 @@ MW_EXTERN void mw_client_close(mw_client *client);
  * Hand every message captured before the call to the transport, waiting at most `timeout_ms`.
  * This call blocks (it is for tests, benchmarks and orderly shutdowns, not for the request
  * path). Returns 0 when everything was handed over, MW_EAGAIN when the time ran out (the
- * messages stay buffered), MW_EINVAL for NULL. A no-op for an unbuffered client.
+ * messages stay buffered), MW_EINVAL for NULL, MW_EFORKED for a client inherited across
+ * fork(). A no-op for an unbuffered client.
  */
 MW_EXTERN int mw_client_flush(mw_client *client, unsigned timeout_ms);
 
@@ -185,7 +189,8 @@ MW_EXTERN int mw_client_flush(mw_client *client, unsigned timeout_ms);
  * agent within about options.flush_interval_us); MW_EINVAL for bad arguments (NULL, empty
  * names, non-finite numbers, too many features); MW_ETOOBIG when the encoded event exceeds
  * MW_MAX_MESSAGE_BYTES; MW_EAGAIN when no agent is connected or the client's buffer is full, in
- * which case the event is dropped and counted.
+ * which case the event is dropped and counted; MW_EFORKED in a child process that inherited the
+ * client (open a new client there).
  */
 MW_EXTERN int mw_capture(mw_client *client, const struct mw_event *event);
 

@@ -18,6 +18,9 @@
  *     rtt BROKER_ID|all MS        -> ok
  *     topic NAME PARTITIONS       -> ok
  *     offsets NAME                -> ok 0:HIGH 1:HIGH ...   (partition:end offset, in order)
+ *     produce-errors ERROR COUNT  -> ok    (the next COUNT produce requests, on any broker, fail
+ *                                           with Kafka error ERROR: a name such as
+ *                                           MSG_SIZE_TOO_LARGE, or its number)
  *
  * Caveat: the mock keeps only about the last 5 MB per partition in memory and drops older
  * messages, so tests count by end offsets ("offsets") or consume while producing.
@@ -58,6 +61,8 @@
 #define MW_DK_REPLY_BYTES 32768     /* fits MW_DK_MAX_PARTITIONS "P:OFFSET" pairs */
 #define MW_DK_QUERY_TIMEOUT_MS 3000 /* whole budget of one "offsets" command */
 #define MW_DK_SEND_TIMEOUT_MS 2000  /* a client that does not read its replies is dropped */
+#define MW_DK_MAX_INJECTED 10000    /* "produce-errors" COUNT */
+#define MW_DK_API_PRODUCE 0         /* Kafka's ApiKey of ProduceRequest */
 
 struct topic_spec {
     char name[MW_DK_MAX_TOPIC_NAME + 1];
@@ -129,7 +134,8 @@ static void usage(FILE *out)
             "                          modelwatch.telemetry:4 and modelwatch.telemetry.dlq:1)\n"
             "  --control-file PATH     open a control port on 127.0.0.1 and write its address\n"
             "                          here; commands: ping, down|up ID|all, rtt ID|all MS,\n"
-            "                          topic NAME PARTS, offsets NAME\n"
+            "                          topic NAME PARTS, offsets NAME,\n"
+            "                          produce-errors ERROR COUNT\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  --help                  print this help\n",
             MW_DK_MAX_BROKERS);
@@ -610,9 +616,52 @@ static int cmd_offsets(struct devkafka *dk, char **argv, char *reply, size_t siz
     return append_end_offsets(rk, argv[1], n_partitions, deadline_ms, reply, size);
 }
 
+/* A broker error by its name without the "RD_KAFKA_RESP_ERR_" prefix, or by its number. */
+static int parse_kafka_error(const char *text, rd_kafka_resp_err_t *out)
+{
+    long code;
+    if (parse_long(text, 1, 32767, &code) == 0) {
+        *out = (rd_kafka_resp_err_t)code;
+        return 0;
+    }
+    const struct rd_kafka_err_desc *descs;
+    size_t n;
+    rd_kafka_get_err_descs(&descs, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (descs[i].code > 0 && descs[i].name && strcmp(descs[i].name, text) == 0) {
+            *out = descs[i].code;
+            return 0;
+        }
+    }
+    return MW_EINVAL;
+}
+
+static int cmd_produce_errors(struct devkafka *dk, char **argv, char *reply, size_t size)
+{
+    static rd_kafka_resp_err_t errs[MW_DK_MAX_INJECTED];
+    rd_kafka_resp_err_t err;
+    long count;
+    if (parse_kafka_error(argv[1], &err) != 0)
+        return reply_error(reply, size, MW_EINVAL, "unknown Kafka error");
+    if (parse_long(argv[2], 1, MW_DK_MAX_INJECTED, &count) != 0)
+        return reply_error(reply, size, MW_EINVAL, "bad count (1..10000)");
+    for (long i = 0; i < count; i++)
+        errs[i] = err;
+    rd_kafka_mock_push_request_errors_array(dk->mcluster, MW_DK_API_PRODUCE, (size_t)count, errs);
+    MW_LOG_INFO(COMP, "produce errors injected", "error=%s count=%ld", rd_kafka_err2name(err),
+                count);
+    snprintf(reply, size, "ok");
+    return 0;
+}
+
 static const struct ctl_command ctl_commands[] = {
-    {"ping", 1, cmd_ping}, {"down", 2, cmd_down},   {"up", 2, cmd_up},
-    {"rtt", 3, cmd_rtt},   {"topic", 3, cmd_topic}, {"offsets", 2, cmd_offsets},
+    {"ping", 1, cmd_ping},
+    {"down", 2, cmd_down},
+    {"up", 2, cmd_up},
+    {"rtt", 3, cmd_rtt},
+    {"topic", 3, cmd_topic},
+    {"offsets", 2, cmd_offsets},
+    {"produce-errors", 3, cmd_produce_errors},
 };
 
 /* Split line in place at spaces and tabs. Returns the word count, or -1 if more than max. */

@@ -23,6 +23,17 @@
  * the rest. The sender zeroes what it consumed before it moves `tail`, so a header not yet
  * written reads as REC_EMPTY and the sender waits for it.
  *
+ * An agent that stops (SIGTERM) removes its ipc:// socket file first and reads until its
+ * clients are quiet. The sender looks for the file before each send (a stat in the sender's
+ * thread, never in a caller's) and, while it is gone, holds what it has for the next agent
+ * instead of handing it to one that is about to close its socket with it unread.
+ *
+ * A child of fork() inherits the client's memory and nanomsg socket but neither the sender
+ * thread nor nanomsg's worker threads. A pthread_atfork handler bumps a process-wide fork
+ * generation in the child; a client opened in an older generation refuses every call with
+ * MW_EFORKED (a relaxed load on the request path, no system call), and its close only frees
+ * memory: joining the absent sender or closing the socket would hang.
+ *
  * With options.unbuffered there is no ring and no thread: each call sends its own nanomsg
  * message with NN_DONTWAIT from a per-thread buffer, as libmodelwatch first did.
  */
@@ -42,6 +53,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +93,7 @@ struct ring_hdr {
 struct mw_client {
     int sock;
     bool buffered;
+    unsigned fork_generation; /* fork_generation when opened */
     atomic_uint_fast64_t n_sent;
     atomic_uint_fast64_t n_dropped;
     /* Producers' side: bytes of the ring reserved so far (a position that only grows). */
@@ -101,6 +114,7 @@ struct mw_client {
     uint64_t batch_bytes; /* send once this much is waiting; at most MW_MAX_COALESCED_BYTES */
     uint64_t flush_interval_ns;
     uint64_t close_timeout_ns;
+    char *ipc_path; /* the agent's socket file for an ipc:// endpoint, else NULL */
     pthread_t sender;
 };
 
@@ -112,6 +126,26 @@ struct encode_scratch {
     Modelwatch__V1__Feature *feature_ptrs[MW_MAX_FEATURES];
 };
 static _Thread_local struct encode_scratch scratch;
+
+/* Bumped in every child of fork(); see the file comment. */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* True in a child of fork() that inherited the client from its parent. */
+static bool inherited(const mw_client *c)
+{
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed) != c->fork_generation;
+}
 
 static bool nonempty(const char *s)
 {
@@ -343,6 +377,13 @@ static void pause_briefly(void)
     nanosleep(&ts, NULL);
 }
 
+/* False while the agent's ipc:// socket file is missing: it is stopping (or not started). */
+static bool agent_socket_present(const mw_client *c)
+{
+    struct stat st;
+    return !c->ipc_path || stat(c->ipc_path, &st) == 0 || errno != ENOENT;
+}
+
 /* Closing: keep the connection CLOSE_GRACE_NS after the last send, within the close timeout. */
 static void linger_after_last_send(uint64_t last_send_ns, uint64_t close_deadline_ns)
 {
@@ -419,6 +460,14 @@ static void *sender_main(void *arg)
             }
             first_seen_ns = 0; /* what is left waits its own interval, from now */
         }
+        if (!agent_socket_present(c)) {
+            /* The agent is stopping: hold the message for the next one (close gives up on it
+             * at its deadline, counted). */
+            update_connected(c);
+            struct timespec ts = {0, (long)SEND_TIMEOUT_MS * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         if (nn_send(c->sock, &msg, NN_MSG, 0) >= 0) {
             last_send_ns = mw_clock_mono_ns();
             msg = NULL;
@@ -474,9 +523,11 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         return MW_EINVAL;
     *out = NULL;
     struct mw_client_options opts = options ? *options : (struct mw_client_options){0};
+    pthread_once(&atfork_once, register_atfork);
     mw_client *c = mw_calloc(1, sizeof *c);
     if (!c)
         return MW_ENOMEM;
+    c->fork_generation = atomic_load(&fork_generation);
     int err = 0;
     c->buffered = !opts.unbuffered;
     uint64_t ring_bytes = ring_size_for(opts.buffer_bytes);
@@ -495,6 +546,11 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         1000ull * (opts.flush_interval_us ? opts.flush_interval_us : FLUSH_INTERVAL_DEFAULT_US);
     c->close_timeout_ns =
         1000000ull * (opts.close_timeout_ms ? opts.close_timeout_ms : CLOSE_TIMEOUT_DEFAULT_MS);
+    if (strncmp(endpoint, "ipc://", 6) == 0 && !(c->ipc_path = mw_strdup(endpoint + 6))) {
+        mw_free(c->ring);
+        mw_free(c);
+        return MW_ENOMEM;
+    }
     c->sock = nn_socket(AF_SP, NN_PUSH);
     if (c->sock < 0) {
         err = errno;
@@ -532,6 +588,7 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
 fail_close:
     nn_close(c->sock);
 fail_free:
+    mw_free(c->ipc_path);
     mw_free(c->ring);
     mw_free(c);
     /* A malformed address or an unknown transport is the caller's mistake, not the network's. */
@@ -548,12 +605,20 @@ void mw_client_close(mw_client *client)
 {
     if (!client)
         return;
+    if (inherited(client)) {
+        /* The parent's sender and nanomsg's threads are not here: free our copy only. */
+        mw_free(client->ipc_path);
+        mw_free(client->ring);
+        mw_free(client);
+        return;
+    }
     if (client->buffered) {
         atomic_store(&client->closing, true);
         kick_sender(client);
         pthread_join(client->sender, NULL);
     }
     nn_close(client->sock);
+    mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
 }
@@ -562,6 +627,8 @@ int mw_client_flush(mw_client *client, unsigned timeout_ms)
 {
     if (!client)
         return MW_EINVAL;
+    if (inherited(client))
+        return MW_EFORKED;
     if (!client->buffered)
         return 0;
     uint64_t target = atomic_load(&client->head);
@@ -613,6 +680,8 @@ static int enqueue(mw_client *c, const Modelwatch__V1__ClientMessage *msg, size_
 /* Pack and send one message without blocking. */
 static int send_message(mw_client *c, const Modelwatch__V1__ClientMessage *msg)
 {
+    if (inherited(c))
+        return drop(c, MW_EFORKED);
     size_t size = modelwatch__v1__client_message__get_packed_size(msg);
     if (size > MW_MAX_MESSAGE_BYTES)
         return drop(c, MW_ETOOBIG);

@@ -12,7 +12,13 @@ keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 
 bash "$root/deploy/local/install-deps.sh"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" >/dev/null
+# The demo runs the development tools (modelwatch-devkafka, modelwatch-loadgen) from the build
+# directory; -Ddev_tools=true says so (and would install them with the rest).
+if [ -f "$build/build.ninja" ]; then
+  meson configure "$build" -Ddev_tools=true >/dev/null
+else
+  meson setup "$build" "$root" -Ddev_tools=true >/dev/null
+fi
 ninja -C "$build" >/dev/null
 
 free_port() {

@@ -3,8 +3,9 @@
 # installed yet. Idempotent: with everything present it changes nothing and needs no network.
 #   install-deps.sh          build + run dependencies
 #   install-deps.sh --test   also what the tests use (redis-server, numpy/scipy/sklearn oracles,
+#                            PyYAML (rule files, manifests and dashboards read back),
 #                            prometheus: promtool and the server test_prometheus scrapes with,
-#                            valgrind)
+#                            valgrind, groff-base (man pages are checked with groff))
 set -euo pipefail
 
 packages=(
@@ -15,7 +16,7 @@ packages=(
   redis-server curl python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3-numpy python3-scipy python3-sklearn prometheus valgrind)
+  packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml prometheus valgrind groff-base)
 fi
 
 missing=()

@@ -9,8 +9,12 @@ build="${1:-$root/build}"
 shift || true
 
 bash "$root/deploy/local/install-deps.sh" --test
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" "$root" --werror
+# The integration tests run the development tools (modelwatch-devkafka, modelwatch-loadgen) from
+# the build directory; -Ddev_tools=true says so (and test_install checks they are installed).
+if [ -f "$build/build.ninja" ]; then
+  meson configure "$build" -Ddev_tools=true
+else
+  meson setup "$build" "$root" --werror -Ddev_tools=true
 fi
 ninja -C "$build"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"

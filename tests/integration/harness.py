@@ -135,8 +135,10 @@ class Cluster:
             f.write(text)
         return path
 
-    def start_aggregator(self, name="aggregator", extra=""):
+    def start_aggregator(self, name="aggregator", extra="", kafka_properties=None):
+        """Start an aggregator; `kafka_properties` adds librdkafka properties (a dict)."""
         port = free_port()
+        props = "".join(f'    {k}: "{v}"\n' for k, v in (kafka_properties or {}).items())
         cfg = self.write_config(f"{name}.yaml", f"""
 log_level: info
 kafka:
@@ -146,7 +148,7 @@ kafka:
     # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
     session.timeout.ms: "6000"
     heartbeat.interval.ms: "500"
-redis:
+{props}redis:
   port: {self.redis_port}
   retry_max: 500ms
 http:
@@ -158,6 +160,23 @@ http:
         proc.http_port = port
         wait_for(lambda: http_get(port, "/healthz")[0] == 200, 15, f"{name} /healthz")
         return proc
+
+    def produce_batches(self, batches, timeout_s=120):
+        """Write crafted batches (bench/batch_json.h descriptions, plus "partition", "key",
+        "copies") into the telemetry topic, in order, with mw-produce-junk."""
+        path = os.path.join(self.dir, f"batches-{time.monotonic_ns()}.json")
+        with open(path, "w") as f:
+            json.dump(batches, f)
+        out = subprocess.run([self.binary("tests/integration/mw-produce-junk"), "-b",
+                              self.bootstrap_file, "-j", path], capture_output=True,
+                             timeout=timeout_s)
+        if out.returncode != 0:
+            raise TestFailure(f"mw-produce-junk failed: {out.stderr.decode()}")
+        want = sum(b.get("copies", 1) for b in batches)
+        got = json.loads(out.stdout)["delivered"]
+        if got != want:
+            raise TestFailure(f"mw-produce-junk delivered {got} of {want} batches")
+        return got
 
     def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None,
                     spool_options=""):

@@ -1,8 +1,13 @@
 /*
  * produce_junk.c — writes bad records into a telemetry topic, as a broken or hostile producer
  * would: random bytes, truncated copies of a valid batch, valid batches with an unknown schema
- * version, and zstd frames holding garbage. Prints how many of each it delivered, as JSON.
+ * version, and zstd frames holding garbage; and, with -j FILE, well-formed batches carrying
+ * whatever values FILE describes (a JSON array of batch_json.h descriptions, each with optional
+ * "partition", "key" (default: the agent id), "schema" (the mw-schema header, default "1") and
+ * "copies" (how many times to produce it, default 1)), in order. Prints how many records it
+ * delivered, as JSON.
  */
+#include "batch_json.h"
 #include "kafka_conf.h"
 #include "telemetry.pb-c.h"
 #include "zframe.h"
@@ -54,24 +59,74 @@ static void valid_batch(struct mw_buf *out)
     mw_zframe_ctx_destroy(z);
 }
 
-static void produce(rd_kafka_t *rk, const char *topic, const void *data, size_t len,
-                    const char *schema)
+static void produce_to(rd_kafka_t *rk, const char *topic, int32_t partition, const char *key,
+                       const void *data, size_t len, const char *schema)
 {
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     if (schema)
         rd_kafka_header_add(h, "mw-schema", -1, schema, -1);
-    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE((void *)data, len),
-                             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                             RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                             RD_KAFKA_V_VALUE((void *)data, len), RD_KAFKA_V_HEADERS(h),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(rk, 10);
 }
 
+static void produce(rd_kafka_t *rk, const char *topic, const void *data, size_t len,
+                    const char *schema)
+{
+    produce_to(rk, topic, RD_KAFKA_PARTITION_UA, NULL, data, len, schema);
+}
+
+/* Every batch `path` describes, in order. Returns 0, or 1 with a message on stderr. */
+static int produce_crafted(rd_kafka_t *rk, const char *topic, const char *path)
+{
+    json_error_t jerr;
+    json_t *all = json_load_file(path, 0, &jerr);
+    if (!json_is_array(all)) {
+        fprintf(stderr, "mw-produce-junk: %s: %s (line %d)\n", path, jerr.text, jerr.line);
+        return 1;
+    }
+    struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
+    size_t i;
+    json_t *spec;
+    json_array_foreach(all, i, spec)
+    {
+        Modelwatch__V1__Batch *b = mw_batch_json(spec);
+        size_t n = b ? modelwatch__v1__batch__get_packed_size(b) : 0;
+        uint8_t *wire = b ? malloc(n + 1) : NULL;
+        if (!wire) {
+            fprintf(stderr, "mw-produce-junk: out of memory\n");
+            return 1;
+        }
+        modelwatch__v1__batch__pack(b, wire);
+        struct mw_buf frame;
+        mw_buf_init(&frame, n + (1 << 20));
+        mw_zframe_compress(z, wire, n, &frame);
+        const char *key = json_string_value(json_object_get(spec, "key"));
+        const char *schema = json_string_value(json_object_get(spec, "schema"));
+        json_t *partition = json_object_get(spec, "partition");
+        long copies = (long)mw_json_i64(spec, "copies", 1);
+        for (long c = 0; c < copies; c++)
+            produce_to(rk, topic,
+                       json_is_integer(partition) ? (int32_t)json_integer_value(partition)
+                                                  : RD_KAFKA_PARTITION_UA,
+                       key ? key : b->identity->agent_id, frame.data, frame.len,
+                       schema ? schema : "1");
+        mw_buf_free(&frame);
+        free(wire);
+    }
+    mw_zframe_ctx_destroy(z);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *bootstrap_file = NULL, *topic = "modelwatch.telemetry";
+    const char *bootstrap_file = NULL, *topic = "modelwatch.telemetry", *crafted = NULL;
     long n_random = 0, n_truncated = 0, n_schema = 0, n_garbage = 0;
     int c;
-    while ((c = getopt(argc, argv, "b:t:r:c:s:g:")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:r:c:s:g:j:")) != -1) {
         switch (c) {
         case 'b':
             bootstrap_file = optarg;
@@ -91,13 +146,16 @@ int main(int argc, char **argv)
         case 'g':
             n_garbage = strtol(optarg, NULL, 10);
             break;
+        case 'j':
+            crafted = optarg;
+            break;
         default:
             return 2;
         }
     }
     if (!bootstrap_file) {
         fprintf(stderr, "usage: mw-produce-junk -b BOOTSTRAP_FILE [-t TOPIC] [-r RANDOM] "
-                        "[-c TRUNCATED] [-s BAD_SCHEMA] [-g ZSTD_GARBAGE]\n");
+                        "[-c TRUNCATED] [-s BAD_SCHEMA] [-g ZSTD_GARBAGE] [-j BATCHES.json]\n");
         return 2;
     }
     struct mw_kafka_settings s = {.bootstrap_servers = "",
@@ -140,6 +198,8 @@ int main(int argc, char **argv)
         mw_buf_free(&frame);
     }
     mw_zframe_ctx_destroy(z);
+    if (crafted && produce_crafted(rk, topic, crafted) != 0)
+        return 1;
     rd_kafka_flush(rk, 30000);
     rd_kafka_destroy(rk);
     mw_buf_free(&good);

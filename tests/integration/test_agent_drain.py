@@ -8,6 +8,7 @@ the events sent.
 """
 import time
 
+from agent_faults import start_agent
 from harness import metrics, run, wait_for
 
 EVENTS = 7_000
@@ -20,7 +21,10 @@ def topic_predictions(report):
 def main(tap, cluster):
     cluster.start_devkafka()
     audit = cluster.start_audit()
-    agent = cluster.start_agent(extra="batch:\n  max_age: 60s\n  max_bytes: 16MiB\n")
+    # One open batch for all the events: batch.max_bytes above librdkafka's default
+    # message.max.bytes needs the producer's limit raised with it.
+    agent = start_agent(cluster, kafka_properties={"message.max.bytes": "20000000"},
+                        extra="batch:\n  max_age: 60s\n  max_bytes: 16MiB\n")
     sent1 = cluster.loadgen(agent.endpoint, ["churn:v1"], EVENTS)
     wait_for(lambda: metrics(agent.http_port)["modelwatch_agent_events_accepted_total"] == EVENTS,
              30, "the agent to accept every event")

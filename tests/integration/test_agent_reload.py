@@ -19,7 +19,8 @@ def accepted(agent):
 def main(tap, cluster):
     cluster.start_devkafka()
     agent = cluster.start_agent(extra="models:\n  - name: churn\n    sample_rate: 1\n",
-                                spool_options="  max_bytes: 4MiB\n  ready_below: 0.1\n")
+                                spool_options="  max_bytes: 4MiB\n  segment_bytes: 1MiB\n"
+                                "  ready_below: 0.1\n")
     config = os.path.join(cluster.dir, "agent.yaml")
     text = open(config).read()
 

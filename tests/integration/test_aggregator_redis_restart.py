@@ -41,6 +41,13 @@ def main(tap, cluster):
               "no loss and no double count across the Redis restart", f"{counts()}")
     tap.check(metrics(agg.http_port)["modelwatch_aggregator_apply_retries_total"] > 0,
               "applications were retried while Redis was down")
+    m = metrics(agg.http_port)
+    tap.check(m["modelwatch_aggregator_redis_data_lost_total"] == 0
+              and m["modelwatch_aggregator_redis_durable"] == 1
+              and http_get(agg.http_port, "/readyz")[0] == 200,
+              "a Redis that kept its append-only file is durable and lost nothing: ready",
+              f"{m['modelwatch_aggregator_redis_data_lost_total']} "
+              f"{m['modelwatch_aggregator_redis_durable']}")
     tap.check(cluster.stop(agg) == 0, "aggregator exits 0")
 
 

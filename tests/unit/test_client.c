@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char endpoint[256];
@@ -512,6 +513,55 @@ static void test_close_gives_up_on_an_agent_that_went_away(void **state)
     assert_true(t1.tv_sec - t0.tv_sec < 10);
 }
 
+/* A forked child (gunicorn --preload workers) inherits the client but not its sender thread:
+ * closing it there used to hang in pthread_join forever. The child's calls are refused and
+ * counted instead, and its close returns at once; the parent's client is untouched. */
+static void test_fork_then_close_of_an_inherited_client_does_not_hang(void **state)
+{
+    (void)state;
+    int pull = bind_pull();
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open(endpoint, &c), 0);
+    wait_connected(c);
+    struct mw_feature f[12];
+    char id[32];
+    struct mw_event ev = numbered_event(f, id, sizeof id, 1);
+    assert_int_equal(mw_capture(c, &ev), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        alarm(5);
+        uint64_t dropped_before = mw_client_dropped(c);
+        int rc_capture = mw_capture(c, &ev);
+        int rc_feedback = mw_feedback(c, "churn", "v3", "req-1", "yes");
+        int rc_flush = mw_client_flush(c, 100);
+        uint64_t dropped = mw_client_dropped(c) - dropped_before;
+        mw_client_close(c);
+        _exit(rc_capture == MW_EFORKED && rc_feedback == MW_EFORKED && rc_flush == MW_EFORKED &&
+                      dropped == 2
+                  ? 0
+                  : 1);
+    }
+    int status = 0;
+    for (int waited_ms = 0; waited_ms < 10000; waited_ms += 10) {
+        if (waitpid(child, &status, WNOHANG) == child)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(WIFSIGNALED(status) ? WTERMSIG(status) : 0, 0); /* SIGALRM: it hung */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's client still works. */
+    struct mw_event ev2 = numbered_event(f, id, sizeof id, 2);
+    assert_int_equal(mw_capture(c, &ev2), 0);
+    struct tally t = {0};
+    receive_all(pull, 2, &t);
+    assert_int_equal(t.messages, 2);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
 static void test_unbuffered_client_sends_one_message_per_event(void **state)
 {
     (void)state;
@@ -554,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup(test_full_buffer_refuses_and_counts_without_blocking, setup),
         cmocka_unit_test_setup(test_close_gives_up_on_an_agent_that_went_away, setup),
         cmocka_unit_test_setup(test_unbuffered_client_sends_one_message_per_event, setup),
+        cmocka_unit_test_setup(test_fork_then_close_of_an_inherited_client_does_not_hang, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,24 +248,27 @@ static void test_apply_plan_has_one_script_per_model(void **state)
                                    .n_specs = 2,
                                    .dedup_retention_ms = 604800000,
                                    .watermark_ms = INT64_MIN,
-                                   .model_watermark_ms = 1700000000000};
+                                   .out_of_orderness_ms = 60000};
     struct mw_apply_plan plan;
     assert_int_equal(mw_apply_plan_build(b, &opt, &plan), 0);
     assert_int_equal(plan.n_cmds, 3); /* churn, fraud, SADD */
     const struct mw_redis_cmd *churn = &plan.cmds[0];
     assert_string_equal(churn->argv[0], "EVALSHA");
     assert_string_equal(churn->argv[1], MW_APPLY_SCRIPT_SHA1);
-    /* dedup + watermark + 2 indexes + 2 minute windows + 1 hour window */
-    assert_string_equal(churn->argv[2], "7");
-    assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1");
+    /* dedup chunk + watermark + dedup of earlier versions + 2 indexes + 2 minute windows +
+     * 1 hour window */
+    assert_string_equal(churn->argv[2], "8");
+    assert_string_equal(churn->argv[3], "mw:{churn}:dedup:agent-a:boot-1:0");
     assert_string_equal(churn->argv[4], "mw:{churn}:wm");
-    assert_string_equal(churn->argv[5], "mw:{churn}:idx:60");
-    assert_string_equal(churn->argv[6], "mw:{churn}:idx:3600");
+    assert_string_equal(churn->argv[5], "mw:{churn}:dedup:agent-a:boot-1");
+    assert_string_equal(churn->argv[6], "mw:{churn}:idx:60");
+    assert_string_equal(churn->argv[7], "mw:{churn}:idx:3600");
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000040000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:60:1700000100000:v1") > 0);
     assert_true(find_arg(churn, "mw:{churn}:w:3600:1699999200000:v1") > 0);
-    assert_string_equal(churn->argv[10], "9");             /* the sequence */
-    assert_string_equal(churn->argv[13], "1700000000000"); /* the watermark */
+    assert_string_equal(churn->argv[11], "9"); /* the sequence's bit in its chunk */
+    /* The watermark candidate: the newest counter bucket start less out_of_orderness. */
+    assert_string_equal(churn->argv[14], "1700000040000");
     /* The hour window folds both minutes: count 2, records 2, one error. */
     long hour_member = find_arg(churn, "1699999200000:v1");
     assert_true(hour_member > 0);

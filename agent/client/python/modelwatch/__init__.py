@@ -62,6 +62,7 @@ EFULL = -3
 EAGAIN = -4
 ETOOBIG = -6
 ETRANSPORT = -13
+EFORKED = -17
 
 _STATUS = {"ok": 1, "error": 2}
 _FEATURE_NUMERIC = 1
@@ -196,6 +197,7 @@ _ERRNO_MAP = {
     -14: ("MW_ECLOSED", "closed"),
     -15: ("MW_ECORRUPT", "data corrupt"),
     -16: ("MW_ESYS", "system call failed"),
+    -17: ("MW_EFORKED", "client inherited across fork(); open one in this process"),
 }
 
 
@@ -402,7 +404,9 @@ class Client:
             return True
         if rc == EINVAL:  # the Python checks above should have caught it first
             raise ValueError(f"modelwatch: libmodelwatch refused the {what}: {strerror(rc)}")
-        return False  # MW_EAGAIN, MW_ETRANSPORT, MW_ETOOBIG: dropped and counted in C
+        # MW_EAGAIN, MW_ETRANSPORT, MW_ETOOBIG, MW_EFORKED (a client inherited across fork():
+        # open one in the child): dropped and counted in C
+        return False
 
     def capture(self, model, prediction_id, *, version=None, latency_us=0, event_time_ms=0,
                 status="ok", error_code=None, features=None, predicted_class=None, score=None,
