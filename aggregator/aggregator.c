@@ -1,6 +1,7 @@
 /* aggregator.c — the aggregator's parts and lifecycle on one libuv loop. */
 #include "aggregator.h"
 
+#include "alert/alerting.h"
 #include "alloc.h"
 #include "api.h"
 #include "consumer.h"
@@ -26,6 +27,7 @@ struct mw_aggregator {
     struct mw_prom_registry *metrics;
     struct mw_model_totals *totals;
     struct mw_http_server *http;
+    struct mw_alerting *alerting;
     uv_timer_t health_timer;
     bool health_timer_open;
     /* Loop time since which the consumer holds no partitions (0: it holds some), and when that
@@ -279,6 +281,9 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     rc = mw_api_create(agg->http, cfg, agg->store, agg->profiles, &agg->api);
     if (rc)
         goto fail;
+    rc = mw_alerting_create(loop, cfg, agg->store, agg->http, agg->metrics, &agg->alerting);
+    if (rc)
+        goto fail;
     MW_LOG_INFO("aggregator", "started", "topic=%s group=%s http_port=%d", cfg->kafka.topic,
                 cfg->consumer.group_id, mw_http_server_port(agg->http));
     *out = agg;
@@ -290,11 +295,20 @@ fail:
     return rc;
 }
 
+int mw_aggregator_reload(struct mw_aggregator *agg, const struct mw_aggregator_config *fresh,
+                         const char *config_path)
+{
+    if (!agg || agg->shut_down || !agg->alerting)
+        return 0;
+    return mw_alerting_reload(agg->alerting, fresh, config_path);
+}
+
 void mw_aggregator_shutdown(struct mw_aggregator *agg)
 {
     if (!agg || agg->shut_down)
         return;
     agg->shut_down = 1;
+    mw_alerting_shutdown(agg->alerting);
     if (agg->health_timer_open)
         uv_close((uv_handle_t *)&agg->health_timer, NULL);
     agg->health_timer_open = false;
@@ -314,6 +328,7 @@ void mw_aggregator_destroy(struct mw_aggregator *agg)
 {
     if (!agg)
         return;
+    mw_alerting_destroy(agg->alerting);
     mw_api_destroy(agg->api);
     mw_model_totals_destroy(agg->totals);
     mw_prom_registry_destroy(agg->metrics);

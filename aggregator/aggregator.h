@@ -15,6 +15,11 @@ struct mw_aggregator;
  * returned. */
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                          struct mw_aggregator **out);
+/* SIGHUP: take what can change live from `fresh` (loaded from `config_path`; borrowed for the
+ * call): the alert rule files, routing and inhibition. 0, or an error (logged; nothing
+ * changed). */
+int mw_aggregator_reload(struct mw_aggregator *agg, const struct mw_aggregator_config *fresh,
+                         const char *config_path);
 /* Stop consuming and serving, close every handle; the loop then ends by itself. Idempotent. */
 void mw_aggregator_shutdown(struct mw_aggregator *agg);
 /* After the loop has ended. Accepts NULL. */

@@ -2,6 +2,10 @@
  * the same words, in config/aggregator.example.yaml. */
 #include "aggregator_config.h"
 
+#include "alert/inhibit.h"
+#include "alert/receiver.h"
+#include "alert/route.h"
+
 #include <fnmatch.h>
 #include <stddef.h>
 #include <string.h>
@@ -653,5 +657,64 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .max = 100000,
      .desc = "Per (model, version), export drift gauges of the k features that drifted most "
              "(by verdict, then PSI); 0 = no limit"},
+    {.key = "rule_files",
+     .type = MW_CFG_STRLIST,
+     .offset = F(rule_files),
+     .max = 1024,
+     .reloadable = true,
+     .desc = "Alert rule files: globs (relative ones from the config file's directory); each "
+             "must match a file; empty = no alerting"},
+    MW_ROUTE_CFG_FIELDS("route.", F(route)),
+    MW_INHIBIT_CFG_FIELD("inhibit_rules", F(inhibit_rules)),
+    MW_RECEIVERS_CFG_FIELD(struct mw_aggregator_config, receivers),
+    {.key = "alerting.runbook_base_url",
+     .type = MW_CFG_STRING,
+     .offset = F(alerting.runbook_base_url),
+     .def = "",
+     .reloadable = true,
+     .desc = "Base URL of the runbooks, $runbook_base in annotations (no trailing /)"},
+    {.key = "alerting.external_url",
+     .type = MW_CFG_STRING,
+     .offset = F(alerting.external_url),
+     .def = "",
+     .reloadable = true,
+     .desc = "URL people reach this aggregator's API at, for links in pages; empty = "
+             "http://<http.host>:<http.port>"},
+    {.key = "alerting.evaluation_interval",
+     .type = MW_CFG_DURATION,
+     .offset = F(alerting.evaluation_interval_ms),
+     .def = "10s",
+     .min = 100,
+     .max = 600000,
+     .desc = "How often the evaluator looks for windows that became final (rules run in event "
+             "time, once per final window) and runs wall-clock rules that are due"},
+    {.key = "alerting.lease_ttl",
+     .type = MW_CFG_DURATION,
+     .offset = F(alerting.lease_ttl_ms),
+     .def = "15s",
+     .min = 1000,
+     .max = 600000,
+     .desc = "The evaluate-and-deliver lease in Redis: one replica holds it and renews it every "
+             "third of this; when it dies another takes over this long after"},
+    {.key = "alerting.catch_up",
+     .type = MW_CFG_DURATION,
+     .offset = F(alerting.catch_up_ms),
+     .def = "1d",
+     .min = 0,
+     .max = 30 * DAY_MS,
+     .desc = "When a model is first evaluated, how far before its watermark evaluation starts"},
+    {.key = "alerting.api_token_file",
+     .type = MW_CFG_STRING,
+     .offset = F(alerting.api_token_file),
+     .def = "",
+     .desc = "File holding the bearer token that silence writes (POST, DELETE "
+             "/api/v1/silences) need; empty = silences are read-only"},
+    {.key = "alerting.retention",
+     .type = MW_CFG_DURATION,
+     .offset = F(alerting.retention_ms),
+     .def = "5d",
+     .min = 3600000,
+     .max = 90 * DAY_MS,
+     .desc = "How long expired silences and the notification log of resolved groups are kept"},
     MW_CFG_END,
 };

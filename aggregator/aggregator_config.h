@@ -5,6 +5,7 @@
 #ifndef MW_AGGREGATOR_CONFIG_H
 #define MW_AGGREGATOR_CONFIG_H
 
+#include "alert/route.h"
 #include "config.h"
 #include "kafka_conf.h"
 
@@ -92,6 +93,20 @@ struct mw_aggregator_config {
         struct mw_cfg_strlist drift_features;
         int64_t drift_top_k;
     } metrics;
+    /* Alerting (aggregator/alert/alerting.h): rules, routing, inhibition, receivers. */
+    struct mw_cfg_strlist rule_files; /* globs; relative ones from the config file's directory */
+    struct mw_route_cfg route;
+    struct mw_cfg_list inhibit_rules; /* struct mw_inhibit_rule_cfg */
+    struct mw_cfg_list receivers;     /* struct mw_receiver_config */
+    struct {
+        char *runbook_base_url;
+        char *external_url;
+        int64_t evaluation_interval_ms;
+        int64_t lease_ttl_ms;
+        int64_t catch_up_ms;
+        char *api_token_file;
+        int64_t retention_ms;
+    } alerting;
 };
 
 /* What the aggregator does about a Redis that would lose what it applied (redis.durability). */

@@ -362,6 +362,64 @@ bool mw_schema_window_final(int64_t start_ms, int64_t width_ms, int64_t watermar
     return start_ms + width_ms + allowed_lateness_ms <= watermark_ms;
 }
 
+int64_t mw_schema_final_start_max(int64_t width_ms, int64_t watermark_ms,
+                                  int64_t allowed_lateness_ms)
+{
+    int64_t t = watermark_ms - allowed_lateness_ms - width_ms;
+    int64_t r = t % width_ms;
+    return t - (r < 0 ? r + width_ms : r);
+}
+
+/* ---- alerting ------------------------------------------------------------------------------- */
+
+static int fits(int n, size_t size)
+{
+    return n < 0 || (size_t)n >= size ? MW_ETOOBIG : 0;
+}
+
+int mw_schema_alert_instance_field(char *out, size_t size, const char *rule_id, const char *model,
+                                   const char *version, const char *feature)
+{
+    return fits(snprintf(out, size, "%s\x1f%s\x1f%s\x1f%s%s", rule_id, model, version,
+                         feature ? "f:" : "-", feature ? feature : ""),
+                size);
+}
+
+int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms)
+{
+    return fits(snprintf(out, size, "c|%lld|%s", (long long)width_ms, model), size);
+}
+
+int mw_schema_alert_seen_field(char *out, size_t size, const char *model)
+{
+    return fits(snprintf(out, size, "s|%s", model), size);
+}
+
+int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
+                                        char *model, size_t size)
+{
+    const char *rest;
+    if (field[0] == 's' && field[1] == '|') {
+        *kind = 's';
+        rest = field + 2;
+    } else if (field[0] == 'c' && field[1] == '|') {
+        char *end;
+        errno = 0;
+        long long w = strtoll(field + 2, &end, 10);
+        if (errno || end == field + 2 || *end != '|' || w <= 0)
+            return MW_EPARSE;
+        *kind = 'c';
+        *width_ms = w;
+        rest = end + 1;
+    } else {
+        return MW_EPARSE;
+    }
+    if (!*rest || strlen(rest) >= size)
+        return MW_EPARSE;
+    snprintf(model, size, "%s", rest);
+    return 0;
+}
+
 int64_t mw_schema_closed_start_max(int64_t width_ms, int64_t watermark_ms,
                                    int64_t allowed_lateness_ms, int64_t now_ms, int64_t delay_ms)
 {

@@ -227,12 +227,48 @@ int mw_window_parse(struct mw_window *w);
 /* Free what mw_window_parse allocated and empty the parsed members. Accepts NULL. */
 void mw_window_clear(struct mw_window *w);
 
+/* ---- alerting -------------------------------------------------------------------------------- */
+
+/*
+ * The alerting state (aggregator/alert/alerting.h). Every key shares the hash tag {alert}, so
+ * the fenced writes of alert_state.lua touch one slot of a Redis Cluster:
+ *
+ *   mw:{alert}:lease      the evaluate-and-deliver lease: its holder's id, with a TTL (PX)
+ *   mw:{alert}:rules      hash: alert instance -> its rule state and alert (JSON)
+ *   mw:{alert}:cursors    hash: "c|<width_ms>|<model>" -> start of the last window evaluated;
+ *                         "s|<model>" -> "<watermark_ms> <wall_ms>": when the model's watermark
+ *                         last moved, by the wall clock (absence)
+ *   mw:{alert}:nlog       hash: group key -> the notification log of that alert group (JSON):
+ *                         what was last sent, when, its result, and what was last delivered
+ *   mw:{alert}:silences   hash: silence id -> silence (JSON)
+ */
+#define MW_SCHEMA_ALERT_LEASE_KEY "mw:{alert}:lease"
+#define MW_SCHEMA_ALERT_RULES_KEY "mw:{alert}:rules"
+#define MW_SCHEMA_ALERT_CURSORS_KEY "mw:{alert}:cursors"
+#define MW_SCHEMA_ALERT_NLOG_KEY "mw:{alert}:nlog"
+#define MW_SCHEMA_ALERT_SILENCES_KEY "mw:{alert}:silences"
+
+/* The field of one alert instance in mw:{alert}:rules: rule id, model, version and feature
+ * (NULL: none) joined by 0x1f, which none of them may hold. 0 or MW_ETOOBIG. */
+int mw_schema_alert_instance_field(char *out, size_t size, const char *rule_id, const char *model,
+                                   const char *version, const char *feature);
+/* "c|<width_ms>|<model>" and "s|<model>" of mw:{alert}:cursors. 0 or MW_ETOOBIG. */
+int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms);
+int mw_schema_alert_seen_field(char *out, size_t size, const char *model);
+/* Parse a cursors field: *kind 'c' (with *width_ms) or 's', the model into model[size].
+ * 0 or MW_EPARSE. */
+int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
+                                        char *model, size_t size);
+
 /* ---- state ---------------------------------------------------------------------------------- */
 
 /* A window is final — its counts can no longer change — once the watermark has reached its
  * end plus the allowed lateness: start + width + lateness <= watermark. */
 bool mw_schema_window_final(int64_t start_ms, int64_t width_ms, int64_t watermark_ms,
                             int64_t allowed_lateness_ms);
+/* The latest start of a final window at `width_ms` (aligned to the width). */
+int64_t mw_schema_final_start_max(int64_t width_ms, int64_t watermark_ms,
+                                  int64_t allowed_lateness_ms);
 
 /* A window is closed — complete enough to publish as "the latest" — when it is final, or when
  * it ended at least `delay_ms` ago by the wall clock (`now_ms`): agents seal every second, so

@@ -35,6 +35,7 @@ struct mw_store {
     redisAsyncContext *ctx;
     bool connected;
     bool closing;
+    bool timer_closed; /* destroy: freed once the timers have closed and hiredis let go */
     uint64_t retry_ms;
     uint64_t failures; /* connection attempts failed in a row */
     uv_timer_t retry_timer;
@@ -141,13 +142,20 @@ static void on_connect(const redisAsyncContext *ctx, int status)
     run_checks(s);
 }
 
+static void store_free(struct mw_store *s);
+
 static void on_disconnect(const redisAsyncContext *ctx, int status)
 {
     struct mw_store *s = ctx->data;
     s->connected = false;
     s->ctx = NULL;
-    if (s->closing)
+    if (s->closing) {
+        /* With replies pending, hiredis disconnects only once they are in: possibly after
+         * the timer closed. Whichever comes last frees the store. */
+        if (s->timer_closed)
+            store_free(s);
         return;
+    }
     MW_LOG_WARN("store", "Redis connection lost", "error=\"%s\"",
                 status == REDIS_OK ? "closed" : ctx->errstr);
     schedule_reconnect(s);
@@ -485,6 +493,13 @@ static void on_timer_closed(uv_handle_t *h)
     struct mw_store *s = h->data;
     if (--s->timers_open > 0)
         return;
+    s->timer_closed = true;
+    if (!s->ctx)
+        store_free(s);
+}
+
+static void store_free(struct mw_store *s)
+{
     if (s->password)
         memset(s->password, 0, strlen(s->password));
     mw_free(s->password);

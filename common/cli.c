@@ -84,6 +84,14 @@ int mw_cli_load_config(const struct mw_cli_program *prog, const struct mw_cli *c
         }
         mw_log_set_level(level);
     }
+    if (prog->validate) {
+        char why[1024];
+        why[0] = '\0';
+        if (prog->validate(cfg, cli->config_path, why, sizeof why) != 0) {
+            fprintf(stderr, "%s: invalid configuration: %s\n", prog->name, why);
+            return 2;
+        }
+    }
     if (cli->check_config) {
         printf("%s: ok\n", cli->config_path);
         return 0;

@@ -21,6 +21,10 @@ struct mw_cli_program {
     const char *summary;        /* one line for --help */
     const char *default_config; /* used when --config is absent */
     const struct mw_cfg_field *table;
+    /* Optional: what the table cannot check (files the configuration names, say), run once the
+     * table has loaded, before --check-config says ok and before a normal start alike; it may
+     * adjust `cfg` (resolve relative paths). 0, or nonzero with "FILE:LINE: KEY: ..." in err. */
+    int (*validate)(void *cfg, const char *config_path, char *err, size_t errsize);
 };
 
 /*

@@ -122,12 +122,14 @@ struct conn {
     int error_status; /* set by a parser callback that refuses the request */
     bool req_keep_alive;
     enum http_method req_method;
-    char field[8]; /* lower-cased start of the current header name */
+    char field[16]; /* lower-cased start of the current header name */
     size_t field_len;
     bool in_value;
     char expect[16]; /* value of Expect, when that is the current header */
     size_t expect_len;
     bool expect_continue;
+    char authorization[MW_HTTP_AUTHORIZATION_MAX + 1]; /* value of Authorization, when given */
+    size_t authorization_len;                          /* > MAX: too long, read as absent */
     /* the exchange a handler holds, and the answer being written */
     struct mw_http_exchange *pending;
     struct mw_buf out_head;
@@ -608,8 +610,8 @@ static int exchange_new(struct conn *c, struct mw_http_exchange **out)
         return MW_EPARSE;
     const char *method = http_method_str(c->req_method);
     size_t method_len = strlen(method);
-    struct mw_http_exchange *ex =
-        mw_malloc(sizeof *ex + method_len + path_len + query_len + c->body.len + 4);
+    struct mw_http_exchange *ex = mw_malloc(sizeof *ex + method_len + path_len + query_len +
+                                            c->body.len + MW_HTTP_AUTHORIZATION_MAX + 5);
     if (!ex)
         return MW_ENOMEM;
     char *p = ex->strings;
@@ -625,7 +627,10 @@ static int exchange_new(struct conn *c, struct mw_http_exchange **out)
     p = copy_into(p, query, query_len);
     ex->req.body = c->body.len ? p : NULL;
     ex->req.body_len = c->body.len;
-    copy_into(p, c->body.len ? c->body.data : "", c->body.len);
+    p = copy_into(p, c->body.len ? c->body.data : "", c->body.len);
+    size_t auth_len = c->authorization_len <= MW_HTTP_AUTHORIZATION_MAX ? c->authorization_len : 0;
+    ex->req.authorization = p;
+    copy_into(p, c->authorization, auth_len);
     ex->conn = c;
     ex->keep_alive = c->req_keep_alive && !c->parser.upgrade;
     ex->head = c->req_method == HTTP_HEAD;
@@ -740,6 +745,7 @@ static int on_message_begin(http_parser *p)
     c->in_value = false;
     c->expect_len = 0;
     c->expect_continue = false;
+    c->authorization_len = 0;
     mw_buf_reset(&c->url);
     mw_buf_reset(&c->body);
     return 0;
@@ -787,6 +793,13 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         memcpy(c->expect + c->expect_len, at, n);
         c->expect_len += n;
         c->expect_continue = c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0;
+    }
+    if (c->field_len == 13 && memcmp(c->field, "authorization", 13) == 0) {
+        if (c->authorization_len < sizeof c->authorization) {
+            size_t room = sizeof c->authorization - c->authorization_len;
+            memcpy(c->authorization + c->authorization_len, at, len < room ? len : room);
+        }
+        c->authorization_len += len; /* past the maximum: too long, read as absent */
     }
     return 0;
 }

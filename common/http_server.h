@@ -36,7 +36,12 @@ struct mw_http_request {
     const char *query;  /* raw query without '?', "" when none */
     const char *body;   /* NULL when empty */
     size_t body_len;
+    /* Value of the Authorization header ("" when absent; one longer than
+     * MW_HTTP_AUTHORIZATION_MAX bytes reads as "" too, so it never matches a credential). */
+    const char *authorization;
 };
+
+#define MW_HTTP_AUTHORIZATION_MAX 1024
 
 typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
                                    void *arg);

@@ -14,6 +14,11 @@
  *   modelwatch-ctl [--api URL] drift MODEL [--version V] [--window START_MS]
  *                                          [--resolution SECONDS] [--json]
  *   modelwatch-ctl rules check FILE...
+ *   modelwatch-ctl [--api URL] alerts [--state firing|pending|active|all] [--json]
+ *   modelwatch-ctl [--api URL] silence add MATCHER... --duration D [--comment C]
+ *                                          [--author A] [--token-file FILE]
+ *   modelwatch-ctl [--api URL] silence list [--json]
+ *   modelwatch-ctl [--api URL] silence expire ID [--token-file FILE]
  *
  * `profile build` and `rules check` work offline (tools/profile_build.c and
  * aggregator/alert/rules.c do the work); every other command is one or a few requests to the API
@@ -67,39 +72,57 @@ struct options {
     size_t n_ignore;
     const char *label;
     const char *output;
+    /* alerts, silence */
+    const char *state;
+    const char *duration;
+    const char *comment;
+    const char *author;
+    const char *token_file;
+    char token[512]; /* read from token_file for silence writes */
 };
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: modelwatch-ctl [--api URL] COMMAND [ARGS]\n"
-            "Commands:\n"
-            "  models                      list the models the aggregator has seen\n"
-            "  windows MODEL [--version V] [--resolution SECONDS] [--from MS] [--to MS]\n"
-            "                              per-window service signals of one model\n"
-            "  profile build --model M --version V [--bins N] [--grid-bins N]\n"
-            "                [--max-categories N] [--categorical COL]... [--ignore COL]...\n"
-            "                [--label COL] [-o FILE] (FILE.csv | --input FILE.csv)\n"
-            "                              compute a reference profile from a CSV file with a\n"
-            "                              header row (JSON on stdout, or in FILE): per numeric\n"
-            "                              column the counts and sums between the quantiles\n"
-            "                              i/N of --grid-bins (2..1000, default 100, at least\n"
-            "                              --bins) and j/N of --bins (the PSI bins, 2..100,\n"
-            "                              default 10); 50 categories per column by default\n"
-            "  profile push FILE.json      store a profile in the aggregator (model and version\n"
-            "                              come from the document)\n"
-            "  profile show MODEL [--version V]\n"
-            "                              a stored profile (without --version: the newest)\n"
-            "  drift MODEL [--version V] [--window START_MS] [--resolution SECONDS]\n"
-            "                              drift of each feature against the profile, for one\n"
-            "                              window (default: the latest), with the aggregator's\n"
-            "                              verdicts\n"
-            "  rules check FILE...         load alert rule files as the aggregator does and\n"
-            "                              report the first error of each (FILE:LINE: KEY: ...)\n"
-            "Options:\n"
-            "  --api URL    the aggregator's API (default http://127.0.0.1:9465, or "
-            "$MODELWATCH_API)\n"
-            "  --json       print the API's JSON instead of a table\n");
+    fprintf(
+        to,
+        "usage: modelwatch-ctl [--api URL] COMMAND [ARGS]\n"
+        "Commands:\n"
+        "  models                      list the models the aggregator has seen\n"
+        "  windows MODEL [--version V] [--resolution SECONDS] [--from MS] [--to MS]\n"
+        "                              per-window service signals of one model\n"
+        "  profile build --model M --version V [--bins N] [--grid-bins N]\n"
+        "                [--max-categories N] [--categorical COL]... [--ignore COL]...\n"
+        "                [--label COL] [-o FILE] (FILE.csv | --input FILE.csv)\n"
+        "                              compute a reference profile from a CSV file with a\n"
+        "                              header row (JSON on stdout, or in FILE): per numeric\n"
+        "                              column the counts and sums between the quantiles\n"
+        "                              i/N of --grid-bins (2..1000, default 100, at least\n"
+        "                              --bins) and j/N of --bins (the PSI bins, 2..100,\n"
+        "                              default 10); 50 categories per column by default\n"
+        "  profile push FILE.json      store a profile in the aggregator (model and version\n"
+        "                              come from the document)\n"
+        "  profile show MODEL [--version V]\n"
+        "                              a stored profile (without --version: the newest)\n"
+        "  drift MODEL [--version V] [--window START_MS] [--resolution SECONDS]\n"
+        "                              drift of each feature against the profile, for one\n"
+        "                              window (default: the latest), with the aggregator's\n"
+        "                              verdicts\n"
+        "  rules check FILE...         load alert rule files as the aggregator does and\n"
+        "                              report the first error of each (FILE:LINE: KEY: ...)\n"
+        "  alerts [--state S]          active alerts (S: firing, pending, active = both,\n"
+        "                              the default, or all)\n"
+        "  silence add MATCHER... --duration D [--comment C] [--author A]\n"
+        "                              silence the alerts matching every matcher\n"
+        "                              (name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\")\n"
+        "                              for D (30m, 2h, 1d); prints the silence's id\n"
+        "  silence list                silences, active, pending and expired\n"
+        "  silence expire ID           end a silence now\n"
+        "Options:\n"
+        "  --api URL    the aggregator's API (default http://127.0.0.1:9465, or "
+        "$MODELWATCH_API)\n"
+        "  --json       print the API's JSON instead of a table\n"
+        "  --token-file FILE  bearer token for silence writes (default\n"
+        "               $MODELWATCH_API_TOKEN_FILE): the aggregator's alerting.api_token_file\n");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -142,13 +165,21 @@ static json_t *request_json(const struct options *o, const char *method, const c
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    if (o->token[0]) {
+        char auth[sizeof o->token + 32];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
+        headers = curl_slist_append(headers, auth);
+    }
     if (body) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (headers)
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -826,6 +857,160 @@ static int cmd_drift(const struct options *o, const char *model)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* alerts, silences                                                                          */
+
+static int cmd_alerts(const struct options *o)
+{
+    struct path p = {0};
+    path_add(&p, "/api/v1/alerts");
+    path_param(&p, "state", o->state);
+    json_t *doc = path_ok(&p) ? get_json(o, p.text) : NULL;
+    if (!doc)
+        return 1;
+    if (o->json)
+        return print_json(doc);
+    json_t *alerts = json_object_get(doc, "alerts");
+    size_t i;
+    json_t *a;
+    if (json_array_size(alerts) == 0)
+        printf("no alerts\n");
+    else
+        printf("%-8s %-26s %-16s %-10s %-12s %-8s %12s %-20s %s\n", "STATE", "ALERTNAME", "MODEL",
+               "VERSION", "FEATURE", "SEVERITY", "VALUE", "SINCE (EVENT TIME)", "SILENCED BY");
+    json_array_foreach(alerts, i, a)
+    {
+        const json_t *labels = json_object_get(a, "labels");
+        const char *cols[] = {"alertname", "model", "version", "feature", "severity"};
+        const char *v[5];
+        for (size_t k = 0; k < 5; k++) {
+            v[k] = json_string_value(json_object_get(labels, cols[k]));
+            v[k] = v[k] && *v[k] ? v[k] : "-";
+        }
+        char since[32];
+        format_time((int64_t)json_integer_value(json_object_get(a, "active_since_ms")), since,
+                    sizeof since);
+        const char *silenced = json_string_value(json_object_get(a, "silenced_by"));
+        printf("%-8s %-26s %-16s %-10s %-12s %-8s", json_string_value(json_object_get(a, "state")),
+               v[0], v[1], v[2], v[3], v[4]);
+        print_number(json_object_get(a, "value"), " %12.6g");
+        printf(" %-20s %s\n", since, silenced ? silenced : "-");
+        const char *summary =
+            json_string_value(json_object_get(json_object_get(a, "annotations"), "summary"));
+        if (summary)
+            printf("         %s\n", summary);
+    }
+    json_decref(doc);
+    return 0;
+}
+
+/* The bearer token for writes, from --token-file or $MODELWATCH_API_TOKEN_FILE. */
+static bool load_token(struct options *o)
+{
+    const char *file = o->token_file ? o->token_file : getenv("MODELWATCH_API_TOKEN_FILE");
+    if (!file || !*file) {
+        fprintf(stderr, "modelwatch-ctl: silence writes need the API token: --token-file FILE "
+                        "or $MODELWATCH_API_TOKEN_FILE\n");
+        return false;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        fprintf(stderr, "modelwatch-ctl: %s: %s\n", file, strerror(errno));
+        return false;
+    }
+    size_t n = fread(o->token, 1, sizeof o->token - 1, f);
+    fclose(f);
+    o->token[n] = '\0';
+    while (n > 0 && (o->token[n - 1] == '\n' || o->token[n - 1] == '\r' || o->token[n - 1] == ' ' ||
+                     o->token[n - 1] == '\t'))
+        o->token[--n] = '\0';
+    if (n == 0 || strpbrk(o->token, "\r\n")) {
+        fprintf(stderr, "modelwatch-ctl: %s: not a token (empty, or several lines)\n", file);
+        return false;
+    }
+    return true;
+}
+
+static int cmd_silence_add(struct options *o, int n_matchers, char **matchers)
+{
+    if (!o->duration) {
+        fprintf(stderr, "modelwatch-ctl: silence add needs --duration (e.g. 2h)\n");
+        return 2;
+    }
+    if (!load_token(o))
+        return 1;
+    json_t *list = json_array();
+    for (int i = 0; i < n_matchers; i++)
+        json_array_append_new(list, json_string(matchers[i]));
+    const char *author = o->author ? o->author : getenv("USER");
+    json_t *body = json_pack("{s:o, s:s, s:s, s:s}", "matchers", list, "duration", o->duration,
+                             "created_by", author && *author ? author : "modelwatch-ctl", "comment",
+                             o->comment ? o->comment : "silenced with modelwatch-ctl");
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return 1;
+    json_t *answer = request_json(o, "POST", "/api/v1/silences", text, strlen(text));
+    free(text);
+    if (!answer)
+        return 1;
+    if (o->json)
+        return print_json(answer);
+    printf("%s\n", json_string_value(json_object_get(answer, "id")));
+    json_decref(answer);
+    return 0;
+}
+
+static int cmd_silence_list(const struct options *o)
+{
+    json_t *doc = get_json(o, "/api/v1/silences");
+    if (!doc)
+        return 1;
+    if (o->json)
+        return print_json(doc);
+    json_t *list = json_object_get(doc, "silences");
+    size_t i;
+    json_t *s;
+    if (json_array_size(list) == 0)
+        printf("no silences\n");
+    else
+        printf("%-36s %-8s %-20s %-20s %-16s %s\n", "ID", "STATE", "STARTS", "ENDS", "CREATED BY",
+               "MATCHERS / COMMENT");
+    json_array_foreach(list, i, s)
+    {
+        char starts[32], ends[32];
+        format_time((int64_t)json_integer_value(json_object_get(s, "starts_at_ms")), starts,
+                    sizeof starts);
+        format_time((int64_t)json_integer_value(json_object_get(s, "ends_at_ms")), ends,
+                    sizeof ends);
+        printf("%-36s %-8s %-20s %-20s %-16s", json_string_value(json_object_get(s, "id")),
+               json_string_value(json_object_get(s, "state")), starts, ends,
+               json_string_value(json_object_get(s, "created_by")));
+        size_t k;
+        json_t *m;
+        json_array_foreach(json_object_get(s, "matchers"), k, m)
+            printf(" %s", json_string_value(m));
+        printf("\n%-36s %s\n", "", json_string_value(json_object_get(s, "comment")));
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static int cmd_silence_expire(struct options *o, const char *id)
+{
+    if (!load_token(o))
+        return 1;
+    struct path p = {0};
+    path_add(&p, "/api/v1/silences/");
+    path_add_escaped(&p, id);
+    json_t *answer = path_ok(&p) ? request_json(o, "DELETE", p.text, NULL, 0) : NULL;
+    if (!answer)
+        return 1;
+    json_decref(answer);
+    printf("expired %s\n", id);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                              */
 
 enum {
@@ -838,6 +1023,11 @@ enum {
     OPT_LABEL,
     OPT_WINDOW,
     OPT_INPUT,
+    OPT_STATE,
+    OPT_DURATION,
+    OPT_COMMENT,
+    OPT_AUTHOR,
+    OPT_TOKEN_FILE,
 };
 
 static const struct option long_options[] = {
@@ -858,6 +1048,11 @@ static const struct option long_options[] = {
     {"label", required_argument, NULL, OPT_LABEL},
     {"window", required_argument, NULL, OPT_WINDOW},
     {"input", required_argument, NULL, OPT_INPUT},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"comment", required_argument, NULL, OPT_COMMENT},
+    {"author", required_argument, NULL, OPT_AUTHOR},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -877,6 +1072,10 @@ static const int show_opts[] = {'v', 'j', 0};
 static const int drift_opts[] = {'v', OPT_WINDOW, 'r', 'j', 0};
 static const int no_opts[] = {'j', 0};
 static const int push_opts[] = {0};
+static const int alerts_opts[] = {OPT_STATE, 'j', 0};
+static const int silence_add_opts[] = {OPT_DURATION,   OPT_COMMENT, OPT_AUTHOR,
+                                       OPT_TOKEN_FILE, 'j',         0};
+static const int silence_expire_opts[] = {OPT_TOKEN_FILE, 0};
 
 static const struct command commands[] = {
     {"models", 0, "", no_opts},
@@ -886,6 +1085,10 @@ static const struct command commands[] = {
     {"profile show", 1, "MODEL", show_opts},
     {"drift", 1, "MODEL", drift_opts},
     {"rules check", -1, "FILE...", push_opts}, /* -1: one or more */
+    {"alerts", 0, "", alerts_opts},
+    {"silence add", -1, "MATCHER...", silence_add_opts},
+    {"silence list", 0, "", no_opts},
+    {"silence expire", 1, "ID", silence_expire_opts},
 };
 
 static const char *option_name(int c)
@@ -976,6 +1179,21 @@ static int parse_options(int argc, char **argv, const struct command *cmd, struc
         case OPT_INPUT:
             o->input = optarg;
             break;
+        case OPT_STATE:
+            o->state = optarg;
+            break;
+        case OPT_DURATION:
+            o->duration = optarg;
+            break;
+        case OPT_COMMENT:
+            o->comment = optarg;
+            break;
+        case OPT_AUTHOR:
+            o->author = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            o->token_file = optarg;
+            break;
         default:
             return 2;
         }
@@ -1030,7 +1248,9 @@ int main(int argc, char **argv)
     }
     char name[64];
     snprintf(name, sizeof name, "%s", argv[cmd_at]);
-    if ((strcmp(name, "profile") == 0 || strcmp(name, "rules") == 0) && cmd_at + 1 < argc) {
+    if ((strcmp(name, "profile") == 0 || strcmp(name, "rules") == 0 ||
+         strcmp(name, "silence") == 0) &&
+        cmd_at + 1 < argc) {
         snprintf(name, sizeof name, "%s %s", argv[cmd_at], argv[cmd_at + 1]);
         cmd_at++;
     }
@@ -1043,6 +1263,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "modelwatch-ctl: profile takes build, push or show\n");
         else if (strncmp(name, "rules", 5) == 0)
             fprintf(stderr, "modelwatch-ctl: rules takes check\n");
+        else if (strncmp(name, "silence", 7) == 0)
+            fprintf(stderr, "modelwatch-ctl: silence takes add, list or expire\n");
         else
             fprintf(stderr, "modelwatch-ctl: unknown command: %s\n", name);
         usage(stderr);
@@ -1085,6 +1307,14 @@ int main(int argc, char **argv)
         rc = cmd_profile_show(&o, arg);
     else if (strcmp(cmd->name, "rules check") == 0)
         rc = cmd_rules_check(n_args, sub_argv + first_arg);
+    else if (strcmp(cmd->name, "alerts") == 0)
+        rc = cmd_alerts(&o);
+    else if (strcmp(cmd->name, "silence add") == 0)
+        rc = cmd_silence_add(&o, n_args, sub_argv + first_arg);
+    else if (strcmp(cmd->name, "silence list") == 0)
+        rc = cmd_silence_list(&o);
+    else if (strcmp(cmd->name, "silence expire") == 0)
+        rc = cmd_silence_expire(&o, arg);
     else
         rc = cmd_drift(&o, arg);
     curl_global_cleanup();

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #define MAX_MODELS 16
-#define MAX_WINDOWS 64
+#define MAX_WINDOWS 2048
 
 struct options {
     const char *endpoint;
@@ -48,7 +48,12 @@ struct options {
     long long oversize_bytes;
     const char *dump_csv;
     double shift;
+    const char *shift_feature; /* NULL: --shift moves every numeric feature */
     double labels;
+    int in_order;
+    double latency_scale;
+    const char *slow[MAX_MODELS]; /* models (NAME or NAME:VERSION) --latency-scale applies to */
+    size_t n_slow;
 };
 
 static void usage(FILE *to)
@@ -58,8 +63,14 @@ static void usage(FILE *to)
             "         [--events N] [--windows W] [--window-ms MS] [--start-ms MS]\n"
             "         [--error-share F] [--rate EVENTS_PER_S] [--seed S] [--no-retry]\n"
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
-            "         [--shift X] [--dump-csv FILE] [--labels F]\n"
-            "--shift adds X to every numeric feature (to make drift); --dump-csv writes every\n"
+            "         [--shift X [--shift-feature NAME]] [--dump-csv FILE] [--labels F]\n"
+            "         [--in-order] [--latency-scale F [--slow MODEL[:VERSION]]...]\n"
+            "--shift adds X to every numeric feature, or only to --shift-feature's (to make\n"
+            "drift); --latency-scale multiplies latencies, of the --slow models only when any\n"
+            "is named (to make a regression); --in-order sends the windows one after the other\n"
+            "(event times never go back by more than a second) instead of round-robin over them,\n"
+            "so a long replay stays within the aggregator's out-of-orderness.\n"
+            "--dump-csv writes every\n"
             "event sent as a CSV row (the reference data for a profile, or a test's oracle);\n"
             "--labels F sends a ground-truth label (\"1\" with probability = score, else \"0\")\n"
             "for a share F of the events: one in ten before its prediction, the rest after all.\n"
@@ -107,6 +118,10 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"dump-csv", required_argument, NULL, 'D'},
                                          {"shift", required_argument, NULL, 'X'},
                                          {"labels", required_argument, NULL, 'L'},
+                                         {"shift-feature", required_argument, NULL, 'F'},
+                                         {"in-order", no_argument, NULL, 'I'},
+                                         {"latency-scale", required_argument, NULL, 'T'},
+                                         {"slow", required_argument, NULL, 'Z'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long long v = 0;
@@ -115,9 +130,11 @@ static int parse_options(int argc, char **argv, struct options *o)
                           .window_ms = 60000,
                           .retry = 1,
                           .seed = 1,
+                          .latency_scale = 1,
                           .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:h", opts, NULL)) !=
+           -1) {
         int bad = 0;
         switch (c) {
         case 'e':
@@ -172,6 +189,20 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'L':
             bad = parse_double(optarg, 0, 1, &o->labels);
             break;
+        case 'F':
+            o->shift_feature = optarg;
+            break;
+        case 'I':
+            o->in_order = 1;
+            break;
+        case 'T':
+            bad = parse_double(optarg, 0.001, 1e6, &o->latency_scale);
+            break;
+        case 'Z':
+            bad = o->n_slow == MAX_MODELS;
+            if (!bad)
+                o->slow[o->n_slow++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -186,6 +217,21 @@ static int parse_options(int argc, char **argv, struct options *o)
     if (!o->endpoint || o->n_models == 0) {
         usage(stderr);
         return -1;
+    }
+    return 0;
+}
+
+/* Whether --latency-scale applies to model `name` version `version`. */
+static int is_slow(const struct options *o, const char *name, const char *version)
+{
+    if (o->n_slow == 0)
+        return 1;
+    for (size_t i = 0; i < o->n_slow; i++) {
+        const char *colon = strchr(o->slow[i], ':');
+        size_t len = colon ? (size_t)(colon - o->slow[i]) : strlen(o->slow[i]);
+        if (strlen(name) == len && strncmp(o->slow[i], name, len) == 0 &&
+            (!colon || strcmp(colon + 1, version) == 0))
+            return 1;
     }
     return 0;
 }
@@ -322,32 +368,37 @@ int main(int argc, char **argv)
     static const char *const plans[] = {"free", "pro", "team"};
     for (long long i = 0; i < o.events; i++) {
         size_t m = (size_t)(i % (long long)o.n_models);
-        long w = (long)((i / (long long)o.n_models) % o.windows);
+        long w = o.in_order ? (long)(i * o.windows / (o.events ? o.events : 1))
+                            : (long)((i / (long long)o.n_models) % o.windows);
         char id[48];
         snprintf(id, sizeof id, "%s-%lld", names[m], i);
         struct mw_feature f[12];
         static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
                                                     "f5", "f6", "f7", "f8", "f9"};
         for (int k = 0; k < 10; k++)
-            f[k] = (struct mw_feature)MW_NUMERIC(numeric_names[k],
-                                                 uniform(&rng) * 100.0 + k + o.shift);
+            f[k] = (struct mw_feature)MW_NUMERIC(
+                numeric_names[k],
+                uniform(&rng) * 100.0 + k +
+                    (!o.shift_feature || strcmp(o.shift_feature, numeric_names[k]) == 0 ? o.shift
+                                                                                        : 0));
         f[10] = (struct mw_feature)MW_CATEGORICAL("country", countries[i % 5]);
         f[11] = (struct mw_feature)MW_CATEGORICAL("plan", plans[i % 3]);
         int is_error = uniform(&rng) < o.error_share;
         double score = uniform(&rng);
-        struct mw_event ev = {.model = names[m],
-                              .version = versions[m],
-                              .prediction_id = id,
-                              .event_time_ms =
-                                  o.start_ms + w * o.window_ms + (long long)(uniform(&rng) * 1000),
-                              .latency_us = (uint64_t)exp(7.0 + uniform(&rng) * 2.0),
-                              .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
-                              .error_code = is_error ? "timeout" : NULL,
-                              .features = f,
-                              .n_features = 12,
-                              .predicted_class = score >= 0.5 ? "1" : "0",
-                              .has_score = 1,
-                              .score = score};
+        struct mw_event ev = {
+            .model = names[m],
+            .version = versions[m],
+            .prediction_id = id,
+            .event_time_ms = o.start_ms + w * o.window_ms + (long long)(uniform(&rng) * 1000),
+            .latency_us = (uint64_t)(exp(7.0 + uniform(&rng) * 2.0) *
+                                     (is_slow(&o, names[m], versions[m]) ? o.latency_scale : 1.0)),
+            .status = is_error ? MW_STATUS_ERROR : MW_STATUS_OK,
+            .error_code = is_error ? "timeout" : NULL,
+            .features = f,
+            .n_features = 12,
+            .predicted_class = score >= 0.5 ? "1" : "0",
+            .has_score = 1,
+            .score = score};
         const char *label = labelled(&o, i) ? label_of(i, score) : NULL;
         if (scores)
             scores[i] = score;

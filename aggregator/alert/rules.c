@@ -679,10 +679,18 @@ int mw_rules_load_file(struct mw_rule_set *set, const char *path, struct mw_cfg_
     return rc;
 }
 
+/* A directory of the pattern that does not exist matches nothing (a typo must read "no rule
+ * file matches", not "cannot read a directory"); any other unreadable directory stops. */
+static int glob_error(const char *path, int error)
+{
+    (void)path;
+    return error != ENOENT && error != ENOTDIR;
+}
+
 int mw_rules_load_glob(struct mw_rule_set *set, const char *pattern, struct mw_cfg_error *err)
 {
     glob_t g;
-    int rc = glob(pattern, GLOB_ERR, NULL, &g);
+    int rc = glob(pattern, 0, glob_error, &g);
     if (rc == GLOB_NOMATCH) {
         snprintf(err->message, sizeof err->message, "%s: no rule file matches", pattern);
         return MW_ECONFIG;

@@ -256,6 +256,48 @@ static void test_closed_by_watermark_or_clock(void **state)
             assert_true(mw_schema_window_closed(start, 60000, 400000, 30000, 0, 20000));
 }
 
+/* The alerting state's fields, and the latest final start the evaluator reads up to. */
+static void test_alert_fields(void **state)
+{
+    (void)state;
+    char out[256], model[64];
+    assert_int_equal(mw_schema_alert_instance_field(out, sizeof out, "g/R", "churn", "v1", "f3"),
+                     0);
+    assert_memory_equal(out,
+                        "g/R\x1f"
+                        "churn\x1f"
+                        "v1\x1f"
+                        "f:f3",
+                        17);
+    assert_int_equal(mw_schema_alert_instance_field(out, sizeof out, "g/R", "churn", "", NULL), 0);
+    assert_string_equal(out, "g/R\x1f"
+                             "churn\x1f"
+                             "\x1f"
+                             "-");
+    assert_int_equal(mw_schema_alert_instance_field(out, 8, "g/R", "churn", "", NULL), MW_ETOOBIG);
+    char kind;
+    int64_t width = 0;
+    assert_int_equal(mw_schema_alert_cursor_field(out, sizeof out, "churn", 60000), 0);
+    assert_string_equal(out, "c|60000|churn");
+    assert_int_equal(mw_schema_alert_cursors_field_parse(out, &kind, &width, model, sizeof model),
+                     0);
+    assert_true(kind == 'c' && width == 60000 && strcmp(model, "churn") == 0);
+    assert_int_equal(mw_schema_alert_seen_field(out, sizeof out, "fraud"), 0);
+    assert_int_equal(mw_schema_alert_cursors_field_parse(out, &kind, &width, model, sizeof model),
+                     0);
+    assert_true(kind == 's' && strcmp(model, "fraud") == 0);
+    assert_int_equal(mw_schema_alert_cursors_field_parse("c|x|m", &kind, &width, model, 64),
+                     MW_EPARSE);
+    assert_int_equal(mw_schema_alert_cursors_field_parse("s|", &kind, &width, model, 64),
+                     MW_EPARSE);
+    /* Final: start + width + lateness <= watermark. */
+    assert_int_equal(mw_schema_final_start_max(60000, 185000, 5000), 120000);
+    assert_true(mw_schema_window_final(120000, 60000, 185000, 5000));
+    assert_false(mw_schema_window_final(180000, 60000, 185000, 5000));
+    assert_int_equal(mw_schema_final_start_max(60000, 184999, 5000), 60000);
+    assert_int_equal(mw_schema_final_start_max(60000, -1, 0), -120000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_window_parse),
         cmocka_unit_test(test_final_at_its_boundary),
         cmocka_unit_test(test_closed_by_watermark_or_clock),
+        cmocka_unit_test(test_alert_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
