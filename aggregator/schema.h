@@ -6,6 +6,7 @@
  * and its scripts on one shard):
  *
  *   mw:models                                set of model names
+ *   mw:epoch                                 the id of this Redis's modelwatch data
  *   mw:{M}:w:<res_s>:<start_ms>:<version>    hash of one window's counters (fields below)
  *   mw:{M}:idx:<res_s>                       sorted set of "<start_ms>:<version>" by start_ms
  *   mw:{M}:wm                                the model's watermark (ms), highest seen; it expires
@@ -51,6 +52,9 @@ struct mw_profile;
 /* ---- keys ----------------------------------------------------------------------------------- */
 
 #define MW_SCHEMA_MODELS_KEY "mw:models"
+/* A random id set once in an empty Redis: a different or missing one means Redis lost
+ * modelwatch's data (store.c checks it on every connection). */
+#define MW_SCHEMA_EPOCH_KEY "mw:epoch"
 
 int mw_schema_window_key(char *out, size_t size, const char *model, int64_t width_ms,
                          int64_t start_ms, const char *version);

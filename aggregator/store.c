@@ -1,6 +1,8 @@
 /* store.c — hiredis async connection with reconnection, driven by libuv. */
 #include "store.h"
 
+#include "schema.h"
+
 #include "alloc.h"
 #include "error.h"
 #include "kafka_conf.h"
@@ -19,7 +21,6 @@
 #define CHECK_INTERVAL_MS 5000
 /* The epoch key: every modelwatch key lives under mw:, and this one has no hash tag (it is read
  * alone). */
-#define EPOCH_KEY "mw:epoch"
 #define EPOCH_BYTES 33
 
 struct script {
@@ -449,10 +450,10 @@ static void run_checks(struct mw_store *s)
         if (redisAsyncCommand(s->ctx, on_config_reply, st, "CONFIG GET %s", settings[i]) ==
             REDIS_OK)
             st->pending++;
-    if (redisAsyncCommand(s->ctx, on_epoch_set, st, "SET %s %s NX", EPOCH_KEY, s->new_epoch) ==
-        REDIS_OK)
+    if (redisAsyncCommand(s->ctx, on_epoch_set, st, "SET %s %s NX", MW_SCHEMA_EPOCH_KEY,
+                          s->new_epoch) == REDIS_OK)
         st->pending++;
-    if (redisAsyncCommand(s->ctx, on_epoch_get, st, "GET %s", EPOCH_KEY) == REDIS_OK)
+    if (redisAsyncCommand(s->ctx, on_epoch_get, st, "GET %s", MW_SCHEMA_EPOCH_KEY) == REDIS_OK)
         st->pending++;
     s->check_in_flight = true;
     check_reply_done(st);
