@@ -505,3 +505,14 @@ int mw__receiver_add_header(struct mw_receiver_request *out, const char *name, c
     out->headers[out->n_headers] = NULL;
     return 0;
 }
+
+enum mw_receiver_verdict mw__receiver_http_verdict(const struct mw_http_client_response *resp)
+{
+    if (resp->err)
+        return MW_RECEIVER_RETRY;
+    if (resp->status >= 200 && resp->status < 300)
+        return MW_RECEIVER_DELIVERED;
+    if (resp->status == 429 || resp->status >= 500)
+        return MW_RECEIVER_RETRY;
+    return MW_RECEIVER_REJECTED;
+}

@@ -43,4 +43,9 @@ int mw__receiver_json_body(json_t *root, struct mw_receiver_request *out);
 /* Append "Name: value" to out->headers. Returns 0, MW_EFULL or MW_ENOMEM. */
 int mw__receiver_add_header(struct mw_receiver_request *out, const char *name, const char *value);
 
+/* The verdict both receivers give an HTTP answer: 2xx delivered; 429, 5xx and transport errors
+ * retried; any other status rejected (the request itself is wrong, or the receiver is
+ * misconfigured: retrying would not help). */
+enum mw_receiver_verdict mw__receiver_http_verdict(const struct mw_http_client_response *resp);
+
 #endif

@@ -362,13 +362,7 @@ out:
 static enum mw_receiver_verdict pd_classify(void *ctx, const struct mw_http_client_response *resp)
 {
     (void)ctx;
-    if (resp->err)
-        return MW_RECEIVER_RETRY;
-    if (resp->status >= 200 && resp->status < 300)
-        return MW_RECEIVER_DELIVERED;
-    if (resp->status == 429 || resp->status >= 500)
-        return MW_RECEIVER_RETRY;
-    return MW_RECEIVER_REJECTED; /* 400: the event is invalid; 401/403/404: misconfigured */
+    return mw__receiver_http_verdict(resp);
 }
 
 const struct mw_receiver_ops mw_receiver_pagerduty_ops = {
