@@ -318,6 +318,14 @@ def http_get(port, path, timeout=10):
         return e.code, e.read().decode()
 
 
+def api_data(port, path, timeout=10):
+    """GET an API path and return its parsed document; raises TestFailure unless it answers 200."""
+    status, body = http_get(port, path, timeout)
+    if status != 200:
+        raise TestFailure(f"GET {path} answered {status}: {body[:200]}")
+    return json.loads(body)
+
+
 def http_put_json(port, path, doc, timeout=10):
     """PUT `doc` as JSON; the response status (raises on an HTTP error status)."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
