@@ -10,6 +10,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "model_totals.h"
+#include "process_metrics.h"
 #include "profile_cache.h"
 #include "prom.h"
 #include "store.h"
@@ -223,6 +224,24 @@ static void on_health_timer(uv_timer_t *t)
                 (unsigned long long)((now - agg->idle_since_ms) / 1000));
 }
 
+/* What the aggregator says about itself beyond its counters: the process, its build, and how
+ * long batches take to apply. */
+static int add_self_metrics(struct mw_aggregator *agg)
+{
+    static const double apply_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,  0.5,    1,     2.5,  5,     10,   30};
+    struct mw_prom_family *fam = mw_prom_histogram_add(
+        agg->metrics, "modelwatch_aggregator_apply_latency_seconds",
+        "Seconds from a batch's first attempt to apply until Redis has it for good (retries, "
+        "replans and the replicas' WAIT included)",
+        NULL, apply_bounds, sizeof apply_bounds / sizeof apply_bounds[0]);
+    struct mw_prom_series *series = fam ? mw_prom_series_get(fam, NULL) : NULL;
+    if (!series)
+        return MW_ENOMEM;
+    mw_consumer_set_apply_histogram(agg->consumer, series);
+    return mw_process_metrics_register(agg->metrics, "modelwatch-aggregator");
+}
+
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                          struct mw_aggregator **out)
 {
@@ -256,6 +275,9 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_consumer_set_totals(agg->consumer, agg->totals);
+    rc = add_self_metrics(agg);
+    if (rc)
+        goto fail;
     uv_timer_init(loop, &agg->health_timer);
     agg->health_timer.data = agg;
     agg->health_timer_open = true;

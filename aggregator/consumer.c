@@ -7,6 +7,7 @@
 #include "error.h"
 #include "hash.h"
 #include "log.h"
+#include "prom.h"
 #include "table.h"
 #include "window_apply.h"
 #include "zframe.h"
@@ -66,6 +67,10 @@ struct mw_consumer {
     mw_consumer_applied_fn applied_hook;
     void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
+    /* How long batches take to apply (a histogram series, borrowed; may be NULL), and when the
+     * record in progress was first sent to Redis (uv_hrtime ns; 0 = not yet). */
+    struct mw_prom_series *apply_seconds;
+    uint64_t apply_started_ns;
     /* Per partition: the committed offset Kafka no longer held, until the first record after
      * the reset shows how far it skipped (-1: none pending). */
     int64_t *reset_from;
@@ -82,11 +87,22 @@ static void pump(struct mw_consumer *c);
 /* The record in progress is fully handled: commit its offset and take the next. */
 static void drop_batch(struct mw_consumer *c)
 {
+    c->apply_started_ns = 0;
     if (c->batch)
         modelwatch__v1__batch__free_unpacked(c->batch, NULL);
     c->batch = NULL;
     mw_apply_plan_free(&c->plan);
     c->plan_ready = false;
+}
+
+/* The record in progress is in Redis for good: how long that took, from its first attempt
+ * (retries, replans and the replicas' WAIT included). */
+static void observe_applied(struct mw_consumer *c)
+{
+    c->stats.batches_applied++;
+    if (c->apply_started_ns)
+        mw_prom_histogram_observe(c->apply_seconds,
+                                  (double)(uv_hrtime() - c->apply_started_ns) / 1e9);
 }
 
 static void finish_current(struct mw_consumer *c)
@@ -287,7 +303,7 @@ static void on_waited(redisReply *reply, void *arg)
     if (c->replicas_behind)
         MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
     c->replicas_behind = false;
-    c->stats.batches_applied++;
+    observe_applied(c);
     finish_current(c);
     pump(c);
 }
@@ -344,7 +360,7 @@ static void on_applied(int rc, void *arg)
         wait_for_replicas(c);
         return;
     }
-    c->stats.batches_applied++;
+    observe_applied(c);
     finish_current(c);
     pump(c);
 }
@@ -407,6 +423,8 @@ static void apply_current(struct mw_consumer *c)
     if (!c->plan_ready && build_plan(c) != 0)
         return;
     c->stale = c->refused = c->reply_broken = false;
+    if (!c->apply_started_ns)
+        c->apply_started_ns = uv_hrtime();
     c->apply_in_flight = 1;
     if (mw_store_exec_each(c->store, c->plan.cmds, c->plan.n_cmds, on_apply_reply, on_applied, c) !=
         0) {
@@ -891,6 +909,11 @@ void mw_consumer_destroy(struct mw_consumer *c)
     drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+void mw_consumer_set_apply_histogram(struct mw_consumer *c, struct mw_prom_series *series)
+{
+    c->apply_seconds = series;
 }
 
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)

@@ -105,6 +105,12 @@ bool mw_consumer_replicas_behind(const struct mw_consumer *c);
 struct mw_model_totals;
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals);
 
+/* Observe, in the histogram series `series` (borrowed; NULL stops it), the seconds each batch
+ * takes from its first attempt to apply until Redis has it for good (retries, replans and the
+ * replicas' WAIT included). */
+struct mw_prom_series;
+void mw_consumer_set_apply_histogram(struct mw_consumer *c, struct mw_prom_series *series);
+
 /* Called for every model application that changed Redis (not for replays), as its reply
  * arrives: the model and what the script answered, e.g. the label pairs it joined. Each
  * (batch, model) is reported once even when the batch is retried, since a retry of an applied
