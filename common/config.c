@@ -1733,6 +1733,33 @@ static void emit_collection(struct emitter *em, const struct mw_cfg_field *f, co
     }
 }
 
+/* `url` with the credential in its userinfo replaced: "https://u:<redacted>@h/p", or
+ * "https://<redacted>@h/p" for a userinfo without a password (a token). */
+static void emit_url_redacted(struct emitter *em, const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *p = authority; p < authority + authority_len; p++)
+        if (*p == '@')
+            at = p; /* the last '@' ends the userinfo */
+    if (!at) {
+        emit_string(em, url);
+        return;
+    }
+    const char *colon = memchr(authority, ':', (size_t)(at - authority));
+    size_t kept = (size_t)((colon ? colon + 1 : authority) - url);
+    char *text = mw_malloc(strlen(url) + sizeof MW_CFG_REDACTED);
+    if (!text) {
+        em->rc = MW_ENOMEM;
+        return;
+    }
+    sprintf(text, "%.*s%s%s", (int)kept, url, MW_CFG_REDACTED, at);
+    emit_string(em, text);
+    mw_free(text);
+}
+
 static void emit_scalar_value(struct emitter *em, const struct mw_cfg_field *f, const void *src)
 {
     char text[64];
@@ -1740,6 +1767,8 @@ static void emit_scalar_value(struct emitter *em, const struct mw_cfg_field *f, 
     case MW_CFG_STRING:
         if (*(char *const *)src && f->secret && **(char *const *)src)
             emit_string(em, MW_CFG_REDACTED);
+        else if (*(char *const *)src && f->secret_userinfo)
+            emit_url_redacted(em, *(char *const *)src);
         else if (*(char *const *)src)
             emit_string(em, *(char *const *)src);
         else

@@ -69,8 +69,8 @@ struct mw_cfg_list {
 /* What a STRING field (or STRMAP entry) names on disk, for mw_config_check_paths. */
 enum mw_cfg_path {
     MW_CFG_PATH_NONE = 0,
-    MW_CFG_PATH_FILE,      /* a file that must exist and be readable */
-    MW_CFG_PATH_DIR,       /* a directory that must exist and be readable */
+    MW_CFG_PATH_FILE,       /* a file that must exist and be readable */
+    MW_CFG_PATH_DIR,        /* a directory that must exist and be readable */
     MW_CFG_PATH_FILE_OR_DIR /* either (librdkafka's ssl.ca.location) */
 };
 
@@ -99,6 +99,9 @@ struct mw_cfg_field {
     bool (*relate)(const void *obj, char *why, size_t why_size);
     /* The value is a credential: mw_config_dump prints it as <redacted> (when not empty). */
     bool secret;
+    /* STRING: a URL whose userinfo ("user:password@", or a token as "token@") is a
+     * credential: mw_config_dump prints the password, or the whole userinfo, as <redacted>. */
+    bool secret_userinfo;
     /* STRMAP: which entries are credentials, by entry name (NULL: none). */
     bool (*secret_entry)(const char *name);
     /* STRING: what the value names on disk, checked by mw_config_check_paths ("" = nothing). */

@@ -34,8 +34,8 @@ static bool name_char(char c)
  * Expand the reference that starts at text[*i] ("${..."), appending its value to `out` and
  * moving *i past its closing brace. 0, MW_ECONFIG (why set), MW_EFULL or MW_ENOMEM.
  */
-static int expand_reference(const char *text, size_t len, size_t *i, struct mw_buf *out,
-                            char *why, size_t why_size)
+static int expand_reference(const char *text, size_t len, size_t *i, struct mw_buf *out, char *why,
+                            size_t why_size)
 {
     size_t start = *i + 2, p = start;
     while (p < len && name_char(text[p]))
@@ -43,8 +43,10 @@ static int expand_reference(const char *text, size_t len, size_t *i, struct mw_b
     size_t name_len = p - start;
     if (name_len == 0 || !name_start(text[start]) || name_len > MAX_NAME_BYTES ||
         (p < len && text[p] != '}' && !(text[p] == ':' && p + 1 < len && text[p + 1] == '-'))) {
-        snprintf(why, why_size, "malformed variable reference at byte %zu (use ${NAME}, "
-                 "${NAME:-default}, or $$ for a literal $)", *i + 1);
+        snprintf(why, why_size,
+                 "malformed variable reference at byte %zu (use ${NAME}, "
+                 "${NAME:-default}, or $$ for a literal $)",
+                 *i + 1);
         return MW_ECONFIG;
     }
     const char *close = p < len ? memchr(text + p, '}', len - p) : NULL;

@@ -14,7 +14,7 @@
  * With the JSON format the same line is one JSON object, with the same fields in the same
  * order; values that read as JSON numbers are numbers, the others strings:
  *
- *     {"ts":"2026-11-26T18:25:54.123Z","level":"warn","comp":"spool","msg":"segment ...","file":...}
+ *     {"ts":"2026-11-26T18:25:54.123Z","level":"warn","comp":"spool","msg":"...","file":...}
  */
 #ifndef MW_COMMON_LOG_H
 #define MW_COMMON_LOG_H

@@ -132,8 +132,7 @@ static void collect(struct mw_prom_writer *w, void *arg)
              s.start_time_seconds);
     }
     if (s.has_fds)
-        emit(w, "process_open_fds", "Number of open file descriptors.", MW_PROM_GAUGE,
-             s.open_fds);
+        emit(w, "process_open_fds", "Number of open file descriptors.", MW_PROM_GAUGE, s.open_fds);
     if (s.has_max_fds)
         emit(w, "process_max_fds", "Maximum number of open file descriptors.", MW_PROM_GAUGE,
              s.max_fds);

@@ -156,6 +156,7 @@ const struct mw_cfg_field mw_receiver_config_table[] = {
      .type = MW_CFG_STRING,
      .offset = F(url),
      .def = "",
+     .secret_userinfo = true,
      .check = check_url,
      .desc = "pagerduty: base URL, events go to <url>/v2/enqueue (empty = "
              "https://events.pagerduty.com); webhook: the URL to POST to (required)"},

@@ -1164,7 +1164,10 @@ static const struct mw_cfg_field secret_receiver_table[] = {
      .type = MW_CFG_STRING,
      .offset = offsetof(struct secret_receiver, key_file),
      .path = MW_CFG_PATH_FILE},
-    {.key = "url", .type = MW_CFG_STRING, .offset = offsetof(struct secret_receiver, url)},
+    {.key = "url",
+     .type = MW_CFG_STRING,
+     .offset = offsetof(struct secret_receiver, url),
+     .secret_userinfo = true},
     MW_CFG_END,
 };
 
@@ -1227,6 +1230,33 @@ static void test_dump_redacts_secrets(void **state)
                                   "    sasl.username: bob\n"
                                   "    ssl.key.password: \"\"\n"
                                   "receivers: []\n");
+    mw_buf_free(&out);
+    mw_config_free(secret_table, &c);
+}
+
+static void test_dump_redacts_url_credentials(void **state)
+{
+    (void)state;
+    struct secret_cfg c;
+    struct mw_cfg_error err;
+    struct mw_buf out;
+    int rc = mw_config_load_string(secret_table, &c,
+                                   "receivers:\n"
+                                   "  - url: https://alice:pa55@hooks.example.com/x?y=1\n"
+                                   "  - url: https://tok3n@api.example.com:8443/a@b\n"
+                                   "  - url: http://127.0.0.1:9/hook\n"
+                                   "  - url: https://u:p@q@h.example.com/\n",
+                                   NAME, &err);
+    assert_int_equal(rc, 0);
+    mw_buf_init(&out, 1 << 16);
+    assert_int_equal(mw_config_dump(secret_table, &c, &out), 0);
+    assert_int_equal(mw_buf_append(&out, "", 1), 0);
+    assert_null(strstr(out.data, "pa55"));
+    assert_null(strstr(out.data, "tok3n"));
+    assert_non_null(strstr(out.data, "    url: https://alice:<redacted>@hooks.example.com/x?y=1\n"));
+    assert_non_null(strstr(out.data, "    url: https://<redacted>@api.example.com:8443/a@b\n"));
+    assert_non_null(strstr(out.data, "    url: http://127.0.0.1:9/hook\n"));
+    assert_non_null(strstr(out.data, "    url: https://u:<redacted>@h.example.com/\n"));
     mw_buf_free(&out);
     mw_config_free(secret_table, &c);
 }
@@ -1346,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_env_expansion),
         cmocka_unit_test(test_env_expansion_errors),
         cmocka_unit_test(test_dump_redacts_secrets),
+        cmocka_unit_test(test_dump_redacts_url_credentials),
         cmocka_unit_test(test_check_paths),
         cmocka_unit_test(test_kafka_property_kinds),
     };

@@ -81,7 +81,7 @@ static void test_logfmt_line(void **state)
     char quoted[64];
     const char *line;
     CAPTURE(line, MW_LOG_WARN("spool", "segment checksum mismatch", "file=%s offset=%d",
-                            mw_log_quote("a b", quoted, sizeof quoted), 42));
+                              mw_log_quote("a b", quoted, sizeof quoted), 42));
     assert_int_equal(strncmp(line, "ts=", 3), 0);
     assert_non_null(strstr(line, " level=warn comp=spool msg=\"segment checksum mismatch\" "
                                  "file=\"a b\" offset=42\n"));
@@ -93,13 +93,13 @@ static void test_json_line_same_fields(void **state)
     char q1[64], q2[64];
     mw_log_set_format(MW_LOG_FORMAT_JSON);
     const char *line;
-    CAPTURE(line, MW_LOG_WARN(
-        "spool", "segment checksum mismatch", "file=%s offset=%d ratio=%s neg=%s id=%s note=%s",
-        mw_log_quote("a b", q1, sizeof q1), 42, "0.25", "-3e2", "007",
-        mw_log_quote("say \"hi\"\\now\nnext", q2, sizeof q2)));
+    CAPTURE(line, MW_LOG_WARN("spool", "segment checksum mismatch",
+                              "file=%s offset=%d ratio=%s neg=%s id=%s note=%s",
+                              mw_log_quote("a b", q1, sizeof q1), 42, "0.25", "-3e2", "007",
+                              mw_log_quote("say \"hi\"\\now\nnext", q2, sizeof q2)));
     json_t *obj = parse_line(line);
-    const char *keys[] = {"ts", "level", "comp", "msg", "file", "offset", "ratio", "neg", "id",
-                          "note"};
+    const char *keys[] = {"ts",     "level", "comp", "msg", "file",
+                          "offset", "ratio", "neg",  "id",  "note"};
     size_t i = 0;
     const char *key;
     json_t *value;
@@ -132,8 +132,8 @@ static void test_json_unsafe_bytes(void **state)
     mw_log_set_format(MW_LOG_FORMAT_JSON);
     /* a bare word without '=', invalid UTF-8, a control byte, valid UTF-8 */
     const char *line;
-    CAPTURE(line, MW_LOG_INFO("intake", "odd \x01 input", "stray model=%s name=%s",
-                                           "bad\xff\xfe", "caf\xc3\xa9"));
+    CAPTURE(line, MW_LOG_INFO("intake", "odd \x01 input", "stray model=%s name=%s", "bad\xff\xfe",
+                              "caf\xc3\xa9"));
     json_t *obj = parse_line(line);
     assert_string_equal(json_string_value(json_object_get(obj, "_")), "stray");
     assert_string_equal(json_string_value(json_object_get(obj, "model")),
@@ -153,7 +153,7 @@ static void test_json_long_line_is_cut_whole(void **state)
     mw_log_set_format(MW_LOG_FORMAT_JSON);
     const char *line;
     CAPTURE(line, MW_LOG_ERROR("api", "long", "a=1 big=%s c=3",
-                                            mw_log_quote(big, quoted, sizeof quoted)));
+                               mw_log_quote(big, quoted, sizeof quoted)));
     json_t *obj = parse_line(line);
     assert_int_equal(json_integer_value(json_object_get(obj, "a")), 1);
     const char *cut = json_string_value(json_object_get(obj, "big"));
