@@ -279,6 +279,15 @@ def main(tap, cluster):
         outputs[f"{name} --dump-config"] = text
         outputs[f"{name} --check-config"] = run_tool([exe, "--config", cfg,
                                                       "--check-config"])[1]
+    # --check-config opens every file the configuration names.
+    missing = os.path.join(cluster.dir, "no-such-token")
+    text = open(agg_cfg).read().replace(files["token"], missing)
+    bad = cluster.write_config("aggregator-missing-token.yaml", text)
+    line = text[:text.index(missing)].count("\n") + 1
+    rc, out = run_tool([agg_exe, "--config", bad, "--check-config"])
+    tap.check(rc == 2 and f"{bad}:{line}: alerting.api_token_file: cannot read {missing}: No "
+              "such file or directory" in out,
+              "--check-config refuses a token file that is not there, naming FILE:LINE: KEY", out)
     tap.check(outputs["aggregator --dump-config"].count("<redacted>") == 2,
               "the aggregator's dump redacts redis.password and kafka sasl.password",
               outputs["aggregator --dump-config"][:3000])
