@@ -1674,6 +1674,32 @@ static void emit_string(struct emitter *em, const char *s)
         emit_raw(em, s, strlen(s));
 }
 
+/* A value as the loader will read it back: the loader expands `${` and `$$`, so each `$`
+ * before `{` or `$` is written doubled ("${X}" -> "$${X}", "$$" -> "$$$"). Keys are not
+ * expanded and go through emit_string as they are. */
+static void emit_value(struct emitter *em, const char *s)
+{
+    size_t len = strlen(s);
+    if (!mw__config_expand_needed(s, len)) {
+        emit_string(em, s);
+        return;
+    }
+    char *escaped = mw_malloc(2 * len + 1);
+    if (!escaped) {
+        em->rc = MW_ENOMEM;
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '$' && (s[i + 1] == '{' || s[i + 1] == '$'))
+            escaped[n++] = '$';
+        escaped[n++] = s[i];
+    }
+    escaped[n] = '\0';
+    emit_string(em, escaped);
+    mw_free(escaped);
+}
+
 /* "key: value" for a free-form key; very long keys use the explicit "? key" form. Values of
  * entries `secret_entry` names are credentials, never printed. */
 static void emit_strmap(struct emitter *em, const struct mw_cfg_strmap *map, int indent,
@@ -1687,7 +1713,7 @@ static void emit_strmap(struct emitter *em, const struct mw_cfg_strmap *map, int
             emit(em, "\n%*s", indent, "");
         emit_raw(em, ": ", 2);
         bool secret = secret_entry && secret_entry(map->keys[i]) && *map->values[i];
-        emit_string(em, secret ? MW_CFG_REDACTED : map->values[i]);
+        emit_value(em, secret ? MW_CFG_REDACTED : map->values[i]);
         emit_raw(em, "\n", 1);
     }
 }
@@ -1722,7 +1748,7 @@ static void emit_collection(struct emitter *em, const struct mw_cfg_field *f, co
         emit_raw(em, list->n ? "\n" : " []\n", list->n ? 1 : 4);
         for (size_t i = 0; i < list->n; i++) {
             emit(em, "%*s- ", indent + 2, "");
-            emit_string(em, list->items[i]);
+            emit_value(em, list->items[i]);
             emit_raw(em, "\n", 1);
         }
     } else {
@@ -1745,7 +1771,7 @@ static void emit_url_redacted(struct emitter *em, const char *url)
         if (*p == '@')
             at = p; /* the last '@' ends the userinfo */
     if (!at) {
-        emit_string(em, url);
+        emit_value(em, url);
         return;
     }
     const char *colon = memchr(authority, ':', (size_t)(at - authority));
@@ -1756,7 +1782,7 @@ static void emit_url_redacted(struct emitter *em, const char *url)
         return;
     }
     sprintf(text, "%.*s%s%s", (int)kept, url, MW_CFG_REDACTED, at);
-    emit_string(em, text);
+    emit_value(em, text);
     mw_free(text);
 }
 
@@ -1770,7 +1796,7 @@ static void emit_scalar_value(struct emitter *em, const struct mw_cfg_field *f, 
         else if (*(char *const *)src && f->secret_userinfo)
             emit_url_redacted(em, *(char *const *)src);
         else if (*(char *const *)src)
-            emit_string(em, *(char *const *)src);
+            emit_value(em, *(char *const *)src);
         else
             emit_raw(em, "~", 1);
         return;

@@ -1101,6 +1101,37 @@ static void test_env_expansion(void **state)
     mw_config_free(table, &c);
 }
 
+/* What the dump prints loads back to the same values, `$` included (the loader expands `${`
+ * and `$$`, so the dump must escape them). */
+static void test_dump_escapes_dollars(void **state)
+{
+    (void)state;
+    struct cfg c, again;
+    struct mw_cfg_error err;
+    struct mw_buf out;
+    set_test_env();
+    assert_int_equal(load(BROKERS "  topic: \"$${MW_T_TOPIC} $$$$ $x cost$\"\n"
+                               "  properties: {p: \"a$${b}\"}\n"
+                               "name: \"$${MW_T_UNSET}\"\n",
+                          &c, &err),
+                     0);
+    assert_string_equal(c.topic, "${MW_T_TOPIC} $$ $x cost$");
+    assert_string_equal(c.name, "${MW_T_UNSET}");
+    mw_buf_init(&out, 1 << 16);
+    assert_int_equal(mw_config_dump(table, &c, &out), 0);
+    assert_int_equal(mw_buf_append(&out, "", 1), 0);
+    int rc = load(out.data, &again, &err);
+    if (rc)
+        print_error("%s\n%s\n", err.message, out.data);
+    assert_int_equal(rc, 0);
+    assert_string_equal(again.topic, c.topic);
+    assert_string_equal(again.name, c.name);
+    assert_string_equal(mw_config_strmap_get(&again.props, "p"), "a${b}");
+    mw_buf_free(&out);
+    mw_config_free(table, &c);
+    mw_config_free(table, &again);
+}
+
 static void test_env_expansion_errors(void **state)
 {
     (void)state;
@@ -1375,6 +1406,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_env_expansion),
         cmocka_unit_test(test_env_expansion_errors),
+        cmocka_unit_test(test_dump_escapes_dollars),
         cmocka_unit_test(test_dump_redacts_secrets),
         cmocka_unit_test(test_dump_redacts_url_credentials),
         cmocka_unit_test(test_check_paths),
