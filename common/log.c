@@ -228,11 +228,28 @@ static bool take_value(const char **p, char *buf, size_t size, const char **out,
     return true;
 }
 
-/* ,"key":value for each key=value of a logfmt field list; a word without `=` (a caller's
- * slip) is kept under the key "_". */
+/* A field read from the logfmt text, not yet written. */
+struct pending_field {
+    const char *key, *value;
+    size_t key_len, value_len;
+    bool quoted, present;
+};
+
+static void flush_field(struct json_line *l, struct pending_field *f)
+{
+    if (f->present)
+        put_field(l, false, f->key, f->key_len, f->value, f->value_len,
+                  !f->quoted && is_json_number(f->value, f->value_len));
+    f->present = false;
+}
+
+/* ,"key":value for each key=value of a logfmt field list. A word without `=` continues the
+ * bare value before it (a caller printed a value with spaces unquoted: "error=no route"), or
+ * else stands under the key "_", so no word is lost. */
 static void put_json_fields(struct json_line *l, const char *fields)
 {
     char unquoted[1024];
+    struct pending_field f = {0};
     const char *p = fields;
     while (*p && !l->full) {
         while (*p == ' ')
@@ -240,18 +257,23 @@ static void put_json_fields(struct json_line *l, const char *fields)
         if (!*p)
             break;
         size_t key_len = strcspn(p, "= ");
-        const char *key = p, *value;
-        size_t value_len;
-        if (p[key_len] != '=' || key_len == 0) {
-            key = "_";
-            key_len = 1;
-        } else {
-            p += key_len + 1;
+        bool keyed = p[key_len] == '=' && key_len > 0;
+        if (!keyed && f.present && !f.quoted && *p != '"') {
+            const char *word;
+            size_t word_len;
+            take_value(&p, unquoted, sizeof unquoted, &word, &word_len);
+            f.value_len = (size_t)(word + word_len - f.value);
+            continue;
         }
-        bool quoted = take_value(&p, unquoted, sizeof unquoted, &value, &value_len);
-        put_field(l, false, key, key_len, value, value_len,
-                  !quoted && is_json_number(value, value_len));
+        flush_field(l, &f);
+        f.key = keyed ? p : "_";
+        f.key_len = keyed ? key_len : 1;
+        if (keyed)
+            p += key_len + 1;
+        f.quoted = take_value(&p, unquoted, sizeof unquoted, &f.value, &f.value_len);
+        f.present = true;
     }
+    flush_field(l, &f);
 }
 
 static size_t format_json(char *out, size_t size, const char *ts, enum mw_log_level level,

@@ -130,12 +130,17 @@ static void test_json_unsafe_bytes(void **state)
 {
     (void)state;
     mw_log_set_format(MW_LOG_FORMAT_JSON);
-    /* a bare word without '=', invalid UTF-8, a control byte, valid UTF-8 */
+    /* a bare word without '=', invalid UTF-8, a control byte, valid UTF-8, a value printed
+     * with spaces but no quotes */
     const char *line;
-    CAPTURE(line, MW_LOG_INFO("intake", "odd \x01 input", "stray model=%s name=%s", "bad\xff\xfe",
-                              "caf\xc3\xa9"));
+    CAPTURE(line, MW_LOG_INFO("intake", "odd \x01 input", "stray model=%s name=%s error=%s n=%d",
+                              "bad\xff\xfe", "caf\xc3\xa9", "Could not  resolve host", 7));
     json_t *obj = parse_line(line);
     assert_string_equal(json_string_value(json_object_get(obj, "_")), "stray");
+    assert_string_equal(json_string_value(json_object_get(obj, "error")),
+                        "Could not  resolve host");
+    assert_int_equal(json_integer_value(json_object_get(obj, "n")), 7);
+    assert_int_equal(json_object_size(obj), 4 + 5);
     assert_string_equal(json_string_value(json_object_get(obj, "model")),
                         "bad\xef\xbf\xbd\xef\xbf\xbd");
     assert_string_equal(json_string_value(json_object_get(obj, "name")), "caf\xc3\xa9");
