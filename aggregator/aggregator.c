@@ -4,6 +4,7 @@
 #include "alert/alerting.h"
 #include "alloc.h"
 #include "api.h"
+#include "api_auth.h"
 #include "consumer.h"
 #include "exporter.h"
 #include "error.h"
@@ -29,6 +30,7 @@ struct mw_aggregator {
     struct mw_model_totals *totals;
     struct mw_http_server *http;
     struct mw_alerting *alerting;
+    struct mw_api_auth auth; /* the token API writes need (alerting.api_token_file) */
     uv_timer_t health_timer;
     bool health_timer_open;
     /* Loop time since which the consumer holds no partitions (0: it holds some), and when that
@@ -298,6 +300,14 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;
+    rc = mw_api_auth_init(&agg->auth, cfg->alerting.api_token_file, errbuf, sizeof errbuf);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("aggregator", "cannot read the API token", "error=%s",
+                     mw_log_quote(errbuf, quoted, sizeof quoted));
+        goto fail;
+    }
+    mw_http_server_set_write_guard(agg->http, mw_api_auth_guard, &agg->auth);
     mw_http_server_set_metrics(agg->http, agg->metrics);
     mw_http_server_set_ready(agg->http, is_ready, agg);
     rc = mw_api_create(agg->http, cfg, agg->store, agg->profiles, &agg->api);
@@ -352,6 +362,7 @@ void mw_aggregator_destroy(struct mw_aggregator *agg)
         return;
     mw_alerting_destroy(agg->alerting);
     mw_api_destroy(agg->api);
+    mw_api_auth_clear(&agg->auth);
     mw_model_totals_destroy(agg->totals);
     mw_prom_registry_destroy(agg->metrics);
     mw_free(agg);

@@ -9,7 +9,7 @@
  *                                [--max-categories N]
  *                                [--categorical COL]... [--ignore COL]... [--label COL]
  *                                [-o FILE] (FILE.csv | --input FILE.csv)
- *   modelwatch-ctl [--api URL] profile push FILE.json
+ *   modelwatch-ctl [--api URL] profile push FILE.json [--token-file FILE]
  *   modelwatch-ctl [--api URL] profile show MODEL [--version V] [--json]
  *   modelwatch-ctl [--api URL] drift MODEL [--version V] [--window START_MS]
  *                                          [--resolution SECONDS] [--json]
@@ -100,7 +100,7 @@ static void usage(FILE *to)
         "                              --bins) and j/N of --bins (the PSI bins, 2..100,\n"
         "                              default 10); 50 categories per column by default\n"
         "  profile push FILE.json      store a profile in the aggregator (model and version\n"
-        "                              come from the document)\n"
+        "                              come from the document), with --token-file's token\n"
         "  profile show MODEL [--version V]\n"
         "                              a stored profile (without --version: the newest)\n"
         "  drift MODEL [--version V] [--window START_MS] [--resolution SECONDS]\n"
@@ -121,7 +121,7 @@ static void usage(FILE *to)
         "  --api URL    the aggregator's API (default http://127.0.0.1:9465, or "
         "$MODELWATCH_API)\n"
         "  --json       print the API's JSON instead of a table\n"
-        "  --token-file FILE  bearer token for silence writes (default\n"
+        "  --token-file FILE  bearer token for writes (default\n"
         "               $MODELWATCH_API_TOKEN_FILE): the aggregator's alerting.api_token_file\n");
 }
 
@@ -903,6 +903,14 @@ static int cmd_alerts(const struct options *o)
     return 0;
 }
 
+/* Whether a token file is named: an aggregator with alerting.api_token_file wants its token on
+ * every write, one without it takes profile pushes as they are. */
+static bool has_token_file(const struct options *o)
+{
+    const char *file = o->token_file ? o->token_file : getenv("MODELWATCH_API_TOKEN_FILE");
+    return file && *file;
+}
+
 /* The bearer token for writes, from --token-file or $MODELWATCH_API_TOKEN_FILE. */
 static bool load_token(struct options *o)
 {
@@ -1072,6 +1080,7 @@ static const int show_opts[] = {'v', 'j', 0};
 static const int drift_opts[] = {'v', OPT_WINDOW, 'r', 'j', 0};
 static const int no_opts[] = {'j', 0};
 static const int push_opts[] = {0};
+static const int profile_push_opts[] = {OPT_TOKEN_FILE, 0};
 static const int alerts_opts[] = {OPT_STATE, 'j', 0};
 static const int silence_add_opts[] = {OPT_DURATION,   OPT_COMMENT, OPT_AUTHOR,
                                        OPT_TOKEN_FILE, 'j',         0};
@@ -1081,7 +1090,7 @@ static const struct command commands[] = {
     {"models", 0, "", no_opts},
     {"windows", 1, "MODEL", windows_opts},
     {"profile build", 1, "FILE.csv", build_opts},
-    {"profile push", 1, "FILE.json", push_opts},
+    {"profile push", 1, "FILE.json", profile_push_opts},
     {"profile show", 1, "MODEL", show_opts},
     {"drift", 1, "MODEL", drift_opts},
     {"rules check", -1, "FILE...", push_opts}, /* -1: one or more */
@@ -1302,7 +1311,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd->name, "profile build") == 0)
         rc = cmd_profile_build(&o, arg);
     else if (strcmp(cmd->name, "profile push") == 0)
-        rc = cmd_profile_push(&o, arg);
+        rc = has_token_file(&o) && !load_token(&o) ? 1 : cmd_profile_push(&o, arg);
     else if (strcmp(cmd->name, "profile show") == 0)
         rc = cmd_profile_show(&o, arg);
     else if (strcmp(cmd->name, "rules check") == 0)

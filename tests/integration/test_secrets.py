@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Secrets never leak: a full pipeline runs with every credential it can take, each a distinctive
-value, and no process log and no --dump-config output holds any of them; API writes without
-the bearer token are refused.
+value, and no process log and no --dump-config output holds any of them; API writes (silences
+and profile pushes) without the bearer token are refused.
 
 The pipeline: redis-server with requirepass (the aggregator's redis.password comes from the
 environment through ${VAR}), modelwatch-devkafka, an aggregator alerting to the stand-in
@@ -177,6 +177,37 @@ def request(port, method, path, doc=None, token=None):
         return e.code, e.read().decode()
 
 
+def check_profile_writes(tap, port):
+    """A profile push is a write like any other: it needs the token too."""
+    path = f"/api/v1/models/{MODEL.split(':')[0]}/profiles/v1"
+    status, body = request(port, "PUT", path, {"model": "x"})
+    tap.check(status == 401, "PUT a profile without a token is refused with 401, before its "
+              "body is read", f"{status} {body[:200]}")
+    status, body = request(port, "PUT", path, {"model": "x"}, token="wrong-token")
+    tap.check(status == 401, "PUT a profile with a wrong token is refused with 401",
+              f"{status} {body[:200]}")
+    try:
+        env.push_profiles(port, MODEL.split(":")[0], ["v1"], token=SECRETS["api token"])
+        pushed = True
+    except (TestFailure, urllib.error.HTTPError) as e:
+        pushed = str(e)
+    tap.check(pushed is True, "PUT a profile with the token stores it", str(pushed))
+
+
+def check_ctl_profile_push(tap, cluster, port, token_file):
+    """modelwatch-ctl sends the token of --token-file with a profile push, and only then
+    succeeds."""
+    doc = api_data(port, f"/api/v1/models/{MODEL.split(':')[0]}/profiles/v1")
+    path = cluster.write_config("profile.json", json.dumps(doc))
+    ctl = [cluster.binary("tools/modelwatch-ctl"), "--api", f"http://127.0.0.1:{port}"]
+    rc, out = run_tool(ctl + ["profile", "push", path])
+    tap.check(rc != 0 and "401" in out, "modelwatch-ctl profile push without a token file "
+              "is refused (401)", out)
+    rc, out = run_tool(ctl + ["profile", "push", path, "--token-file", token_file])
+    tap.check(rc == 0, "modelwatch-ctl profile push --token-file stores the profile", out)
+    return out
+
+
 def check_api_writes(tap, port):
     silence = {"matchers": ['alertname="AnyTrafficPage"'], "duration": "1h",
                "created_by": "test_secrets", "comment": "checking the token"}
@@ -301,6 +332,9 @@ def main(tap, cluster):
     env.send(cluster, agent, [MODEL], env.base_time(), windows=4, per_window=50)
     check_secrets_used(tap, cluster, receiver, agg_port)
     check_api_writes(tap, agg_port)
+    check_profile_writes(tap, agg_port)
+    outputs["modelwatch-ctl profile push"] = check_ctl_profile_push(tap, cluster, agg_port,
+                                                                    files["token"])
 
     # A reload reads every key file again: its log lines must not carry them either.
     agg.send_signal(signal.SIGHUP)
