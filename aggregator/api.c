@@ -45,6 +45,11 @@ static json_t *json_text(const char *text)
 }
 
 #define MODELS_PREFIX "/api/v1/models"
+#define OPENAPI_PATH "/api/v1/openapi.json"
+
+/* aggregator/openapi.json, embedded at build time (embed_lua.py). */
+extern const char MW_OPENAPI_DOCUMENT[];
+extern const size_t MW_OPENAPI_DOCUMENT_LEN;
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 10000
 #define DAY_MS 86400000LL
@@ -889,6 +894,14 @@ static void on_models(struct mw_http_exchange *ex, const struct mw_http_request 
     }
 }
 
+/* The API's own description, as it is: tools read it without an envelope. */
+static void on_openapi(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    mw_http_respond(ex, 200, "application/json", MW_OPENAPI_DOCUMENT, MW_OPENAPI_DOCUMENT_LEN);
+}
+
 int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
                   struct mw_store *store, struct mw_profile_cache *profiles, struct mw_api **out)
 {
@@ -898,6 +911,7 @@ int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config 
     *api = (struct mw_api){.cfg = cfg, .store = store, .profiles = profiles};
     int rc = mw_http_server_route(srv, "GET", MODELS_PREFIX, true, on_models, api);
     rc = rc ? rc : mw_http_server_route(srv, "PUT", MODELS_PREFIX, true, on_models, api);
+    rc = rc ? rc : mw_http_server_route(srv, "GET", OPENAPI_PATH, false, on_openapi, NULL);
     if (rc) {
         mw_free(api);
         return rc;
