@@ -44,7 +44,7 @@ from collections import Counter
 
 import numpy as np
 
-from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import TestFailure, api_data, metrics, run, wait_for
 
 MISSING = {"", "na", "nan", "null"}
 SAMPLE_CAP = 100_000
@@ -589,21 +589,20 @@ def part2(tap, cluster):
               "12 features: 10 drift, 0 possible, 2 none, 0 insufficient_data, 0 unknown"
               in p.stdout,
               "the drift table names the model, profile and window and sums up", p.stdout)
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
-                                           f"&window={w2}&resolution=60")
-    api_doc = json.loads(body) if status == 200 else {}
+    api_doc = api_data(agg.http_port,
+                       f"/api/v1/models/churn/drift?version=v1&window={w2}&resolution=60")
     pj = ctl(cluster, "drift", "churn", "--version", "v1", "--window", w2, "--json", api=api)
     tap.check(pj.returncode == 0 and json.loads(pj.stdout) == api_doc,
               "drift --json prints the API's document", pj.stderr)
     agree = True
-    for feat in api_doc.get("features", []):
+    for feat in api_doc["features"]:
         row = rows.get(feat["feature"], [])
         psi = feat.get("psi")
         agree &= len(row) == 12 and row[1] == feat["type"] and \
             int(row[2]) == feat["observed"] and \
             (row[4] == "-" if psi is None else abs(float(row[4]) - psi) <= 5e-5)
     tap.check(agree and len(rows) == 12, "the table's observed count, type and PSI are the API's",
-              p.stdout + "\n" + body[:2000])
+              p.stdout + "\n" + json.dumps(api_doc)[:2000])
     p = ctl(cluster, "drift", "churn", "--version", "v1", api=api)
     tap.check(p.returncode == 0 and table_rows(p.stdout) == rows,
               "drift without --window shows the latest window", p.stdout + p.stderr)
