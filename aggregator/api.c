@@ -378,9 +378,9 @@ static void on_windows(int rc, const struct mw_window_set *set, void *arg)
         json_array_append_new(list, window);
     }
     mw_api_respond_data(rq->ex,
-                 json_pack("{s:s, s:I, s:I, s:o}", "model", set->model, "resolution_s",
-                           (json_int_t)(set->width_ms / 1000), "watermark_ms",
-                           (json_int_t)set->watermark_ms, "windows", list));
+                        json_pack("{s:s, s:I, s:I, s:o}", "model", set->model, "resolution_s",
+                                  (json_int_t)(set->width_ms / 1000), "watermark_ms",
+                                  (json_int_t)set->watermark_ms, "windows", list));
     mw_free(rq);
 }
 
@@ -448,13 +448,13 @@ static void respond_drift(struct drift_query *q, const struct mw_window *w,
     }
     json_t *features = drift_json(&ds);
     const char *verdict = mw_drift_verdict_name(ds.verdict);
-    mw_api_respond_data(q->ex,
-                 json_pack("{s:s, s:o, s:I, s:I, s:I, s:b, s:s, s:s, s:o}", "model", w->model,
-                           "version", json_text(w->version), "resolution_s",
-                           (json_int_t)(w->width_ms / 1000), "start_ms", (json_int_t)w->start_ms,
-                           "end_ms", (json_int_t)(w->start_ms + w->width_ms), "final", w->final,
-                           "profile_version", profile->version, "verdict", verdict, "features",
-                           features));
+    mw_api_respond_data(q->ex, json_pack("{s:s, s:o, s:I, s:I, s:I, s:b, s:s, s:s, s:o}", "model",
+                                         w->model, "version", json_text(w->version), "resolution_s",
+                                         (json_int_t)(w->width_ms / 1000), "start_ms",
+                                         (json_int_t)w->start_ms, "end_ms",
+                                         (json_int_t)(w->start_ms + w->width_ms), "final", w->final,
+                                         "profile_version", profile->version, "verdict", verdict,
+                                         "features", features));
     mw_drift_signals_free(&ds);
 }
 
@@ -583,12 +583,11 @@ static void finish_slo(struct slo_query *q)
                              real_or_null(rates.pairs[i].short_burn_rate), "burning",
                              rates.pairs[i].burning));
     }
-    mw_api_respond_data(q->ex,
-                 json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model, "version",
-                           json_text(q->has_version ? q->version : NULL), "at_ms",
-                           (json_int_t)q->burn.at_ms, "availability_target",
-                           q->api->cfg->slo.availability, "error_rate", ratios, "burn_rates",
-                           pairs));
+    mw_api_respond_data(q->ex, json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model,
+                                         "version", json_text(q->has_version ? q->version : NULL),
+                                         "at_ms", (json_int_t)q->burn.at_ms, "availability_target",
+                                         q->api->cfg->slo.availability, "error_rate", ratios,
+                                         "burn_rates", pairs));
     mw_free(q);
 }
 
@@ -618,9 +617,10 @@ static void get_slo(struct mw_api *api, struct mw_http_exchange *ex, const char 
     int64_t at_ms = mw_clock_wall_ms();
     int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
     q->has_version = vrc == 0;
-    const char *bad = vrc == MW_ETOOBIG                                        ? "version: too long"
-                      : mw_api_time_param(query, "at", &at_ms) == MW_EINVAL ? "at: " MW_API_TIME_FORMS
-                                                                            : NULL;
+    const char *bad = vrc == MW_ETOOBIG ? "version: too long"
+                      : mw_api_time_param(query, "at", &at_ms) == MW_EINVAL
+                          ? "at: " MW_API_TIME_FORMS
+                          : NULL;
     if (bad) {
         mw_free(q);
         mw_http_respond_error(ex, 400, bad);

@@ -28,8 +28,8 @@ void mw_api_respond_raw_data(struct mw_http_exchange *ex, const char *json, size
 void mw_api_respond_data(struct mw_http_exchange *ex, json_t *data)
 {
     /* Encoded without the envelope first: one copy of a large document less than packing. */
-    char *text = data ? json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY)
-                      : NULL;
+    char *text =
+        data ? json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY) : NULL;
     json_decref(data);
     if (!text) {
         mw_http_respond_error(ex, 500, "out of memory");

@@ -112,8 +112,12 @@ static int parse_rfc3339(const char *p, int64_t *out_ms)
         day > days_in_month[mon - 1] + (mon == 2 && leap_year(year)) || hour > 23 || min > 59 ||
         sec > 59)
         return MW_EINVAL;
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = hour,
-                    .tm_min = min, .tm_sec = sec};
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = mon - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = min,
+                    .tm_sec = sec};
     int64_t secs = (int64_t)timegm(&tm) - sign * (off_h * 3600 + off_m * 60);
     int64_t t = secs * 1000 + ms;
     if (t < 0 || t > MAX_TIME_MS)

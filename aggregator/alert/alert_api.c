@@ -289,9 +289,9 @@ static void on_silence_stored(redisReply *reply, void *arg)
         mw_http_respond_error(w->ex, 503, "Redis unavailable: silence not stored");
     } else {
         mw_alerting_silences_changed(w->api->alerting);
-        mw_api_respond_data(w->ex,
-                     w->expire ? json_pack("{s:s, s:s}", "id", w->id, "state", "expired")
-                               : json_pack("{s:s}", "id", w->id));
+        mw_api_respond_data(w->ex, w->expire
+                                       ? json_pack("{s:s, s:s}", "id", w->id, "state", "expired")
+                                       : json_pack("{s:s}", "id", w->id));
     }
     mw_free(w);
 }

@@ -34,7 +34,7 @@ int ctl_cmd_alerts(const struct options *o)
         }
         char since[32];
         ctl_format_time((int64_t)json_integer_value(json_object_get(a, "active_since_ms")), since,
-                    sizeof since);
+                        sizeof since);
         const char *silenced = json_string_value(json_object_get(a, "silenced_by"));
         printf("%-8s %-26s %-16s %-10s %-12s %-8s", json_string_value(json_object_get(a, "state")),
                v[0], v[1], v[2], v[3], v[4]);
@@ -125,9 +125,9 @@ int ctl_cmd_silence_list(const struct options *o)
     {
         char starts[32], ends[32];
         ctl_format_time((int64_t)json_integer_value(json_object_get(s, "starts_at_ms")), starts,
-                    sizeof starts);
+                        sizeof starts);
         ctl_format_time((int64_t)json_integer_value(json_object_get(s, "ends_at_ms")), ends,
-                    sizeof ends);
+                        sizeof ends);
         printf("%-36s %-8s %-20s %-20s %-16s", json_string_value(json_object_get(s, "id")),
                json_string_value(json_object_get(s, "state")), starts, ends,
                json_string_value(json_object_get(s, "created_by")));

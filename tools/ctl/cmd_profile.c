@@ -248,7 +248,7 @@ static void print_profile_table(const json_t *doc)
 {
     char created[32];
     ctl_format_time((int64_t)json_integer_value(json_object_get(doc, "created_ms")), created,
-                sizeof created);
+                    sizeof created);
     const json_t *features = json_object_get(doc, "features");
     printf("profile %s %s, created %s, %" JSON_INTEGER_FORMAT " rows, %zu features\n",
            json_string_value(json_object_get(doc, "model")),

@@ -20,8 +20,8 @@ static bool profile_versions(const struct options *o, const char *model, char *o
     json_array_foreach(json_object_get(doc, "versions"), i, v)
     {
         if (len < size)
-            len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : "",
-                                    json_string_value(v));
+            len +=
+                (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : "", json_string_value(v));
     }
     json_decref(doc);
     return true;
@@ -110,8 +110,8 @@ int ctl_cmd_windows(const struct options *o, const char *model)
     printf("%-21s %-10s %10s %8s %10s %10s %10s %10s %8s", "WINDOW START", "VERSION", "REQUESTS",
            "ERRORS", "ERROR%", "P50_US", "P90_US", "P99_US", "SAMPLED");
     if (wide)
-        printf(" %10s %10s %8s %6s %9s %10s %s", "P95_US", "MEAN_US", "FEEDBACK", "LATE",
-               "AVAIL%", "COST/1K", "STATE");
+        printf(" %10s %10s %8s %6s %9s %10s %s", "P95_US", "MEAN_US", "FEEDBACK", "LATE", "AVAIL%",
+               "COST/1K", "STATE");
     printf("\n");
     size_t i;
     json_t *w;
@@ -123,8 +123,8 @@ int ctl_cmd_windows(const struct options *o, const char *model)
 /* The burn-rate pairs: long and short lookback, threshold, both rates, burning or not. */
 static void print_burn_rates(const json_t *doc)
 {
-    printf("%-5s %-5s %9s %12s %12s %s\n", "LONG", "SHORT", "THRESHOLD", "LONG_BURN",
-           "SHORT_BURN", "BURNING");
+    printf("%-5s %-5s %9s %12s %12s %s\n", "LONG", "SHORT", "THRESHOLD", "LONG_BURN", "SHORT_BURN",
+           "BURNING");
     size_t i;
     json_t *b;
     json_array_foreach(json_object_get(doc, "burn_rates"), i, b)

@@ -65,8 +65,8 @@ struct path {
  * 2xx answer's envelope (a new reference), or NULL after printing why: the transport error, the
  * HTTP status with the API's errorType and error, or an answer that is not the API's envelope.
  */
-json_t *ctl_request(const struct options *o, const char *method, const char *path,
-                    const char *body, size_t body_len);
+json_t *ctl_request(const struct options *o, const char *method, const char *path, const char *body,
+                    size_t body_len);
 json_t *ctl_get(const struct options *o, const char *path);
 void ctl_path_add(struct path *p, const char *s);
 void ctl_path_add_escaped(struct path *p, const char *s);

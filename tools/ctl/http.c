@@ -51,11 +51,14 @@ static void print_error(long status, json_t *doc, const struct response *r, cons
     const char *type = json_string_value(json_object_get(doc, "errorType"));
     const char *msg = json_string_value(json_object_get(doc, "error"));
     fprintf(stderr, "modelwatch-ctl: %s %s: HTTP %ld%s%s: %s\n", method, url, status,
-            type ? " " : "", type ? type : "", msg ? msg : r->data ? r->data : "");
+            type ? " " : "", type ? type : "",
+            msg       ? msg
+            : r->data ? r->data
+                      : "");
 }
 
-json_t *ctl_request(const struct options *o, const char *method, const char *path,
-                    const char *body, size_t body_len)
+json_t *ctl_request(const struct options *o, const char *method, const char *path, const char *body,
+                    size_t body_len)
 {
     char url[MAX_PATH_BYTES + 512];
     snprintf(url, sizeof url, "%s%s", o->api, path);

@@ -70,9 +70,11 @@ static const struct option long_options[] = {
 
 /* Before the command --version takes no value: it asks for the program's version. */
 static const struct option global_long_options[] = {
-    {"api", required_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
+    {"api", required_argument, NULL, 'a'},
+    {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_PROGRAM_VERSION},
-    {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+    {"output", required_argument, NULL, 'o'},
+    {"json", no_argument, NULL, 'j'},
     {NULL, 0, NULL, 0},
 };
 
@@ -149,8 +151,8 @@ static const struct command commands[] = {
     {"rules check", -1, "FILE...",
      "load alert rule files as the aggregator does and report the first error of each", no_opts,
      false},
-    {"alerts", 0, "[--state S]", "alerts, newest first, and the silences muting them",
-     alerts_opts, true},
+    {"alerts", 0, "[--state S]", "alerts, newest first, and the silences muting them", alerts_opts,
+     true},
     {"silence add", -1, "MATCHER... --duration D [--comment C] [--author A] [--token-file FILE]",
      "silence the alerts matching every matcher (name=\"v\", name!=\"v\", name=~\"re\", "
      "name!~\"re\"); prints the silence's id",
@@ -168,13 +170,14 @@ static void usage(FILE *to)
                 "Commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(to, "  %-15s %s\n", commands[i].name, commands[i].summary);
-    fprintf(to, "Options:\n"
-                "  --api URL          the aggregator's API (default http://127.0.0.1:9465, or "
-                "$MODELWATCH_API)\n"
-                "  -o, --output FMT   table (default), wide (more columns) or json (the API's "
-                "data); --json\n"
-                "TIME: RFC 3339 (2026-12-01T17:00:00Z), Unix seconds (below 1e11) or ms, now, or a\n"
-                "duration before now (30m, 2h, 1d).\n");
+    fprintf(to,
+            "Options:\n"
+            "  --api URL          the aggregator's API (default http://127.0.0.1:9465, or "
+            "$MODELWATCH_API)\n"
+            "  -o, --output FMT   table (default), wide (more columns) or json (the API's "
+            "data); --json\n"
+            "TIME: RFC 3339 (2026-12-01T17:00:00Z), Unix seconds (below 1e11) or ms, now, or a\n"
+            "duration before now (30m, 2h, 1d).\n");
 }
 
 static void command_help(const struct command *cmd)
@@ -238,34 +241,77 @@ static int take_option(int c, const struct command *cmd, struct options *o, stru
         return 2;
     }
     switch (c) {
-    case 'a': o->api = optarg; break;
-    case 'v': o->version = optarg; break;
-    case 'r': o->resolution = optarg; break;
-    case 'j': o->format = CTL_JSON; break;
+    case 'a':
+        o->api = optarg;
+        break;
+    case 'v':
+        o->version = optarg;
+        break;
+    case 'r':
+        o->resolution = optarg;
+        break;
+    case 'j':
+        o->format = CTL_JSON;
+        break;
     case 'o':
         if (cmd && !cmd->formats)
             o->output = optarg; /* profile build: the file */
         else if (!set_format(o, optarg))
             return 2;
         break;
-    case OPT_SINCE: t->since = optarg; break;
-    case OPT_UNTIL: t->until = optarg; break;
-    case OPT_AT: t->at = optarg; break;
-    case OPT_WINDOW: t->window = optarg; break;
-    case OPT_MODEL: o->model = optarg; break;
-    case OPT_BINS: o->bins = optarg; break;
-    case OPT_GRID_BINS: o->grid_bins = optarg; break;
-    case OPT_MAX_CATEGORIES: o->max_categories = optarg; break;
-    case OPT_CATEGORICAL: o->categorical[o->n_categorical++] = optarg; break;
-    case OPT_IGNORE: o->ignore[o->n_ignore++] = optarg; break;
-    case OPT_LABEL: o->label = optarg; break;
-    case OPT_INPUT: o->input = optarg; break;
-    case OPT_STATE: o->state = optarg; break;
-    case OPT_DURATION: o->duration = optarg; break;
-    case OPT_COMMENT: o->comment = optarg; break;
-    case OPT_AUTHOR: o->author = optarg; break;
-    case OPT_TOKEN_FILE: o->token_file = optarg; break;
-    default: return 2;
+    case OPT_SINCE:
+        t->since = optarg;
+        break;
+    case OPT_UNTIL:
+        t->until = optarg;
+        break;
+    case OPT_AT:
+        t->at = optarg;
+        break;
+    case OPT_WINDOW:
+        t->window = optarg;
+        break;
+    case OPT_MODEL:
+        o->model = optarg;
+        break;
+    case OPT_BINS:
+        o->bins = optarg;
+        break;
+    case OPT_GRID_BINS:
+        o->grid_bins = optarg;
+        break;
+    case OPT_MAX_CATEGORIES:
+        o->max_categories = optarg;
+        break;
+    case OPT_CATEGORICAL:
+        o->categorical[o->n_categorical++] = optarg;
+        break;
+    case OPT_IGNORE:
+        o->ignore[o->n_ignore++] = optarg;
+        break;
+    case OPT_LABEL:
+        o->label = optarg;
+        break;
+    case OPT_INPUT:
+        o->input = optarg;
+        break;
+    case OPT_STATE:
+        o->state = optarg;
+        break;
+    case OPT_DURATION:
+        o->duration = optarg;
+        break;
+    case OPT_COMMENT:
+        o->comment = optarg;
+        break;
+    case OPT_AUTHOR:
+        o->author = optarg;
+        break;
+    case OPT_TOKEN_FILE:
+        o->token_file = optarg;
+        break;
+    default:
+        return 2;
     }
     return 0;
 }
@@ -347,8 +393,8 @@ static const struct command *find_command(int argc, char **argv, int *at)
 {
     char name[64];
     snprintf(name, sizeof name, "%s", argv[*at]);
-    bool two_words = strcmp(name, "profile") == 0 || strcmp(name, "rules") == 0 ||
-                     strcmp(name, "silence") == 0;
+    bool two_words =
+        strcmp(name, "profile") == 0 || strcmp(name, "rules") == 0 || strcmp(name, "silence") == 0;
     if (two_words && *at + 1 < argc) {
         snprintf(name, sizeof name, "%s %s", argv[*at], argv[*at + 1]);
         ++*at;
