@@ -5,6 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* -o wide: the rule, whether it flaps, the samples judged and when it fired. */
+static void print_alert_wide(const json_t *a)
+{
+    char fired[32] = "-";
+    const json_t *fired_ms = json_object_get(a, "fired_at_ms");
+    if (json_is_integer(fired_ms))
+        ctl_format_time((int64_t)json_integer_value(fired_ms), fired, sizeof fired);
+    printf(" %-24s %-8s %8" JSON_INTEGER_FORMAT " %-20s",
+           json_string_value(json_object_get(a, "rule")),
+           json_is_true(json_object_get(a, "flapping")) ? "yes" : "no",
+           json_integer_value(json_object_get(a, "samples")), fired);
+}
+
 int ctl_cmd_alerts(const struct options *o)
 {
     struct path p = {0};
@@ -21,8 +34,10 @@ int ctl_cmd_alerts(const struct options *o)
     if (json_array_size(alerts) == 0)
         printf("no alerts\n");
     else
-        printf("%-8s %-26s %-16s %-10s %-12s %-8s %12s %-20s %s\n", "STATE", "ALERTNAME", "MODEL",
-               "VERSION", "FEATURE", "SEVERITY", "VALUE", "SINCE (EVENT TIME)", "SILENCED BY");
+        printf("%-8s %-26s %-16s %-10s %-12s %-8s %12s %-20s %-36s%s\n", "STATE", "ALERTNAME",
+               "MODEL", "VERSION", "FEATURE", "SEVERITY", "VALUE", "SINCE (EVENT TIME)",
+               "SILENCED BY",
+               o->format == CTL_WIDE ? " RULE                     FLAPPING  SAMPLES FIRED AT" : "");
     json_array_foreach(alerts, i, a)
     {
         const json_t *labels = json_object_get(a, "labels");
@@ -39,7 +54,10 @@ int ctl_cmd_alerts(const struct options *o)
         printf("%-8s %-26s %-16s %-10s %-12s %-8s", json_string_value(json_object_get(a, "state")),
                v[0], v[1], v[2], v[3], v[4]);
         ctl_print_number(json_object_get(a, "value"), " %12.6g");
-        printf(" %-20s %s\n", since, silenced ? silenced : "-");
+        printf(" %-20s %-36s", since, silenced ? silenced : "-");
+        if (o->format == CTL_WIDE)
+            print_alert_wide(a);
+        printf("\n");
         const char *summary =
             json_string_value(json_object_get(json_object_get(a, "annotations"), "summary"));
         if (summary)
@@ -119,8 +137,8 @@ int ctl_cmd_silence_list(const struct options *o)
     if (json_array_size(list) == 0)
         printf("no silences\n");
     else
-        printf("%-36s %-8s %-20s %-20s %-16s %s\n", "ID", "STATE", "STARTS", "ENDS", "CREATED BY",
-               "MATCHERS / COMMENT");
+        printf("%-36s %-8s %-20s %-20s %s%-16s %s\n", "ID", "STATE", "STARTS", "ENDS",
+               o->format == CTL_WIDE ? "FOR      " : "", "CREATED BY", "MATCHERS / COMMENT");
     json_array_foreach(list, i, s)
     {
         char starts[32], ends[32];
@@ -128,9 +146,16 @@ int ctl_cmd_silence_list(const struct options *o)
                         sizeof starts);
         ctl_format_time((int64_t)json_integer_value(json_object_get(s, "ends_at_ms")), ends,
                         sizeof ends);
-        printf("%-36s %-8s %-20s %-20s %-16s", json_string_value(json_object_get(s, "id")),
-               json_string_value(json_object_get(s, "state")), starts, ends,
-               json_string_value(json_object_get(s, "created_by")));
+        printf("%-36s %-8s %-20s %-20s ", json_string_value(json_object_get(s, "id")),
+               json_string_value(json_object_get(s, "state")), starts, ends);
+        if (o->format == CTL_WIDE) {
+            json_int_t minutes = (json_integer_value(json_object_get(s, "ends_at_ms")) -
+                                  json_integer_value(json_object_get(s, "starts_at_ms"))) /
+                                 60000;
+            printf("%3" JSON_INTEGER_FORMAT "h%02" JSON_INTEGER_FORMAT "m  ", minutes / 60,
+                   minutes % 60);
+        }
+        printf("%-16s", json_string_value(json_object_get(s, "created_by")));
         size_t k;
         json_t *m;
         json_array_foreach(json_object_get(s, "matchers"), k, m)

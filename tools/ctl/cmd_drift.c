@@ -3,6 +3,18 @@
 
 #include <string.h>
 
+/* -o wide: the weighted count, each side of the reference range, type violations and what the
+ * statistics were computed on. */
+static void print_wide_cells(const json_t *f)
+{
+    ctl_print_cell(json_object_get(f, "weighted_count"), 10, 1, false);
+    ctl_print_cell(json_object_get(f, "below_range_rate"), 8, 2, true);
+    ctl_print_cell(json_object_get(f, "above_range_rate"), 8, 2, true);
+    ctl_print_cell(json_object_get(f, "type_violation_rate"), 9, 2, true);
+    const char *basis = json_string_value(json_object_get(f, "basis"));
+    printf(" %-12s", basis ? basis : "-");
+}
+
 int ctl_cmd_drift(const struct options *o, const char *model)
 {
     struct path p = {0};
@@ -18,7 +30,7 @@ int ctl_cmd_drift(const struct options *o, const char *model)
     if (o->format == CTL_JSON)
         return ctl_print_json(doc);
     char start[32] = "-";
-    const json_t *start_ms = json_object_get(doc, "window_start_ms");
+    const json_t *start_ms = json_object_get(doc, "start_ms");
     if (json_is_integer(start_ms))
         ctl_format_time((int64_t)json_integer_value(start_ms), start, sizeof start);
     const char *version = json_string_value(json_object_get(doc, "version"));
@@ -37,9 +49,12 @@ int ctl_cmd_drift(const struct options *o, const char *model)
            "percentiles;\nP_VALUE: Kolmogorov-Smirnov (numeric) or chi-squared (categorical) on "
            "the values observed;\nW_NORMED: Wasserstein-1 in reference standard deviations.\n");
     int w = ctl_name_width(features);
-    printf("%-*s %-11s %9s %9s %8s %8s %8s %10s %9s %9s %9s  %s\n", w, "FEATURE", "TYPE",
-           "OBSERVED", "MISSING%", "PSI", "JS", "KS_D", "P_VALUE", "W_NORMED", "OUTSIDE%",
-           "UNSEEN%", "VERDICT");
+    bool wide = o->format == CTL_WIDE;
+    printf("%-*s %-11s %9s %9s %8s %8s %8s %10s %9s %9s %9s", w, "FEATURE", "TYPE", "OBSERVED",
+           "MISSING%", "PSI", "JS", "KS_D", "P_VALUE", "W_NORMED", "OUTSIDE%", "UNSEEN%");
+    if (wide)
+        printf(" %10s %8s %8s %9s %-12s", "WEIGHTED", "BELOW%", "ABOVE%", "TYPE_ERR%", "BASIS");
+    printf("  %s\n", "VERDICT");
     static const char *const verdicts[] = {"drift", "possible", "none", "insufficient_data",
                                            "unknown"};
     size_t i, n_verdict[5] = {0};
@@ -62,6 +77,8 @@ int ctl_cmd_drift(const struct options *o, const char *model)
         ctl_print_cell(json_object_get(f, "wasserstein_normed"), 9, 4, false);
         ctl_print_cell(json_object_get(f, "out_of_range_rate"), 9, 2, true);
         ctl_print_cell(json_object_get(f, "unseen_share"), 9, 2, true);
+        if (wide)
+            print_wide_cells(f);
         printf("  %s\n", verdict ? verdict : "-");
     }
     printf("%zu features:", json_array_size(features));

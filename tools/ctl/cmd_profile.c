@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #define MAX_PROFILE_FILE_BYTES (64u * 1024 * 1024)
-#define TOP_CATEGORIES_SHOWN 3
+#define TOP_CATEGORIES_SHOWN 3 /* -o wide: TOP_CATEGORIES_WIDE */
+#define TOP_CATEGORIES_WIDE 12
 
 /* strtol with checks: the whole string, within [min, max]. Prints the error. */
 static bool parse_long(const char *what, const char *s, long min, long max, long *out)
@@ -209,23 +210,23 @@ out:
     return rc;
 }
 
-/* "fr 31.0%, de 22.0%, it 9.0%, +47 more, other 2.0%" from a categories object. */
-static void format_top_categories(const json_t *f, char *out, size_t size)
+/* "fr 31.0%, de 22.0%, it 9.0%, +47 more, other 2.0%" from a categories object: the n_top
+ * largest (at most TOP_CATEGORIES_WIDE). */
+static void format_top_categories(const json_t *f, size_t n_top, char *out, size_t size)
 {
     const json_t *cats = json_object_get(f, "categories");
-    const char *top[TOP_CATEGORIES_SHOWN] = {0};
-    double top_share[TOP_CATEGORIES_SHOWN] = {0};
+    const char *top[TOP_CATEGORIES_WIDE] = {0};
+    double top_share[TOP_CATEGORIES_WIDE] = {0};
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)cats, key, v)
     {
         double share = json_number_value(v);
-        for (size_t i = 0; i < TOP_CATEGORIES_SHOWN; i++) {
+        for (size_t i = 0; i < n_top; i++) {
             if (top[i] && share <= top_share[i])
                 continue;
-            memmove(top + i + 1, top + i, (TOP_CATEGORIES_SHOWN - 1 - i) * sizeof *top);
-            memmove(top_share + i + 1, top_share + i,
-                    (TOP_CATEGORIES_SHOWN - 1 - i) * sizeof *top_share);
+            memmove(top + i + 1, top + i, (n_top - 1 - i) * sizeof *top);
+            memmove(top_share + i + 1, top_share + i, (n_top - 1 - i) * sizeof *top_share);
             top[i] = key;
             top_share[i] = share;
             break;
@@ -233,7 +234,7 @@ static void format_top_categories(const json_t *f, char *out, size_t size)
     }
     size_t len = 0, n = json_object_size(cats), shown = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < TOP_CATEGORIES_SHOWN && top[i] && len < size; i++, shown++)
+    for (size_t i = 0; i < n_top && top[i] && len < size; i++, shown++)
         len += (size_t)snprintf(out + len, size - len, "%s%s %.1f%%", i ? ", " : "", top[i],
                                 100 * top_share[i]);
     if (n > shown && len < size)
@@ -244,7 +245,7 @@ static void format_top_categories(const json_t *f, char *out, size_t size)
                  100 * json_number_value(other));
 }
 
-static void print_profile_table(const json_t *doc)
+static void print_profile_table(const json_t *doc, bool wide)
 {
     char created[32];
     ctl_format_time((int64_t)json_integer_value(json_object_get(doc, "created_ms")), created,
@@ -278,8 +279,9 @@ static void print_profile_table(const json_t *doc)
             size_t n_deciles = json_array_size(json_object_get(f, "deciles"));
             printf("  %zu regions, %zu PSI bins\n", n_cuts + 1, n_deciles + 3);
         } else {
-            char top[512];
-            format_top_categories(f, top, sizeof top);
+            char top[1024];
+            format_top_categories(f, wide ? TOP_CATEGORIES_WIDE : TOP_CATEGORIES_SHOWN, top,
+                                  sizeof top);
             printf(" %11s %11s %11s  %s\n", "-", "-", "-", top);
         }
     }
@@ -351,7 +353,7 @@ int ctl_cmd_profile_show(const struct options *o, const char *model)
             printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
         printf(" (showing the newest)\n");
     }
-    print_profile_table(doc);
+    print_profile_table(doc, o->format == CTL_WIDE);
     json_decref(doc);
     json_decref(list);
     return 0;
