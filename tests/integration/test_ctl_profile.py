@@ -469,8 +469,9 @@ def part1_errors(tap, cluster):
     p = ctl(cluster, "profile", "build", "--model", "m", "--version", "v", "--grid-bins", "5", ok)
     tap.check(p.returncode == 2 and "--grid-bins 5: must be at least --bins (10)" in p.stderr,
               "--grid-bins must be at least --bins", p.stderr)
-    p = ctl(cluster, "--help")
-    tap.check(p.returncode == 0 and "--grid-bins N" in p.stdout, "--help names --grid-bins",
+    p = ctl(cluster, "profile", "build", "--help")
+    tap.check(p.returncode == 0 and "--grid-bins N" in p.stdout,
+              "profile build --help names --grid-bins",
               p.stdout)
 
 
@@ -492,8 +493,9 @@ def part2(tap, cluster):
     agent = cluster.start_agent(extra="models:\n  - name: \"*\"\n    sample_rate: 1.0\n")
 
     p = ctl(cluster, "profile", "show", "churn", api=api)
-    tap.check(p.returncode == 1 and "no profile stored for model churn" in p.stderr,
-              "profile show before any push says so, exit 1", p.stderr)
+    tap.check(p.returncode == 1 and "HTTP 404 not_found: model: unknown (no telemetry applied and "
+              "no profile stored)" in p.stderr,
+              "profile show before any push: the API's 404 for an unknown model, exit 1", p.stderr)
 
     # Reference data: the load generator's traffic, dumped to CSV as it is sent.
     minute = int(time.time() * 1000) // 60000 * 60000
@@ -551,7 +553,7 @@ def part2(tap, cluster):
     with open(bad_path, "w") as f:
         json.dump(bad, f)
     p = ctl(cluster, "profile", "push", bad_path, api=api)
-    tap.check(p.returncode == 1 and re.search(r"HTTP 400: \S", p.stderr),
+    tap.check(p.returncode == 1 and re.search(r"HTTP 400 bad_data: \S", p.stderr),
               "a profile the API refuses: its error message, exit 1", p.stderr)
     with open(bad_path, "w") as f:
         f.write('{"model": "churn"}')
@@ -559,7 +561,8 @@ def part2(tap, cluster):
     tap.check(p.returncode == 1 and "not a profile" in p.stderr,
               "a document that is not a profile is refused before sending", p.stderr)
     p = ctl(cluster, "profile", "show", "churn", "--version", "v9", api=api)
-    tap.check(p.returncode == 1 and "HTTP 404: no profile for this model version" in p.stderr,
+    tap.check(p.returncode == 1 and
+              "HTTP 404 not_found: no profile for this model version" in p.stderr,
               "profile show of a missing version: the API's 404 message", p.stderr)
 
     # Traffic: one window as the reference, one shifted by 20.

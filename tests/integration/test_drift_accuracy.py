@@ -137,9 +137,10 @@ def check_numeric(tap, model, name, got, want, std, observed):
     for stat in ("below_range_rate", "above_range_rate", "out_of_range_rate"):
         tap.check(close(got[stat], want[stat]), f"{model} {name}: {stat} exact",
                   f"got {got[stat]!r} want {want[stat]!r}")
-    tap.check(got["observed"] == observed and close(got["weighted_count"], want["weighted_count"]),
-              f"{model} {name}: observed {observed}, weighted count {want['count']}",
-              f"observed {got['observed']!r} count {got['count']!r}")
+    tap.check(got["observed"] == observed and
+              close(got["weighted_count"], want["weighted_count"]),
+              f"{model} {name}: observed {observed}, weighted count {want['weighted_count']}",
+              f"observed {got['observed']!r} weighted_count {got['weighted_count']!r}")
 
 
 def check_categorical(tap, model, name, got, want, observed):
