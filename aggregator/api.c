@@ -1,4 +1,5 @@
-/* api.c — /api/v1 handlers: windows read through window_read.h, answered as JSON. */
+/* api.c — /api/v1 handlers: windows read through window_read.h, answered as JSON in the
+ * API's envelope (api_reply.h). */
 #include "api.h"
 
 #include "api_reply.h"
@@ -46,14 +47,14 @@ static json_t *json_text(const char *text)
 
 #define MODELS_PREFIX "/api/v1/models"
 #define OPENAPI_PATH "/api/v1/openapi.json"
-
-/* aggregator/openapi.json, embedded at build time (embed_lua.py). */
-extern const char MW_OPENAPI_DOCUMENT[];
-extern const size_t MW_OPENAPI_DOCUMENT_LEN;
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 10000
 #define DAY_MS 86400000LL
 #define DRIFT_SCAN_MAX 1000
+
+/* aggregator/openapi.json, embedded at build time (embed_lua.py). */
+extern const char MW_OPENAPI_DOCUMENT[];
+extern const size_t MW_OPENAPI_DOCUMENT_LEN;
 
 struct mw_api {
     const struct mw_aggregator_config *cfg;
