@@ -2,6 +2,7 @@
 #include "schema.h"
 
 #include "alloc.h"
+#include "decimal.h"
 #include "error.h"
 #include "latency_hist.h"
 
@@ -304,6 +305,15 @@ static void clear_parsed(struct mw_window *w)
     w->error_codes = NULL;
 }
 
+/* A feature's drift field (d|F|suffix): most of a profiled window's fields, none of them a
+ * counter, so the counter lookups below skip them first. */
+static bool is_feature_drift_field(const char *name)
+{
+    size_t at, len;
+    const char *suffix;
+    return mw_schema_drift_field_parse(name, &at, &len, &suffix);
+}
+
 int mw_window_parse(struct mw_window *w)
 {
     const struct mw_window_fields *f = &w->fields;
@@ -311,6 +321,8 @@ int mw_window_parse(struct mw_window *w)
     size_t n_latency = 0, n_errors = 0;
     for (size_t i = 0; i < f->n; i++) {
         uint32_t bucket;
+        if (is_feature_drift_field(f->names[i]))
+            continue;
         n_latency += mw_schema_latency_bucket(f->names[i], &bucket);
         n_errors += mw_schema_error_code(f->names[i]) != NULL;
     }
@@ -329,10 +341,12 @@ int mw_window_parse(struct mw_window *w)
         double *to_float;
         uint32_t bucket;
         const char *code;
+        if (is_feature_drift_field(name))
+            continue;
         if ((to_int = int_counter(w, name)) != NULL) {
             *to_int = int_value(value);
         } else if ((to_float = float_counter(w, name)) != NULL) {
-            *to_float = strtod(value, NULL);
+            *to_float = mw_decimal_parse(value);
         } else if (mw_schema_latency_bucket(name, &bucket)) {
             int64_t count = int_value(value);
             if (count > 0)
