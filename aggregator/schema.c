@@ -163,6 +163,11 @@ int mw_schema_latency_field(char *out, size_t size, uint32_t bucket)
     return format(out, size, MW_FIELD_LATENCY_PREFIX "%" PRIu32, bucket);
 }
 
+int mw_schema_pipeline_dlq_key(char *out, size_t size, int64_t minute_start_ms)
+{
+    return format(out, size, "mw:{pipeline}:dlq:%" PRId64, minute_start_ms);
+}
+
 int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag)
 {
     return format(out, size, MW_FIELD_PROFILE_TAG_PREFIX "%016" PRIx64, tag);
