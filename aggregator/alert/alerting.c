@@ -855,11 +855,20 @@ static void apply_transitions(struct mw_alerting *a, const struct mw_eval_transi
         const struct mw_alert_inst *inst = t->items[i].inst;
         bool resolve = t->items[i].change == MW_EVAL_RESOLVE;
         char quoted[200];
-        MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
-                    "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
-                    mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted, sizeof quoted),
-                    inst->model, inst->version, inst->feature ? inst->feature : "", inst->st.value,
-                    inst->st.samples);
+        const char *subject = inst->rule ? mw_signal_subject_label(inst->rule->signal) : NULL;
+        if (subject) /* a pipeline alert: about an agent or a partition */
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s %s=%s value=%g",
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        subject, inst->feature ? inst->feature : "", inst->st.value);
+        else
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        inst->model, inst->version, inst->feature ? inst->feature : "",
+                        inst->st.value, inst->st.samples);
         if (resolve)
             a->resolves++;
         else
