@@ -264,6 +264,25 @@ int mw_schema_alert_seen_field(char *out, size_t size, const char *model);
 int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
                                         char *model, size_t size);
 
+/* ---- the pipeline's own signals ------------------------------------------------------------ */
+
+/*
+ * What the pipeline rules read (aggregator/pipeline_health.h). Every key shares the hash tag
+ * {pipeline}:
+ *
+ *   mw:{pipeline}:agents      hash: agent id -> "boot|sealed_at_ms|sequence|dropped|spool|max":
+ *                             the newest health sample a batch of the agent carried
+ *   mw:{pipeline}:lag         hash: partition -> "lag|at_ms|holder": records a replica had
+ *                             not consumed yet, as it last reported them
+ *   mw:{pipeline}:dlq:<ms>    records sent to the dead-letter topic in the minute starting at
+ *                             <ms> (wall clock), by every replica; expires after 2 h
+ */
+#define MW_SCHEMA_PIPELINE_AGENTS_KEY "mw:{pipeline}:agents"
+#define MW_SCHEMA_PIPELINE_LAG_KEY "mw:{pipeline}:lag"
+#define MW_SCHEMA_PIPELINE_DLQ_TTL_S 7200
+/* "mw:{pipeline}:dlq:<minute_start_ms>". 0 or MW_ETOOBIG. */
+int mw_schema_pipeline_dlq_key(char *out, size_t size, int64_t minute_start_ms);
+
 /* ---- state ---------------------------------------------------------------------------------- */
 
 /* A window is final — its counts can no longer change — once the watermark has reached its

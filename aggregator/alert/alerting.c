@@ -7,6 +7,7 @@
  * leaks into the state restored under the next.
  */
 #include "alert/alerting.h"
+#include "alert/pipeline_signals.h"
 
 #include "alert/alert_api.h"
 #include "alert/alert_config.h"
@@ -94,6 +95,9 @@ struct mw_alerting {
     /* the pass under way */
     struct task *tasks;
     size_t n_tasks, next_task;
+    /* pipeline rules: the previous evaluation's agent samples, and when the next is due */
+    struct mw_pipeline_memory pipeline;
+    int64_t pipeline_next_ms;
     /* counters for /metrics */
     uint64_t windows_evaluated, passes, pages, resolves, notifications_sent,
         notifications_suppressed, lease_acquired, lease_lost, write_failures;
@@ -233,6 +237,8 @@ static void clear_state(struct mw_alerting *a, bool fresh)
     mw_table_init(&a->seens, seen_equal);
     mw_table_init(&a->nlog, nlog_equal);
     free_tasks(a);
+    mw_pipeline_memory_free(&a->pipeline);
+    a->pipeline_next_ms = 0;
     mw_dispatch_destroy(a->dispatch);
     a->dispatch = NULL;
     mw_silences_free(&a->silences);
@@ -849,11 +855,20 @@ static void apply_transitions(struct mw_alerting *a, const struct mw_eval_transi
         const struct mw_alert_inst *inst = t->items[i].inst;
         bool resolve = t->items[i].change == MW_EVAL_RESOLVE;
         char quoted[200];
-        MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
-                    "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
-                    mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted, sizeof quoted),
-                    inst->model, inst->version, inst->feature ? inst->feature : "", inst->st.value,
-                    inst->st.samples);
+        const char *subject = inst->rule ? mw_signal_subject_label(inst->rule->signal) : NULL;
+        if (subject) /* a pipeline alert: about an agent or a partition */
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s %s=%s value=%g",
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        subject, inst->feature ? inst->feature : "", inst->st.value);
+        else
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        inst->model, inst->version, inst->feature ? inst->feature : "",
+                        inst->st.value, inst->st.samples);
         if (resolve)
             a->resolves++;
         else
@@ -1251,17 +1266,45 @@ static void pass_persisted(struct mw_alerting *a, bool ok, void *arg)
     run_dispatch(a);
 }
 
-/* After the windows: absence on the wall clock, then the last-seen times, in one write. */
-static void finish_pass(struct mw_alerting *a)
+/* The shortest interval of the pipeline rules, or 0 when there are none. */
+static int64_t pipeline_interval(const struct mw_alerting *a)
 {
-    free_tasks(a);
-    a->passes++;
+    int64_t shortest = 0;
+    for (size_t i = 0; i < a->ac.rules.n; i++) {
+        const struct mw_rule *r = &a->ac.rules.rules[i];
+        if ((mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) &&
+            (!shortest || r->interval_ms < shortest))
+            shortest = r->interval_ms;
+    }
+    return shortest;
+}
+
+/* The pipeline rules with what the replicas reported; appends to `t`. */
+static int step_pipeline(struct mw_alerting *a, const struct mw_pipeline_readings *r,
+                         int64_t now, struct mw_eval_transitions *t)
+{
+    struct mw_pipeline_reading *readings = NULL;
+    size_t n = 0;
+    int rc = mw_pipeline_signals(r, &a->pipeline, now, &readings, &n);
+    if (!rc)
+        rc = mw_evaluator_step_pipeline(a->ev, readings, n, now, t);
+    mw_free(readings);
+    mw_pipeline_health_forget_agents(a->store, r, now - MW_PIPELINE_AGENT_FORGET_MS);
+    return rc;
+}
+
+/* Wall-clock rules: absence, and the pipeline rules when `r` holds their readings; then the
+ * last-seen times, in one write. */
+static void evaluate_wall_clock(struct mw_alerting *a, const struct mw_pipeline_readings *r)
+{
     int64_t now = mw_clock_wall_ms();
     struct mw_eval_transitions *t = mw_calloc(1, sizeof *t);
     int rc = t ? 0 : MW_ENOMEM;
     for (size_t i = 0; !rc && i < a->n_seens; i++)
         rc = mw_evaluator_step_absence(a->ev, a->seen_list[i]->model, a->seen_list[i]->wall_ms, now,
                                        t);
+    if (!rc && r)
+        rc = step_pipeline(a, r, now, t);
     struct mw_alert_write w;
     if (!rc && (rc = mw_alert_write_init(&w, a->holder)) == 0) {
         rc = add_dirty_instances(a, &w);
@@ -1283,6 +1326,42 @@ static void finish_pass(struct mw_alerting *a)
         return;
     }
     send_write(a, &w, pass_persisted, t);
+}
+
+static void on_pipeline_read(int rc, struct mw_pipeline_readings *r, void *arg)
+{
+    struct op *op = arg;
+    struct mw_alerting *a = op->a;
+    bool live = current(op) && a->leader;
+    mw_free(op);
+    if (!live) {
+        mw_pipeline_readings_free(r);
+        mw_free(r);
+        return;
+    }
+    if (rc)
+        MW_LOG_WARN(COMP, "cannot read the pipeline's health: pipeline rules wait",
+                    "error=%s", mw_err_name(rc));
+    evaluate_wall_clock(a, r);
+    mw_pipeline_readings_free(r);
+    mw_free(r);
+}
+
+/* After the windows: the wall-clock rules, reading the pipeline's health first when the
+ * pipeline rules are due. */
+static void finish_pass(struct mw_alerting *a)
+{
+    free_tasks(a);
+    a->passes++;
+    int64_t now = mw_clock_wall_ms(), every = pipeline_interval(a);
+    if (every && now >= a->pipeline_next_ms) {
+        a->pipeline_next_ms = now + every;
+        struct op *op = new_op(a);
+        if (op && mw_pipeline_health_read(a->store, now, on_pipeline_read, op) == 0)
+            return;
+        mw_free(op);
+    }
+    evaluate_wall_clock(a, NULL);
 }
 
 static int add_task(struct mw_alerting *a, const char *model, int64_t width_ms, int64_t next_ms,

@@ -473,7 +473,7 @@ static int check_rule(struct checker *c, const struct rule_cfg *rc, double *thre
             return fail_at(c, "threshold", "required key missing");
         parse_threshold(rc->threshold, threshold, &verdict);
     }
-    if ((info->flags & MW_SIGNAL_WALL) && rc->comparison != MW_CMP_GT &&
+    if (sig == MW_SIGNAL_ABSENCE && rc->comparison != MW_CMP_GT &&
         rc->comparison != MW_CMP_GE)
         return fail_at(c, "comparison", "%s takes \">\" or \">=\" (seconds without data)",
                        info->name);
@@ -735,9 +735,35 @@ bool mw_rule_selects(const struct mw_rule *r, const char *model, const char *ver
     return fnmatch(r->feature, feature, 0) == 0;
 }
 
+const char *mw_signal_subject_label(enum mw_signal s)
+{
+    switch (s) {
+    case MW_SIGNAL_AGENT_DROPS:
+    case MW_SIGNAL_SPOOL_USE:
+        return "agent";
+    case MW_SIGNAL_CONSUMER_LAG:
+        return "partition";
+    default:
+        return NULL;
+    }
+}
+
 int mw_rule_alert_labels(const struct mw_rule *r, const char *model, const char *version,
                          const char *feature, struct mw_labels *out)
 {
+    if (mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) {
+        /* About the pipeline: the subject (an agent, a partition) instead of a model. */
+        const char *subject = mw_signal_subject_label(r->signal);
+        model = version = NULL;
+        if (subject && feature && *feature) {
+            int err = mw_labels_set(out, subject, feature);
+            if (err) {
+                mw_labels_free(out);
+                return err;
+            }
+        }
+        feature = NULL;
+    }
     int err = mw_labels_set(out, "alertname", r->name);
     if (!err)
         err = mw_labels_set(out, "severity", mw_severity_name(r->severity));
