@@ -404,8 +404,13 @@ int mw_schema_alert_instance_field(char *out, size_t size, const char *rule_id, 
                 size);
 }
 
-int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms)
+int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms,
+                                 int64_t delay_ms)
 {
+    if (delay_ms > 0)
+        return fits(snprintf(out, size, "c|%lld+%lld|%s", (long long)width_ms,
+                             (long long)delay_ms, model),
+                    size);
     return fits(snprintf(out, size, "c|%lld|%s", (long long)width_ms, model), size);
 }
 
@@ -415,20 +420,30 @@ int mw_schema_alert_seen_field(char *out, size_t size, const char *model)
 }
 
 int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
-                                        char *model, size_t size)
+                                        int64_t *delay_ms, char *model, size_t size)
 {
     const char *rest;
+    *delay_ms = 0;
     if (field[0] == 's' && field[1] == '|') {
         *kind = 's';
         rest = field + 2;
     } else if (field[0] == 'c' && field[1] == '|') {
         char *end;
         errno = 0;
-        long long w = strtoll(field + 2, &end, 10);
-        if (errno || end == field + 2 || *end != '|' || w <= 0)
+        long long w = strtoll(field + 2, &end, 10), d = 0;
+        if (errno || end == field + 2 || w <= 0)
+            return MW_EPARSE;
+        if (*end == '+') {
+            const char *at = end + 1;
+            d = strtoll(at, &end, 10);
+            if (errno || end == at || d <= 0)
+                return MW_EPARSE;
+        }
+        if (*end != '|')
             return MW_EPARSE;
         *kind = 'c';
         *width_ms = w;
+        *delay_ms = d;
         rest = end + 1;
     } else {
         return MW_EPARSE;

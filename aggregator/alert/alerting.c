@@ -44,6 +44,7 @@
 struct cursor {
     char *model;
     int64_t width_ms;
+    int64_t delay_ms; /* the `delay` of the rules it serves */
     int64_t start_ms; /* the last start evaluated */
 };
 
@@ -58,6 +59,7 @@ struct seen {
 struct task {
     char *model;
     int64_t width_ms;
+    int64_t delay_ms;
     int64_t next_ms; /* first start to read */
     int64_t last_ms; /* last final start */
 };
@@ -108,18 +110,21 @@ struct mw_alerting {
 struct model_width {
     const char *model;
     int64_t width_ms;
+    int64_t delay_ms;
 };
 
-static uint64_t model_width_hash(const char *model, int64_t width_ms)
+static uint64_t model_width_hash(const char *model, int64_t width_ms, int64_t delay_ms)
 {
-    return mw_hash_bytes(mw_hash_str(MW_HASH_INIT, model), &width_ms, sizeof width_ms);
+    uint64_t h = mw_hash_bytes(mw_hash_str(MW_HASH_INIT, model), &width_ms, sizeof width_ms);
+    return mw_hash_bytes(h, &delay_ms, sizeof delay_ms);
 }
 
 static bool cursor_equal(const void *item, const void *key)
 {
     const struct cursor *c = item;
     const struct model_width *k = key;
-    return c->width_ms == k->width_ms && strcmp(c->model, k->model) == 0;
+    return c->width_ms == k->width_ms && c->delay_ms == k->delay_ms &&
+           strcmp(c->model, k->model) == 0;
 }
 
 static bool seen_equal(const void *item, const void *key)
@@ -146,10 +151,10 @@ static int grow(void *list_ptr, size_t n, size_t elem)
 }
 
 static struct cursor *cursor_get(struct mw_alerting *a, const char *model, int64_t width_ms,
-                                 bool create)
+                                 int64_t delay_ms, bool create)
 {
-    struct model_width k = {model, width_ms};
-    uint64_t h = model_width_hash(model, width_ms);
+    struct model_width k = {model, width_ms, delay_ms};
+    uint64_t h = model_width_hash(model, width_ms, delay_ms);
     struct cursor *c = mw_table_find(&a->cursors, h, &k);
     if (c || !create)
         return c;
@@ -163,6 +168,7 @@ static struct cursor *cursor_get(struct mw_alerting *a, const char *model, int64
         return NULL;
     }
     c->width_ms = width_ms;
+    c->delay_ms = delay_ms;
     c->start_ms = INT64_MIN;
     a->cursor_list[a->n_cursors++] = c;
     return c;
@@ -1023,7 +1029,8 @@ static void chunk_persisted(struct mw_alerting *a, bool ok, void *arg)
     if (ok && current(&c->op)) {
         apply_transitions(a, &c->transitions);
         mw_evaluator_gc(a->ev, false);
-        struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, false);
+        struct cursor *cur =
+            cursor_get(a, c->task->model, c->task->width_ms, c->task->delay_ms, false);
         if (cur)
             cur->start_ms = c->to_ms;
         c->task->next_ms = c->to_ms + c->task->width_ms;
@@ -1081,6 +1088,7 @@ static void on_chunk_windows(int rc, const struct mw_window_set *set, void *arg)
         }
         struct mw_eval_group g = {.model = set->model,
                                   .width_ms = set->width_ms,
+                                  .delay_ms = c->task->delay_ms,
                                   .start_ms = set->windows[i].start_ms,
                                   .n = j - i,
                                   .sources = sources};
@@ -1099,14 +1107,14 @@ static void on_chunk_windows(int rc, const struct mw_window_set *set, void *arg)
         return;
     }
     /* Persist the states and the cursor in one fenced write, then act. */
-    struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, true);
+    struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, c->task->delay_ms, true);
     struct mw_alert_write w;
     char field[MW_SCHEMA_KEY_MAX], value[32];
     err = cur ? mw_alert_write_init(&w, a->holder) : MW_ENOMEM;
     if (!err) {
         err = add_dirty_instances(a, &w);
         if (!err && mw_schema_alert_cursor_field(field, sizeof field, c->task->model,
-                                                 c->task->width_ms) == 0) {
+                                                 c->task->width_ms, c->task->delay_ms) == 0) {
             snprintf(value, sizeof value, "%lld", (long long)c->to_ms);
             err = mw_alert_write_hset(&w, MW_ALERT_KEY_CURSORS, field, value);
         }
@@ -1364,14 +1372,15 @@ static void finish_pass(struct mw_alerting *a)
     evaluate_wall_clock(a, NULL);
 }
 
-static int add_task(struct mw_alerting *a, const char *model, int64_t width_ms, int64_t next_ms,
-                    int64_t last_ms)
+static int add_task(struct mw_alerting *a, const char *model, int64_t width_ms, int64_t delay_ms,
+                    int64_t next_ms, int64_t last_ms)
 {
     if (grow(&a->tasks, a->n_tasks, sizeof *a->tasks))
         return MW_ENOMEM;
     struct task *t = &a->tasks[a->n_tasks];
     *t = (struct task){
-        .model = mw_strdup(model), .width_ms = width_ms, .next_ms = next_ms, .last_ms = last_ms};
+        .model = mw_strdup(model), .width_ms = width_ms, .delay_ms = delay_ms, .next_ms = next_ms,
+        .last_ms = last_ms};
     if (!t->model)
         return MW_ENOMEM;
     a->n_tasks++;
@@ -1411,6 +1420,28 @@ static void on_watermark_each(size_t i, const redisReply *reply, void *arg)
 }
 
 /* Every model's watermark is in: note what moved, plan the windows to evaluate. */
+/* The task of one cursor: the windows of `model` at resolution `res` that became final for
+ * the rules with `delay_ms` since the cursor (a window waits `delay_ms` of event time after it
+ * is final for them). */
+static int plan_cursor(struct mw_alerting *a, const char *model, int res, int64_t delay_ms,
+                       int64_t watermark_ms)
+{
+    int64_t width =
+        res == MW_RESOLUTION_COARSE ? a->cfg->windows.coarse_ms : a->cfg->windows.fine_ms;
+    int64_t lateness = a->cfg->windows.allowed_lateness_ms;
+    int64_t last = mw_schema_final_start_max(width, watermark_ms - delay_ms, lateness);
+    struct cursor *cur = cursor_get(a, model, width, delay_ms, true);
+    if (!cur)
+        return MW_ENOMEM;
+    int64_t next;
+    if (cur->start_ms == INT64_MIN) /* first sight at this width: catch up on what is retained */
+        next = mw_schema_final_start_max(
+            width, watermark_ms - delay_ms - a->cfg->alerting.catch_up_ms, lateness);
+    else
+        next = cur->start_ms + width;
+    return next <= last ? add_task(a, model, width, delay_ms, next, last) : 0;
+}
+
 static void on_watermarks(int rc, void *arg)
 {
     struct watermarks *w = arg;
@@ -1441,25 +1472,11 @@ static void on_watermarks(int rc, void *arg)
         for (int res = 0; !err && res < 2; res++) {
             if (!(widths & (1u << res)))
                 continue;
-            int64_t width =
-                res == MW_RESOLUTION_COARSE ? a->cfg->windows.coarse_ms : a->cfg->windows.fine_ms;
-            int64_t last =
-                mw_schema_final_start_max(width, w->wm[i], a->cfg->windows.allowed_lateness_ms);
-            struct cursor *cur = cursor_get(a, model, width, true);
-            if (!cur) {
-                err = MW_ENOMEM;
-                break;
-            }
-            int64_t next;
-            if (cur->start_ms == INT64_MIN) {
-                /* First sight of this model at this width: catch up on what is retained. */
-                next = mw_schema_final_start_max(width, w->wm[i] - a->cfg->alerting.catch_up_ms,
-                                                 a->cfg->windows.allowed_lateness_ms);
-            } else {
-                next = cur->start_ms + width;
-            }
-            if (next <= last)
-                err = add_task(a, model, width, next, last);
+            int64_t delays[MW_ALERT_MAX_DELAYS];
+            size_t n_delays = mw_alert_config_delays(&a->ac, model, (enum mw_resolution)res,
+                                                     delays, MW_ALERT_MAX_DELAYS);
+            for (size_t d = 0; !err && d < n_delays; d++)
+                err = plan_cursor(a, model, res, delays[d], w->wm[i]);
         }
     }
     watermarks_free(w);
@@ -1577,12 +1594,13 @@ static void restore_cursors(struct mw_alerting *a, const redisReply *reply)
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const redisReply *f = reply->element[i], *v = reply->element[i + 1];
         char kind, model[MW_SCHEMA_KEY_MAX];
-        int64_t width = 0;
+        int64_t width = 0, delay = 0;
         if (!f->str || !v->str ||
-            mw_schema_alert_cursors_field_parse(f->str, &kind, &width, model, sizeof model) != 0)
+            mw_schema_alert_cursors_field_parse(f->str, &kind, &width, &delay, model,
+                                                sizeof model) != 0)
             continue;
         if (kind == 'c') {
-            struct cursor *c = cursor_get(a, model, width, true);
+            struct cursor *c = cursor_get(a, model, width, delay, true);
             if (c)
                 c->start_ms = strtoll(v->str, NULL, 10);
         } else {

@@ -1221,7 +1221,7 @@ int mw_evaluator_step_group(struct mw_evaluator *ev, const struct mw_eval_group 
     int rc = 0;
     for (size_t k = 0; !rc && k < ev->rules->n; k++) {
         const struct mw_rule *r = &ev->rules->rules[k];
-        if (!runs_at(ev, r, group->width_ms))
+        if (!runs_at(ev, r, group->width_ms) || r->delay_ms != group->delay_ms)
             continue;
         for (size_t i = 0; !rc && i < group->n; i++)
             rc = step_rule(&sc, r, i);

@@ -121,6 +121,7 @@ bool mw_eval_span_covered(const struct mw_eval_counts *c, const struct mw_aggreg
 struct mw_eval_group {
     const char *model;
     int64_t width_ms;
+    int64_t delay_ms; /* only the rules with this `delay` step (each delay has its cursor) */
     int64_t start_ms;
     size_t n;
     const struct mw_eval_source *sources;

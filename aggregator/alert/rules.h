@@ -20,6 +20,12 @@
  *                                      the healthy side of threshold; default = threshold
  *           for: 5m                    event time the breach must last (default 0)
  *           keep_firing_for: 10m       stay firing this long after the last bad window
+ *           delay: 1h                  judge a window only this long (event time) after it is
+ *                                      final, so records that arrive later than the allowed
+ *                                      lateness (late_rate) and ground truth that comes after
+ *                                      the window closed (label_coverage, accuracy, ...) are
+ *                                      in it; default 0, at most 7d; not for wall-clock or
+ *                                      burn-rate rules
  *           min_samples: 100           fewer values behind a window: no verdict (default 0)
  *           severity: critical         critical, error, warning or info (required)
  *           flap_max_changes: 4        more changes (into firing/resolved) than this ...
@@ -172,10 +178,14 @@ struct mw_rule {
     struct mw_rule_cond cond;
     enum mw_severity severity;
     int64_t interval_ms; /* the group's: period of wall-clock evaluation */
+    int64_t delay_ms;    /* event time a final window waits before this rule judges it */
     struct mw_labels labels;
     struct mw_template *summary;                                   /* never NULL */
     struct mw_template *description, *runbook_url, *dashboard_url; /* NULL when not given */
 };
+
+/* Different `delay`s a rule set may use (0 counts): each is a cursor per model and width. */
+#define MW_RULES_MAX_DELAYS 8
 
 struct mw_rule_set {
     size_t n;
