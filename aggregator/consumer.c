@@ -2,6 +2,7 @@
 #include "consumer.h"
 
 #include "model_totals.h"
+#include "pipeline_health.h"
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
@@ -71,6 +72,7 @@ struct mw_consumer {
      * record in progress was first sent to Redis (uv_hrtime ns; 0 = not yet). */
     struct mw_prom_series *apply_seconds;
     uint64_t apply_started_ns;
+    struct mw_pipeline_health *pipeline; /* may be NULL */
     /* Per partition: the committed offset Kafka no longer held, until the first record after
      * the reset shows how far it skipped (-1: none pending). */
     int64_t *reset_from;
@@ -174,6 +176,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         MW_LOG_INFO("consumer", "dead-letter produce succeeded after failures",
                     "partition=%" PRId32 " offset=%" PRId64, c->current->partition,
                     c->current->offset);
+    mw_pipeline_health_note_dlq(c->pipeline, mw_clock_wall_ms());
     finish_current(c);
 }
 
@@ -304,6 +307,7 @@ static void on_waited(redisReply *reply, void *arg)
         MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
     c->replicas_behind = false;
     observe_applied(c);
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -361,6 +365,7 @@ static void on_applied(int rc, void *arg)
         return;
     }
     observe_applied(c);
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -914,6 +919,11 @@ void mw_consumer_destroy(struct mw_consumer *c)
 void mw_consumer_set_apply_histogram(struct mw_consumer *c, struct mw_prom_series *series)
 {
     c->apply_seconds = series;
+}
+
+void mw_consumer_set_pipeline_health(struct mw_consumer *c, struct mw_pipeline_health *h)
+{
+    c->pipeline = h;
 }
 
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)

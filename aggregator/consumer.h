@@ -104,6 +104,9 @@ bool mw_consumer_replicas_behind(const struct mw_consumer *c);
  * counting). */
 struct mw_model_totals;
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals);
+/* Where applied batches' agent health and dead letters are noted (pipeline_health.h). */
+struct mw_pipeline_health;
+void mw_consumer_set_pipeline_health(struct mw_consumer *c, struct mw_pipeline_health *h);
 
 /* Observe, in the histogram series `series` (borrowed; NULL stops it), the seconds each batch
  * takes from its first attempt to apply until Redis has it for good (retries, replans and the

@@ -471,7 +471,7 @@ static void test_404_405(void **state)
     struct response r = nth_response(fx, 0, 0);
     assert_int_equal(r.status, 404);
     assert_header(&r, "Content-Type", "application/json");
-    assert_body(&r, "{\"error\":\"not found\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"not found\"}\n");
     r = nth_response(fx, 1, 0);
     assert_int_equal(r.status, 405);
     assert_header(&r, "Allow", "GET");
@@ -499,8 +499,7 @@ static bool bearer_ok_guard(struct mw_http_exchange *ex, const struct mw_http_re
 static void client_writes_guarded(struct fixture *fx)
 {
     transact(fx, 0, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
-    transact(fx, 1, "POST /echo/a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi", 1,
-             false);
+    transact(fx, 1, "POST /echo/a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi", 1, false);
     transact(fx, 2,
              "POST /echo/a HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ok\r\n"
              "Content-Length: 2\r\n\r\nhi",
@@ -518,7 +517,7 @@ static void test_write_guard(void **state)
     assert_int_equal(nth_response(fx, 0, 0).status, 200); /* a read: never asked */
     struct response r = nth_response(fx, 1, 0);
     assert_int_equal(r.status, 401);
-    assert_body(&r, "{\"error\":\"token\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"unauthorized\",\"error\":\"token\"}\n");
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 200);
     assert_body(&r, "POST /echo/a ? [hi]");
@@ -919,7 +918,8 @@ static void test_odd_requests_and_answers(void **state)
     /* JSON error escaping */
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 422);
-    assert_body(&r, "{\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                    "\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
     /* an upgrade request is answered as plain HTTP, then the connection closes */
     r = nth_response(fx, 3, 0);
     assert_int_equal(r.status, 200);
