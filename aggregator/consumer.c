@@ -4,6 +4,7 @@
 #include "model_totals.h"
 #include "pipeline_health.h"
 #include "alloc.h"
+#include "arena.h"
 #include "clock.h"
 #include "error.h"
 #include "hash.h"
@@ -24,6 +25,8 @@
 #define MAX_STALE_ROUNDS 3          /* plans rebuilt at once before backing off */
 #define MAX_CACHED_WATERMARKS 65536 /* models whose watermark is remembered */
 #define MAX_PARTITIONS 4096         /* partitions whose offset resets are tracked */
+#define BATCH_MEMORY_FIRST_BLOCK (4u << 20) /* kept across batches: most fit */
+#define BATCH_MEMORY_FACTOR 16
 
 /* The watermark of one model as the apply script last answered it. */
 struct cached_watermark {
@@ -42,6 +45,7 @@ struct mw_consumer {
     uv_timer_t retry_timer;
     struct mw_zframe_ctx *zctx;
     struct mw_buf scratch;
+    struct mw_arena batch_memory; /* the decoded batch in progress: one reset frees it */
     struct mw_window_spec specs[2];
     /* The one record in progress, its batch and its prepared commands. */
     rd_kafka_message_t *current;
@@ -90,9 +94,8 @@ static void pump(struct mw_consumer *c);
 static void drop_batch(struct mw_consumer *c)
 {
     c->apply_started_ns = 0;
-    if (c->batch)
-        modelwatch__v1__batch__free_unpacked(c->batch, NULL);
-    c->batch = NULL;
+    c->batch = NULL; /* its memory is the arena's */
+    mw_arena_reset(&c->batch_memory);
     mw_apply_plan_free(&c->plan);
     c->plan_ready = false;
 }
@@ -514,9 +517,10 @@ static void process(struct mw_consumer *c)
     char schema_buf[32];
     enum mw_dlq_reason why = MW_DLQ_NONE;
     c->stats.records_consumed++;
-    if (mw_batch_decode(
+    if (mw_batch_decode_with(
             c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
-            (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch, &why) != 0) {
+            (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch,
+            &c->batch_memory.pb_allocator, &c->batch, &why) != 0) {
         send_to_dlq(c, why, NULL);
         return;
     }
@@ -524,7 +528,8 @@ static void process(struct mw_consumer *c)
     struct mw_batch_bounds bounds = {.now_ms = mw_clock_wall_ms(),
                                      .max_skew_ms = c->cfg->windows.max_clock_skew_ms,
                                      .windows_ms = widths,
-                                     .n_windows = 2};
+                                     .n_windows = 2,
+                                     .allocator = &c->batch_memory.pb_allocator};
     mw_batch_bound(c->batch, &bounds, &c->stats.values);
     c->stale_rounds = 0;
     apply_current(c);
@@ -839,6 +844,7 @@ static void free_consumer(struct mw_consumer *c)
     }
     mw_zframe_ctx_destroy(c->zctx);
     mw_buf_free(&c->scratch);
+    mw_arena_free(&c->batch_memory);
     void *w;
     for (size_t at = 0; (w = mw_table_next(&c->watermarks, &at));)
         mw_free(w);
@@ -876,11 +882,15 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                                           mw_drift_kept_at(cfg, cfg->windows.coarse_ms)};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
+    /* A decoded batch takes a few times its wire size; past BATCH_MEMORY_FACTOR times the
+     * largest batch it is a decoding bomb, and goes to the dead-letter topic as undecodable. */
+    int arena_rc = mw_arena_init_growing(&c->batch_memory, BATCH_MEMORY_FIRST_BLOCK,
+                                         BATCH_MEMORY_FACTOR * (size_t)cfg->consumer.max_batch_bytes);
     int rc = mw_store_add_script(store, MW_APPLY_SCRIPT, MW_APPLY_SCRIPT_LEN, MW_APPLY_SCRIPT_SHA1);
     if (rc)
         snprintf(errbuf, errbuf_size, "cannot register the apply script with the store: %s",
                  mw_strerror(rc));
-    rc = rc ? rc : c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
+    rc = rc ? rc : c->zctx && !arena_rc ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
     if (rc) {
         free_consumer(c);
         return rc;
