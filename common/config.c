@@ -122,6 +122,8 @@ static void node_free(struct node *n)
     for (size_t i = 0; i < n->n_kids; i++)
         node_free(n->kids[i]);
     mw_free(n->kids);
+    if (n->text) /* a value may be a credential, from the file or the environment */
+        explicit_bzero(n->text, n->len);
     mw_free(n->text);
     mw_free(n);
 }
@@ -851,8 +853,20 @@ static void list_clear(const struct mw_cfg_field *f, struct mw_cfg_list *list)
     *list = (struct mw_cfg_list){0};
 }
 
+/* Overwrite the credentials of field `f` at `dst` before their memory is freed. */
+static void wipe_secrets(const struct mw_cfg_field *f, void *dst)
+{
+    if (f->type == MW_CFG_STRING && f->secret && *(char **)dst)
+        explicit_bzero(*(char **)dst, strlen(*(char **)dst));
+    const struct mw_cfg_strmap *map = dst;
+    for (size_t i = 0; f->type == MW_CFG_STRMAP && f->secret_entry && i < map->n; i++)
+        if (map->keys[i] && map->values[i] && f->secret_entry(map->keys[i]))
+            explicit_bzero(map->values[i], strlen(map->values[i]));
+}
+
 static void field_clear(const struct mw_cfg_field *f, void *dst)
 {
+    wipe_secrets(f, dst);
     switch (f->type) {
     case MW_CFG_STRING:
         mw_free(*(char **)dst);

@@ -98,6 +98,8 @@ int mw__config_expand(const char *text, size_t len, char **out, size_t *out_len,
     if (!rc)
         rc = mw_buf_append(&buf, "", 1); /* the terminating NUL */
     if (rc) {
+        if (buf.data)
+            explicit_bzero(buf.data, buf.len);
         mw_buf_free(&buf);
         return rc == MW_ECONFIG ? rc : MW_ENOMEM;
     }
@@ -106,6 +108,8 @@ int mw__config_expand(const char *text, size_t len, char **out, size_t *out_len,
         memcpy(*out, buf.data, buf.len);
         *out_len = buf.len - 1;
     }
+    if (buf.data) /* the value may be a credential */
+        explicit_bzero(buf.data, buf.len);
     mw_buf_free(&buf);
     return *out ? 0 : MW_ENOMEM;
 }
