@@ -1,10 +1,13 @@
-/* intake.c — nanomsg PULL socket drained from the libuv loop; ClientBatches unwrapped. */
+/* intake.c — nanomsg PULL socket drained from the libuv loop; ClientBatches unwrapped, their
+ * ClientStream handed on. */
 #include "intake.h"
 
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
 #include "log.h"
+#include "modelwatch.h"
+#include "telemetry.pb-c.h"
 
 #include <errno.h>
 #include <nanomsg/nn.h>
@@ -16,8 +19,10 @@
 
 /* Client messages handled per wake-up before yielding to the rest of the loop. */
 #define DRAIN_BATCH 4096
-/* Key byte of ClientBatch.messages (field 15, wire type 2); see telemetry.proto. */
+/* Keys of ClientBatch.messages (field 15) and ClientBatch.stream (field 16), wire type 2; see
+ * telemetry.proto. */
 #define CLIENT_BATCH_TAG 0x7a
+#define CLIENT_STREAM_KEY ((16u << 3) | 2u)
 
 struct mw_intake {
     int sock;
@@ -26,6 +31,8 @@ struct mw_intake {
     size_t max_message_bytes;
     size_t max_batch_bytes;
     mw_intake_message_fn fn;
+    mw_intake_stream_fn stream_fn;
+    mw_intake_dropped_fn dropped_fn;
     void *arg;
     char *ipc_path;           /* the socket file of an ipc:// endpoint, else NULL */
     uint64_t last_message_ms; /* monotonic */
@@ -69,47 +76,88 @@ static bool read_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
     return false;
 }
 
-/* True when p[0..n) is, from first byte to last, a sequence of ClientBatch.messages entries
- * (key 0x7a, varint length, that many bytes). Nothing inside an entry is looked at. */
+/* True when p[0..n) is, from first byte to last, a ClientBatch: an optional ClientBatch.stream
+ * entry first, then ClientBatch.messages entries (each a key, a varint length, that many
+ * bytes), at least one entry in all. Nothing inside an entry is looked at. */
 static bool is_client_batch(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     if (n == 0)
         return false;
     while (i < n) {
-        uint64_t len = 0;
-        if (p[i++] != CLIENT_BATCH_TAG || !read_varint(p, n, &i, &len) || len > n - i)
+        const size_t entry_start = i;
+        uint64_t key = 0, len = 0;
+        if (!read_varint(p, n, &i, &key) || !read_varint(p, n, &i, &len) || len > n - i)
+            return false;
+        if (key != CLIENT_BATCH_TAG && !(key == CLIENT_STREAM_KEY && entry_start == 0))
             return false;
         i += (size_t)len;
     }
     return true;
 }
 
+/* Decode a ClientStream into `out`; false when it does not decode or names no client. */
+static bool decode_stream(const uint8_t *data, size_t len, struct mw_intake_stream *out)
+{
+    Modelwatch__V1__ClientStream *pb = modelwatch__v1__client_stream__unpack(NULL, len, data);
+    bool ok = pb && pb->has_client_id && pb->has_messages_before && pb->has_events_before &&
+              pb->events_before <= pb->messages_before;
+    if (ok)
+        *out = (struct mw_intake_stream){.client_id = pb->client_id,
+                                         .messages_before = pb->messages_before,
+                                         .events_before = pb->events_before};
+    modelwatch__v1__client_stream__free_unpacked(pb, NULL);
+    return ok;
+}
+
 /* One client message: counted, refused when oversized, else handed to the callback. */
 static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.received++;
-    if (len > in->max_message_bytes)
+    if (len > in->max_message_bytes) {
         in->stats.dropped_oversize++;
-    else
+        if (in->dropped_fn)
+            in->dropped_fn(data, len, in->arg);
+    } else
         in->fn(data, len, in->arg);
 }
 
-/* One nanomsg message: a ClientBatch's entries one by one, or else the message itself. */
+/* Tell the stream callback where the next messages sit (NULL: nowhere known). */
+static void announce_stream(struct mw_intake *in, const struct mw_intake_stream *stream)
+{
+    if (in->stream_fn)
+        in->stream_fn(stream, in->arg);
+}
+
+/* One nanomsg message: a ClientBatch's stream and entries one by one, or else the message
+ * itself. */
 static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.transport_messages++;
     if (len <= in->max_batch_bytes && is_client_batch(data, len)) {
         in->stats.client_batches++;
+        bool announced = false;
         for (size_t i = 0; i < len;) {
-            uint64_t entry_len = 0;
-            i++; /* the key byte, checked by is_client_batch */
+            uint64_t key = 0, entry_len = 0;
+            read_varint(data, len, &i, &key); /* checked by is_client_batch */
             read_varint(data, len, &i, &entry_len);
-            deliver(in, data + i, (size_t)entry_len);
+            if (key == CLIENT_STREAM_KEY) {
+                struct mw_intake_stream stream;
+                bool ok = decode_stream(data + i, (size_t)entry_len, &stream);
+                in->stats.stream_errors += !ok;
+                announce_stream(in, ok ? &stream : NULL);
+                announced = true;
+            } else {
+                if (!announced)
+                    announce_stream(in, NULL);
+                announced = true;
+                deliver(in, data + i, (size_t)entry_len);
+            }
             i += (size_t)entry_len;
         }
         return;
     }
+    announce_stream(in, NULL);
     deliver(in, data, len);
 }
 
@@ -167,7 +215,8 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
         return MW_ENOMEM;
     in->max_message_bytes = max_message_bytes;
     in->max_batch_bytes =
-        max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES;
+        (max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES) +
+        MW_CLIENT_BATCH_OVERHEAD_BYTES;
     in->fn = fn;
     in->arg = arg;
     in->last_message_ms = mw_clock_mono_ms();
@@ -209,6 +258,13 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
                 max_message_bytes);
     *out = in;
     return 0;
+}
+
+void mw_intake_set_stream_fns(struct mw_intake *in, mw_intake_stream_fn stream_fn,
+                              mw_intake_dropped_fn dropped_fn)
+{
+    in->stream_fn = stream_fn;
+    in->dropped_fn = dropped_fn;
 }
 
 void mw_intake_unlink(struct mw_intake *in)
