@@ -184,6 +184,16 @@ MW_EXTERN int mw_client_open_ex(const char *endpoint, const struct mw_client_opt
  */
 MW_EXTERN void mw_client_close(mw_client *client);
 
+/* A client's counters (mw_client_sent(), mw_client_dropped()). */
+struct mw_client_counts {
+    uint64_t sent;
+    uint64_t dropped;
+};
+
+/* mw_client_close() that stores the client's final counters in *counts (when not NULL; zeroes
+ * for a NULL client), the messages close itself could not hand over included. */
+MW_EXTERN void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts);
+
 /*
  * Hand every message captured before the call to the transport, waiting at most `timeout_ms`.
  * This call blocks (it is for tests, benchmarks and orderly shutdowns, not for the request

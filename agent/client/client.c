@@ -651,26 +651,33 @@ int mw_client_open(const char *endpoint, mw_client **out)
     return mw_client_open_ex(endpoint, NULL, out);
 }
 
-void mw_client_close(mw_client *client)
+void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts)
 {
+    if (counts)
+        *counts = (struct mw_client_counts){0, 0};
     if (!client)
         return;
-    if (inherited(client)) {
-        /* The parent's sender and nanomsg's threads are not here: free our copy only. */
-        mw_free(client->ipc_path);
-        mw_free(client->ring);
-        mw_free(client);
-        return;
+    /* In a child that inherited the client the parent's sender and nanomsg's threads are not
+     * there: it frees its copy only. */
+    if (!inherited(client)) {
+        if (client->buffered) {
+            atomic_store(&client->closing, true);
+            kick_sender(client);
+            pthread_join(client->sender, NULL);
+        }
+        nn_close(client->sock);
     }
-    if (client->buffered) {
-        atomic_store(&client->closing, true);
-        kick_sender(client);
-        pthread_join(client->sender, NULL);
-    }
-    nn_close(client->sock);
+    if (counts)
+        *counts = (struct mw_client_counts){.sent = atomic_load(&client->n_sent),
+                                            .dropped = atomic_load(&client->n_dropped)};
     mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
+}
+
+void mw_client_close(mw_client *client)
+{
+    mw_client_close_counted(client, NULL);
 }
 
 int mw_client_flush(mw_client *client, unsigned timeout_ms)

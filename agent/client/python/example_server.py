@@ -3,10 +3,12 @@
 
 It serves a logistic model over two features and captures every prediction with one call to
 the modelwatch client; labels that arrive later are reported with one more call. Telemetry
-never fails a request: when the agent is absent the capture is dropped and counted.
+never fails a request: captures wait in the client's buffer while the agent is not there yet,
+and when the buffer is full they are dropped and counted.
 
-    MODELWATCH_LIB=build/agent/client/libmodelwatch.so \\
-        python3 agent/client/python/example_server.py --port 8080 \\
+    meson install -C build                  # libmodelwatch.so
+    pip install agent/client/python         # the modelwatch package (in a venv)
+    python3 agent/client/python/example_server.py --port 8080 \\
         --endpoint ipc:///run/modelwatch/agent.sock
 
     curl -s localhost:8080/predict -d '{"features": {"x1": 0.4, "x2": 1.7}}'
@@ -20,15 +22,13 @@ missing), POST /feedback {"prediction_id": str, "label": str | number}, GET /hea
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import modelwatch  # noqa: E402  (after the path of the in-tree package)
+import modelwatch
 
 MODEL = "toy-logistic"
 VERSION = "v1"
@@ -126,22 +126,30 @@ def main():
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--endpoint", default=modelwatch.DEFAULT_ENDPOINT,
                         help="the agent's intake address (default %(default)s)")
+    parser.add_argument("--wait-ready", type=float, default=2.0, metavar="SECONDS",
+                        help="at start, wait this long for the agent (default %(default)s)")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the client is closed on the way out.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
     with modelwatch.Client(args.endpoint) as mw:
+        # Not needed for capturing (captures wait for the agent), but worth saying at start.
+        connected = mw.wait_ready(args.wait_ready)
         server = ThreadingHTTPServer((args.host, args.port), Handler)
         server.daemon_threads = True
         server.mw = mw
         print(f"serving {MODEL} {VERSION} on http://{args.host}:{server.server_address[1]} "
-              f"capturing to {args.endpoint}", flush=True)
+              f"capturing to {args.endpoint} "
+              f"({'connected' if connected else 'agent not connected yet'})", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.server_close()
+            handed_over = mw.flush(2.0)
+    print(f"captured: sent={mw.sent} dropped={mw.dropped} "
+          f"all_handed_over={'yes' if handed_over else 'no'}", flush=True)
 
 
 if __name__ == "__main__":
