@@ -500,8 +500,11 @@ static void *sender_main(void *arg)
         }
         if (!agent_socket_present(c)) {
             /* The agent is stopping: hold the message for the next one (close gives up on it
-             * at its deadline, counted). */
-            update_connected(c);
+             * at its deadline, counted; at once when no agent is connected at all). */
+            if (!update_connected(c) && closing) {
+                discard_all(c, &msg, msg_count);
+                break;
+            }
             struct timespec ts = {0, (long)SEND_TIMEOUT_MS * 1000 * 1000};
             nanosleep(&ts, NULL);
             continue;
