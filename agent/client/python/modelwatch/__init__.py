@@ -58,8 +58,6 @@ __all__ = [
     "MAX_SCORES", "MAX_MESSAGE_BYTES",
 ]
 
-__version__ = "0.1.0"
-
 FeatureValue = Union[float, int, str, None]
 Scores = Union[Sequence[float], Mapping[str, float]]
 
