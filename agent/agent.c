@@ -338,8 +338,7 @@ static void on_stream(const struct mw_intake_stream *s, void *arg)
                     known ? "yes" : "no");
     } else if (s->messages_before < had.messages) {
         MW_LOG_WARN("agent", "a client's stream went back; following it",
-                    "client=%016" PRIx64 " received_before=%" PRIu64
-                    " client_sent_before=%" PRIu64,
+                    "client=%016" PRIx64 " received_before=%" PRIu64 " client_sent_before=%" PRIu64,
                     s->client_id, had.messages, s->messages_before);
     }
     a->stream_slot = slot;

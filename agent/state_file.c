@@ -62,8 +62,7 @@ static int map_file(struct mw_state_file *sf, const char *path)
     sf->counts = map;
     return 0;
 fail:
-    MW_LOG_WARN("agent",
-                "cannot use the state file; losses across a restart will not be counted",
+    MW_LOG_WARN("agent", "cannot use the state file; losses across a restart will not be counted",
                 "file=%s op=%s error=\"%s\"", path, op, strerror(errno));
     if (sf->fd >= 0)
         close(sf->fd);
@@ -143,8 +142,7 @@ struct mw_state_client mw_state_file_client(const struct mw_state_file *sf, int 
 }
 
 void mw_state_file_progress(struct mw_state_file *sf, int slot, uint64_t client_id,
-                            uint64_t messages, uint64_t events, uint64_t accepted,
-                            uint64_t now_ms)
+                            uint64_t messages, uint64_t events, uint64_t accepted, uint64_t now_ms)
 {
     struct mw_state_counts *c = sf->counts;
     if (!c || slot < 0 || slot >= MW_STATE_MAX_CLIENTS)

@@ -95,7 +95,6 @@ struct mw_state_client mw_state_file_client(const struct mw_state_file *sf, int 
 /* Set the progress of `client_id` in `slot` and add `accepted` to the accepted count, all or
  * nothing across a kill at any point. `now_ms` is remembered for choosing whom to evict. */
 void mw_state_file_progress(struct mw_state_file *sf, int slot, uint64_t client_id,
-                            uint64_t messages, uint64_t events, uint64_t accepted,
-                            uint64_t now_ms);
+                            uint64_t messages, uint64_t events, uint64_t accepted, uint64_t now_ms);
 
 #endif

@@ -167,8 +167,9 @@ struct mw_client_options {
  * "ipc:///run/modelwatch/agent.sock"). Succeeds whether or not an agent listens yet; the
  * connection is made and remade in the background, and what is captured meanwhile waits in the
  * buffer (mw_client_wait_ready() waits for the connection). Allocates the client's buffer and
- * starts its background thread (should the thread not start, the client works unbuffered). On success *out owns the client: release it with
- * mw_client_close(). Returns 0, MW_EINVAL, MW_ENOMEM or MW_ETRANSPORT.
+ * starts its background thread (should the thread not start, the client works unbuffered). On
+ * success *out owns the client: release it with mw_client_close(). Returns 0, MW_EINVAL, MW_ENOMEM
+ * or MW_ETRANSPORT.
  */
 MW_EXTERN int mw_client_open(const char *endpoint, mw_client **out);
 /* mw_client_open() with tuning; `options` may be NULL (all defaults) and is only read during

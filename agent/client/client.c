@@ -309,8 +309,7 @@ static size_t put_stream(const mw_client *c, uint8_t *out)
  * number of messages and of events among them, and the ring position after them; NULL when the
  * next record is still being written or memory is short.
  */
-static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *events,
-                        uint64_t *end)
+static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *events, uint64_t *end)
 {
     const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
     const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);

@@ -84,7 +84,7 @@ static void test_no_agent_buffers_until_full_then_counts_drops(void **state)
     assert_int_equal(mw_client_wait_ready(c, 50), MW_EAGAIN);
     double closing = now_s();
     struct mw_client_counts counts;
-    mw_client_close_counted(c, &counts); /* at once: no agent to wait for */
+    mw_client_close_counted(c, &counts);  /* at once: no agent to wait for */
     assert_true(now_s() - closing < 0.5); /* the close timeout is 1 s */
     assert_int_equal(counts.sent, (uint64_t)accepted);
     assert_int_equal(counts.dropped, (uint64_t)(refused + 1 + accepted));
@@ -191,8 +191,7 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     void *msg = NULL;
     int n = receive(pull, &msg);
     assert_true(n > 0);
-    Modelwatch__V1__ClientMessage *cm =
-        unwrap_one(msg, n);
+    Modelwatch__V1__ClientMessage *cm = unwrap_one(msg, n);
     assert_non_null(cm);
     assert_int_equal(cm->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT);
     const Modelwatch__V1__PredictionEvent *pe = cm->event;
@@ -307,10 +306,10 @@ struct tally {
     long transport_messages;
     long batches;
     long out_of_order;
-    long unnumbered;     /* nanomsg messages without a ClientStream */
-    long stream_gaps;    /* ClientStreams whose messages_before is not the messages so far */
-    uint64_t client_id;  /* of the first ClientStream */
-    long next_seq[8]; /* per capturing thread: the prediction ids are "t<thread>-<seq>" */
+    long unnumbered;    /* nanomsg messages without a ClientStream */
+    long stream_gaps;   /* ClientStreams whose messages_before is not the messages so far */
+    uint64_t client_id; /* of the first ClientStream */
+    long next_seq[8];   /* per capturing thread: the prediction ids are "t<thread>-<seq>" */
 };
 
 /* Receive until `want` ClientMessages arrived (or 5 s pass without any), checking that each
@@ -644,8 +643,7 @@ static void test_fork_then_close_of_an_inherited_client_does_not_hang(void **sta
         uint64_t dropped = mw_client_dropped(c) - dropped_before;
         mw_client_close(c);
         _exit(rc_capture == MW_EFORKED && rc_feedback == MW_EFORKED && rc_flush == MW_EFORKED &&
-                      rc_ready == MW_EFORKED &&
-                      dropped == 2
+                      rc_ready == MW_EFORKED && dropped == 2
                   ? 0
                   : 1);
     }

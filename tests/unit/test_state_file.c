@@ -93,9 +93,12 @@ static void test_an_update_cut_short_is_finished_at_open(void **state)
     assert_int_equal(mw_state_file_client(&sf, slot, 42).messages, 101);
     assert_int_equal(sf.counts->journal.armed, 0);
     /* Killed before arming: nothing of it happened (the message is then lost in transit). */
-    sf.counts->journal = (struct mw_state_journal){.armed = 0, .slot = (uint64_t)slot,
-                                                   .client_id = 42, .messages = 102,
-                                                   .events = 102, .accepted = 1};
+    sf.counts->journal = (struct mw_state_journal){.armed = 0,
+                                                   .slot = (uint64_t)slot,
+                                                   .client_id = 42,
+                                                   .messages = 102,
+                                                   .events = 102,
+                                                   .accepted = 1};
     mw_state_file_close(&sf);
     assert_int_equal(mw_state_file_open(&sf, path, &lost), 0);
     assert_int_equal(lost, 0);
@@ -178,8 +181,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_file_from_before_the_client_table_is_read, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_full_table_gives_up_the_least_recently_seen,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_table_gives_up_the_least_recently_seen, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_an_unusable_path_still_tracks_in_memory, setup,
                                         teardown),
     };
