@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 from harness import TestFailure, metrics, run, wait_for
