@@ -19,10 +19,10 @@
 
 /* Client messages handled per wake-up before yielding to the rest of the loop. */
 #define DRAIN_BATCH 4096
-/* Keys of ClientBatch.messages (field 15) and ClientBatch.stream (field 16), wire type 2; see
- * telemetry.proto. */
+/* Key byte of ClientBatch.messages (field 15, wire type 2); see telemetry.proto. */
 #define CLIENT_BATCH_TAG 0x7a
-#define CLIENT_STREAM_KEY ((16u << 3) | 2u)
+/* First byte of a ClientMessage whose body is a ClientStream (field 3, wire type 2). */
+#define CLIENT_MESSAGE_STREAM_KEY 0x1a
 
 struct mw_intake {
     int sock;
@@ -76,37 +76,36 @@ static bool read_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
     return false;
 }
 
-/* True when p[0..n) is, from first byte to last, a ClientBatch: an optional ClientBatch.stream
- * entry first, then ClientBatch.messages entries (each a key, a varint length, that many
- * bytes), at least one entry in all. Nothing inside an entry is looked at. */
+/* True when p[0..n) is, from first byte to last, a sequence of ClientBatch.messages entries
+ * (key 0x7a, varint length, that many bytes). Nothing inside an entry is looked at. */
 static bool is_client_batch(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     if (n == 0)
         return false;
     while (i < n) {
-        const size_t entry_start = i;
-        uint64_t key = 0, len = 0;
-        if (!read_varint(p, n, &i, &key) || !read_varint(p, n, &i, &len) || len > n - i)
-            return false;
-        if (key != CLIENT_BATCH_TAG && !(key == CLIENT_STREAM_KEY && entry_start == 0))
+        uint64_t len = 0;
+        if (p[i++] != CLIENT_BATCH_TAG || !read_varint(p, n, &i, &len) || len > n - i)
             return false;
         i += (size_t)len;
     }
     return true;
 }
 
-/* Decode a ClientStream into `out`; false when it does not decode or names no client. */
+/* Decode the ClientStream of a ClientMessage into `out`; false when it does not decode, holds
+ * something else, or names no client. */
 static bool decode_stream(const uint8_t *data, size_t len, struct mw_intake_stream *out)
 {
-    Modelwatch__V1__ClientStream *pb = modelwatch__v1__client_stream__unpack(NULL, len, data);
-    bool ok = pb && pb->has_client_id && pb->has_messages_before && pb->has_events_before &&
-              pb->events_before <= pb->messages_before;
+    Modelwatch__V1__ClientMessage *pb = modelwatch__v1__client_message__unpack(NULL, len, data);
+    const Modelwatch__V1__ClientStream *st =
+        pb && pb->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_STREAM ? pb->stream : NULL;
+    bool ok = st && st->has_client_id && st->has_messages_before && st->has_events_before &&
+              st->events_before <= st->messages_before;
     if (ok)
-        *out = (struct mw_intake_stream){.client_id = pb->client_id,
-                                         .messages_before = pb->messages_before,
-                                         .events_before = pb->events_before};
-    modelwatch__v1__client_stream__free_unpacked(pb, NULL);
+        *out = (struct mw_intake_stream){.client_id = st->client_id,
+                                         .messages_before = st->messages_before,
+                                         .events_before = st->events_before};
+    modelwatch__v1__client_message__free_unpacked(pb, NULL);
     return ok;
 }
 
@@ -129,30 +128,35 @@ static void announce_stream(struct mw_intake *in, const struct mw_intake_stream 
         in->stream_fn(stream, in->arg);
 }
 
-/* One nanomsg message: a ClientBatch's stream and entries one by one, or else the message
- * itself. */
+/* The ClientStream that may open a ClientBatch whose first entry is data[0..len): announced
+ * when there is one (true: the entry is consumed), else NULL is (false). */
+static bool take_stream(struct mw_intake *in, const uint8_t *data, size_t len)
+{
+    if (len == 0 || data[0] != CLIENT_MESSAGE_STREAM_KEY) {
+        announce_stream(in, NULL);
+        return false;
+    }
+    struct mw_intake_stream stream;
+    bool ok = decode_stream(data, len, &stream);
+    in->stats.stream_errors += !ok;
+    announce_stream(in, ok ? &stream : NULL);
+    return true;
+}
+
+/* One nanomsg message: a ClientBatch's stream, then its entries one by one, or else the
+ * message itself. */
 static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.transport_messages++;
     if (len <= in->max_batch_bytes && is_client_batch(data, len)) {
         in->stats.client_batches++;
-        bool announced = false;
         for (size_t i = 0; i < len;) {
-            uint64_t key = 0, entry_len = 0;
-            read_varint(data, len, &i, &key); /* checked by is_client_batch */
+            uint64_t entry_len = 0;
+            size_t entry_start = i;
+            i++; /* the key byte, checked by is_client_batch */
             read_varint(data, len, &i, &entry_len);
-            if (key == CLIENT_STREAM_KEY) {
-                struct mw_intake_stream stream;
-                bool ok = decode_stream(data + i, (size_t)entry_len, &stream);
-                in->stats.stream_errors += !ok;
-                announce_stream(in, ok ? &stream : NULL);
-                announced = true;
-            } else {
-                if (!announced)
-                    announce_stream(in, NULL);
-                announced = true;
+            if (entry_start > 0 || !take_stream(in, data + i, (size_t)entry_len))
                 deliver(in, data + i, (size_t)entry_len);
-            }
             i += (size_t)entry_len;
         }
         return;

@@ -2,12 +2,13 @@
  * intake.h — the agent's nanomsg PULL socket, polled by libuv.
  *
  * Clients PUSH one ClientMessage per nanomsg message, or a ClientBatch of several (libmodelwatch
- * coalesces and numbers its ClientBatches with a ClientStream; telemetry.proto says how the
- * forms are told apart). The socket's receive descriptor
+ * coalesces; telemetry.proto says how the two are told apart). The socket's receive descriptor
  * (NN_RCVFD) is watched with uv_poll; each wake-up drains a bounded number of nanomsg messages
  * so the loop stays responsive. A ClientBatch is unwrapped here by walking its wire framing,
  * without decoding what it carries, and the callback sees each ClientMessage as if it had
- * arrived alone, pointing into the received buffer (no copy). Oversized client messages are
+ * arrived alone, pointing into the received buffer (no copy). Only a first entry that is a
+ * ClientStream (libmodelwatch numbers its batches so) is decoded here, and handed to the stream
+ * callback instead. Oversized client messages are
  * dropped and counted here; the rest go to the message callback, which owns validation. A
  * message that starts like a ClientBatch but whose framing is broken is handed to the callback
  * whole, as one ClientMessage, which the callback then counts as malformed: one drop for one

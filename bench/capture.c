@@ -68,17 +68,15 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Client messages in one nanomsg message: the ClientBatch.messages entries (key 0x7a) of a
- * ClientBatch, after its ClientStream (key 0x82 0x01), else 1. */
+/* Client messages in one nanomsg message: the entries of a ClientBatch (key 0x7a) but the
+ * ClientStream that opens it (an entry whose ClientMessage starts with 0x1a), else 1. */
 static uint64_t count_messages(const uint8_t *p, size_t n)
 {
     uint64_t count = 0;
     size_t i = 0;
-    while (n && (p[0] == 0x7a || p[0] == 0x82) && i < n) {
-        bool stream = i == 0 && p[0] == 0x82 && n > 1 && p[1] == 0x01;
-        if (!stream && p[i] != 0x7a)
+    while (n && p[0] == 0x7a && i < n) {
+        if (p[i++] != 0x7a)
             return 1;
-        i += stream ? 2 : 1;
         uint64_t len = 0;
         for (unsigned shift = 0; i < n && shift < 64; shift += 7) {
             uint8_t b = p[i++];
@@ -88,8 +86,8 @@ static uint64_t count_messages(const uint8_t *p, size_t n)
         }
         if (len > n - i)
             return 1;
+        count += !(len > 0 && p[i] == 0x1a);
         i += (size_t)len;
-        count += !stream;
     }
     return count ? count : 1;
 }

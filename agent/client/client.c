@@ -15,7 +15,7 @@
  * drops the message and counts it.
  *
  * nanomsg acknowledges nothing, so what the sender handed to a connection that then died is
- * gone. Every ClientBatch starts with a ClientStream (telemetry.proto): the client's random id
+ * gone. Every ClientBatch opens with a ClientStream (telemetry.proto): the client's random id
  * and how many messages and events it sent before; the agent counts a jump as lost in transit.
  *
  * The sender waits on a futex. While traffic flows it wakes by itself every flush_interval
@@ -86,13 +86,13 @@
 #define IDLE_POLL_DISCONNECTED_NS (2u * 1000 * 1000)
 /* ClientBatch.messages (telemetry.proto): field 15, wire type 2 (length-delimited). */
 #define CLIENT_BATCH_TAG 0x7a
-/* ClientBatch.stream: field 16, wire type 2, a two-byte key. */
-#define CLIENT_STREAM_KEY0 0x82
-#define CLIENT_STREAM_KEY1 0x01
-/* The first byte of an encoded ClientMessage whose body is an event (field 1, wire type 2). */
+/* The first byte of an encoded ClientMessage whose body is an event (field 1, wire type 2) and
+ * of one whose body is a ClientStream (field 3). */
 #define CLIENT_MESSAGE_EVENT_KEY 0x0a
-/* A ClientStream with its framing takes at most 2 + 1 + 9 + 11 + 11 bytes. */
-#define STREAM_MAX_BYTES 34u
+#define CLIENT_MESSAGE_STREAM_KEY 0x1a
+/* A ClientStream (at most 9 + 11 + 11 bytes) in a ClientMessage, framed as a ClientBatch entry:
+ * 1 + 1 + 1 + 1 + 31 bytes. */
+#define STREAM_MAX_BYTES 35u
 
 enum rec_state { REC_EMPTY = 0, REC_MESSAGE = 1, REC_PADDING = 2 };
 enum sender_state { SENDER_RUNNING = 0, SENDER_IDLE = 1, SENDER_LINGER = 2 };
@@ -282,8 +282,8 @@ static const struct ring_hdr *ring_hdr_at(const mw_client *c, uint64_t pos)
     return (const struct ring_hdr *)(c->ring + (pos & c->ring_mask));
 }
 
-/* Encode the ClientStream of a batch, framed as ClientBatch.stream, into out[0..STREAM_MAX_BYTES).
- * Returns its length. */
+/* Encode the ClientMessage holding the ClientStream that opens a batch, framed as its first
+ * ClientBatch entry, into out[0..STREAM_MAX_BYTES). Returns its length. */
 static size_t put_stream(const mw_client *c, uint8_t *out)
 {
     Modelwatch__V1__ClientStream stream = MODELWATCH__V1__CLIENT_STREAM__INIT;
@@ -294,16 +294,18 @@ static size_t put_stream(const mw_client *c, uint8_t *out)
     stream.has_events_before = 1;
     stream.events_before = c->stream_events;
     size_t body = modelwatch__v1__client_stream__get_packed_size(&stream);
-    out[0] = CLIENT_STREAM_KEY0;
-    out[1] = CLIENT_STREAM_KEY1;
-    size_t n = 2 + put_varint(out + 2, body);
+    size_t n = 0;
+    out[n++] = CLIENT_BATCH_TAG;
+    n += put_varint(out + n, 1 + varint_size(body) + body);
+    out[n++] = CLIENT_MESSAGE_STREAM_KEY;
+    n += put_varint(out + n, body);
     modelwatch__v1__client_stream__pack(&stream, out + n);
     return n + body;
 }
 
 /*
  * Take the published messages at the ring's tail, in order, into one nanomsg message: a
- * ClientBatch that starts with the client's ClientStream and holds as many messages as fit in
+ * ClientBatch opened by the client's ClientStream that holds as many messages as fit in
  * batch_bytes (a message larger than that goes alone). Their room in the ring is released.
  * Returns the nanomsg buffer (the caller owns it until nn_send takes it), its length, the
  * number of messages and of events among them, and the ring position after them; NULL when the

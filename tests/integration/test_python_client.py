@@ -110,15 +110,16 @@ def doubles(fields, number):
 
 
 def client_message(raw, stream_seen):
-    """The one ClientMessage of a ClientBatch of one (libmodelwatch numbers all it sends: its
-    ClientStream, field 16, comes first); records the stream's (client id, messages before)."""
+    """The one ClientMessage of a ClientBatch of one: libmodelwatch numbers all it sends, its
+    first entry (field 15) being a ClientMessage whose body is a ClientStream (field 3). Records
+    the stream's (client id, messages before, events before)."""
     batch = decode(raw)
-    stream = decode(one(batch, 16))
-    messages = batch.get(15, [])
-    if len(messages) != 1 or set(batch) != {15, 16}:
-        raise TestFailure(f"expected a ClientBatch of one numbered message, got {batch}")
+    entries = [decode(value) for _, value in batch.get(15, [])]
+    if set(batch) != {15} or len(entries) != 2 or set(entries[0]) != {3}:
+        raise TestFailure(f"expected a ClientStream and one message, got {batch}")
+    stream = decode(one(entries[0], 3))
     stream_seen.append((one(stream, 1), one(stream, 2), one(stream, 3)))
-    return decode(messages[0][1])
+    return entries[1]
 
 
 class PullSocket:

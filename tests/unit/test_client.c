@@ -262,41 +262,40 @@ static uint64_t read_varint(const uint8_t *p, size_t n, size_t *i)
 }
 
 /* Split one nanomsg message into ClientMessages: the entries of a ClientBatch (key 0x7a, field
- * 15, after an optional ClientStream, field 16, stored in *stream when given), or the message
- * itself. Returns how many were stored in out[] (each to be freed with
+ * 15), the first one a ClientStream (stored in *stream when given), or the message itself.
+ * Returns how many were stored in out[] (each to be freed with
  * modelwatch__v1__client_message__free_unpacked), or -1 when one does not decode. */
 static int unwrap(const uint8_t *p, size_t n, Modelwatch__V1__ClientMessage **out, int max,
                   Modelwatch__V1__ClientStream *stream)
 {
     if (stream)
         *stream = (Modelwatch__V1__ClientStream)MODELWATCH__V1__CLIENT_STREAM__INIT;
-    if (n == 0 || (p[0] != 0x7a && p[0] != 0x82)) {
+    if (n == 0 || p[0] != 0x7a) {
         out[0] = modelwatch__v1__client_message__unpack(NULL, n, p);
         return out[0] ? 1 : -1;
     }
     int count = 0;
     for (size_t i = 0; i < n && count < max;) {
-        uint64_t key = read_varint(p, n, &i);
+        size_t entry_start = i;
+        if (p[i++] != 0x7a)
+            return -1;
         uint64_t len = read_varint(p, n, &i);
         if (len > n - i)
             return -1;
-        if (key == ((16u << 3) | 2u) && count == 0) {
-            Modelwatch__V1__ClientStream *cs =
-                modelwatch__v1__client_stream__unpack(NULL, (size_t)len, p + i);
-            if (!cs)
-                return -1;
-            if (stream)
-                *stream = *cs;
-            modelwatch__v1__client_stream__free_unpacked(cs, NULL);
-        } else if (key == 0x7a) {
-            out[count] = modelwatch__v1__client_message__unpack(NULL, (size_t)len, p + i);
-            if (!out[count])
-                return -1;
-            count++;
-        } else {
+        Modelwatch__V1__ClientMessage *m =
+            modelwatch__v1__client_message__unpack(NULL, (size_t)len, p + i);
+        if (!m)
             return -1;
-        }
         i += (size_t)len;
+        if (m->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_STREAM) {
+            if (entry_start != 0)
+                return -1; /* only the first entry may be one */
+            if (stream)
+                *stream = *m->stream;
+            modelwatch__v1__client_message__free_unpacked(m, NULL);
+            continue;
+        }
+        out[count++] = m;
     }
     return count;
 }
