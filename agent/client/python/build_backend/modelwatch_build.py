@@ -37,7 +37,7 @@ def _project() -> Dict[str, Any]:
         raw = f.read()
     try:
         import tomllib
-        table = tomllib.loads(raw.decode("utf-8")).get("project", {})
+        table: Dict[str, Any] = tomllib.loads(raw.decode("utf-8")).get("project", {})
     except ImportError:  # Python < 3.11: the few flat keys this file uses
         table = _project_without_tomllib(raw.decode("utf-8"))
     for key in ("name", "version"):

@@ -213,7 +213,8 @@ def strerror(code: int) -> str:
     """Text of an MW_E* code (a negative int), e.g. strerror(-3) == "queue or buffer full"."""
     code = int(code)
     if _c_strerror is not None:
-        return _c_strerror(code).decode()
+        text: str = _c_strerror(code).decode()
+        return text
     return _ERRNO_MAP.get(code, (None, "unknown error"))[1]
 
 
@@ -221,7 +222,8 @@ def err_name(code: int) -> str:
     """Symbolic name of an MW_E* code, e.g. err_name(-3) == "MW_EFULL"."""
     code = int(code)
     if _c_err_name is not None:
-        return _c_err_name(code).decode()
+        name: str = _c_err_name(code).decode()
+        return name
     return _ERRNO_MAP.get(code, ("MW_UNKNOWN", None))[0]
 
 
@@ -283,7 +285,8 @@ def _integer(value: Any, what: str, limit: int) -> int:
         value = int(value)
     if not 0 <= value < limit:
         raise ValueError(f"modelwatch: {what} must be in [0, {limit}), got {value}")
-    return value
+    checked: int = value
+    return checked
 
 
 def _features(features: Any, keep: List[Any]) -> Tuple[Any, int]:
@@ -318,8 +321,10 @@ def _features(features: Any, keep: List[Any]) -> Tuple[Any, int]:
         else:
             items.append((name_b, _FEATURE_NUMERIC, _real(value, f"feature {name!r}"), None))
     keep.append(items)
-    # `_Feature * count` is cached by ctypes: one array type per size, made once.
-    return (_Feature * count)(*items), count
+    # `_Feature * count` is cached by ctypes: one array type per size, made once. (It takes each
+    # element as a tuple of the struct's fields, which typeshed does not know.)
+    array_type: Any = _Feature * count
+    return array_type(*items), count
 
 
 def _scores(scores: Any, keep: List[Any]) -> Tuple[Any, Any, int]:
@@ -427,14 +432,16 @@ class Client:
     def sent(self) -> int:
         """Messages accepted so far (calls that returned True)."""
         handle = self._handle
-        return _c_sent(handle) if handle is not None else self._final_counts[0]
+        count: int = _c_sent(handle) if handle is not None else self._final_counts[0]
+        return count
 
     @property
     def dropped(self) -> int:
         """Messages dropped so far: buffer full, event too large to encode, or still buffered
         when close() gave up on the agent."""
         handle = self._handle
-        return _c_dropped(handle) if handle is not None else self._final_counts[1]
+        count: int = _c_dropped(handle) if handle is not None else self._final_counts[1]
+        return count
 
     def _live_handle(self) -> int:
         handle = self._handle
