@@ -7,7 +7,7 @@
 #                            prometheus: promtool and the server test_prometheus scrapes with,
 #                            valgrind, groff-base (man pages are checked with groff),
 #                            python3-pip and python3-venv (the Python package is
-#                            pip-installed into venvs))
+#                            pip-installed into venvs), mypy (its type hints are checked))
 set -euo pipefail
 
 packages=(
@@ -19,7 +19,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml prometheus valgrind groff-base
-             python3-pip python3-venv)
+             python3-pip python3-venv mypy)
 fi
 
 missing=()

@@ -15,6 +15,8 @@ real agent without any environment variable.
 - Without a recorded libdir the package looks in standard places, its own prefix among them:
   with none holding the library, import raises ImportError naming where it looked; with the
   library copied into the venv's lib/, it is found there.
+- The installed package is typed: mypy --strict, run on a user's program against the venv,
+  accepts a correct program and rejects one that passes an int as a prediction id.
 - pip uninstall removes the package.
 """
 import glob
@@ -48,6 +50,25 @@ with modelwatch.Client(endpoint, close_timeout_ms=5000) as mw:
 print(json.dumps({"sent": mw.sent, "dropped": mw.dropped, "refused": refused,
                   "flushed": flushed, "module": modelwatch.__file__,
                   "library": _library.locate()}))
+"""
+
+
+TYPED_PROGRAM = """
+import modelwatch
+
+def serve(endpoint: str) -> int:
+    with modelwatch.Client(endpoint, buffer_bytes=1 << 20) as mw:
+        mw.wait_ready(1.0)
+        ok: bool = mw.capture("m", "p", features={"a": 1.0, "b": "x", "c": None}, score=0.5)
+        mw.feedback("m", "p", "yes", event_time_ms=1)
+        mw.flush(1.0)
+        return mw.sent + int(ok)
+"""
+MISTYPED_PROGRAM = """
+import modelwatch
+
+with modelwatch.Client("ipc:///x") as mw:
+    mw.capture("m", 17)
 """
 
 
@@ -137,6 +158,22 @@ def capture_through_agent(tap, label, venv_python, agent, workdir):
     return report
 
 
+def check_typing(tap, label, venv_python, workdir):
+    results = []
+    for name, text in (("typed_ok.py", TYPED_PROGRAM), ("typed_bad.py", MISTYPED_PROGRAM)):
+        path = os.path.join(workdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        results.append(sh(["/usr/bin/python3", "-m", "mypy", "--strict", "--no-incremental",
+                           "--python-executable", venv_python, path], env=clean_env(),
+                          cwd=workdir))
+    good, bad = results
+    tap.check(good.returncode == 0, f"{label}: mypy --strict accepts a program using the "
+              f"installed package (py.typed, hints)", good.stdout + good.stderr)
+    tap.check(bad.returncode == 1 and 'Argument 2 to "capture" of "Client" has incompatible type "int"' in bad.stdout,
+              f"{label}: ... and rejects an int as a prediction id", bad.stdout + bad.stderr)
+
+
 def check_interpreter(tap, python, libdir, version, agent, workdir):
     label = os.path.basename(os.path.dirname(os.path.dirname(python))) + ":" + python
     venv_python = make_venv(tap, python, os.path.join(workdir, f"venv-{abs(hash(python))}"))
@@ -153,6 +190,7 @@ def check_interpreter(tap, python, libdir, version, agent, workdir):
     recorded = sh([venv_python, "-c", "from modelwatch import _build_config as b; "
                    "print(b.LIBDIR)"], env=clean_env(), cwd=workdir).stdout.strip()
     tap.check(recorded == libdir, f"{label}: the build recorded the libdir", recorded)
+    check_typing(tap, label, venv_python, workdir)
     report = capture_through_agent(tap, label, venv_python, agent, workdir)
     if report:
         tap.check(report["library"] == os.path.join(libdir, "libmodelwatch.so"),
