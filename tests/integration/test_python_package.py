@@ -170,7 +170,8 @@ def check_typing(tap, label, venv_python, workdir):
     good, bad = results
     tap.check(good.returncode == 0, f"{label}: mypy --strict accepts a program using the "
               f"installed package (py.typed, hints)", good.stdout + good.stderr)
-    tap.check(bad.returncode == 1 and 'Argument 2 to "capture" of "Client" has incompatible type "int"' in bad.stdout,
+    wrong_id = 'Argument 2 to "capture" of "Client" has incompatible type "int"'
+    tap.check(bad.returncode == 1 and wrong_id in bad.stdout,
               f"{label}: ... and rejects an int as a prediction id", bad.stdout + bad.stderr)
 
 
