@@ -304,7 +304,7 @@ static void received(struct mw_agent *a, const void *data, size_t len,
     a->stream_messages++;
     a->stream_events += is_event;
     mw_state_file_progress(&a->state, a->stream_slot, a->stream_client_id, a->stream_messages,
-                           a->stream_events, accepted, mw_clock_wall_ms());
+                           a->stream_events, accepted);
 }
 
 /* The messages that follow are `s`'s (NULL: unnumbered). A jump past what this agent, or the
@@ -345,8 +345,8 @@ static void on_stream(const struct mw_intake_stream *s, void *arg)
     a->stream_client_id = s->client_id;
     a->stream_messages = s->messages_before;
     a->stream_events = s->events_before;
-    mw_state_file_progress(&a->state, slot, s->client_id, s->messages_before, s->events_before, 0,
-                           mw_clock_wall_ms());
+    mw_state_file_progress(&a->state, slot, s->client_id, s->messages_before, s->events_before, 0);
+    mw_state_file_seen(&a->state, slot, mw_clock_wall_ms());
 }
 
 static void on_dropped_by_intake(const void *data, size_t len, void *arg)

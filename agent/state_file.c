@@ -142,7 +142,7 @@ struct mw_state_client mw_state_file_client(const struct mw_state_file *sf, int 
 }
 
 void mw_state_file_progress(struct mw_state_file *sf, int slot, uint64_t client_id,
-                            uint64_t messages, uint64_t events, uint64_t accepted, uint64_t now_ms)
+                            uint64_t messages, uint64_t events, uint64_t accepted)
 {
     struct mw_state_counts *c = sf->counts;
     if (!c || slot < 0 || slot >= MW_STATE_MAX_CLIENTS)
@@ -157,5 +157,10 @@ void mw_state_file_progress(struct mw_state_file *sf, int slot, uint64_t client_
     j->armed = 1; /* from here on the update happened, whatever follows */
     store_order();
     redo_journal(c);
-    c->clients[slot].last_seen_ms = now_ms;
+}
+
+void mw_state_file_seen(struct mw_state_file *sf, int slot, uint64_t now_ms)
+{
+    if (sf->counts && slot >= 0 && slot < MW_STATE_MAX_CLIENTS)
+        sf->counts->clients[slot].last_seen_ms = now_ms;
 }

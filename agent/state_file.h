@@ -93,8 +93,11 @@ struct mw_state_client mw_state_file_client(const struct mw_state_file *sf, int 
                                             uint64_t client_id);
 
 /* Set the progress of `client_id` in `slot` and add `accepted` to the accepted count, all or
- * nothing across a kill at any point. `now_ms` is remembered for choosing whom to evict. */
+ * nothing across a kill at any point. */
 void mw_state_file_progress(struct mw_state_file *sf, int slot, uint64_t client_id,
-                            uint64_t messages, uint64_t events, uint64_t accepted, uint64_t now_ms);
+                            uint64_t messages, uint64_t events, uint64_t accepted);
+
+/* The client in `slot` was seen at `now_ms` (the least recently seen is evicted first). */
+void mw_state_file_seen(struct mw_state_file *sf, int slot, uint64_t now_ms);
 
 #endif

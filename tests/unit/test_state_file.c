@@ -48,10 +48,10 @@ static void test_progress_and_unsealed_survive_a_restart(void **state)
     assert_false(known);
     assert_int_equal(evicted, 0);
     assert_int_equal(mw_state_file_client(&sf, slot, 0xabc).messages, 0);
-    mw_state_file_progress(&sf, slot, 0xabc, 10, 7, 0, 1000); /* the client's batch starts */
+    mw_state_file_progress(&sf, slot, 0xabc, 10, 7, 0); /* the client's batch starts */
     for (uint64_t i = 1; i <= 5; i++)
-        mw_state_file_progress(&sf, slot, 0xabc, 10 + i, 7 + i, 1, 1000); /* 5 accepted */
-    mw_state_file_accepted(&sf, 2); /* an unnumbered client's */
+        mw_state_file_progress(&sf, slot, 0xabc, 10 + i, 7 + i, 1); /* 5 accepted */
+    mw_state_file_accepted(&sf, 2);                                 /* an unnumbered client's */
     mw_state_file_sealed(&sf, 3);
     mw_state_file_close(&sf); /* as a kill leaves it: nothing more is written at exit */
 
@@ -79,7 +79,7 @@ static void test_an_update_cut_short_is_finished_at_open(void **state)
     bool known;
     uint64_t evicted;
     int slot = mw_state_file_find_client(&sf, 42, &known, &evicted);
-    mw_state_file_progress(&sf, slot, 42, 100, 100, 0, 1);
+    mw_state_file_progress(&sf, slot, 42, 100, 100, 0);
     /* What a process killed right after arming the journal for message 101 leaves behind. */
     sf.counts->journal = (struct mw_state_journal){.armed = 1,
                                                    .slot = (uint64_t)slot,
@@ -140,12 +140,14 @@ static void test_a_full_table_gives_up_the_least_recently_seen(void **state)
         int slot = mw_state_file_find_client(&sf, id, &known, &evicted);
         assert_false(known);
         assert_int_equal(evicted, 0);
-        mw_state_file_progress(&sf, slot, id, id, 0, 0, id == 17 ? 5 : 1000 + id);
+        mw_state_file_progress(&sf, slot, id, id, 0, 0);
+        mw_state_file_seen(&sf, slot, id == 17 ? 5 : 1000 + id);
     }
     int slot = mw_state_file_find_client(&sf, 9999, &known, &evicted);
     assert_false(known);
     assert_int_equal(evicted, 17);
-    mw_state_file_progress(&sf, slot, 9999, 3, 3, 0, 5000);
+    mw_state_file_progress(&sf, slot, 9999, 3, 3, 0);
+    mw_state_file_seen(&sf, slot, 5000);
     assert_int_equal(mw_state_file_client(&sf, slot, 9999).messages, 3);
     slot = mw_state_file_find_client(&sf, 17, &known, &evicted);
     assert_false(known); /* forgotten */
@@ -167,7 +169,7 @@ static void test_an_unusable_path_still_tracks_in_memory(void **state)
     uint64_t evicted;
     int slot = mw_state_file_find_client(&sf, 5, &known, &evicted);
     assert_true(slot >= 0);
-    mw_state_file_progress(&sf, slot, 5, 8, 8, 1, 1);
+    mw_state_file_progress(&sf, slot, 5, 8, 8, 1);
     assert_int_equal(mw_state_file_client(&sf, slot, 5).messages, 8);
     mw_state_file_close(&sf);
 }
