@@ -67,6 +67,7 @@ struct mw_agent {
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
     uint64_t future_logged_ms; /* monotonic time of the last "event time ahead" line */
+    uint64_t dropped_shipped;  /* dropped_total as the last sealed batch carried it */
     /* The client stream the messages now arriving belong to (slot -1: none). */
     int stream_slot;
     uint64_t stream_client_id;
@@ -107,6 +108,33 @@ static void init_identity(struct mw_agent *a)
     a->identity.node = (char *)env_or(cfg->identity.node, "NODE_NAME");
 }
 
+/* Everything this process dropped or lost, in events and feedback: at the intake, at sealing,
+ * with sealed batches, what the previous process never sealed, and what clients handed over
+ * that never arrived. */
+static uint64_t dropped_total(const struct mw_agent *a)
+{
+    const struct mw_intake_stats *in = a->intake ? mw_intake_stats(a->intake) : &a->intake_final;
+    struct mw_shipper_stats st;
+    mw_shipper_stats(a->shipper, &st);
+    return in->dropped_oversize + a->stats.dropped_malformed + a->stats.dropped_invalid_name +
+           a->stats.dropped_counters_full + a->stats.dropped_batch_error + a->stats.redact_failures +
+           a->stats.dropped_future_time + a->stats.events_lost_before_start +
+           a->stats.events_lost_in_transit + a->stats.feedback_lost_in_transit +
+           st.spool_full_events + st.rejected_events + st.lost_unspooled_events +
+           st.unspooled_full_events;
+}
+
+/* What the pipeline's alert rules read about this agent (agent_drops, spool_use). */
+static void agent_health(struct mw_agent *a, Modelwatch__V1__AgentHealth *h)
+{
+    struct mw_shipper_stats st;
+    mw_shipper_stats(a->shipper, &st);
+    h->has_dropped_total = h->has_spool_bytes = h->has_spool_max_bytes = 1;
+    h->dropped_total = dropped_total(a);
+    h->spool_bytes = st.spool_bytes;
+    h->spool_max_bytes = st.spool_max_bytes;
+}
+
 /* Tell the state file what a kill -9 would not lose: everything sealed, except batches held in
  * memory only because the spool could not take them. */
 static void update_state(struct mw_agent *a)
@@ -137,8 +165,11 @@ static void seal(struct mw_agent *a)
         usage.has_requested_memory_bytes = 1;
         usage.requested_memory_bytes = a->cfg->resources.requested_memory_bytes;
     }
+    Modelwatch__V1__AgentHealth health = MODELWATCH__V1__AGENT_HEALTH__INIT;
+    agent_health(a, &health);
+    a->dropped_shipped = health.dropped_total;
     const char *err_op = "snapshot";
-    int rc = mw_counters_flush(a->counters, &usage, &snapshot);
+    int rc = mw_counters_flush(a->counters, &usage, &health, &snapshot);
     if (!rc) {
         err_op = "seal";
         rc = mw_batch_builder_seal(&a->builder, &a->identity, sequence, mw_clock_wall_ms(),
@@ -401,6 +432,8 @@ static void on_seal_timer(uv_timer_t *t)
 {
     struct mw_agent *a = t->data;
     update_state(a); /* batches held in memory may have been delivered since */
+    if (!a->batch_opened_ms && a->shipper && dropped_total(a) != a->dropped_shipped)
+        open_batch_if_needed(a); /* drops alone make a batch worth sealing: they are news */
     if (a->batch_opened_ms &&
         mw_clock_mono_ms() - a->batch_opened_ms >= (uint64_t)a->cfg->batch.max_age_ms)
         seal(a);

@@ -2,6 +2,7 @@
 #include "consumer.h"
 
 #include "model_totals.h"
+#include "pipeline_health.h"
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
@@ -66,6 +67,7 @@ struct mw_consumer {
     mw_consumer_applied_fn applied_hook;
     void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
+    struct mw_pipeline_health *pipeline; /* may be NULL */
     /* Per partition: the committed offset Kafka no longer held, until the first record after
      * the reset shows how far it skipped (-1: none pending). */
     int64_t *reset_from;
@@ -158,6 +160,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         MW_LOG_INFO("consumer", "dead-letter produce succeeded after failures",
                     "partition=%" PRId32 " offset=%" PRId64, c->current->partition,
                     c->current->offset);
+    mw_pipeline_health_note_dlq(c->pipeline, mw_clock_wall_ms());
     finish_current(c);
 }
 
@@ -288,6 +291,7 @@ static void on_waited(redisReply *reply, void *arg)
         MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
     c->replicas_behind = false;
     c->stats.batches_applied++;
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -345,6 +349,7 @@ static void on_applied(int rc, void *arg)
         return;
     }
     c->stats.batches_applied++;
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -891,6 +896,11 @@ void mw_consumer_destroy(struct mw_consumer *c)
     drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+void mw_consumer_set_pipeline_health(struct mw_consumer *c, struct mw_pipeline_health *h)
+{
+    c->pipeline = h;
 }
 
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)

@@ -11,11 +11,10 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
 import numpy as np
 from drift_oracle import numeric_profile, profile_document
-from harness import TestFailure, http_get, http_put_json, wait_for
+from harness import TestFailure, api_data, http_put_json, wait_for
 
 import test_receiver
 
@@ -132,24 +131,9 @@ def base_time(hours_ago=6):
 
 
 def alerts(port, state="all"):
-    status, body = http_get(port, f"/api/v1/alerts?state={state}")
-    if status != 200:
-        raise TestFailure(f"/api/v1/alerts answered {status}: {body}")
-    return json.loads(body)["alerts"]
+    return api_data(port, f"/api/v1/alerts?state={state}")["alerts"]
 
 
 def firing(port, alertname):
     return [a for a in alerts(port, "firing") if a["labels"].get("alertname") == alertname]
 
-
-def post_json(port, path, doc, token=None, method="POST"):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=json.dumps(doc).encode() if doc is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")

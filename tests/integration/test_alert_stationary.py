@@ -25,7 +25,7 @@ import time
 import yaml
 
 import alert_env as env
-from harness import metrics, run, wait_for
+from harness import api_data, metrics, run, wait_for
 
 PER_MINUTE = 60
 WINDOWS = 1440
@@ -88,16 +88,12 @@ def main(tap, cluster):
     tap.check(active == [], "nothing pending or firing at the end of the day",
               json.dumps(active)[:1500])
     # The drift rules had data to judge: the hourly windows hold drift for the profiles.
-    status, body = cluster_get_drift(agg.http_port, t0 + 5 * env.HOUR)
-    tap.check(status == 200 and json.loads(body)["verdict"] in ("none", "possible"),
-              "the drift rules judged real drift data (an hour's verdict)", body[:400])
+    drift = api_data(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
+                                    f"&window={t0 + 5 * env.HOUR}&resolution=3600")
+    tap.check(drift["verdict"] in ("none", "possible"),
+              "the drift rules judged real drift data (an hour's verdict)",
+              json.dumps(drift)[:400])
     print(f"# a day of event time sent and evaluated in {elapsed:.1f} s of wall time")
-
-
-def cluster_get_drift(port, start_ms):
-    from harness import http_get
-    return http_get(port, f"/api/v1/models/churn/drift?version=v1&window={start_ms}"
-                          "&resolution=3600")
 
 
 if __name__ == "__main__":

@@ -471,7 +471,7 @@ static void test_404_405(void **state)
     struct response r = nth_response(fx, 0, 0);
     assert_int_equal(r.status, 404);
     assert_header(&r, "Content-Type", "application/json");
-    assert_body(&r, "{\"error\":\"not found\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"not found\"}\n");
     r = nth_response(fx, 1, 0);
     assert_int_equal(r.status, 405);
     assert_header(&r, "Allow", "GET");
@@ -873,7 +873,8 @@ static void test_odd_requests_and_answers(void **state)
     /* JSON error escaping */
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 422);
-    assert_body(&r, "{\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                    "\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
     /* an upgrade request is answered as plain HTTP, then the connection closes */
     r = nth_response(fx, 3, 0);
     assert_int_equal(r.status, 200);
