@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Mapping, Tuple
 
 import modelwatch
 
@@ -37,24 +38,37 @@ BIAS = 0.1
 MAX_BODY_BYTES = 1 << 20
 
 
-def predict(features):
+Features = Mapping[str, modelwatch.FeatureValue]
+
+
+def predict(features: Features) -> Tuple[float, str]:
     """The toy model: logistic regression over x1 and x2. Returns (score, class)."""
     z = BIAS
     for name, weight in WEIGHTS.items():
         value = features.get(name)
-        z += weight * (value if value is not None else 0.0)
+        z += weight * (float(value) if value is not None else 0.0)
     score = 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, z))))
     return score, "positive" if score >= 0.5 else "negative"
+
+
+class ModelServer(ThreadingHTTPServer):
+    """The HTTP server, holding the process's one modelwatch client."""
+
+    def __init__(self, address: Tuple[str, int], mw: modelwatch.Client) -> None:
+        super().__init__(address, Handler)
+        self.mw = mw
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "modelwatch-example/1"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, fmt, *args):  # quiet: one line per request is noise here
+    server: ModelServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # one line per request is noise
         pass
 
-    def reply(self, status, doc):
+    def reply(self, status: int, doc: Dict[str, Any]) -> None:
         body = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -62,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def read_json(self):
+    def read_json(self) -> Dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_BODY_BYTES:
             raise ValueError("a JSON body of at most 1 MiB is required")
@@ -71,13 +85,13 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("the body must be a JSON object")
         return doc
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if self.path != "/healthz":
             return self.reply(404, {"error": "not found"})
         mw = self.server.mw
         self.reply(200, {"ok": True, "sent": mw.sent, "dropped": mw.dropped})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         try:
             doc = self.read_json()
             if self.path == "/predict":
@@ -88,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as e:  # bad JSON or an invalid feature: the client's mistake
             return self.reply(400, {"error": str(e)})
 
-    def predict(self, doc):
+    def predict(self, doc: Dict[str, Any]) -> None:
         started_ns = time.monotonic_ns()
         features = doc.get("features")
         if not isinstance(features, dict):
@@ -109,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"prediction_id": prediction_id, "score": score, "class": label,
                          "captured": captured})
 
-    def feedback(self, doc):
+    def feedback(self, doc: Dict[str, Any]) -> None:
         prediction_id = doc.get("prediction_id")
         label = doc.get("label")
         if not isinstance(prediction_id, str) or not prediction_id:
@@ -120,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"captured": captured})
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -135,9 +149,8 @@ def main():
     with modelwatch.Client(args.endpoint) as mw:
         # Not needed for capturing (captures wait for the agent), but worth saying at start.
         connected = mw.wait_ready(args.wait_ready)
-        server = ThreadingHTTPServer((args.host, args.port), Handler)
+        server = ModelServer((args.host, args.port), mw)
         server.daemon_threads = True
-        server.mw = mw
         print(f"serving {MODEL} {VERSION} on http://{args.host}:{server.server_address[1]} "
               f"capturing to {args.endpoint} "
               f"({'connected' if connected else 'agent not connected yet'})", flush=True)

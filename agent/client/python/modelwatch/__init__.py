@@ -55,10 +55,12 @@ from . import _library
 
 __all__ = [
     "Client", "ForkedError", "strerror", "err_name", "DEFAULT_ENDPOINT", "MAX_FEATURES",
-    "MAX_SCORES", "MAX_MESSAGE_BYTES",
+    "MAX_SCORES", "MAX_MESSAGE_BYTES", "FeatureValue", "Scores",
 ]
 
+# A feature's value: a number (numeric), a str (categorical) or None (missing).
 FeatureValue = Union[float, int, str, None]
+# Per-class scores: a list, or class name -> score.
 Scores = Union[Sequence[float], Mapping[str, float]]
 
 DEFAULT_ENDPOINT = "ipc:///run/modelwatch/agent.sock"
