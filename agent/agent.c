@@ -117,11 +117,11 @@ static uint64_t dropped_total(const struct mw_agent *a)
     struct mw_shipper_stats st;
     mw_shipper_stats(a->shipper, &st);
     return in->dropped_oversize + a->stats.dropped_malformed + a->stats.dropped_invalid_name +
-           a->stats.dropped_counters_full + a->stats.dropped_batch_error + a->stats.redact_failures +
-           a->stats.dropped_future_time + a->stats.events_lost_before_start +
-           a->stats.events_lost_in_transit + a->stats.feedback_lost_in_transit +
-           st.spool_full_events + st.rejected_events + st.lost_unspooled_events +
-           st.unspooled_full_events;
+           a->stats.dropped_counters_full + a->stats.dropped_batch_error +
+           a->stats.redact_failures + a->stats.dropped_future_time +
+           a->stats.events_lost_before_start + a->stats.events_lost_in_transit +
+           a->stats.feedback_lost_in_transit + st.spool_full_events + st.rejected_events +
+           st.lost_unspooled_events + st.unspooled_full_events;
 }
 
 /* What the pipeline's alert rules read about this agent (agent_drops, spool_use). */
@@ -355,7 +355,13 @@ static void on_stream(const struct mw_intake_stream *s, void *arg)
         MW_LOG_WARN("agent", "client table full; forgetting the least recently seen client",
                     "client=%016" PRIx64 " clients=%d", evicted, MW_STATE_MAX_CLIENTS);
     struct mw_state_client had = mw_state_file_client(&a->state, slot, s->client_id);
-    if (s->messages_before > had.messages) {
+    if (!known && !a->state.has_history && s->messages_before > 0) {
+        /* A new state file (or one from before the client table): what the client sent before
+         * went to an agent this one knows nothing of, delivered or not. */
+        MW_LOG_INFO("agent", "client first seen mid-stream; what it sent before is not known here",
+                    "client=%016" PRIx64 " client_sent_before=%" PRIu64, s->client_id,
+                    s->messages_before);
+    } else if (s->messages_before > had.messages) {
         uint64_t messages = s->messages_before - had.messages;
         uint64_t events = s->events_before > had.events ? s->events_before - had.events : 0;
         if (events > messages)

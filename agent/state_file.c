@@ -39,8 +39,9 @@ static void redo_journal(struct mw_state_counts *c)
     j->armed = 0;
 }
 
-/* Map the file at `path`; on success sf->counts and sf->fd are set. */
-static int map_file(struct mw_state_file *sf, const char *path)
+/* Map the file at `path`; on success sf->counts and sf->fd are set, and *full_size says
+ * whether the file already had room for the client table. */
+static int map_file(struct mw_state_file *sf, const char *path, bool *full_size)
 {
     const char *op = "open";
     struct stat st;
@@ -51,8 +52,8 @@ static int map_file(struct mw_state_file *sf, const char *path)
     if (fstat(sf->fd, &st) != 0)
         goto fail;
     op = "resize"; /* a new file, or one from an agent before the client table */
-    if (st.st_size < (off_t)sizeof(struct mw_state_counts) &&
-        ftruncate(sf->fd, sizeof(struct mw_state_counts)) != 0)
+    *full_size = st.st_size >= (off_t)sizeof(struct mw_state_counts);
+    if (!*full_size && ftruncate(sf->fd, sizeof(struct mw_state_counts)) != 0)
         goto fail;
     op = "map";
     void *map =
@@ -74,7 +75,9 @@ int mw_state_file_open(struct mw_state_file *sf, const char *path, uint64_t *los
 {
     *lost_before = 0;
     sf->counts = NULL;
-    int rc = map_file(sf, path);
+    sf->has_history = false;
+    bool full_size = false;
+    int rc = map_file(sf, path, &full_size);
     if (rc) {
         void *map = mmap(NULL, sizeof(struct mw_state_counts), PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -84,6 +87,7 @@ int mw_state_file_open(struct mw_state_file *sf, const char *path, uint64_t *los
     }
     struct mw_state_counts *c = sf->counts;
     if (c->magic == STATE_MAGIC) {
+        sf->has_history = full_size;
         redo_journal(c);
         if (c->accepted >= c->sealed)
             *lost_before = c->accepted - c->sealed;

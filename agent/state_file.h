@@ -56,6 +56,10 @@ struct mw_state_file {
      * accounting then holds within this process's life). */
     struct mw_state_counts *counts;
     int fd; /* -1 without a file */
+    /* The client table comes from an earlier process: a client missing from it has sent
+     * nothing this agent's predecessors received (so what it sent before is lost), rather than
+     * nothing this agent knows of (a new file, or one from before the table). */
+    bool has_history;
 };
 
 /*

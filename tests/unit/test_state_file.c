@@ -41,6 +41,7 @@ static void test_progress_and_unsealed_survive_a_restart(void **state)
     uint64_t lost = 99;
     assert_int_equal(mw_state_file_open(&sf, path, &lost), 0);
     assert_int_equal(lost, 0);
+    assert_false(sf.has_history); /* a new file knows no client */
     bool known = true;
     uint64_t evicted = 1;
     int slot = mw_state_file_find_client(&sf, 0xabc, &known, &evicted);
@@ -57,6 +58,7 @@ static void test_progress_and_unsealed_survive_a_restart(void **state)
 
     assert_int_equal(mw_state_file_open(&sf, path, &lost), 0);
     assert_int_equal(lost, 4); /* 7 accepted, 3 sealed */
+    assert_true(sf.has_history);
     slot = mw_state_file_find_client(&sf, 0xabc, &known, &evicted);
     assert_true(known);
     struct mw_state_client had = mw_state_file_client(&sf, slot, 0xabc);
@@ -120,6 +122,7 @@ static void test_a_file_from_before_the_client_table_is_read(void **state)
     uint64_t lost = 0;
     assert_int_equal(mw_state_file_open(&sf, path, &lost), 0);
     assert_int_equal(lost, 6);
+    assert_false(sf.has_history); /* its agent kept no client table */
     bool known = true;
     uint64_t evicted = 1;
     assert_int_equal(mw_state_file_find_client(&sf, 7, &known, &evicted), 0);
@@ -165,6 +168,7 @@ static void test_an_unusable_path_still_tracks_in_memory(void **state)
     uint64_t lost = 0;
     assert_int_not_equal(mw_state_file_open(&sf, "/nonexistent-dir/agent.state", &lost), 0);
     assert_int_equal(lost, 0);
+    assert_false(sf.has_history);
     bool known;
     uint64_t evicted;
     int slot = mw_state_file_find_client(&sf, 5, &known, &evicted);
