@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "names.h"
+#include "process_metrics.h"
 #include "prom.h"
 #include "redact.h"
 #include "resources.h"
@@ -539,6 +540,11 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          (double)st.spool_max_bytes);
     emit(w, "modelwatch_agent_spool_batches", "Unacknowledged batches in the spool", MW_PROM_GAUGE,
          (double)st.spool_batches);
+    int64_t oldest_age_ms = st.spool_oldest_ms ? mw_clock_wall_ms() - st.spool_oldest_ms : 0;
+    emit(w, "modelwatch_agent_spool_oldest_age_seconds",
+         "Age of the oldest unacknowledged batch in the spool, at most (0 when none): how far "
+         "behind Kafka delivery is",
+         MW_PROM_GAUGE, oldest_age_ms > 0 ? (double)oldest_age_ms / 1000.0 : 0);
     emit(w, "modelwatch_agent_batches_spooled_total", "Batches written to the spool",
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
@@ -644,7 +650,9 @@ static int create_parts(struct mw_agent *a)
                               (size_t)cfg->batch.max_bytes))
         return MW_ENOMEM;
     mw_prom_add_collector(a->metrics, collect_metrics, a);
-    int rc = load_rules(a, cfg);
+    int rc = mw_process_metrics_register(a->metrics, "modelwatch-agent");
+    if (!rc)
+        rc = load_rules(a, cfg);
     if (!rc)
         rc = mw_shipper_create(a->loop, cfg, a->agent_id, &a->shipper);
     if (!rc)

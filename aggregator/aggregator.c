@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "api.h"
+#include "api_auth.h"
 #include "consumer.h"
 #include "exporter.h"
 #include "error.h"
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "model_totals.h"
 #include "pipeline_health.h"
+#include "process_metrics.h"
 #include "profile_cache.h"
 #include "prom.h"
 #include "store.h"
@@ -31,6 +33,7 @@ struct mw_aggregator {
     struct mw_model_totals *totals;
     struct mw_http_server *http;
     struct mw_alerting *alerting;
+    struct mw_api_auth auth; /* the token API writes need (alerting.api_token_file) */
     struct mw_pipeline_health *pipeline;
     char replica[128]; /* names this replica in the partitions' lag readings */
     uv_timer_t health_timer;
@@ -245,6 +248,24 @@ static void on_health_timer(uv_timer_t *t)
                 (unsigned long long)((now - agg->idle_since_ms) / 1000));
 }
 
+/* What the aggregator says about itself beyond its counters: the process, its build, and how
+ * long batches take to apply. */
+static int add_self_metrics(struct mw_aggregator *agg)
+{
+    static const double apply_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,  0.5,    1,     2.5,  5,     10,   30};
+    struct mw_prom_family *fam = mw_prom_histogram_add(
+        agg->metrics, "modelwatch_aggregator_apply_latency_seconds",
+        "Seconds from a batch's first attempt to apply until Redis has it for good (retries, "
+        "replans and the replicas' WAIT included)",
+        NULL, apply_bounds, sizeof apply_bounds / sizeof apply_bounds[0]);
+    struct mw_prom_series *series = fam ? mw_prom_series_get(fam, NULL) : NULL;
+    if (!series)
+        return MW_ENOMEM;
+    mw_consumer_set_apply_histogram(agg->consumer, series);
+    return mw_process_metrics_register(agg->metrics, "modelwatch-aggregator");
+}
+
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                          struct mw_aggregator **out)
 {
@@ -278,6 +299,9 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_consumer_set_totals(agg->consumer, agg->totals);
+    rc = add_self_metrics(agg);
+    if (rc)
+        goto fail;
     rc = mw_pipeline_health_create(agg->store, &agg->pipeline);
     if (rc)
         goto fail;
@@ -306,6 +330,14 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;
+    rc = mw_api_auth_init(&agg->auth, cfg->alerting.api_token_file, errbuf, sizeof errbuf);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("aggregator", "cannot read the API token", "error=%s",
+                     mw_log_quote(errbuf, quoted, sizeof quoted));
+        goto fail;
+    }
+    mw_http_server_set_write_guard(agg->http, mw_api_auth_guard, &agg->auth);
     mw_http_server_set_metrics(agg->http, agg->metrics);
     mw_http_server_set_ready(agg->http, is_ready, agg);
     rc = mw_api_create(agg->http, cfg, agg->store, agg->profiles, &agg->api);
@@ -362,6 +394,7 @@ void mw_aggregator_destroy(struct mw_aggregator *agg)
         return;
     mw_alerting_destroy(agg->alerting);
     mw_api_destroy(agg->api);
+    mw_api_auth_clear(&agg->auth);
     mw_model_totals_destroy(agg->totals);
     mw_prom_registry_destroy(agg->metrics);
     mw_free(agg);

@@ -86,6 +86,8 @@ struct mw_http_server {
     struct mw_prom_registry *metrics;
     mw_http_ready_fn ready_fn;
     void *ready_arg;
+    mw_http_guard_fn write_guard;
+    void *write_guard_arg;
     bool closing;
     bool listener_closed;
     char read_buf[READ_CHUNK_BYTES]; /* shared: libuv hands it back before the next read */
@@ -708,6 +710,9 @@ static void dispatch(struct mw_http_server *srv, struct mw_http_exchange *ex)
 {
     char allow[256];
     const struct route *r = find_route(srv, ex->req.method, ex->req.path, allow, sizeof allow);
+    bool writes = strcmp(ex->req.method, "GET") != 0 && strcmp(ex->req.method, "HEAD") != 0;
+    if (r && writes && srv->write_guard && !srv->write_guard(ex, &ex->req, srv->write_guard_arg))
+        return;
     if (r) {
         r->fn(ex, &ex->req, r->arg);
         return;
@@ -1321,4 +1326,12 @@ void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, v
         return;
     srv->ready_fn = fn;
     srv->ready_arg = arg;
+}
+
+void mw_http_server_set_write_guard(struct mw_http_server *srv, mw_http_guard_fn fn, void *arg)
+{
+    if (!srv)
+        return;
+    srv->write_guard = fn;
+    srv->write_guard_arg = arg;
 }

@@ -47,6 +47,10 @@ struct mw_http_request {
 typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
                                    void *arg);
 typedef bool (*mw_http_ready_fn)(void *arg);
+/* Asked before the handler of a request that writes (any method but GET and HEAD) on a known
+ * route: true lets it through; false means the guard answered it (401, say) and it stops. */
+typedef bool (*mw_http_guard_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                                 void *arg);
 
 struct mw_http_server_options {
     const char *host;         /* "127.0.0.1" by default */
@@ -93,6 +97,8 @@ int mw_http_server_route(struct mw_http_server *srv, const char *method, const c
 /* What /metrics renders (borrowed; must outlive the server) and what /readyz asks. */
 void mw_http_server_set_metrics(struct mw_http_server *srv, struct mw_prom_registry *reg);
 void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, void *arg);
+/* One guard for every write, whoever handles it, so no write route can forget to check. */
+void mw_http_server_set_write_guard(struct mw_http_server *srv, mw_http_guard_fn fn, void *arg);
 
 /* Answer an exchange; copies `body`. Frees the exchange: call exactly once per exchange. */
 void mw_http_respond(struct mw_http_exchange *ex, int status, const char *content_type,

@@ -101,14 +101,17 @@ alerting:
 {token_line}{extra}"""
 
 
-def push_profiles(agg_port, model, versions, seed=7):
-    """Reference profiles of f0..f9 as loadgen draws them (uniform on [k, 100 + k])."""
+def push_profiles(agg_port, model, versions, seed=7, token=TOKEN):
+    """Reference profiles of f0..f9 as loadgen draws them (uniform on [k, 100 + k]), pushed
+    with the API token (aggregator_config writes it unless token=False; an aggregator without
+    one ignores it)."""
     rng = np.random.default_rng(seed)
     for version in versions:
         features = {name: numeric_profile(rng.uniform(0, 100, 20000) + k)
                     for k, name in enumerate(NUMERIC)}
         doc = profile_document(model, version, features, 20000)
-        if http_put_json(agg_port, f"/api/v1/models/{model}/profiles/{version}", doc) != 200:
+        if http_put_json(agg_port, f"/api/v1/models/{model}/profiles/{version}", doc,
+                         token=token) != 200:
             raise TestFailure(f"profile {model}/{version} not stored")
 
 

@@ -359,11 +359,15 @@ def api_error(port, path, method="GET", doc=None, token=None, timeout=10):
     return status, envelope["errorType"], envelope["error"]
 
 
-def http_put_json(port, path, doc, timeout=10):
-    """PUT `doc` as JSON; the response status (raises on an HTTP error status)."""
+def http_put_json(port, path, doc, timeout=10, token=None):
+    """PUT `doc` as JSON, with `token` as the bearer token when given (an aggregator with
+    alerting.api_token_file wants it on every write); the response status (raises on an HTTP
+    error status)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
-                                 data=json.dumps(doc).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 data=json.dumps(doc).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status
 

@@ -204,15 +204,17 @@ def main(tap, cluster):
     versions = api.call("GET", "/api/v1/models/churn/profiles", 200, "profile versions")
     tap.check(versions == {"versions": ["v1"]}, "profile versions: v1", versions)
     profile = api.call("GET", "/api/v1/models/churn/profiles/v1", 200, "the stored profile")
+    api.call("PUT", "/api/v1/models/churn/profiles/v1", 401, "a profile without the token",
+             doc=profile)
     stored = api.call("PUT", "/api/v1/models/churn/profiles/v1", 200, "the profile stored again",
-                      doc=profile)
+                      doc=profile, token=env.TOKEN)
     tap.check(stored == {"stored": True}, "PUT answers stored", stored)
     check_times(tap, api, t0)
 
     # A profile may come before its model's first prediction, and makes the model known.
     early = dict(profile, model="early")
     api.call("PUT", "/api/v1/models/early/profiles/v1", 200, "a profile of a new model",
-             doc=early)
+             doc=early, token=env.TOKEN)
     none_yet = api.call("GET", "/api/v1/models/early/windows", 200, "its model is known")
     tap.check(none_yet["windows"] == [], "no windows yet", none_yet)
 
@@ -242,9 +244,10 @@ def main(tap, cluster):
     api.call("GET", "/api/v1/models/churn/profiles/v%01", 400, "a version with a control byte")
     api.call("GET", "/api/v1/models/bad$name/profiles", 400, "a bad model name")
     api.call("PUT", "/api/v1/models/churn/profiles/v2", 400, "a profile for another version",
-             doc=profile)
+             doc=profile, token=env.TOKEN)
     for what in ("windows", "drift", "slo"):
-        api.call("PUT", f"/api/v1/models/churn/{what}", 405, f"PUT {what}", doc={})
+        api.call("PUT", f"/api/v1/models/churn/{what}", 405, f"PUT {what}", doc={},
+                 token=env.TOKEN)
     api.call("GET", "/api/v1/alerts?state=loud", 400, "an unknown alert state")
     api.call("POST", "/api/v1/silences", 401, "a silence without the token",
              doc={"matchers": ['model="churn"'], "duration": "1h"})
@@ -270,7 +273,8 @@ def main(tap, cluster):
     for path in ("models", "models/churn/windows", "models/churn/drift", "models/churn/slo",
                  "models/churn/profiles", "models/churn/profiles/v1", "alerts", "silences"):
         api.call("GET", f"/api/v1/{path}", 503, f"{path} with Redis down")
-    api.call("PUT", "/api/v1/models/churn/profiles/v1", 503, "PUT with Redis down", doc=profile)
+    api.call("PUT", "/api/v1/models/churn/profiles/v1", 503, "PUT with Redis down", doc=profile,
+             token=env.TOKEN)
     api.call("POST", "/api/v1/silences", 503, "POST with Redis down",
              doc={"matchers": ['model="churn"'], "duration": "1h", "created_by": "t",
                   "comment": "c"},

@@ -67,12 +67,17 @@ int ctl_cmd_alerts(const struct options *o)
     return 0;
 }
 
-/* The bearer token for writes, from --token-file or $MODELWATCH_API_TOKEN_FILE. */
-static bool load_token(struct options *o)
+bool ctl_has_token_file(const struct options *o)
+{
+    const char *file = o->token_file ? o->token_file : getenv("MODELWATCH_API_TOKEN_FILE");
+    return file && *file;
+}
+
+bool ctl_load_token(struct options *o)
 {
     const char *file = o->token_file ? o->token_file : getenv("MODELWATCH_API_TOKEN_FILE");
     if (!file || !*file) {
-        fprintf(stderr, "modelwatch-ctl: silence writes need the API token: --token-file FILE "
+        fprintf(stderr, "modelwatch-ctl: writes need the API token: --token-file FILE "
                         "or $MODELWATCH_API_TOKEN_FILE\n");
         return false;
     }
@@ -100,7 +105,7 @@ int ctl_cmd_silence_add(struct options *o, int n_matchers, char **matchers)
         fprintf(stderr, "modelwatch-ctl: silence add needs --duration (e.g. 2h)\n");
         return 2;
     }
-    if (!load_token(o))
+    if (!ctl_load_token(o))
         return 1;
     json_t *list = json_array();
     for (int i = 0; i < n_matchers; i++)
@@ -168,7 +173,7 @@ int ctl_cmd_silence_list(const struct options *o)
 
 int ctl_cmd_silence_expire(struct options *o, const char *id)
 {
-    if (!load_token(o))
+    if (!ctl_load_token(o))
         return 1;
     struct path p = {0};
     ctl_path_add(&p, "/api/v1/silences/");

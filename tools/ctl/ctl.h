@@ -98,6 +98,14 @@ int ctl_name_width(const json_t *features);
  */
 bool ctl_parse_time_arg(const char *flag, const char *text, int64_t now_ms, int64_t *out_ms);
 
+/* ---- the API token ---- */
+
+/* Whether a token file is named (--token-file or $MODELWATCH_API_TOKEN_FILE). */
+bool ctl_has_token_file(const struct options *o);
+/* Read the bearer token API writes need into o->token (http.c sends it); false after saying
+ * why on stderr. */
+bool ctl_load_token(struct options *o);
+
 /* ---- commands ---- */
 
 int ctl_cmd_models(const struct options *o);

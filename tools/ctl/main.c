@@ -93,7 +93,7 @@ static const struct {
     {OPT_DURATION, "--duration D       how long the silence lasts: 30m, 2h, 1d"},
     {OPT_COMMENT, "--comment C        why (shown with the silence)"},
     {OPT_AUTHOR, "--author A         who (default $USER)"},
-    {OPT_TOKEN_FILE, "--token-file FILE  bearer token for silence writes (default\n"
+    {OPT_TOKEN_FILE, "--token-file FILE  bearer token for API writes (default\n"
                      "                     $MODELWATCH_API_TOKEN_FILE): alerting.api_token_file"},
     {OPT_MODEL, "--model M          the profile's model"},
     {OPT_BINS, "--bins N           PSI bins, 2..100 (default 10)"},
@@ -125,6 +125,7 @@ static const int no_opts[] = {0};
 static const int alerts_opts[] = {OPT_STATE, 0};
 static const int silence_add_opts[] = {OPT_DURATION, OPT_COMMENT, OPT_AUTHOR, OPT_TOKEN_FILE, 0};
 static const int silence_expire_opts[] = {OPT_TOKEN_FILE, 0};
+static const int profile_push_opts[] = {OPT_TOKEN_FILE, 0};
 
 static const struct command commands[] = {
     {"models", 0, "", "list the models the aggregator knows", no_opts, true},
@@ -143,9 +144,9 @@ static const struct command commands[] = {
      "compute a reference profile from a CSV file with a header row (JSON on stdout, or in "
      "FILE)",
      build_opts, false},
-    {"profile push", 1, "FILE.json",
-     "store a profile in the aggregator (model and version come from the document)", no_opts,
-     false},
+    {"profile push", 1, "FILE.json [--token-file FILE]",
+     "store a profile in the aggregator (model and version come from the document)",
+     profile_push_opts, false},
     {"profile show", 1, "MODEL [--version V]", "a stored profile (without --version: the newest)",
      show_opts, true},
     {"rules check", -1, "FILE...",
@@ -427,8 +428,9 @@ static int run(const struct command *cmd, struct options *o, int n_args, char **
         return ctl_cmd_drift(o, arg);
     if (strcmp(name, "profile build") == 0)
         return ctl_cmd_profile_build(o, arg);
-    if (strcmp(name, "profile push") == 0)
-        return ctl_cmd_profile_push(o, arg);
+    if (strcmp(name, "profile push") == 0) /* the token when one is named: an aggregator with
+                                                alerting.api_token_file wants it on writes */
+        return ctl_has_token_file(o) && !ctl_load_token(o) ? 1 : ctl_cmd_profile_push(o, arg);
     if (strcmp(name, "profile show") == 0)
         return ctl_cmd_profile_show(o, arg);
     if (strcmp(name, "rules check") == 0)
