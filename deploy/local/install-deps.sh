@@ -6,7 +6,9 @@
 #                            PyYAML (rule files, manifests and dashboards read back),
 #                            jsonschema (API answers checked against the OpenAPI document),
 #                            prometheus: promtool and the server test_prometheus scrapes with,
-#                            valgrind, groff-base (man pages are checked with groff))
+#                            valgrind, groff-base (man pages are checked with groff),
+#                            python3-pip and python3-venv (the Python package is
+#                            pip-installed into venvs), mypy (its type hints are checked))
 set -euo pipefail
 
 packages=(
@@ -18,7 +20,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml python3-jsonschema prometheus
-    valgrind groff-base)
+    valgrind groff-base python3-pip python3-venv mypy)
 fi
 
 missing=()
