@@ -54,7 +54,11 @@ struct options {
     double latency_scale;
     const char *slow[MAX_MODELS]; /* models (NAME or NAME:VERSION) --latency-scale applies to */
     size_t n_slow;
+    const char *id_prefix; /* NULL: prediction ids are <model>-<i> */
 };
+
+/* Longest --id-prefix: the id "<prefix>-<i>" must fit the 48 bytes it is formatted into. */
+#define MAX_ID_PREFIX 24
 
 static void usage(FILE *to)
 {
@@ -65,11 +69,14 @@ static void usage(FILE *to)
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
             "         [--shift X [--shift-feature NAME]] [--dump-csv FILE] [--labels F]\n"
             "         [--in-order] [--latency-scale F [--slow MODEL[:VERSION]]...]\n"
+            "         [--id-prefix TEXT]\n"
             "--shift adds X to every numeric feature, or only to --shift-feature's (to make\n"
             "drift); --latency-scale multiplies latencies, of the --slow models only when any\n"
             "is named (to make a regression); --in-order sends the windows one after the other\n"
             "(event times never go back by more than a second) instead of round-robin over them,\n"
             "so a long replay stays within the aggregator's out-of-orderness.\n"
+            "--id-prefix names the predictions TEXT-<i> instead of <model>-<i>, so that runs\n"
+            "sending one after the other (or side by side) never reuse an id.\n"
             "--dump-csv writes every\n"
             "event sent as a CSV row (the reference data for a profile, or a test's oracle);\n"
             "--labels F sends a ground-truth label (\"1\" with probability = score, else \"0\")\n"
@@ -122,6 +129,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"in-order", no_argument, NULL, 'I'},
                                          {"latency-scale", required_argument, NULL, 'T'},
                                          {"slow", required_argument, NULL, 'Z'},
+                                         {"id-prefix", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long long v = 0;
@@ -133,7 +141,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                           .latency_scale = 1,
                           .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:h", opts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:P:h", opts, NULL)) !=
            -1) {
         int bad = 0;
         switch (c) {
@@ -202,6 +210,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             bad = o->n_slow == MAX_MODELS;
             if (!bad)
                 o->slow[o->n_slow++] = optarg;
+            break;
+        case 'P':
+            bad = optarg[0] == '\0' || strlen(optarg) > MAX_ID_PREFIX;
+            o->id_prefix = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -371,7 +383,7 @@ int main(int argc, char **argv)
         long w = o.in_order ? (long)(i * o.windows / (o.events ? o.events : 1))
                             : (long)((i / (long long)o.n_models) % o.windows);
         char id[48];
-        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        snprintf(id, sizeof id, "%s-%lld", o.id_prefix ? o.id_prefix : names[m], i);
         struct mw_feature f[12];
         static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
                                                     "f5", "f6", "f7", "f8", "f9"};
@@ -420,7 +432,7 @@ int main(int argc, char **argv)
             continue;
         size_t m = (size_t)(i % (long long)o.n_models);
         char id[48];
-        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        snprintf(id, sizeof id, "%s-%lld", o.id_prefix ? o.id_prefix : names[m], i);
         struct mw_event ev = {.model = names[m], .version = versions[m], .prediction_id = id};
         if (send_label(client, &ev, label_of(i, scores[i]), o.retry) == 0)
             labels_sent++;
