@@ -18,6 +18,7 @@
 #   deploy/local/demo.sh --run-dir DIR     configs, logs and the receiver's log (default
 #                                          deploy/local/run, emptied first)
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1 # the demo's Python scripts leave nothing in the source tree
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$root/build"
 run="$root/deploy/local/run"
