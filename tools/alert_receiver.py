@@ -2,7 +2,8 @@
 the alerting tests and the local demo (deploy/local/demo.sh) point the aggregator's receivers
 at it. Standard library only; runs as its own process:
 
-    python3 tools/alert_receiver.py --port-file PORT_FILE --log requests.jsonl [--script script.json]
+    python3 tools/alert_receiver.py --port-file PORT_FILE --log requests.jsonl \
+        [--script script.json]
 
 It records every request, as it arrives, to one JSON line in the log (seq, wall time, method,
 path, headers, body text, and the answer it chose), and answers from a script: for each path a

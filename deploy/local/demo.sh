@@ -89,7 +89,10 @@ trap 'exit 143' TERM
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   local deadline=$((SECONDS + $1)) what=$2; shift 2
   until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then echo "demo: timed out waiting for $what (logs in $run)" >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "demo: timed out waiting for $what (logs in $run)" >&2
+      exit 1
+    fi
     sleep 0.2
   done
 }
@@ -99,7 +102,8 @@ redis_port=$(free_port)
 agg_ports=("$(free_port)" "$(free_port)")
 agent_ports=("$(free_port)" "$(free_port)")
 echo "demo: starting modelwatch-devkafka, redis-server :$redis_port, the PagerDuty stand-in,"
-echo "      aggregators :${agg_ports[0]} and :${agg_ports[1]}, agents :${agent_ports[0]} and :${agent_ports[1]}"
+echo "      aggregators :${agg_ports[0]} and :${agg_ports[1]}," \
+  "agents :${agent_ports[0]} and :${agent_ports[1]}"
 "$build/tools/modelwatch-devkafka" --bootstrap-file "$run/bootstrap" >"$run/devkafka.log" 2>&1 &
 pids+=($!)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly yes \
@@ -176,7 +180,8 @@ phases=(normal drift rollout rollback)
 declare -A phase_windows=([normal]=3 [drift]=4 [rollout]=4 [rollback]=5)
 declare -A phase_models=([normal]="churn:v1" [drift]="churn:v1" [rollout]="churn:v1 churn:v2"
   [rollback]="churn:v1")
-declare -A phase_extra=([normal]="" [drift]="--shift 40 --shift-feature f3" [rollout]="--latency-scale 20 --slow churn:v2" [rollback]="")
+declare -A phase_extra=([normal]="" [drift]="--shift 40 --shift-feature f3"
+  [rollout]="--latency-scale 20 --slow churn:v2" [rollback]="")
 declare -A phase_text=(
   [normal]="normal traffic: churn v1 serves every prediction"
   [drift]="an upstream change shifts feature f3 by 40: its distribution drifts from the reference"

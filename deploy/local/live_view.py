@@ -123,6 +123,7 @@ class Snapshot:
         self.predictions = 0.0
         self.pages = self.resolves = 0.0
         self.leader = None
+        self.batches = []  # (url, batches this replica applied): how the replicas share the work
         alert_sets = []
         for url, samples in scrapes:
             if samples is None:
@@ -134,7 +135,9 @@ class Snapshot:
             leader = False
             alerts = []
             for name, labels, value in samples:
-                if name == "modelwatch_predictions_total":
+                if name == "modelwatch_aggregator_batches_applied_total":
+                    self.batches.append((url, value))
+                elif name == "modelwatch_predictions_total":
                     self.predictions += value
                 elif name == "modelwatch_alerting_leader" and value == 1:
                     leader = True
@@ -174,11 +177,14 @@ def read_phase(path):
 
 # ---- formatting ------------------------------------------------------------------------------
 def clock(seconds):
-    return "-" if math.isnan(seconds) or seconds <= 0 else time.strftime("%H:%M", time.localtime(seconds))
+    if math.isnan(seconds) or seconds <= 0:
+        return "-"
+    return time.strftime("%H:%M", time.localtime(seconds))
 
 
-def number(x, fmt):
-    return "-" if x is None or math.isnan(x) else fmt.format(x)
+def number(x, fmt, scale=1.0):
+    """x * scale formatted, or "-" when the gauge has no value (NaN)."""
+    return "-" if x is None or math.isnan(x) else fmt.format(x * scale)
 
 
 def cells(snap, row):
@@ -195,14 +201,11 @@ def cells(snap, row):
         "model": row.model,
         "version": row.version,
         "window": clock(row.window_start_s),
-        "rps": number(row.requests / snap.window_s if not math.isnan(row.requests) else math.nan,
-                      "{:.1f}"),
-        "errors": number(row.error_rate * 100 if not math.isnan(row.error_rate) else math.nan,
-                         "{:.2f}%"),
-        "p99": number(row.p99_s * 1000 if not math.isnan(row.p99_s) else math.nan, "{:.1f} ms"),
+        "rps": number(row.requests, "{:.1f}", 1.0 / snap.window_s),
+        "errors": number(row.error_rate, "{:.2f}%", 100),
+        "p99": number(row.p99_s, "{:.1f} ms", 1000),
         "drift": drift,
-        "accuracy": number(row.accuracy * 100 if not math.isnan(row.accuracy) else math.nan,
-                           "{:.1f}%"),
+        "accuracy": number(row.accuracy, "{:.1f}%", 100),
         "cost": number(row.cost_per_1k, "{:.4f}"),
         "alerts": alerts or "-",
     }, stale, worst
@@ -214,6 +217,10 @@ COLUMNS = [("model", "MODEL", 10), ("version", "VERSION", 8), ("window", "WINDOW
            ("alerts", "ALERTS", 0)]
 
 
+def host_port(url):
+    return url.split("//")[-1].split("/")[0]
+
+
 def header_lines(snap, phase, ingest_rate):
     lines = []
     if phase:
@@ -223,9 +230,11 @@ def header_lines(snap, phase, ingest_rate):
                      "one minute each)")
     else:
         lines.append(f"{BOLD}modelwatch live view{RESET}")
-    leader = snap.leader.split("//")[-1].split("/")[0] if snap.leader else "none yet"
-    lines.append(f"ingest {ingest_rate:.0f} predictions/s   alerts evaluated by {leader}   "
-                 f"pages {snap.pages:.0f}, resolves {snap.resolves:.0f}")
+    leader = host_port(snap.leader) if snap.leader else "none yet"
+    shares = ", ".join(f"{host_port(url)} {n:.0f}" for url, n in snap.batches)
+    lines.append(f"ingest {ingest_rate:.0f} predictions/s   batches applied by replica: {shares}")
+    lines.append(f"alerts evaluated by {leader}   pages {snap.pages:.0f}, "
+                 f"resolves {snap.resolves:.0f}")
     for url in snap.down:
         lines.append(f"{RED}{url} does not answer{RESET}")
     return lines
