@@ -16,18 +16,20 @@
 #   deploy/local/demo.sh --keep            leave the pipeline running until Ctrl-C
 #   deploy/local/demo.sh --build-dir DIR   use an existing build (installs and builds nothing)
 #   deploy/local/demo.sh --run-dir DIR     configs, logs and the receiver's log (default
-#                                          deploy/local/run, emptied first)
+#                                          deploy/local/run; emptied first, so it must be
+#                                          new, empty, or an earlier demo's)
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1 # the demo's Python scripts leave nothing in the source tree
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="$root/build"
-run="$root/deploy/local/run"
+default_run="$root/deploy/local/run"
+run=$default_run
 keep=0
 duration=180
 prebuilt=0
 
 usage() {
-  sed -n '/^#   deploy/s/^# //p' "${BASH_SOURCE[0]}" >&2
+  sed -n '/^#   deploy/,/^set /s/^# //p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -69,9 +71,17 @@ free_port() {
 }
 now_ms() { date +%s%3N; }
 
+# The run directory is emptied first: one given with --run-dir must be empty or one an earlier
+# demo left (marked).
+if [ "$run" != "$default_run" ] && [ -d "$run" ] && [ -n "$(ls -A "$run")" ] &&
+  [ ! -e "$run/.modelwatch-demo" ]; then
+  echo "demo: $run is not empty and no earlier demo's: give an empty or new --run-dir" >&2
+  exit 2
+fi
 rm -rf "$run"
 mkdir -p "$run"
 run=$(cd "$run" && pwd)
+touch "$run/.modelwatch-demo"
 pids=()
 live_pid=""
 stop_all() { # the last started first: agents and aggregators before Kafka and Redis
@@ -171,7 +181,7 @@ for i in 0 1; do
   wait_for 15 "aggregator $i" curl -sf "http://127.0.0.1:${agg_ports[$i]}/readyz"
   wait_for 15 "agent $i" curl -sf "http://127.0.0.1:${agent_ports[$i]}/readyz"
 done
-ctl="$build/tools/modelwatch-ctl --api http://127.0.0.1:${agg_ports[0]}"
+ctl=("$build/tools/modelwatch-ctl" --api "http://127.0.0.1:${agg_ports[0]}")
 loadgen="$build/tools/modelwatch-loadgen"
 
 # ---- the story -------------------------------------------------------------------------------
@@ -204,10 +214,10 @@ echo "demo: sending the reference traffic and pushing churn's profiles"
   --label-delay-ms 20000 \
   --dump-csv "$run/reference.csv" >"$run/reference.json"
 for v in v1 v2; do
-  $ctl profile build --model churn --version "$v" --ignore model --ignore version \
+  "${ctl[@]}" profile build --model churn --version "$v" --ignore model --ignore version \
     --ignore prediction_id --ignore latency_us --ignore status --label label \
     -o "$run/churn-$v.profile.json" "$run/reference.csv" >/dev/null
-  $ctl profile push "$run/churn-$v.profile.json" >/dev/null
+  "${ctl[@]}" profile push "$run/churn-$v.profile.json" >/dev/null
 done
 
 live_args=(--metrics "http://127.0.0.1:${agg_ports[0]}/metrics"

@@ -206,7 +206,7 @@ def cells(snap, row):
         "p99": number(row.p99_s, "{:.1f} ms", 1000),
         "drift": drift,
         "accuracy": number(row.accuracy, "{:.1f}%", 100),
-        "cost": number(row.cost_per_1k, "{:.4f}"),
+        "cost": number(row.cost_per_1k, "{:.4g}"),
         "alerts": alerts or "-",
     }, stale, worst
 
