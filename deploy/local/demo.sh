@@ -130,7 +130,13 @@ receiver_port=$(cat "$run/receiver.port")
 echo "demo-routing-key-0123456789abcdef" >"$run/pagerduty.key"
 for i in 0 1; do
   cat >"$run/aggregator-$i.yaml" <<YAML
-kafka: {bootstrap_file: "$run/bootstrap"}
+kafka:
+  bootstrap_file: "$run/bootstrap"
+  properties:
+    # The second replica joins the consumer group, and takes its share of the partitions,
+    # within a second or two instead of librdkafka's default 3 s heartbeats and 45 s session.
+    session.timeout.ms: "6000"
+    heartbeat.interval.ms: "500"
 redis: {port: $redis_port}
 # The story's event time runs minutes ahead in seconds: a window is final as soon as the
 # model's traffic is 5 s of event time past its end, and /metrics shows final windows only.
@@ -159,6 +165,9 @@ YAML
   "$build/aggregator/modelwatch-aggregator" --config "$run/aggregator-$i.yaml" \
     >"$run/aggregator-$i.log" 2>&1 &
   pids+=($!)
+  # One at a time: each is ready once it holds partitions of the telemetry topic.
+  wait_for 30 "aggregator $i to hold Kafka partitions" \
+    curl -sf "http://127.0.0.1:${agg_ports[$i]}/readyz"
 done
 for i in 0 1; do
   cat >"$run/agent-$i.yaml" <<YAML
@@ -178,8 +187,7 @@ YAML
   pids+=($!)
 done
 for i in 0 1; do
-  wait_for 15 "aggregator $i" curl -sf "http://127.0.0.1:${agg_ports[$i]}/readyz"
-  wait_for 15 "agent $i" curl -sf "http://127.0.0.1:${agent_ports[$i]}/readyz"
+  wait_for 30 "agent $i" curl -sf "http://127.0.0.1:${agent_ports[$i]}/readyz"
 done
 ctl=("$build/tools/modelwatch-ctl" --api "http://127.0.0.1:${agg_ports[0]}")
 loadgen="$build/tools/modelwatch-loadgen"
