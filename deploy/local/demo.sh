@@ -235,7 +235,8 @@ python3 "$root/deploy/local/live_view.py" "${live_args[@]}" &
 live_pid=$!
 
 # Send one window of event time: each pod's share of every version the phase serves, paced
-# over most of the window's slot of wall time, with labels for half of the predictions, each
+# over the window's slot of wall time less what loadgen needs besides (it starts, then waits
+# half a second for the library to hand its queue over), with labels for half of the predictions, each
 # known 20 s of event time after its prediction (labels dated now would move the model's
 # watermark to the present and make the rest of the story late).
 send_window() { # send_window PHASE WINDOW_INDEX
@@ -243,7 +244,9 @@ send_window() { # send_window PHASE WINDOW_INDEX
   for m in ${phase_models[$phase]}; do models+=(--model "$m"); n_versions=$((n_versions + 1)); done
   read -r -a extra <<<"${phase_extra[$phase]}"
   local events=$((per_version / 2 * n_versions))
-  local rate=$((events * 1000 * 10 / (slot_ms * 7)))
+  local send_ms=$((slot_ms - 700))
+  if [ "$send_ms" -lt $((slot_ms / 3)) ]; then send_ms=$((slot_ms / 3)); fi
+  local rate=$((events * 1000 / send_ms))
   local sends=()
   for pod in 0 1; do
     "$loadgen" --endpoint "ipc://$run/agent-$pod.sock" "${models[@]}" "${extra[@]}" \
