@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "names.h"
+#include "process_metrics.h"
 #include "prom.h"
 #include "redact.h"
 #include "resources.h"
@@ -67,6 +68,12 @@ struct mw_agent {
     struct mw_prom_registry *metrics;
     struct mw_http_server *http;
     uint64_t future_logged_ms; /* monotonic time of the last "event time ahead" line */
+    uint64_t dropped_shipped;  /* dropped_total as the last sealed batch carried it */
+    /* The client stream the messages now arriving belong to (slot -1: none). */
+    int stream_slot;
+    uint64_t stream_client_id;
+    uint64_t stream_messages; /* received from it so far, this message not included */
+    uint64_t stream_events;
     int shutdown_started;
     int lost_at_exit;
     struct mw_agent_stats stats;
@@ -102,6 +109,33 @@ static void init_identity(struct mw_agent *a)
     a->identity.node = (char *)env_or(cfg->identity.node, "NODE_NAME");
 }
 
+/* Everything this process dropped or lost, in events and feedback: at the intake, at sealing,
+ * with sealed batches, what the previous process never sealed, and what clients handed over
+ * that never arrived. */
+static uint64_t dropped_total(const struct mw_agent *a)
+{
+    const struct mw_intake_stats *in = a->intake ? mw_intake_stats(a->intake) : &a->intake_final;
+    struct mw_shipper_stats st;
+    mw_shipper_stats(a->shipper, &st);
+    return in->dropped_oversize + a->stats.dropped_malformed + a->stats.dropped_invalid_name +
+           a->stats.dropped_counters_full + a->stats.dropped_batch_error +
+           a->stats.redact_failures + a->stats.dropped_future_time +
+           a->stats.events_lost_before_start + a->stats.events_lost_in_transit +
+           a->stats.feedback_lost_in_transit + st.spool_full_events + st.rejected_events +
+           st.lost_unspooled_events + st.unspooled_full_events;
+}
+
+/* What the pipeline's alert rules read about this agent (agent_drops, spool_use). */
+static void agent_health(struct mw_agent *a, Modelwatch__V1__AgentHealth *h)
+{
+    struct mw_shipper_stats st;
+    mw_shipper_stats(a->shipper, &st);
+    h->has_dropped_total = h->has_spool_bytes = h->has_spool_max_bytes = 1;
+    h->dropped_total = dropped_total(a);
+    h->spool_bytes = st.spool_bytes;
+    h->spool_max_bytes = st.spool_max_bytes;
+}
+
 /* Tell the state file what a kill -9 would not lose: everything sealed, except batches held in
  * memory only because the spool could not take them. */
 static void update_state(struct mw_agent *a)
@@ -132,8 +166,11 @@ static void seal(struct mw_agent *a)
         usage.has_requested_memory_bytes = 1;
         usage.requested_memory_bytes = a->cfg->resources.requested_memory_bytes;
     }
+    Modelwatch__V1__AgentHealth health = MODELWATCH__V1__AGENT_HEALTH__INIT;
+    agent_health(a, &health);
+    a->dropped_shipped = health.dropped_total;
     const char *err_op = "snapshot";
-    int rc = mw_counters_flush(a->counters, &usage, &snapshot);
+    int rc = mw_counters_flush(a->counters, &usage, &health, &snapshot);
     if (!rc) {
         err_op = "seal";
         rc = mw_batch_builder_seal(&a->builder, &a->identity, sequence, mw_clock_wall_ms(),
@@ -284,6 +321,77 @@ static void add_record(struct mw_agent *a, const void *data, size_t len, double 
         seal(a);
 }
 
+/* A client message was received (accepted or not): the state file counts it in its client's
+ * stream and, when accepted, among the accepted, in one step. A message that does not decode
+ * tells its kind by its first byte (ClientMessage.event is field 1, wire type 2). */
+static void received(struct mw_agent *a, const void *data, size_t len,
+                     const Modelwatch__V1__ClientMessage *msg, bool accepted)
+{
+    if (a->stream_slot < 0) {
+        mw_state_file_accepted(&a->state, accepted);
+        return;
+    }
+    bool is_event = msg ? msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT
+                        : len > 0 && ((const uint8_t *)data)[0] == 0x0a;
+    a->stream_messages++;
+    a->stream_events += is_event;
+    mw_state_file_progress(&a->state, a->stream_slot, a->stream_client_id, a->stream_messages,
+                           a->stream_events, accepted);
+}
+
+/* The messages that follow are `s`'s (NULL: unnumbered). A jump past what this agent, or the
+ * one before it on this state file, received from the client is what was lost on the way. */
+static void on_stream(const struct mw_intake_stream *s, void *arg)
+{
+    struct mw_agent *a = arg;
+    a->stream_slot = -1;
+    if (!s)
+        return;
+    bool known = false;
+    uint64_t evicted = 0;
+    int slot = mw_state_file_find_client(&a->state, s->client_id, &known, &evicted);
+    if (slot < 0)
+        return;
+    if (evicted)
+        MW_LOG_WARN("agent", "client table full; forgetting the least recently seen client",
+                    "client=%016" PRIx64 " clients=%d", evicted, MW_STATE_MAX_CLIENTS);
+    struct mw_state_client had = mw_state_file_client(&a->state, slot, s->client_id);
+    if (!known && !a->state.has_history && s->messages_before > 0) {
+        /* A new state file (or one from before the client table): what the client sent before
+         * went to an agent this one knows nothing of, delivered or not. */
+        MW_LOG_INFO("agent", "client first seen mid-stream; what it sent before is not known here",
+                    "client=%016" PRIx64 " client_sent_before=%" PRIu64, s->client_id,
+                    s->messages_before);
+    } else if (s->messages_before > had.messages) {
+        uint64_t messages = s->messages_before - had.messages;
+        uint64_t events = s->events_before > had.events ? s->events_before - had.events : 0;
+        if (events > messages)
+            events = messages;
+        a->stats.events_lost_in_transit += events;
+        a->stats.feedback_lost_in_transit += messages - events;
+        MW_LOG_WARN("agent", "messages a client handed over never arrived (lost in transit)",
+                    "client=%016" PRIx64 " events_lost=%" PRIu64 " feedback_lost=%" PRIu64
+                    " received_before=%" PRIu64 " client_sent_before=%" PRIu64 " known=%s",
+                    s->client_id, events, messages - events, had.messages, s->messages_before,
+                    known ? "yes" : "no");
+    } else if (s->messages_before < had.messages) {
+        MW_LOG_WARN("agent", "a client's stream went back; following it",
+                    "client=%016" PRIx64 " received_before=%" PRIu64 " client_sent_before=%" PRIu64,
+                    s->client_id, had.messages, s->messages_before);
+    }
+    a->stream_slot = slot;
+    a->stream_client_id = s->client_id;
+    a->stream_messages = s->messages_before;
+    a->stream_events = s->events_before;
+    mw_state_file_progress(&a->state, slot, s->client_id, s->messages_before, s->events_before, 0);
+    mw_state_file_seen(&a->state, slot, mw_clock_wall_ms());
+}
+
+static void on_dropped_by_intake(const void *data, size_t len, void *arg)
+{
+    received(arg, data, len, NULL, false);
+}
+
 static void on_message(const void *data, size_t len, void *arg)
 {
     struct mw_agent *a = arg;
@@ -291,6 +399,7 @@ static void on_message(const void *data, size_t len, void *arg)
     Modelwatch__V1__ClientMessage *msg =
         modelwatch__v1__client_message__unpack(&a->arena.pb_allocator, len, data);
     int rc = msg ? count_message(a, msg) : MW_EPARSE;
+    received(a, data, len, msg, rc == 0);
     if (rc) {
         if (rc == MW_EPARSE)
             a->stats.dropped_malformed++;
@@ -307,7 +416,6 @@ static void on_message(const void *data, size_t len, void *arg)
         a->stats.events_accepted++;
     else
         a->stats.feedback_accepted++;
-    mw_state_file_accepted(&a->state, 1);
     a->open_messages++;
     a->open_events += is_event;
     open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
@@ -331,6 +439,8 @@ static void on_seal_timer(uv_timer_t *t)
 {
     struct mw_agent *a = t->data;
     update_state(a); /* batches held in memory may have been delivered since */
+    if (!a->batch_opened_ms && a->shipper && dropped_total(a) != a->dropped_shipped)
+        open_batch_if_needed(a); /* drops alone make a batch worth sealing: they are news */
     if (a->batch_opened_ms &&
         mw_clock_mono_ms() - a->batch_opened_ms >= (uint64_t)a->cfg->batch.max_age_ms)
         seal(a);
@@ -381,6 +491,15 @@ static void collect_intake(struct mw_prom_writer *w, const struct mw_agent *a)
     emit(w, "modelwatch_agent_events_lost_before_start",
          "Events the previous process accepted but never sealed (kill -9)", MW_PROM_GAUGE,
          (double)a->stats.events_lost_before_start);
+    emit(w, "modelwatch_agent_events_lost_in_transit_total",
+         "Prediction events clients handed over that never arrived (a connection lost them)",
+         MW_PROM_COUNTER, (double)a->stats.events_lost_in_transit);
+    emit(w, "modelwatch_agent_feedback_lost_in_transit_total",
+         "Feedback messages clients handed over that never arrived", MW_PROM_COUNTER,
+         (double)a->stats.feedback_lost_in_transit);
+    emit(w, "modelwatch_agent_client_stream_errors_total",
+         "Client batches whose ClientStream did not decode (their messages are not numbered)",
+         MW_PROM_COUNTER, (double)in->stream_errors);
 }
 
 static void collect_sampling(struct mw_prom_writer *w, const struct mw_agent *a)
@@ -421,6 +540,11 @@ static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
          (double)st.spool_max_bytes);
     emit(w, "modelwatch_agent_spool_batches", "Unacknowledged batches in the spool", MW_PROM_GAUGE,
          (double)st.spool_batches);
+    int64_t oldest_age_ms = st.spool_oldest_ms ? mw_clock_wall_ms() - st.spool_oldest_ms : 0;
+    emit(w, "modelwatch_agent_spool_oldest_age_seconds",
+         "Age of the oldest unacknowledged batch in the spool, at most (0 when none): how far "
+         "behind Kafka delivery is",
+         MW_PROM_GAUGE, oldest_age_ms > 0 ? (double)oldest_age_ms / 1000.0 : 0);
     emit(w, "modelwatch_agent_batches_spooled_total", "Batches written to the spool",
          MW_PROM_COUNTER, (double)st.spool_appended);
     emit(w, "modelwatch_agent_batches_replayed_total", "Batches handed from the spool to Kafka",
@@ -526,7 +650,9 @@ static int create_parts(struct mw_agent *a)
                               (size_t)cfg->batch.max_bytes))
         return MW_ENOMEM;
     mw_prom_add_collector(a->metrics, collect_metrics, a);
-    int rc = load_rules(a, cfg);
+    int rc = mw_process_metrics_register(a->metrics, "modelwatch-agent");
+    if (!rc)
+        rc = load_rules(a, cfg);
     if (!rc)
         rc = mw_shipper_create(a->loop, cfg, a->agent_id, &a->shipper);
     if (!rc)
@@ -534,6 +660,8 @@ static int create_parts(struct mw_agent *a)
     if (!rc)
         rc = mw_intake_create(a->loop, cfg->intake.endpoint, (size_t)cfg->intake.max_message_bytes,
                               mw_agent_config_socket_mode(cfg), on_message, a, &a->intake);
+    if (!rc)
+        mw_intake_set_stream_fns(a->intake, on_stream, on_dropped_by_intake);
     return rc ? rc : start_http(a);
 }
 
@@ -553,6 +681,7 @@ int mw_agent_create(uv_loop_t *loop, const struct mw_agent_config *cfg, struct m
     a->cfg = cfg;
     a->next_sequence = 1;
     a->state.fd = -1;
+    a->stream_slot = -1;
     init_identity(a);
     uv_timer_init(loop, &a->seal_timer);
     uv_timer_init(loop, &a->drain_timer);

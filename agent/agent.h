@@ -27,6 +27,10 @@ struct mw_agent_stats {
     uint64_t redact_failures;
     uint64_t batches_sealed;
     uint64_t events_lost_before_start; /* accepted but unsealed when the previous process died */
+    /* Handed over by a client but never received (ClientStream gaps), in this process's life;
+     * across a restart too, as far as the state file knew the client. */
+    uint64_t events_lost_in_transit;
+    uint64_t feedback_lost_in_transit;
 };
 
 /* Start an agent on `loop` with `cfg` (borrowed; must outlive the agent). Errors are logged

@@ -3,6 +3,7 @@
 #include "agent_config.h"
 
 #include "error.h"
+#include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -85,6 +86,7 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .def = "info",
      .reloadable = true,
      .desc = "debug, info, warn or error"},
+    MW_LOG_FORMAT_CFG_FIELD(struct mw_agent_config, log_format),
     {.key = "identity.pod",
      .type = MW_CFG_STRING,
      .offset = F(identity.pod),
@@ -181,6 +183,7 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .type = MW_CFG_STRING,
      .offset = F(redaction_key_file),
      .def = "",
+     .path = MW_CFG_PATH_FILE,
      .desc = "File holding the HMAC-SHA256 key for redact.hash; never in this file"},
     {.key = "producer.max_in_flight",
      .type = MW_CFG_INT,
@@ -239,6 +242,7 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .type = MW_CFG_STRING,
      .offset = F(resources.cgroup_dir),
      .def = "",
+     .path = MW_CFG_PATH_DIR,
      .desc = "cgroup v2 directory of the pod; empty = this process's own cgroup"},
     {.key = "resources.requested_cores",
      .type = MW_CFG_DOUBLE,

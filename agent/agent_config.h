@@ -14,6 +14,7 @@
 struct mw_agent_config {
     char *agent_id; /* "" means the host name */
     char *log_level;
+    int log_format; /* enum mw_log_format */
     struct {
         char *pod;
         char *namespace_;

@@ -218,7 +218,7 @@ static void fill_pb_series(struct pb_series *p, struct series *s, int64_t width_
 }
 
 int mw_counters_flush(struct mw_counters *c, const Modelwatch__V1__ResourceUsage *resources,
-                      struct mw_buf *out)
+                      const Modelwatch__V1__AgentHealth *agent, struct mw_buf *out)
 {
     int rc = MW_ENOMEM;
     struct pb_series *pbs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *pbs);
@@ -233,6 +233,7 @@ int mw_counters_flush(struct mw_counters *c, const Modelwatch__V1__ResourceUsage
     snap.n_models = c->n_sets;
     snap.models = ptrs;
     snap.resources = (Modelwatch__V1__ResourceUsage *)resources;
+    snap.agent = (Modelwatch__V1__AgentHealth *)agent;
     size_t size = modelwatch__v1__metrics_snapshot__get_packed_size(&snap);
     rc = mw_buf_reserve(out, size);
     if (rc)

@@ -35,6 +35,7 @@ size_t mw_counters_series(const struct mw_counters *c);
  */
 struct mw_buf;
 int mw_counters_flush(struct mw_counters *c, const Modelwatch__V1__ResourceUsage *resources,
+                      const Modelwatch__V1__AgentHealth *agent,
                       struct mw_buf *out);
 
 #endif

@@ -1,10 +1,13 @@
-/* intake.c — nanomsg PULL socket drained from the libuv loop; ClientBatches unwrapped. */
+/* intake.c — nanomsg PULL socket drained from the libuv loop; ClientBatches unwrapped, their
+ * ClientStream handed on. */
 #include "intake.h"
 
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
 #include "log.h"
+#include "modelwatch.h"
+#include "telemetry.pb-c.h"
 
 #include <errno.h>
 #include <nanomsg/nn.h>
@@ -18,6 +21,8 @@
 #define DRAIN_BATCH 4096
 /* Key byte of ClientBatch.messages (field 15, wire type 2); see telemetry.proto. */
 #define CLIENT_BATCH_TAG 0x7a
+/* First byte of a ClientMessage whose body is a ClientStream (field 3, wire type 2). */
+#define CLIENT_MESSAGE_STREAM_KEY 0x1a
 
 struct mw_intake {
     int sock;
@@ -26,6 +31,8 @@ struct mw_intake {
     size_t max_message_bytes;
     size_t max_batch_bytes;
     mw_intake_message_fn fn;
+    mw_intake_stream_fn stream_fn;
+    mw_intake_dropped_fn dropped_fn;
     void *arg;
     char *ipc_path;           /* the socket file of an ipc:// endpoint, else NULL */
     uint64_t last_message_ms; /* monotonic */
@@ -85,17 +92,59 @@ static bool is_client_batch(const uint8_t *p, size_t n)
     return true;
 }
 
+/* Decode the ClientStream of a ClientMessage into `out`; false when it does not decode, holds
+ * something else, or names no client. */
+static bool decode_stream(const uint8_t *data, size_t len, struct mw_intake_stream *out)
+{
+    Modelwatch__V1__ClientMessage *pb = modelwatch__v1__client_message__unpack(NULL, len, data);
+    const Modelwatch__V1__ClientStream *st =
+        pb && pb->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_STREAM ? pb->stream : NULL;
+    bool ok = st && st->has_client_id && st->has_messages_before && st->has_events_before &&
+              st->events_before <= st->messages_before;
+    if (ok)
+        *out = (struct mw_intake_stream){.client_id = st->client_id,
+                                         .messages_before = st->messages_before,
+                                         .events_before = st->events_before};
+    modelwatch__v1__client_message__free_unpacked(pb, NULL);
+    return ok;
+}
+
 /* One client message: counted, refused when oversized, else handed to the callback. */
 static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.received++;
-    if (len > in->max_message_bytes)
+    if (len > in->max_message_bytes) {
         in->stats.dropped_oversize++;
-    else
+        if (in->dropped_fn)
+            in->dropped_fn(data, len, in->arg);
+    } else
         in->fn(data, len, in->arg);
 }
 
-/* One nanomsg message: a ClientBatch's entries one by one, or else the message itself. */
+/* Tell the stream callback where the next messages sit (NULL: nowhere known). */
+static void announce_stream(struct mw_intake *in, const struct mw_intake_stream *stream)
+{
+    if (in->stream_fn)
+        in->stream_fn(stream, in->arg);
+}
+
+/* The ClientStream that may open a ClientBatch whose first entry is data[0..len): announced
+ * when there is one (true: the entry is consumed), else NULL is (false). */
+static bool take_stream(struct mw_intake *in, const uint8_t *data, size_t len)
+{
+    if (len == 0 || data[0] != CLIENT_MESSAGE_STREAM_KEY) {
+        announce_stream(in, NULL);
+        return false;
+    }
+    struct mw_intake_stream stream;
+    bool ok = decode_stream(data, len, &stream);
+    in->stats.stream_errors += !ok;
+    announce_stream(in, ok ? &stream : NULL);
+    return true;
+}
+
+/* One nanomsg message: a ClientBatch's stream, then its entries one by one, or else the
+ * message itself. */
 static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.transport_messages++;
@@ -103,13 +152,16 @@ static void deliver_transport_message(struct mw_intake *in, const uint8_t *data,
         in->stats.client_batches++;
         for (size_t i = 0; i < len;) {
             uint64_t entry_len = 0;
+            size_t entry_start = i;
             i++; /* the key byte, checked by is_client_batch */
             read_varint(data, len, &i, &entry_len);
-            deliver(in, data + i, (size_t)entry_len);
+            if (entry_start > 0 || !take_stream(in, data + i, (size_t)entry_len))
+                deliver(in, data + i, (size_t)entry_len);
             i += (size_t)entry_len;
         }
         return;
     }
+    announce_stream(in, NULL);
     deliver(in, data, len);
 }
 
@@ -167,7 +219,8 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
         return MW_ENOMEM;
     in->max_message_bytes = max_message_bytes;
     in->max_batch_bytes =
-        max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES;
+        (max_message_bytes > MW_MAX_COALESCED_BYTES ? max_message_bytes : MW_MAX_COALESCED_BYTES) +
+        MW_CLIENT_BATCH_OVERHEAD_BYTES;
     in->fn = fn;
     in->arg = arg;
     in->last_message_ms = mw_clock_mono_ms();
@@ -209,6 +262,13 @@ int mw_intake_create(uv_loop_t *loop, const char *endpoint, size_t max_message_b
                 max_message_bytes);
     *out = in;
     return 0;
+}
+
+void mw_intake_set_stream_fns(struct mw_intake *in, mw_intake_stream_fn stream_fn,
+                              mw_intake_dropped_fn dropped_fn)
+{
+    in->stream_fn = stream_fn;
+    in->dropped_fn = dropped_fn;
 }
 
 void mw_intake_unlink(struct mw_intake *in)

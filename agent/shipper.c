@@ -380,6 +380,7 @@ void mw_shipper_stats(const struct mw_shipper *s, struct mw_shipper_stats *out)
     out->spool_dropped_full = sp->dropped_full_entries;
     out->spool_corrupt = sp->corrupt_entries;
     out->spool_max_bytes = s->cfg->spool.max_bytes;
+    out->spool_oldest_ms = mw_spool_oldest_ms(s->spool);
     struct mw_producer_health h;
     mw_producer_health(s->producer, &h);
     out->kafka_healthy = kafka_up(s, &h);

@@ -51,6 +51,8 @@ struct mw_shipper_stats {
     uint64_t spool_dropped_full; /* batches dropped because the spool was full */
     uint64_t spool_corrupt;      /* corrupt entries skipped */
     uint64_t spool_max_bytes;
+    int64_t spool_oldest_ms;     /* mw_spool_oldest_ms: when the oldest unacknowledged batch was
+                                    written, at the latest; 0 when none */
     uint64_t spool_full_batches; /* dropped by the full spool before Kafka had them */
     uint64_t spool_full_events;  /* the prediction events in them */
     uint64_t rejected_batches;   /* refused by Kafka for good (too large, invalid): dropped */

@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 
@@ -48,6 +49,10 @@ struct segment {
     uint64_t n_acked;
     uint64_t acked_bytes;
     bool clean; /* no corrupt region: entries lie back to back from offset 0 */
+    /* Wall-clock ms of the segment's first entry: when this process wrote it, or for a segment
+     * found at open the file's birth time (its modification time where the file system keeps
+     * no birth time, which is later). */
+    int64_t first_write_ms;
 };
 
 /* One read-only descriptor kept open for the segment last used. */
@@ -626,6 +631,16 @@ static int scan_segment_fd(struct mw_spool *s, int fd, const char *name, uint64_
     return 0;
 }
 
+/* When the file open at `fd` (whose fstat is `st`) was created, in wall-clock ms: its birth
+ * time where the file system records one, else its last modification. */
+static int64_t file_birth_ms(int fd, const struct stat *st)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME))
+        return (int64_t)stx.stx_btime.tv_sec * 1000 + stx.stx_btime.tv_nsec / 1000000;
+    return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
 /* Open and validate segment `number` into *seg. Returns 0, MW_EIO or MW_ENOMEM. */
 static int scan_segment(struct mw_spool *s, uint64_t number, struct segment *seg)
 {
@@ -640,6 +655,7 @@ static int scan_segment(struct mw_spool *s, uint64_t number, struct segment *seg
             close(fd);
         return MW_EIO;
     }
+    seg->first_write_ms = file_birth_ms(fd, &st);
     int rc = scan_segment_fd(s, fd, name, (uint64_t)st.st_size, seg);
     close(fd);
     return rc;
@@ -848,6 +864,8 @@ static int write_entry(struct mw_spool *s, const void *key, size_t key_len, uint
     }
     uint64_t bytes = HDR_BYTES + (uint64_t)key_len + len;
     struct segment *tail = &s->segs[s->n_segs - 1];
+    if (tail->n_entries == 0)
+        tail->first_write_ms = mw_clock_wall_ms();
     tail->file_bytes += bytes;
     tail->n_entries++;
     tail->entry_bytes += bytes;
@@ -990,6 +1008,11 @@ void mw_spool_rewind(struct mw_spool *s)
 bool mw_spool_empty(const struct mw_spool *s)
 {
     return !s || s->stats.entries == 0;
+}
+
+int64_t mw_spool_oldest_ms(const struct mw_spool *s)
+{
+    return s && s->stats.entries && s->n_segs ? s->segs[0].first_write_ms : 0;
 }
 
 const struct mw_spool_stats *mw_spool_stats(const struct mw_spool *s)

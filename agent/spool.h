@@ -131,6 +131,12 @@ void mw_spool_rewind(struct mw_spool *s);
 /* True when no unacknowledged entry remains (handed out or not). */
 bool mw_spool_empty(const struct mw_spool *s);
 
+/* When the oldest unacknowledged entry was written, at the latest (wall-clock ms; 0 when
+ * there is none): the time of the first entry of the oldest segment that holds unacknowledged
+ * ones. Exact while that segment has no acknowledged entry; once some are, the oldest left is
+ * younger, by at most the time the segment took to fill. */
+int64_t mw_spool_oldest_ms(const struct mw_spool *s);
+
 /* The spool's counters (s must not be NULL); the pointer stays valid until mw_spool_close. */
 const struct mw_spool_stats *mw_spool_stats(const struct mw_spool *s);
 

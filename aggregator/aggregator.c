@@ -3,18 +3,23 @@
 
 #include "alert/alerting.h"
 #include "alloc.h"
+#include "clock.h"
 #include "api.h"
+#include "api_auth.h"
 #include "consumer.h"
 #include "exporter.h"
 #include "error.h"
 #include "http_server.h"
 #include "log.h"
 #include "model_totals.h"
+#include "pipeline_health.h"
+#include "process_metrics.h"
 #include "profile_cache.h"
 #include "prom.h"
 #include "store.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 struct mw_aggregator {
     uv_loop_t *loop;
@@ -28,6 +33,9 @@ struct mw_aggregator {
     struct mw_model_totals *totals;
     struct mw_http_server *http;
     struct mw_alerting *alerting;
+    struct mw_api_auth auth; /* the token API writes need (alerting.api_token_file) */
+    struct mw_pipeline_health *pipeline;
+    char replica[128]; /* names this replica in the partitions' lag readings */
     uv_timer_t health_timer;
     bool health_timer_open;
     /* Loop time since which the consumer holds no partitions (0: it holds some), and when that
@@ -35,10 +43,12 @@ struct mw_aggregator {
     uint64_t idle_since_ms;
     uint64_t idle_logged_ms;
     size_t partitions; /* as of the last health check */
+    uint64_t health_ticks;
     int shut_down;
 };
 
 #define HEALTH_INTERVAL_MS 1000
+#define PIPELINE_FLUSH_EVERY 5 /* health ticks */
 /* How long a member may hold no partitions (joining takes a few seconds) before it says so. */
 #define IDLE_WARN_AFTER_MS 15000
 #define IDLE_WARN_EVERY_MS 60000
@@ -194,6 +204,19 @@ static bool is_ready(void *arg)
            !mw_consumer_stalled(agg->consumer) && !mw_consumer_replicas_behind(agg->consumer);
 }
 
+/* Every few seconds: the agent health samples of the batches applied since, and the lag of the
+ * partitions held, for the pipeline alert rules. */
+static void flush_pipeline_health(struct mw_aggregator *agg)
+{
+    size_t n = mw_consumer_partitions(agg->consumer, NULL, 0);
+    struct mw_consumer_partition *parts = n ? mw_calloc(n, sizeof *parts) : NULL;
+    if (parts)
+        n = mw_consumer_partitions(agg->consumer, parts, n) < n ? 0 : n;
+    mw_pipeline_health_flush(agg->pipeline, parts, parts ? n : 0, agg->replica,
+                             mw_clock_wall_ms());
+    mw_free(parts);
+}
+
 /* Once a second: whether the consumer holds partitions. A member holding none consumes nothing
  * (more replicas than partitions, or a group join that never completes): it is not ready, and
  * says so in the log rather than idling silently. */
@@ -212,6 +235,8 @@ static void on_health_timer(uv_timer_t *t)
     if (n)
         agg->idle_since_ms = 0;
     agg->partitions = n;
+    if (++agg->health_ticks % PIPELINE_FLUSH_EVERY == 0)
+        flush_pipeline_health(agg);
     if (n || now - agg->idle_since_ms < IDLE_WARN_AFTER_MS ||
         (agg->idle_logged_ms && now - agg->idle_logged_ms < IDLE_WARN_EVERY_MS))
         return;
@@ -221,6 +246,24 @@ static void on_health_timer(uv_timer_t *t)
                 "than partitions, or the consumer group join does not complete)",
                 "group=%s topic=%s for_s=%llu", agg->cfg->consumer.group_id, agg->cfg->kafka.topic,
                 (unsigned long long)((now - agg->idle_since_ms) / 1000));
+}
+
+/* What the aggregator says about itself beyond its counters: the process, its build, and how
+ * long batches take to apply. */
+static int add_self_metrics(struct mw_aggregator *agg)
+{
+    static const double apply_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,  0.5,    1,     2.5,  5,     10,   30};
+    struct mw_prom_family *fam = mw_prom_histogram_add(
+        agg->metrics, "modelwatch_aggregator_apply_latency_seconds",
+        "Seconds from a batch's first attempt to apply until Redis has it for good (retries, "
+        "replans and the replicas' WAIT included)",
+        NULL, apply_bounds, sizeof apply_bounds / sizeof apply_bounds[0]);
+    struct mw_prom_series *series = fam ? mw_prom_series_get(fam, NULL) : NULL;
+    if (!series)
+        return MW_ENOMEM;
+    mw_consumer_set_apply_histogram(agg->consumer, series);
+    return mw_process_metrics_register(agg->metrics, "modelwatch-aggregator");
 }
 
 int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
@@ -256,6 +299,17 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
         goto fail;
     }
     mw_consumer_set_totals(agg->consumer, agg->totals);
+    rc = add_self_metrics(agg);
+    if (rc)
+        goto fail;
+    rc = mw_pipeline_health_create(agg->store, &agg->pipeline);
+    if (rc)
+        goto fail;
+    mw_consumer_set_pipeline_health(agg->consumer, agg->pipeline);
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    snprintf(agg->replica, sizeof agg->replica, "%s:%d", host, (int)getpid());
     uv_timer_init(loop, &agg->health_timer);
     agg->health_timer.data = agg;
     agg->health_timer_open = true;
@@ -276,6 +330,14 @@ int mw_aggregator_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg
     rc = mw_http_server_create(loop, &opts, &agg->http);
     if (rc)
         goto fail;
+    rc = mw_api_auth_init(&agg->auth, cfg->alerting.api_token_file, errbuf, sizeof errbuf);
+    if (rc) {
+        char quoted[600];
+        MW_LOG_ERROR("aggregator", "cannot read the API token", "error=%s",
+                     mw_log_quote(errbuf, quoted, sizeof quoted));
+        goto fail;
+    }
+    mw_http_server_set_write_guard(agg->http, mw_api_auth_guard, &agg->auth);
     mw_http_server_set_metrics(agg->http, agg->metrics);
     mw_http_server_set_ready(agg->http, is_ready, agg);
     rc = mw_api_create(agg->http, cfg, agg->store, agg->profiles, &agg->api);
@@ -316,6 +378,8 @@ void mw_aggregator_shutdown(struct mw_aggregator *agg)
     agg->http = NULL;
     mw_consumer_destroy(agg->consumer);
     agg->consumer = NULL;
+    mw_pipeline_health_destroy(agg->pipeline);
+    agg->pipeline = NULL;
     mw_exporter_destroy(agg->exporter);
     agg->exporter = NULL;
     mw_store_destroy(agg->store);
@@ -330,6 +394,7 @@ void mw_aggregator_destroy(struct mw_aggregator *agg)
         return;
     mw_alerting_destroy(agg->alerting);
     mw_api_destroy(agg->api);
+    mw_api_auth_clear(&agg->auth);
     mw_model_totals_destroy(agg->totals);
     mw_prom_registry_destroy(agg->metrics);
     mw_free(agg);

@@ -6,8 +6,11 @@
 #include "alert/receiver.h"
 #include "alert/route.h"
 
+#include "log.h"
+
 #include <fnmatch.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define F(member) offsetof(struct mw_aggregator_config, member)
@@ -65,6 +68,17 @@ static const struct mw_cfg_field drift_override_table[] = {
      .desc = "Values a window must have observed for a verdict on the feature"},
     MW_CFG_END,
 };
+
+/* One source for the Redis password: two would leave which one is used to the reader. */
+static bool one_redis_password(const void *obj, char *why, size_t size)
+{
+    const struct mw_aggregator_config *c = obj;
+    if (!c->redis.password || !*c->redis.password || !c->redis.password_file ||
+        !*c->redis.password_file)
+        return true;
+    snprintf(why, size, "set redis.password or redis.password_file, not both");
+    return false;
+}
 
 static const char *const drift_windows_choices[] = {"coarse", "fine", "both", NULL};
 
@@ -244,6 +258,7 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .def = "info",
      .reloadable = true,
      .desc = "debug, info, warn or error"},
+    MW_LOG_FORMAT_CFG_FIELD(struct mw_aggregator_config, log_format),
     MW_KAFKA_CFG_FIELDS(struct mw_aggregator_config, kafka, "Topic the agents produce batches to"),
     {.key = "consumer.group_id",
      .type = MW_CFG_STRING,
@@ -283,7 +298,16 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .type = MW_CFG_STRING,
      .offset = F(redis.password_file),
      .def = "",
-     .desc = "File holding the Redis password; empty = no AUTH"},
+     .path = MW_CFG_PATH_FILE,
+     .desc = "File holding the Redis password; empty = no AUTH (or redis.password)"},
+    {.key = "redis.password",
+     .type = MW_CFG_STRING,
+     .offset = F(redis.password),
+     .def = "",
+     .secret = true,
+     .relate = one_redis_password,
+     .desc = "The Redis password itself, best as ${REDIS_PASSWORD} from the environment (never "
+             "printed); empty = redis.password_file or no AUTH"},
     {.key = "redis.retry_max",
      .type = MW_CFG_DURATION,
      .offset = F(redis.retry_max_ms),
@@ -707,8 +731,9 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .type = MW_CFG_STRING,
      .offset = F(alerting.api_token_file),
      .def = "",
-     .desc = "File holding the bearer token that silence writes (POST, DELETE "
-             "/api/v1/silences) need; empty = silences are read-only"},
+     .path = MW_CFG_PATH_FILE,
+     .desc = "File holding the bearer token every API write (profile pushes, silences) "
+             "needs; empty = silences are read-only and profile pushes open"},
     {.key = "alerting.retention",
      .type = MW_CFG_DURATION,
      .offset = F(alerting.retention_ms),

@@ -14,6 +14,7 @@
 
 struct mw_aggregator_config {
     char *log_level;
+    int log_format; /* enum mw_log_format */
     struct mw_kafka_settings kafka;
     struct {
         char *group_id;
@@ -25,6 +26,7 @@ struct mw_aggregator_config {
         int64_t port;
         char *username;
         char *password_file;
+        char *password; /* secret: from the environment, never printed */
         int64_t retry_max_ms;
         int durability;               /* enum mw_redis_durability */
         int64_t data_loss_unready_ms; /* /readyz fails this long after an emptied Redis */

@@ -1,5 +1,8 @@
-/* api.c — /api/v1 handlers: windows read through window_read.h, answered as JSON. */
+/* api.c — /api/v1 handlers: windows read through window_read.h, answered as JSON in the
+ * API's envelope (api_reply.h). */
 #include "api.h"
+
+#include "api_reply.h"
 
 #include "alloc.h"
 #include "clock.h"
@@ -43,10 +46,15 @@ static json_t *json_text(const char *text)
 }
 
 #define MODELS_PREFIX "/api/v1/models"
+#define OPENAPI_PATH "/api/v1/openapi.json"
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 10000
 #define DAY_MS 86400000LL
 #define DRIFT_SCAN_MAX 1000
+
+/* aggregator/openapi.json, embedded at build time (embed_lua.py). */
+extern const char MW_OPENAPI_DOCUMENT[];
+extern const size_t MW_OPENAPI_DOCUMENT_LEN;
 
 struct mw_api {
     const struct mw_aggregator_config *cfg;
@@ -55,18 +63,6 @@ struct mw_api {
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static void respond_json(struct mw_http_exchange *ex, int status, json_t *doc)
-{
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(doc);
-    if (!text) {
-        mw_http_respond_error(ex, 500, "out of memory");
-        return;
-    }
-    mw_http_respond(ex, status, "application/json", text, strlen(text));
-    free(text);
-}
 
 static int compare_strings(const void *a, const void *b)
 {
@@ -287,7 +283,7 @@ static json_t *drift_feature_json(const struct mw_drift_feature_signal *s)
     json_t *o = json_object();
     json_object_set_new(o, "feature", json_text(s->feature));
     json_object_set_new(o, "type", json_string(s->numeric ? "numeric" : "categorical"));
-    json_object_set_new(o, "count", json_real(s->count));
+    json_object_set_new(o, "weighted_count", json_real(s->count));
     json_object_set_new(o, "observed", json_integer((json_int_t)llround(s->observed)));
     json_object_set_new(o, "min_values", json_integer((json_int_t)s->min_values));
     set_number(o, "missing_rate", s->missing_rate);
@@ -335,7 +331,7 @@ static void on_models_reply(redisReply *reply, void *arg)
         mw_http_respond_error(ex, 503, "Redis unavailable");
         return;
     }
-    respond_json(ex, 200, json_pack("{s:o}", "models", sorted_strings(reply)));
+    mw_api_respond_data(ex, json_pack("{s:o}", "models", sorted_strings(reply)));
 }
 
 static void list_models(struct mw_api *api, struct mw_http_exchange *ex)
@@ -382,10 +378,10 @@ static void on_windows(int rc, const struct mw_window_set *set, void *arg)
         }
         json_array_append_new(list, window);
     }
-    respond_json(rq->ex, 200,
-                 json_pack("{s:s, s:I, s:I, s:o}", "model", set->model, "resolution_s",
-                           (json_int_t)(set->width_ms / 1000), "watermark_ms",
-                           (json_int_t)set->watermark_ms, "windows", list));
+    mw_api_respond_data(rq->ex,
+                        json_pack("{s:s, s:I, s:I, s:o}", "model", set->model, "resolution_s",
+                                  (json_int_t)(set->width_ms / 1000), "watermark_ms",
+                                  (json_int_t)set->watermark_ms, "windows", list));
     mw_free(rq);
 }
 
@@ -400,9 +396,11 @@ static const char *parse_windows_query(struct mw_api *api, const char *query,
     const char *bad = parse_resolution(api, query, api->cfg->windows.fine_ms, &q->width_ms);
     if (bad)
         return bad;
-    if (parse_int_param(query, "from", &q->from_ms) || parse_int_param(query, "to", &q->to_ms) ||
-        q->from_ms > q->to_ms)
-        return "from/to: epoch milliseconds with from <= to";
+    if (mw_api_time_param(query, "from", &q->from_ms) == MW_EINVAL ||
+        mw_api_time_param(query, "to", &q->to_ms) == MW_EINVAL)
+        return "from/to: " MW_API_TIME_FORMS;
+    if (q->from_ms > q->to_ms)
+        return "from/to: from must not be after to";
     if (parse_int_param(query, "limit", &limit) || limit < 1 || limit > MAX_LIMIT)
         return "limit: an integer from 1 to 10000";
     q->limit = (size_t)limit;
@@ -451,12 +449,13 @@ static void respond_drift(struct drift_query *q, const struct mw_window *w,
     }
     json_t *features = drift_json(&ds);
     const char *verdict = mw_drift_verdict_name(ds.verdict);
-    respond_json(q->ex, 200,
-                 json_pack("{s:s, s:o, s:I, s:I, s:b, s:s, s:s, s:o}", "model", w->model, "version",
-                           json_text(w->version), "resolution_s", (json_int_t)(w->width_ms / 1000),
-                           "window_start_ms", (json_int_t)w->start_ms, "final", w->final,
-                           "profile_version", profile->version, "verdict", verdict, "features",
-                           features));
+    mw_api_respond_data(q->ex, json_pack("{s:s, s:o, s:I, s:I, s:I, s:b, s:s, s:s, s:o}", "model",
+                                         w->model, "version", json_text(w->version), "resolution_s",
+                                         (json_int_t)(w->width_ms / 1000), "start_ms",
+                                         (json_int_t)w->start_ms, "end_ms",
+                                         (json_int_t)(w->start_ms + w->width_ms), "final", w->final,
+                                         "profile_version", profile->version, "verdict", verdict,
+                                         "features", features));
     mw_drift_signals_free(&ds);
 }
 
@@ -522,8 +521,8 @@ static void get_drift(struct mw_api *api, struct mw_http_exchange *ex, const cha
     if (!bad && vrc == MW_ETOOBIG)
         bad = "version: too long";
     if (!bad && q->has_start &&
-        (parse_int_param(query, "window", &q->start_ms) || q->start_ms % q->width_ms != 0))
-        bad = "window: the start of a window, in epoch milliseconds";
+        (mw_api_time_param(query, "window", &q->start_ms) != 0 || q->start_ms % q->width_ms != 0))
+        bad = "window: the start of a window (" MW_API_TIME_FORMS ")";
     if (!bad && q->has_start && !q->has_version)
         bad = "version: required together with window";
     if (bad) {
@@ -585,12 +584,11 @@ static void finish_slo(struct slo_query *q)
                              real_or_null(rates.pairs[i].short_burn_rate), "burning",
                              rates.pairs[i].burning));
     }
-    respond_json(q->ex, 200,
-                 json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model, "version",
-                           json_text(q->has_version ? q->version : NULL), "at_ms",
-                           (json_int_t)q->burn.at_ms, "availability_objective",
-                           q->api->cfg->slo.availability, "error_ratio", ratios, "burn_rates",
-                           pairs));
+    mw_api_respond_data(q->ex, json_pack("{s:s, s:o, s:I, s:f, s:o, s:o}", "model", q->model,
+                                         "version", json_text(q->has_version ? q->version : NULL),
+                                         "at_ms", (json_int_t)q->burn.at_ms, "availability_target",
+                                         q->api->cfg->slo.availability, "error_rate", ratios,
+                                         "burn_rates", pairs));
     mw_free(q);
 }
 
@@ -620,9 +618,13 @@ static void get_slo(struct mw_api *api, struct mw_http_exchange *ex, const char 
     int64_t at_ms = mw_clock_wall_ms();
     int vrc = mw_http_query_param(query, "version", q->version, sizeof q->version);
     q->has_version = vrc == 0;
-    if (vrc == MW_ETOOBIG || parse_int_param(query, "at", &at_ms)) {
+    const char *bad = vrc == MW_ETOOBIG ? "version: too long"
+                      : mw_api_time_param(query, "at", &at_ms) == MW_EINVAL
+                          ? "at: " MW_API_TIME_FORMS
+                          : NULL;
+    if (bad) {
         mw_free(q);
-        mw_http_respond_error(ex, 400, "version: at most 128 bytes; at: epoch milliseconds");
+        mw_http_respond_error(ex, 400, bad);
         return;
     }
     mw_slo_burn_init(&q->burn, at_ms);
@@ -657,7 +659,7 @@ static void on_profile_versions(redisReply *reply, void *arg)
         mw_http_respond_error(ex, 503, "Redis unavailable");
         return;
     }
-    respond_json(ex, 200, json_pack("{s:o}", "versions", sorted_strings(reply)));
+    mw_api_respond_data(ex, json_pack("{s:o}", "versions", sorted_strings(reply)));
 }
 
 static void on_profile_document(redisReply *reply, void *arg)
@@ -668,7 +670,7 @@ static void on_profile_document(redisReply *reply, void *arg)
     else if (reply->type != REDIS_REPLY_STRING)
         mw_http_respond_error(ex, 404, "no profile for this model version");
     else
-        mw_http_respond(ex, 200, "application/json", reply->str, reply->len);
+        mw_api_respond_raw_data(ex, reply->str, reply->len);
 }
 
 static void on_profile_stored(int rc, void *arg)
@@ -677,7 +679,7 @@ static void on_profile_stored(int rc, void *arg)
     if (rc)
         mw_http_respond_error(ex, 503, "Redis unavailable: profile not stored");
     else
-        mw_http_respond(ex, 200, "application/json", "{\"stored\":true}", 15);
+        mw_api_respond_data(ex, json_pack("{s:b}", "stored", 1));
 }
 
 static void put_profile(struct mw_api *api, struct mw_http_exchange *ex, const char *model,
@@ -755,6 +757,93 @@ static void profiles(struct mw_api *api, struct mw_http_exchange *ex,
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
+/* One request for one model, as its path names it, while the model is looked up. */
+struct model_request {
+    struct mw_api *api;
+    struct mw_http_exchange *ex;
+    const struct mw_http_request *req; /* the exchange's: valid until it is answered */
+    char model[MW_MODEL_NAME_MAX + 1];
+    char what[32];
+    const char *version; /* in req->path after /profiles/, or NULL */
+    bool known;
+};
+
+static void dispatch_model(struct model_request *mr)
+{
+    struct mw_api *api = mr->api;
+    const char *what = mr->what, *query = mr->req->query;
+    if (strcmp(what, "profiles") == 0)
+        profiles(api, mr->ex, mr->req, mr->model, mr->version);
+    else if (strcmp(what, "windows") == 0)
+        list_windows(api, mr->ex, mr->model, query);
+    else if (strcmp(what, "drift") == 0)
+        get_drift(api, mr->ex, mr->model, query);
+    else
+        get_slo(api, mr->ex, mr->model, query);
+}
+
+static void on_model_lookup(size_t i, const redisReply *reply, void *arg)
+{
+    (void)i;
+    struct model_request *mr = arg;
+    mr->known |= reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0;
+}
+
+static void on_model_looked_up(int rc, void *arg)
+{
+    struct model_request *mr = arg;
+    if (rc)
+        mw_http_respond_error(mr->ex, 503, "Redis unavailable");
+    else if (!mr->known)
+        mw_http_respond_error(mr->ex, 404,
+                              "model: unknown (no telemetry applied and no profile stored)");
+    else
+        dispatch_model(mr);
+    mw_free(mr);
+}
+
+/* A model is known once a batch of it has been applied (the models set) or a profile of it is
+ * stored: either is one pipelined round trip before the request proper. */
+static void look_up_model(struct model_request *mr)
+{
+    char profiles_key[MW_SCHEMA_KEY_MAX];
+    struct mw_redis_cmd cmds[2];
+    mw_redis_cmd_init(&cmds[0]);
+    mw_redis_cmd_init(&cmds[1]);
+    int rc = mw_schema_profiles_key(profiles_key, sizeof profiles_key, mr->model);
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[0], "SISMEMBER");
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[0], MW_SCHEMA_MODELS_KEY);
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[0], mr->model);
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[1], "EXISTS");
+    rc = rc ? rc : mw_redis_cmd_add(&cmds[1], profiles_key);
+    rc = rc ? rc
+            : mw_store_exec_each(mr->api->store, cmds, 2, on_model_lookup, on_model_looked_up, mr);
+    mw_redis_cmd_free(&cmds[0]);
+    mw_redis_cmd_free(&cmds[1]);
+    if (rc) {
+        mw_http_respond_error(mr->ex, rc == MW_ENOMEM ? 500 : 503,
+                              rc == MW_ENOMEM ? "out of memory" : "Redis unavailable");
+        mw_free(mr);
+    }
+}
+
+/* Why a request under /api/v1/models/{model}/ has no handler (NULL when it has one), and the
+ * status to answer: 404 for a path that names nothing, 405 for a method a path does not take. */
+static const char *model_route_error(const struct model_request *mr, bool get, int *status)
+{
+    static const char *const get_only[] = {"windows", "drift", "slo"};
+    *status = 404;
+    if (strcmp(mr->what, "profiles") == 0)
+        return NULL; /* GET list or document, PUT document: profiles() answers each */
+    for (size_t i = 0; i < sizeof get_only / sizeof get_only[0]; i++) {
+        if (strcmp(mr->what, get_only[i]) == 0 && !mr->version) {
+            *status = 405;
+            return get ? NULL : "GET only";
+        }
+    }
+    return "no such resource";
+}
+
 /* /api/v1/models[/{model}[/{what}[/{version}]]] */
 static void on_models(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
 {
@@ -768,34 +857,50 @@ static void on_models(struct mw_http_exchange *ex, const struct mw_http_request 
             mw_http_respond_error(ex, 405, "GET only");
         return;
     }
-    char model[MW_MODEL_NAME_MAX + 1], what[32];
+    struct model_request *mr = mw_calloc(1, sizeof *mr);
+    if (!mr) {
+        mw_http_respond_error(ex, 500, "out of memory");
+        return;
+    }
+    *mr = (struct model_request){.api = api, .ex = ex, .req = req};
     const char *slash = strchr(rest + 1, '/');
     size_t len = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
-    if (len == 0 || len > MW_MODEL_NAME_MAX) {
-        mw_http_respond_error(ex, 404, "no such resource");
-        return;
+    int status = 404;
+    const char *bad = len == 0 || len > MW_MODEL_NAME_MAX ? "no such resource" : NULL;
+    if (!bad) {
+        snprintf(mr->model, sizeof mr->model, "%.*s", (int)len, rest + 1);
+        const char *tail = slash ? slash + 1 : "";
+        const char *slash2 = strchr(tail, '/');
+        size_t what_len = slash2 ? (size_t)(slash2 - tail) : strlen(tail);
+        snprintf(mr->what, sizeof mr->what, "%.*s", (int)what_len, tail);
+        mr->version = slash2 ? slash2 + 1 : NULL;
+        if (!mw_model_name_valid(mr->model)) {
+            status = 400;
+            bad = "model: 1 to 128 characters from [A-Za-z0-9._-]";
+        } else if (what_len >= sizeof mr->what) {
+            bad = "no such resource";
+        } else {
+            bad = model_route_error(mr, get, &status);
+        }
     }
-    snprintf(model, sizeof model, "%.*s", (int)len, rest + 1);
-    if (!mw_model_name_valid(model)) {
-        mw_http_respond_error(ex, 400, "model: 1 to 128 characters from [A-Za-z0-9._-]");
-        return;
+    if (bad) {
+        mw_http_respond_error(ex, status, bad);
+        mw_free(mr);
+    } else if (strcmp(req->method, "PUT") == 0) {
+        /* A profile is pushed before its model's first prediction: the model need not be known. */
+        dispatch_model(mr);
+        mw_free(mr);
+    } else {
+        look_up_model(mr);
     }
-    const char *tail = slash ? slash + 1 : "";
-    const char *slash2 = strchr(tail, '/');
-    snprintf(what, sizeof what, "%.*s", (int)(slash2 ? slash2 - tail : (long)strlen(tail)), tail);
-    const char *version = slash2 ? slash2 + 1 : NULL;
-    if (strcmp(what, "profiles") == 0)
-        profiles(api, ex, req, model, version);
-    else if (!get)
-        mw_http_respond_error(ex, 405, "GET only");
-    else if (strcmp(what, "windows") == 0 && !version)
-        list_windows(api, ex, model, req->query);
-    else if (strcmp(what, "drift") == 0 && !version)
-        get_drift(api, ex, model, req->query);
-    else if (strcmp(what, "slo") == 0 && !version)
-        get_slo(api, ex, model, req->query);
-    else
-        mw_http_respond_error(ex, 404, "no such resource");
+}
+
+/* The API's own description, as it is: tools read it without an envelope. */
+static void on_openapi(struct mw_http_exchange *ex, const struct mw_http_request *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+    mw_http_respond(ex, 200, "application/json", MW_OPENAPI_DOCUMENT, MW_OPENAPI_DOCUMENT_LEN);
 }
 
 int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config *cfg,
@@ -807,6 +912,7 @@ int mw_api_create(struct mw_http_server *srv, const struct mw_aggregator_config 
     *api = (struct mw_api){.cfg = cfg, .store = store, .profiles = profiles};
     int rc = mw_http_server_route(srv, "GET", MODELS_PREFIX, true, on_models, api);
     rc = rc ? rc : mw_http_server_route(srv, "PUT", MODELS_PREFIX, true, on_models, api);
+    rc = rc ? rc : mw_http_server_route(srv, "GET", OPENAPI_PATH, false, on_openapi, NULL);
     if (rc) {
         mw_free(api);
         return rc;

@@ -39,9 +39,10 @@ static enum mw_dlq_reason check_batch(const Modelwatch__V1__Batch *b)
     return MW_DLQ_NONE;
 }
 
-int mw_batch_decode(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
-                    const char *schema_header, size_t max_bytes, struct mw_buf *scratch,
-                    Modelwatch__V1__Batch **out, enum mw_dlq_reason *why)
+int mw_batch_decode_with(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
+                         const char *schema_header, size_t max_bytes, struct mw_buf *scratch,
+                         ProtobufCAllocator *allocator, Modelwatch__V1__Batch **out,
+                         enum mw_dlq_reason *why)
 {
     *out = NULL;
     *why = MW_DLQ_NONE;
@@ -56,18 +57,26 @@ int mw_batch_decode(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
         return MW_EPARSE;
     }
     Modelwatch__V1__Batch *b =
-        modelwatch__v1__batch__unpack(NULL, scratch->len, (const uint8_t *)scratch->data);
+        modelwatch__v1__batch__unpack(allocator, scratch->len, (const uint8_t *)scratch->data);
     if (!b) {
         *why = MW_DLQ_DECODE;
         return MW_EPARSE;
     }
     *why = check_batch(b);
     if (*why) {
-        modelwatch__v1__batch__free_unpacked(b, NULL);
+        modelwatch__v1__batch__free_unpacked(b, allocator);
         return MW_EPARSE;
     }
     *out = b;
     return 0;
+}
+
+int mw_batch_decode(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
+                    const char *schema_header, size_t max_bytes, struct mw_buf *scratch,
+                    Modelwatch__V1__Batch **out, enum mw_dlq_reason *why)
+{
+    return mw_batch_decode_with(zctx, payload, len, schema_header, max_bytes, scratch, NULL, out,
+                                why);
 }
 
 /* ---- bounds ---------------------------------------------------------------------------------- */
@@ -108,7 +117,8 @@ static bool bound_time(int64_t *t_ms, const struct mw_batch_bounds *bd, enum mw_
 
 /* The latency histogram of `mc`: dropped when inconsistent, its sum replaced by the estimate
  * of its buckets when the buckets cannot hold it (a wrapped or corrupted sum). */
-static void bound_latency(Modelwatch__V1__ModelCounters *mc, struct mw_batch_tally *tally)
+static void bound_latency(Modelwatch__V1__ModelCounters *mc, ProtobufCAllocator *allocator,
+                          struct mw_batch_tally *tally)
 {
     Modelwatch__V1__LatencyHistogram *h = mc->latency;
     if (!h)
@@ -134,7 +144,7 @@ static void bound_latency(Modelwatch__V1__ModelCounters *mc, struct mw_batch_tal
         estimate += (double)c * mw_latency_bucket_value(k);
     }
     if (!ok) {
-        modelwatch__v1__latency_histogram__free_unpacked(h, NULL);
+        modelwatch__v1__latency_histogram__free_unpacked(h, allocator);
         mc->latency = NULL;
         tally->invalid[MW_BATCH_FIELD_COUNTERS_LATENCY]++;
         return;
@@ -183,12 +193,12 @@ static bool bound_counters(Modelwatch__V1__ModelCounters *mc, const struct mw_ba
     }
     if (!errors_ok) {
         for (size_t i = 0; i < mc->n_errors; i++)
-            modelwatch__v1__error_count__free_unpacked(mc->errors[i], NULL);
+            modelwatch__v1__error_count__free_unpacked(mc->errors[i], bd->allocator);
         mc->n_errors = 0;
         mc->error_count = 0;
         tally->invalid[MW_BATCH_FIELD_COUNTERS_ERRORS]++;
     }
-    bound_latency(mc, tally);
+    bound_latency(mc, bd->allocator, tally);
     uint64_t max_tokens = mc->count * MW_BOUND_MAX_TOKENS_PER_PREDICTION;
     if (mc->input_tokens > max_tokens) {
         mc->input_tokens = 0;
@@ -284,11 +294,11 @@ void mw_batch_bound(Modelwatch__V1__Batch *b, const struct mw_batch_bounds *bd,
             if (bound_counters(snap->models[i], bd, tally))
                 snap->models[kept++] = snap->models[i];
             else
-                modelwatch__v1__model_counters__free_unpacked(snap->models[i], NULL);
+                modelwatch__v1__model_counters__free_unpacked(snap->models[i], bd->allocator);
         }
         snap->n_models = kept;
         if (snap->resources && !resources_ok(snap->resources)) {
-            modelwatch__v1__resource_usage__free_unpacked(snap->resources, NULL);
+            modelwatch__v1__resource_usage__free_unpacked(snap->resources, bd->allocator);
             snap->resources = NULL;
             tally->invalid[MW_BATCH_FIELD_RESOURCES]++;
         }
@@ -304,7 +314,7 @@ void mw_batch_bound(Modelwatch__V1__Batch *b, const struct mw_batch_bounds *bd,
         if (keep)
             b->records[kept++] = rec;
         else
-            modelwatch__v1__record__free_unpacked(rec, NULL);
+            modelwatch__v1__record__free_unpacked(rec, bd->allocator);
     }
     b->n_records = kept;
 }

@@ -53,6 +53,12 @@ const char *mw_dlq_reason_name(enum mw_dlq_reason reason);
 int mw_batch_decode(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
                     const char *schema_header, size_t max_bytes, struct mw_buf *scratch,
                     Modelwatch__V1__Batch **out, enum mw_dlq_reason *why);
+/* The same with the batch's memory from `allocator` (an arena: arena.h), which then frees it;
+ * NULL is malloc. A batch that does not fit the allocator is MW_DLQ_DECODE. */
+int mw_batch_decode_with(struct mw_zframe_ctx *zctx, const void *payload, size_t len,
+                         const char *schema_header, size_t max_bytes, struct mw_buf *scratch,
+                         ProtobufCAllocator *allocator, Modelwatch__V1__Batch **out,
+                         enum mw_dlq_reason *why);
 
 /* Bounds of numbers from outside (documented in mw_batch_bound). */
 #define MW_BOUND_MAX_COUNT (1ull << 32) /* predictions of one counters entry */
@@ -100,6 +106,7 @@ struct mw_batch_bounds {
     int64_t max_skew_ms;       /* times later than now_ms + this are clamped to now_ms */
     const int64_t *windows_ms; /* counter buckets must divide each of these widths */
     size_t n_windows;
+    ProtobufCAllocator *allocator; /* the batch's, as given to mw_batch_decode_with (NULL: malloc) */
 };
 
 /* What mw_batch_bound refused and clamped, added up over batches. */

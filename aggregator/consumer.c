@@ -2,11 +2,14 @@
 #include "consumer.h"
 
 #include "model_totals.h"
+#include "pipeline_health.h"
 #include "alloc.h"
+#include "arena.h"
 #include "clock.h"
 #include "error.h"
 #include "hash.h"
 #include "log.h"
+#include "prom.h"
 #include "table.h"
 #include "window_apply.h"
 #include "zframe.h"
@@ -22,6 +25,8 @@
 #define MAX_STALE_ROUNDS 3          /* plans rebuilt at once before backing off */
 #define MAX_CACHED_WATERMARKS 65536 /* models whose watermark is remembered */
 #define MAX_PARTITIONS 4096         /* partitions whose offset resets are tracked */
+#define BATCH_MEMORY_FIRST_BLOCK (4u << 20) /* kept across batches: most fit */
+#define BATCH_MEMORY_FACTOR 16
 
 /* The watermark of one model as the apply script last answered it. */
 struct cached_watermark {
@@ -40,6 +45,7 @@ struct mw_consumer {
     uv_timer_t retry_timer;
     struct mw_zframe_ctx *zctx;
     struct mw_buf scratch;
+    struct mw_arena batch_memory; /* the decoded batch in progress: one reset frees it */
     struct mw_window_spec specs[2];
     /* The one record in progress, its batch and its prepared commands. */
     rd_kafka_message_t *current;
@@ -66,6 +72,11 @@ struct mw_consumer {
     mw_consumer_applied_fn applied_hook;
     void *applied_ctx;
     struct mw_model_totals *totals; /* may be NULL */
+    /* How long batches take to apply (a histogram series, borrowed; may be NULL), and when the
+     * record in progress was first sent to Redis (uv_hrtime ns; 0 = not yet). */
+    struct mw_prom_series *apply_seconds;
+    uint64_t apply_started_ns;
+    struct mw_pipeline_health *pipeline; /* may be NULL */
     /* Per partition: the committed offset Kafka no longer held, until the first record after
      * the reset shows how far it skipped (-1: none pending). */
     int64_t *reset_from;
@@ -82,11 +93,21 @@ static void pump(struct mw_consumer *c);
 /* The record in progress is fully handled: commit its offset and take the next. */
 static void drop_batch(struct mw_consumer *c)
 {
-    if (c->batch)
-        modelwatch__v1__batch__free_unpacked(c->batch, NULL);
-    c->batch = NULL;
+    c->apply_started_ns = 0;
+    c->batch = NULL; /* its memory is the arena's */
+    mw_arena_reset(&c->batch_memory);
     mw_apply_plan_free(&c->plan);
     c->plan_ready = false;
+}
+
+/* The record in progress is in Redis for good: how long that took, from its first attempt
+ * (retries, replans and the replicas' WAIT included). */
+static void observe_applied(struct mw_consumer *c)
+{
+    c->stats.batches_applied++;
+    if (c->apply_started_ns)
+        mw_prom_histogram_observe(c->apply_seconds,
+                                  (double)(uv_hrtime() - c->apply_started_ns) / 1e9);
 }
 
 static void finish_current(struct mw_consumer *c)
@@ -158,6 +179,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         MW_LOG_INFO("consumer", "dead-letter produce succeeded after failures",
                     "partition=%" PRId32 " offset=%" PRId64, c->current->partition,
                     c->current->offset);
+    mw_pipeline_health_note_dlq(c->pipeline, mw_clock_wall_ms());
     finish_current(c);
 }
 
@@ -287,7 +309,8 @@ static void on_waited(redisReply *reply, void *arg)
     if (c->replicas_behind)
         MW_LOG_INFO("consumer", "Redis replicas acknowledge again", "acked=%lld", acked);
     c->replicas_behind = false;
-    c->stats.batches_applied++;
+    observe_applied(c);
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -344,7 +367,8 @@ static void on_applied(int rc, void *arg)
         wait_for_replicas(c);
         return;
     }
-    c->stats.batches_applied++;
+    observe_applied(c);
+    mw_pipeline_health_note_batch(c->pipeline, c->batch);
     finish_current(c);
     pump(c);
 }
@@ -407,6 +431,8 @@ static void apply_current(struct mw_consumer *c)
     if (!c->plan_ready && build_plan(c) != 0)
         return;
     c->stale = c->refused = c->reply_broken = false;
+    if (!c->apply_started_ns)
+        c->apply_started_ns = uv_hrtime();
     c->apply_in_flight = 1;
     if (mw_store_exec_each(c->store, c->plan.cmds, c->plan.n_cmds, on_apply_reply, on_applied, c) !=
         0) {
@@ -491,9 +517,10 @@ static void process(struct mw_consumer *c)
     char schema_buf[32];
     enum mw_dlq_reason why = MW_DLQ_NONE;
     c->stats.records_consumed++;
-    if (mw_batch_decode(
+    if (mw_batch_decode_with(
             c->zctx, m->payload, m->len, schema_header(m, schema_buf, sizeof schema_buf),
-            (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch, &c->batch, &why) != 0) {
+            (size_t)c->cfg->consumer.max_batch_bytes, &c->scratch,
+            &c->batch_memory.pb_allocator, &c->batch, &why) != 0) {
         send_to_dlq(c, why, NULL);
         return;
     }
@@ -501,7 +528,8 @@ static void process(struct mw_consumer *c)
     struct mw_batch_bounds bounds = {.now_ms = mw_clock_wall_ms(),
                                      .max_skew_ms = c->cfg->windows.max_clock_skew_ms,
                                      .windows_ms = widths,
-                                     .n_windows = 2};
+                                     .n_windows = 2,
+                                     .allocator = &c->batch_memory.pb_allocator};
     mw_batch_bound(c->batch, &bounds, &c->stats.values);
     c->stale_rounds = 0;
     apply_current(c);
@@ -816,6 +844,7 @@ static void free_consumer(struct mw_consumer *c)
     }
     mw_zframe_ctx_destroy(c->zctx);
     mw_buf_free(&c->scratch);
+    mw_arena_free(&c->batch_memory);
     void *w;
     for (size_t at = 0; (w = mw_table_next(&c->watermarks, &at));)
         mw_free(w);
@@ -853,11 +882,15 @@ int mw_consumer_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg,
                                           mw_drift_kept_at(cfg, cfg->windows.coarse_ms)};
     mw_buf_init(&c->scratch, (size_t)cfg->consumer.max_batch_bytes);
     c->zctx = mw_zframe_ctx_create(3);
+    /* A decoded batch takes a few times its wire size; past BATCH_MEMORY_FACTOR times the
+     * largest batch it is a decoding bomb, and goes to the dead-letter topic as undecodable. */
+    int arena_rc = mw_arena_init_growing(&c->batch_memory, BATCH_MEMORY_FIRST_BLOCK,
+                                         BATCH_MEMORY_FACTOR * (size_t)cfg->consumer.max_batch_bytes);
     int rc = mw_store_add_script(store, MW_APPLY_SCRIPT, MW_APPLY_SCRIPT_LEN, MW_APPLY_SCRIPT_SHA1);
     if (rc)
         snprintf(errbuf, errbuf_size, "cannot register the apply script with the store: %s",
                  mw_strerror(rc));
-    rc = rc ? rc : c->zctx ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
+    rc = rc ? rc : c->zctx && !arena_rc ? create_handles(c, errbuf, errbuf_size) : MW_ENOMEM;
     if (rc) {
         free_consumer(c);
         return rc;
@@ -891,6 +924,16 @@ void mw_consumer_destroy(struct mw_consumer *c)
     drop_batch(c);
     uv_close((uv_handle_t *)&c->poll_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, on_handle_closed);
+}
+
+void mw_consumer_set_apply_histogram(struct mw_consumer *c, struct mw_prom_series *series)
+{
+    c->apply_seconds = series;
+}
+
+void mw_consumer_set_pipeline_health(struct mw_consumer *c, struct mw_pipeline_health *h)
+{
+    c->pipeline = h;
 }
 
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals)

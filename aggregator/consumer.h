@@ -104,6 +104,15 @@ bool mw_consumer_replicas_behind(const struct mw_consumer *c);
  * counting). */
 struct mw_model_totals;
 void mw_consumer_set_totals(struct mw_consumer *c, struct mw_model_totals *totals);
+/* Where applied batches' agent health and dead letters are noted (pipeline_health.h). */
+struct mw_pipeline_health;
+void mw_consumer_set_pipeline_health(struct mw_consumer *c, struct mw_pipeline_health *h);
+
+/* Observe, in the histogram series `series` (borrowed; NULL stops it), the seconds each batch
+ * takes from its first attempt to apply until Redis has it for good (retries, replans and the
+ * replicas' WAIT included). */
+struct mw_prom_series;
+void mw_consumer_set_apply_histogram(struct mw_consumer *c, struct mw_prom_series *series);
 
 /* Called for every model application that changed Redis (not for replays), as its reply
  * arrives: the model and what the script answered, e.g. the label pairs it joined. Each

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Embed a Lua script in C: writes a .c file defining the script's text as a NUL-terminated
-char array, its length, and its SHA1 as Redis names it (lowercase hex), so the aggregator can
-SCRIPT LOAD the text once and EVALSHA the digest.
+"""Embed a Lua script (or any text file: the OpenAPI document) in C: writes a .c file defining
+the text as a NUL-terminated char array, its length, and its SHA1 as Redis names it (lowercase
+hex), so the aggregator can SCRIPT LOAD the text once and EVALSHA the digest.
 
 Usage: embed_lua.py INPUT.lua OUTPUT.c SYMBOL
   defines SYMBOL[] (text), SYMBOL_LEN (bytes, without the NUL), SYMBOL_SHA1[] (40 hex + NUL).

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
         mw_config_free(mw_aggregator_config_table, &cfg);
         return status;
     }
+    mw_log_set_format((enum mw_log_format)cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     struct mw_aggregator *agg = NULL;

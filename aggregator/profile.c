@@ -31,6 +31,7 @@ static void free_feature(struct mw_profile_feature *f)
     mw_free(f->cuts);
     mw_free(f->slot_p);
     mw_free(f->slot_mean);
+    mw_free(f->ref_x);
     mw_free(f->psi_bin);
     mw_free(f->psi_p);
     for (size_t i = 0; i < f->n_categories; i++)
@@ -46,6 +47,7 @@ void mw_profile_free(struct mw_profile *p)
     for (size_t i = 0; i < p->n_features; i++)
         free_feature(&p->features[i]);
     mw_free(p->features);
+    mw_table_free(&p->feature_index);
     mw_free(p->model);
     mw_free(p->version);
     mw_free(p);
@@ -123,6 +125,25 @@ static int parse_cuts(struct mw_profile_feature *f, json_t *cuts, char *err, siz
     return 0;
 }
 
+/* The reference as weighted points (the slots that hold mass, in order), once per profile:
+ * every window's Wasserstein distance walks them. */
+static int reference_points(struct mw_profile_feature *f)
+{
+    size_t n_slots = f->n_cuts + 3;
+    f->ref_x = mw_calloc(2 * n_slots, sizeof *f->ref_x);
+    if (!f->ref_x)
+        return MW_ENOMEM;
+    f->ref_w = f->ref_x + n_slots;
+    f->n_ref_points = 0;
+    for (size_t s = 0; s < n_slots; s++) {
+        if (f->slot_p[s] > 0) {
+            f->ref_x[f->n_ref_points] = f->slot_mean[s];
+            f->ref_w[f->n_ref_points++] = f->slot_p[s];
+        }
+    }
+    return 0;
+}
+
 /* Reference shares and mass positions of the slots, from the regions' counts and sums. */
 static int parse_regions(struct mw_profile_feature *f, json_t *counts, json_t *sums, char *err,
                          size_t errsize)
@@ -154,7 +175,7 @@ static int parse_regions(struct mw_profile_feature *f, json_t *counts, json_t *s
     for (size_t r = 1; r <= n_regions; r++)
         f->slot_p[r] /= total;
     f->slot_mean[0] = f->slot_mean[n_regions + 1] = NAN;
-    return 0;
+    return reference_points(f);
 }
 
 /* The PSI bins: below the range, the regions the deciles cut [min, max] into, above. */
@@ -305,6 +326,32 @@ static int compare_feature(const void *a, const void *b)
                   ((const struct mw_profile_feature *)b)->name);
 }
 
+/* A feature name as the read paths hold it: bytes inside a longer field name. */
+struct name_span {
+    const char *text;
+    size_t len;
+};
+
+static bool feature_named(const void *item, const void *key)
+{
+    const struct mw_profile_feature *f = item;
+    const struct name_span *name = key;
+    return strncmp(f->name, name->text, name->len) == 0 && f->name[name->len] == '\0';
+}
+
+static int index_features(struct mw_profile *p)
+{
+    mw_table_init(&p->feature_index, feature_named);
+    for (size_t i = 0; i < p->n_features; i++) {
+        const char *name = p->features[i].name;
+        int rc = mw_table_insert(&p->feature_index, mw_hash_bytes(MW_HASH_INIT, name, strlen(name)),
+                                 &p->features[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int parse_document(struct mw_profile *p, json_t *doc, char *err, size_t errsize)
 {
     const char *model = json_string_value(json_object_get(doc, "model"));
@@ -341,7 +388,7 @@ static int parse_document(struct mw_profile *p, json_t *doc, char *err, size_t e
             return rc;
     }
     qsort(p->features, p->n_features, sizeof *p->features, compare_feature);
-    return 0;
+    return index_features(p);
 }
 
 int mw_profile_parse(const char *json, size_t len, struct mw_profile **out, char *err,
@@ -369,10 +416,16 @@ int mw_profile_parse(const char *json, size_t len, struct mw_profile **out, char
     return 0;
 }
 
+const struct mw_profile_feature *mw_profile_find_n(const struct mw_profile *p, const char *name,
+                                                   size_t len)
+{
+    struct name_span key = {name, len};
+    return mw_table_find(&p->feature_index, mw_hash_bytes(MW_HASH_INIT, name, len), &key);
+}
+
 const struct mw_profile_feature *mw_profile_find(const struct mw_profile *p, const char *name)
 {
-    struct mw_profile_feature key = {.name = (char *)name};
-    return bsearch(&key, p->features, p->n_features, sizeof key, compare_feature);
+    return mw_profile_find_n(p, name, strlen(name));
 }
 
 static int compare_name(const void *key, const void *elem)

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "table.h"
+
 /* The document layout this parser reads (its "format" key). */
 #define MW_PROFILE_FORMAT 2
 #define MW_PROFILE_MAX_FEATURES 1024
@@ -34,6 +36,8 @@ struct mw_profile_feature {
     double *slot_p;    /* n_cuts + 3: the reference share of each slot (0 below and above) */
     double *slot_mean; /* n_cuts + 3: where a slot's reference mass sits: the mean of its
                           values, or its midpoint when it has none (NaN below and above) */
+    double *ref_x, *ref_w; /* the slots with reference mass as points: position, share */
+    size_t n_ref_points;
     size_t n_psi_bins; /* deciles + 1 regions, plus below and above the range */
     size_t *psi_bin;   /* n_cuts + 3: the PSI bin of each slot (0 and n_psi_bins - 1 outside) */
     double *psi_p;     /* n_psi_bins: the reference share of each PSI bin */
@@ -54,6 +58,7 @@ struct mw_profile {
     uint64_t rows;
     size_t n_features;
     struct mw_profile_feature *features; /* sorted by name */
+    struct mw_table feature_index;       /* name -> feature: the read paths look one up per field */
 };
 
 /* Parse and validate a profile document. On error returns MW_EPARSE with `err` saying what is
@@ -65,6 +70,9 @@ void mw_profile_free(struct mw_profile *p); /* accepts NULL */
 
 /* The feature called `name`, or NULL. */
 const struct mw_profile_feature *mw_profile_find(const struct mw_profile *p, const char *name);
+/* The feature whose name is the `len` bytes at `name` (not NUL-terminated), or NULL. */
+const struct mw_profile_feature *mw_profile_find_n(const struct mw_profile *p, const char *name,
+                                                   size_t len);
 /* Index of `value` among the feature's categories, or -1 when unseen. */
 long mw_profile_category(const struct mw_profile_feature *f, const char *value);
 

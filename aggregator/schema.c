@@ -2,6 +2,7 @@
 #include "schema.h"
 
 #include "alloc.h"
+#include "decimal.h"
 #include "error.h"
 #include "latency_hist.h"
 
@@ -162,6 +163,11 @@ int mw_schema_latency_field(char *out, size_t size, uint32_t bucket)
     return format(out, size, MW_FIELD_LATENCY_PREFIX "%" PRIu32, bucket);
 }
 
+int mw_schema_pipeline_dlq_key(char *out, size_t size, int64_t minute_start_ms)
+{
+    return format(out, size, "mw:{pipeline}:dlq:%" PRId64, minute_start_ms);
+}
+
 int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag)
 {
     return format(out, size, MW_FIELD_PROFILE_TAG_PREFIX "%016" PRIx64, tag);
@@ -304,6 +310,15 @@ static void clear_parsed(struct mw_window *w)
     w->error_codes = NULL;
 }
 
+/* A feature's drift field (d|F|suffix): most of a profiled window's fields, none of them a
+ * counter, so the counter lookups below skip them first. */
+static bool is_feature_drift_field(const char *name)
+{
+    size_t at, len;
+    const char *suffix;
+    return mw_schema_drift_field_parse(name, &at, &len, &suffix);
+}
+
 int mw_window_parse(struct mw_window *w)
 {
     const struct mw_window_fields *f = &w->fields;
@@ -311,6 +326,8 @@ int mw_window_parse(struct mw_window *w)
     size_t n_latency = 0, n_errors = 0;
     for (size_t i = 0; i < f->n; i++) {
         uint32_t bucket;
+        if (is_feature_drift_field(f->names[i]))
+            continue;
         n_latency += mw_schema_latency_bucket(f->names[i], &bucket);
         n_errors += mw_schema_error_code(f->names[i]) != NULL;
     }
@@ -329,10 +346,12 @@ int mw_window_parse(struct mw_window *w)
         double *to_float;
         uint32_t bucket;
         const char *code;
+        if (is_feature_drift_field(name))
+            continue;
         if ((to_int = int_counter(w, name)) != NULL) {
             *to_int = int_value(value);
         } else if ((to_float = float_counter(w, name)) != NULL) {
-            *to_float = strtod(value, NULL);
+            *to_float = mw_decimal_parse(value);
         } else if (mw_schema_latency_bucket(name, &bucket)) {
             int64_t count = int_value(value);
             if (count > 0)
@@ -385,8 +404,13 @@ int mw_schema_alert_instance_field(char *out, size_t size, const char *rule_id, 
                 size);
 }
 
-int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms)
+int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms,
+                                 int64_t delay_ms)
 {
+    if (delay_ms > 0)
+        return fits(snprintf(out, size, "c|%lld+%lld|%s", (long long)width_ms,
+                             (long long)delay_ms, model),
+                    size);
     return fits(snprintf(out, size, "c|%lld|%s", (long long)width_ms, model), size);
 }
 
@@ -396,20 +420,30 @@ int mw_schema_alert_seen_field(char *out, size_t size, const char *model)
 }
 
 int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
-                                        char *model, size_t size)
+                                        int64_t *delay_ms, char *model, size_t size)
 {
     const char *rest;
+    *delay_ms = 0;
     if (field[0] == 's' && field[1] == '|') {
         *kind = 's';
         rest = field + 2;
     } else if (field[0] == 'c' && field[1] == '|') {
         char *end;
         errno = 0;
-        long long w = strtoll(field + 2, &end, 10);
-        if (errno || end == field + 2 || *end != '|' || w <= 0)
+        long long w = strtoll(field + 2, &end, 10), d = 0;
+        if (errno || end == field + 2 || w <= 0)
+            return MW_EPARSE;
+        if (*end == '+') {
+            const char *at = end + 1;
+            d = strtoll(at, &end, 10);
+            if (errno || end == at || d <= 0)
+                return MW_EPARSE;
+        }
+        if (*end != '|')
             return MW_EPARSE;
         *kind = 'c';
         *width_ms = w;
+        *delay_ms = d;
         rest = end + 1;
     } else {
         return MW_EPARSE;

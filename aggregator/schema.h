@@ -239,7 +239,8 @@ void mw_window_clear(struct mw_window *w);
  *
  *   mw:{alert}:lease      the evaluate-and-deliver lease: its holder's id, with a TTL (PX)
  *   mw:{alert}:rules      hash: alert instance -> its rule state and alert (JSON)
- *   mw:{alert}:cursors    hash: "c|<width_ms>|<model>" -> start of the last window evaluated;
+ *   mw:{alert}:cursors    hash: "c|<width_ms>|<model>" -> start of the last window evaluated
+ *                         ("c|<width_ms>+<delay_ms>|<model>" for the rules with that delay);
  *                         "s|<model>" -> "<watermark_ms> <wall_ms>": when the model's watermark
  *                         last moved, by the wall clock (absence)
  *   mw:{alert}:nlog       hash: group key -> the notification log of that alert group (JSON):
@@ -256,13 +257,34 @@ void mw_window_clear(struct mw_window *w);
  * (NULL: none) joined by 0x1f, which none of them may hold. 0 or MW_ETOOBIG. */
 int mw_schema_alert_instance_field(char *out, size_t size, const char *rule_id, const char *model,
                                    const char *version, const char *feature);
-/* "c|<width_ms>|<model>" and "s|<model>" of mw:{alert}:cursors. 0 or MW_ETOOBIG. */
-int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms);
+/* "c|<width_ms>|<model>" (or "c|<width_ms>+<delay_ms>|<model>" for the cursor of the rules
+ * with that `delay`) and "s|<model>" of mw:{alert}:cursors. 0 or MW_ETOOBIG. */
+int mw_schema_alert_cursor_field(char *out, size_t size, const char *model, int64_t width_ms,
+                                 int64_t delay_ms);
 int mw_schema_alert_seen_field(char *out, size_t size, const char *model);
-/* Parse a cursors field: *kind 'c' (with *width_ms) or 's', the model into model[size].
- * 0 or MW_EPARSE. */
+/* Parse a cursors field: *kind 'c' (with *width_ms and *delay_ms, 0 without one) or 's', the
+ * model into model[size]. 0 or MW_EPARSE. */
 int mw_schema_alert_cursors_field_parse(const char *field, char *kind, int64_t *width_ms,
-                                        char *model, size_t size);
+                                        int64_t *delay_ms, char *model, size_t size);
+
+/* ---- the pipeline's own signals ------------------------------------------------------------ */
+
+/*
+ * What the pipeline rules read (aggregator/pipeline_health.h). Every key shares the hash tag
+ * {pipeline}:
+ *
+ *   mw:{pipeline}:agents      hash: agent id -> "boot|sealed_at_ms|sequence|dropped|spool|max":
+ *                             the newest health sample a batch of the agent carried
+ *   mw:{pipeline}:lag         hash: partition -> "lag|at_ms|holder": records a replica had
+ *                             not consumed yet, as it last reported them
+ *   mw:{pipeline}:dlq:<ms>    records sent to the dead-letter topic in the minute starting at
+ *                             <ms> (wall clock), by every replica; expires after 2 h
+ */
+#define MW_SCHEMA_PIPELINE_AGENTS_KEY "mw:{pipeline}:agents"
+#define MW_SCHEMA_PIPELINE_LAG_KEY "mw:{pipeline}:lag"
+#define MW_SCHEMA_PIPELINE_DLQ_TTL_S 7200
+/* "mw:{pipeline}:dlq:<minute_start_ms>". 0 or MW_ETOOBIG. */
+int mw_schema_pipeline_dlq_key(char *out, size_t size, int64_t minute_start_ms);
 
 /* ---- state ---------------------------------------------------------------------------------- */
 

@@ -2,6 +2,7 @@
 #include "signals_drift.h"
 
 #include "alloc.h"
+#include "decimal.h"
 #include "drift.h"
 #include "error.h"
 #include "schema.h"
@@ -31,33 +32,41 @@ struct feature_fields {
 
 struct window_drift {
     struct feature_fields *features; /* parallel to the profile's */
+    double *slots;                   /* one zeroed block behind every feature's weight and sum */
     double records_binned;           /* records binned by any profile (pf|<tag>) */
     double records_this_profile;     /* by this one */
 };
 
 static void window_drift_free(struct window_drift *wd, const struct mw_profile *p)
 {
-    for (size_t i = 0; wd->features && i < p->n_features; i++) {
-        mw_free(wd->features[i].weight);
-        mw_free(wd->features[i].sum);
+    for (size_t i = 0; wd->features && i < p->n_features; i++)
         mw_free(wd->features[i].buckets);
-    }
     mw_free(wd->features);
+    mw_free(wd->slots);
+}
+
+/* Numeric: a weight and a sum per slot; categorical: a weight per category and one unseen. */
+static size_t slot_doubles(const struct mw_profile_feature *f)
+{
+    return f->numeric ? 2 * (f->n_cuts + 3) : f->n_categories + 1;
 }
 
 static int window_drift_init(struct window_drift *wd, const struct mw_profile *p)
 {
     memset(wd, 0, sizeof *wd);
+    size_t total = 0;
+    for (size_t i = 0; i < p->n_features; i++)
+        total += slot_doubles(&p->features[i]);
     wd->features = mw_calloc(p->n_features ? p->n_features : 1, sizeof *wd->features);
-    if (!wd->features)
+    wd->slots = mw_calloc(total ? total : 1, sizeof(double));
+    if (!wd->features || !wd->slots)
         return MW_ENOMEM;
+    double *at = wd->slots;
     for (size_t i = 0; i < p->n_features; i++) {
         const struct mw_profile_feature *f = &p->features[i];
-        size_t n = f->numeric ? f->n_cuts + 3 : f->n_categories + 1;
-        wd->features[i].weight = mw_calloc(n, sizeof(double));
-        wd->features[i].sum = f->numeric ? mw_calloc(n, sizeof(double)) : NULL;
-        if (!wd->features[i].weight || (f->numeric && !wd->features[i].sum))
-            return MW_ENOMEM;
+        wd->features[i].weight = at;
+        wd->features[i].sum = f->numeric ? at + f->n_cuts + 3 : NULL;
+        at += slot_doubles(f);
     }
     return 0;
 }
@@ -65,11 +74,16 @@ static int window_drift_init(struct window_drift *wd, const struct mw_profile *p
 /* Slot number after a one-letter prefix ("g12"), or SIZE_MAX. */
 static size_t slot_of(const char *suffix, size_t n_slots)
 {
-    char *end;
-    if (suffix[1] < '0' || suffix[1] > '9')
+    const char *p = suffix + 1;
+    size_t v = 0;
+    if (*p < '0' || *p > '9')
         return SIZE_MAX;
-    unsigned long long v = strtoull(suffix + 1, &end, 10);
-    return *end == '\0' && v < n_slots ? (size_t)v : SIZE_MAX;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (size_t)(*p - '0');
+        if (v >= n_slots)
+            return SIZE_MAX;
+    }
+    return *p == '\0' ? v : SIZE_MAX;
 }
 
 static void add_bucket(struct feature_fields *ff, struct mw_sketch_bucket key, double v)
@@ -85,15 +99,35 @@ static void add_bucket(struct feature_fields *ff, struct mw_sketch_bucket key, d
     ff->buckets[ff->n_buckets++] = (struct sketch_bucket){key, v};
 }
 
+/* A numeric feature's slot field: g<slot> (weight) or s<slot> (sum). */
+static void add_slot_field(struct feature_fields *ff, const struct mw_profile_feature *f,
+                           const char *suffix, double v)
+{
+    size_t slot = slot_of(suffix, f->n_cuts + 3);
+    if (slot != SIZE_MAX)
+        (suffix[0] == MW_DRIFT_SUFFIX_SLOT_WEIGHT ? ff->weight : ff->sum)[slot] += v;
+}
+
+/* Dispatch on the suffix's first letter: a window close reads thousands of these per model. */
 static void add_feature_field(struct feature_fields *ff, const struct mw_profile_feature *f,
                               const char *suffix, double v)
 {
     struct mw_sketch_bucket key;
     static const size_t category_len = sizeof MW_DRIFT_SUFFIX_CATEGORY - 1;
-    if (suffix[0] == MW_DRIFT_SUFFIX_SKETCH_BUCKET) {
+    switch (suffix[0]) {
+    case MW_DRIFT_SUFFIX_SLOT_WEIGHT:
+    case MW_DRIFT_SUFFIX_SLOT_SUM:
+        if (f->numeric)
+            add_slot_field(ff, f, suffix, v);
+        return;
+    case MW_DRIFT_SUFFIX_SKETCH_BUCKET:
         if (mw_sketch_bucket_parse(suffix, &key))
             add_bucket(ff, key, v);
-    } else if (strcmp(suffix, MW_DRIFT_SUFFIX_VALUES) == 0)
+        return;
+    default:
+        break;
+    }
+    if (strcmp(suffix, MW_DRIFT_SUFFIX_VALUES) == 0)
         ff->n += v;
     else if (strcmp(suffix, MW_DRIFT_SUFFIX_OBSERVED) == 0)
         ff->obs += v;
@@ -108,11 +142,6 @@ static void add_feature_field(struct feature_fields *ff, const struct mw_profile
         long idx = mw_profile_category(f, suffix + category_len);
         if (idx >= 0)
             ff->weight[idx] += v;
-    } else if (f->numeric && (suffix[0] == MW_DRIFT_SUFFIX_SLOT_WEIGHT ||
-                              suffix[0] == MW_DRIFT_SUFFIX_SLOT_SUM)) {
-        size_t slot = slot_of(suffix, f->n_cuts + 3);
-        if (slot != SIZE_MAX)
-            (suffix[0] == MW_DRIFT_SUFFIX_SLOT_WEIGHT ? ff->weight : ff->sum)[slot] += v;
     }
 }
 
@@ -120,27 +149,25 @@ static void add_feature_field(struct feature_fields *ff, const struct mw_profile
 static void read_window(struct window_drift *wd, const struct mw_window_fields *w,
                         const struct mw_profile *p)
 {
-    char feature[512];
     for (size_t i = 0; i < w->n; i++) {
         const char *name = w->names[i], *suffix;
         size_t at, len;
         uint64_t tag;
-        double v = strtod(w->values[i], NULL);
-        if (!isfinite(v))
-            continue;
+        if (mw_schema_drift_field_parse(name, &at, &len, &suffix)) {
+            const struct mw_profile_feature *f = mw_profile_find_n(p, name + at, len);
+            double v = f ? mw_decimal_parse(w->values[i]) : NAN;
+            if (isfinite(v))
+                add_feature_field(&wd->features[f - p->features], f, suffix, v);
+            continue; /* or not a feature of this profile (d|cpu_s is no feature's field) */
+        }
         if (mw_schema_profile_tag(name, &tag)) {
+            double v = mw_decimal_parse(w->values[i]);
+            if (!isfinite(v))
+                continue;
             wd->records_binned += v;
             if (tag == p->tag)
                 wd->records_this_profile += v;
-            continue;
         }
-        if (!mw_schema_drift_field_parse(name, &at, &len, &suffix) || len >= sizeof feature)
-            continue; /* not a feature's drift field (d|cpu_s), or no feature of a profile */
-        memcpy(feature, name + at, len);
-        feature[len] = '\0';
-        const struct mw_profile_feature *f = mw_profile_find(p, feature);
-        if (f)
-            add_feature_field(&wd->features[f - p->features], f, suffix, v);
     }
 }
 
@@ -171,23 +198,19 @@ static double slot_position(const struct mw_profile_feature *f, const struct fea
 static int numeric_wasserstein(const struct mw_profile_feature *f, const struct feature_fields *ff,
                                double *out)
 {
-    size_t n_slots = f->n_cuts + 3, n_ref = 0, n_cur = 0;
-    double *xs = mw_calloc(4 * n_slots, sizeof *xs);
-    if (!xs)
+    size_t n_slots = f->n_cuts + 3, n_cur = 0;
+    double *cur_x = mw_calloc(2 * n_slots, sizeof *cur_x);
+    if (!cur_x)
         return MW_ENOMEM;
-    double *ref_w = xs + n_slots, *cur_x = xs + 2 * n_slots, *cur_w = xs + 3 * n_slots;
+    double *cur_w = cur_x + n_slots;
     for (size_t s = 0; s < n_slots; s++) {
-        if (f->slot_p[s] > 0) {
-            xs[n_ref] = f->slot_mean[s];
-            ref_w[n_ref++] = f->slot_p[s];
-        }
         if (ff->weight[s] > 0) {
             cur_x[n_cur] = slot_position(f, ff, s);
             cur_w[n_cur++] = ff->weight[s];
         }
     }
-    *out = mw_drift_wasserstein_points(xs, ref_w, n_ref, cur_x, cur_w, n_cur);
-    mw_free(xs);
+    *out = mw_drift_wasserstein_points(f->ref_x, f->ref_w, f->n_ref_points, cur_x, cur_w, n_cur);
+    mw_free(cur_x);
     return 0;
 }
 
@@ -271,17 +294,9 @@ static int compare_bucket_value(const void *a, const void *b)
 static int sketch_wasserstein(const struct mw_profile_feature *f, const struct feature_fields *ff,
                               double *out)
 {
-    size_t n_slots = f->n_cuts + 3, n_ref = 0;
-    double *ref = mw_calloc(2 * n_slots + 2 * ff->n_buckets, sizeof *ref);
-    if (!ref)
-        return MW_ENOMEM;
-    double *ref_w = ref + n_slots, *cur = ref + 2 * n_slots; /* cur: (value, weight) pairs */
-    for (size_t s = 0; s < n_slots; s++) {
-        if (f->slot_p[s] > 0) {
-            ref[n_ref] = f->slot_mean[s];
-            ref_w[n_ref++] = f->slot_p[s];
-        }
-    }
+    double *cur = mw_calloc(2 * (ff->n_buckets ? ff->n_buckets : 1), sizeof *cur);
+    if (!cur)
+        return MW_ENOMEM; /* cur: (value, weight) pairs */
     for (size_t i = 0; i < ff->n_buckets; i++) {
         double lo, hi;
         mw_sketch_bucket_bounds(ff->buckets[i].key, &lo, &hi, &cur[2 * i]);
@@ -290,17 +305,17 @@ static int sketch_wasserstein(const struct mw_profile_feature *f, const struct f
     qsort(cur, ff->n_buckets, 2 * sizeof *cur, compare_bucket_value);
     double *cur_x = mw_calloc(2 * (ff->n_buckets ? ff->n_buckets : 1), sizeof *cur_x);
     if (!cur_x) {
-        mw_free(ref);
+        mw_free(cur);
         return MW_ENOMEM;
     }
     for (size_t i = 0; i < ff->n_buckets; i++) {
         cur_x[i] = cur[2 * i];
         cur_x[ff->n_buckets + i] = cur[2 * i + 1];
     }
-    *out =
-        mw_drift_wasserstein_points(ref, ref_w, n_ref, cur_x, cur_x + ff->n_buckets, ff->n_buckets);
+    *out = mw_drift_wasserstein_points(f->ref_x, f->ref_w, f->n_ref_points, cur_x,
+                                       cur_x + ff->n_buckets, ff->n_buckets);
     mw_free(cur_x);
-    mw_free(ref);
+    mw_free(cur);
     return 0;
 }
 

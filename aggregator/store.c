@@ -245,6 +245,12 @@ int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, str
             mw_free(s);
             return MW_EIO;
         }
+    } else if (cfg->redis.password && *cfg->redis.password) {
+        s->password = mw_strdup(cfg->redis.password);
+        if (!s->password) {
+            mw_free(s);
+            return MW_ENOMEM;
+        }
     }
     uv_timer_init(loop, &s->retry_timer);
     s->retry_timer.data = s;

@@ -12,8 +12,9 @@ static void usage(const struct mw_cli_program *prog, FILE *to)
             "usage: %s [--config FILE] [--check-config] [--dump-config] [--version] [--help]\n"
             "%s\n\n"
             "  -c, --config FILE   configuration file (default %s)\n"
-            "      --check-config  validate the configuration and exit\n"
-            "      --dump-config   print the effective configuration as YAML and exit\n"
+            "      --check-config  validate the configuration and the files it names, and exit\n"
+            "      --dump-config   print the effective configuration as YAML (secrets as\n"
+            "                      <redacted>) and exit\n"
             "  -V, --version       print the version and exit\n"
             "  -h, --help          print this help and exit\n",
             prog->name, prog->summary, prog->default_config);
@@ -91,6 +92,10 @@ int mw_cli_load_config(const struct mw_cli_program *prog, const struct mw_cli *c
             fprintf(stderr, "%s: invalid configuration: %s\n", prog->name, why);
             return 2;
         }
+    }
+    if (cli->check_config && mw_config_check_paths(prog->table, cli->config_path, &err) != 0) {
+        fprintf(stderr, "%s: invalid configuration: %s\n", prog->name, err.message);
+        return 2;
     }
     if (cli->check_config) {
         printf("%s: ok\n", cli->config_path);

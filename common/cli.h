@@ -36,9 +36,9 @@ int mw_cli_parse(const struct mw_cli_program *prog, int argc, char **argv, struc
 /*
  * Load the config at cli->config_path into `cfg` and apply the log level held at *log_level
  * (the address of the config's log_level string; NULL when it has none). Handles --check-config
- * (prints "FILE: ok") and
- * --dump-config. Returns -1 to go on running, or an exit status (0 after check/dump, 2 when the
- * config is invalid — the message names file, line and key).
+ * (checks that every file the configuration names can be read, then prints "FILE: ok") and
+ * --dump-config (secrets printed as <redacted>). Returns -1 to go on running, or an exit status
+ * (0 after check/dump, 2 when the config is invalid — the message names file, line and key).
  */
 int mw_cli_load_config(const struct mw_cli_program *prog, const struct mw_cli *cli, void *cfg,
                        const char *const *log_level);

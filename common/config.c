@@ -14,18 +14,22 @@
 #include "config.h"
 
 #include "alloc.h"
+#include "config_expand.h"
 #include "error.h"
 
 #include <yaml.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_CONFIG_BYTES (1u << 20) /* a config file larger than this is a mistake */
 #define MAX_DEPTH 64                /* YAML nesting accepted; bounds the recursion */
@@ -118,6 +122,8 @@ static void node_free(struct node *n)
     for (size_t i = 0; i < n->n_kids; i++)
         node_free(n->kids[i]);
     mw_free(n->kids);
+    if (n->text) /* a value may be a credential, from the file or the environment */
+        explicit_bzero(n->text, n->len);
     mw_free(n->text);
     mw_free(n);
 }
@@ -320,6 +326,65 @@ static int parse_tree(const char *text, size_t len, const char *name, struct mw_
     yaml_parser_set_input_string(&rd.parser, (const unsigned char *)text, len);
     int rc = read_document(&rd, root);
     yaml_parser_delete(&rd.parser);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* ${VAR} expansion (config_expand.h), once over the tree, before any field sees a value       */
+
+/* Expand scalar `n`, named `key` in messages, in place. */
+static int expand_scalar(struct node *n, const char *name, const char *key,
+                         struct mw_cfg_error *err)
+{
+    char why[300];
+    char *text;
+    size_t len;
+    if (!mw__config_expand_needed(n->text, n->len))
+        return 0;
+    int rc = mw__config_expand(n->text, n->len, &text, &len, why, sizeof why);
+    if (rc == MW_ENOMEM)
+        return fail(err, rc, name, 0, "out of memory");
+    if (rc)
+        return fail(err, rc, name, n->line, "%s: %s", *key ? key : "(top level)", why);
+    mw_free(n->text);
+    n->text = text;
+    n->len = len;
+    return 0;
+}
+
+/* Expand every scalar value under `n`, whose dotted path is `key` ("" at the top): mapping
+ * keys stay as written, values and sequence items are expanded. */
+static int expand_tree(struct node *n, const char *name, const char *key,
+                       struct mw_cfg_error *err)
+{
+    char sub[MAX_KEY_TEXT];
+    int rc = 0;
+    if (n->kind == NODE_SCALAR)
+        return expand_scalar(n, name, key, err);
+    for (size_t i = 0; !rc && n->kind == NODE_MAP && i + 1 < n->n_kids; i += 2) {
+        const struct node *k = n->kids[i];
+        snprintf(sub, sizeof sub, "%s%s%s", key, *key ? "." : "",
+                 k->kind == NODE_SCALAR ? k->text : "?");
+        rc = expand_tree(n->kids[i + 1], name, sub, err);
+    }
+    for (size_t i = 0; !rc && n->kind == NODE_SEQ && i < n->n_kids; i++) {
+        snprintf(sub, sizeof sub, "%s[%zu]", key, i);
+        rc = expand_tree(n->kids[i], name, sub, err);
+    }
+    return rc;
+}
+
+/* Parse a configuration text into an expanded tree (NULL when empty). */
+static int parse_config_tree(const char *text, size_t len, const char *name,
+                             struct mw_cfg_error *err, struct node **root)
+{
+    int rc = parse_tree(text, len, name, err, root);
+    if (!rc && *root)
+        rc = expand_tree(*root, name, "", err);
+    if (rc) {
+        node_free(*root);
+        *root = NULL;
+    }
     return rc;
 }
 
@@ -788,8 +853,20 @@ static void list_clear(const struct mw_cfg_field *f, struct mw_cfg_list *list)
     *list = (struct mw_cfg_list){0};
 }
 
+/* Overwrite the credentials of field `f` at `dst` before their memory is freed. */
+static void wipe_secrets(const struct mw_cfg_field *f, void *dst)
+{
+    if (f->type == MW_CFG_STRING && f->secret && *(char **)dst)
+        explicit_bzero(*(char **)dst, strlen(*(char **)dst));
+    const struct mw_cfg_strmap *map = dst;
+    for (size_t i = 0; f->type == MW_CFG_STRMAP && f->secret_entry && i < map->n; i++)
+        if (map->keys[i] && map->values[i] && f->secret_entry(map->keys[i]))
+            explicit_bzero(map->values[i], strlen(map->values[i]));
+}
+
 static void field_clear(const struct mw_cfg_field *f, void *dst)
 {
+    wipe_secrets(f, dst);
     switch (f->type) {
     case MW_CFG_STRING:
         mw_free(*(char **)dst);
@@ -1313,7 +1390,7 @@ static int load_text(const struct mw_cfg_field *table, void *obj, const char *te
     struct source src = {.name = name, .err = err};
     struct node *root;
     char desc[MAX_SHOWN + 8];
-    int rc = parse_tree(text, len, name, err, &root);
+    int rc = parse_config_tree(text, len, name, err, &root);
     if (rc)
         return rc;
     if (root && root->kind != NODE_MAP && !(root->kind == NODE_SCALAR && root->is_null))
@@ -1379,6 +1456,114 @@ int mw_config_load_file(const struct mw_cfg_field *table, void *obj, const char 
     rc = read_file(path, &text, err);
     if (!rc)
         rc = load_text(table, obj, text.data ? text.data : "", text.len, path, err);
+    mw_buf_free(&text);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The files a configuration names (--check-config)                                          */
+
+/* Open `value` as `kind` wants it and close it again. `key` and `line` name it in messages. */
+static int check_one_path(const struct source *src, enum mw_cfg_path kind, const char *value,
+                          const char *key, size_t line)
+{
+    struct stat st;
+    if (kind == MW_CFG_PATH_NONE || !*value)
+        return 0;
+    /* O_NONBLOCK: a FIFO named by mistake must not hang the check. */
+    int fd = open(value, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return fail(src->err, MW_ECONFIG, src->name, line, "%s: cannot read %s: %s", key, value,
+                    strerror(errno));
+    int rc = fstat(fd, &st);
+    int stat_errno = errno;
+    close(fd);
+    if (rc != 0)
+        return fail(src->err, MW_ECONFIG, src->name, line, "%s: cannot read %s: %s", key, value,
+                    strerror(stat_errno));
+    if (kind == MW_CFG_PATH_FILE && S_ISDIR(st.st_mode))
+        return fail(src->err, MW_ECONFIG, src->name, line, "%s: %s is a directory, not a file",
+                    key, value);
+    if (kind == MW_CFG_PATH_DIR && !S_ISDIR(st.st_mode))
+        return fail(src->err, MW_ECONFIG, src->name, line, "%s: %s is not a directory", key,
+                    value);
+    return 0;
+}
+
+static int check_paths_in(const struct source *src, const struct mw_cfg_field *table,
+                          const struct node *map, const char *prefix, size_t plen,
+                          const char *disp);
+
+/* The paths one field set to node `v` names; `key` names the field in messages. */
+static int check_field_paths(const struct source *src, const struct mw_cfg_field *f,
+                             const struct node *v, const char *key)
+{
+    char sub[MAX_KEY_TEXT + 32]; /* the key, an index and a dot */
+    int rc = 0;
+    if (f->type == MW_CFG_STRING && v->kind == NODE_SCALAR && !v->is_null)
+        return check_one_path(src, f->path, v->text, key, v->line);
+    for (size_t i = 0; !rc && f->type == MW_CFG_STRMAP && f->path_entry && v->kind == NODE_MAP &&
+                       i + 1 < v->n_kids;
+         i += 2) {
+        const struct node *name = v->kids[i], *value = v->kids[i + 1];
+        if (value->kind != NODE_SCALAR || value->is_null)
+            continue;
+        snprintf(sub, sizeof sub, "%s.%s", key, name->text);
+        rc = check_one_path(src, f->path_entry(name->text, value->text), value->text, sub,
+                            value->line);
+    }
+    for (size_t i = 0; !rc && f->type == MW_CFG_LIST && f->sub && v->kind == NODE_SEQ &&
+                       i < v->n_kids;
+         i++) {
+        snprintf(sub, sizeof sub, "%s[%zu].", key, i);
+        if (v->kids[i]->kind == NODE_MAP)
+            rc = check_paths_in(src, f->sub, v->kids[i], "", 0, sub);
+    }
+    return rc;
+}
+
+/* Walk mapping `map` at `prefix` (as walk_map does) and check the paths its fields name. */
+static int check_paths_in(const struct source *src, const struct mw_cfg_field *table,
+                          const struct node *map, const char *prefix, size_t plen,
+                          const char *disp)
+{
+    char key[MAX_KEY_TEXT];
+    int rc = 0;
+    for (size_t i = 0; !rc && i + 1 < map->n_kids; i += 2) {
+        const struct node *k = map->kids[i], *v = map->kids[i + 1];
+        if (k->kind != NODE_SCALAR)
+            continue;
+        snprintf(key, sizeof key, "%s%.*s%s", disp, (int)plen, prefix, k->text);
+        long idx = find_field(table, prefix, plen, k->text, k->len);
+        if (idx >= 0) {
+            rc = check_field_paths(src, &table[idx], v, key);
+            continue;
+        }
+        const char *path = find_prefix(table, prefix, plen, k->text, k->len);
+        if (path && v->kind == NODE_MAP)
+            rc = check_paths_in(src, table, v, path, plen + k->len + 1, disp);
+    }
+    return rc;
+}
+
+int mw_config_check_paths(const struct mw_cfg_field *table, const char *path,
+                          struct mw_cfg_error *err)
+{
+    struct mw_cfg_error scratch;
+    struct mw_buf text;
+    struct node *root = NULL;
+    if (!err)
+        err = &scratch;
+    if (!table || !path)
+        return fail(err, MW_EINVAL, "<file>", 0, "no table or path");
+    struct source src = {.name = path, .err = err};
+    mw_buf_init(&text, MAX_CONFIG_BYTES);
+    int rc = read_file(path, &text, err);
+    if (!rc)
+        rc = parse_config_tree(text.data ? text.data : "", text.len, path, err, &root);
+    if (!rc && root && root->kind == NODE_MAP)
+        rc = check_paths_in(&src, table, root, "", 0, "");
+    node_free(root);
     mw_buf_free(&text);
     return rc;
 }
@@ -1503,8 +1688,36 @@ static void emit_string(struct emitter *em, const char *s)
         emit_raw(em, s, strlen(s));
 }
 
-/* "key: value" for a free-form key; very long keys use the explicit "? key" form. */
-static void emit_strmap(struct emitter *em, const struct mw_cfg_strmap *map, int indent)
+/* A value as the loader will read it back: the loader expands `${` and `$$`, so each `$`
+ * before `{` or `$` is written doubled ("${X}" -> "$${X}", "$$" -> "$$$"). Keys are not
+ * expanded and go through emit_string as they are. */
+static void emit_value(struct emitter *em, const char *s)
+{
+    size_t len = strlen(s);
+    if (!mw__config_expand_needed(s, len)) {
+        emit_string(em, s);
+        return;
+    }
+    char *escaped = mw_malloc(2 * len + 1);
+    if (!escaped) {
+        em->rc = MW_ENOMEM;
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '$' && (s[i + 1] == '{' || s[i + 1] == '$'))
+            escaped[n++] = '$';
+        escaped[n++] = s[i];
+    }
+    escaped[n] = '\0';
+    emit_string(em, escaped);
+    mw_free(escaped);
+}
+
+/* "key: value" for a free-form key; very long keys use the explicit "? key" form. Values of
+ * entries `secret_entry` names are credentials, never printed. */
+static void emit_strmap(struct emitter *em, const struct mw_cfg_strmap *map, int indent,
+                        bool (*secret_entry)(const char *name))
 {
     for (size_t i = 0; i < map->n; i++) {
         bool explicit_key = strlen(map->keys[i]) > 200; /* YAML caps simple keys at 1024 */
@@ -1513,7 +1726,8 @@ static void emit_strmap(struct emitter *em, const struct mw_cfg_strmap *map, int
         if (explicit_key)
             emit(em, "\n%*s", indent, "");
         emit_raw(em, ": ", 2);
-        emit_string(em, map->values[i]);
+        bool secret = secret_entry && secret_entry(map->keys[i]) && *map->values[i];
+        emit_value(em, secret ? MW_CFG_REDACTED : map->values[i]);
         emit_raw(em, "\n", 1);
     }
 }
@@ -1542,13 +1756,13 @@ static void emit_collection(struct emitter *em, const struct mw_cfg_field *f, co
     if (f->type == MW_CFG_STRMAP) {
         const struct mw_cfg_strmap *map = src;
         emit_raw(em, map->n ? "\n" : " {}\n", map->n ? 1 : 4);
-        emit_strmap(em, map, indent + 2);
+        emit_strmap(em, map, indent + 2, f->secret_entry);
     } else if (f->type == MW_CFG_STRLIST) {
         const struct mw_cfg_strlist *list = src;
         emit_raw(em, list->n ? "\n" : " []\n", list->n ? 1 : 4);
         for (size_t i = 0; i < list->n; i++) {
             emit(em, "%*s- ", indent + 2, "");
-            emit_string(em, list->items[i]);
+            emit_value(em, list->items[i]);
             emit_raw(em, "\n", 1);
         }
     } else {
@@ -1559,13 +1773,44 @@ static void emit_collection(struct emitter *em, const struct mw_cfg_field *f, co
     }
 }
 
+/* `url` with the credential in its userinfo replaced: "https://u:<redacted>@h/p", or
+ * "https://<redacted>@h/p" for a userinfo without a password (a token). */
+static void emit_url_redacted(struct emitter *em, const char *url)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *p = authority; p < authority + authority_len; p++)
+        if (*p == '@')
+            at = p; /* the last '@' ends the userinfo */
+    if (!at) {
+        emit_value(em, url);
+        return;
+    }
+    const char *colon = memchr(authority, ':', (size_t)(at - authority));
+    size_t kept = (size_t)((colon ? colon + 1 : authority) - url);
+    char *text = mw_malloc(strlen(url) + sizeof MW_CFG_REDACTED);
+    if (!text) {
+        em->rc = MW_ENOMEM;
+        return;
+    }
+    sprintf(text, "%.*s%s%s", (int)kept, url, MW_CFG_REDACTED, at);
+    emit_value(em, text);
+    mw_free(text);
+}
+
 static void emit_scalar_value(struct emitter *em, const struct mw_cfg_field *f, const void *src)
 {
     char text[64];
     switch (f->type) {
     case MW_CFG_STRING:
-        if (*(char *const *)src)
-            emit_string(em, *(char *const *)src);
+        if (*(char *const *)src && f->secret && **(char *const *)src)
+            emit_string(em, MW_CFG_REDACTED);
+        else if (*(char *const *)src && f->secret_userinfo)
+            emit_url_redacted(em, *(char *const *)src);
+        else if (*(char *const *)src)
+            emit_value(em, *(char *const *)src);
         else
             emit_raw(em, "~", 1);
         return;

@@ -6,6 +6,19 @@
  * struct, default, bounds, whether it can change on SIGHUP, and a description. That one table
  * drives parsing, validation, defaults, --check-config and --dump-config.
  *
+ * Values may take text from the environment: `${VAR}` is replaced by VAR's value, `${VAR:-text}`
+ * by VAR's value or, when VAR is unset or empty, by `text`; `$$` stands for one `$`, and a `$`
+ * before anything else is kept. The loader expands every scalar value once, before any field
+ * sees it, so every key of every binary (and every rule file) takes it alike. An unset VAR
+ * without a default is an error naming the file, line, key and variable.
+ *
+ * A field marked `secret` (or a STRMAP entry its `secret_entry` accepts) is printed as
+ * <redacted> by mw_config_dump: credentials may come from the environment, and --dump-config
+ * output ends up in tickets and chat. Paths to files holding secrets are not secrets.
+ *
+ * A field marked with a `path` kind (or a STRMAP entry `path_entry` accepts) names a file or
+ * directory the binary will read; mw_config_check_paths checks each one the file sets.
+ *
  * Keys are dotted paths through nested YAML mappings ("kafka.topic" is `kafka: {topic: ...}`).
  * Unknown keys, wrong types, values out of bounds and missing required keys are errors whose
  * message names the file, the line and the key:
@@ -53,6 +66,14 @@ struct mw_cfg_list {
     void *items; /* n elements of the field's elem_size bytes each */
 };
 
+/* What a STRING field (or STRMAP entry) names on disk, for mw_config_check_paths. */
+enum mw_cfg_path {
+    MW_CFG_PATH_NONE = 0,
+    MW_CFG_PATH_FILE,       /* a file that must exist and be readable */
+    MW_CFG_PATH_DIR,        /* a directory that must exist and be readable */
+    MW_CFG_PATH_FILE_OR_DIR /* either (librdkafka's ssl.ca.location) */
+};
+
 struct mw_cfg_field {
     const char *key; /* dotted path, relative to the list element for `sub` tables */
     enum mw_cfg_type type;
@@ -76,6 +97,17 @@ struct mw_cfg_field {
      * the key set last is reported (where the conflict shows), so a rule put on each key it
      * relates points at a line the user wrote. */
     bool (*relate)(const void *obj, char *why, size_t why_size);
+    /* The value is a credential: mw_config_dump prints it as <redacted> (when not empty). */
+    bool secret;
+    /* STRING: a URL whose userinfo ("user:password@", or a token as "token@") is a
+     * credential: mw_config_dump prints the password, or the whole userinfo, as <redacted>. */
+    bool secret_userinfo;
+    /* STRMAP: which entries are credentials, by entry name (NULL: none). */
+    bool (*secret_entry)(const char *name);
+    /* STRING: what the value names on disk, checked by mw_config_check_paths ("" = nothing). */
+    enum mw_cfg_path path;
+    /* STRMAP: what an entry names on disk, by entry name and value (NULL: nothing). */
+    enum mw_cfg_path (*path_entry)(const char *name, const char *value);
 };
 
 /* A table ends with an entry whose key is NULL. */
@@ -108,6 +140,19 @@ void mw_config_free(const struct mw_cfg_field *table, void *obj);
 
 /* Append the effective configuration as YAML (for --dump-config). Returns 0 or MW_EFULL. */
 int mw_config_dump(const struct mw_cfg_field *table, const void *obj, struct mw_buf *out);
+
+/*
+ * Check that every file and directory the configuration file at `path` names, in a field with a
+ * `path` kind, exists and is readable now (opened, then closed; relative names from the working
+ * directory, as the binary opens them), with `${VAR}` expanded as the loader does. Call it on a
+ * file mw_config_load_file accepted. Returns 0, or MW_ECONFIG with "FILE:LINE: KEY: cannot read
+ * PATH: why" in err (MW_EIO / MW_ENOMEM as the loader).
+ */
+int mw_config_check_paths(const struct mw_cfg_field *table, const char *path,
+                          struct mw_cfg_error *err);
+
+/* The text printed for a secret by mw_config_dump. */
+#define MW_CFG_REDACTED "<redacted>"
 
 /* Parse helpers, also used by the binaries for flags. Return 0 or MW_EINVAL. */
 int mw_config_parse_duration_ms(const char *text, int64_t *out_ms);

@@ -86,6 +86,8 @@ struct mw_http_server {
     struct mw_prom_registry *metrics;
     mw_http_ready_fn ready_fn;
     void *ready_arg;
+    mw_http_guard_fn write_guard;
+    void *write_guard_arg;
     bool closing;
     bool listener_closed;
     char read_buf[READ_CHUNK_BYTES]; /* shared: libuv hands it back before the next read */
@@ -494,11 +496,27 @@ static void conn_send(struct conn *c, int status, const char *content_type,
     conn_update_reading(c);
 }
 
-static char *json_error_body(const char *message, size_t *len)
+const char *mw_http_error_type(int status)
+{
+    switch (status) {
+    case 401:
+    case 403:
+        return "unauthorized";
+    case 404:
+        return "not_found";
+    case 503:
+        return "unavailable";
+    default:
+        return status >= 500 ? "internal" : "bad_data";
+    }
+}
+
+static char *json_error_body(int status, const char *message, size_t *len)
 {
     struct mw_buf b;
     mw_buf_init(&b, 4096);
-    int rc = mw_buf_append_str(&b, "{\"error\":\"");
+    int rc = mw_buf_printf(&b, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"",
+                           mw_http_error_type(status));
     for (const unsigned char *p = (const unsigned char *)(message ? message : ""); *p && !rc; p++) {
         if (*p == '"' || *p == '\\')
             rc = mw_buf_printf(&b, "\\%c", *p);
@@ -523,7 +541,7 @@ static void conn_fail(struct conn *c, int status)
     MW_LOG_DEBUG("http", "request refused", "status=%d", status);
     c->close_after_write = true;
     size_t len;
-    char *body = json_error_body(http_status_str((enum http_status)status), &len);
+    char *body = json_error_body(status, http_status_str((enum http_status)status), &len);
     conn_send(c, status, "application/json", NULL, body, len, true);
 }
 
@@ -569,7 +587,7 @@ void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *
     if (!ex)
         return;
     size_t len = 0;
-    char *body = ex->conn ? json_error_body(message, &len) : NULL;
+    char *body = ex->conn ? json_error_body(status, message, &len) : NULL;
     exchange_finish(ex, status, "application/json", NULL, body, len);
 }
 
@@ -692,6 +710,9 @@ static void dispatch(struct mw_http_server *srv, struct mw_http_exchange *ex)
 {
     char allow[256];
     const struct route *r = find_route(srv, ex->req.method, ex->req.path, allow, sizeof allow);
+    bool writes = strcmp(ex->req.method, "GET") != 0 && strcmp(ex->req.method, "HEAD") != 0;
+    if (r && writes && srv->write_guard && !srv->write_guard(ex, &ex->req, srv->write_guard_arg))
+        return;
     if (r) {
         r->fn(ex, &ex->req, r->arg);
         return;
@@ -703,7 +724,7 @@ static void dispatch(struct mw_http_server *srv, struct mw_http_exchange *ex)
     char header[300];
     snprintf(header, sizeof header, "Allow: %s\r\n", allow);
     size_t len;
-    char *body = json_error_body("method not allowed", &len);
+    char *body = json_error_body(405, "method not allowed", &len);
     exchange_finish(ex, 405, "application/json", header, body, len);
 }
 
@@ -1305,4 +1326,12 @@ void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, v
         return;
     srv->ready_fn = fn;
     srv->ready_arg = arg;
+}
+
+void mw_http_server_set_write_guard(struct mw_http_server *srv, mw_http_guard_fn fn, void *arg)
+{
+    if (!srv)
+        return;
+    srv->write_guard = fn;
+    srv->write_guard_arg = arg;
 }

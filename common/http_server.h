@@ -15,7 +15,8 @@
  *
  * Built in: GET /healthz (200 "ok"), GET /readyz (200 or 503 from the ready callback),
  * GET /metrics (the Prometheus registry, text/plain; version=0.0.4). Unknown paths get 404,
- * a known path with another method 405.
+ * a known path with another method 405; every error the server itself answers has the JSON
+ * error envelope of mw_http_respond_error.
  */
 #ifndef MW_COMMON_HTTP_SERVER_H
 #define MW_COMMON_HTTP_SERVER_H
@@ -46,6 +47,10 @@ struct mw_http_request {
 typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
                                    void *arg);
 typedef bool (*mw_http_ready_fn)(void *arg);
+/* Asked before the handler of a request that writes (any method but GET and HEAD) on a known
+ * route: true lets it through; false means the guard answered it (401, say) and it stops. */
+typedef bool (*mw_http_guard_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                                 void *arg);
 
 struct mw_http_server_options {
     const char *host;         /* "127.0.0.1" by default */
@@ -92,12 +97,20 @@ int mw_http_server_route(struct mw_http_server *srv, const char *method, const c
 /* What /metrics renders (borrowed; must outlive the server) and what /readyz asks. */
 void mw_http_server_set_metrics(struct mw_http_server *srv, struct mw_prom_registry *reg);
 void mw_http_server_set_ready(struct mw_http_server *srv, mw_http_ready_fn fn, void *arg);
+/* One guard for every write, whoever handles it, so no write route can forget to check. */
+void mw_http_server_set_write_guard(struct mw_http_server *srv, mw_http_guard_fn fn, void *arg);
 
 /* Answer an exchange; copies `body`. Frees the exchange: call exactly once per exchange. */
 void mw_http_respond(struct mw_http_exchange *ex, int status, const char *content_type,
                      const char *body, size_t body_len);
-/* Answer with a JSON error body {"error": message}. */
+/* Answer with a JSON error body in the envelope Prometheus's HTTP API uses:
+ * {"status": "error", "errorType": mw_http_error_type(status), "error": message}. */
 void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *message);
+
+/* The errorType of an error status: 401 and 403 "unauthorized", 404 "not_found", 503
+ * "unavailable", any other 5xx "internal", any other 4xx "bad_data" (as Prometheus answers a
+ * malformed request 400 bad_data). Static storage. */
+const char *mw_http_error_type(int status);
 
 /* Percent-decoded value of query parameter `name` into out. Returns 0, MW_ENOTFOUND, or
  * MW_ETOOBIG when it does not fit in `size` bytes with its NUL. */

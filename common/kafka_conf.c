@@ -27,6 +27,36 @@ char *mw_kafka_read_small_file(const char *path)
     return mw_strndup(buf, n);
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+bool mw_kafka_property_secret(const char *name)
+{
+    if (ends_with(name, "_file"))
+        return false;
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token") ||
+           strcmp(name, "ssl.key.pem") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
+}
+
+enum mw_cfg_path mw_kafka_property_path(const char *name, const char *value)
+{
+    static const char *const files[] = {"ssl.certificate.location", "ssl.key.location",
+                                        "ssl.keystore.location", "ssl.crl.location",
+                                        "sasl.kerberos.keytab"};
+    if (ends_with(name, "_file"))
+        return MW_CFG_PATH_FILE;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (strcmp(name, files[i]) == 0)
+            return MW_CFG_PATH_FILE;
+    /* a CA file or directory; "probe" asks librdkafka to look in the usual places */
+    if (strcmp(name, "ssl.ca.location") == 0 && strcmp(value, "probe") != 0)
+        return MW_CFG_PATH_FILE_OR_DIR;
+    return MW_CFG_PATH_NONE;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     char quoted[512];

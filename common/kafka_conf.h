@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct mw_kafka_settings {
@@ -37,6 +38,7 @@ struct mw_kafka_settings {
          .type = MW_CFG_STRING,                                                                    \
          .offset = offsetof(cfg_struct, member.bootstrap_file),                                    \
          .def = "",                                                                                \
+         .path = MW_CFG_PATH_FILE,                                                                 \
          .desc = "File holding the bootstrap servers (overrides bootstrap_servers)"},              \
         {.key = "kafka.topic",                                                                     \
          .type = MW_CFG_STRING,                                                                    \
@@ -46,9 +48,19 @@ struct mw_kafka_settings {
     {                                                                                              \
         .key = "kafka.properties", .type = MW_CFG_STRMAP,                                          \
         .offset = offsetof(cfg_struct, member.properties),                                         \
+        .secret_entry = mw_kafka_property_secret, .path_entry = mw_kafka_property_path,            \
         .desc = "librdkafka properties passed through; NAME_file reads NAME's value from a "       \
                 "file"                                                                             \
     }
+
+/* Whether librdkafka property `name` holds a credential (sasl.password, ssl.key.password,
+ * sasl.oauthbearer.client.secret, ...): --dump-config prints it as <redacted>. The NAME_file
+ * form names a file and is not one. */
+bool mw_kafka_property_secret(const char *name);
+
+/* What librdkafka property `name` set to `value` names on disk (NAME_file, the TLS and Kerberos
+ * files), for --check-config. */
+enum mw_cfg_path mw_kafka_property_path(const char *name, const char *value);
 
 /*
  * Build an rd_kafka_conf_t from the settings plus `fixed` (NULL-terminated name/value pairs the

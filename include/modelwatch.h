@@ -6,10 +6,13 @@
  * calling thread, straight into the client's bounded buffer, and returns; a background thread
  * of the client coalesces what is buffered into few nanomsg messages (16 KiB each by default,
  * sent at most about a millisecond after the first of them was captured) and hands them to the
- * local modelwatch-agent. If the agent is absent, or so slow that
- * the buffer is full, the message is dropped and counted (mw_client_dropped()), and the model's
+ * local modelwatch-agent. While no agent is connected yet (right after open, or while the agent
+ * restarts) messages wait in the buffer for it; when the buffer is full (the agent absent for
+ * long, or too slow) the message is dropped and counted (mw_client_dropped()), and the model's
  * request goes on unharmed. Calls never block, never allocate beyond a fixed per-thread buffer,
- * and return a negative MW_E* code on bad arguments instead of crashing.
+ * and return a negative MW_E* code on bad arguments instead of crashing. Each nanomsg message
+ * says where it sits in the client's stream, so the agent counts what a connection lost on the
+ * way (an agent killed with messages in flight) as lost in transit.
  *
  * All functions are thread-safe; one client may be shared by every thread of the process. Open
  * the client after fork(): a child does not inherit the client's background thread, so in a
@@ -131,6 +134,9 @@ struct mw_event {
  * client may send. Agents accept ClientBatches up to this size whatever their
  * intake.max_message_bytes, which still bounds each message inside. */
 #define MW_MAX_COALESCED_BYTES 65536
+/* Room a ClientBatch takes besides that: its ClientStream, and the framing of a message that goes
+ * alone. Agents accept ClientBatches up to MW_MAX_COALESCED_BYTES + this. */
+#define MW_CLIENT_BATCH_OVERHEAD_BYTES 64
 
 /* Tuning of mw_client_open_ex(). Zero-initialise it; a zero field takes its default. */
 struct mw_client_options {
@@ -145,21 +151,25 @@ struct mw_client_options {
      * soon as batch_bytes are waiting, they are sent. */
     unsigned flush_interval_us;
     /* Longest mw_client_close() waits for the agent to take what is buffered: default 1000 ms.
-     * Close does not wait while no agent is connected. */
+     * Close does not wait while no agent is connected (what is buffered is then dropped,
+     * counted). */
     unsigned close_timeout_ms;
     /* Nonzero: no buffer and no background thread; each call sends its own nanomsg message
      * from the calling thread with NN_DONTWAIT (how libmodelwatch worked before it
-     * coalesced; it costs the agent about twice the CPU per event, see bench/README.md). */
+     * coalesced; it costs the agent about twice the CPU per event, see bench/README.md). Such
+     * a client refuses calls (MW_EAGAIN) until it is connected, and its messages are not
+     * numbered, so the agent cannot count what is lost in transit from it. */
     int unbuffered;
 };
 
 /*
  * Open a client that sends to the agent at `endpoint` (a nanomsg address, usually
  * "ipc:///run/modelwatch/agent.sock"). Succeeds whether or not an agent listens yet; the
- * connection is made and remade in the background, and captures are refused (MW_EAGAIN) until
- * it is. Allocates the client's buffer and starts its background thread (should the thread not
- * start, the client works unbuffered). On success *out owns the client: release it with
- * mw_client_close(). Returns 0, MW_EINVAL, MW_ENOMEM or MW_ETRANSPORT.
+ * connection is made and remade in the background, and what is captured meanwhile waits in the
+ * buffer (mw_client_wait_ready() waits for the connection). Allocates the client's buffer and
+ * starts its background thread (should the thread not start, the client works unbuffered). On
+ * success *out owns the client: release it with mw_client_close(). Returns 0, MW_EINVAL, MW_ENOMEM
+ * or MW_ETRANSPORT.
  */
 MW_EXTERN int mw_client_open(const char *endpoint, mw_client **out);
 /* mw_client_open() with tuning; `options` may be NULL (all defaults) and is only read during
@@ -175,6 +185,16 @@ MW_EXTERN int mw_client_open_ex(const char *endpoint, const struct mw_client_opt
  */
 MW_EXTERN void mw_client_close(mw_client *client);
 
+/* A client's counters (mw_client_sent(), mw_client_dropped()). */
+struct mw_client_counts {
+    uint64_t sent;
+    uint64_t dropped;
+};
+
+/* mw_client_close() that stores the client's final counters in *counts (when not NULL; zeroes
+ * for a NULL client), the messages close itself could not hand over included. */
+MW_EXTERN void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts);
+
 /*
  * Hand every message captured before the call to the transport, waiting at most `timeout_ms`.
  * This call blocks (it is for tests, benchmarks and orderly shutdowns, not for the request
@@ -185,12 +205,20 @@ MW_EXTERN void mw_client_close(mw_client *client);
 MW_EXTERN int mw_client_flush(mw_client *client, unsigned timeout_ms);
 
 /*
+ * Wait until the client is connected to an agent, at most `timeout_ms`. Blocks (for start-up
+ * and tests, not for the request path: captures need not wait, they are buffered). Returns 0
+ * when connected, MW_EAGAIN when the time ran out, MW_EINVAL for NULL, MW_EFORKED for a client
+ * inherited across fork().
+ */
+MW_EXTERN int mw_client_wait_ready(mw_client *client, unsigned timeout_ms);
+
+/*
  * Capture one prediction. Never blocks. Returns 0 when the message was accepted (it reaches the
- * agent within about options.flush_interval_us); MW_EINVAL for bad arguments (NULL, empty
- * names, non-finite numbers, too many features); MW_ETOOBIG when the encoded event exceeds
- * MW_MAX_MESSAGE_BYTES; MW_EAGAIN when no agent is connected or the client's buffer is full, in
- * which case the event is dropped and counted; MW_EFORKED in a child process that inherited the
- * client (open a new client there).
+ * agent within about options.flush_interval_us once one is connected); MW_EINVAL for bad
+ * arguments (NULL, empty names, non-finite numbers, too many features); MW_ETOOBIG when the
+ * encoded event exceeds MW_MAX_MESSAGE_BYTES; MW_EAGAIN when the client's buffer is full (or,
+ * unbuffered, no agent is connected), in which case the event is dropped and counted;
+ * MW_EFORKED in a child process that inherited the client (open a new client there).
  */
 MW_EXTERN int mw_capture(mw_client *client, const struct mw_event *event);
 
@@ -221,8 +249,8 @@ MW_EXTERN int mw_feedback_value_ex(mw_client *client, const char *model, const c
                                    const char *prediction_id, double label_value,
                                    const struct mw_feedback_options *options);
 
-/* Number of messages dropped so far: refused because no agent was connected, the buffer was
- * full or the message was invalid, plus messages accepted but still buffered when
+/* Number of messages dropped so far: refused because the buffer was full (unbuffered: no agent
+ * was connected) or the message was invalid, plus messages accepted but still buffered when
  * mw_client_close() gave up on the agent. Returns 0 for NULL. */
 MW_EXTERN uint64_t mw_client_dropped(const mw_client *client);
 

@@ -460,14 +460,18 @@ int main(int argc, char **argv)
     }
     free(scores);
     free(event_times);
+    /* Hand everything buffered to the transport, so that the counts printed below are final
+     * (close would count what it cannot hand over after they are printed). */
+    int flush_rc = mw_client_flush(client, 30000);
     /* nanomsg sends in the background: give it time to hand the queue to the agent. */
     sleep_us(500000);
     long long junk_sent = send_raw(o.endpoint, o.junk, 0, &rng);
     long long oversize_sent = send_raw(o.endpoint, o.oversize, o.oversize_bytes, &rng);
     printf("{\"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"failed\": %lld, "
-           "\"junk_sent\": %lld, \"oversize_sent\": %lld, \"labels_sent\": %lld, \"windows\": [",
-           mw_client_sent(client), mw_client_dropped(client), failed, junk_sent, oversize_sent,
-           labels_sent);
+           "\"flushed\": %s, \"junk_sent\": %lld, \"oversize_sent\": %lld, "
+           "\"labels_sent\": %lld, \"windows\": [",
+           mw_client_sent(client), mw_client_dropped(client), failed,
+           flush_rc == 0 ? "true" : "false", junk_sent, oversize_sent, labels_sent);
     const char *sep = "";
     for (size_t m = 0; m < o.n_models; m++) {
         for (long w = 0; w < o.windows; w++) {

@@ -7,11 +7,16 @@
  * multi-producer byte ring in which a caller reserves space with one compare-and-swap on `head`,
  * packs the message there and publishes it with a release store of the record's header. One
  * background thread per client, the sender, reads the ring in order and coalesces what it finds
- * into a ClientBatch of up to options.batch_bytes (a lone message goes as it is), which it
- * sends with a blocking nn_send: the agent's back-pressure stops the sender, never a caller.
- * When the ring is full or no agent is connected the call drops the message and counts it, so
- * the agent's per-message cost (a nanomsg message, a few system calls) is paid once per batch
- * instead of once per event.
+ * into a ClientBatch of up to options.batch_bytes, which it sends with a blocking nn_send: the
+ * agent's back-pressure stops the sender, never a caller, and the agent's per-message cost (a
+ * nanomsg message, a few system calls) is paid once per batch instead of once per event. While
+ * no agent is connected (the connection forms in the background after open, or an agent
+ * restarts) the ring keeps what is captured for the next one; when the ring is full the call
+ * drops the message and counts it.
+ *
+ * nanomsg acknowledges nothing, so what the sender handed to a connection that then died is
+ * gone. Every ClientBatch opens with a ClientStream (telemetry.proto): the client's random id
+ * and how many messages and events it sent before; the agent counts a jump as lost in transit.
  *
  * The sender waits on a futex. While traffic flows it wakes by itself every flush_interval
  * and sends what accumulated, so callers make no system call; once the ring has been empty for
@@ -53,6 +58,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -80,6 +86,13 @@
 #define IDLE_POLL_DISCONNECTED_NS (2u * 1000 * 1000)
 /* ClientBatch.messages (telemetry.proto): field 15, wire type 2 (length-delimited). */
 #define CLIENT_BATCH_TAG 0x7a
+/* The first byte of an encoded ClientMessage whose body is an event (field 1, wire type 2) and
+ * of one whose body is a ClientStream (field 3). */
+#define CLIENT_MESSAGE_EVENT_KEY 0x0a
+#define CLIENT_MESSAGE_STREAM_KEY 0x1a
+/* A ClientStream (at most 9 + 11 + 11 bytes) in a ClientMessage, framed as a ClientBatch entry:
+ * 1 + 1 + 1 + 1 + 31 bytes. */
+#define STREAM_MAX_BYTES 35u
 
 enum rec_state { REC_EMPTY = 0, REC_MESSAGE = 1, REC_PADDING = 2 };
 enum sender_state { SENDER_RUNNING = 0, SENDER_IDLE = 1, SENDER_LINGER = 2 };
@@ -116,6 +129,10 @@ struct mw_client {
     uint64_t close_timeout_ns;
     char *ipc_path; /* the agent's socket file for an ipc:// endpoint, else NULL */
     pthread_t sender;
+    /* The sender's numbering of what it sent (ClientStream in telemetry.proto). */
+    uint64_t client_id;
+    uint64_t stream_messages; /* messages handed to nn_send so far */
+    uint64_t stream_events;   /* of which prediction events */
 };
 
 /* Per-thread scratch: encoded message and the protobuf structs that point into the caller's
@@ -265,18 +282,42 @@ static const struct ring_hdr *ring_hdr_at(const mw_client *c, uint64_t pos)
     return (const struct ring_hdr *)(c->ring + (pos & c->ring_mask));
 }
 
+/* Encode the ClientMessage holding the ClientStream that opens a batch, framed as its first
+ * ClientBatch entry, into out[0..STREAM_MAX_BYTES). Returns its length. */
+static size_t put_stream(const mw_client *c, uint8_t *out)
+{
+    Modelwatch__V1__ClientStream stream = MODELWATCH__V1__CLIENT_STREAM__INIT;
+    stream.has_client_id = 1;
+    stream.client_id = c->client_id;
+    stream.has_messages_before = 1;
+    stream.messages_before = c->stream_messages;
+    stream.has_events_before = 1;
+    stream.events_before = c->stream_events;
+    size_t body = modelwatch__v1__client_stream__get_packed_size(&stream);
+    size_t n = 0;
+    out[n++] = CLIENT_BATCH_TAG;
+    n += put_varint(out + n, 1 + varint_size(body) + body);
+    out[n++] = CLIENT_MESSAGE_STREAM_KEY;
+    n += put_varint(out + n, body);
+    modelwatch__v1__client_stream__pack(&stream, out + n);
+    return n + body;
+}
+
 /*
- * Take the published messages at the ring's tail, in order, into one nanomsg message: the
- * message itself when there is one, else a ClientBatch of as many as fit in
- * batch_bytes. Their room in the ring is released. Returns the nanomsg buffer (the
- * caller owns it until nn_send takes it), its length, the number of messages and the ring
- * position after them; NULL when the next record is still being written or memory is short.
+ * Take the published messages at the ring's tail, in order, into one nanomsg message: a
+ * ClientBatch opened by the client's ClientStream that holds as many messages as fit in
+ * batch_bytes (a message larger than that goes alone). Their room in the ring is released.
+ * Returns the nanomsg buffer (the caller owns it until nn_send takes it), its length, the
+ * number of messages and of events among them, and the ring position after them; NULL when the
+ * next record is still being written or memory is short.
  */
-static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *end)
+static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *events, uint64_t *end)
 {
     const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
     const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
-    uint64_t pos = tail, n = 0, wire = 0, first_len = 0;
+    uint8_t stream[STREAM_MAX_BYTES];
+    size_t stream_len = put_stream(c, stream);
+    uint64_t pos = tail, n = 0, n_events = 0, wire = stream_len;
     while (pos < head) {
         const struct ring_hdr *h = ring_hdr_at(c, pos);
         uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
@@ -289,10 +330,9 @@ static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *en
         uint64_t framed = 1 + varint_size(h->len) + h->len;
         if (n > 0 && wire + framed > c->batch_bytes)
             break;
-        if (n == 0)
-            first_len = h->len;
         wire += framed;
         n++;
+        n_events += ((const uint8_t *)h)[HDR_BYTES] == CLIENT_MESSAGE_EVENT_KEY;
         pos += HDR_BYTES + align8(h->len);
     }
     if (n == 0) {
@@ -300,28 +340,27 @@ static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *en
             ring_release(c, tail, pos); /* padding only */
         return NULL;
     }
-    size_t total = (size_t)(n == 1 ? first_len : wire);
-    uint8_t *msg = nn_allocmsg(total, 0);
+    uint8_t *msg = nn_allocmsg((size_t)wire, 0);
     if (!msg)
         return NULL;
-    uint8_t *out = msg;
+    memcpy(msg, stream, stream_len);
+    uint8_t *out = msg + stream_len;
     for (uint64_t p = tail; p < pos;) {
         const struct ring_hdr *h = ring_hdr_at(c, p);
         if (h->state == REC_PADDING) {
             p += HDR_BYTES + h->len;
             continue;
         }
-        if (n > 1) {
-            *out++ = CLIENT_BATCH_TAG;
-            out += put_varint(out, h->len);
-        }
+        *out++ = CLIENT_BATCH_TAG;
+        out += put_varint(out, h->len);
         memcpy(out, (const uint8_t *)h + HDR_BYTES, h->len);
         out += h->len;
         p += HDR_BYTES + align8(h->len);
     }
     ring_release(c, tail, pos);
-    *len = total;
+    *len = (size_t)wire;
     *count = n;
+    *events = n_events;
     *end = pos;
     return msg;
 }
@@ -410,7 +449,7 @@ static void *sender_main(void *arg)
     mw_client *c = arg;
     void *msg = NULL;
     size_t msg_len = 0;
-    uint64_t msg_count = 0, msg_end = 0;
+    uint64_t msg_count = 0, msg_events = 0, msg_end = 0;
     uint64_t first_seen_ns = 0, close_deadline_ns = 0, last_send_ns = 0, last_data_ns = 0;
     bool napped = false;
     update_connected(c);
@@ -453,7 +492,7 @@ static void *sender_main(void *arg)
                 sender_sleep(c, SENDER_LINGER, due_ns - now_ns);
                 continue;
             }
-            msg = take_batch(c, &msg_len, &msg_count, &msg_end);
+            msg = take_batch(c, &msg_len, &msg_count, &msg_events, &msg_end);
             if (!msg) {
                 pause_briefly();
                 continue;
@@ -462,8 +501,11 @@ static void *sender_main(void *arg)
         }
         if (!agent_socket_present(c)) {
             /* The agent is stopping: hold the message for the next one (close gives up on it
-             * at its deadline, counted). */
-            update_connected(c);
+             * at its deadline, counted; at once when no agent is connected at all). */
+            if (!update_connected(c) && closing) {
+                discard_all(c, &msg, msg_count);
+                break;
+            }
             struct timespec ts = {0, (long)SEND_TIMEOUT_MS * 1000 * 1000};
             nanosleep(&ts, NULL);
             continue;
@@ -471,6 +513,8 @@ static void *sender_main(void *arg)
         if (nn_send(c->sock, &msg, NN_MSG, 0) >= 0) {
             last_send_ns = mw_clock_mono_ns();
             msg = NULL;
+            c->stream_messages += msg_count;
+            c->stream_events += msg_events;
             atomic_store(&c->handed, msg_end);
             if (!atomic_load_explicit(&c->connected, memory_order_relaxed))
                 atomic_store_explicit(&c->connected, true, memory_order_relaxed);
@@ -503,6 +547,15 @@ static int start_sender(mw_client *c)
     return rc;
 }
 
+/* A random, nonzero client id (ClientStream.client_id): the agent keeps its progress per id. */
+static uint64_t new_client_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, GRND_NONBLOCK) != (ssize_t)sizeof id)
+        id = mw_clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)mw_clock_wall_ms();
+    return id ? id : 1;
+}
+
 static uint64_t ring_size_for(size_t requested)
 {
     uint64_t want = requested ? requested : RING_DEFAULT_BYTES;
@@ -528,6 +581,7 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
     if (!c)
         return MW_ENOMEM;
     c->fork_generation = atomic_load(&fork_generation);
+    c->client_id = new_client_id();
     int err = 0;
     c->buffered = !opts.unbuffered;
     uint64_t ring_bytes = ring_size_for(opts.buffer_bytes);
@@ -601,26 +655,33 @@ int mw_client_open(const char *endpoint, mw_client **out)
     return mw_client_open_ex(endpoint, NULL, out);
 }
 
-void mw_client_close(mw_client *client)
+void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts)
 {
+    if (counts)
+        *counts = (struct mw_client_counts){0, 0};
     if (!client)
         return;
-    if (inherited(client)) {
-        /* The parent's sender and nanomsg's threads are not here: free our copy only. */
-        mw_free(client->ipc_path);
-        mw_free(client->ring);
-        mw_free(client);
-        return;
+    /* In a child that inherited the client the parent's sender and nanomsg's threads are not
+     * there: it frees its copy only. */
+    if (!inherited(client)) {
+        if (client->buffered) {
+            atomic_store(&client->closing, true);
+            kick_sender(client);
+            pthread_join(client->sender, NULL);
+        }
+        nn_close(client->sock);
     }
-    if (client->buffered) {
-        atomic_store(&client->closing, true);
-        kick_sender(client);
-        pthread_join(client->sender, NULL);
-    }
-    nn_close(client->sock);
+    if (counts)
+        *counts = (struct mw_client_counts){.sent = atomic_load(&client->n_sent),
+                                            .dropped = atomic_load(&client->n_dropped)};
     mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
+}
+
+void mw_client_close(mw_client *client)
+{
+    mw_client_close_counted(client, NULL);
 }
 
 int mw_client_flush(mw_client *client, unsigned timeout_ms)
@@ -644,6 +705,23 @@ int mw_client_flush(mw_client *client, unsigned timeout_ms)
     return 0;
 }
 
+int mw_client_wait_ready(mw_client *client, unsigned timeout_ms)
+{
+    if (!client)
+        return MW_EINVAL;
+    if (inherited(client))
+        return MW_EFORKED;
+    uint64_t deadline_ns = mw_clock_mono_ns() + 1000000ull * timeout_ms;
+    for (;;) {
+        if (update_connected(client) && agent_socket_present(client))
+            return 0;
+        if (mw_clock_mono_ns() >= deadline_ns)
+            return MW_EAGAIN;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 uint64_t mw_client_dropped(const mw_client *client)
 {
     return client ? atomic_load(&client->n_dropped) : 0;
@@ -660,11 +738,10 @@ static int drop(mw_client *c, int rc)
     return rc;
 }
 
-/* Encode one message into the ring and publish it, without blocking. */
+/* Encode one message into the ring and publish it, without blocking. Connected or not: the
+ * sender hands it over once an agent is there, and the ring bounds what waits. */
 static int enqueue(mw_client *c, const Modelwatch__V1__ClientMessage *msg, size_t size)
 {
-    if (!atomic_load_explicit(&c->connected, memory_order_relaxed))
-        return drop(c, MW_EAGAIN);
     uint64_t pos = 0, used = 0;
     if (ring_reserve(c, size, &pos, &used) != 0)
         return drop(c, MW_EAGAIN);

@@ -6,6 +6,7 @@
 #include "alert/alerting.h"
 #include "alert/receiver_int.h"
 #include "alloc.h"
+#include "api_reply.h"
 #include "clock.h"
 #include "config.h"
 #include "error.h"
@@ -33,18 +34,6 @@ struct mw_alert_api {
     char token[TOKEN_MAX];
     size_t token_len;
 };
-
-static void respond_json(struct mw_http_exchange *ex, int status, json_t *doc)
-{
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(doc);
-    if (!text) {
-        mw_http_respond_error(ex, 500, "out of memory");
-        return;
-    }
-    mw_http_respond(ex, status, "application/json", text, strlen(text));
-    free(text);
-}
 
 static json_t *labels_json(const struct mw_labels *l)
 {
@@ -127,7 +116,7 @@ static void finish_alerts(struct alerts_query *q)
             json_array_append(sorted, a);
         }
         mw_free(items);
-        respond_json(q->ex, 200, json_pack("{s:o}", "alerts", sorted));
+        mw_api_respond_data(q->ex, json_pack("{s:o}", "alerts", sorted));
     }
     json_decref(q->list);
     mw_silences_free(&q->silences);
@@ -283,7 +272,7 @@ static void on_silence_list(redisReply *reply, void *arg)
     for (size_t i = 0; i < set.n; i++)
         json_array_append_new(list, silence_json(&set.items[i], now));
     mw_silences_free(&set);
-    respond_json(ex, 200, json_pack("{s:o}", "silences", list));
+    mw_api_respond_data(ex, json_pack("{s:o}", "silences", list));
 }
 
 struct silence_write {
@@ -300,9 +289,9 @@ static void on_silence_stored(redisReply *reply, void *arg)
         mw_http_respond_error(w->ex, 503, "Redis unavailable: silence not stored");
     } else {
         mw_alerting_silences_changed(w->api->alerting);
-        respond_json(w->ex, 200,
-                     w->expire ? json_pack("{s:s, s:s}", "id", w->id, "state", "expired")
-                               : json_pack("{s:s}", "id", w->id));
+        mw_api_respond_data(w->ex, w->expire
+                                       ? json_pack("{s:s, s:s}", "id", w->id, "state", "expired")
+                                       : json_pack("{s:s}", "id", w->id));
     }
     mw_free(w);
 }

@@ -13,8 +13,9 @@
  *   DELETE /api/v1/silences/{id}      expire it now -> {"id": "...", "state": "expired"}
  *
  * Writes need `Authorization: Bearer <token>` with the token read once from
- * alerting.api_token_file (401 otherwise; 403 when no token file is configured). Timestamps
- * are Unix milliseconds.
+ * alerting.api_token_file (401 otherwise; 403 when no token file is configured), both
+ * errorType "unauthorized". Timestamps are Unix milliseconds. The objects above are the data
+ * of the API's envelope (api_reply.h).
  */
 #ifndef MW_ALERT_ALERT_API_H
 #define MW_ALERT_ALERT_API_H

@@ -137,6 +137,27 @@ unsigned mw_alert_config_widths(const struct mw_alert_config *ac, const char *mo
     return widths;
 }
 
+size_t mw_alert_config_delays(const struct mw_alert_config *ac, const char *model,
+                              enum mw_resolution res, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ac->rules.n; i++) {
+        const struct mw_rule *r = &ac->rules.rules[i];
+        unsigned flags = mw_signal_info(r->signal)->flags;
+        if ((flags & (MW_SIGNAL_WALL | MW_SIGNAL_PIPELINE)) || fnmatch(r->model, model, 0) != 0)
+            continue;
+        enum mw_resolution rr = (flags & MW_SIGNAL_BURN) ? MW_RESOLUTION_FINE : r->resolution;
+        if (rr != res)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = out[k] == r->delay_ms;
+        if (!seen && n < max)
+            out[n++] = r->delay_ms;
+    }
+    return n;
+}
+
 int mw_alert_config_check(struct mw_aggregator_config *cfg, const char *config_path, char *err,
                           size_t errsize)
 {

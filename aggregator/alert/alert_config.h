@@ -57,4 +57,10 @@ int mw_alert_config_check(struct mw_aggregator_config *cfg, const char *config_p
  * window and select `model` (any version). */
 unsigned mw_alert_config_widths(const struct mw_alert_config *ac, const char *model);
 
+/* The distinct `delay`s of the rules that run per window at resolution `res` and select
+ * `model`: each is evaluated on its own cursor. At most `max` into `out`; returns how many. */
+#define MW_ALERT_MAX_DELAYS MW_RULES_MAX_DELAYS
+size_t mw_alert_config_delays(const struct mw_alert_config *ac, const char *model,
+                              enum mw_resolution res, int64_t *out, size_t max);
+
 #endif

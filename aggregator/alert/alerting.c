@@ -7,6 +7,7 @@
  * leaks into the state restored under the next.
  */
 #include "alert/alerting.h"
+#include "alert/pipeline_signals.h"
 
 #include "alert/alert_api.h"
 #include "alert/alert_config.h"
@@ -43,6 +44,7 @@
 struct cursor {
     char *model;
     int64_t width_ms;
+    int64_t delay_ms; /* the `delay` of the rules it serves */
     int64_t start_ms; /* the last start evaluated */
 };
 
@@ -57,6 +59,7 @@ struct seen {
 struct task {
     char *model;
     int64_t width_ms;
+    int64_t delay_ms;
     int64_t next_ms; /* first start to read */
     int64_t last_ms; /* last final start */
 };
@@ -94,6 +97,9 @@ struct mw_alerting {
     /* the pass under way */
     struct task *tasks;
     size_t n_tasks, next_task;
+    /* pipeline rules: the previous evaluation's agent samples, and when the next is due */
+    struct mw_pipeline_memory pipeline;
+    int64_t pipeline_next_ms;
     /* counters for /metrics */
     uint64_t windows_evaluated, passes, pages, resolves, notifications_sent,
         notifications_suppressed, lease_acquired, lease_lost, write_failures;
@@ -104,18 +110,21 @@ struct mw_alerting {
 struct model_width {
     const char *model;
     int64_t width_ms;
+    int64_t delay_ms;
 };
 
-static uint64_t model_width_hash(const char *model, int64_t width_ms)
+static uint64_t model_width_hash(const char *model, int64_t width_ms, int64_t delay_ms)
 {
-    return mw_hash_bytes(mw_hash_str(MW_HASH_INIT, model), &width_ms, sizeof width_ms);
+    uint64_t h = mw_hash_bytes(mw_hash_str(MW_HASH_INIT, model), &width_ms, sizeof width_ms);
+    return mw_hash_bytes(h, &delay_ms, sizeof delay_ms);
 }
 
 static bool cursor_equal(const void *item, const void *key)
 {
     const struct cursor *c = item;
     const struct model_width *k = key;
-    return c->width_ms == k->width_ms && strcmp(c->model, k->model) == 0;
+    return c->width_ms == k->width_ms && c->delay_ms == k->delay_ms &&
+           strcmp(c->model, k->model) == 0;
 }
 
 static bool seen_equal(const void *item, const void *key)
@@ -142,10 +151,10 @@ static int grow(void *list_ptr, size_t n, size_t elem)
 }
 
 static struct cursor *cursor_get(struct mw_alerting *a, const char *model, int64_t width_ms,
-                                 bool create)
+                                 int64_t delay_ms, bool create)
 {
-    struct model_width k = {model, width_ms};
-    uint64_t h = model_width_hash(model, width_ms);
+    struct model_width k = {model, width_ms, delay_ms};
+    uint64_t h = model_width_hash(model, width_ms, delay_ms);
     struct cursor *c = mw_table_find(&a->cursors, h, &k);
     if (c || !create)
         return c;
@@ -159,6 +168,7 @@ static struct cursor *cursor_get(struct mw_alerting *a, const char *model, int64
         return NULL;
     }
     c->width_ms = width_ms;
+    c->delay_ms = delay_ms;
     c->start_ms = INT64_MIN;
     a->cursor_list[a->n_cursors++] = c;
     return c;
@@ -233,6 +243,8 @@ static void clear_state(struct mw_alerting *a, bool fresh)
     mw_table_init(&a->seens, seen_equal);
     mw_table_init(&a->nlog, nlog_equal);
     free_tasks(a);
+    mw_pipeline_memory_free(&a->pipeline);
+    a->pipeline_next_ms = 0;
     mw_dispatch_destroy(a->dispatch);
     a->dispatch = NULL;
     mw_silences_free(&a->silences);
@@ -849,11 +861,20 @@ static void apply_transitions(struct mw_alerting *a, const struct mw_eval_transi
         const struct mw_alert_inst *inst = t->items[i].inst;
         bool resolve = t->items[i].change == MW_EVAL_RESOLVE;
         char quoted[200];
-        MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
-                    "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
-                    mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted, sizeof quoted),
-                    inst->model, inst->version, inst->feature ? inst->feature : "", inst->st.value,
-                    inst->st.samples);
+        const char *subject = inst->rule ? mw_signal_subject_label(inst->rule->signal) : NULL;
+        if (subject) /* a pipeline alert: about an agent or a partition */
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s %s=%s value=%g",
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        subject, inst->feature ? inst->feature : "", inst->st.value);
+        else
+            MW_LOG_INFO(COMP, resolve ? "alert resolved" : "alert firing",
+                        "alertname=%s model=%s version=%s feature=%s value=%g samples=%" PRIu64,
+                        mw_log_quote(mw_labels_get(&inst->labels, "alertname"), quoted,
+                                     sizeof quoted),
+                        inst->model, inst->version, inst->feature ? inst->feature : "",
+                        inst->st.value, inst->st.samples);
         if (resolve)
             a->resolves++;
         else
@@ -1008,7 +1029,8 @@ static void chunk_persisted(struct mw_alerting *a, bool ok, void *arg)
     if (ok && current(&c->op)) {
         apply_transitions(a, &c->transitions);
         mw_evaluator_gc(a->ev, false);
-        struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, false);
+        struct cursor *cur =
+            cursor_get(a, c->task->model, c->task->width_ms, c->task->delay_ms, false);
         if (cur)
             cur->start_ms = c->to_ms;
         c->task->next_ms = c->to_ms + c->task->width_ms;
@@ -1066,6 +1088,7 @@ static void on_chunk_windows(int rc, const struct mw_window_set *set, void *arg)
         }
         struct mw_eval_group g = {.model = set->model,
                                   .width_ms = set->width_ms,
+                                  .delay_ms = c->task->delay_ms,
                                   .start_ms = set->windows[i].start_ms,
                                   .n = j - i,
                                   .sources = sources};
@@ -1084,14 +1107,14 @@ static void on_chunk_windows(int rc, const struct mw_window_set *set, void *arg)
         return;
     }
     /* Persist the states and the cursor in one fenced write, then act. */
-    struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, true);
+    struct cursor *cur = cursor_get(a, c->task->model, c->task->width_ms, c->task->delay_ms, true);
     struct mw_alert_write w;
     char field[MW_SCHEMA_KEY_MAX], value[32];
     err = cur ? mw_alert_write_init(&w, a->holder) : MW_ENOMEM;
     if (!err) {
         err = add_dirty_instances(a, &w);
         if (!err && mw_schema_alert_cursor_field(field, sizeof field, c->task->model,
-                                                 c->task->width_ms) == 0) {
+                                                 c->task->width_ms, c->task->delay_ms) == 0) {
             snprintf(value, sizeof value, "%lld", (long long)c->to_ms);
             err = mw_alert_write_hset(&w, MW_ALERT_KEY_CURSORS, field, value);
         }
@@ -1251,17 +1274,45 @@ static void pass_persisted(struct mw_alerting *a, bool ok, void *arg)
     run_dispatch(a);
 }
 
-/* After the windows: absence on the wall clock, then the last-seen times, in one write. */
-static void finish_pass(struct mw_alerting *a)
+/* The shortest interval of the pipeline rules, or 0 when there are none. */
+static int64_t pipeline_interval(const struct mw_alerting *a)
 {
-    free_tasks(a);
-    a->passes++;
+    int64_t shortest = 0;
+    for (size_t i = 0; i < a->ac.rules.n; i++) {
+        const struct mw_rule *r = &a->ac.rules.rules[i];
+        if ((mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) &&
+            (!shortest || r->interval_ms < shortest))
+            shortest = r->interval_ms;
+    }
+    return shortest;
+}
+
+/* The pipeline rules with what the replicas reported; appends to `t`. */
+static int step_pipeline(struct mw_alerting *a, const struct mw_pipeline_readings *r,
+                         int64_t now, struct mw_eval_transitions *t)
+{
+    struct mw_pipeline_reading *readings = NULL;
+    size_t n = 0;
+    int rc = mw_pipeline_signals(r, &a->pipeline, now, &readings, &n);
+    if (!rc)
+        rc = mw_evaluator_step_pipeline(a->ev, readings, n, now, t);
+    mw_free(readings);
+    mw_pipeline_health_forget_agents(a->store, r, now - MW_PIPELINE_AGENT_FORGET_MS);
+    return rc;
+}
+
+/* Wall-clock rules: absence, and the pipeline rules when `r` holds their readings; then the
+ * last-seen times, in one write. */
+static void evaluate_wall_clock(struct mw_alerting *a, const struct mw_pipeline_readings *r)
+{
     int64_t now = mw_clock_wall_ms();
     struct mw_eval_transitions *t = mw_calloc(1, sizeof *t);
     int rc = t ? 0 : MW_ENOMEM;
     for (size_t i = 0; !rc && i < a->n_seens; i++)
         rc = mw_evaluator_step_absence(a->ev, a->seen_list[i]->model, a->seen_list[i]->wall_ms, now,
                                        t);
+    if (!rc && r)
+        rc = step_pipeline(a, r, now, t);
     struct mw_alert_write w;
     if (!rc && (rc = mw_alert_write_init(&w, a->holder)) == 0) {
         rc = add_dirty_instances(a, &w);
@@ -1285,14 +1336,51 @@ static void finish_pass(struct mw_alerting *a)
     send_write(a, &w, pass_persisted, t);
 }
 
-static int add_task(struct mw_alerting *a, const char *model, int64_t width_ms, int64_t next_ms,
-                    int64_t last_ms)
+static void on_pipeline_read(int rc, struct mw_pipeline_readings *r, void *arg)
+{
+    struct op *op = arg;
+    struct mw_alerting *a = op->a;
+    bool live = current(op) && a->leader;
+    mw_free(op);
+    if (!live) {
+        mw_pipeline_readings_free(r);
+        mw_free(r);
+        return;
+    }
+    if (rc)
+        MW_LOG_WARN(COMP, "cannot read the pipeline's health: pipeline rules wait",
+                    "error=%s", mw_err_name(rc));
+    evaluate_wall_clock(a, r);
+    mw_pipeline_readings_free(r);
+    mw_free(r);
+}
+
+/* After the windows: the wall-clock rules, reading the pipeline's health first when the
+ * pipeline rules are due. */
+static void finish_pass(struct mw_alerting *a)
+{
+    free_tasks(a);
+    a->passes++;
+    int64_t now = mw_clock_wall_ms(), every = pipeline_interval(a);
+    if (every && now >= a->pipeline_next_ms) {
+        a->pipeline_next_ms = now + every;
+        struct op *op = new_op(a);
+        if (op && mw_pipeline_health_read(a->store, now, on_pipeline_read, op) == 0)
+            return;
+        mw_free(op);
+    }
+    evaluate_wall_clock(a, NULL);
+}
+
+static int add_task(struct mw_alerting *a, const char *model, int64_t width_ms, int64_t delay_ms,
+                    int64_t next_ms, int64_t last_ms)
 {
     if (grow(&a->tasks, a->n_tasks, sizeof *a->tasks))
         return MW_ENOMEM;
     struct task *t = &a->tasks[a->n_tasks];
     *t = (struct task){
-        .model = mw_strdup(model), .width_ms = width_ms, .next_ms = next_ms, .last_ms = last_ms};
+        .model = mw_strdup(model), .width_ms = width_ms, .delay_ms = delay_ms, .next_ms = next_ms,
+        .last_ms = last_ms};
     if (!t->model)
         return MW_ENOMEM;
     a->n_tasks++;
@@ -1332,6 +1420,28 @@ static void on_watermark_each(size_t i, const redisReply *reply, void *arg)
 }
 
 /* Every model's watermark is in: note what moved, plan the windows to evaluate. */
+/* The task of one cursor: the windows of `model` at resolution `res` that became final for
+ * the rules with `delay_ms` since the cursor (a window waits `delay_ms` of event time after it
+ * is final for them). */
+static int plan_cursor(struct mw_alerting *a, const char *model, int res, int64_t delay_ms,
+                       int64_t watermark_ms)
+{
+    int64_t width =
+        res == MW_RESOLUTION_COARSE ? a->cfg->windows.coarse_ms : a->cfg->windows.fine_ms;
+    int64_t lateness = a->cfg->windows.allowed_lateness_ms;
+    int64_t last = mw_schema_final_start_max(width, watermark_ms - delay_ms, lateness);
+    struct cursor *cur = cursor_get(a, model, width, delay_ms, true);
+    if (!cur)
+        return MW_ENOMEM;
+    int64_t next;
+    if (cur->start_ms == INT64_MIN) /* first sight at this width: catch up on what is retained */
+        next = mw_schema_final_start_max(
+            width, watermark_ms - delay_ms - a->cfg->alerting.catch_up_ms, lateness);
+    else
+        next = cur->start_ms + width;
+    return next <= last ? add_task(a, model, width, delay_ms, next, last) : 0;
+}
+
 static void on_watermarks(int rc, void *arg)
 {
     struct watermarks *w = arg;
@@ -1362,25 +1472,11 @@ static void on_watermarks(int rc, void *arg)
         for (int res = 0; !err && res < 2; res++) {
             if (!(widths & (1u << res)))
                 continue;
-            int64_t width =
-                res == MW_RESOLUTION_COARSE ? a->cfg->windows.coarse_ms : a->cfg->windows.fine_ms;
-            int64_t last =
-                mw_schema_final_start_max(width, w->wm[i], a->cfg->windows.allowed_lateness_ms);
-            struct cursor *cur = cursor_get(a, model, width, true);
-            if (!cur) {
-                err = MW_ENOMEM;
-                break;
-            }
-            int64_t next;
-            if (cur->start_ms == INT64_MIN) {
-                /* First sight of this model at this width: catch up on what is retained. */
-                next = mw_schema_final_start_max(width, w->wm[i] - a->cfg->alerting.catch_up_ms,
-                                                 a->cfg->windows.allowed_lateness_ms);
-            } else {
-                next = cur->start_ms + width;
-            }
-            if (next <= last)
-                err = add_task(a, model, width, next, last);
+            int64_t delays[MW_ALERT_MAX_DELAYS];
+            size_t n_delays = mw_alert_config_delays(&a->ac, model, (enum mw_resolution)res,
+                                                     delays, MW_ALERT_MAX_DELAYS);
+            for (size_t d = 0; !err && d < n_delays; d++)
+                err = plan_cursor(a, model, res, delays[d], w->wm[i]);
         }
     }
     watermarks_free(w);
@@ -1498,12 +1594,13 @@ static void restore_cursors(struct mw_alerting *a, const redisReply *reply)
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const redisReply *f = reply->element[i], *v = reply->element[i + 1];
         char kind, model[MW_SCHEMA_KEY_MAX];
-        int64_t width = 0;
+        int64_t width = 0, delay = 0;
         if (!f->str || !v->str ||
-            mw_schema_alert_cursors_field_parse(f->str, &kind, &width, model, sizeof model) != 0)
+            mw_schema_alert_cursors_field_parse(f->str, &kind, &width, &delay, model,
+                                                sizeof model) != 0)
             continue;
         if (kind == 'c') {
-            struct cursor *c = cursor_get(a, model, width, true);
+            struct cursor *c = cursor_get(a, model, width, delay, true);
             if (c)
                 c->start_ms = strtoll(v->str, NULL, 10);
         } else {

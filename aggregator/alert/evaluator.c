@@ -835,8 +835,11 @@ static int render_links(const struct mw_evaluator *ev, struct mw_alert_inst *ins
     const char *ext = ev->external_url;
     shell_word(api, sizeof api, ext);
     long long res_s = (long long)(width_ms / 1000);
-    bool absence = mw_signal_info(r->signal)->flags & MW_SIGNAL_WALL;
-    if (absence) {
+    bool absence = r->signal == MW_SIGNAL_ABSENCE;
+    if (mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) {
+        snprintf(url, sizeof url, "%s/metrics", ext);
+        snprintf(cmd, sizeof cmd, "modelwatch-ctl --api %s alerts", api);
+    } else if (absence) {
         snprintf(url, sizeof url, "%s/api/v1/models/%s/windows", ext, mq);
         snprintf(cmd, sizeof cmd, "modelwatch-ctl --api %s windows %s", api, model);
     } else if (is_drift(r->signal)) {
@@ -1218,7 +1221,7 @@ int mw_evaluator_step_group(struct mw_evaluator *ev, const struct mw_eval_group 
     int rc = 0;
     for (size_t k = 0; !rc && k < ev->rules->n; k++) {
         const struct mw_rule *r = &ev->rules->rules[k];
-        if (!runs_at(ev, r, group->width_ms))
+        if (!runs_at(ev, r, group->width_ms) || r->delay_ms != group->delay_ms)
             continue;
         for (size_t i = 0; !rc && i < group->n; i++)
             rc = step_rule(&sc, r, i);
@@ -1229,49 +1232,108 @@ int mw_evaluator_step_group(struct mw_evaluator *ev, const struct mw_eval_group 
     return rc;
 }
 
+/* Step one wall-clock instance of rule `r` (absence or a pipeline signal) with `sample`,
+ * creating it when the sample moves a fresh state. */
+static int step_wall(struct mw_evaluator *ev, const struct mw_rule *r, const char *model,
+                     const char *feature, const struct mw_rule_sample *sample, int64_t now_ms,
+                     struct mw_eval_transitions *out)
+{
+    char rule_id[300];
+    mw_rule_id(r, rule_id, sizeof rule_id);
+    struct mw_alert_inst *inst = mw_evaluator_find(ev, rule_id, model, "", feature);
+    if (inst && inst->st.stepped && now_ms - inst->st.last_end_ms < r->interval_ms)
+        return 0;
+    struct mw_rule_state st;
+    if (inst)
+        st = inst->st;
+    else
+        mw_rule_state_init(&st);
+    struct mw_rule_step step;
+    mw_rule_state_step(&r->cond, &st, sample, &step);
+    if (!inst && st.state == MW_ALERT_INACTIVE && st.n_changes == 0)
+        return 0;
+    if (!inst) {
+        inst = mw_alert_inst_new(rule_id, model, "", feature);
+        if (!inst || insert(ev, inst) != 0) {
+            mw_alert_inst_free(inst);
+            return MW_ENOMEM;
+        }
+        inst->rule = r;
+    }
+    inst->st = st;
+    inst->dirty = true;
+    inst->removed = forgettable(&r->cond, &st);
+    int rc = 0;
+    if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
+        bool new_labels = !inst->labels.n;
+        rc = render(ev, inst, r, NULL, 0, 0, now_ms, 0);
+        if (!rc && new_labels)
+            rc = index_fingerprint(ev, inst);
+    }
+    if (!rc && step.page)
+        rc = add_transition(out, inst, MW_EVAL_PAGE);
+    if (!rc && step.resolve)
+        rc = add_transition(out, inst, MW_EVAL_RESOLVE);
+    return rc;
+}
+
 int mw_evaluator_step_absence(struct mw_evaluator *ev, const char *model, int64_t last_seen_ms,
                               int64_t now_ms, struct mw_eval_transitions *out)
 {
     int rc = 0;
+    struct mw_rule_sample sample = {.start_ms = now_ms, .end_ms = now_ms, .samples = 1};
+    if (last_seen_ms <= 0) {
+        sample.kind = MW_SAMPLE_NO_VALUE;
+    } else {
+        sample.kind = MW_SAMPLE_VALUE;
+        sample.value = (double)(now_ms - last_seen_ms) / 1000.0;
+    }
     for (size_t k = 0; !rc && ev->rules && k < ev->rules->n; k++) {
         const struct mw_rule *r = &ev->rules->rules[k];
-        if (!(mw_signal_info(r->signal)->flags & MW_SIGNAL_WALL) || !glob_matches(r->model, model))
+        if (r->signal == MW_SIGNAL_ABSENCE && glob_matches(r->model, model))
+            rc = step_wall(ev, r, model, NULL, &sample, now_ms, out);
+    }
+    return rc;
+}
+
+static bool reading_names(const struct mw_pipeline_reading *readings, size_t n, enum mw_signal sig,
+                          const char *feature)
+{
+    for (size_t i = 0; i < n; i++)
+        if (readings[i].signal == sig && strcmp(readings[i].subject, feature ? feature : "") == 0)
+            return true;
+    return false;
+}
+
+int mw_evaluator_step_pipeline(struct mw_evaluator *ev, const struct mw_pipeline_reading *readings,
+                               size_t n, int64_t now_ms, struct mw_eval_transitions *out)
+{
+    int rc = 0;
+    for (size_t k = 0; !rc && ev->rules && k < ev->rules->n; k++) {
+        const struct mw_rule *r = &ev->rules->rules[k];
+        if (!(mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE))
             continue;
-        char rule_id[300];
+        for (size_t i = 0; !rc && i < n; i++) {
+            const struct mw_pipeline_reading *rd = &readings[i];
+            if (rd->signal != r->signal)
+                continue;
+            struct mw_rule_sample sample = {.start_ms = now_ms, .end_ms = now_ms,
+                                            .kind = rd->kind, .value = rd->value, .samples = 1};
+            rc = step_wall(ev, r, "", *rd->subject ? rd->subject : NULL, &sample, now_ms, out);
+        }
+    }
+    /* What no reading names any more is gone: its alerts clear. */
+    char rule_id[300];
+    for (size_t i = 0; !rc && i < mw_evaluator_count(ev); i++) {
+        struct mw_alert_inst *inst = mw_evaluator_at(ev, i);
+        const struct mw_rule *r = inst->rule;
+        if (!r || !(mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) ||
+            reading_names(readings, n, r->signal, inst->feature))
+            continue;
         mw_rule_id(r, rule_id, sizeof rule_id);
-        struct mw_alert_inst *inst = mw_evaluator_find(ev, rule_id, model, "", NULL);
-        if (inst && inst->st.stepped && now_ms - inst->st.last_end_ms < r->interval_ms)
-            continue;
-        struct mw_rule_state st;
-        if (inst)
-            st = inst->st;
-        else
-            mw_rule_state_init(&st);
-        struct mw_rule_step step;
-        mw_rule_state_step_absence(&r->cond, &st, last_seen_ms, now_ms, &step);
-        if (!inst && st.state == MW_ALERT_INACTIVE && st.n_changes == 0)
-            continue;
-        if (!inst) {
-            inst = mw_alert_inst_new(rule_id, model, "", NULL);
-            if (!inst || insert(ev, inst) != 0) {
-                mw_alert_inst_free(inst);
-                return MW_ENOMEM;
-            }
-            inst->rule = r;
-        }
-        inst->st = st;
-        inst->dirty = true;
-        inst->removed = forgettable(&r->cond, &st);
-        if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
-            bool new_labels = !inst->labels.n;
-            rc = render(ev, inst, r, NULL, 0, 0, now_ms, 0);
-            if (!rc && new_labels)
-                rc = index_fingerprint(ev, inst);
-        }
-        if (!rc && step.page)
-            rc = add_transition(out, inst, MW_EVAL_PAGE);
-        if (!rc && step.resolve)
-            rc = add_transition(out, inst, MW_EVAL_RESOLVE);
+        struct mw_rule_sample gone = {.start_ms = now_ms, .end_ms = now_ms,
+                                      .kind = MW_SAMPLE_GONE, .samples = 1};
+        rc = step_wall(ev, r, inst->model, inst->feature, &gone, now_ms, out);
     }
     return rc;
 }

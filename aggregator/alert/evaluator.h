@@ -121,6 +121,7 @@ bool mw_eval_span_covered(const struct mw_eval_counts *c, const struct mw_aggreg
 struct mw_eval_group {
     const char *model;
     int64_t width_ms;
+    int64_t delay_ms; /* only the rules with this `delay` step (each delay has its cursor) */
     int64_t start_ms;
     size_t n;
     const struct mw_eval_source *sources;
@@ -178,6 +179,23 @@ int mw_evaluator_step_group(struct mw_evaluator *ev, const struct mw_eval_group 
  */
 int mw_evaluator_step_absence(struct mw_evaluator *ev, const char *model, int64_t last_seen_ms,
                               int64_t now_ms, struct mw_eval_transitions *out);
+
+/* One reading of a pipeline signal, taken on the wall clock. */
+struct mw_pipeline_reading {
+    enum mw_signal signal;    /* agent_drops, spool_use, dlq_rate or consumer_lag */
+    const char *subject;      /* the agent or partition; "" for dlq_rate */
+    enum mw_sample_kind kind; /* MW_SAMPLE_VALUE, _NO_VALUE, or _GONE (no longer reported) */
+    double value;             /* in the signal's unit */
+};
+
+/*
+ * The pipeline rules, on the wall clock: step every pipeline rule whose interval has passed
+ * with each reading of its signal, and every instance of a pipeline rule that no reading names
+ * any more as gone (its alert clears). The alert's labels name the subject (`agent`,
+ * `partition`) instead of a model. Appends to `out`. 0 or MW_ENOMEM.
+ */
+int mw_evaluator_step_pipeline(struct mw_evaluator *ev, const struct mw_pipeline_reading *readings,
+                               size_t n, int64_t now_ms, struct mw_eval_transitions *out);
 
 /* Lookup and iteration. */
 struct mw_alert_inst *mw_evaluator_find(const struct mw_evaluator *ev, const char *rule_id,

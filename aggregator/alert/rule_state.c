@@ -109,6 +109,7 @@ void mw_rule_state_step(const struct mw_rule_cond *cond, struct mw_rule_state *s
     st->has_value = has_value;
     st->value = has_value ? sample->value : NAN;
     st->samples = has_value ? sample->samples : 0;
+    bool gone = sample->kind == MW_SAMPLE_GONE;
     bool known = has_value && (int64_t)sample->samples >= cond->min_samples;
     bool breach = known && mw_cmp_holds(cond->cmp, sample->value, cond->threshold);
 
@@ -131,6 +132,10 @@ void mw_rule_state_step(const struct mw_rule_cond *cond, struct mw_rule_state *s
             fire(st, sample->end_ms, out);
         break;
     case MW_ALERT_FIRING:
+        if (gone) {
+            clear_firing(cond, st, sample->end_ms, out);
+            break;
+        }
         if (!known)
             break; /* no evidence of recovery */
         if (mw_cmp_holds(cond->cmp, sample->value, cond->resolve_threshold))

@@ -90,6 +90,10 @@ struct mw_rule_state {
 enum mw_sample_kind {
     MW_SAMPLE_VALUE,    /* `value` holds, computed from `samples` values */
     MW_SAMPLE_NO_VALUE, /* the window has no value for the signal */
+    /* What the alert is about is gone (an agent or a partition no longer reported): it clears
+     * like a healthy value, as an alert on a series that disappears resolves in Prometheus
+     * (keep_firing_for and the flapping hold still apply). */
+    MW_SAMPLE_GONE,
 };
 
 /* One window of one signal for one label set. */

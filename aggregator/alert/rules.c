@@ -73,6 +73,7 @@ struct rule_cfg {
     char *resolve_threshold;
     int64_t for_ms;
     int64_t keep_firing_for_ms;
+    int64_t delay_ms;
     int64_t min_samples;
     int severity;
     int64_t long_window_ms;
@@ -218,6 +219,13 @@ static const struct mw_cfg_field rule_table[] = {
      .min = 0,
      .max = 30 * 86400000.0,
      .desc = "Keep firing after the last breach"},
+    {.key = "delay",
+     .type = MW_CFG_DURATION,
+     .offset = R(delay_ms),
+     .def = "0",
+     .min = 0,
+     .max = 7 * 86400000.0,
+     .desc = "Event time a final window waits before this rule judges it (late data, labels)"},
     {.key = "min_samples",
      .type = MW_CFG_INT,
      .offset = R(min_samples),
@@ -437,6 +445,23 @@ static int check_burn(struct checker *c, const struct rule_cfg *rc)
 }
 
 /* Everything the table cannot check about one rule. *threshold, *resolve are set. */
+static bool delay_known(const struct mw_rule *rules, size_t n, int64_t delay_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rules[i].delay_ms == delay_ms)
+            return true;
+    return delay_ms == 0; /* every rule set has the undelayed cursor */
+}
+
+static size_t distinct_delays(const struct mw_rule *rules, size_t n)
+{
+    size_t count = 1; /* 0 */
+    for (size_t i = 0; i < n; i++)
+        if (rules[i].delay_ms != 0 && !delay_known(rules, i, rules[i].delay_ms))
+            count++;
+    return count;
+}
+
 static int check_rule(struct checker *c, const struct rule_cfg *rc, double *threshold,
                       double *resolve)
 {
@@ -457,6 +482,8 @@ static int check_rule(struct checker *c, const struct rule_cfg *rc, double *thre
     }
     if (present(c, "min_samples") && !(info->flags & MW_SIGNAL_COUNTED))
         return fail_at(c, "min_samples", "signal %s has no sample count", info->name);
+    if ((info->flags & (MW_SIGNAL_WALL | MW_SIGNAL_BURN)) && present(c, "delay"))
+        return fail_at(c, "delay", "signal %s is not judged per final window", info->name);
     if ((info->flags & MW_SIGNAL_WALL) && present(c, "resolution"))
         return fail_at(c, "resolution", "signal %s runs on the wall clock, every interval",
                        info->name);
@@ -473,7 +500,7 @@ static int check_rule(struct checker *c, const struct rule_cfg *rc, double *thre
             return fail_at(c, "threshold", "required key missing");
         parse_threshold(rc->threshold, threshold, &verdict);
     }
-    if ((info->flags & MW_SIGNAL_WALL) && rc->comparison != MW_CMP_GT &&
+    if (sig == MW_SIGNAL_ABSENCE && rc->comparison != MW_CMP_GT &&
         rc->comparison != MW_CMP_GE)
         return fail_at(c, "comparison", "%s takes \">\" or \">=\" (seconds without data)",
                        info->name);
@@ -536,6 +563,7 @@ static int compile_rule(const struct rule_cfg *rc, const struct group_cfg *gc, d
     };
     r->severity = (enum mw_severity)rc->severity;
     r->interval_ms = gc->interval_ms;
+    r->delay_ms = rc->delay_ms;
     r->name = mw_strdup(rc->name);
     r->group = mw_strdup(gc->name);
     r->model = mw_strdup(rc->model);
@@ -603,6 +631,10 @@ static int check_and_compile(struct checker *c, const struct file_cfg *fc, struc
                 if (!strcmp(rules[set->n + k].name, rcs[i].name))
                     err = fail_at(c, "name", "rule \"%s\" is already defined on line %zu",
                                   rcs[i].name, rules[set->n + k].line);
+            if (!err && !delay_known(rules, set->n + done, rcs[i].delay_ms) &&
+                distinct_delays(rules, set->n + done) >= MW_RULES_MAX_DELAYS)
+                err = fail_at(c, "delay", "at most %d different delays across the rule files "
+                              "(each is evaluated on its own cursor)", MW_RULES_MAX_DELAYS);
             if (!err)
                 err = compile_rule(&rcs[i], &groups[g], threshold, resolve, &rules[set->n + done]);
             if (err == MW_ENOMEM)
@@ -735,9 +767,35 @@ bool mw_rule_selects(const struct mw_rule *r, const char *model, const char *ver
     return fnmatch(r->feature, feature, 0) == 0;
 }
 
+const char *mw_signal_subject_label(enum mw_signal s)
+{
+    switch (s) {
+    case MW_SIGNAL_AGENT_DROPS:
+    case MW_SIGNAL_SPOOL_USE:
+        return "agent";
+    case MW_SIGNAL_CONSUMER_LAG:
+        return "partition";
+    default:
+        return NULL;
+    }
+}
+
 int mw_rule_alert_labels(const struct mw_rule *r, const char *model, const char *version,
                          const char *feature, struct mw_labels *out)
 {
+    if (mw_signal_info(r->signal)->flags & MW_SIGNAL_PIPELINE) {
+        /* About the pipeline: the subject (an agent, a partition) instead of a model. */
+        const char *subject = mw_signal_subject_label(r->signal);
+        model = version = NULL;
+        if (subject && feature && *feature) {
+            int err = mw_labels_set(out, subject, feature);
+            if (err) {
+                mw_labels_free(out);
+                return err;
+            }
+        }
+        feature = NULL;
+    }
     int err = mw_labels_set(out, "alertname", r->name);
     if (!err)
         err = mw_labels_set(out, "severity", mw_severity_name(r->severity));

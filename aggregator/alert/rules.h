@@ -20,6 +20,12 @@
  *                                      the healthy side of threshold; default = threshold
  *           for: 5m                    event time the breach must last (default 0)
  *           keep_firing_for: 10m       stay firing this long after the last bad window
+ *           delay: 1h                  judge a window only this long (event time) after it is
+ *                                      final, so records that arrive later than the allowed
+ *                                      lateness (late_rate) and ground truth that comes after
+ *                                      the window closed (label_coverage, accuracy, ...) are
+ *                                      in it; default 0, at most 7d; not for wall-clock or
+ *                                      burn-rate rules
  *           min_samples: 100           fewer values behind a window: no verdict (default 0)
  *           severity: critical         critical, error, warning or info (required)
  *           flap_max_changes: 4        more changes (into firing/resolved) than this ...
@@ -64,7 +70,7 @@
 #define MW_SIGNAL_VERDICT 0x04  /* drift_verdict: per model, or per feature with `feature` */
 #define MW_SIGNAL_PIPELINE 0x08 /* of the pipeline (agents, partitions): no model selector */
 #define MW_SIGNAL_BURN 0x10     /* burn_rate: a window pair and a factor */
-#define MW_SIGNAL_WALL 0x20     /* evaluated on the wall clock, not per window (absence) */
+#define MW_SIGNAL_WALL 0x20     /* evaluated on the wall clock every interval, not per window */
 #define MW_SIGNAL_COUNTED 0x40  /* has a sample count: min_samples applies */
 
 /*
@@ -126,12 +132,12 @@
        "cost of 1000 predictions at the configured prices")                                        \
     XX(LATE_RATE, "late_rate", MW_SIGNAL_MODEL | MW_SIGNAL_COUNTED, "share",                       \
        "records that arrived after the allowed lateness, of all records")                          \
-    XX(DLQ_RATE, "dlq_rate", MW_SIGNAL_PIPELINE, "per second",                                     \
+    XX(DLQ_RATE, "dlq_rate", MW_SIGNAL_PIPELINE | MW_SIGNAL_WALL, "per second",                                     \
        "batches sent to the dead-letter topic")                                                    \
-    XX(AGENT_DROPS, "agent_drops", MW_SIGNAL_PIPELINE, "per second",                               \
+    XX(AGENT_DROPS, "agent_drops", MW_SIGNAL_PIPELINE | MW_SIGNAL_WALL, "per second",                               \
        "events an agent dropped (full queue, full spool, malformed)")                              \
-    XX(SPOOL_USE, "spool_use", MW_SIGNAL_PIPELINE, "share", "an agent's spool, of its bound")      \
-    XX(CONSUMER_LAG, "consumer_lag", MW_SIGNAL_PIPELINE, "records",                                \
+    XX(SPOOL_USE, "spool_use", MW_SIGNAL_PIPELINE | MW_SIGNAL_WALL, "share", "an agent's spool, of its bound")      \
+    XX(CONSUMER_LAG, "consumer_lag", MW_SIGNAL_PIPELINE | MW_SIGNAL_WALL, "records",                                \
        "records of a partition not yet consumed")                                                  \
     XX(ABSENCE, "absence", MW_SIGNAL_MODEL | MW_SIGNAL_WALL, "seconds",                            \
        "wall-clock time since the model last sent data")
@@ -172,10 +178,14 @@ struct mw_rule {
     struct mw_rule_cond cond;
     enum mw_severity severity;
     int64_t interval_ms; /* the group's: period of wall-clock evaluation */
+    int64_t delay_ms;    /* event time a final window waits before this rule judges it */
     struct mw_labels labels;
     struct mw_template *summary;                                   /* never NULL */
     struct mw_template *description, *runbook_url, *dashboard_url; /* NULL when not given */
 };
+
+/* Different `delay`s a rule set may use (0 counts): each is a cursor per model and width. */
+#define MW_RULES_MAX_DELAYS 8
 
 struct mw_rule_set {
     size_t n;
@@ -211,6 +221,10 @@ bool mw_rule_selects(const struct mw_rule *r, const char *model, const char *ver
  * signal, model, version (when not empty), feature (when not NULL), then the rule's labels.
  * `out` must be empty. 0, MW_EINVAL (a value no label can hold) or MW_ENOMEM.
  */
+/* The label naming what a pipeline signal is about ("agent", "partition"), or NULL (dlq_rate
+ * is about the whole pipeline, and model signals name their model). */
+const char *mw_signal_subject_label(enum mw_signal s);
+
 int mw_rule_alert_labels(const struct mw_rule *r, const char *model, const char *version,
                          const char *feature, struct mw_labels *out);
 

@@ -4,8 +4,11 @@
 #   install-deps.sh          build + run dependencies
 #   install-deps.sh --test   also what the tests use (redis-server, numpy/scipy/sklearn oracles,
 #                            PyYAML (rule files, manifests and dashboards read back),
+#                            jsonschema (API answers checked against the OpenAPI document),
 #                            prometheus: promtool and the server test_prometheus scrapes with,
-#                            valgrind, groff-base (man pages are checked with groff))
+#                            valgrind, groff-base (man pages are checked with groff),
+#                            python3-pip and python3-venv (the Python package is
+#                            pip-installed into venvs), mypy (its type hints are checked))
 set -euo pipefail
 
 packages=(
@@ -16,7 +19,8 @@ packages=(
   redis-server curl python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml prometheus valgrind groff-base)
+  packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml python3-jsonschema prometheus
+    valgrind groff-base python3-pip python3-venv mypy)
 fi
 
 missing=()

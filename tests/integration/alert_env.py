@@ -1,6 +1,6 @@
-"""What the alerting scenarios share: the stand-in receiver (tools/alert_receiver.py) for PagerDuty and
-webhooks, an aggregator configuration with rules, routes and receivers, reference profiles,
-traffic sent in event time through a real agent, and readers of what the receiver got.
+"""What the alerting scenarios share: the stand-in receiver (tools/alert_receiver.py) for
+PagerDuty and webhooks, an aggregator configuration with rules, routes and receivers, reference
+profiles, traffic sent in event time through a real agent, and readers of what the receiver got.
 
 Event times are in the past and advance window by window (loadgen --in-order), so the model's
 watermark makes each window final as the next one arrives: the evaluator runs in event time, and
@@ -11,17 +11,17 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
 import numpy as np
 from drift_oracle import numeric_profile, profile_document
-from harness import TestFailure, http_get, http_put_json, wait_for
+from harness import TestFailure, api_data, http_put_json, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
 RECEIVER = os.path.join(SOURCE, "tools", "alert_receiver.py")
 sys.path.insert(0, os.path.dirname(RECEIVER))
 import alert_receiver  # noqa: E402
+
 ROUTING_KEY = "0123456789abcdef0123456789ABCDEF"
 TOKEN = "silence-writer-token-42"
 RUNBOOKS = "https://runbooks.example/modelwatch"
@@ -103,14 +103,17 @@ alerting:
 {token_line}{extra}"""
 
 
-def push_profiles(agg_port, model, versions, seed=7):
-    """Reference profiles of f0..f9 as loadgen draws them (uniform on [k, 100 + k])."""
+def push_profiles(agg_port, model, versions, seed=7, token=TOKEN):
+    """Reference profiles of f0..f9 as loadgen draws them (uniform on [k, 100 + k]), pushed
+    with the API token (aggregator_config writes it unless token=False; an aggregator without
+    one ignores it)."""
     rng = np.random.default_rng(seed)
     for version in versions:
         features = {name: numeric_profile(rng.uniform(0, 100, 20000) + k)
                     for k, name in enumerate(NUMERIC)}
         doc = profile_document(model, version, features, 20000)
-        if http_put_json(agg_port, f"/api/v1/models/{model}/profiles/{version}", doc) != 200:
+        if http_put_json(agg_port, f"/api/v1/models/{model}/profiles/{version}", doc,
+                         token=token) != 200:
             raise TestFailure(f"profile {model}/{version} not stored")
 
 
@@ -133,24 +136,9 @@ def base_time(hours_ago=6):
 
 
 def alerts(port, state="all"):
-    status, body = http_get(port, f"/api/v1/alerts?state={state}")
-    if status != 200:
-        raise TestFailure(f"/api/v1/alerts answered {status}: {body}")
-    return json.loads(body)["alerts"]
+    return api_data(port, f"/api/v1/alerts?state={state}")["alerts"]
 
 
 def firing(port, alertname):
     return [a for a in alerts(port, "firing") if a["labels"].get("alertname") == alertname]
 
-
-def post_json(port, path, doc, token=None, method="POST"):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=json.dumps(doc).encode() if doc is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")

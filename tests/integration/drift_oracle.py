@@ -93,7 +93,7 @@ def expected_numeric(ref_values, entry, cur_values, weights=None):
             "wasserstein_normed": wd / entry["std"] if entry["std"] > 0 else None,
             "below_range_rate": below, "above_range_rate": above,
             "out_of_range_rate": below + above,
-            "count": float(w.sum()), "observed": len(cur)}
+            "weighted_count": float(w.sum()), "observed": len(cur)}
 
 
 def ks_p_value(d, n_ref, n_cur):
@@ -114,7 +114,7 @@ def expected_categorical(entry, values, weights=None):
     cur_share = counts / counts.sum()
     out = {"psi": psi(ref, cur_share),
            "js_distance": float(distance.jensenshannon(ref, cur_share, base=2)),
-           "unseen_share": float(cur_share[-1]), "count": float(counts.sum()),
+           "unseen_share": float(cur_share[-1]), "weighted_count": float(counts.sum()),
            "observed": len(values)}
     if ref[-1] == 0 and observed[-1] > 0:
         out["chi2_p_value"], out["chi2_statistic"] = 0.0, "inf"

@@ -318,19 +318,56 @@ def http_get(port, path, timeout=10):
         return e.code, e.read().decode()
 
 
-def api_data(port, path, timeout=10):
-    """GET an API path and return its parsed document; raises TestFailure unless it answers 200."""
-    status, body = http_get(port, path, timeout)
-    if status != 200:
-        raise TestFailure(f"GET {path} answered {status}: {body[:200]}")
-    return json.loads(body)
-
-
-def http_put_json(port, path, doc, timeout=10):
-    """PUT `doc` as JSON; the response status (raises on an HTTP error status)."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
-                                 data=json.dumps(doc).encode(),
+def api_request(port, path, method="GET", doc=None, token=None, timeout=10):
+    """One API request (`doc` sent as JSON, `token` as a bearer token); returns the HTTP status
+    and the parsed envelope, checked for its shape: {"status": "success", "data": ...} with 200,
+    {"status": "error", "errorType": ..., "error": ...} otherwise."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(doc).encode() if doc is not None else None,
                                  headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        raise TestFailure(f"{method} {path} answered {status} without JSON: {body[:200]!r}")
+    want = {"status", "data"} if status == 200 else {"status", "errorType", "error"}
+    if not isinstance(envelope, dict) or set(envelope) != want or \
+            envelope["status"] != ("success" if status == 200 else "error"):
+        raise TestFailure(f"{method} {path} answered {status} outside the envelope: {body[:200]!r}")
+    return status, envelope
+
+
+def api_data(port, path, method="GET", doc=None, token=None, timeout=10):
+    """The data of an API answer; raises TestFailure unless it answers 200 with status success."""
+    status, envelope = api_request(port, path, method, doc, token, timeout)
+    if status != 200:
+        raise TestFailure(f"{method} {path} answered {status}: {envelope}")
+    return envelope["data"]
+
+
+def api_error(port, path, method="GET", doc=None, token=None, timeout=10):
+    """(HTTP status, errorType, error) of an API answer that must be an error."""
+    status, envelope = api_request(port, path, method, doc, token, timeout)
+    if status == 200:
+        raise TestFailure(f"{method} {path} answered 200, not an error: {envelope}")
+    return status, envelope["errorType"], envelope["error"]
+
+
+def http_put_json(port, path, doc, timeout=10, token=None):
+    """PUT `doc` as JSON, with `token` as the bearer token when given (an aggregator with
+    alerting.api_token_file wants it on every write); the response status (raises on an HTTP
+    error status)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT",
+                                 data=json.dumps(doc).encode(), headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status
 

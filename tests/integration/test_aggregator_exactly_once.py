@@ -13,16 +13,14 @@ import shutil
 import signal
 import time
 
-from harness import http_get, metrics, run, wait_for
-import json
+from harness import api_data, metrics, run, wait_for
 
 EVENTS = 100_000
 
 
 def window_counts(port, start_ms):
-    status, body = http_get(port, f"/api/v1/models/churn/windows?from={start_ms}"
-                                  f"&to={start_ms + 600_000}")
-    return {w["start_ms"]: w["count"] for w in json.loads(body)["windows"]}
+    doc = api_data(port, f"/api/v1/models/churn/windows?from={start_ms}&to={start_ms + 600_000}")
+    return {w["start_ms"]: w["count"] for w in doc["windows"]}
 
 
 def main(tap, cluster):

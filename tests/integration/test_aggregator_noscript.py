@@ -2,10 +2,9 @@
 """Redis forgets the apply script mid-stream (SCRIPT FLUSH, as after a restart without it):
 the aggregator's EVALSHA gets NOSCRIPT, it loads apply.lua again and resends the same
 command, and every event and every label is still counted exactly once."""
-import json
 import time
 
-from harness import http_get, run, wait_for
+from harness import api_data, run, wait_for
 from resp import Redis
 
 EVENTS = 30_000
@@ -33,9 +32,8 @@ def main(tap, cluster):
     expected = {w["start_ms"]: w["count"] for w in sent["windows"]}
 
     def windows():
-        status, body = http_get(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
-                                               f"&to={start_ms + 600_000}")
-        return json.loads(body)["windows"] if status == 200 else []
+        return api_data(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
+                                       f"&to={start_ms + 600_000}")["windows"]
 
     def counts():
         return {w["start_ms"]: w["count"] for w in windows() if w["count"]}

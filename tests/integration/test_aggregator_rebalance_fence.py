@@ -13,12 +13,11 @@ went backwards: a fresh member of the group consumed B's batches again. Now A fe
 a revoked partition: it neither commits nor applies for a partition it no longer holds, and a
 fresh member finds nothing left to consume. Counts stay exact throughout.
 """
-import json
 import socket
 import threading
 import time
 
-from harness import free_port, http_get, metrics, run, wait_for
+from harness import api_data, free_port, http_get, metrics, run, wait_for
 
 PARTITION = 3
 PER_BATCH = 100
@@ -122,8 +121,8 @@ def main(tap, cluster):
     tap.check(m["modelwatch_aggregator_records_consumed_total"] == 0,
               "a fresh member finds the committed offsets at the end (they never went back)",
               f"it consumed {m['modelwatch_aggregator_records_consumed_total']} records again")
-    status, body = http_get(c.http_port, f"/api/v1/models/m/windows?from={t}&to={t + 60_000}")
-    total = sum(w["count"] for w in json.loads(body)["windows"]) if status == 200 else -1
+    doc = api_data(c.http_port, f"/api/v1/models/m/windows?from={t}&to={t + 60_000}")
+    total = sum(w["count"] for w in doc["windows"])
     tap.check(total == 16 * PER_BATCH, "the window counts every prediction sent exactly once",
               f"{total} vs {16 * PER_BATCH}")
     tap.check(cluster.stop(c) == 0, "C exits 0")

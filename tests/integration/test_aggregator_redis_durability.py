@@ -11,11 +11,10 @@ log names appendonly; an evicting maxmemory-policy is named too.
 (3) With redis.durability: refuse, nothing is applied to that Redis (and /readyz fails) until it
 is made durable (CONFIG SET appendonly yes): then the 1,000 events waiting are counted exactly.
 """
-import json
 import signal
 import time
 
-from harness import TestFailure, free_port, http_get, metrics, run, wait_for
+from harness import TestFailure, api_data, free_port, http_get, metrics, run, wait_for
 from resp import Redis
 
 
@@ -41,11 +40,9 @@ redis:
 
 
 def counted(port, model, start_ms):
-    status, body = http_get(port, f"/api/v1/models/{model}/windows?resolution=3600"
-                                  f"&from={start_ms - 7200_000}&to={start_ms + 7200_000}")
-    if status != 200:
-        return None
-    return sum(w["count"] for w in json.loads(body)["windows"])
+    doc = api_data(port, f"/api/v1/models/{model}/windows?resolution=3600"
+                         f"&from={start_ms - 7200_000}&to={start_ms + 7200_000}")
+    return sum(w["count"] for w in doc["windows"])
 
 
 def main(tap, cluster):

@@ -2,11 +2,10 @@
 """Redis restarted mid-stream: the aggregator pauses, retries and resumes; nothing is lost and
 nothing counted twice. Redis runs with an append-only file fsynced on every write, as a
 production Redis holding modelwatch's state would."""
-import json
 import signal
 import time
 
-from harness import http_get, metrics, run, wait_for
+from harness import api_data, http_get, metrics, run, wait_for
 
 EVENTS = 60_000
 
@@ -31,10 +30,9 @@ def main(tap, cluster):
     expected = {w["start_ms"]: w["count"] for w in sent["windows"]}
 
     def counts():
-        status, body = http_get(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
-                                               f"&to={start_ms + 600_000}")
-        return {w["start_ms"]: w["count"] for w in json.loads(body)["windows"]} \
-            if status == 200 else None
+        doc = api_data(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
+                                      f"&to={start_ms + 600_000}")
+        return {w["start_ms"]: w["count"] for w in doc["windows"]}
     wait_for(lambda: counts() == expected, 120, "the windows to reach the events sent")
     time.sleep(2)
     tap.check(counts() == expected and sum(expected.values()) == EVENTS,

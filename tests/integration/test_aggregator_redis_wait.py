@@ -9,11 +9,10 @@ A real primary and replica (two redis-server processes, `replicaof`). With wait_
 3. the replica returns: every batch is committed and counted exactly once.
 Before, nothing waited for replicas: a failover could lose writes whose offsets were committed.
 """
-import json
 import shutil
 import time
 
-from harness import free_port, http_get, metrics, run, wait_for
+from harness import api_data, free_port, http_get, metrics, run, wait_for
 from resp import Redis
 
 PER_BATCH = 100
@@ -113,8 +112,8 @@ def main(tap, cluster):
               "every prediction counted once across A and B",
               f"{m['modelwatch_aggregator_predictions_total']} + "
               f"{mb['modelwatch_aggregator_predictions_total']}")
-    status, body = http_get(b.http_port, f"/api/v1/models/m/windows?from={t}&to={t + 60_000}")
-    total = sum(w["count"] for w in json.loads(body)["windows"]) if status == 200 else -1
+    doc = api_data(b.http_port, f"/api/v1/models/m/windows?from={t}&to={t + 60_000}")
+    total = sum(w["count"] for w in doc["windows"])
     tap.check(total == 10 * PER_BATCH, "the window counts every prediction once",
               f"{total} vs {10 * PER_BATCH}")
     with Redis(replica_port) as r:

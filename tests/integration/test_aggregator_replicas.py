@@ -1,19 +1,17 @@
 #!/usr/bin/env python3
 """Two aggregator replicas in one consumer group on a 4-partition topic produce the same
 windows as one: exactly the counts sent, with both replicas doing part of the work."""
-import json
 import time
 
-from harness import http_get, metrics, run, wait_for
+from harness import api_data, metrics, run, wait_for
 
 AGENTS = 6
 EVENTS = 5_000
 
 
 def windows(port, model, start_ms):
-    status, body = http_get(port, f"/api/v1/models/{model}/windows?from={start_ms}"
-                                  f"&to={start_ms + 600_000}")
-    return {(w["version"], w["start_ms"]): w["count"] for w in json.loads(body)["windows"]}
+    doc = api_data(port, f"/api/v1/models/{model}/windows?from={start_ms}&to={start_ms + 600_000}")
+    return {(w["version"], w["start_ms"]): w["count"] for w in doc["windows"]}
 
 
 def main(tap, cluster):

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import alert_env as env
-from harness import run, wait_for
+from harness import api_data, api_error, run, wait_for
 
 PER_WINDOW = 200
 RULES = """groups:
@@ -64,22 +64,23 @@ def main(tap, cluster):
     t0 = env.base_time()
 
     body = {"matchers": ['model="churn"'], "duration": "1h", "created_by": "t", "comment": "c"}
-    status, _ = env.post_json(agg.http_port, "/api/v1/silences", body)
-    tap.check(status == 401, "POST /api/v1/silences without a token: 401")
-    status, _ = env.post_json(agg.http_port, "/api/v1/silences", body, token="nope")
-    tap.check(status == 401, "with a wrong token: 401")
-    status, _ = env.post_json(agg.http_port, "/api/v1/silences/abc", None, method="DELETE")
-    tap.check(status == 401, "DELETE without a token: 401")
+    error = api_error(agg.http_port, "/api/v1/silences", "POST", body)
+    tap.check(error[:2] == (401, "unauthorized"), "POST /api/v1/silences without a token: 401",
+              error)
+    error = api_error(agg.http_port, "/api/v1/silences", "POST", body, token="nope")
+    tap.check(error[:2] == (401, "unauthorized"), "with a wrong token: 401", error)
+    error = api_error(agg.http_port, "/api/v1/silences/abc", "DELETE")
+    tap.check(error[:2] == (401, "unauthorized"), "DELETE without a token: 401", error)
     out = subprocess.run([cluster.binary("tools/modelwatch-ctl"), "--api",
                           f"http://127.0.0.1:{agg.http_port}", "silence", "add",
                           'model="churn"', "--duration", "1h", "--token-file", wrong],
                          capture_output=True, text=True, timeout=30)
     tap.check(out.returncode == 1 and "401" in out.stderr, "ctl with a wrong token fails (401)",
               out.stderr)
-    status, answer = env.post_json(agg.http_port, "/api/v1/silences",
-                                   {"matchers": ['model=~".*"'], "duration": "1h"},
-                                   token=env.TOKEN)
-    tap.check(status == 400, "a silence that would match everything is refused", answer)
+    error = api_error(agg.http_port, "/api/v1/silences", "POST",
+                      {"matchers": ['model=~".*"'], "duration": "1h"}, token=env.TOKEN)
+    tap.check(error[:2] == (400, "bad_data"), "a silence that would match everything is refused",
+              error)
 
     env.send(cluster, agent, ["churn:v1"], t0, 6, PER_WINDOW, seed=1)
     out = ctl(cluster, agg, "silence", "add", 'alertname="LatencyP99High"', 'model="churn"',
@@ -109,10 +110,10 @@ def main(tap, cluster):
     env.send(cluster, agent, ["fraud:v1"], t1, 6, PER_WINDOW, seed=3)
     env.send(cluster, agent, ["fraud:v1"], t1 + 6 * env.MINUTE, 5, PER_WINDOW, SLOW, seed=4)
     wait_for(lambda: pd_of(receiver, "fraud"), 60, "fraud's page")
-    status, answer = env.post_json(agg.http_port, "/api/v1/silences",
-                                   {"matchers": ['model="fraud"'], "duration": "1h",
-                                    "created_by": "bob", "comment": "known"}, token=env.TOKEN)
-    tap.check(status == 200 and answer.get("id"), "POST /api/v1/silences with the token", answer)
+    answer = api_data(agg.http_port, "/api/v1/silences", "POST",
+                      {"matchers": ['model="fraud"'], "duration": "1h", "created_by": "bob",
+                       "comment": "known"}, token=env.TOKEN)
+    tap.check(len(answer["id"]) == 36, "POST /api/v1/silences with the token", answer)
     time.sleep(2)
     env.send(cluster, agent, ["fraud:v1"], t1 + 11 * env.MINUTE, 6, PER_WINDOW, seed=5)
     wait_for(lambda: len(pd_of(receiver, "fraud")) >= 2, 60, "fraud's resolve")
@@ -124,9 +125,9 @@ def main(tap, cluster):
 
     out = ctl(cluster, agg, "silence", "expire", silence_id)
     tap.check(out.returncode == 0, "modelwatch-ctl silence expire", out.stderr)
-    status, body = env.post_json(agg.http_port, f"/api/v1/silences/{silence_id}", None,
-                                 token=env.TOKEN, method="DELETE")
-    tap.check(status == 404, "expiring it again: 404", body)
+    error = api_error(agg.http_port, f"/api/v1/silences/{silence_id}", "DELETE",
+                      token=env.TOKEN)
+    tap.check(error[:2] == (404, "not_found"), "expiring it again: 404", error)
     wait_for(lambda: pd_of(receiver, "churn"), 30, "churn's page once its silence expired")
     out = ctl(cluster, agg, "silence", "list", "--json", token=False)
     states = {s["id"]: s["state"] for s in json.loads(out.stdout)["silences"]}

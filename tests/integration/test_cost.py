@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from harness import http_get, metrics, run, wait_for
+from harness import api_data, metrics, run, wait_for
 
 PRICES = {"cpu_core_hour": 3.6, "memory_gib_hour": 0.36, "pod_hour": 36.0}
 
@@ -46,9 +46,8 @@ def main(tap, cluster):
     wait_for(lambda: metrics(agg.http_port)["modelwatch_aggregator_predictions_total"]
              == sent["sent"], 30, "the aggregator to apply every batch")
     now = int(time.time() * 1000)
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/windows?from={now - 600_000}"
-                                           f"&to={now}")
-    windows = json.loads(body)["windows"]
+    windows = api_data(agg.http_port,
+                       f"/api/v1/models/churn/windows?from={now - 600_000}&to={now}")["windows"]
     cost = {k: sum(w["cost"][k] for w in windows)
             for k in ("cpu_core_seconds", "cpu_core_seconds_billed", "memory_gib_seconds",
                       "memory_gib_seconds_billed", "pod_seconds", "total")}

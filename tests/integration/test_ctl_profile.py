@@ -44,7 +44,7 @@ from collections import Counter
 
 import numpy as np
 
-from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import TestFailure, api_data, metrics, run, wait_for
 
 MISSING = {"", "na", "nan", "null"}
 SAMPLE_CAP = 100_000
@@ -469,8 +469,9 @@ def part1_errors(tap, cluster):
     p = ctl(cluster, "profile", "build", "--model", "m", "--version", "v", "--grid-bins", "5", ok)
     tap.check(p.returncode == 2 and "--grid-bins 5: must be at least --bins (10)" in p.stderr,
               "--grid-bins must be at least --bins", p.stderr)
-    p = ctl(cluster, "--help")
-    tap.check(p.returncode == 0 and "--grid-bins N" in p.stdout, "--help names --grid-bins",
+    p = ctl(cluster, "profile", "build", "--help")
+    tap.check(p.returncode == 0 and "--grid-bins N" in p.stdout,
+              "profile build --help names --grid-bins",
               p.stdout)
 
 
@@ -492,8 +493,9 @@ def part2(tap, cluster):
     agent = cluster.start_agent(extra="models:\n  - name: \"*\"\n    sample_rate: 1.0\n")
 
     p = ctl(cluster, "profile", "show", "churn", api=api)
-    tap.check(p.returncode == 1 and "no profile stored for model churn" in p.stderr,
-              "profile show before any push says so, exit 1", p.stderr)
+    tap.check(p.returncode == 1 and "HTTP 404 not_found: model: unknown (no telemetry applied and "
+              "no profile stored)" in p.stderr,
+              "profile show before any push: the API's 404 for an unknown model, exit 1", p.stderr)
 
     # Reference data: the load generator's traffic, dumped to CSV as it is sent.
     minute = int(time.time() * 1000) // 60000 * 60000
@@ -551,7 +553,7 @@ def part2(tap, cluster):
     with open(bad_path, "w") as f:
         json.dump(bad, f)
     p = ctl(cluster, "profile", "push", bad_path, api=api)
-    tap.check(p.returncode == 1 and re.search(r"HTTP 400: \S", p.stderr),
+    tap.check(p.returncode == 1 and re.search(r"HTTP 400 bad_data: \S", p.stderr),
               "a profile the API refuses: its error message, exit 1", p.stderr)
     with open(bad_path, "w") as f:
         f.write('{"model": "churn"}')
@@ -559,7 +561,8 @@ def part2(tap, cluster):
     tap.check(p.returncode == 1 and "not a profile" in p.stderr,
               "a document that is not a profile is refused before sending", p.stderr)
     p = ctl(cluster, "profile", "show", "churn", "--version", "v9", api=api)
-    tap.check(p.returncode == 1 and "HTTP 404: no profile for this model version" in p.stderr,
+    tap.check(p.returncode == 1 and
+              "HTTP 404 not_found: no profile for this model version" in p.stderr,
               "profile show of a missing version: the API's 404 message", p.stderr)
 
     # Traffic: one window as the reference, one shifted by 20.
@@ -589,21 +592,20 @@ def part2(tap, cluster):
               "12 features: 10 drift, 0 possible, 2 none, 0 insufficient_data, 0 unknown"
               in p.stdout,
               "the drift table names the model, profile and window and sums up", p.stdout)
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
-                                           f"&window={w2}&resolution=60")
-    api_doc = json.loads(body) if status == 200 else {}
+    api_doc = api_data(agg.http_port,
+                       f"/api/v1/models/churn/drift?version=v1&window={w2}&resolution=60")
     pj = ctl(cluster, "drift", "churn", "--version", "v1", "--window", w2, "--json", api=api)
     tap.check(pj.returncode == 0 and json.loads(pj.stdout) == api_doc,
               "drift --json prints the API's document", pj.stderr)
     agree = True
-    for feat in api_doc.get("features", []):
+    for feat in api_doc["features"]:
         row = rows.get(feat["feature"], [])
         psi = feat.get("psi")
         agree &= len(row) == 12 and row[1] == feat["type"] and \
             int(row[2]) == feat["observed"] and \
             (row[4] == "-" if psi is None else abs(float(row[4]) - psi) <= 5e-5)
     tap.check(agree and len(rows) == 12, "the table's observed count, type and PSI are the API's",
-              p.stdout + "\n" + body[:2000])
+              p.stdout + "\n" + json.dumps(api_doc)[:2000])
     p = ctl(cluster, "drift", "churn", "--version", "v1", api=api)
     tap.check(p.returncode == 0 and table_rows(p.stdout) == rows,
               "drift without --window shows the latest window", p.stdout + p.stderr)

@@ -34,7 +34,7 @@ import numpy as np
 
 from drift_oracle import (categorical_profile, close, expected_categorical, expected_numeric,
                           ks_p_value, numeric_profile, profile_document, unit)
-from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import TestFailure, api_data, metrics, run, wait_for
 from harness import http_put_json as put
 
 BUILD_DIR = os.path.abspath(os.environ.get("MW_BUILD_DIR") or
@@ -108,10 +108,7 @@ def send(client, model, window, start_ms):
 
 
 def get_drift(port, model, start_ms):
-    status, body = http_get(port, f"/api/v1/models/{model}/drift?version=v1&window={start_ms}")
-    if status != 200:
-        raise TestFailure(f"drift API for {model} answered {status}: {body}")
-    doc = json.loads(body)
+    doc = api_data(port, f"/api/v1/models/{model}/drift?version=v1&window={start_ms}")
     return doc, {f["feature"]: f for f in doc["features"]}
 
 
@@ -140,9 +137,10 @@ def check_numeric(tap, model, name, got, want, std, observed):
     for stat in ("below_range_rate", "above_range_rate", "out_of_range_rate"):
         tap.check(close(got[stat], want[stat]), f"{model} {name}: {stat} exact",
                   f"got {got[stat]!r} want {want[stat]!r}")
-    tap.check(got["observed"] == observed and close(got["count"], want["count"]),
-              f"{model} {name}: observed {observed}, weighted count {want['count']}",
-              f"observed {got['observed']!r} count {got['count']!r}")
+    tap.check(got["observed"] == observed and
+              close(got["weighted_count"], want["weighted_count"]),
+              f"{model} {name}: observed {observed}, weighted count {want['weighted_count']}",
+              f"observed {got['observed']!r} weighted_count {got['weighted_count']!r}")
 
 
 def check_categorical(tap, model, name, got, want, observed):

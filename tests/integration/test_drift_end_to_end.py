@@ -18,7 +18,7 @@ import time
 import numpy as np
 from drift_oracle import (categorical_profile, close, expected_categorical, expected_numeric,
                           ks_p_value, numeric_profile, profile_document, unit)
-from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import api_data, metrics, run, wait_for
 from harness import http_put_json as put
 
 EVENTS = 6_000
@@ -53,8 +53,8 @@ def main(tap, cluster):
     profile, ref_samples = reference_profile()
     tap.check(put(agg.http_port, "/api/v1/models/churn/profiles/v1", profile) == 200,
               "profile pushed through the API")
-    status, body = http_get(agg.http_port, "/api/v1/models/churn/profiles")
-    tap.check(status == 200 and json.loads(body)["versions"] == ["v1"], "profile listed", body)
+    versions = api_data(agg.http_port, "/api/v1/models/churn/profiles")["versions"]
+    tap.check(versions == ["v1"], "profile listed", versions)
 
     start_ms = (int(time.time() * 1000) // 60000 - 10) * 60000
     dump = os.path.join(cluster.dir, "sent.csv")
@@ -68,10 +68,10 @@ def main(tap, cluster):
         rows = list(csv.DictReader(f))
     kept = [r for r in rows if unit(r["prediction_id"]) < RATE]
     weight = 1.0 / RATE
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
-                                          f"&to={start_ms}")
-    window = json.loads(body)["windows"][0]
-    tap.check(window["count"] == EVENTS, "exact count whatever the sampling", body[:300])
+    window = api_data(agg.http_port,
+                      f"/api/v1/models/churn/windows?from={start_ms}&to={start_ms}")["windows"][0]
+    tap.check(window["count"] == EVENTS, "exact count whatever the sampling",
+              json.dumps(window)[:300])
     tap.check(window["records"] == len(kept), "the agent kept exactly the hash-selected records",
               f"records={window['records']} expected={len(kept)}")
     tap.check(window["weighted_records"] == len(kept) * weight, "weights are 1 / rate")
@@ -93,18 +93,15 @@ def main(tap, cluster):
               f"got {got!r}, expected within [{low!r}, {high!r}]")
     tap.check(window["slo"]["latency_met"] == (got >= 0.99), "latency objective verdict")
 
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/drift?version=v1"
-                                          f"&window={start_ms}")
-    if status != 200:
-        raise TestFailure(f"drift API answered {status}: {body}")
-    drift = {f["feature"]: f for f in json.loads(body)["features"]}
+    drift_doc = api_data(agg.http_port, f"/api/v1/models/churn/drift?version=v1&window={start_ms}")
+    drift = {f["feature"]: f for f in drift_doc["features"]}
     weights = np.full(len(kept), weight)
     for name in NUMERIC:
         values = np.array([float(r[name]) for r in kept])
         f = profile["features"][name]
         want = expected_numeric(ref_samples[name], f, values, weights)
         got = drift[name]
-        for stat in ("psi", "js_distance", "out_of_range_rate", "count"):
+        for stat in ("psi", "js_distance", "out_of_range_rate", "weighted_count"):
             tap.check(close(got[stat], want[stat], rel=0.01, abs_=1e-9),
                       f"{name} {stat} matches scipy on the raw values",
                       f"got {got[stat]!r} want {want[stat]!r}")
@@ -122,7 +119,7 @@ def main(tap, cluster):
     want = expected_categorical(profile["features"]["country"], [r["country"] for r in kept],
                                 weights)
     got = drift["country"]
-    for stat in ("psi", "js_distance", "unseen_share", "count"):
+    for stat in ("psi", "js_distance", "unseen_share", "weighted_count"):
         tap.check(close(got[stat], want[stat]), f"country {stat} equals the oracle",
                   f"got {got[stat]!r} want {want[stat]!r}")
     tap.check(got["chi2_p_value"] == 0.0 and got["chi2_statistic"] == "inf",
@@ -133,7 +130,7 @@ def main(tap, cluster):
               "a feature's own thresholds override the global ones", json.dumps(drift["f1"]))
     tap.check(all(drift[n]["verdict"] == "drift" for n in NUMERIC if n != "f1") and
               drift["country"]["verdict"] == "drift" and
-              json.loads(body)["verdict"] == "drift",
+              drift_doc["verdict"] == "drift",
               "verdicts: every shifted feature and the model have drifted",
               json.dumps({n: drift[n]["verdict"] for n in drift}))
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 
-from harness import TestFailure, http_get, metrics, run, wait_for
+from harness import api_data, api_error, http_get, metrics, run, wait_for
 
 EVENTS = 10000
 WINDOW_MS = 60000
@@ -24,11 +24,8 @@ def expected_windows(sent):
 
 
 def api_windows(port, model, resolution, start_ms):
-    status, body = http_get(port, f"/api/v1/models/{model}/windows?resolution={resolution}"
-                                  f"&from={start_ms - 3600_000}&to={start_ms + 3600_000}")
-    if status != 200:
-        raise TestFailure(f"windows API answered {status}: {body}")
-    return json.loads(body)
+    return api_data(port, f"/api/v1/models/{model}/windows?resolution={resolution}"
+                          f"&from={start_ms - 3600_000}&to={start_ms + 3600_000}")
 
 
 def main(tap, cluster):
@@ -52,9 +49,9 @@ def main(tap, cluster):
     tap.check(m["modelwatch_aggregator_predictions_total"] == EVENTS,
               "aggregator counted exactly the events sent")
 
-    status, body = http_get(agg.http_port, "/api/v1/models")
-    tap.check(status == 200 and json.loads(body) == {"models": ["churn", "fraud"]},
-              "GET /api/v1/models lists both models", body)
+    models = api_data(agg.http_port, "/api/v1/models")
+    tap.check(models == {"models": ["churn", "fraud"]}, "GET /api/v1/models lists both models",
+              models)
 
     want = expected_windows(sent)
     for model, windows in sorted(want.items()):
@@ -84,25 +81,23 @@ def main(tap, cluster):
     count = sum(w["count"] for w in doc["windows"])
     tap.check(all(w["slo"]["availability"] == 1 - w["errors"] / w["count"]
                   for w in doc["windows"]), "per-window availability = 1 - error rate")
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms + 180_000}")
-    slo = json.loads(body)
-    tap.check(status == 200 and all(abs(slo["error_ratio"][k] - errors / count) < 1e-12
-                                    for k in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
-              "error ratio over every lookback", body)
-    rates = {(p["long"], p["short"]): p for p in slo.get("burn_rates", [])}
+    slo = api_data(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms + 180_000}")
+    tap.check(all(abs(slo["error_rate"][k] - errors / count) < 1e-12
+                  for k in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
+              "error rate over every lookback", json.dumps(slo))
+    rates = {(p["long"], p["short"]): p for p in slo["burn_rates"]}
     want = errors / count / (1 - 0.999)
     tap.check(set(rates) == {("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")} and
               all(abs(p["long_burn_rate"] - want) < 1e-9 and p["burning"] for p in rates.values()),
-              "burn rates = error ratio / (1 - objective), all four pairs burning at 5 % errors",
-              body)
-    status, body = http_get(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms - 600_000}")
-    tap.check(status == 200 and json.loads(body)["error_ratio"]["5m"] is None,
-              "no data before the traffic: no error ratio")
+              "burn rates = error rate / (1 - objective), all four pairs burning at 5 % errors",
+              json.dumps(slo))
+    slo = api_data(agg.http_port, f"/api/v1/models/churn/slo?at={start_ms - 600_000}")
+    tap.check(slo["error_rate"]["5m"] is None, "no data before the traffic: no error rate")
 
-    status, _ = http_get(agg.http_port, "/api/v1/models/no%20such/windows")
-    tap.check(status == 400, "a bad model name is refused with 400")
-    status, _ = http_get(agg.http_port, "/api/v1/models/churn/windows?resolution=7")
-    tap.check(status == 400, "an unknown resolution is refused with 400")
+    error = api_error(agg.http_port, "/api/v1/models/no%20such/windows")
+    tap.check(error[:2] == (400, "bad_data"), "a bad model name is refused with 400", error)
+    error = api_error(agg.http_port, "/api/v1/models/churn/windows?resolution=7")
+    tap.check(error[:2] == (400, "bad_data"), "an unknown resolution is refused with 400", error)
 
     promtool = shutil.which("promtool")
     for name, port in (("agent", agent.http_port), ("aggregator", agg.http_port)):

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from harness import TestFailure, http_get, run, wait_for
+from harness import TestFailure, api_data, run, wait_for
 
 BUILD_DIR = os.path.abspath(os.environ.get("MW_BUILD_DIR") or
                             (sys.argv[1] if len(sys.argv) > 1 else "build"))
@@ -76,9 +76,8 @@ def main(tap, cluster):
             pairs.append((predicted, int(label)))
 
     def window(model):
-        status, body = http_get(agg.http_port, f"/api/v1/models/{model}/windows?from={start_ms}"
-                                               f"&to={start_ms}")
-        ws = json.loads(body)["windows"] if status == 200 else []
+        ws = api_data(agg.http_port,
+                      f"/api/v1/models/{model}/windows?from={start_ms}&to={start_ms}")["windows"]
         ws = [w for w in ws if w["version"] == "v1"]
         return ws[0] if ws else None
     wait_for(lambda: (window("churn") or {}).get("performance", {}).get("labels", {})

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import TestFailure, run, wait_for
+from harness import TestFailure, api_data, api_request, run, wait_for
 
 EVENTS = 2000
 VERSION = b"v\xff1"
@@ -27,14 +27,6 @@ def get(port, path):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
-
-
-def strict_json(body):
-    """The document, or None when the body is not valid UTF-8 JSON."""
-    try:
-        return json.loads(body.decode("utf-8", errors="strict"))
-    except (UnicodeDecodeError, ValueError):
-        return None
 
 
 def main(tap, cluster):
@@ -53,11 +45,10 @@ def main(tap, cluster):
     path = (f"/api/v1/models/churn/windows?resolution=60&from={start_ms - 3600_000}"
             f"&to={start_ms + 3600_000}")
 
+    # api_request decodes strictly: bytes that are not UTF-8 fail it.
     def windows():
-        status, body = get(port, path)
-        doc = strict_json(body) if status == 200 else None
-        return doc["windows"] if doc else None
-    wait_for(lambda: sum(w["count"] for w in windows() or []) == EVENTS, 60,
+        return api_data(port, path)["windows"]
+    wait_for(lambda: sum(w["count"] for w in windows()) == EVENTS, 60,
              "the windows to count every event")
     ws = windows()
     tap.check(len(ws) == 2 and all(w.get("version") == SHOWN for w in ws)
@@ -65,14 +56,12 @@ def main(tap, cluster):
               f"the windows API is valid JSON, counts {EVENTS} and shows the version",
               json.dumps(ws)[:500])
 
-    status, body = get(port, "/api/v1/models/churn/slo?version=v%FF1")
-    doc = strict_json(body)
-    tap.check(status == 200 and doc is not None and doc.get("version") == SHOWN,
-              "the SLO API answers valid JSON for that version", f"{status} {body[:300]!r}")
+    slo = api_data(port, "/api/v1/models/churn/slo?version=v%FF1")
+    tap.check(slo["version"] == SHOWN, "the SLO API answers valid JSON for that version", slo)
 
-    status, body = get(port, "/api/v1/models/churn/drift")
-    tap.check(status in (200, 404) and strict_json(body) is not None,
-              "the drift API answers valid JSON (no profile: 404)", f"{status} {body[:300]!r}")
+    status, envelope = api_request(port, "/api/v1/models/churn/drift")
+    tap.check(status in (200, 404), "the drift API answers valid JSON (no profile: 404)",
+              f"{status} {envelope}")
 
     def requests_series():
         status, body = get(port, "/metrics")

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
-from harness import http_get, run, wait_for
+from harness import api_data, run, wait_for
 from drift_oracle import unit
 
 EVENTS = 8_000
@@ -48,9 +48,8 @@ def main(tap, cluster):
     score = np.array([float(r["prediction"]) for r in pairs])
 
     def window():
-        status, body = http_get(agg.http_port, f"/api/v1/models/churn/windows?from={start_ms}"
-                                               f"&to={start_ms}")
-        ws = json.loads(body)["windows"] if status == 200 else []
+        ws = api_data(agg.http_port,
+                      f"/api/v1/models/churn/windows?from={start_ms}&to={start_ms}")["windows"]
         return ws[0] if ws else None
     wait_for(lambda: (window() or {}).get("performance", {}).get("labels", {}).get("labelled")
              == len(pairs), 60, "every kept label to join its prediction")

@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """The Python binding of libmodelwatch, against real processes.
 
-1. With no agent listening, capture and feedback return False at once and are counted.
+1. With no agent listening, capture and feedback return at once: buffered (True) until the
+   buffer is full, then refused (False) and counted; close() counts what it could not hand
+   over; wait_ready() and flush() say the agent is not there. The options reach the library.
 2. Invalid arguments raise ValueError and reach nothing.
 3. Every field passed from Python arrives on the wire as given: a nanomsg PULL socket (ctypes
    over libnanomsg) receives what the binding sends and the protobuf is decoded here, which
    checks the ctypes mirror of struct mw_event / mw_feature field by field.
-4. With devkafka and an agent: 1,000 events and 100 feedbacks from Python are accepted exactly.
-5. example_server.py, run as a model server, captures each /predict exactly once.
+4. With devkafka and an agent: a new client's first 1,000 events and 100 feedbacks, captured
+   right after Client() without waiting or retrying, are all accepted, exactly. (They used to
+   be refused until the connection formed: about 36 of the first 1,100 were lost.)
+5. A child process that inherits a client gets ForkedError from every call, never a hang, and
+   the parent's client still works.
+6. example_server.py, run as a model server, captures each /predict exactly once.
 """
 import ctypes
 import ctypes.util
@@ -103,6 +109,19 @@ def doubles(fields, number):
     return out
 
 
+def client_message(raw, stream_seen):
+    """The one ClientMessage of a ClientBatch of one: libmodelwatch numbers all it sends, its
+    first entry (field 15) being a ClientMessage whose body is a ClientStream (field 3). Records
+    the stream's (client id, messages before, events before)."""
+    batch = decode(raw)
+    entries = [decode(value) for _, value in batch.get(15, [])]
+    if set(batch) != {15} or len(entries) != 2 or set(entries[0]) != {3}:
+        raise TestFailure(f"expected a ClientStream and one message, got {batch}")
+    stream = decode(one(entries[0], 3))
+    stream_seen.append((one(stream, 1), one(stream, 2), one(stream, 3)))
+    return entries[1]
+
+
 class PullSocket:
     """A nanomsg PULL socket over ctypes: what the agent's intake is, minus the agent."""
     AF_SP, NN_PULL, NN_SOL_SOCKET, NN_RCVTIMEO = 1, 81, 0, 5
@@ -139,20 +158,52 @@ def check_without_agent(tap, modelwatch, cluster):
         started = time.monotonic()
         ok = mw.capture("churn", "req-1", features={"age": 42})
         elapsed_s = time.monotonic() - started
-        tap.check(ok is False, "without an agent, capture returns False")
+        tap.check(ok is True, "without an agent, capture is buffered for it (True)")
         tap.check(elapsed_s < 0.1, "... at once", f"took {elapsed_s * 1000:.1f} ms")
-        tap.check(mw.dropped == 1 and mw.sent == 0, "... and dropped counts it",
-                  f"dropped={mw.dropped} sent={mw.sent}")
         started = time.monotonic()
         results = [mw.capture("churn", f"req-{i}") for i in range(1000)]
         results.append(mw.feedback("churn", "req-1", "yes"))
         results.append(mw.feedback("churn", "req-1", 2.5))
         elapsed_s = time.monotonic() - started
-        tap.check(not any(results) and mw.dropped == 1003 and mw.sent == 0,
-                  "1,000 captures and 2 feedbacks without an agent: all dropped and counted",
+        tap.check(all(results) and mw.dropped == 0 and mw.sent == 1003,
+                  "1,000 captures and 2 feedbacks without an agent: all buffered",
                   f"dropped={mw.dropped} sent={mw.sent}")
         tap.check(elapsed_s < 2.0, "... without blocking", f"took {elapsed_s:.3f} s")
-    tap.check(mw.closed and mw.dropped == 1003, "counters survive close()")
+        started = time.monotonic()
+        ready, flushed = mw.wait_ready(0.2), mw.flush(0.2)
+        elapsed_s = time.monotonic() - started
+        tap.check(ready is False and flushed is False and 0.35 < elapsed_s < 2.0,
+                  "wait_ready() and flush() wait their timeout and say False",
+                  f"ready={ready} flushed={flushed} took {elapsed_s:.3f} s")
+    tap.check(mw.closed and mw.sent == 1003 and mw.dropped == 1003,
+              "close() without an agent counts every buffered message dropped, and the "
+              "counters survive it", f"sent={mw.sent} dropped={mw.dropped}")
+
+    # The smallest buffer (buffer_bytes is rounded up to 256 KiB) fills: then refused, counted.
+    with modelwatch.Client(f"ipc://{cluster.dir}/nobody-listens.sock", buffer_bytes=1,
+                           close_timeout_ms=100, flush_interval_us=500) as mw:
+        results = [mw.capture("churn", f"req-{i}", features={"f": float(i)})
+                   for i in range(10000)]
+        accepted = sum(results)
+        refused = len(results) - accepted
+        # 256 KiB holds 2,048 to 8,192 records of 32 to 128 bytes (header included); the
+        # default 4 MiB would have held all 10,000.
+        tap.check(2048 <= accepted <= 8192 and results[:accepted] == [True] * accepted and
+                  mw.dropped == refused and mw.sent == accepted,
+                  "with buffer_bytes=1 (256 KiB) the buffer fills, then captures return False "
+                  "and are counted", f"accepted={accepted} refused={refused} "
+                  f"sent={mw.sent} dropped={mw.dropped}")
+    tap.check(mw.dropped == 10000, "... and close() counts the buffered ones too",
+              f"dropped={mw.dropped}")
+    bad = []
+    for options in [{"buffer_bytes": -1}, {"close_timeout_ms": 1 << 32},
+                    {"flush_interval_us": 1.5}, {"batch_bytes": "16k"}]:
+        try:
+            modelwatch.Client(f"ipc://{cluster.dir}/x.sock", **options).close()
+            bad.append(options)
+        except ValueError:
+            pass
+    tap.check(not bad, "options out of range raise ValueError", f"accepted: {bad}")
 
 
 def check_invalid_arguments(tap, modelwatch, cluster):
@@ -209,8 +260,8 @@ def check_invalid_arguments(tap, modelwatch, cluster):
         tap.check(mw.sent == 0 and mw.dropped == 0,
                   "refused arguments reach nothing (neither sent nor dropped)",
                   f"sent={mw.sent} dropped={mw.dropped}")
-        tap.check(mw.capture("m", "p", features={"n": 1, "s": "x", "gone": None}) is False,
-                  "the client still works after refusing arguments")
+        tap.check(mw.capture("m", "p", features={"n": 1, "s": "x", "gone": None}) is True,
+                  "the client still works after refusing arguments (buffers the event)")
     closed = []
     for name, call in [("capture on a closed client", lambda: mw.capture("m", "p")),
                        ("feedback on a closed client", lambda: mw.feedback("m", "p", "x"))]:
@@ -245,18 +296,24 @@ def check_wire(tap, modelwatch, cluster):
                 features={"amount": 12.5, "count": 3, "country": "fr", "device": None},
                 predicted_class="legit", score=0.25, scores={"legit": 0.25, "fraud": 0.75},
                 value=-2.5, input_tokens=11, output_tokens=1 << 40), "capture to the PULL socket")
-            ev_msg = decode(pull.recv())
+            streams = []
+            ev_msg = client_message(pull.recv(), streams)
             send_retrying(lambda: mw.feedback("fraud", "req-äé", "fraud", version="v7"),
                           "feedback")
-            fb_class = decode(pull.recv())
+            fb_class = client_message(pull.recv(), streams)
             send_retrying(lambda: mw.feedback("fraud", "req-2", 3), "feedback value")
-            fb_value = decode(pull.recv())
+            fb_value = client_message(pull.recv(), streams)
             send_retrying(lambda: mw.capture("fraud", "req-3", scores=[0.5, 0.5]),
                           "capture with a score list")
-            list_msg = decode(pull.recv())
+            list_msg = client_message(pull.recv(), streams)
     finally:
         pull.close()
 
+    ids = {s[0] for s in streams}
+    tap.check(len(ids) == 1 and len(next(iter(ids))) == 8 and
+              [(s[1], s[2]) for s in streams] == [(0, 0), (1, 1), (2, 1), (3, 1)],
+              "each message is numbered: one client id, messages and events sent before it",
+              str(streams))
     ev = decode(one(ev_msg, 1))
     got = {
         "model": one(ev, 1, "str"), "version": one(ev, 2, "str"),
@@ -312,22 +369,26 @@ def wait_for_counts(agent, events, feedbacks, what):
 
 
 def check_agent(tap, modelwatch, cluster, agent):
-    with modelwatch.Client(agent.endpoint) as mw:
+    refused = []
+    with modelwatch.Client(agent.endpoint) as mw:  # captures at once: no wait, no retry
         for i in range(EVENTS):
             error = i % 10 == 0
-            send_retrying(lambda: mw.capture(
+            accepted = mw.capture(
                 "churn", f"req-{i}", version="v3", latency_us=500 + i,
                 status="error" if error else "ok", error_code="timeout" if error else None,
                 features={"age": 20 + i % 50, "plan": ("free", "pro")[i % 2],
                           "tenure": None if i % 7 == 0 else i / 10},
                 predicted_class=("stay", "churn")[i % 2], score=(i % 100) / 100,
-                input_tokens=i % 5), f"event {i}")
+                input_tokens=i % 5)
+            if not accepted:
+                refused.append(f"event {i}")
         for i in range(FEEDBACKS):
             label = ("stay", "churn")[i % 2] if i % 2 == 0 else float(i)
-            send_retrying(lambda: mw.feedback("churn", f"req-{i}", label, version="v3"),
-                          f"feedback {i}")
-        tap.check(mw.sent == EVENTS + FEEDBACKS, "the client handed over 1,100 messages",
-                  f"sent={mw.sent} dropped={mw.dropped}")
+            if not mw.feedback("churn", f"req-{i}", label, version="v3"):
+                refused.append(f"feedback {i}")
+        tap.check(not refused and mw.sent == EVENTS + FEEDBACKS and mw.dropped == 0,
+                  "a new client accepts its first 1,100 messages at once, none refused",
+                  f"sent={mw.sent} dropped={mw.dropped} refused={refused[:5]}...")
         events, feedbacks, m = wait_for_counts(agent, EVENTS, FEEDBACKS,
                                                "the agent to accept 1,000 events and 100 labels")
     tap.check(events == EVENTS, f"the agent accepted exactly {EVENTS} events", f"{events}")
@@ -336,6 +397,46 @@ def check_agent(tap, modelwatch, cluster, agent):
     dropped = {k: v for k, v in m.items()
                if k.startswith("modelwatch_agent_messages_dropped_total") and v}
     tap.check(not dropped, "the agent dropped nothing as malformed or otherwise", f"{dropped}")
+
+
+def check_fork(tap, modelwatch, cluster, agent):
+    """A child that inherits a client: ForkedError from every call, never a hang."""
+    with modelwatch.Client(agent.endpoint) as mw:
+        tap.check(mw.wait_ready(10), "the parent's client connects")
+        before_events = agent_counts(agent)[0]
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            code = 0
+            for bit, call in enumerate([lambda: mw.capture("churn", "child-1"),
+                                        lambda: mw.feedback("churn", "child-1", "x"),
+                                        lambda: mw.flush(1), lambda: mw.wait_ready(1)]):
+                try:
+                    call()
+                    code |= 1 << bit
+                except modelwatch.ForkedError:
+                    pass
+                except BaseException:
+                    code |= 16
+            mw.close()  # frees the child's copy only
+            os._exit(code)
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.01)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        tap.check(status == 0, "in a forked child every call on the inherited client raises "
+                  "ForkedError, and close() returns", f"wait status {status}")
+        tap.check(mw.capture("churn", "parent-after-fork") and mw.flush(5),
+                  "the parent's client still works after the fork")
+    wait_for_counts(agent, before_events + 1, agent_counts(agent)[1],
+                    "the parent's event after the fork (and none from the child)")
+    tap.check(agent_counts(agent)[0] == before_events + 1,
+              "the agent counted the parent's event only")
 
 
 def post(port, path, doc, raw=None):
@@ -397,6 +498,7 @@ def main(tap, cluster):
     cluster.start_devkafka()
     agent = cluster.start_agent()
     check_agent(tap, modelwatch, cluster, agent)
+    check_fork(tap, modelwatch, cluster, agent)
     check_example_server(tap, cluster, agent)
 
 

@@ -1,7 +1,8 @@
 /* test_client.c — libmodelwatch: never blocks, counts drops, refuses bad arguments, and what it
  * sends decodes to exactly the event captured; coalesced ClientBatches carry every message once,
- * in order, from any number of threads; a lone event goes out without waiting for company; a
- * full buffer refuses and counts; close hands over what is buffered. */
+ * in order, from any number of threads, numbered by their ClientStream; what is captured before
+ * the agent listens waits for it; a lone event goes out without waiting for company; a full
+ * buffer refuses and counts; close hands over what is buffered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,19 +51,45 @@ static struct mw_event sample_event(const struct mw_feature *f, size_t n)
                              .score = 0.75};
 }
 
-static void test_no_agent_returns_at_once_and_counts_drop(void **state)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Without an agent the buffer keeps what is captured, without blocking, until it is full; then
+ * calls are refused and counted, and close counts what it could not hand over. */
+static void test_no_agent_buffers_until_full_then_counts_drops(void **state)
 {
     (void)state;
+    struct mw_client_options opts = {.buffer_bytes = 1}; /* the minimum: 256 KiB */
     mw_client *c = NULL;
-    assert_int_equal(mw_client_open(endpoint, &c), 0);
+    assert_int_equal(mw_client_open_ex(endpoint, &opts, &c), 0);
     struct mw_feature f[] = {MW_NUMERIC("age", 42)};
     struct mw_event ev = sample_event(f, 1);
-    for (int i = 0; i < 1000; i++)
-        assert_int_equal(mw_capture(c, &ev), MW_EAGAIN);
+    long accepted = 0, refused = 0;
+    double started = now_s();
+    for (int i = 0; i < 20000; i++) {
+        int rc = mw_capture(c, &ev);
+        assert_true(rc == 0 || rc == MW_EAGAIN);
+        accepted += rc == 0;
+        refused += rc == MW_EAGAIN;
+    }
+    assert_true(now_s() - started < 2.0);
+    assert_true(accepted > 1000 && refused > 1000); /* ~100 bytes an event in 256 KiB */
     assert_int_equal(mw_feedback(c, "churn", "v3", "req-1", "yes"), MW_EAGAIN);
-    assert_int_equal(mw_client_dropped(c), 1001);
-    assert_int_equal(mw_client_sent(c), 0);
-    mw_client_close(c);
+    assert_int_equal(mw_client_sent(c), (uint64_t)accepted);
+    assert_int_equal(mw_client_dropped(c), (uint64_t)refused + 1);
+    assert_int_equal(mw_client_wait_ready(c, 50), MW_EAGAIN);
+    double closing = now_s();
+    struct mw_client_counts counts;
+    mw_client_close_counted(c, &counts);  /* at once: no agent to wait for */
+    assert_true(now_s() - closing < 0.5); /* the close timeout is 1 s */
+    assert_int_equal(counts.sent, (uint64_t)accepted);
+    assert_int_equal(counts.dropped, (uint64_t)(refused + 1 + accepted));
+    mw_client_close_counted(NULL, &counts);
+    assert_int_equal(counts.sent + counts.dropped, 0);
 }
 
 static void test_bad_arguments_are_refused(void **state)
@@ -125,6 +152,18 @@ static void test_oversized_event_is_refused(void **state)
     mw_client_close(c);
 }
 
+static int unwrap(const uint8_t *p, size_t n, Modelwatch__V1__ClientMessage **out, int max,
+                  Modelwatch__V1__ClientStream *stream);
+
+/* The one ClientMessage of a nanomsg message of n bytes (a ClientBatch of one). */
+static Modelwatch__V1__ClientMessage *unwrap_one(const void *msg, int n)
+{
+    Modelwatch__V1__ClientMessage *out[2] = {NULL, NULL};
+    int k = unwrap(msg, (size_t)n, out, 2, NULL);
+    assert_int_equal(k, 1);
+    return out[0];
+}
+
 /* Receive one message from the PULL socket, waiting up to 5 s. */
 static int receive(int sock, void **msg)
 {
@@ -152,8 +191,7 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     void *msg = NULL;
     int n = receive(pull, &msg);
     assert_true(n > 0);
-    Modelwatch__V1__ClientMessage *cm =
-        modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    Modelwatch__V1__ClientMessage *cm = unwrap_one(msg, n);
     assert_non_null(cm);
     assert_int_equal(cm->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT);
     const Modelwatch__V1__PredictionEvent *pe = cm->event;
@@ -177,7 +215,7 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     assert_int_equal(mw_feedback_value(c, "churn", "v3", "req-1", 3.25), 0);
     n = receive(pull, &msg);
     assert_true(n > 0);
-    cm = modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    cm = unwrap_one(msg, n);
     assert_non_null(cm);
     assert_int_equal(cm->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK);
     assert_string_equal(cm->feedback->prediction_id, "req-1");
@@ -191,7 +229,7 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     assert_int_equal(mw_feedback_ex(c, "churn", "v3", "req-1", "yes", &at), 0);
     n = receive(pull, &msg);
     assert_true(n > 0);
-    cm = modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    cm = unwrap_one(msg, n);
     assert_non_null(cm);
     assert_string_equal(cm->feedback->label_class, "yes");
     assert_int_equal(cm->feedback->event_time_ms, 1700000090123);
@@ -200,7 +238,7 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
     assert_int_equal(mw_feedback_value_ex(c, "churn", "v3", "req-1", 2.0, &at), 0);
     n = receive(pull, &msg);
     assert_true(n > 0);
-    cm = modelwatch__v1__client_message__unpack(NULL, (size_t)n, msg);
+    cm = unwrap_one(msg, n);
     assert_non_null(cm);
     assert_int_equal(cm->feedback->event_time_ms, 1700000090123);
     modelwatch__v1__client_message__free_unpacked(cm, NULL);
@@ -212,32 +250,52 @@ static void test_sent_event_decodes_to_what_was_captured(void **state)
 
 /* --- coalescing ------------------------------------------------------------------------- */
 
-/* Split one nanomsg message into ClientMessages: the entries of a ClientBatch (key 0x7a, field
- * 15), or the message itself. Returns how many were stored in out[] (each to be freed with
- * modelwatch__v1__client_message__free_unpacked), or -1 when one does not decode. */
-static int unwrap(const uint8_t *p, size_t n, Modelwatch__V1__ClientMessage **out, int max)
+static uint64_t read_varint(const uint8_t *p, size_t n, size_t *i)
 {
+    uint64_t v = 0;
+    for (unsigned shift = 0; *i < n; shift += 7) {
+        v |= (uint64_t)(p[*i] & 0x7f) << shift;
+        if (!(p[(*i)++] & 0x80))
+            break;
+    }
+    return v;
+}
+
+/* Split one nanomsg message into ClientMessages: the entries of a ClientBatch (key 0x7a, field
+ * 15), the first one a ClientStream (stored in *stream when given), or the message itself.
+ * Returns how many were stored in out[] (each to be freed with
+ * modelwatch__v1__client_message__free_unpacked), or -1 when one does not decode. */
+static int unwrap(const uint8_t *p, size_t n, Modelwatch__V1__ClientMessage **out, int max,
+                  Modelwatch__V1__ClientStream *stream)
+{
+    if (stream)
+        *stream = (Modelwatch__V1__ClientStream)MODELWATCH__V1__CLIENT_STREAM__INIT;
     if (n == 0 || p[0] != 0x7a) {
         out[0] = modelwatch__v1__client_message__unpack(NULL, n, p);
         return out[0] ? 1 : -1;
     }
     int count = 0;
     for (size_t i = 0; i < n && count < max;) {
+        size_t entry_start = i;
         if (p[i++] != 0x7a)
             return -1;
-        uint64_t len = 0;
-        for (unsigned shift = 0; i < n; shift += 7) {
-            len |= (uint64_t)(p[i] & 0x7f) << shift;
-            if (!(p[i++] & 0x80))
-                break;
-        }
+        uint64_t len = read_varint(p, n, &i);
         if (len > n - i)
             return -1;
-        out[count] = modelwatch__v1__client_message__unpack(NULL, (size_t)len, p + i);
-        if (!out[count])
+        Modelwatch__V1__ClientMessage *m =
+            modelwatch__v1__client_message__unpack(NULL, (size_t)len, p + i);
+        if (!m)
             return -1;
-        count++;
         i += (size_t)len;
+        if (m->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_STREAM) {
+            if (entry_start != 0)
+                return -1; /* only the first entry may be one */
+            if (stream)
+                *stream = *m->stream;
+            modelwatch__v1__client_message__free_unpacked(m, NULL);
+            continue;
+        }
+        out[count++] = m;
     }
     return count;
 }
@@ -247,7 +305,10 @@ struct tally {
     long transport_messages;
     long batches;
     long out_of_order;
-    long next_seq[8]; /* per capturing thread: the prediction ids are "t<thread>-<seq>" */
+    long unnumbered;    /* nanomsg messages without a ClientStream */
+    long stream_gaps;   /* ClientStreams whose messages_before is not the messages so far */
+    uint64_t client_id; /* of the first ClientStream */
+    long next_seq[8];   /* per capturing thread: the prediction ids are "t<thread>-<seq>" */
 };
 
 /* Receive until `want` ClientMessages arrived (or 5 s pass without any), checking that each
@@ -260,10 +321,20 @@ static void receive_all(int pull, long want, struct tally *t)
         int n = receive(pull, &buf);
         if (n < 0)
             break;
-        int k = unwrap(buf, (size_t)n, msgs, (int)(sizeof msgs / sizeof msgs[0]));
+        Modelwatch__V1__ClientStream stream;
+        int k = unwrap(buf, (size_t)n, msgs, (int)(sizeof msgs / sizeof msgs[0]), &stream);
         assert_true(k > 0);
         t->transport_messages++;
         t->batches += k > 1;
+        if (!stream.has_client_id) {
+            t->unnumbered++;
+        } else {
+            if (!t->client_id)
+                t->client_id = stream.client_id;
+            t->stream_gaps += stream.client_id != t->client_id ||
+                              stream.messages_before != (uint64_t)t->messages ||
+                              stream.events_before != (uint64_t)t->messages;
+        }
         for (int i = 0; i < k; i++) {
             assert_int_equal(msgs[i]->body_case, MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT);
             int thread = 0;
@@ -345,6 +416,8 @@ static void test_events_from_many_threads_arrive_once_in_order_and_coalesced(voi
     }
     assert_int_equal(t.messages, (long)THREADS * EVENTS);
     assert_int_equal(t.out_of_order, 0);
+    assert_int_equal(t.unnumbered, 0);
+    assert_int_equal(t.stream_gaps, 0); /* each batch starts where the one before ended */
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(t.next_seq[i], EVENTS);
     /* Coalesced: far fewer nanomsg messages than events. */
@@ -368,15 +441,14 @@ static struct mw_event numbered_event(struct mw_feature *f, char *id, size_t id_
     return ev;
 }
 
+/* Wait for the connection, then capture event t0-0. */
 static void wait_connected(mw_client *c)
 {
     struct mw_feature f[12];
     char id[32];
     struct mw_event ev = numbered_event(f, id, sizeof id, 0);
-    int rc;
-    for (int tries = 0; (rc = mw_capture(c, &ev)) == MW_EAGAIN && tries < 5000; tries++)
-        usleep(1000);
-    assert_int_equal(rc, 0);
+    assert_int_equal(mw_client_wait_ready(c, 5000), 0);
+    assert_int_equal(mw_capture(c, &ev), 0);
 }
 
 static void test_lone_event_is_sent_without_more_traffic_or_flush(void **state)
@@ -390,7 +462,38 @@ static void test_lone_event_is_sent_without_more_traffic_or_flush(void **state)
     receive_all(pull, 1, &t);
     assert_int_equal(t.messages, 1);
     assert_int_equal(t.transport_messages, 1);
-    assert_int_equal(t.batches, 0); /* alone, it travels as a plain ClientMessage */
+    assert_int_equal(t.batches, 0); /* alone: a ClientBatch of one, numbered */
+    assert_int_equal(t.unnumbered, 0);
+    assert_int_equal(t.stream_gaps, 0);
+    mw_client_close(c);
+    nn_close(pull);
+}
+
+/* A client's first captures, made before any agent listens, wait in its buffer and all arrive,
+ * in order, once the agent binds: nothing is refused while the connection forms. */
+static void test_captures_before_the_agent_listens_all_arrive(void **state)
+{
+    (void)state;
+    enum { EVENTS = 1100 };
+    mw_client *c = NULL;
+    assert_int_equal(mw_client_open(endpoint, &c), 0);
+    struct mw_feature f[12];
+    char id[32];
+    for (long i = 0; i < EVENTS; i++) {
+        struct mw_event ev = numbered_event(f, id, sizeof id, i);
+        assert_int_equal(mw_capture(c, &ev), 0);
+    }
+    assert_int_equal(mw_client_wait_ready(c, 20), MW_EAGAIN);
+    int pull = bind_pull();
+    assert_int_equal(mw_client_wait_ready(c, 5000), 0);
+    struct tally t = {0};
+    receive_all(pull, EVENTS, &t);
+    assert_int_equal(t.messages, EVENTS);
+    assert_int_equal(t.out_of_order, 0);
+    assert_int_equal(t.stream_gaps, 0);
+    assert_int_equal(mw_client_sent(c), EVENTS);
+    assert_int_equal(mw_client_dropped(c), 0);
+    assert_int_equal(mw_client_wait_ready(NULL, 0), MW_EINVAL);
     mw_client_close(c);
     nn_close(pull);
 }
@@ -535,10 +638,11 @@ static void test_fork_then_close_of_an_inherited_client_does_not_hang(void **sta
         int rc_capture = mw_capture(c, &ev);
         int rc_feedback = mw_feedback(c, "churn", "v3", "req-1", "yes");
         int rc_flush = mw_client_flush(c, 100);
+        int rc_ready = mw_client_wait_ready(c, 100);
         uint64_t dropped = mw_client_dropped(c) - dropped_before;
         mw_client_close(c);
         _exit(rc_capture == MW_EFORKED && rc_feedback == MW_EFORKED && rc_flush == MW_EFORKED &&
-                      dropped == 2
+                      rc_ready == MW_EFORKED && dropped == 2
                   ? 0
                   : 1);
     }
@@ -584,6 +688,7 @@ static void test_unbuffered_client_sends_one_message_per_event(void **state)
     assert_int_equal(t.messages, 50);
     assert_int_equal(t.transport_messages, 50);
     assert_int_equal(t.batches, 0);
+    assert_int_equal(t.unnumbered, 50); /* plain ClientMessages */
     assert_int_equal(mw_client_flush(c, 0), 0);
     mw_client_close(c);
     nn_close(pull);
@@ -592,7 +697,8 @@ static void test_unbuffered_client_sends_one_message_per_event(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_no_agent_returns_at_once_and_counts_drop, setup),
+        cmocka_unit_test_setup(test_no_agent_buffers_until_full_then_counts_drops, setup),
+        cmocka_unit_test_setup(test_captures_before_the_agent_listens_all_arrive, setup),
         cmocka_unit_test_setup(test_bad_arguments_are_refused, setup),
         cmocka_unit_test_setup(test_oversized_event_is_refused, setup),
         cmocka_unit_test_setup(test_sent_event_decodes_to_what_was_captured, setup),

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "config.h"
 #include "error.h"
+#include "kafka_conf.h"
 
 #define NAME "agent.yaml"
 
@@ -1058,6 +1059,318 @@ static void test_allocation_failures(void **state)
     }
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* ${VAR} expansion                                                                          */
+
+static void set_test_env(void)
+{
+    setenv("MW_T_TOPIC", "from env", 1);
+    setenv("MW_T_N", "77", 1);
+    setenv("MW_T_EMPTY", "", 1);
+    setenv("MW_T_DOLLAR", "${MW_T_TOPIC}", 1); /* a value is not expanded again */
+    unsetenv("MW_T_UNSET");
+}
+
+static void test_env_expansion(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct mw_cfg_error err;
+    set_test_env();
+    int rc = load("kafka:\n"
+                  "  brokers: [\"${MW_T_TOPIC}:9092\", plain]\n"
+                  "  topic: ${MW_T_TOPIC}\n"
+                  "  properties:\n"
+                  "    sasl.password: '${MW_T_N}${MW_T_N}'\n"
+                  "batch: {max_records: \"${MW_T_N}\"}\n"
+                  "name: \"a$$b ${MW_T_UNSET:-dflt} ${MW_T_EMPTY:-was empty}[${MW_T_EMPTY}] $x "
+                  "${MW_T_DOLLAR} cost$\"\n"
+                  "rules:\n"
+                  "  - name: ${MW_T_UNSET:-}r${MW_T_N}\n",
+                  &c, &err);
+    if (rc)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, 0);
+    assert_string_equal(c.brokers.items[0], "from env:9092");
+    assert_string_equal(c.brokers.items[1], "plain");
+    assert_string_equal(c.topic, "from env");
+    assert_string_equal(mw_config_strmap_get(&c.props, "sasl.password"), "7777");
+    assert_int_equal(c.max_records, 77);
+    assert_string_equal(c.name, "a$b dflt was empty[] $x ${MW_T_TOPIC} cost$");
+    assert_string_equal(((struct rule *)c.rules.items)[0].name, "r77");
+    mw_config_free(table, &c);
+}
+
+/* What the dump prints loads back to the same values, `$` included (the loader expands `${`
+ * and `$$`, so the dump must escape them). */
+static void test_dump_escapes_dollars(void **state)
+{
+    (void)state;
+    struct cfg c, again;
+    struct mw_cfg_error err;
+    struct mw_buf out;
+    set_test_env();
+    assert_int_equal(load(BROKERS "  topic: \"$${MW_T_TOPIC} $$$$ $x cost$\"\n"
+                               "  properties: {p: \"a$${b}\"}\n"
+                               "name: \"$${MW_T_UNSET}\"\n",
+                          &c, &err),
+                     0);
+    assert_string_equal(c.topic, "${MW_T_TOPIC} $$ $x cost$");
+    assert_string_equal(c.name, "${MW_T_UNSET}");
+    mw_buf_init(&out, 1 << 16);
+    assert_int_equal(mw_config_dump(table, &c, &out), 0);
+    assert_int_equal(mw_buf_append(&out, "", 1), 0);
+    int rc = load(out.data, &again, &err);
+    if (rc)
+        print_error("%s\n%s\n", err.message, out.data);
+    assert_int_equal(rc, 0);
+    assert_string_equal(again.topic, c.topic);
+    assert_string_equal(again.name, c.name);
+    assert_string_equal(mw_config_strmap_get(&again.props, "p"), "a${b}");
+    mw_buf_free(&out);
+    mw_config_free(table, &c);
+    mw_config_free(table, &again);
+}
+
+static void test_env_expansion_errors(void **state)
+{
+    (void)state;
+    set_test_env();
+    static const struct error_case cases[] = {
+        {BROKERS "name: ${MW_T_UNSET}\n",
+         NAME ":3: name: environment variable MW_T_UNSET is not set (set it, or write "
+              "${MW_T_UNSET:-default})"},
+        {BROKERS "rules:\n  - name: x\n  - {name: \"a ${MW_T_UNSET} b\"}\n",
+         NAME ":5: rules[1].name: environment variable MW_T_UNSET is not set (set it, or write "
+              "${MW_T_UNSET:-default})"},
+        {"kafka:\n  brokers: [a, \"${MW_T_UNSET}\"]\n",
+         NAME ":2: kafka.brokers[1]: environment variable MW_T_UNSET is not set (set it, or "
+              "write ${MW_T_UNSET:-default})"},
+        {BROKERS "name: ${1X}\n",
+         NAME ":3: name: malformed variable reference at byte 1 (use ${NAME}, "
+              "${NAME:-default}, or $$ for a literal $)"},
+        {BROKERS "name: ab${MW T}\n",
+         NAME ":3: name: malformed variable reference at byte 3 (use ${NAME}, "
+              "${NAME:-default}, or $$ for a literal $)"},
+        {BROKERS "name: ${MW_T_N\n", NAME ":3: name: ${MW_T_N has no closing }"},
+        {BROKERS "name: ${}\n",
+         NAME ":3: name: malformed variable reference at byte 1 (use ${NAME}, "
+              "${NAME:-default}, or $$ for a literal $)"},
+        /* an expanded value is checked as if written: the line is the value's */
+        {BROKERS "batch:\n  max_records: ${MW_T_TOPIC}\n",
+         NAME ":4: batch.max_records: expected an integer, got \"from env\""},
+    };
+    expect_errors(cases, sizeof cases / sizeof cases[0]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Secrets and the files a configuration names                                               */
+
+struct secret_cfg {
+    char *password;
+    char *password_file;
+    char *user;
+    struct mw_cfg_strmap props;
+    struct mw_cfg_list receivers; /* struct secret_receiver */
+};
+
+struct secret_receiver {
+    char *key_file;
+    char *url;
+};
+
+static bool prop_is_secret(const char *name)
+{
+    return strstr(name, "password") != NULL && strstr(name, "_file") == NULL;
+}
+
+static enum mw_cfg_path prop_path(const char *name, const char *value)
+{
+    (void)value;
+    return strstr(name, "location") ? MW_CFG_PATH_FILE : MW_CFG_PATH_NONE;
+}
+
+static const struct mw_cfg_field secret_receiver_table[] = {
+    {.key = "key_file",
+     .type = MW_CFG_STRING,
+     .offset = offsetof(struct secret_receiver, key_file),
+     .path = MW_CFG_PATH_FILE},
+    {.key = "url",
+     .type = MW_CFG_STRING,
+     .offset = offsetof(struct secret_receiver, url),
+     .secret_userinfo = true},
+    MW_CFG_END,
+};
+
+static const struct mw_cfg_field secret_table[] = {
+    {.key = "redis.password",
+     .type = MW_CFG_STRING,
+     .offset = offsetof(struct secret_cfg, password),
+     .secret = true},
+    {.key = "redis.password_file",
+     .type = MW_CFG_STRING,
+     .offset = offsetof(struct secret_cfg, password_file),
+     .path = MW_CFG_PATH_FILE},
+    {.key = "redis.user", .type = MW_CFG_STRING, .offset = offsetof(struct secret_cfg, user)},
+    {.key = "kafka.properties",
+     .type = MW_CFG_STRMAP,
+     .offset = offsetof(struct secret_cfg, props),
+     .secret_entry = prop_is_secret,
+     .path_entry = prop_path},
+    {.key = "receivers",
+     .type = MW_CFG_LIST,
+     .offset = offsetof(struct secret_cfg, receivers),
+     .sub = secret_receiver_table,
+     .elem_size = sizeof(struct secret_receiver)},
+    MW_CFG_END,
+};
+
+static void test_dump_redacts_secrets(void **state)
+{
+    (void)state;
+    struct secret_cfg c;
+    struct mw_cfg_error err;
+    struct mw_buf out;
+    setenv("MW_T_SECRET", "hunter2-from-env", 1);
+    int rc = mw_config_load_string(secret_table, &c,
+                                   "redis:\n"
+                                   "  password: ${MW_T_SECRET}\n"
+                                   "  password_file: /run/secrets/redis\n"
+                                   "  user: alice\n"
+                                   "kafka:\n"
+                                   "  properties:\n"
+                                   "    sasl.password: hunter2-in-text\n"
+                                   "    sasl.password_file: /run/secrets/kafka\n"
+                                   "    sasl.username: bob\n"
+                                   "    ssl.key.password: \"\"\n",
+                                   NAME, &err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(c.password, "hunter2-from-env"); /* the binary still gets the value */
+    mw_buf_init(&out, 1 << 16);
+    assert_int_equal(mw_config_dump(secret_table, &c, &out), 0);
+    assert_int_equal(mw_buf_append(&out, "", 1), 0);
+    assert_null(strstr(out.data, "hunter2"));
+    assert_string_equal(out.data, "redis:\n"
+                                  "  password: \"<redacted>\"\n"
+                                  "  password_file: /run/secrets/redis\n"
+                                  "  user: alice\n"
+                                  "kafka:\n"
+                                  "  properties:\n"
+                                  "    sasl.password: \"<redacted>\"\n"
+                                  "    sasl.password_file: /run/secrets/kafka\n"
+                                  "    sasl.username: bob\n"
+                                  "    ssl.key.password: \"\"\n"
+                                  "receivers: []\n");
+    mw_buf_free(&out);
+    mw_config_free(secret_table, &c);
+}
+
+static void test_dump_redacts_url_credentials(void **state)
+{
+    (void)state;
+    struct secret_cfg c;
+    struct mw_cfg_error err;
+    struct mw_buf out;
+    int rc = mw_config_load_string(secret_table, &c,
+                                   "receivers:\n"
+                                   "  - url: https://alice:pa55@hooks.example.com/x?y=1\n"
+                                   "  - url: https://tok3n@api.example.com:8443/a@b\n"
+                                   "  - url: http://127.0.0.1:9/hook\n"
+                                   "  - url: https://u:p@q@h.example.com/\n",
+                                   NAME, &err);
+    assert_int_equal(rc, 0);
+    mw_buf_init(&out, 1 << 16);
+    assert_int_equal(mw_config_dump(secret_table, &c, &out), 0);
+    assert_int_equal(mw_buf_append(&out, "", 1), 0);
+    assert_null(strstr(out.data, "pa55"));
+    assert_null(strstr(out.data, "tok3n"));
+    assert_non_null(strstr(out.data, "    url: https://alice:<redacted>@hooks.example.com/x?y=1\n"));
+    assert_non_null(strstr(out.data, "    url: https://<redacted>@api.example.com:8443/a@b\n"));
+    assert_non_null(strstr(out.data, "    url: http://127.0.0.1:9/hook\n"));
+    assert_non_null(strstr(out.data, "    url: https://u:<redacted>@h.example.com/\n"));
+    mw_buf_free(&out);
+    mw_config_free(secret_table, &c);
+}
+
+static void write_config_file(char *path, const char *text)
+{
+    write_temp(path, text);
+}
+
+static void expect_paths_error(const char *text, const char *want_suffix)
+{
+    char path[] = "/tmp/test_config_paths_XXXXXX";
+    char want[700];
+    struct secret_cfg c;
+    struct mw_cfg_error err;
+    write_config_file(path, text);
+    /* the loader takes it (paths are not opened while loading) */
+    assert_int_equal(mw_config_load_file(secret_table, &c, path, &err), 0);
+    mw_config_free(secret_table, &c);
+    int rc = mw_config_check_paths(secret_table, path, &err);
+    snprintf(want, sizeof want, "%s%s", path, want_suffix);
+    if (rc != MW_ECONFIG || strcmp(err.message, want))
+        print_error("got: %s\nwant: %s\n", err.message, want);
+    assert_int_equal(rc, MW_ECONFIG);
+    assert_string_equal(err.message, want);
+    unlink(path);
+}
+
+static void test_check_paths(void **state)
+{
+    (void)state;
+    char key[] = "/tmp/test_config_key_XXXXXX";
+    char dir[] = "/tmp/test_config_dir_XXXXXX";
+    char text[1024], path[] = "/tmp/test_config_paths_XXXXXX";
+    struct mw_cfg_error err;
+    write_temp(key, "k\n");
+    assert_non_null(mkdtemp(dir));
+    setenv("MW_T_KEY", key, 1);
+    snprintf(text, sizeof text,
+             "redis:\n  password_file: ${MW_T_KEY}\n"
+             "kafka:\n  properties:\n    ssl.key.location: %s\n    sasl.username: /nonexistent\n"
+             "receivers:\n  - key_file: %s\n  - url: /nonexistent\n",
+             key, key);
+    write_config_file(path, text);
+    assert_int_equal(mw_config_check_paths(secret_table, path, &err), 0);
+    unlink(path);
+
+    expect_paths_error("redis:\n  password_file: /nonexistent/redis\n",
+                       ":2: redis.password_file: cannot read /nonexistent/redis: No such file "
+                       "or directory");
+    snprintf(text, sizeof text, "redis:\n  password_file: %s\n", dir);
+    char want[300];
+    snprintf(want, sizeof want, ":2: redis.password_file: %s is a directory, not a file", dir);
+    expect_paths_error(text, want);
+    expect_paths_error("kafka:\n  properties:\n    a: b\n    ssl.ca.location: /nonexistent/ca\n",
+                       ":4: kafka.properties.ssl.ca.location: cannot read /nonexistent/ca: No "
+                       "such file or directory");
+    snprintf(text, sizeof text,
+             "receivers:\n  - key_file: %s\n  - url: x\n    key_file: /nonexistent/pd\n", key);
+    expect_paths_error(text, ":4: receivers[1].key_file: cannot read /nonexistent/pd: No such "
+                             "file or directory");
+    unlink(key);
+    rmdir(dir);
+}
+
+static void test_kafka_property_kinds(void **state)
+{
+    (void)state;
+    assert_true(mw_kafka_property_secret("sasl.password"));
+    assert_true(mw_kafka_property_secret("ssl.key.password"));
+    assert_true(mw_kafka_property_secret("ssl.keystore.password"));
+    assert_true(mw_kafka_property_secret("sasl.oauthbearer.client.secret"));
+    assert_true(mw_kafka_property_secret("ssl.key.pem"));
+    assert_false(mw_kafka_property_secret("sasl.password_file"));
+    assert_false(mw_kafka_property_secret("sasl.username"));
+    assert_false(mw_kafka_property_secret("bootstrap.servers"));
+    assert_int_equal(mw_kafka_property_path("sasl.password_file", "/x"), MW_CFG_PATH_FILE);
+    assert_int_equal(mw_kafka_property_path("ssl.key.location", "/x"), MW_CFG_PATH_FILE);
+    assert_int_equal(mw_kafka_property_path("ssl.ca.location", "/x"), MW_CFG_PATH_FILE_OR_DIR);
+    assert_int_equal(mw_kafka_property_path("ssl.ca.location", "probe"), MW_CFG_PATH_NONE);
+    assert_int_equal(mw_kafka_property_path("sasl.password", "/x"), MW_CFG_PATH_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1404,13 @@ int main(void)
         cmocka_unit_test(test_fuzz_truncated_and_mutated),
         cmocka_unit_test(test_fuzz_token_soup),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_env_expansion),
+        cmocka_unit_test(test_env_expansion_errors),
+        cmocka_unit_test(test_dump_escapes_dollars),
+        cmocka_unit_test(test_dump_redacts_secrets),
+        cmocka_unit_test(test_dump_redacts_url_credentials),
+        cmocka_unit_test(test_check_paths),
+        cmocka_unit_test(test_kafka_property_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

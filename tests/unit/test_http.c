@@ -471,13 +471,58 @@ static void test_404_405(void **state)
     struct response r = nth_response(fx, 0, 0);
     assert_int_equal(r.status, 404);
     assert_header(&r, "Content-Type", "application/json");
-    assert_body(&r, "{\"error\":\"not found\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":\"not found\"}\n");
     r = nth_response(fx, 1, 0);
     assert_int_equal(r.status, 405);
     assert_header(&r, "Allow", "GET");
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 405);
     assert_header(&r, "Allow", "GET, POST, HEAD");
+}
+
+/* ---- tests: the write guard -------------------------------------------------------------- */
+
+static int guard_calls;
+
+/* Lets a write through with "Authorization: Bearer ok", answers 401 otherwise. */
+static bool bearer_ok_guard(struct mw_http_exchange *ex, const struct mw_http_request *req,
+                            void *arg)
+{
+    (void)arg;
+    guard_calls++;
+    if (strcmp(req->authorization, "Bearer ok") == 0)
+        return true;
+    mw_http_respond_error(ex, 401, "token");
+    return false;
+}
+
+static void client_writes_guarded(struct fixture *fx)
+{
+    transact(fx, 0, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n", 1, false);
+    transact(fx, 1, "POST /echo/a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi", 1, false);
+    transact(fx, 2,
+             "POST /echo/a HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ok\r\n"
+             "Content-Length: 2\r\n\r\nhi",
+             1, false);
+    transact(fx, 3, "POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 1, false);
+}
+
+static void test_write_guard(void **state)
+{
+    struct fixture *fx = *state;
+    start_server(fx, NULL);
+    guard_calls = 0;
+    mw_http_server_set_write_guard(fx->srv, bearer_ok_guard, NULL);
+    run_client(fx, client_writes_guarded);
+    assert_int_equal(nth_response(fx, 0, 0).status, 200); /* a read: never asked */
+    struct response r = nth_response(fx, 1, 0);
+    assert_int_equal(r.status, 401);
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"unauthorized\",\"error\":\"token\"}\n");
+    r = nth_response(fx, 2, 0);
+    assert_int_equal(r.status, 200);
+    assert_body(&r, "POST /echo/a ? [hi]");
+    assert_int_equal(nth_response(fx, 3, 0).status, 404); /* no route: nothing to guard */
+    assert_int_equal(guard_calls, 2);
 }
 
 /* ---- tests: refusals --------------------------------------------------------------------- */
@@ -873,7 +918,8 @@ static void test_odd_requests_and_answers(void **state)
     /* JSON error escaping */
     r = nth_response(fx, 2, 0);
     assert_int_equal(r.status, 422);
-    assert_body(&r, "{\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
+    assert_body(&r, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                    "\"error\":\"bad \\\"x\\\"\\u000a\\\\\"}\n");
     /* an upgrade request is answered as plain HTTP, then the connection closes */
     r = nth_response(fx, 3, 0);
     assert_int_equal(r.status, 200);
@@ -1181,6 +1227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readyz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_405, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_400_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_headers_431, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_body_413, setup, teardown),

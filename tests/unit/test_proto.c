@@ -111,7 +111,7 @@ static void build_batch(struct sealed *out, uint64_t sequence)
     }
     struct mw_buf snapshot;
     mw_buf_init(&snapshot, 1 << 20);
-    assert_int_equal(mw_counters_flush(counters, NULL, &snapshot), 0);
+    assert_int_equal(mw_counters_flush(counters, NULL, NULL, &snapshot), 0);
     assert_int_equal(mw_counters_series(counters), 0);
     Modelwatch__V1__Identity id = MODELWATCH__V1__IDENTITY__INIT;
     id.agent_id = "agent-a";

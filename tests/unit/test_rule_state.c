@@ -360,6 +360,42 @@ static void test_equality_comparisons(void **state)
     assert_string_equal(mw_alert_state_name(MW_ALERT_PENDING), "pending");
 }
 
+/* What the alert is about went away: a firing alert clears (after keep_firing_for), a pending
+ * one goes back to inactive, and an unknown value would have held both. */
+static void test_gone(void **state)
+{
+    (void)state;
+    struct mw_rule_cond c = cond_gt(10, 0);
+    c.keep_firing_for_ms = 2 * MIN;
+    struct mw_rule_state st;
+    mw_rule_state_init(&st);
+    struct mw_rule_step out;
+    struct mw_rule_sample s = {.start_ms = 0, .end_ms = MIN, .kind = MW_SAMPLE_VALUE,
+                               .value = 50, .samples = 1};
+    mw_rule_state_step(&c, &st, &s, &out);
+    assert_true(out.page);
+    s = (struct mw_rule_sample){.start_ms = MIN, .end_ms = 2 * MIN, .kind = MW_SAMPLE_NO_VALUE};
+    mw_rule_state_step(&c, &st, &s, &out);
+    assert_int_equal(out.to, MW_ALERT_FIRING); /* no value: no evidence */
+    s = (struct mw_rule_sample){.start_ms = 2 * MIN, .end_ms = 2 * MIN, .kind = MW_SAMPLE_GONE};
+    mw_rule_state_step(&c, &st, &s, &out);
+    assert_int_equal(out.to, MW_ALERT_FIRING); /* within keep_firing_for of the last hold */
+    s = (struct mw_rule_sample){.start_ms = 3 * MIN, .end_ms = 3 * MIN, .kind = MW_SAMPLE_GONE};
+    mw_rule_state_step(&c, &st, &s, &out);
+    assert_int_equal(out.to, MW_ALERT_RESOLVED);
+    assert_true(out.resolve);
+    assert_false(st.has_value);
+    struct mw_rule_cond slow = cond_gt(10, 5);
+    mw_rule_state_init(&st);
+    s = (struct mw_rule_sample){.start_ms = 0, .end_ms = MIN, .kind = MW_SAMPLE_VALUE,
+                                .value = 50, .samples = 1};
+    mw_rule_state_step(&slow, &st, &s, &out);
+    assert_int_equal(out.to, MW_ALERT_PENDING);
+    s = (struct mw_rule_sample){.start_ms = MIN, .end_ms = 2 * MIN, .kind = MW_SAMPLE_GONE};
+    mw_rule_state_step(&slow, &st, &s, &out);
+    assert_int_equal(out.to, MW_ALERT_INACTIVE);
+}
+
 /* Absence on the wall clock: value = seconds since data, `for` in wall time. */
 static void test_absence(void **state)
 {
@@ -443,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_replay_equals_live),
         cmocka_unit_test(test_equality_comparisons),
         cmocka_unit_test(test_absence),
+        cmocka_unit_test(test_gone),
         cmocka_unit_test(test_burn_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

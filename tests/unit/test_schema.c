@@ -276,20 +276,27 @@ static void test_alert_fields(void **state)
                              "-");
     assert_int_equal(mw_schema_alert_instance_field(out, 8, "g/R", "churn", "", NULL), MW_ETOOBIG);
     char kind;
-    int64_t width = 0;
-    assert_int_equal(mw_schema_alert_cursor_field(out, sizeof out, "churn", 60000), 0);
+    int64_t width = 0, delay = -1;
+    assert_int_equal(mw_schema_alert_cursor_field(out, sizeof out, "churn", 60000, 0), 0);
     assert_string_equal(out, "c|60000|churn");
-    assert_int_equal(mw_schema_alert_cursors_field_parse(out, &kind, &width, model, sizeof model),
-                     0);
-    assert_true(kind == 'c' && width == 60000 && strcmp(model, "churn") == 0);
+    assert_int_equal(
+        mw_schema_alert_cursors_field_parse(out, &kind, &width, &delay, model, sizeof model), 0);
+    assert_true(kind == 'c' && width == 60000 && delay == 0 && strcmp(model, "churn") == 0);
+    /* The cursor of the rules with a delay; a model may hold '|' and '+'. */
+    assert_int_equal(mw_schema_alert_cursor_field(out, sizeof out, "a|b+c", 60000, 3600000), 0);
+    assert_string_equal(out, "c|60000+3600000|a|b+c");
+    assert_int_equal(
+        mw_schema_alert_cursors_field_parse(out, &kind, &width, &delay, model, sizeof model), 0);
+    assert_true(kind == 'c' && width == 60000 && delay == 3600000 && strcmp(model, "a|b+c") == 0);
     assert_int_equal(mw_schema_alert_seen_field(out, sizeof out, "fraud"), 0);
-    assert_int_equal(mw_schema_alert_cursors_field_parse(out, &kind, &width, model, sizeof model),
-                     0);
+    assert_int_equal(
+        mw_schema_alert_cursors_field_parse(out, &kind, &width, &delay, model, sizeof model), 0);
     assert_true(kind == 's' && strcmp(model, "fraud") == 0);
-    assert_int_equal(mw_schema_alert_cursors_field_parse("c|x|m", &kind, &width, model, 64),
-                     MW_EPARSE);
-    assert_int_equal(mw_schema_alert_cursors_field_parse("s|", &kind, &width, model, 64),
-                     MW_EPARSE);
+    const char *bad[] = {"c|x|m", "s|", "c|60000+|m", "c|60000+0|m", "c|60000+x|m", "c|60000-5|m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mw_schema_alert_cursors_field_parse(bad[i], &kind, &width, &delay, model,
+                                                             64),
+                         MW_EPARSE);
     /* Final: start + width + lateness <= watermark. */
     assert_int_equal(mw_schema_final_start_max(60000, 185000, 5000), 120000);
     assert_true(mw_schema_window_final(120000, 60000, 185000, 5000));

@@ -3,10 +3,12 @@
 
 It serves a logistic model over two features and captures every prediction with one call to
 the modelwatch client; labels that arrive later are reported with one more call. Telemetry
-never fails a request: when the agent is absent the capture is dropped and counted.
+never fails a request: captures wait in the client's buffer while the agent is not there yet,
+and when the buffer is full they are dropped and counted.
 
-    MODELWATCH_LIB=build/agent/client/libmodelwatch.so \\
-        python3 agent/client/python/example_server.py --port 8080 \\
+    meson install -C build                  # libmodelwatch.so
+    pip install agent/client/python         # the modelwatch package (in a venv)
+    python3 agent/client/python/example_server.py --port 8080 \\
         --endpoint ipc:///run/modelwatch/agent.sock
 
     curl -s localhost:8080/predict -d '{"features": {"x1": 0.4, "x2": 1.7}}'
@@ -20,15 +22,14 @@ missing), POST /feedback {"prediction_id": str, "label": str | number}, GET /hea
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Mapping, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import modelwatch  # noqa: E402  (after the path of the in-tree package)
+import modelwatch
 
 MODEL = "toy-logistic"
 VERSION = "v1"
@@ -37,24 +38,37 @@ BIAS = 0.1
 MAX_BODY_BYTES = 1 << 20
 
 
-def predict(features):
+Features = Mapping[str, modelwatch.FeatureValue]
+
+
+def predict(features: Features) -> Tuple[float, str]:
     """The toy model: logistic regression over x1 and x2. Returns (score, class)."""
     z = BIAS
     for name, weight in WEIGHTS.items():
         value = features.get(name)
-        z += weight * (value if value is not None else 0.0)
+        z += weight * (float(value) if value is not None else 0.0)
     score = 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, z))))
     return score, "positive" if score >= 0.5 else "negative"
+
+
+class ModelServer(ThreadingHTTPServer):
+    """The HTTP server, holding the process's one modelwatch client."""
+
+    def __init__(self, address: Tuple[str, int], mw: modelwatch.Client) -> None:
+        super().__init__(address, Handler)
+        self.mw = mw
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "modelwatch-example/1"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, fmt, *args):  # quiet: one line per request is noise here
+    server: ModelServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # one line per request is noise
         pass
 
-    def reply(self, status, doc):
+    def reply(self, status: int, doc: Dict[str, Any]) -> None:
         body = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -62,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def read_json(self):
+    def read_json(self) -> Dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_BODY_BYTES:
             raise ValueError("a JSON body of at most 1 MiB is required")
@@ -71,13 +85,13 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("the body must be a JSON object")
         return doc
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if self.path != "/healthz":
             return self.reply(404, {"error": "not found"})
         mw = self.server.mw
         self.reply(200, {"ok": True, "sent": mw.sent, "dropped": mw.dropped})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         try:
             doc = self.read_json()
             if self.path == "/predict":
@@ -88,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as e:  # bad JSON or an invalid feature: the client's mistake
             return self.reply(400, {"error": str(e)})
 
-    def predict(self, doc):
+    def predict(self, doc: Dict[str, Any]) -> None:
         started_ns = time.monotonic_ns()
         features = doc.get("features")
         if not isinstance(features, dict):
@@ -109,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"prediction_id": prediction_id, "score": score, "class": label,
                          "captured": captured})
 
-    def feedback(self, doc):
+    def feedback(self, doc: Dict[str, Any]) -> None:
         prediction_id = doc.get("prediction_id")
         label = doc.get("label")
         if not isinstance(prediction_id, str) or not prediction_id:
@@ -120,28 +134,35 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, {"captured": captured})
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--endpoint", default=modelwatch.DEFAULT_ENDPOINT,
                         help="the agent's intake address (default %(default)s)")
+    parser.add_argument("--wait-ready", type=float, default=2.0, metavar="SECONDS",
+                        help="at start, wait this long for the agent (default %(default)s)")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the client is closed on the way out.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
     with modelwatch.Client(args.endpoint) as mw:
-        server = ThreadingHTTPServer((args.host, args.port), Handler)
+        # Not needed for capturing (captures wait for the agent), but worth saying at start.
+        connected = mw.wait_ready(args.wait_ready)
+        server = ModelServer((args.host, args.port), mw)
         server.daemon_threads = True
-        server.mw = mw
         print(f"serving {MODEL} {VERSION} on http://{args.host}:{server.server_address[1]} "
-              f"capturing to {args.endpoint}", flush=True)
+              f"capturing to {args.endpoint} "
+              f"({'connected' if connected else 'agent not connected yet'})", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.server_close()
+            handed_over = mw.flush(2.0)
+    print(f"captured: sent={mw.sent} dropped={mw.dropped} "
+          f"all_handed_over={'yes' if handed_over else 'no'}", flush=True)
 
 
 if __name__ == "__main__":

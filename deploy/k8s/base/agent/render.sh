@@ -1,8 +1,8 @@
 #!/bin/sh
 # Renders the agent's configuration for this pod: the template (agent.yaml of ConfigMap
-# modelwatch-agent-config) with the pod's IP and the CPU and memory its containers request,
-# which the agent's configuration cannot read from the environment itself. Runs as the init
-# container render-agent-config, before the agent sidecar starts, and checks the result with
+# modelwatch-agent-config) with the pod's IP and the sums of the CPU and memory its containers
+# request (the configuration's ${ENV} expansion substitutes values; it cannot add). Runs as the
+# init container render-agent-config, before the agent sidecar starts, and checks the result with
 # the agent's own --check-config so that a bad file stops the pod here, with the reason.
 #
 # Environment (downward API): POD_IP; MODEL_CPU_MILLICORES, AGENT_CPU_MILLICORES
