@@ -54,7 +54,12 @@ struct options {
     double latency_scale;
     const char *slow[MAX_MODELS]; /* models (NAME or NAME:VERSION) --latency-scale applies to */
     size_t n_slow;
+    const char *id_prefix;    /* NULL: prediction ids are <model>-<i> */
+    long long label_delay_ms; /* labels' event time after their prediction's; -1: now */
 };
+
+/* Longest --id-prefix: the id "<prefix>-<i>" must fit the 48 bytes it is formatted into. */
+#define MAX_ID_PREFIX 24
 
 static void usage(FILE *to)
 {
@@ -65,11 +70,17 @@ static void usage(FILE *to)
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
             "         [--shift X [--shift-feature NAME]] [--dump-csv FILE] [--labels F]\n"
             "         [--in-order] [--latency-scale F [--slow MODEL[:VERSION]]...]\n"
+            "         [--id-prefix TEXT] [--label-delay-ms MS]\n"
             "--shift adds X to every numeric feature, or only to --shift-feature's (to make\n"
             "drift); --latency-scale multiplies latencies, of the --slow models only when any\n"
             "is named (to make a regression); --in-order sends the windows one after the other\n"
             "(event times never go back by more than a second) instead of round-robin over them,\n"
             "so a long replay stays within the aggregator's out-of-orderness.\n"
+            "--id-prefix names the predictions TEXT-<i> instead of <model>-<i>, so that runs\n"
+            "sending one after the other (or side by side) never reuse an id.\n"
+            "--label-delay-ms gives each label the event time of its prediction plus MS instead\n"
+            "of now, so labels of traffic replayed in the past do not move the model's watermark\n"
+            "to the present.\n"
             "--dump-csv writes every\n"
             "event sent as a CSV row (the reference data for a profile, or a test's oracle);\n"
             "--labels F sends a ground-truth label (\"1\" with probability = score, else \"0\")\n"
@@ -122,6 +133,8 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"in-order", no_argument, NULL, 'I'},
                                          {"latency-scale", required_argument, NULL, 'T'},
                                          {"slow", required_argument, NULL, 'Z'},
+                                         {"id-prefix", required_argument, NULL, 'P'},
+                                         {"label-delay-ms", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long long v = 0;
@@ -131,10 +144,11 @@ static int parse_options(int argc, char **argv, struct options *o)
                           .retry = 1,
                           .seed = 1,
                           .latency_scale = 1,
+                          .label_delay_ms = -1,
                           .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:h", opts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:P:Y:h", opts,
+                            NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'e':
@@ -202,6 +216,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             bad = o->n_slow == MAX_MODELS;
             if (!bad)
                 o->slow[o->n_slow++] = optarg;
+            break;
+        case 'P':
+            bad = optarg[0] == '\0' || strlen(optarg) > MAX_ID_PREFIX;
+            o->id_prefix = optarg;
+            break;
+        case 'Y':
+            bad = parse_ll(optarg, 0, 1LL << 40, &o->label_delay_ms);
             break;
         case 'h':
             usage(stdout);
@@ -308,10 +329,14 @@ static const char *label_of(long long i, double score)
     return uniform(&state) < score ? "1" : "0";
 }
 
-static int send_label(mw_client *client, const struct mw_event *ev, const char *label, int retry)
+/* Send the label of `ev`, known `delay_ms` after its event time (now when delay_ms < 0). */
+static int send_label(mw_client *client, const struct mw_event *ev, const char *label,
+                      long long delay_ms, int retry)
 {
+    struct mw_feedback_options when = {.event_time_ms =
+                                           delay_ms < 0 ? 0 : ev->event_time_ms + delay_ms};
     for (int attempt = 0;; attempt++) {
-        int rc = mw_feedback(client, ev->model, ev->version, ev->prediction_id, label);
+        int rc = mw_feedback_ex(client, ev->model, ev->version, ev->prediction_id, label, &when);
         if (rc != MW_EAGAIN || !retry || attempt > 200000)
             return rc;
         sleep_us(attempt < 100 ? 50 : 1000);
@@ -348,6 +373,11 @@ int main(int argc, char **argv)
     static long long sent[MAX_MODELS][MAX_WINDOWS];
     long long failed = 0, labels_sent = 0;
     double *scores = o.labels > 0 ? calloc((size_t)o.events + 1, sizeof *scores) : NULL;
+    int64_t *event_times = o.labels > 0 ? calloc((size_t)o.events + 1, sizeof *event_times) : NULL;
+    if (o.labels > 0 && (!scores || !event_times)) {
+        fprintf(stderr, "modelwatch-loadgen: out of memory for %lld labels\n", o.events);
+        return 1;
+    }
     unsigned rng = o.seed;
     char names[MAX_MODELS][64], versions[MAX_MODELS][64];
     for (size_t m = 0; m < o.n_models; m++) {
@@ -371,7 +401,7 @@ int main(int argc, char **argv)
         long w = o.in_order ? (long)(i * o.windows / (o.events ? o.events : 1))
                             : (long)((i / (long long)o.n_models) % o.windows);
         char id[48];
-        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        snprintf(id, sizeof id, "%s-%lld", o.id_prefix ? o.id_prefix : names[m], i);
         struct mw_feature f[12];
         static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
                                                     "f5", "f6", "f7", "f8", "f9"};
@@ -400,10 +430,12 @@ int main(int argc, char **argv)
             .has_score = 1,
             .score = score};
         const char *label = labelled(&o, i) ? label_of(i, score) : NULL;
-        if (scores)
+        if (scores) {
             scores[i] = score;
+            event_times[i] = ev.event_time_ms;
+        }
         /* One label in ten arrives before its prediction, as late joins must handle. */
-        if (label && i % 10 == 0 && send_label(client, &ev, label, o.retry) == 0)
+        if (label && i % 10 == 0 && send_label(client, &ev, label, o.label_delay_ms, o.retry) == 0)
             labels_sent++;
         if (send_event(client, &ev, o.retry) == 0) {
             sent[m][w]++;
@@ -420,12 +452,14 @@ int main(int argc, char **argv)
             continue;
         size_t m = (size_t)(i % (long long)o.n_models);
         char id[48];
-        snprintf(id, sizeof id, "%s-%lld", names[m], i);
+        snprintf(id, sizeof id, "%s-%lld", o.id_prefix ? o.id_prefix : names[m], i);
         struct mw_event ev = {.model = names[m], .version = versions[m], .prediction_id = id};
-        if (send_label(client, &ev, label_of(i, scores[i]), o.retry) == 0)
+        ev.event_time_ms = event_times[i];
+        if (send_label(client, &ev, label_of(i, scores[i]), o.label_delay_ms, o.retry) == 0)
             labels_sent++;
     }
     free(scores);
+    free(event_times);
     /* Hand everything buffered to the transport, so that the counts printed below are final
      * (close would count what it cannot hand over after they are printed). */
     int flush_rc = mw_client_flush(client, 30000);

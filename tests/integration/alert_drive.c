@@ -1,7 +1,7 @@
 /*
  * alert_drive.c — pushes notifications through the real delivery code (receivers, queues,
  * retries, the libcurl client on a libuv loop) for the integration tests, which play the
- * receiving side with test_receiver.py.
+ * receiving side with tools/alert_receiver.py.
  *
  *   mw-alert-drive --config receivers.yaml --notifications notes.json [--seed N]
  *                  [--deadline-ms N] [--grace-ms N]

@@ -1,6 +1,6 @@
-"""What the alerting scenarios share: the stand-in receiver (test_receiver.py) for PagerDuty and
-webhooks, an aggregator configuration with rules, routes and receivers, reference profiles,
-traffic sent in event time through a real agent, and readers of what the receiver got.
+"""What the alerting scenarios share: the stand-in receiver (tools/alert_receiver.py) for
+PagerDuty and webhooks, an aggregator configuration with rules, routes and receivers, reference
+profiles, traffic sent in event time through a real agent, and readers of what the receiver got.
 
 Event times are in the past and advance window by window (loadgen --in-order), so the model's
 watermark makes each window final as the next one arrives: the evaluator runs in event time, and
@@ -16,10 +16,12 @@ import numpy as np
 from drift_oracle import numeric_profile, profile_document
 from harness import TestFailure, api_data, http_put_json, wait_for
 
-import test_receiver
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+RECEIVER = os.path.join(SOURCE, "tools", "alert_receiver.py")
+sys.path.insert(0, os.path.dirname(RECEIVER))
+import alert_receiver  # noqa: E402
+
 ROUTING_KEY = "0123456789abcdef0123456789ABCDEF"
 TOKEN = "silence-writer-token-42"
 RUNBOOKS = "https://runbooks.example/modelwatch"
@@ -33,22 +35,22 @@ def dedup_key(group_key):
 
 
 class Receiver:
-    """test_receiver.py as a process: PagerDuty at /pd/v2/enqueue, a webhook at /hook."""
+    """tools/alert_receiver.py as a process: PagerDuty at /pd/v2/enqueue, a webhook at /hook."""
 
     def __init__(self, cluster, name="receiver"):
         self.log = os.path.join(cluster.dir, f"{name}.jsonl")
         port_file = os.path.join(cluster.dir, f"{name}.port")
-        cluster.spawn(name, [sys.executable, os.path.join(HERE, "test_receiver.py"),
+        cluster.spawn(name, [sys.executable, RECEIVER,
                              "--port-file", port_file, "--log", self.log])
         wait_for(lambda: os.path.exists(port_file) and open(port_file).read().strip(), 10,
-                 "the test receiver")
+                 "the alert receiver")
         with open(port_file) as f:
             self.port = int(f.read())
 
     def requests(self, path=None):
         if not os.path.exists(self.log):
             return []
-        return [r for r in test_receiver.read_log(self.log) if path is None or r["path"] == path]
+        return [r for r in alert_receiver.read_log(self.log) if path is None or r["path"] == path]
 
     def pd_events(self):
         return [json.loads(r["body"]) for r in self.requests("/pd/v2/enqueue")]

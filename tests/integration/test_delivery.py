@@ -1,6 +1,6 @@
 """Alert delivery against a real HTTP receiver, with real processes.
 
-test_receiver.py stands in for PagerDuty and for webhook consumers (records every request,
+tools/alert_receiver.py stands in for PagerDuty and for webhook consumers (records every request,
 answers 202/400/429/500 or hangs as scripted); mw-alert-drive pushes notifications through the
 real delivery code (receivers, queues, retries, libcurl on libuv). Every payload on the wire is
 checked field by field, here in Python, against the Events API v2 rules and Alertmanager's
@@ -21,12 +21,14 @@ import subprocess
 import sys
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECEIVER = os.path.join(HERE, "..", "..", "tools", "alert_receiver.py")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(RECEIVER))
 import harness  # noqa: E402
 from harness import TestFailure, wait_for  # noqa: E402
-import test_receiver  # noqa: E402
+import alert_receiver  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ROUTING_KEY = "0123456789abcdef0123456789ABCDEF"  # 32 characters, like a real one
 HMAC_KEY = b"webhook-signing-key\n"  # exact bytes, newline included
 SEVERITIES = {"critical", "error", "warning", "info"}
@@ -91,10 +93,10 @@ class Env:
             f.write(HMAC_KEY)
         self.log = os.path.join(cluster.dir, "requests.jsonl")
         port_file = os.path.join(cluster.dir, "receiver.port")
-        self.receiver = cluster.spawn("receiver", [sys.executable, os.path.join(HERE,
-                                      "test_receiver.py"), "--port-file", port_file,
+        self.receiver = cluster.spawn("receiver", [sys.executable, RECEIVER,
+                                      "--port-file", port_file,
                                       "--log", self.log])
-        wait_for(lambda: os.path.exists(port_file), 10, "the test receiver")
+        wait_for(lambda: os.path.exists(port_file), 10, "the alert receiver")
         with open(port_file) as f:
             self.port = int(f.read())
         self.runs = 0
@@ -106,7 +108,7 @@ class Env:
             r.read()
 
     def requests(self, path):
-        return [r for r in test_receiver.read_log(self.log) if r["path"] == path]
+        return [r for r in alert_receiver.read_log(self.log) if r["path"] == path]
 
     def drive(self, receivers_yaml, notes, deadline_ms=30000):
         """Run mw-alert-drive; returns (events, stderr text)."""

@@ -1,7 +1,9 @@
-"""A local HTTP receiver for the alerting tests, standing in for PagerDuty's Events API and for
-webhook consumers. Standard library only; runs as its own process:
+"""A local HTTP receiver standing in for PagerDuty's Events API v2 and for webhook consumers:
+the alerting tests and the local demo (deploy/local/demo.sh) point the aggregator's receivers
+at it. Standard library only; runs as its own process:
 
-    python3 test_receiver.py --port-file PORT_FILE --log requests.jsonl [--script script.json]
+    python3 tools/alert_receiver.py --port-file PORT_FILE --log requests.jsonl \
+        [--script script.json]
 
 It records every request, as it arrives, to one JSON line in the log (seq, wall time, method,
 path, headers, body text, and the answer it chose), and answers from a script: for each path a
@@ -68,7 +70,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "mw-test-receiver/1"
+    server_version = "modelwatch-alert-receiver/1"
 
     def log_message(self, fmt, *args):  # quiet: the JSONL log is the record
         pass
@@ -122,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def read_log(path):
-    """Every recorded request, in arrival order (for the tests that import this module)."""
+    """Every recorded request, in arrival order (for the tests and the demo's report)."""
     if not os.path.exists(path):
         return []
     with open(path) as f:
