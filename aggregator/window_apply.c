@@ -233,7 +233,10 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
     if (!mp)
         return MW_ENOMEM;
     mp->counts.predictions += mc->count;
-    if (mc->bucket_start_ms > mp->latest_ms)
+    /* The watermark follows predictions only: ground truth is dated when it is known, hours or
+     * days after its prediction, and a replay's labels dated now would make the rest of the
+     * replay late. */
+    if (mc->count > 0 && mc->bucket_start_ms > mp->latest_ms)
         mp->latest_ms = mc->bucket_start_ms;
     for (size_t s = 0; s < pl->opt->n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
