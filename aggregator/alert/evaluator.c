@@ -1176,6 +1176,50 @@ static bool runs_at(const struct mw_evaluator *ev, const struct mw_rule *r, int6
     return rule_width == width_ms;
 }
 
+/* Whether the group holds a window of `version`. */
+static bool group_has_version(const struct mw_eval_group *g, const char *version)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->sources[i].window->version, version) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A version that sends no more windows (rolled back, or retired) leaves its pending and firing
+ * alerts with nothing to step them: once the model's windows at this width have gone on without
+ * the version for MW_EVAL_VERSION_GONE_MS of event time, each such alert is stepped as gone, so
+ * it clears (after keep_firing_for), as a Prometheus alert resolves when its series disappears.
+ */
+static int step_gone_versions(struct step_ctx *sc)
+{
+    struct mw_evaluator *ev = sc->ev;
+    const struct mw_eval_group *g = sc->group;
+    int64_t end_ms = g->start_ms + g->width_ms;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < ev->n; i++) {
+        struct mw_alert_inst *inst = ev->insts[i];
+        const struct mw_rule *r = inst->rule;
+        if (!r || (inst->st.state != MW_ALERT_PENDING && inst->st.state != MW_ALERT_FIRING) ||
+            !runs_at(ev, r, g->width_ms) || r->delay_ms != g->delay_ms ||
+            end_ms - inst->st.last_end_ms < MW_EVAL_VERSION_GONE_MS ||
+            strcmp(inst->model, g->model) != 0 || group_has_version(g, inst->version))
+            continue;
+        struct mw_rule_sample gone = {.start_ms = g->start_ms, .end_ms = end_ms,
+                                      .kind = MW_SAMPLE_GONE};
+        struct mw_rule_step step;
+        mw_rule_state_step(&r->cond, &inst->st, &gone, &step);
+        inst->dirty = true;
+        inst->removed = forgettable(&r->cond, &inst->st);
+        if (step.resolve) {
+            rc = render(ev, inst, r, NULL, 0, 0, g->start_ms, g->width_ms);
+            if (!rc)
+                rc = add_transition(sc->out, inst, MW_EVAL_RESOLVE);
+        }
+    }
+    return rc;
+}
+
 static int step_rule(struct step_ctx *sc, const struct mw_rule *r, size_t at)
 {
     struct computed *c = &sc->computed[at];
@@ -1226,6 +1270,8 @@ int mw_evaluator_step_group(struct mw_evaluator *ev, const struct mw_eval_group 
         for (size_t i = 0; !rc && i < group->n; i++)
             rc = step_rule(&sc, r, i);
     }
+    if (!rc)
+        rc = step_gone_versions(&sc);
     for (size_t i = 0; i < group->n; i++)
         computed_free(&computed[i]);
     mw_free(computed);

@@ -117,6 +117,10 @@ void mw_eval_span_sums(const struct mw_eval_counts *c, const struct mw_aggregato
 bool mw_eval_span_covered(const struct mw_eval_counts *c, const struct mw_aggregator_config *cfg,
                           int64_t at_ms, int64_t lookback_ms);
 
+/* Event time a model's windows go on without one of its versions before that version's pending
+ * and firing alerts are stepped as gone (it was rolled back or retired): Prometheus's staleness. */
+#define MW_EVAL_VERSION_GONE_MS (5 * 60 * 1000)
+
 /* Every version of one model at one width whose windows share a start. */
 struct mw_eval_group {
     const char *model;

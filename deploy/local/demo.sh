@@ -195,7 +195,7 @@ loadgen="$build/tools/modelwatch-loadgen"
 # ---- the story -------------------------------------------------------------------------------
 # Phases: name, one-minute windows of event time, what the model serves, and what it sends.
 phases=(normal drift rollout rollback)
-declare -A phase_windows=([normal]=3 [drift]=4 [rollout]=4 [rollback]=5)
+declare -A phase_windows=([normal]=3 [drift]=4 [rollout]=4 [rollback]=6)
 declare -A phase_models=([normal]="churn:v1" [drift]="churn:v1" [rollout]="churn:v1 churn:v2"
   [rollback]="churn:v1")
 declare -A phase_extra=([normal]="" [drift]="--shift 40 --shift-feature f3"
@@ -237,8 +237,7 @@ live_pid=$!
 # Send one window of event time: each pod's share of every version the phase serves, paced
 # over the window's slot of wall time less what loadgen needs besides (it starts, then waits
 # half a second for the library to hand its queue over), with labels for half of the predictions, each
-# known 20 s of event time after its prediction (labels dated now would move the model's
-# watermark to the present and make the rest of the story late).
+# known 20 s of event time after its prediction, as ground truth comes after its prediction.
 send_window() { # send_window PHASE WINDOW_INDEX
   local phase=$1 w=$2 pod models=() extra n_versions=0
   for m in ${phase_models[$phase]}; do models+=(--model "$m"); n_versions=$((n_versions + 1)); done

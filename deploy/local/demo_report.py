@@ -159,9 +159,8 @@ def main():
     for key, ev in still.items():
         print(f"  still open: {key[:12]}.. {(ev.get('payload') or {}).get('summary', '')}")
     if still:
-        print("  (an alert resolves on a window of its own model version that is clear again; a "
-              "version rolled back sends none, so its incident stays open until resolved by "
-              "hand)")
+        print("  (an alert resolves on a clear window of its model version, or once the model's "
+              "windows have gone on five minutes of event time without that version)")
 
     api = args.api[0]
     ctl = f"modelwatch-ctl --api {api}"

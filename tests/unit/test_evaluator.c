@@ -148,6 +148,56 @@ static void test_page_and_resolve(void **state)
     free(cfg);
 }
 
+/* One minute of churn in which only v1 sends windows (v2 was rolled back). */
+static int step_minute_v1_only(struct mw_evaluator *ev, int64_t start,
+                               struct mw_eval_transitions *out)
+{
+    struct mw_window w = {
+        .model = "churn", .version = "v1", .start_ms = start, .width_ms = MINUTE, .count = 100};
+    struct mw_eval_source src = {.window = &w};
+    struct mw_eval_group g = {
+        .model = "churn", .width_ms = MINUTE, .start_ms = start, .n = 1, .sources = &src};
+    return mw_evaluator_step_group(ev, &g, out);
+}
+
+/* v2 pages, then is rolled back: its alert resolves once churn's windows have gone on for
+ * MW_EVAL_VERSION_GONE_MS without it, not before. */
+static void test_version_gone(void **state)
+{
+    (void)state;
+    struct mw_aggregator_config *cfg = load_cfg("");
+    struct mw_rule_set rules;
+    load_rules(&rules, ERROR_RULES);
+    struct mw_evaluator *ev;
+    struct mw_evaluator_options opts = {.cfg = cfg, .external_url = "http://mw"};
+    assert_int_equal(mw_evaluator_create(&opts, &ev), 0);
+    mw_evaluator_set_rules(ev, &rules);
+    struct mw_eval_transitions t = {0};
+    int64_t t0 = 1767225600000LL;
+    for (int m = 0; m < 3; m++)
+        assert_int_equal(step_minute(ev, t0 + m * MINUTE, 90, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.items[0].change, MW_EVAL_PAGE);
+    struct mw_alert_inst *inst = t.items[0].inst;
+    t.n = 0;
+    /* The last v2 window ended at t0 + 3 min; v1 alone goes on. */
+    int64_t gone_after = MW_EVAL_VERSION_GONE_MS / MINUTE;
+    for (int64_t m = 3; m < 3 + gone_after - 1; m++) {
+        assert_int_equal(step_minute_v1_only(ev, t0 + m * MINUTE, &t), 0);
+        assert_int_equal(t.n, 0);
+        assert_int_equal(inst->st.state, MW_ALERT_FIRING);
+    }
+    assert_int_equal(step_minute_v1_only(ev, t0 + (2 + gone_after) * MINUTE, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_true(t.items[0].inst == inst && t.items[0].change == MW_EVAL_RESOLVE);
+    assert_int_equal(inst->st.state, MW_ALERT_RESOLVED);
+    mw_eval_transitions_free(&t);
+    mw_evaluator_destroy(ev);
+    mw_rule_set_free(&rules);
+    mw_config_free(mw_aggregator_config_table, cfg);
+    free(cfg);
+}
+
 /* Lookbacks up to 2 h sum fine windows; beyond, complete coarse windows plus the fine windows
  * of the current hour: at 10:30, a 6 h lookback is the coarse windows of 04:30..10:00 that
  * end by 10:00 (05:00 .. 09:00) and the fine windows of 10:00..10:30. */
@@ -338,6 +388,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_and_resolve),
+        cmocka_unit_test(test_version_gone),
         cmocka_unit_test(test_span_sums),
         cmocka_unit_test(test_burn_rate),
         cmocka_unit_test(test_instance_round_trip),
