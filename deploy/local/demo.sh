@@ -195,7 +195,7 @@ loadgen="$build/tools/modelwatch-loadgen"
 # ---- the story -------------------------------------------------------------------------------
 # Phases: name, one-minute windows of event time, what the model serves, and what it sends.
 phases=(normal drift rollout rollback)
-declare -A phase_windows=([normal]=3 [drift]=4 [rollout]=4 [rollback]=6)
+declare -A phase_windows=([normal]=3 [drift]=4 [rollout]=4 [rollback]=7)
 declare -A phase_models=([normal]="churn:v1" [drift]="churn:v1" [rollout]="churn:v1 churn:v2"
   [rollback]="churn:v1")
 declare -A phase_extra=([normal]="" [drift]="--shift 40 --shift-feature f3"

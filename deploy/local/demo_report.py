@@ -158,6 +158,8 @@ def main():
     still = open_incidents(events)
     for key, ev in still.items():
         print(f"  still open: {key[:12]}.. {(ev.get('payload') or {}).get('summary', '')}")
+    if not still and events:
+        print("  every incident paged was resolved")
     if still:
         print("  (an alert resolves on a clear window of its model version, or once the model's "
               "windows have gone on five minutes of event time without that version)")
