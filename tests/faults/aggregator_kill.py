@@ -31,7 +31,7 @@ def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
     agg = cluster.start_aggregator()
-    agent = cluster.start_agent()
+    agent = cluster.start_agent(extra=fe.COUNTERS_ONLY)
     start_ms = fe.start_ms_now()
     load = cluster.start_loadgen(agent.endpoint, ["churn:v1", "fraud:v2"], EVENTS,
                                  extra=fe.load_args(RATE, 1, start_ms))

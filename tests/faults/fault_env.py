@@ -16,6 +16,14 @@ from harness import TestFailure, api_data, metrics, wait_for  # noqa: E402
 
 MINUTE_MS = 60_000
 
+# Agent configuration for scenarios in which the aggregators fall behind for a while (killed
+# members wait for their sessions to expire before partitions move): payload sampling off, so
+# batches carry the exact counters only and stay small. modelwatch-devkafka keeps only about the
+# last 5 MB of each partition, and an agent's batches all go to one partition (key = agent id):
+# sampled batches of a few hundred KB would be trimmed before a lagging consumer reads them,
+# which a real topic's retention of days never does.
+COUNTERS_ONLY = 'models:\n  - name: "*"\n    sample_rate: 0\n    keep_errors: false\n'
+
 # Agent metric families that count events it took and then lost (never shipped).
 AGENT_EVENT_LOSSES = ("modelwatch_agent_events_lost_total",
                       "modelwatch_agent_events_lost_before_start")

@@ -34,7 +34,8 @@ def main(tap, cluster):
     start_ms = fe.start_ms_now()
     loads = []
     for i in range(AGENTS):
-        agent = cluster.start_agent(name=f"agent-{i}", agent_id=f"pod-{i}")
+        agent = cluster.start_agent(name=f"agent-{i}", agent_id=f"pod-{i}",
+                                    extra=fe.COUNTERS_ONLY)
         loads.append((agent, cluster.start_loadgen(
             agent.endpoint, [f"model{i}:v1"], EVENTS,
             extra=fe.load_args(RATE, 1, start_ms) + ["--seed", str(i + 1)])))
