@@ -608,8 +608,7 @@ static void on_offset_reset(struct mw_consumer *c, const rd_kafka_message_t *m)
         /* Keep the first offset that failed: while retention moves the log's start, the
          * restart at the earliest record can fail again, one record further, and the records
          * skipped run from the first failure to the first record read. */
-        if (m->partition >= 0 && m->partition < MAX_PARTITIONS &&
-            c->reset_from[m->partition] < 0)
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS && c->reset_from[m->partition] < 0)
             c->reset_from[m->partition] = m->offset;
         MW_LOG_ERROR("consumer",
                      "committed offset is out of Kafka's retention: restarting at the earliest "
