@@ -17,7 +17,7 @@ so a longer outage adds only more of the same); bench/README.md records the full
         --sample-rate 0.01
 
 (--sample-rate: modelwatch-devkafka keeps only about the last 5 MB of a partition, and a
-minute's backlog of batches with 10 % of the payloads is larger: replayed at once, its first
+minute's backlog of batches carrying every payload (the agent's default) is larger: replayed at once, its first
 batches would be gone before the consumer reads them, which the aggregator reports as records
 skipped. The exact counters, and so the counts, cover every event at any sampling rate.)
 """
