@@ -4,7 +4,9 @@
 loadgen sends 120,000 events at 4,000 events/s to an agent that ships to Kafka and an
 aggregator; every 6 s the agent is killed with SIGKILL and a new one starts on the same spool
 directory and endpoint, while the client keeps capturing. Each new agent reports the events its
-predecessor had accepted and not sealed (modelwatch_agent_events_lost_before_start). At the end:
+predecessor had accepted and not sealed (modelwatch_agent_events_lost_before_start) and the
+events the client had handed to the dead agent's socket that it never read
+(modelwatch_agent_events_lost_in_transit_total). At the end:
 events handed over by the client == events in the windows + every loss the agents report,
 exactly, and the reported loss is at most what the agents accept in a batch interval.
 
@@ -38,8 +40,15 @@ def main(tap, cluster):
     load = cluster.start_loadgen(endpoint, ["churn:v1"], EVENTS,
                                  extra=fe.load_args(RATE, 1, start_ms))
     reported = []
+    in_transit = []  # what each agent found its predecessor lost between client and socket
+
+    def transit(port):
+        m = metrics(port)
+        return int(m.get("modelwatch_agent_events_lost_in_transit_total", 0))
     for kill in range(KILLS):
         time.sleep(KILL_EVERY_S)
+        if kill:
+            in_transit.append(transit(agent.http_port))
         cluster.stop(agent, sig=signal.SIGKILL)
         agent = start_agent(cluster, name=f"agent-{kill + 2}", endpoint=endpoint,
                             spool_dir=spool, extra=f"batch:\n  max_age: {BATCH_AGE_S}s\n")
@@ -52,8 +61,9 @@ def main(tap, cluster):
     time.sleep(BATCH_AGE_S + 1)  # its last batch sealed
     wait_for(lambda: fe.agent_drained(agent.http_port), 60, "the last batch delivered")
     last = metrics(agent.http_port)
+    in_transit.append(transit(agent.http_port))
     other_losses = int(fe.family(last, "modelwatch_agent_events_lost_total"))
-    lost = sum(reported) + other_losses
+    lost = sum(reported) + sum(in_transit) + other_losses
     to_ms = start_ms + 3 * fe.MINUTE_MS
     want = sent["sent"] - lost
     got = fe.counted(agg.http_port, ["churn"], start_ms, to_ms)
@@ -66,7 +76,8 @@ def main(tap, cluster):
     got = fe.counted(agg.http_port, ["churn"], start_ms, to_ms)
     counted = sum(got.values())
     print(f"# sent={sent['sent']} counted={counted} lost_before_start={reported} "
-          f"lost_other={other_losses} missing_unreported={sent['sent'] - counted - lost}",
+          f"lost_in_transit={in_transit} lost_other={other_losses} "
+          f"missing_unreported={sent['sent'] - counted - lost}",
           flush=True)
     tap.check(counted + lost == sent["sent"],
               "events sent == events in the windows + events the agents report lost",
