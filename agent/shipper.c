@@ -116,6 +116,7 @@ static struct flight *window_find(struct mw_shipper *s, uint64_t id)
  * delivered one is ignored by the aggregator). */
 static void ack_in_order(struct mw_shipper *s)
 {
+    bool acked = false;
     while (s->window_len > 0 && window_at(s, 0)->state == FLIGHT_OK) {
         uint64_t id = window_at(s, 0)->id;
         s->window_head = (s->window_head + 1) % s->window_cap;
@@ -124,6 +125,17 @@ static void ack_in_order(struct mw_shipper *s)
         if (rc)
             MW_LOG_ERROR("shipper", "cannot acknowledge a spooled batch", "id=%" PRIu64 " error=%s",
                          id, mw_err_name(rc));
+        acked = true;
+    }
+    /* A spool that failed (a full disk) and has now delivered everything has freed its space.
+     * Only an append can tell whether it takes batches again, and without traffic none comes:
+     * an agent left unready would keep its pod's traffic away for good. The next append
+     * decides. */
+    if (acked && s->spool_failing && mw_spool_stats(s->spool)->entries == 0) {
+        s->spool_failing = false;
+        MW_LOG_INFO("shipper",
+                    "the spool is empty again: the next batch will show whether it can be written",
+                    "spool_write_errors=%" PRIu64, s->stats.spool_write_errors);
     }
 }
 

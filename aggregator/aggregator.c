@@ -120,8 +120,11 @@ static void collect_metrics(struct mw_prom_writer *w, void *arg)
          (double)st->late_records);
     emit(w, "modelwatch_aggregator_redis_commands_total", "Redis commands sent", MW_PROM_COUNTER,
          (double)mw_store_commands_sent(agg->store));
-    emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis", MW_PROM_GAUGE,
-         mw_store_connected(agg->store) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_redis_up", "1 when connected to Redis and Redis answers",
+         MW_PROM_GAUGE, mw_store_connected(agg->store) ? 1 : 0);
+    emit(w, "modelwatch_aggregator_redis_unanswered_total",
+         "Connections closed because Redis left replies unanswered for redis.command_timeout",
+         MW_PROM_COUNTER, (double)mw_store_unanswered(agg->store));
     emit(w, "modelwatch_aggregator_redis_durable",
          "1 when Redis keeps what is applied (appendonly, fsync, no eviction), 0 when not, -1 "
          "when unknown",

@@ -315,6 +315,16 @@ const struct mw_cfg_field mw_aggregator_config_table[] = {
      .min = 100,
      .max = 600000,
      .desc = "Longest pause between reconnection attempts while Redis is down"},
+    {.key = "redis.command_timeout",
+     .type = MW_CFG_DURATION,
+     .offset = F(redis.command_timeout_ms),
+     .def = "10s",
+     .min = 100,
+     .max = 600000,
+     .desc = "Replies awaited this long with nothing read from Redis (a hung Redis, or a "
+             "network that drops everything, with the connection still open): the connection "
+             "is closed, Redis counts as down, and what was pending is retried on the next one "
+             "(applying a batch twice is a no-op)"},
     {.key = "redis.durability",
      .type = MW_CFG_ENUM,
      .offset = F(redis.durability),

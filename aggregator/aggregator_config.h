@@ -28,6 +28,7 @@ struct mw_aggregator_config {
         char *password_file;
         char *password; /* secret: from the environment, never printed */
         int64_t retry_max_ms;
+        int64_t command_timeout_ms; /* replies awaited this long with nothing read: reconnect */
         int durability;               /* enum mw_redis_durability */
         int64_t data_loss_unready_ms; /* /readyz fails this long after an emptied Redis */
         int64_t wait_replicas;        /* WAIT for this many replicas before a commit; 0 = off */

@@ -605,7 +605,10 @@ static void on_offset_reset(struct mw_consumer *c, const rd_kafka_message_t *m)
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
     if (m->offset >= 0) {
         c->stats.offset_resets++;
-        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+        /* Keep the first offset that failed: while retention moves the log's start, the
+         * restart at the earliest record can fail again, one record further, and the records
+         * skipped run from the first failure to the first record read. */
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS && c->reset_from[m->partition] < 0)
             c->reset_from[m->partition] = m->offset;
         MW_LOG_ERROR("consumer",
                      "committed offset is out of Kafka's retention: restarting at the earliest "

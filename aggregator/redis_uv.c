@@ -8,6 +8,7 @@ struct redis_uv {
     redisAsyncContext *context; /* NULL once hiredis has cleaned up */
     uv_poll_t handle;
     int events;
+    uint64_t waiting_since_ms; /* loop time replies became awaited with nothing read; 0: none */
 };
 
 static void on_poll(uv_poll_t *handle, int status, int events)
@@ -21,8 +22,11 @@ static void on_poll(uv_poll_t *handle, int status, int events)
             redisAsyncHandleRead(p->context);
         return;
     }
-    if (p->context && (events & UV_READABLE))
+    if (p->context && (events & UV_READABLE)) {
         redisAsyncHandleRead(p->context);
+        /* Something came: the wait for what is still pending starts over. */
+        p->waiting_since_ms = p->context && p->context->replies.head ? uv_now(handle->loop) : 0;
+    }
     if (p->context && (events & UV_WRITABLE))
         redisAsyncHandleWrite(p->context);
 }
@@ -52,6 +56,8 @@ static void del_read(void *data)
 static void add_write(void *data)
 {
     struct redis_uv *p = data;
+    if (!p->waiting_since_ms) /* hiredis asks to write once per command it queues */
+        p->waiting_since_ms = uv_now(p->handle.loop);
     p->events |= UV_WRITABLE;
     update(p);
 }
@@ -73,6 +79,14 @@ static void cleanup(void *data)
     struct redis_uv *p = data;
     p->context = NULL;
     uv_close((uv_handle_t *)&p->handle, on_closed);
+}
+
+uint64_t mw_redis_uv_waiting_ms(const redisAsyncContext *ac, uint64_t now_ms)
+{
+    const struct redis_uv *p = ac->ev.data;
+    if (!p || !ac->replies.head || !p->waiting_since_ms || now_ms < p->waiting_since_ms)
+        return 0;
+    return now_ms - p->waiting_since_ms;
 }
 
 int mw_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)

@@ -12,10 +12,15 @@
 #define MW_AGGREGATOR_REDIS_UV_H
 
 #include <hiredis/async.h>
+#include <stdint.h>
 #include <uv.h>
 
 /* Attach `ac` to `loop`. Returns 0 or MW_ENOMEM / MW_ESYS. The adapter frees itself when
  * hiredis cleans the context up. */
 int mw_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
+
+/* How long `ac` has had replies pending with nothing read from Redis (0 when none is pending):
+ * what tells a Redis that hangs, or a network that drops everything, from a slow one. */
+uint64_t mw_redis_uv_waiting_ms(const redisAsyncContext *ac, uint64_t now_ms);
 
 #endif

@@ -19,6 +19,8 @@
 #define RETRY_MIN_MS 100
 #define MAX_SCRIPTS 4
 #define CHECK_INTERVAL_MS 5000
+/* How often the watchdog looks at replies awaited (at most; redis.command_timeout / 4). */
+#define WATCHDOG_INTERVAL_MS 1000
 /* The epoch key: every modelwatch key lives under mw:, and this one has no hash tag (it is read
  * alone). */
 #define EPOCH_BYTES 33
@@ -35,6 +37,10 @@ struct mw_store {
     char *password;
     redisAsyncContext *ctx;
     bool connected;
+    bool answering; /* Redis replied on this connection, and has not stopped */
+    uv_timer_t watchdog_timer;
+    uint64_t unanswered;        /* connections closed for replies awaited too long */
+    uint64_t unanswered_in_row; /* for logging */
     bool closing;
     bool timer_closed; /* destroy: freed once the timers have closed and hiredis let go */
     uint64_t retry_ms;
@@ -135,6 +141,7 @@ static void on_connect(const redisAsyncContext *ctx, int status)
         return;
     }
     s->connected = true;
+    s->answering = false; /* until the PING queued first is answered */
     s->retry_ms = 0;
     s->failures = 0;
     s->conn_gen++;
@@ -164,9 +171,44 @@ static void on_disconnect(const redisAsyncContext *ctx, int status)
 
 static void on_ping_reply(redisAsyncContext *ctx, void *reply, void *arg)
 {
-    (void)ctx;
-    (void)reply;
+    struct mw_store *s = ctx->data;
     (void)arg;
+    if (!reply || !s || s->ctx != ctx)
+        return;
+    if (s->unanswered_in_row)
+        MW_LOG_INFO("store", "Redis answers again", "host=%s port=%lld", s->cfg->redis.host,
+                    (long long)s->cfg->redis.port);
+    s->answering = true;
+    s->unanswered_in_row = 0;
+}
+
+/* Replies awaited for redis.command_timeout with nothing read: Redis hangs (or the network
+ * drops everything) with the connection still open, and would hold every apply and /readyz
+ * at "up" for as long. Close the connection: hiredis fails what was pending (the callers retry,
+ * and applying a batch twice is a no-op) and the store reconnects. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    struct mw_store *s = t->data;
+    redisAsyncContext *ctx = s->ctx;
+    if (!ctx || s->closing)
+        return;
+    uint64_t waited_ms = mw_redis_uv_waiting_ms(ctx, uv_now(s->loop));
+    if (waited_ms < (uint64_t)s->cfg->redis.command_timeout_ms)
+        return;
+    s->unanswered++;
+    if (worth_logging(++s->unanswered_in_row))
+        MW_LOG_ERROR("store",
+                     "Redis does not answer: closing the connection, retrying on a new one",
+                     "host=%s port=%lld waited_ms=%llu times_in_a_row=%llu", s->cfg->redis.host,
+                     (long long)s->cfg->redis.port, (unsigned long long)waited_ms,
+                     (unsigned long long)s->unanswered_in_row);
+    s->connected = false; /* callbacks failed below find the store down, as it is */
+    s->answering = false;
+    redisAsyncFree(ctx); /* calls on_disconnect when hiredis had connected */
+    if (s->ctx == ctx) {
+        s->ctx = NULL;
+        schedule_reconnect(s);
+    }
 }
 
 static void on_script_loaded(redisAsyncContext *ctx, void *r, void *arg)
@@ -257,6 +299,12 @@ int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, str
     uv_timer_init(loop, &s->check_timer);
     s->check_timer.data = s;
     uv_timer_start(&s->check_timer, on_check_timer, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+    uv_timer_init(loop, &s->watchdog_timer);
+    s->watchdog_timer.data = s;
+    uint64_t watchdog_ms = (uint64_t)cfg->redis.command_timeout_ms / 4;
+    if (watchdog_ms > WATCHDOG_INTERVAL_MS)
+        watchdog_ms = WATCHDOG_INTERVAL_MS;
+    uv_timer_start(&s->watchdog_timer, on_watchdog_timer, watchdog_ms, watchdog_ms);
     s->durable = -1;
     new_epoch(s);
     connect_now(s);
@@ -486,6 +534,8 @@ bool mw_store_ready(const struct mw_store *s, const char **why)
     uint64_t hold = (uint64_t)s->cfg->redis.data_loss_unready_ms;
     if (!s->connected)
         reason = "not connected to Redis";
+    else if (!s->answering)
+        reason = "Redis does not answer";
     else if (refusing(s))
         reason = "Redis would lose what is applied (redis.durability: refuse)";
     else if (s->lost_at_ms && (hold == 0 || uv_now(s->loop) - s->lost_at_ms < hold))
@@ -521,14 +571,20 @@ void mw_store_destroy(struct mw_store *s)
     if (s->ctx)
         redisAsyncDisconnect(s->ctx);
     uv_timer_stop(&s->retry_timer);
-    s->timers_open = 2;
+    s->timers_open = 3;
     uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->check_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->watchdog_timer, on_timer_closed);
+}
+
+uint64_t mw_store_unanswered(const struct mw_store *s)
+{
+    return s->unanswered;
 }
 
 bool mw_store_connected(const struct mw_store *s)
 {
-    return s->connected;
+    return s->connected && s->answering;
 }
 
 uint64_t mw_store_commands_sent(const struct mw_store *s)

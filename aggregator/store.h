@@ -40,7 +40,10 @@ typedef void (*mw_store_done_fn)(int rc, void *arg);
 int mw_store_create(uv_loop_t *loop, const struct mw_aggregator_config *cfg, struct mw_store **out);
 /* Disconnect and free once the loop has closed the handles. Accepts NULL. */
 void mw_store_destroy(struct mw_store *s);
+/* Connected, and Redis answered on this connection (and has not stopped answering). */
 bool mw_store_connected(const struct mw_store *s);
+/* Connections closed because Redis left replies unanswered for redis.command_timeout. */
+uint64_t mw_store_unanswered(const struct mw_store *s);
 
 /* Register a Lua script (text and its SHA1 in lowercase hex, both borrowed: static storage) to
  * be loaded on every connection, and now if connected. Returns 0, MW_EFULL (more than a few
