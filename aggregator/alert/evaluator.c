@@ -1119,6 +1119,52 @@ struct step_ctx {
     struct mw_eval_transitions *out;
 };
 
+/* How a page or resolve is rendered: with the window group (every version, the drift of the
+ * alert's own), or without one (wall-clock rules, a version gone). */
+struct render_args {
+    struct computed *group; /* NULL: none */
+    size_t n, self_at;
+    int64_t start_ms, width_ms;
+};
+
+/* A new instance of `r` for (model, version, feature), owned by the evaluator; NULL when memory
+ * runs out. */
+static struct mw_alert_inst *new_instance(struct mw_evaluator *ev, const struct mw_rule *r,
+                                          const char *rule_id, const char *model,
+                                          const char *version, const char *feature)
+{
+    struct mw_alert_inst *inst = mw_alert_inst_new(rule_id, model, version, feature);
+    if (!inst || insert(ev, inst) != 0) {
+        mw_alert_inst_free(inst);
+        return NULL;
+    }
+    inst->rule = r;
+    return inst;
+}
+
+/* Keep a stepped state in its instance, render what a page or resolve must say, and report the
+ * transition. */
+static int settle_step(struct mw_evaluator *ev, struct mw_alert_inst *inst, const struct mw_rule *r,
+                       const struct mw_rule_state *st, const struct mw_rule_step *step,
+                       const struct render_args *ra, struct mw_eval_transitions *out)
+{
+    inst->st = *st;
+    inst->dirty = true;
+    inst->removed = forgettable(&r->cond, st);
+    int rc = 0;
+    if (step->page || step->resolve || (st->state == MW_ALERT_FIRING && !inst->labels.n)) {
+        bool new_labels = !inst->labels.n;
+        rc = render(ev, inst, r, ra->group, ra->n, ra->self_at, ra->start_ms, ra->width_ms);
+        if (!rc && new_labels)
+            rc = index_fingerprint(ev, inst);
+    }
+    if (!rc && step->page)
+        rc = add_transition(out, inst, MW_EVAL_PAGE);
+    if (!rc && step->resolve)
+        rc = add_transition(out, inst, MW_EVAL_RESOLVE);
+    return rc;
+}
+
 static int step_one(struct step_ctx *sc, const struct mw_rule *r, const char *rule_id, uint64_t h3,
                     size_t at, const char *feature, const struct mw_rule_sample *sample)
 {
@@ -1138,30 +1184,11 @@ static int step_one(struct step_ctx *sc, const struct mw_rule *r, const char *ru
     mw_rule_state_step(&r->cond, &st, sample, &step);
     if (step.ignored)
         return 0;
-    if (!inst) {
-        inst = mw_alert_inst_new(rule_id, sc->group->model, w->version, feature);
-        if (!inst || insert(ev, inst) != 0) {
-            mw_alert_inst_free(inst);
-            return MW_ENOMEM;
-        }
-        inst->rule = r;
-    }
-    inst->st = st;
-    inst->dirty = true;
-    inst->removed = forgettable(&r->cond, &st);
-    int rc = 0;
-    if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
-        bool new_labels = !inst->labels.n;
-        rc = render(ev, inst, r, sc->computed, sc->group->n, at, sc->group->start_ms,
-                    sc->group->width_ms);
-        if (!rc && new_labels)
-            rc = index_fingerprint(ev, inst);
-    }
-    if (!rc && step.page)
-        rc = add_transition(sc->out, inst, MW_EVAL_PAGE);
-    if (!rc && step.resolve)
-        rc = add_transition(sc->out, inst, MW_EVAL_RESOLVE);
-    return rc;
+    if (!inst && !(inst = new_instance(ev, r, rule_id, sc->group->model, w->version, feature)))
+        return MW_ENOMEM;
+    struct render_args ra = {sc->computed, sc->group->n, at, sc->group->start_ms,
+                             sc->group->width_ms};
+    return settle_step(ev, inst, r, &st, &step, &ra, sc->out);
 }
 
 static bool runs_at(const struct mw_evaluator *ev, const struct mw_rule *r, int64_t width_ms)
@@ -1207,15 +1234,11 @@ static int step_gone_versions(struct step_ctx *sc)
             continue;
         struct mw_rule_sample gone = {.start_ms = g->start_ms, .end_ms = end_ms,
                                       .kind = MW_SAMPLE_GONE};
+        struct mw_rule_state st = inst->st;
         struct mw_rule_step step;
-        mw_rule_state_step(&r->cond, &inst->st, &gone, &step);
-        inst->dirty = true;
-        inst->removed = forgettable(&r->cond, &inst->st);
-        if (step.resolve) {
-            rc = render(ev, inst, r, NULL, 0, 0, g->start_ms, g->width_ms);
-            if (!rc)
-                rc = add_transition(sc->out, inst, MW_EVAL_RESOLVE);
-        }
+        mw_rule_state_step(&r->cond, &st, &gone, &step);
+        struct render_args ra = {NULL, 0, 0, g->start_ms, g->width_ms};
+        rc = settle_step(ev, inst, r, &st, &step, &ra, sc->out);
     }
     return rc;
 }
@@ -1298,29 +1321,10 @@ static int step_wall(struct mw_evaluator *ev, const struct mw_rule *r, const cha
     mw_rule_state_step(&r->cond, &st, sample, &step);
     if (!inst && st.state == MW_ALERT_INACTIVE && st.n_changes == 0)
         return 0;
-    if (!inst) {
-        inst = mw_alert_inst_new(rule_id, model, "", feature);
-        if (!inst || insert(ev, inst) != 0) {
-            mw_alert_inst_free(inst);
-            return MW_ENOMEM;
-        }
-        inst->rule = r;
-    }
-    inst->st = st;
-    inst->dirty = true;
-    inst->removed = forgettable(&r->cond, &st);
-    int rc = 0;
-    if (step.page || step.resolve || (st.state == MW_ALERT_FIRING && !inst->labels.n)) {
-        bool new_labels = !inst->labels.n;
-        rc = render(ev, inst, r, NULL, 0, 0, now_ms, 0);
-        if (!rc && new_labels)
-            rc = index_fingerprint(ev, inst);
-    }
-    if (!rc && step.page)
-        rc = add_transition(out, inst, MW_EVAL_PAGE);
-    if (!rc && step.resolve)
-        rc = add_transition(out, inst, MW_EVAL_RESOLVE);
-    return rc;
+    if (!inst && !(inst = new_instance(ev, r, rule_id, model, "", feature)))
+        return MW_ENOMEM;
+    struct render_args ra = {NULL, 0, 0, now_ms, 0};
+    return settle_step(ev, inst, r, &st, &step, &ra, out);
 }
 
 int mw_evaluator_step_absence(struct mw_evaluator *ev, const char *model, int64_t last_seen_ms,
