@@ -140,12 +140,6 @@ static void ignore_reply(redisReply *reply, void *arg)
         MW_LOG_WARN("pipeline", "cannot write a pipeline health reading", "error=%s", reply->str);
 }
 
-static void ignore_done(int rc, void *arg)
-{
-    (void)rc;
-    (void)arg;
-}
-
 void mw_pipeline_health_note_dlq(struct mw_pipeline_health *h, int64_t now_ms)
 {
     char key[MW_SCHEMA_KEY_MAX], ttl[24];
@@ -214,7 +208,12 @@ void mw_pipeline_health_flush(struct mw_pipeline_health *h,
         mw_redis_cmd_init(&cmds[n_cmds]);
         rc = lag_cmd(&cmds[n_cmds++], parts, n, holder, now_ms);
     }
-    if (!rc && n_cmds && mw_store_exec(h->store, cmds, n_cmds, ignore_done, NULL) == 0) {
+    /* One by one, each with its own reply: a reading that fails is logged as such (and
+     * replaced by the next), never as a failure of the data path. */
+    bool sent = !rc && n_cmds;
+    for (size_t i = 0; sent && i < n_cmds; i++)
+        sent = mw_store_command(h->store, &cmds[i], ignore_reply, NULL) == 0;
+    if (sent) {
         for (size_t i = 0; i < h->n; i++)
             h->list[i]->dirty = false;
         if (h->n > NOTED_AGENTS_MAX)
@@ -417,6 +416,6 @@ void mw_pipeline_health_forget_agents(struct mw_store *store, const struct mw_pi
         }
     }
     if (!rc && n)
-        mw_store_exec(store, &c, 1, ignore_done, NULL);
+        mw_store_command(store, &c, ignore_reply, NULL);
     mw_redis_cmd_free(&c);
 }

@@ -135,10 +135,13 @@ class Cluster:
             f.write(text)
         return path
 
-    def start_aggregator(self, name="aggregator", extra="", kafka_properties=None):
-        """Start an aggregator; `kafka_properties` adds librdkafka properties (a dict)."""
+    def start_aggregator(self, name="aggregator", extra="", kafka_properties=None,
+                         redis_options=None):
+        """Start an aggregator; `kafka_properties` adds librdkafka properties and
+        `redis_options` keys of its redis: section (dicts)."""
         port = free_port()
         props = "".join(f'    {k}: "{v}"\n' for k, v in (kafka_properties or {}).items())
+        redis_lines = "".join(f"  {k}: {v}\n" for k, v in (redis_options or {}).items())
         cfg = self.write_config(f"{name}.yaml", f"""
 log_level: info
 kafka:
@@ -151,7 +154,7 @@ kafka:
 {props}redis:
   port: {self.redis_port}
   retry_max: 500ms
-http:
+{redis_lines}http:
   port: {port}
   signals_refresh: 1s
 {extra}

@@ -84,7 +84,10 @@ def main(tap, cluster):
         return out
 
     redis_port, cluster.redis_port = cluster.redis_port, proxy.port  # A goes through the proxy
-    a = cluster.start_aggregator(name="aggregator-a", kafka_properties={"client.id": "a"})
+    # A's replies are held for up to half a minute: a slow Redis, not a dead one, so A waits
+    # for them (redis.command_timeout would otherwise give up on the connection at 10 s).
+    a = cluster.start_aggregator(name="aggregator-a", kafka_properties={"client.id": "a"},
+                                 redis_options={"command_timeout": "120s"})
     cluster.redis_port = redis_port
     cluster.produce_batches(batches(5))
     wait_for(lambda: metrics(a.http_port)["modelwatch_aggregator_batches_applied_total"] == 5,
