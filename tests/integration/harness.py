@@ -323,6 +323,7 @@ spool:
         for proc in reversed(self.procs):
             if proc.poll() is None and graceful_s > 0:
                 try:
+                    os.killpg(proc.pid, signal.SIGCONT)  # a test may have left it stopped
                     self.stop(proc, signal.SIGTERM, graceful_s)
                 except TestFailure as e:
                     self.teardown_failures.append(str(e))
