@@ -42,7 +42,7 @@ static Modelwatch__V1__PredictionEvent event(const char *model, int64_t t_ms, ui
 
 static Modelwatch__V1__MetricsSnapshot *flush(struct mw_counters *c, struct mw_buf *out)
 {
-    assert_int_equal(mw_counters_flush(c, NULL, out), 0);
+    assert_int_equal(mw_counters_flush(c, NULL, NULL, out), 0);
     Modelwatch__V1__MetricsSnapshot *snap = modelwatch__v1__metrics_snapshot__unpack(
         NULL, out->len, (const uint8_t *)out->data);
     assert_non_null(snap);
