@@ -26,7 +26,7 @@ import urllib.request
 # Where this interpreter runs with the ASan runtime preloaded (tests/integration/meson.build:
 # it loads libmodelwatch.so of a sanitizer build through ctypes) and leak detection off, the
 # processes it starts run without the preload and with leak detection on, except Python
-# children, which run like this interpreter (Cluster.spawn).
+# children, which run like this interpreter (python_child_env).
 PYTHON_ASAN_PRELOAD = ""
 if "libasan" in os.environ.get("LD_PRELOAD", ""):
     PYTHON_ASAN_PRELOAD = os.environ.pop("LD_PRELOAD")
@@ -88,9 +88,8 @@ class Cluster:
         return path
 
     def spawn(self, name, argv, env=None):
-        if PYTHON_ASAN_PRELOAD and argv[0] == sys.executable:
-            env = dict(os.environ if env is None else env, LD_PRELOAD=PYTHON_ASAN_PRELOAD)
-            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        if argv[0] == sys.executable:
+            env = python_child_env(env)
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
                                 env=env, start_new_session=True)
@@ -358,6 +357,17 @@ spool:
         for proc in self.procs:
             sys.stderr.write(f"----- {proc.mw_name} log (last 40 lines) -----\n")
             sys.stderr.write("\n".join(self.log_of(proc).splitlines()[-40:]) + "\n")
+
+
+def python_child_env(env=None):
+    """The environment (default: this process's) for a Python process that may load
+    libmodelwatch: where this interpreter runs with the ASan runtime preloaded, the same
+    preload and leak detection off."""
+    env = dict(os.environ if env is None else env)
+    if PYTHON_ASAN_PRELOAD:
+        env["LD_PRELOAD"] = PYTHON_ASAN_PRELOAD
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
 
 
 def route_sanitizer_reports(prefix):
