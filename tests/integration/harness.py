@@ -159,18 +159,19 @@ class Cluster:
         return path
 
     def start_aggregator(self, name="aggregator", extra="", kafka_properties=None):
-        """Start an aggregator; `kafka_properties` adds librdkafka properties (a dict)."""
+        """Start an aggregator; `kafka_properties` adds or overrides librdkafka properties (a
+        dict)."""
         port = free_port()
-        props = "".join(f'    {k}: "{v}"\n' for k, v in (kafka_properties or {}).items())
+        # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
+        properties = {"topic.metadata.refresh.interval.ms": "1000", "session.timeout.ms": "6000",
+                      "heartbeat.interval.ms": "500"}
+        properties.update(kafka_properties or {})
+        props = "".join(f'    {k}: "{v}"\n' for k, v in properties.items())
         cfg = self.write_config(f"{name}.yaml", f"""
 log_level: info
 kafka:
   bootstrap_file: {self.bootstrap_file}
   properties:
-    topic.metadata.refresh.interval.ms: "1000"
-    # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
-    session.timeout.ms: "6000"
-    heartbeat.interval.ms: "500"
 {props}redis:
   port: {self.redis_port}
   retry_max: 500ms
