@@ -35,6 +35,7 @@ struct series {
 struct mw_counters {
     struct series *sets; /* live sets, unordered; few per agent */
     size_t n_sets;
+    size_t cap_sets; /* sets allocated */
     size_t max_series;
     int64_t bucket_width_ms;
 };
@@ -57,7 +58,25 @@ static void clear_sets(struct mw_counters *c)
     }
     mw_free(c->sets);
     c->sets = NULL;
-    c->n_sets = 0;
+    c->n_sets = c->cap_sets = 0;
+}
+
+/* Room for one more set. The array doubles: a set holds a whole latency histogram (about
+ * 12 KiB), and growing by one set at a time copied the table once per new set, quadratic in
+ * the number of sets an interval opens (16 models x 40 buckets took seconds per interval). */
+static int reserve_set(struct mw_counters *c)
+{
+    if (c->n_sets < c->cap_sets)
+        return 0;
+    size_t cap = c->cap_sets ? 2 * c->cap_sets : 8;
+    if (cap > c->max_series)
+        cap = c->max_series;
+    struct series *grown = mw_realloc(c->sets, cap * sizeof *grown);
+    if (!grown)
+        return MW_ENOMEM;
+    c->sets = grown;
+    c->cap_sets = cap;
+    return 0;
 }
 
 void mw_counters_destroy(struct mw_counters *c)
@@ -88,12 +107,8 @@ static struct series *find_series(struct mw_counters *c, const char *model, cons
         *rc = MW_EFULL;
         return NULL;
     }
-    struct series *grown = mw_realloc(c->sets, (c->n_sets + 1) * sizeof *grown);
-    if (!grown) {
-        *rc = MW_ENOMEM;
+    if ((*rc = reserve_set(c)) != 0)
         return NULL;
-    }
-    c->sets = grown;
     struct series *s = &c->sets[c->n_sets];
     memset(s, 0, sizeof *s);
     s->model = mw_strdup(model);

@@ -353,7 +353,8 @@ static size_t bound_drift(const struct mw_aggregator_config *cfg, struct mw__exp
         else
             mw_free(e->features[i].name);
     }
-    qsort(e->features, kept, sizeof *e->features, by_drift);
+    if (kept > 1) /* features is NULL when there are none, and qsort must not see NULL */
+        qsort(e->features, kept, sizeof *e->features, by_drift);
     size_t top_k = (size_t)cfg->metrics.drift_top_k;
     for (size_t i = top_k; top_k && i < kept; i++)
         mw_free(e->features[i].name);
@@ -368,7 +369,8 @@ void mw__exporter_bound(const struct mw_aggregator_config *cfg, struct mw__expor
 {
     size_t max = (size_t)cfg->metrics.max_model_versions;
     *omitted_entries = *omitted_features = 0;
-    qsort(s->entries, s->n, sizeof *s->entries, by_model_version);
+    if (s->n > 1) /* entries is NULL before the first model, and qsort must not see NULL */
+        qsort(s->entries, s->n, sizeof *s->entries, by_model_version);
     for (size_t i = max; i < s->n; i++)
         free_entry(&s->entries[i]);
     if (s->n > max) {

@@ -20,6 +20,7 @@
 #include <fnmatch.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,19 +68,25 @@ int main(void)
     }
     options = json_object_get(spec, "options");
     json_t *pj = json_object_get(spec, "profile");
+    int status = 0;
+    Modelwatch__V1__Batch *batch = NULL;
+    struct mw_apply_plan plan = {0};
     if (pj) {
         char *text = json_dumps(pj, JSON_COMPACT);
         char err[256];
-        if (mw_profile_parse(text, strlen(text), &profile, err, sizeof err) != 0) {
-            fprintf(stderr, "mw-apply-plan: profile: %s\n", err);
-            return 2;
-        }
+        int rc = mw_profile_parse(text, strlen(text), &profile, err, sizeof err);
         free(text);
+        if (rc != 0) {
+            fprintf(stderr, "mw-apply-plan: profile: %s\n", err);
+            status = 2;
+            goto out;
+        }
     }
-    Modelwatch__V1__Batch *batch = mw_batch_json(spec);
+    batch = mw_batch_json(spec);
     if (!batch) {
         fprintf(stderr, "mw-apply-plan: out of memory\n");
-        return 1;
+        status = 1;
+        goto out;
     }
     struct mw_window_spec specs[] = {
         {opt_int("fine_ms", 60000), 172800000, true},
@@ -107,21 +114,29 @@ int main(void)
                                      .n_windows = 2};
     static struct mw_batch_tally tally;
     mw_batch_bound(batch, &bounds, &tally);
-    struct mw_apply_plan plan;
     int rc = mw_apply_plan_build(batch, &opt, &plan);
     if (rc) {
         fprintf(stderr, "mw-apply-plan: plan: %d\n", rc);
-        return 1;
+        status = 1;
+        goto out;
     }
     for (size_t i = 0; i < plan.n_cmds; i++) {
         char *out;
         int n = redisFormatCommandArgv(&out, (int)plan.cmds[i].argc,
                                        (const char **)plan.cmds[i].argv, plan.cmds[i].argvlen);
-        if (n < 0 || fwrite(out, 1, (size_t)n, stdout) != (size_t)n)
-            return 1;
-        redisFreeCommand(out);
+        bool written = n >= 0 && fwrite(out, 1, (size_t)n, stdout) == (size_t)n;
+        if (n >= 0)
+            redisFreeCommand(out);
+        if (!written) {
+            status = 1;
+            goto out;
+        }
     }
     fprintf(stderr, "{\"commands\": %zu, \"models\": %zu}\n", plan.n_cmds, plan.n_models);
+out:
     mw_apply_plan_free(&plan);
-    return 0; /* the batch is left to the process exit */
+    mw_batch_json_free(batch);
+    mw_profile_free(profile);
+    json_decref(spec);
+    return status;
 }

@@ -188,3 +188,9 @@ Modelwatch__V1__Batch *mw_batch_json(json_t *spec)
     b->snapshot = snap;
     return b;
 }
+
+void mw_batch_json_free(Modelwatch__V1__Batch *b)
+{
+    if (b)
+        modelwatch__v1__batch__free_unpacked(b, NULL);
+}

@@ -24,9 +24,13 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* The batch `spec` describes. Everything is allocated with calloc/strdup and left to the
- * process exit (these are short-lived tools). NULL when out of memory. */
+/* The batch `spec` describes, allocated with calloc/strdup as protobuf-c's default allocator
+ * would (so mw_batch_bound may free parts of it); the caller frees it with mw_batch_json_free.
+ * NULL when out of memory. */
 Modelwatch__V1__Batch *mw_batch_json(json_t *spec);
+
+/* Frees a batch mw_batch_json returned; accepts NULL. */
+void mw_batch_json_free(Modelwatch__V1__Batch *b);
 
 /* A signed or unsigned integer of `o[key]`, given as a JSON integer or a decimal string;
  * `def` when absent. */

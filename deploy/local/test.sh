@@ -18,3 +18,21 @@ else
 fi
 ninja -C "$build"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
+
+# The same suites again in a second build with AddressSanitizer and UndefinedBehaviorSanitizer
+# (LeakSanitizer included): any report, a memory error, undefined behaviour or memory still
+# allocated when a process exits, fails the test that caused it. tests/integration/harness.py
+# collects the reports of every process a test starts. -fsanitize=undefined leaves out
+# float-cast-overflow (a double out of an integer's range converted to it), which bad input
+# can reach, so it is added. The instrumented binaries run about twice as slowly, hence the
+# longer timeouts.
+asan_build="$build-asan"
+if [ ! -f "$asan_build/build.ninja" ]; then
+  meson setup "$asan_build" "$root" --werror -Ddev_tools=true \
+    -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dc_args='-fsanitize=float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer'
+fi
+ninja -C "$asan_build"
+ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1 \
+UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+  meson test -C "$asan_build" --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"

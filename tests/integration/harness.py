@@ -4,6 +4,11 @@ on free loopback ports in a private directory, and stops every one of them on ev
 
 Standard library only. Binaries come from the build directory given by MW_BUILD_DIR (meson
 passes it) or the first argument of the test script.
+
+In a sanitizer build (-Db_sanitize=address,undefined) every process a test starts, by the
+harness or by the test itself, writes its AddressSanitizer, LeakSanitizer and UBSan reports to
+<test dir>/sanitizer.<pid>; processes still running at the end get SIGTERM so they exit the
+normal way and LeakSanitizer checks them; any report fails the test.
 """
 import atexit
 import json
@@ -18,6 +23,18 @@ import time
 import urllib.error
 import urllib.request
 
+# Where this interpreter runs with the ASan runtime preloaded (tests/integration/meson.build:
+# it loads libmodelwatch.so of a sanitizer build through ctypes) and leak detection off, the
+# processes it starts run without the preload and with leak detection on, except Python
+# children, which run like this interpreter (python_child_env).
+PYTHON_ASAN_PRELOAD = ""
+if "libasan" in os.environ.get("LD_PRELOAD", ""):
+    PYTHON_ASAN_PRELOAD = os.environ.pop("LD_PRELOAD")
+    os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=1"
+
+# What the sanitizer runtimes print at the start of a report.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "UndefinedBehaviorSanitizer")
 
 class TestFailure(Exception):
     pass
@@ -53,6 +70,9 @@ class Cluster:
         self.redis_port = None
         self.bootstrap_file = os.path.join(self.dir, "bootstrap")
         self.control_file = os.path.join(self.dir, "devkafka.control")
+        self.spawned = []  # (name, log path) of every process started, for sanitizer_reports
+        self.teardown_failures = []
+        route_sanitizer_reports(os.path.join(self.dir, "sanitizer"))
         atexit.register(self.stop_all)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
@@ -68,12 +88,15 @@ class Cluster:
         return path
 
     def spawn(self, name, argv, env=None):
+        if argv[0] == sys.executable:
+            env = python_child_env(env)
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
                                 env=env, start_new_session=True)
         proc.mw_name = name
         proc.mw_log = log.name
         self.procs.append(proc)
+        self.spawned.append((f"{name} (pid {proc.pid})", log.name))
         return proc
 
     def log_of(self, proc):
@@ -137,20 +160,20 @@ class Cluster:
 
     def start_aggregator(self, name="aggregator", extra="", kafka_properties=None,
                          redis_options=None):
-        """Start an aggregator; `kafka_properties` adds librdkafka properties and
-        `redis_options` keys of its redis: section (dicts)."""
+        """Start an aggregator; `kafka_properties` adds or overrides librdkafka properties and
+        `redis_options` adds keys of its redis: section (dicts)."""
         port = free_port()
-        props = "".join(f'    {k}: "{v}"\n' for k, v in (kafka_properties or {}).items())
+        # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
+        properties = {"topic.metadata.refresh.interval.ms": "1000", "session.timeout.ms": "6000",
+                      "heartbeat.interval.ms": "500"}
+        properties.update(kafka_properties or {})
+        props = "".join(f'    {k}: "{v}"\n' for k, v in properties.items())
         redis_lines = "".join(f"  {k}: {v}\n" for k, v in (redis_options or {}).items())
         cfg = self.write_config(f"{name}.yaml", f"""
 log_level: info
 kafka:
   bootstrap_file: {self.bootstrap_file}
   properties:
-    topic.metadata.refresh.interval.ms: "1000"
-    # A killed replica's partitions move on after 6 s rather than librdkafka's 45 s.
-    session.timeout.ms: "6000"
-    heartbeat.interval.ms: "500"
 {props}redis:
   port: {self.redis_port}
   retry_max: 500ms
@@ -295,8 +318,17 @@ spool:
             proc.wait()
             raise TestFailure(f"{proc.mw_name} did not exit within {timeout_s}s of {sig!s}")
 
-    def stop_all(self, keep_dir=False):
+    def stop_all(self, keep_dir=False, graceful_s=0):
+        """Stop every process still running, the last started first. With graceful_s, each
+        gets SIGTERM and that long to exit (so it frees what it holds and LeakSanitizer checks
+        it) before SIGKILL; one that needs SIGKILL is recorded in teardown_failures."""
         for proc in reversed(self.procs):
+            if proc.poll() is None and graceful_s > 0:
+                try:
+                    os.killpg(proc.pid, signal.SIGCONT)  # a test may have left it stopped
+                    self.stop(proc, signal.SIGTERM, graceful_s)
+                except TestFailure as e:
+                    self.teardown_failures.append(str(e))
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -307,10 +339,46 @@ spool:
         if not keep_dir and os.path.isdir(self.dir):
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def sanitizer_reports(self):
+        """[(process, report text)] from the sanitizer report files and the process logs."""
+        reports = []
+        for entry in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
+            if entry.startswith("sanitizer."):
+                with open(os.path.join(self.dir, entry), "rb") as f:
+                    reports.append((f"pid {entry.split('.', 1)[1]}",
+                                    f.read().decode(errors="replace")))
+        for name, path in self.spawned:
+            if not os.path.exists(path):
+                continue
+            with open(path, "rb") as f:
+                text = f.read().decode(errors="replace")
+            if any(m in text for m in SANITIZER_MARKERS):
+                reports.append((name, text))
+        return reports
+
     def dump_logs(self):
         for proc in self.procs:
             sys.stderr.write(f"----- {proc.mw_name} log (last 40 lines) -----\n")
             sys.stderr.write("\n".join(self.log_of(proc).splitlines()[-40:]) + "\n")
+
+
+def python_child_env(env=None):
+    """The environment (default: this process's) for a Python process that may load
+    libmodelwatch: where this interpreter runs with the ASan runtime preloaded, the same
+    preload and leak detection off."""
+    env = dict(os.environ if env is None else env)
+    if PYTHON_ASAN_PRELOAD:
+        env["LD_PRELOAD"] = PYTHON_ASAN_PRELOAD
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
+
+
+def route_sanitizer_reports(prefix):
+    """Make every process started from here on write sanitizer reports to prefix.<pid>
+    (ignored by binaries built without sanitizers)."""
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        opts = os.environ.get(var, "")
+        os.environ[var] = (opts + ":" if opts else "") + f"log_path={prefix}"
 
 
 def http_get(port, path, timeout=10):
@@ -425,5 +493,21 @@ def run(main):
     finally:
         if tap.failed:
             cluster.dump_logs()
+        cluster.stop_all(keep_dir=True, graceful_s=30)
+        check_clean_teardown(tap, cluster)
         cluster.stop_all()
     sys.exit(tap.finish())
+
+
+def check_clean_teardown(tap, cluster):
+    """Fail the test for a process that ignored SIGTERM at teardown or left a sanitizer
+    report (these checks only appear when they fail)."""
+    for failure in cluster.teardown_failures:
+        tap.check(False, "every process exits on SIGTERM at teardown", failure)
+    for name, text in cluster.sanitizer_reports():
+        lines = text.splitlines()
+        first = next((i for i, line in enumerate(lines)
+                      if any(m in line for m in SANITIZER_MARKERS)), 0)
+        report = "\n".join(lines[first:first + 60])
+        tap.check(False, f"no sanitizer report from {name}", report)
+        sys.stderr.write(f"----- sanitizer report from {name} -----\n{report}\n")

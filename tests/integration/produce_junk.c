@@ -98,6 +98,9 @@ static int produce_crafted(rd_kafka_t *rk, const char *topic, const char *path)
         uint8_t *wire = b ? malloc(n + 1) : NULL;
         if (!wire) {
             fprintf(stderr, "mw-produce-junk: out of memory\n");
+            mw_batch_json_free(b);
+            mw_zframe_ctx_destroy(z);
+            json_decref(all);
             return 1;
         }
         modelwatch__v1__batch__pack(b, wire);
@@ -116,8 +119,10 @@ static int produce_crafted(rd_kafka_t *rk, const char *topic, const char *path)
                        schema ? schema : "1");
         mw_buf_free(&frame);
         free(wire);
+        mw_batch_json_free(b);
     }
     mw_zframe_ctx_destroy(z);
+    json_decref(all);
     return 0;
 }
 

@@ -156,19 +156,39 @@ def link_libraries(build_dir, target):
     raise TestFailure(f"no link edge for {target} in build.ninja")
 
 
+# A sanitizer build (deploy/local/test.sh's build-asan) links the sanitizer runtimes, and
+# through them libstdc++ and libgcc_s; no image is built from it, so neither the runtimes nor
+# what only they load are the runtime stages' concern.
+SANITIZER_RUNTIME = re.compile(r"lib(asan|ubsan)\.so")
+
+
 def needed(binary):
     out = sh(["readelf", "-d", binary])
-    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out.stdout)
+    return [so for so in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out.stdout)
+            if not SANITIZER_RUNTIME.match(so)]
 
 
-def ldd(binary):
-    """{soname: resolved path} of everything the binary loads."""
+def ldd_all(binary):
     out = sh(["ldd", binary])
     libs = {}
     for line in out.stdout.splitlines():
         m = re.match(r"\s*(\S+) => (/\S+)", line) or re.match(r"\s*(/\S+) \(", line)
         if m:
             libs[os.path.basename(m.group(1))] = m.group(2) if m.lastindex == 2 else m.group(1)
+    return libs
+
+
+def ldd(binary):
+    """{soname: resolved path} of everything the binary loads, but the sanitizer runtimes."""
+    libs = ldd_all(binary)
+    direct = set(needed(binary))
+    runtimes = [path for so, path in libs.items() if SANITIZER_RUNTIME.match(so)]
+    for path in runtimes:
+        for so in ldd_all(path):
+            if so not in direct:
+                libs.pop(so, None)
+    for so in [so for so in libs if SANITIZER_RUNTIME.match(so)]:
+        del libs[so]
     return libs
 
 

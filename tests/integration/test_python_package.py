@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import TestFailure, metrics, run, wait_for
+from harness import TestFailure, metrics, python_child_env, run, wait_for
 
 SOURCE_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGE_DIR = os.path.join(SOURCE_ROOT, "agent", "client", "python")
@@ -84,7 +84,7 @@ def clean_env():
                         "LD_LIBRARY_PATH", "LIBRARY_PATH")}
     env["PIP_NO_INDEX"] = "1"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
+    return python_child_env(env)
 
 
 def interpreters():

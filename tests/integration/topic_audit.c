@@ -118,6 +118,15 @@ static void note_batch(struct audit *a, const Modelwatch__V1__Batch *b)
         o->predictions += b->snapshot->models[i]->count;
 }
 
+static void audit_free(struct audit *a)
+{
+    for (size_t i = 0; i < a->n_origins; i++) {
+        free(a->origins[i].name);
+        free(a->origins[i].seen);
+    }
+    free(a->origins);
+}
+
 static json_t *report(const struct audit *a)
 {
     json_t *origins = json_object();
@@ -276,5 +285,6 @@ int main(int argc, char **argv)
     json_dumpf(doc, stdout, JSON_COMPACT);
     putchar('\n');
     json_decref(doc);
+    audit_free(&a);
     return 0;
 }
