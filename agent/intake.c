@@ -85,9 +85,28 @@ static bool is_client_batch(const uint8_t *p, size_t n)
     return true;
 }
 
-/* One client message: counted, refused when oversized, else handed to the callback. */
-static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
+bool mw_intake_split(const void *data, size_t len, size_t max_batch_bytes, mw_intake_message_fn fn,
+                     void *arg)
 {
+    const uint8_t *p = data;
+    if (len > max_batch_bytes || !is_client_batch(p, len)) {
+        fn(p, len, arg);
+        return false;
+    }
+    for (size_t i = 0; i < len;) {
+        uint64_t entry_len = 0;
+        i++; /* the key byte, checked by is_client_batch */
+        read_varint(p, len, &i, &entry_len);
+        fn(p + i, (size_t)entry_len, arg);
+        i += (size_t)entry_len;
+    }
+    return true;
+}
+
+/* One client message: counted, refused when oversized, else handed to the callback. */
+static void deliver(const void *data, size_t len, void *arg)
+{
+    struct mw_intake *in = arg;
     in->stats.received++;
     if (len > in->max_message_bytes)
         in->stats.dropped_oversize++;
@@ -99,18 +118,8 @@ static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
 static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.transport_messages++;
-    if (len <= in->max_batch_bytes && is_client_batch(data, len)) {
+    if (mw_intake_split(data, len, in->max_batch_bytes, deliver, in))
         in->stats.client_batches++;
-        for (size_t i = 0; i < len;) {
-            uint64_t entry_len = 0;
-            i++; /* the key byte, checked by is_client_batch */
-            read_varint(data, len, &i, &entry_len);
-            deliver(in, data + i, (size_t)entry_len);
-            i += (size_t)entry_len;
-        }
-        return;
-    }
-    deliver(in, data, len);
 }
 
 /* Receive without waiting until `limit` client messages were handled (a ClientBatch is taken
