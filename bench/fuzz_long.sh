@@ -16,7 +16,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:?usage: fuzz_long.sh BUILD_DIR [--runs N] [--max-seconds S] [TARGET...]}
+build=$(cd "${1:?usage: fuzz_long.sh BUILD_DIR [--runs N] [--max-seconds S] [TARGET...]}" && pwd)
 shift
 runs=10000000
 max_seconds=0 # 0: no time limit, stop at RUNS
@@ -57,7 +57,7 @@ for t in "${targets[@]}"; do
         "${seeds[@]}" >"$work/log" 2>&1) || status=$?
     seconds=$(($(date +%s) - start))
     # The last status line has the final coverage: "#N DONE cov: C ft: F corp: ..."
-    last=$(grep -E '^#[0-9]+' "$work/log" | tail -1)
+    last=$(grep -E '^#[0-9]+' "$work/log" | tail -1 || true)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
     execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$work/log")
