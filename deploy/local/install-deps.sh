@@ -5,7 +5,9 @@
 #   install-deps.sh --test   also what the tests use (redis-server, numpy/scipy/sklearn oracles,
 #                            PyYAML (rule files, manifests and dashboards read back),
 #                            prometheus: promtool and the server test_prometheus scrapes with,
-#                            valgrind, groff-base (man pages are checked with groff))
+#                            valgrind, groff-base (man pages are checked with groff),
+#                            clang and libclang-rt-14-dev (libFuzzer and the sanitizer
+#                            runtimes: the fuzz-smoke suite))
 set -euo pipefail
 
 packages=(
@@ -17,6 +19,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml prometheus valgrind groff-base)
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -18,3 +18,12 @@ else
 fi
 ninja -C "$build"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
+
+# The fuzz targets (tests/fuzz) as libFuzzer binaries: a clang build of its own, with
+# -Dfuzzing=true (coverage instrumentation, address and undefined-behaviour sanitizers), runs
+# suite 'fuzz-smoke', each target for a bounded time from its committed corpus.
+fuzz_build="$build-fuzz"
+if [ ! -f "$fuzz_build/build.ninja" ]; then
+  CC=clang meson setup "$fuzz_build" "$root" -Dfuzzing=true -Db_lundef=false -Ddev_tools=true
+fi
+meson test -C "$fuzz_build" --suite fuzz-smoke --print-errorlogs --num-processes 2
