@@ -62,8 +62,8 @@ for t in "${targets[@]}"; do
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
     execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$work/log")
     rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+)/\1/p' "$work/log")
-    crashes=$(find "$work" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' \
-        -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
+    crashes=$(find "$work" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+        -o -name 'oom-*' \) | wc -l)
     [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes="exit-$status"
     # Back into the committed corpus: only what adds coverage to it.
     nice -n 19 "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 "$corpus" "$work/corpus" \
