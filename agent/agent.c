@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "arena.h"
 #include "batch_builder.h"
+#include "client_message.h"
 #include "clock.h"
 #include "counters.h"
 #include "error.h"
@@ -208,11 +209,6 @@ static void open_batch_if_needed(struct mw_agent *a)
         a->batch_opened_ms = mw_clock_mono_ms();
 }
 
-static bool names_ok(const char *model, const char *version)
-{
-    return mw_model_name_valid(model) && mw_version_valid(version);
-}
-
 /* An event time further ahead of this agent's clock than intake.max_future_skew: a time in
  * the wrong unit or from a clock far ahead. Counted invalid (returns FUTURE_TIME), never counted as
  * traffic, so it cannot poison the aggregator's watermark. Old times are fine. */
@@ -236,31 +232,20 @@ static int check_time(struct mw_agent *a, const char *what, const char *model, i
     return FUTURE_TIME;
 }
 
-/* Validate and count one message for 100% of the traffic. */
+/* Count one decoded and checked message (client_message.h) for 100% of the traffic, unless its
+ * time is too far ahead of this agent's clock. */
 static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
 {
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT) {
         const Modelwatch__V1__PredictionEvent *ev = msg->event;
-        if (!ev->prediction_id || !*ev->prediction_id || !ev->has_event_time_ms)
-            return MW_EPARSE;
-        if (!names_ok(ev->model, ev->version))
-            return MW_EINVAL;
         if (check_time(a, "event", ev->model, ev->event_time_ms))
             return FUTURE_TIME;
         return mw_counters_add_event(a->counters, ev);
     }
-    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
-        const Modelwatch__V1__Feedback *fb = msg->feedback;
-        if (!fb->prediction_id || !*fb->prediction_id ||
-            fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL__NOT_SET)
-            return MW_EPARSE;
-        if (!names_ok(fb->model, fb->version))
-            return MW_EINVAL;
-        if (fb->has_event_time_ms && check_time(a, "feedback", fb->model, fb->event_time_ms))
-            return FUTURE_TIME;
-        return mw_counters_add_feedback(a->counters, fb);
-    }
-    return MW_EPARSE;
+    const Modelwatch__V1__Feedback *fb = msg->feedback;
+    if (fb->has_event_time_ms && check_time(a, "feedback", fb->model, fb->event_time_ms))
+        return FUTURE_TIME;
+    return mw_counters_add_feedback(a->counters, fb);
 }
 
 static void *arena_alloc(void *ctx, size_t n)
@@ -396,9 +381,10 @@ static void on_message(const void *data, size_t len, void *arg)
 {
     struct mw_agent *a = arg;
     mw_arena_reset(&a->arena);
-    Modelwatch__V1__ClientMessage *msg =
-        modelwatch__v1__client_message__unpack(&a->arena.pb_allocator, len, data);
-    int rc = msg ? count_message(a, msg) : MW_EPARSE;
+    Modelwatch__V1__ClientMessage *msg = NULL;
+    int rc = mw_client_message_decode(&a->arena.pb_allocator, data, len, &msg);
+    if (rc == 0)
+        rc = count_message(a, msg);
     received(a, data, len, msg, rc == 0);
     if (rc) {
         if (rc == MW_EPARSE)

@@ -109,6 +109,24 @@ static bool decode_stream(const uint8_t *data, size_t len, struct mw_intake_stre
     return ok;
 }
 
+bool mw_intake_split(const void *data, size_t len, size_t max_batch_bytes, mw_intake_message_fn fn,
+                     void *arg)
+{
+    const uint8_t *p = data;
+    if (len > max_batch_bytes || !is_client_batch(p, len)) {
+        fn(p, len, arg);
+        return false;
+    }
+    for (size_t i = 0; i < len;) {
+        uint64_t entry_len = 0;
+        i++; /* the key byte, checked by is_client_batch */
+        read_varint(p, len, &i, &entry_len);
+        fn(p + i, (size_t)entry_len, arg);
+        i += (size_t)entry_len;
+    }
+    return true;
+}
+
 /* One client message: counted, refused when oversized, else handed to the callback. */
 static void deliver(struct mw_intake *in, const uint8_t *data, size_t len)
 {
@@ -145,20 +163,26 @@ static bool take_stream(struct mw_intake *in, const uint8_t *data, size_t len)
 
 /* One nanomsg message: a ClientBatch's stream, then its entries one by one, or else the
  * message itself. */
+/* The entries of one ClientBatch: the first may be its client's ClientStream. */
+struct batch_entries {
+    struct mw_intake *in;
+    size_t index;
+};
+
+static void deliver_entry(const void *data, size_t len, void *arg)
+{
+    struct batch_entries *b = arg;
+    if (b->index++ > 0 || !take_stream(b->in, data, len))
+        deliver(b->in, data, len);
+}
+
 static void deliver_transport_message(struct mw_intake *in, const uint8_t *data, size_t len)
 {
     in->stats.transport_messages++;
     if (len <= in->max_batch_bytes && is_client_batch(data, len)) {
         in->stats.client_batches++;
-        for (size_t i = 0; i < len;) {
-            uint64_t entry_len = 0;
-            size_t entry_start = i;
-            i++; /* the key byte, checked by is_client_batch */
-            read_varint(data, len, &i, &entry_len);
-            if (entry_start > 0 || !take_stream(in, data + i, (size_t)entry_len))
-                deliver(in, data + i, (size_t)entry_len);
-            i += (size_t)entry_len;
-        }
+        struct batch_entries b = {in, 0};
+        mw_intake_split(data, len, in->max_batch_bytes, deliver_entry, &b);
         return;
     }
     announce_stream(in, NULL);
@@ -166,7 +190,7 @@ static void deliver_transport_message(struct mw_intake *in, const uint8_t *data,
 }
 
 /* Receive without waiting until `limit` client messages were handled (a ClientBatch is taken
- * whole) or the socket is empty. */
+ * whole, so a few more may be) or nothing is left. */
 static void drain(struct mw_intake *in, uint64_t limit)
 {
     const uint64_t stop_at = in->stats.received + limit;

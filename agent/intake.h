@@ -17,6 +17,7 @@
 #ifndef MW_AGENT_INTAKE_H
 #define MW_AGENT_INTAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -44,6 +45,13 @@ struct mw_intake_stats {
     uint64_t client_batches;     /* of which ClientBatches unwrapped */
     uint64_t stream_errors;      /* ClientStreams that did not decode */
 };
+
+/* The framing step alone, without a socket: hand each client message of one transport message
+ * to `fn` — a ClientBatch's entries one by one, pointing into `data`, when `data` is a
+ * well-framed ClientBatch of at most `max_batch_bytes`; else `data` whole, as one message.
+ * Returns true when `data` was unwrapped as a ClientBatch. */
+bool mw_intake_split(const void *data, size_t len, size_t max_batch_bytes, mw_intake_message_fn fn,
+                     void *arg);
 
 /* Bind `endpoint` (creating the directory of an ipc:// path, whose socket file then gets
  * `socket_mode`) and start polling. `max_message_bytes` bounds each client message; a

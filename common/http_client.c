@@ -231,7 +231,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Seconds ("120") or an HTTP date; -1 when neither. */
+/* Longest wait a Retry-After may ask for before it reads as nonsense; the delivery caps what
+ * it honours far lower (retry.retry_after_max). */
+#define RETRY_AFTER_MAX_S (86400LL * 365)
+
+/* Seconds ("120") or an HTTP date; -1 when neither, or when further away than
+ * RETRY_AFTER_MAX_S (a date in the year 5555555 would overflow the milliseconds). */
 static int64_t parse_retry_after(const char *value)
 {
     while (*value == ' ' || *value == '\t')
@@ -241,7 +246,7 @@ static int64_t parse_retry_after(const char *value)
         long long seconds = strtoll(value, &end, 10);
         while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
             end++;
-        if (*end || seconds < 0 || seconds > 86400LL * 365)
+        if (*end || seconds < 0 || seconds > RETRY_AFTER_MAX_S)
             return -1;
         return (int64_t)seconds * 1000;
     }
@@ -249,22 +254,31 @@ static int64_t parse_retry_after(const char *value)
     if (when == (time_t)-1)
         return -1;
     time_t now = time(NULL);
-    return when > now ? (int64_t)(when - now) * 1000 : 0;
+    if (when <= now)
+        return 0;
+    if (when - now > RETRY_AFTER_MAX_S)
+        return -1;
+    return (int64_t)(when - now) * 1000;
+}
+
+void mw_http_client_response_header(const char *line, size_t n, int64_t *retry_after_ms)
+{
+    static const char name[] = "retry-after:";
+    if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
+        *retry_after_ms = -1; /* a new response (after a 100 Continue, say) */
+    } else if (n > sizeof name - 1 && n < 256 && strncasecmp(line, name, sizeof name - 1) == 0) {
+        char value[256];
+        memcpy(value, line + sizeof name - 1, n - (sizeof name - 1));
+        value[n - (sizeof name - 1)] = '\0';
+        *retry_after_ms = parse_retry_after(value);
+    }
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct call *call = userp;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
-        call->retry_after_ms = -1; /* a new response (after a 100 Continue, say) */
-    } else if (n > sizeof name - 1 && n < 256 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        char value[256];
-        memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
-        value[n - (sizeof name - 1)] = '\0';
-        call->retry_after_ms = parse_retry_after(value);
-    }
+    mw_http_client_response_header(data, n, &call->retry_after_ms);
     return n;
 }
 

@@ -60,6 +60,12 @@ struct mw_http_client_response {
     uint64_t elapsed_ms;
 };
 
+/* Read one header line of a response as libcurl hands it over (status lines included, CRLF
+ * kept, not NUL-terminated): a status line starts a new response and forgets an earlier
+ * Retry-After; a Retry-After line sets *retry_after_ms (seconds or an HTTP date; -1 when it is
+ * neither). Other lines change nothing. The client's own header step, exposed for its tests. */
+void mw_http_client_response_header(const char *line, size_t n, int64_t *retry_after_ms);
+
 /* Called once per request, on the loop, never from inside mw_http_client_send(). It may send
  * further requests (they fail with MW_ECLOSED once shutdown has begun). */
 typedef void (*mw_http_client_done_fn)(const struct mw_http_client_response *resp, void *arg);

@@ -24,17 +24,13 @@
 #include "error.h"
 #include "log.h"
 
-#include <http_parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #define READ_CHUNK_BYTES (64u * 1024u)
 /* Unparsed input beyond which a connection stops reading until its exchange is answered. */
 #define INPUT_HIGH_WATER_BYTES (64u * 1024u)
-/* Counted against max_header_bytes for every header line besides its name and value. */
-#define HEADER_LINE_OVERHEAD 4
 #define METRICS_MAX_BYTES (64u * 1024u * 1024u)
 #define LINGER_MAX_MS 2000u
 #define LISTEN_BACKLOG 128
@@ -102,14 +98,13 @@ struct conn {
     struct mw_http_server *srv;
     struct conn *prev;
     struct conn *next;
-    http_parser parser;
+    struct mw_http_request_parser req; /* the request being parsed */
     enum conn_state state;
     int n_open_handles;
     bool closing;
     bool reading;
     bool peer_eof;
     bool close_after_write;
-    bool message_done;
     bool continue_in_flight;
     bool request_started;         /* bytes of a request not yet dispatched have arrived */
     uint64_t request_deadline_ms; /* loop time by which that request must be whole */
@@ -117,21 +112,6 @@ struct conn {
     struct sockaddr_storage peer; /* family 0 when unknown */
     struct mw_buf in;             /* received, not yet parsed: [in_off, in.len) */
     size_t in_off;
-    /* the request being parsed */
-    struct mw_buf url;
-    struct mw_buf body;
-    size_t header_bytes;
-    int error_status; /* set by a parser callback that refuses the request */
-    bool req_keep_alive;
-    enum http_method req_method;
-    char field[16]; /* lower-cased start of the current header name */
-    size_t field_len;
-    bool in_value;
-    char expect[16]; /* value of Expect, when that is the current header */
-    size_t expect_len;
-    bool expect_continue;
-    char authorization[MW_HTTP_AUTHORIZATION_MAX + 1]; /* value of Authorization, when given */
-    size_t authorization_len;                          /* > MAX: too long, read as absent */
     /* the exchange a handler holds, and the answer being written */
     struct mw_http_exchange *pending;
     struct mw_buf out_head;
@@ -150,87 +130,6 @@ static const char continue_response[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
-
-/* ---- percent-decoding -------------------------------------------------------------------- */
-
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* The byte at s[*i] decoded (a %XX escape advances *i past it), or -1 for a bad escape. */
-static int decode_at(const char *s, size_t len, size_t *i, bool plus_is_space)
-{
-    char ch = s[*i];
-    if (ch == '+' && plus_is_space)
-        return ' ';
-    if (ch != '%')
-        return (unsigned char)ch;
-    if (len - *i < 3)
-        return -1;
-    int hi = hex_value(s[*i + 1]);
-    int lo = hex_value(s[*i + 2]);
-    if (hi < 0 || lo < 0)
-        return -1;
-    *i += 2;
-    return hi * 16 + lo;
-}
-
-/* Decode s[0..len) into out (NUL-terminated). Returns 0, MW_EINVAL for a bad escape or a
- * decoded NUL, MW_ETOOBIG when it does not fit in `size` bytes. */
-static int percent_decode(const char *s, size_t len, bool plus_is_space, char *out, size_t size)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int ch = decode_at(s, len, &i, plus_is_space);
-        if (ch <= 0)
-            return MW_EINVAL;
-        if (n + 1 >= size)
-            return MW_ETOOBIG;
-        out[n++] = (char)ch;
-    }
-    out[n] = '\0';
-    return 0;
-}
-
-static bool key_equals(const char *key, size_t len, const char *name)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < len; i++, j++) {
-        int ch = decode_at(key, len, &i, true);
-        if (ch <= 0 || name[j] != (char)ch)
-            return false;
-    }
-    return name[j] == '\0';
-}
-
-/* The first `name=value` pair wins; `name` alone means an empty value. A value with a bad
- * escape or an encoded NUL gives MW_EINVAL. */
-int mw_http_query_param(const char *query, const char *name, char *out, size_t size)
-{
-    if (!query || !name || !out || size == 0)
-        return MW_EINVAL;
-    const char *p = query;
-    while (*p) {
-        const char *end = strchr(p, '&');
-        if (!end)
-            end = p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        const char *key_end = eq ? eq : end;
-        if (key_equals(p, (size_t)(key_end - p), name)) {
-            const char *value = eq ? eq + 1 : end;
-            return percent_decode(value, (size_t)(end - value), true, out, size);
-        }
-        p = *end ? end + 1 : end;
-    }
-    return MW_ENOTFOUND;
-}
 
 /* ---- connections: lifetime --------------------------------------------------------------- */
 
@@ -260,8 +159,7 @@ static void on_conn_handle_closed(uv_handle_t *handle)
         c->next->prev = c->prev;
     srv->n_conns--;
     mw_buf_free(&c->in);
-    mw_buf_free(&c->url);
-    mw_buf_free(&c->body);
+    mw_http_request_parser_free(&c->req);
     mw_buf_free(&c->out_head);
     mw_free(c->out_body);
     mw_free(c);
@@ -591,26 +489,6 @@ void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *
     exchange_finish(ex, status, "application/json", NULL, body, len);
 }
 
-/* Split the request target into path and query; `absolute-form` targets are accepted. */
-static int split_target(const struct conn *c, const char **path, size_t *path_len,
-                        const char **query, size_t *query_len)
-{
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    if (c->url.len == 0 || http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0 ||
-        !(u.field_set & (1 << UF_PATH)))
-        return MW_EPARSE;
-    *path = c->url.data + u.field_data[UF_PATH].off;
-    *path_len = u.field_data[UF_PATH].len;
-    *query = "";
-    *query_len = 0;
-    if (u.field_set & (1 << UF_QUERY)) {
-        *query = c->url.data + u.field_data[UF_QUERY].off;
-        *query_len = u.field_data[UF_QUERY].len;
-    }
-    return 0;
-}
-
 static char *copy_into(char *dst, const char *src, size_t len)
 {
     memcpy(dst, src, len);
@@ -624,18 +502,19 @@ static int exchange_new(struct conn *c, struct mw_http_exchange **out)
 {
     const char *path, *query;
     size_t path_len, query_len;
-    if (split_target(c, &path, &path_len, &query, &query_len) != 0)
+    const struct mw_http_request_parser *r = &c->req;
+    if (mw_http_request_split_target(r, &path, &path_len, &query, &query_len) != 0)
         return MW_EPARSE;
-    const char *method = http_method_str(c->req_method);
+    const char *method = http_method_str(r->method);
     size_t method_len = strlen(method);
     struct mw_http_exchange *ex = mw_malloc(sizeof *ex + method_len + path_len + query_len +
-                                            c->body.len + MW_HTTP_AUTHORIZATION_MAX + 5);
+                                            r->body.len + MW_HTTP_AUTHORIZATION_MAX + 5);
     if (!ex)
         return MW_ENOMEM;
     char *p = ex->strings;
     ex->req.method = p;
     p = copy_into(p, method, method_len);
-    if (percent_decode(path, path_len, false, p, path_len + 1) != 0) {
+    if (mw_http_percent_decode(path, path_len, false, p, path_len + 1) != 0) {
         mw_free(ex);
         return MW_EPARSE;
     }
@@ -643,15 +522,15 @@ static int exchange_new(struct conn *c, struct mw_http_exchange **out)
     p += strlen(p) + 1;
     ex->req.query = p;
     p = copy_into(p, query, query_len);
-    ex->req.body = c->body.len ? p : NULL;
-    ex->req.body_len = c->body.len;
-    p = copy_into(p, c->body.len ? c->body.data : "", c->body.len);
-    size_t auth_len = c->authorization_len <= MW_HTTP_AUTHORIZATION_MAX ? c->authorization_len : 0;
+    ex->req.body = r->body.len ? p : NULL;
+    ex->req.body_len = r->body.len;
+    p = copy_into(p, r->body.len ? r->body.data : "", r->body.len);
+    size_t auth_len = r->authorization_len <= MW_HTTP_AUTHORIZATION_MAX ? r->authorization_len : 0;
     ex->req.authorization = p;
-    copy_into(p, c->authorization, auth_len);
+    copy_into(p, r->authorization, auth_len);
     ex->conn = c;
-    ex->keep_alive = c->req_keep_alive && !c->parser.upgrade;
-    ex->head = c->req_method == HTTP_HEAD;
+    ex->keep_alive = r->keep_alive && !r->parser.upgrade;
+    ex->head = r->method == HTTP_HEAD;
     *out = ex;
     return 0;
 }
@@ -748,83 +627,6 @@ static void conn_dispatch(struct conn *c)
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-static int count_header_bytes(struct conn *c, size_t n)
-{
-    c->header_bytes += n;
-    if (c->header_bytes <= c->srv->max_header_bytes)
-        return 0;
-    c->error_status = 431;
-    return -1;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    struct conn *c = p->data;
-    c->header_bytes = 0;
-    c->error_status = 0;
-    c->field_len = 0;
-    c->in_value = false;
-    c->expect_len = 0;
-    c->expect_continue = false;
-    c->authorization_len = 0;
-    mw_buf_reset(&c->url);
-    mw_buf_reset(&c->body);
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (count_header_bytes(c, len))
-        return -1;
-    if (mw_buf_append(&c->url, at, len) == 0)
-        return 0;
-    c->error_status = 503; /* out of memory: the limit itself is enforced above */
-    return -1;
-}
-
-/* Keep just enough of each header to recognise `Expect: 100-continue`. */
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (count_header_bytes(c, len + (c->in_value || c->field_len == 0 ? HEADER_LINE_OVERHEAD : 0)))
-        return -1;
-    if (c->in_value) {
-        c->in_value = false;
-        c->field_len = 0;
-    }
-    for (size_t i = 0; i < len && c->field_len < sizeof c->field; i++) {
-        char ch = at[i];
-        c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-    }
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    if (count_header_bytes(c, len))
-        return -1;
-    if (!c->in_value) {
-        c->in_value = true;
-        c->expect_len = 0;
-    }
-    if (c->field_len == 6 && memcmp(c->field, "expect", 6) == 0) {
-        size_t n = len < sizeof c->expect - c->expect_len ? len : sizeof c->expect - c->expect_len;
-        memcpy(c->expect + c->expect_len, at, n);
-        c->expect_len += n;
-        c->expect_continue = c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0;
-    }
-    if (c->field_len == 13 && memcmp(c->field, "authorization", 13) == 0) {
-        if (c->authorization_len < sizeof c->authorization) {
-            size_t room = sizeof c->authorization - c->authorization_len;
-            memcpy(c->authorization + c->authorization_len, at, len < room ? len : room);
-        }
-        c->authorization_len += len; /* past the maximum: too long, read as absent */
-    }
-    return 0;
-}
-
 static void on_continue_written(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
@@ -845,16 +647,14 @@ static void send_continue(struct conn *c)
         c->continue_in_flight = true;
 }
 
-static int on_headers_complete(http_parser *p)
+/* The head of a request is whole: its body gets its own time, in proportion to what is
+ * announced (a chunked one: the most it may be), and a client that waits for `100 Continue`
+ * gets it. */
+static void on_request_head(struct mw_http_request_parser *r, void *arg)
 {
-    struct conn *c = p->data;
+    struct conn *c = arg;
+    const http_parser *p = &r->parser;
     bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
-    if (has_length && p->content_length > c->srv->max_body_bytes) {
-        c->error_status = 413;
-        return -1;
-    }
-    /* The body gets its own time, in proportion to what is announced (a chunked one: the most
-     * it may be). */
     uint64_t body_bytes = has_length               ? p->content_length
                           : (p->flags & F_CHUNKED) ? c->srv->max_body_bytes
                                                    : 0;
@@ -863,49 +663,9 @@ static int on_headers_complete(http_parser *p)
                                  body_bytes * 1000u / MIN_BODY_BYTES_PER_S;
         conn_arm_read_timer(c);
     }
-    if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1 &&
+    if (r->expect_continue && p->http_major == 1 && p->http_minor >= 1 &&
         ((has_length && p->content_length > 0) || (p->flags & F_CHUNKED)))
         send_continue(c);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct conn *c = p->data;
-    int rc = mw_buf_append(&c->body, at, len);
-    if (rc == 0)
-        return 0;
-    c->error_status = rc == MW_EFULL ? 413 : 503;
-    return -1;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct conn *c = p->data;
-    c->req_keep_alive = http_should_keep_alive(p) != 0;
-    c->req_method = (enum http_method)p->method;
-    c->message_done = true;
-    http_parser_pause(p, 1); /* one exchange at a time: resume once it is answered */
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static int parse_error_status(const struct conn *c, enum http_errno err)
-{
-    if (c->error_status)
-        return c->error_status;
-    if (err == HPE_HEADER_OVERFLOW)
-        return 431;
-    return 400;
 }
 
 static void conn_compact_input(struct conn *c)
@@ -929,19 +689,14 @@ static void conn_compact_input(struct conn *c)
 static void conn_process(struct conn *c)
 {
     while (!c->closing && c->state == CONN_READING && c->in_off < c->in.len) {
-        size_t avail = c->in.len - c->in_off;
-        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off, avail);
+        size_t n = 0;
+        enum mw_http_parse_result res = mw_http_request_parser_execute(
+            &c->req, c->in.data + c->in_off, c->in.len - c->in_off, &n);
         c->in_off += n;
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-        if (err == HPE_PAUSED && c->message_done) {
-            c->message_done = false;
-            http_parser_pause(&c->parser, 0);
+        if (res == MW_HTTP_PARSE_REQUEST)
             conn_dispatch(c);
-        } else if (err != HPE_OK) {
-            conn_fail(c, parse_error_status(c, err));
-        } else if (n < avail) {
-            conn_fail(c, 400); /* an upgrade without a complete request */
-        }
+        else if (res == MW_HTTP_PARSE_ERROR)
+            conn_fail(c, c->req.error_status);
     }
     if (c->closing)
         return;
@@ -988,11 +743,9 @@ static struct conn *conn_new(struct mw_http_server *srv)
         srv->conns->prev = c;
     srv->conns = c;
     srv->n_conns++;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    mw_http_request_parser_init(&c->req, srv->max_header_bytes, srv->max_body_bytes,
+                                on_request_head, c);
     mw_buf_init(&c->in, INPUT_HIGH_WATER_BYTES + READ_CHUNK_BYTES);
-    mw_buf_init(&c->url, srv->max_header_bytes);
-    mw_buf_init(&c->body, srv->max_body_bytes);
     mw_buf_init(&c->out_head, 0);
     c->state = CONN_READING;
     return c;

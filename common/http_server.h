@@ -21,6 +21,7 @@
 #ifndef MW_COMMON_HTTP_SERVER_H
 #define MW_COMMON_HTTP_SERVER_H
 
+#include "http_request.h" /* mw_http_query_param, MW_HTTP_AUTHORIZATION_MAX */
 #include "prom.h"
 
 #include <stdbool.h>
@@ -41,8 +42,6 @@ struct mw_http_request {
      * MW_HTTP_AUTHORIZATION_MAX bytes reads as "" too, so it never matches a credential). */
     const char *authorization;
 };
-
-#define MW_HTTP_AUTHORIZATION_MAX 1024
 
 typedef void (*mw_http_handler_fn)(struct mw_http_exchange *ex, const struct mw_http_request *req,
                                    void *arg);
@@ -111,9 +110,5 @@ void mw_http_respond_error(struct mw_http_exchange *ex, int status, const char *
  * "unavailable", any other 5xx "internal", any other 4xx "bad_data" (as Prometheus answers a
  * malformed request 400 bad_data). Static storage. */
 const char *mw_http_error_type(int status);
-
-/* Percent-decoded value of query parameter `name` into out. Returns 0, MW_ENOTFOUND, or
- * MW_ETOOBIG when it does not fit in `size` bytes with its NUL. */
-int mw_http_query_param(const char *query, const char *name, char *out, size_t size);
 
 #endif

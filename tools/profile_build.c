@@ -59,8 +59,9 @@ static int fail(struct errbuf *e, int rc, const char *fmt, ...)
 /* CSV reader                                                                                */
 
 struct csv_reader {
-    const char *path;
+    const char *path; /* the name in messages */
     int fd;
+    bool owns_fd;
     char *in; /* read buffer */
     size_t in_len, in_pos;
     bool eof;
@@ -76,42 +77,55 @@ struct csv_reader {
 
 enum { CSV_EOF = -1, CSV_ERROR = -2 };
 
+/* Take `fd` (a regular file, read from its first byte; closed by reader_close when `owns_fd`)
+ * as the input named `name` in messages. */
+static int reader_start(struct csv_reader *r, int fd, bool owns_fd, const char *name,
+                        struct errbuf *err)
+{
+    memset(r, 0, sizeof *r);
+    r->path = name;
+    r->err = err;
+    r->fd = fd;
+    r->owns_fd = owns_fd;
+    r->pushback = -2;
+    r->line = 1;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return fail(err, MW_EIO, "%s: %s", name, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(err, MW_EINVAL,
+                    "%s: not a regular file (profile build reads its input more than once, so "
+                    "it cannot read a pipe): write the CSV to a file first",
+                    name);
+    if (lseek(r->fd, 0, SEEK_SET) != 0)
+        return fail(err, MW_EIO, "%s: %s", name, strerror(errno));
+    r->in = mw_malloc(READ_BUFFER_BYTES);
+    r->rec = mw_malloc(MW_PROFILE_MAX_RECORD_BYTES + 1);
+    r->field_off = mw_calloc(MW_PROFILE_MAX_COLUMNS + 1, sizeof *r->field_off);
+    if (!r->in || !r->rec || !r->field_off)
+        return fail(err, MW_ENOMEM, "%s: out of memory", name);
+    return 0;
+}
+
 static int reader_open(struct csv_reader *r, const char *path, struct errbuf *err)
 {
     memset(r, 0, sizeof *r);
-    r->path = path;
-    r->err = err;
     r->fd = -1;
-    r->pushback = -2;
-    r->line = 1;
     if (strcmp(path, "-") == 0)
         return fail(err, MW_EINVAL,
                     "-: profile build reads its input more than once, so it cannot read "
                     "standard input: write the CSV to a file first");
     /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer before it can be refused
      * (it is harmless for a regular file). */
-    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (r->fd < 0)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return fail(err, MW_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(r->fd, &st) != 0)
-        return fail(err, MW_EIO, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return fail(err, MW_EINVAL,
-                    "%s: not a regular file (profile build reads its input more than once, so "
-                    "it cannot read a pipe): write the CSV to a file first",
-                    path);
-    r->in = mw_malloc(READ_BUFFER_BYTES);
-    r->rec = mw_malloc(MW_PROFILE_MAX_RECORD_BYTES + 1);
-    r->field_off = mw_calloc(MW_PROFILE_MAX_COLUMNS + 1, sizeof *r->field_off);
-    if (!r->in || !r->rec || !r->field_off)
-        return fail(err, MW_ENOMEM, "%s: out of memory", path);
-    return 0;
+    return reader_start(r, fd, true, path, err);
 }
 
 static void reader_close(struct csv_reader *r)
 {
-    if (r->fd >= 0)
+    if (r->fd >= 0 && r->owns_fd)
         close(r->fd);
     mw_free(r->in);
     mw_free(r->rec);
@@ -1230,8 +1244,9 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
-                     struct mw_built_profile **out, char *err, size_t err_size)
+/* Both entry points: the input is the file at `path`, or `fd` (>= 0) named `path`. */
+static int build(const char *path, int fd, const struct mw_profile_build_options *o,
+                 struct mw_built_profile **out, char *err, size_t err_size)
 {
     struct errbuf e = {err, err_size};
     struct build b = {.o = o, .err = &e};
@@ -1255,7 +1270,8 @@ int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
         rc = fail(&e, MW_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = reader_open(&b.reader, path, &e)) || (rc = read_header(&b)) ||
+    rc = fd >= 0 ? reader_start(&b.reader, fd, false, path, &e) : reader_open(&b.reader, path, &e);
+    if (rc || (rc = read_header(&b)) ||
         (rc = run_pass(&b, 1)) || (rc = finish_pass1(&b)) || (rc = run_pass(&b, 2)) ||
         (rc = finish_pass2(&b, &need_pass3)))
         goto out;
@@ -1277,6 +1293,24 @@ out:
     reader_close(&b.reader);
     mw_built_profile_destroy(b.p);
     return rc;
+}
+
+int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
+                     struct mw_built_profile **out, char *err, size_t err_size)
+{
+    return build(path, -1, o, out, err, err_size);
+}
+
+int mw_profile_build_fd(int fd, const char *name, const struct mw_profile_build_options *o,
+                        struct mw_built_profile **out, char *err, size_t err_size)
+{
+    if (fd < 0 || !name) {
+        struct errbuf e = {err, err_size};
+        if (out)
+            *out = NULL;
+        return fail(&e, MW_EINVAL, "no file or no output");
+    }
+    return build(name, fd, o, out, err, err_size);
 }
 
 void mw_built_profile_destroy(struct mw_built_profile *p)

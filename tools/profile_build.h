@@ -202,6 +202,11 @@ void mw_profile_build_options_init(struct mw_profile_build_options *o);
 int mw_profile_build(const char *path, const struct mw_profile_build_options *o,
                      struct mw_built_profile **out, char *err, size_t err_size);
 
+/* As mw_profile_build, from `fd` (borrowed: a regular file, read from its first byte, left
+ * open), named `name` in messages. */
+int mw_profile_build_fd(int fd, const char *name, const struct mw_profile_build_options *o,
+                        struct mw_built_profile **out, char *err, size_t err_size);
+
 /* Free a profile. Accepts NULL. */
 void mw_built_profile_destroy(struct mw_built_profile *p);
 

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "hash.h"
 #include "inhibit.h"
+#include "regex_cost.h"
 #include "silence.h"
 #include "yaml_lines.h"
 
@@ -22,6 +23,9 @@
 /* Matchers                                                                                  */
 
 #define MATCHER_VALUE_MAX 1024
+/* Most nodes regcomp may build for one matcher's regular expression (regex_cost.h): about a
+ * megabyte, for patterns that have no business being larger. */
+#define MATCHER_REGEX_MAX_NODES 10000
 
 static bool is_blank(char c)
 {
@@ -117,6 +121,13 @@ int mw_matcher_parse(const char *text, struct mw_matcher *out, char *why, size_t
     if (op == MW_MATCH_RE || op == MW_MATCH_NRE) {
         char anchored[MATCHER_VALUE_MAX + 8];
         snprintf(anchored, sizeof anchored, "^(%s)$", value);
+        if (mw_regex_cost(anchored, MATCHER_REGEX_MAX_NODES) > MATCHER_REGEX_MAX_NODES) {
+            snprintf(why, why_size,
+                     "regular expression \"%.64s\" too complex: its repetitions expand past %d "
+                     "nodes",
+                     value, MATCHER_REGEX_MAX_NODES);
+            return MW_ECONFIG;
+        }
         int re_rc = regcomp(&out->re, anchored, REG_EXTENDED | REG_NOSUB);
         if (re_rc) {
             char msg[128];

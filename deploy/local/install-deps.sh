@@ -8,7 +8,9 @@
 #                            prometheus: promtool and the server test_prometheus scrapes with,
 #                            valgrind, groff-base (man pages are checked with groff),
 #                            python3-pip and python3-venv (the Python package is
-#                            pip-installed into venvs), mypy (its type hints are checked))
+#                            pip-installed into venvs), mypy (its type hints are checked),
+#                            clang and libclang-rt-14-dev (libFuzzer and the sanitizer
+#                            runtimes: the fuzz-smoke suite))
 set -euo pipefail
 
 packages=(
@@ -21,6 +23,7 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3-numpy python3-scipy python3-sklearn python3-yaml python3-jsonschema prometheus
     valgrind groff-base python3-pip python3-venv mypy)
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -36,3 +36,12 @@ ninja -C "$asan_build"
 ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1 \
 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
   meson test -C "$asan_build" --print-errorlogs --num-processes 2 --timeout-multiplier 3 "$@"
+
+# The fuzz targets (tests/fuzz) as libFuzzer binaries: a clang build of its own, with
+# -Dfuzzing=true (coverage instrumentation, address and undefined-behaviour sanitizers), runs
+# suite 'fuzz-smoke', each target for a bounded time from its committed corpus.
+fuzz_build="$build-fuzz"
+if [ ! -f "$fuzz_build/build.ninja" ]; then
+  CC=clang meson setup "$fuzz_build" "$root" -Dfuzzing=true -Db_lundef=false -Ddev_tools=true
+fi
+meson test -C "$fuzz_build" --suite fuzz-smoke --print-errorlogs --num-processes 2

@@ -382,6 +382,29 @@ static void test_status_and_retry_after(void **state)
 }
 
 /* A receiver that never answers ends in a timeout, and other requests finish meanwhile. */
+/* A Retry-After date so far ahead that its wait in milliseconds overflowed int64 (undefined
+ * behaviour) reads as unreadable, like a number of seconds beyond a year. */
+static void test_retry_after_far_future_date(void **state)
+{
+    (void)state;
+    static const char far_date[] = "Retry-After: Wed, 21 Oct 555555570 07:28:00 GMT\r\n";
+    static const char far_seconds[] = "Retry-After: 31536001\r\n";
+    static const char year_seconds[] = "Retry-After: 31536000\r\n";
+    static const char past_date[] = "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n";
+    static const char status_line[] = "HTTP/1.1 200 OK\r\n";
+    int64_t ms = 5;
+    mw_http_client_response_header(far_date, sizeof far_date - 1, &ms);
+    assert_int_equal(ms, -1);
+    mw_http_client_response_header(year_seconds, sizeof year_seconds - 1, &ms);
+    assert_int_equal(ms, 31536000000LL);
+    mw_http_client_response_header(far_seconds, sizeof far_seconds - 1, &ms);
+    assert_int_equal(ms, -1);
+    mw_http_client_response_header(past_date, sizeof past_date - 1, &ms);
+    assert_int_equal(ms, 0);
+    mw_http_client_response_header(status_line, sizeof status_line - 1, &ms);
+    assert_int_equal(ms, -1);
+}
+
 static void test_hang_times_out_without_stalling_others(void **state)
 {
     struct fixture *f = *state;
@@ -508,6 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_post_with_headers_and_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_retry_after, setup, teardown),
+        cmocka_unit_test(test_retry_after_far_future_date),
         cmocka_unit_test_setup_teardown(test_hang_times_out_without_stalling_others, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),

@@ -167,6 +167,40 @@ static void test_matchers(void **state)
     mw_labels_free(&l);
 }
 
+/* regcomp expands `X+` to `XX*`, so a hundred stacked `+` (or nested repeated groups) asked
+ * for gigabytes: the aggregator ran out of memory on one matcher from its configuration or the
+ * silences API. Such patterns are refused before compiling; ordinary ones still work. */
+static void test_matcher_regex_that_expands_exponentially_is_refused(void **state)
+{
+    (void)state;
+    char text[400], why[256];
+    struct mw_matcher m;
+    int n = snprintf(text, sizeof text, "signal=~\"drift");
+    for (int i = 0; i < 100; i++)
+        text[n++] = '+';
+    snprintf(text + n, sizeof text - (size_t)n, "_verdict\"");
+    const char *nested = "x=~\"((((((((((((((((((((((a)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\"";
+    const char *const refused[] = {text, nested, "x=~\"a{1000}{1000}\"", "x=~\"(a{200}){200}\""};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        why[0] = '\0';
+        int rc = mw_matcher_parse(refused[i], &m, why, sizeof why);
+        if (rc != MW_ECONFIG || !strstr(why, "too complex")) {
+            print_error("%s: rc %d why \"%s\"\n", refused[i], rc, why);
+            fail();
+        }
+    }
+    struct mw_labels l = {0};
+    assert_int_equal(mw_labels_set(&l, "model", "churn-eu-12"), 0);
+    assert_int_equal(
+        mw_matcher_parse("model=~\"churn-(eu|us)-[0-9]{1,3}|fraud.*\"", &m, why, sizeof why), 0);
+    assert_true(mw_matcher_matches(&m, &l));
+    mw_matcher_free(&m);
+    assert_int_equal(mw_matcher_parse("model=~\"[a-z]+(-[a-z0-9]+)*\"", &m, why, sizeof why), 0);
+    assert_true(mw_matcher_matches(&m, &l));
+    mw_matcher_free(&m);
+    mw_labels_free(&l);
+}
+
 static const char tree[] = "route:\n"                                    /* 1 */
                            "  receiver: default\n"                       /* 2 */
                            "  group_by: [alertname, model]\n"            /* 3 */
@@ -643,6 +677,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matchers),
+        cmocka_unit_test(test_matcher_regex_that_expands_exponentially_is_refused),
         cmocka_unit_test(test_routing_tree),
         cmocka_unit_test(test_routing_errors_name_line_and_key),
         cmocka_unit_test(test_group_timers),
