@@ -55,6 +55,18 @@ class Receiver:
     def pd_events(self):
         return [json.loads(r["body"]) for r in self.requests("/pd/v2/enqueue")]
 
+    def pd_incident(self, alertname):
+        """PagerDuty events of `alertname`: its triggers, and the resolves that carry one of
+        their dedup_keys (a resolve carries nothing else)."""
+        out, keys = [], set()
+        for e in self.pd_events():
+            if e["event_action"] == "trigger" and \
+                    e["payload"]["custom_details"]["alerts"][0]["labels"]["alertname"] == alertname:
+                keys.add(e["dedup_key"])
+            if e["dedup_key"] in keys:
+                out.append(e)
+        return out
+
     def hook_messages(self):
         return [json.loads(r["body"]) for r in self.requests("/hook")]
 

@@ -36,17 +36,6 @@ RULES = "groups:\n  - name: lateness\n    rules:\n" + \
     RULE.format(name="LateDataDelayed", delay="        delay: 5m\n")
 
 
-def pd_of(receiver, alertname):
-    out, keys = [], set()
-    for e in receiver.pd_events():
-        if e["event_action"] == "trigger" and \
-                e["payload"]["custom_details"]["alerts"][0]["labels"]["alertname"] == alertname:
-            keys.add(e["dedup_key"])
-        if e["dedup_key"] in keys:
-            out.append(e)
-    return out
-
-
 def main(tap, cluster):
     receiver = env.Receiver(cluster)
     cluster.start_redis()
@@ -64,13 +53,13 @@ def main(tap, cluster):
               "the delayed rules have not judged window 2 yet", str(delayed_cursor))
     env.send(cluster, agent, ["churn:v1"], w2, 1, LATE, seed=2)
     env.send(cluster, agent, ["churn:v1"], t0 + 5 * env.MINUTE, 8, PER_WINDOW, seed=3)
-    wait_for(lambda: len(pd_of(receiver, "LateDataDelayed")) >= 1, 60,
+    wait_for(lambda: len(receiver.pd_incident("LateDataDelayed")) >= 1, 60,
              "the delayed rule to page")
     env.send(cluster, agent, ["churn:v1"], t0 + 13 * env.MINUTE, 8, PER_WINDOW, seed=4)
-    wait_for(lambda: len(pd_of(receiver, "LateDataDelayed")) >= 2, 60,
+    wait_for(lambda: len(receiver.pd_incident("LateDataDelayed")) >= 2, 60,
              "the delayed rule to resolve")
 
-    delayed = pd_of(receiver, "LateDataDelayed")
+    delayed = receiver.pd_incident("LateDataDelayed")
     tap.check([e["event_action"] for e in delayed] == ["trigger", "resolve"],
               "the delayed rule paged once and resolved once",
               json.dumps([e["event_action"] for e in delayed]))
@@ -83,9 +72,9 @@ def main(tap, cluster):
               "late_rate 100 / 300 over 300 samples", json.dumps(values)[:400])
     tap.check(delayed[1]["dedup_key"] == delayed[0]["dedup_key"],
               "the resolve has the trigger's dedup_key")
-    tap.check(pd_of(receiver, "LateDataAtFinality") == [],
+    tap.check(receiver.pd_incident("LateDataAtFinality") == [],
               "the rule without a delay never saw the late records",
-              json.dumps(pd_of(receiver, "LateDataAtFinality"))[:400])
+              json.dumps(receiver.pd_incident("LateDataAtFinality"))[:400])
     window = api_data(agg.http_port, f"/api/v1/models/churn/windows?version=v1&resolution=60"
                                      f"&from={w2}&to={w2}")["windows"][0]
     tap.check(window["count"] == PER_WINDOW and window["late"] == LATE,

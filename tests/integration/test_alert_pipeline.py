@@ -52,19 +52,6 @@ def agent_sample(redis, agent_id):
             "spool_max": int(spool_max)}
 
 
-def events_of(receiver, alertname):
-    """The alert's triggers, and the resolves that carry a trigger's dedup_key (a resolve
-    carries nothing else)."""
-    out, keys = [], set()
-    for e in receiver.pd_events():
-        if e["event_action"] == "trigger" and \
-                e["payload"]["custom_details"]["alerts"][0]["labels"]["alertname"] == alertname:
-            keys.add(e["dedup_key"])
-        if e["dedup_key"] in keys:
-            out.append(e)
-    return out
-
-
 def main(tap, cluster):
     receiver = env.Receiver(cluster)
     cluster.start_redis()
@@ -92,10 +79,10 @@ def main(tap, cluster):
              "the sample to carry the drops")
     tap.check(agent_sample(redis, "pod-7")["dropped"] == OVERSIZE,
               f"the agent's sample in Redis says exactly {OVERSIZE} dropped")
-    wait_for(lambda: len(events_of(receiver, "AgentDropping")) >= 2, 60,
+    wait_for(lambda: len(receiver.pd_incident("AgentDropping")) >= 2, 60,
              "AgentDropping to page and resolve")
     time.sleep(3)  # nothing more may follow
-    drops = events_of(receiver, "AgentDropping")
+    drops = receiver.pd_incident("AgentDropping")
     tap.check([e["event_action"] for e in drops] == ["trigger", "resolve"],
               "AgentDropping paged once and resolved once",
               json.dumps([e["event_action"] for e in drops]))
@@ -128,10 +115,10 @@ def main(tap, cluster):
     time.sleep(1)
     tap.check(counted() == JUNK, f"the per-minute dead-letter counts in Redis add up to {JUNK}",
               str(counted()))
-    wait_for(lambda: len(events_of(receiver, "DeadLetters")) >= 1, 90, "DeadLetters to page")
-    wait_for(lambda: len(events_of(receiver, "DeadLetters")) >= 2, 90, "DeadLetters to resolve")
+    wait_for(lambda: len(receiver.pd_incident("DeadLetters")) >= 1, 90, "DeadLetters to page")
+    wait_for(lambda: len(receiver.pd_incident("DeadLetters")) >= 2, 90, "DeadLetters to resolve")
     time.sleep(2)
-    dead = events_of(receiver, "DeadLetters")
+    dead = receiver.pd_incident("DeadLetters")
     tap.check([e["event_action"] for e in dead] == ["trigger", "resolve"],
               "DeadLetters paged once and resolved once",
               json.dumps([e["event_action"] for e in dead]))
