@@ -26,7 +26,8 @@ COUNTERS_ONLY = 'models:\n  - name: "*"\n    sample_rate: 0\n    keep_errors: fa
 
 # Agent metric families that count events it took and then lost (never shipped).
 AGENT_EVENT_LOSSES = ("modelwatch_agent_events_lost_total",
-                      "modelwatch_agent_events_lost_before_start")
+                      "modelwatch_agent_events_lost_before_start",
+                      "modelwatch_agent_events_lost_in_transit_total")
 # Aggregator metric families that count predictions it consumed and did not put in a window.
 AGGREGATOR_LOSSES = ("modelwatch_aggregator_late_dropped_total",
                      "modelwatch_aggregator_invalid_predictions_total",

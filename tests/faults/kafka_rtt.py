@@ -6,7 +6,7 @@ loadgen sends 90,000 events at 2,000 events/s (event times following the clock) 
 agent to an aggregator. Phase 1: every broker answers in RTT_MS (1.5 s) for 20 s, for the
 producer and the consumer alike: batches pile up in flight and in the spool, fetches and
 commits crawl. Phase 2: Kafka is fast again and the next produce requests fail with retriable
-errors (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER), which the idempotent
+errors (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_FOR_PARTITION), which the idempotent
 producer retries without duplicating. Each 1-minute window must hold exactly the events sent
 into it, with no loss reported by the agent or the aggregator.
 
@@ -23,7 +23,7 @@ RATE = 2_000
 RTT_MS = 1_500
 SLOW_S = 20
 ERRORS = (("NOT_ENOUGH_REPLICAS", 10), ("REQUEST_TIMED_OUT", 10),
-          ("NOT_LEADER_OR_FOLLOWER", 10))
+          ("NOT_LEADER_FOR_PARTITION", 10))
 
 
 def main(tap, cluster):
