@@ -278,20 +278,29 @@ static void free_consumer(struct mw_consumer *c);
  * where a failover lost it) and WAIT asked again. Meanwhile nothing after it is consumed and
  * readiness fails (mw_consumer_replicas_behind). */
 
-static void on_waited(redisReply *reply, void *arg)
+/* A Redis reply for the batch in progress came back: true when the consumer is closing or the
+ * batch's partition was revoked meanwhile, which this handles; false to go on with the reply. */
+static bool reply_settled(struct mw_consumer *c)
 {
-    struct mw_consumer *c = arg;
     c->apply_in_flight = 0;
     if (c->closing) {
         if (c->handles_open == 0)
             free_consumer(c);
-        return;
+        return true;
     }
     if (c->fenced) {
         finish_current(c); /* not committed: see finish_current */
         pump(c);
-        return;
+        return true;
     }
+    return false;
+}
+
+static void on_waited(redisReply *reply, void *arg)
+{
+    struct mw_consumer *c = arg;
+    if (reply_settled(c))
+        return;
     long long acked = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     if (acked < c->cfg->redis.wait_replicas) {
         c->stats.replica_wait_shortfalls++;
@@ -331,17 +340,8 @@ static void wait_for_replicas(struct mw_consumer *c)
 static void on_applied(int rc, void *arg)
 {
     struct mw_consumer *c = arg;
-    c->apply_in_flight = 0;
-    if (c->closing) {
-        if (c->handles_open == 0)
-            free_consumer(c);
+    if (reply_settled(c))
         return;
-    }
-    if (c->fenced) {
-        finish_current(c); /* not committed: see finish_current */
-        pump(c);
-        return;
-    }
     if (rc || c->reply_broken) {
         retry_later(c);
         return;
