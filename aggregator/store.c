@@ -18,6 +18,10 @@
 
 #define RETRY_MIN_MS 100
 #define MAX_SCRIPTS 4
+/* How often one command is sent again after NOSCRIPT. Another client's SCRIPT FLUSH can land
+ * between a reload and the command sent after it (or between two commands resent after one
+ * reload), so once is not enough; a script that stays unloadable still ends the command. */
+#define NOSCRIPT_RESENDS 8
 #define CHECK_INTERVAL_MS 5000
 /* How often the watchdog looks at replies awaited (at most; redis.command_timeout / 4). */
 #define WATCHDOG_INTERVAL_MS 1000
@@ -635,7 +639,7 @@ struct command_state {
     char *formatted;
     size_t formatted_len;
     uint64_t load_gen; /* store->load_gen when the command was queued */
-    bool resent;
+    unsigned resends;
 };
 
 static void free_command_state(struct command_state *st)
@@ -658,9 +662,9 @@ static void on_command_reply(redisAsyncContext *ctx, void *r, void *arg);
 static bool resend_after_noscript(redisAsyncContext *ctx, struct command_state *st)
 {
     struct mw_store *s = st->store;
-    if (st->resent || !st->script || s->ctx != ctx || !s->connected)
+    if (st->resends == NOSCRIPT_RESENDS || !st->script || s->ctx != ctx || !s->connected)
         return false;
-    st->resent = true;
+    st->resends++;
     if (s->load_gen == st->load_gen) {
         s->script_reloads++;
         MW_LOG_WARN("store", "Redis lost a script (restarted or flushed): loading it again",
