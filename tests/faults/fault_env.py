@@ -90,6 +90,27 @@ def agent_drained(port):
             m.get("modelwatch_agent_unspooled_batches", 0) == 0)
 
 
+# Aggregator metric families that say where consumed records went, printed when a count falls
+# short so that a failure tells a stuck consumer from a lost batch.
+AGGREGATOR_PROGRESS = ("modelwatch_aggregator_records_consumed_total",
+                       "modelwatch_aggregator_batches_applied_total",
+                       "modelwatch_aggregator_apply_retries_total",
+                       "modelwatch_aggregator_partitions_assigned",
+                       "modelwatch_aggregator_consumer_lag_records")
+
+
+def aggregator_progress(port):
+    """One line of the aggregator's progress and loss counters, for a failure message."""
+    try:
+        m = metrics(port)
+    except OSError as e:
+        return f"aggregator metrics unreadable: {e}"
+    lags = {k: int(v) for k, v in m.items()
+            if k.startswith("modelwatch_aggregator_consumer_lag_records{")}
+    counts = {name: int(family(m, name)) for name in AGGREGATOR_PROGRESS + AGGREGATOR_LOSSES}
+    return f"{counts} lag={lags}"
+
+
 def wait_counted(port, models, from_ms, to_ms, want_total, timeout_s, what="the windows"):
     """Wait until the windows hold want_total events (more is a failure at once: nothing
     may be counted twice); returns the counts."""
@@ -102,7 +123,7 @@ def wait_counted(port, models, from_ms, to_ms, want_total, timeout_s, what="the 
         wait_for(reached, timeout_s, f"{what} to hold {want_total} events")
     except TestFailure as e:
         got = sum(last.get("counts", {}).values())
-        raise TestFailure(f"{e}; they hold {got}") from None
+        raise TestFailure(f"{e}; they hold {got}; {aggregator_progress(port)}") from None
     total = sum(last["counts"].values())
     if total > want_total:
         raise TestFailure(f"{what} hold {total} events, more than the {want_total} sent")

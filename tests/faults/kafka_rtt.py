@@ -10,12 +10,21 @@ errors (NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, NOT_LEADER_FOR_PARTITION), which
 producer retries without duplicating. Each 1-minute window must hold exactly the events sent
 into it, with no loss reported by the agent or the aggregator.
 
+The agent sends one produce request at a time (max.in.flight.requests.per.connection=1).
+librdkafka's mock cluster checks an idempotent producer's sequence numbers only for
+transactional producers: with two requests in flight, the first failing with an error that
+leaves its records possibly written (REQUEST_TIMED_OUT) and the second appended, librdkafka
+takes the second's success as proof that the first was written (a real broker would have
+refused the second with OUT_OF_ORDER_SEQUENCE_NUMBER) and reports the first delivered although
+the mock never stored it.
+
 tests/integration/test_agent_spool_full.py uses a 5 s round trip to fill a small spool and
 counts what it drops; this is the round trip and the errors without a full spool, end to end.
 """
 import time
 
 import fault_env as fe
+from agent_faults import start_agent
 from harness import metrics, run, wait_for
 
 EVENTS = 90_000
@@ -30,7 +39,7 @@ def main(tap, cluster):
     cluster.start_redis()
     cluster.start_devkafka()
     agg = cluster.start_aggregator()
-    agent = cluster.start_agent()
+    agent = start_agent(cluster, kafka_properties={"max.in.flight.requests.per.connection": "1"})
     start_ms = fe.start_ms_now()
     load = cluster.start_loadgen(agent.endpoint, ["churn:v1"], EVENTS,
                                  extra=fe.load_args(RATE, 1, start_ms))
