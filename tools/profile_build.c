@@ -62,14 +62,18 @@ struct csv_reader {
     const char *path; /* the name in messages */
     int fd;
     bool owns_fd;
-    char *in; /* read buffer */
-    size_t in_len, in_pos;
+    char *in; /* read buffer of in_cap bytes */
+    size_t in_cap, in_len, in_pos;
     bool eof;
     int pushback; /* one character pushed back, or -2 */
-    char *rec;    /* the current record's fields, each NUL-terminated */
-    size_t rec_len;
-    size_t *field_off;    /* MW_PROFILE_MAX_COLUMNS + 1 offsets into rec */
-    size_t n_fields;      /* fields in the record (may exceed what field_off stores) */
+    /* The current record's fields, each NUL-terminated. rec and field_off start small and grow
+     * to their bounds (MW_PROFILE_MAX_RECORD_BYTES, MW_PROFILE_MAX_COLUMNS + 1 offsets) only
+     * for records that need it. */
+    char *rec;
+    size_t rec_len, rec_cap;
+    size_t *field_off;
+    size_t field_cap;
+    size_t n_fields; /* fields in the record (may exceed what field_off stores) */
     uint64_t line;        /* physical line of the next character, 1-based */
     uint64_t record_line; /* line the current record started on */
     struct errbuf *err;
@@ -99,9 +103,15 @@ static int reader_start(struct csv_reader *r, int fd, bool owns_fd, const char *
                     name);
     if (lseek(r->fd, 0, SEEK_SET) != 0)
         return fail(err, MW_EIO, "%s: %s", name, strerror(errno));
-    r->in = mw_malloc(READ_BUFFER_BYTES);
-    r->rec = mw_malloc(MW_PROFILE_MAX_RECORD_BYTES + 1);
-    r->field_off = mw_calloc(MW_PROFILE_MAX_COLUMNS + 1, sizeof *r->field_off);
+    /* A small file needs no more buffer than its size (it is read whole either way). */
+    r->in_cap = st.st_size >= 0 && (uint64_t)st.st_size < READ_BUFFER_BYTES
+                    ? (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1
+                    : READ_BUFFER_BYTES;
+    r->in = mw_malloc(r->in_cap);
+    r->rec_cap = 4096;
+    r->rec = mw_malloc(r->rec_cap);
+    r->field_cap = 64;
+    r->field_off = mw_malloc(r->field_cap * sizeof *r->field_off);
     if (!r->in || !r->rec || !r->field_off)
         return fail(err, MW_ENOMEM, "%s: out of memory", name);
     return 0;
@@ -154,7 +164,7 @@ static int refill(struct csv_reader *r)
     bool at_start = r->line == 1 && r->in_len == 0 && !r->eof;
     ssize_t n;
     do {
-        n = read(r->fd, r->in, READ_BUFFER_BYTES);
+        n = read(r->fd, r->in, r->in_cap);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return fail(r->err, MW_EIO, "%s: read: %s", r->path, strerror(errno));
@@ -196,11 +206,30 @@ static bool crlf(struct csv_reader *r)
     return false;
 }
 
+/* Double a reader array of `*cap` elements of `size` bytes, up to `max` elements. */
+static int grow(struct csv_reader *r, void **array, size_t *cap, size_t size, size_t max)
+{
+    size_t want = *cap * 2 < max ? *cap * 2 : max;
+    void *bigger = mw_realloc(*array, want * size);
+    if (!bigger)
+        return fail(r->err, MW_ENOMEM, "%s: out of memory", r->path);
+    *array = bigger;
+    *cap = want;
+    return 0;
+}
+
 static inline int append(struct csv_reader *r, char c)
 {
     if (r->rec_len >= MW_PROFILE_MAX_RECORD_BYTES)
         return fail(r->err, MW_EPARSE, "%s:%" PRIu64 ": record longer than %u bytes", r->path,
                     r->record_line, (unsigned)MW_PROFILE_MAX_RECORD_BYTES);
+    if (r->rec_len == r->rec_cap) {
+        void *rec = r->rec;
+        int rc = grow(r, &rec, &r->rec_cap, 1, MW_PROFILE_MAX_RECORD_BYTES);
+        r->rec = rec;
+        if (rc)
+            return rc;
+    }
     r->rec[r->rec_len++] = c;
     return 0;
 }
@@ -211,7 +240,14 @@ static inline int end_field(struct csv_reader *r, size_t *field_start)
     int rc = append(r, '\0');
     if (rc)
         return rc;
-    if (r->n_fields <= MW_PROFILE_MAX_COLUMNS)
+    if (r->n_fields == r->field_cap && r->field_cap <= MW_PROFILE_MAX_COLUMNS) {
+        void *off = r->field_off;
+        rc = grow(r, &off, &r->field_cap, sizeof *r->field_off, MW_PROFILE_MAX_COLUMNS + 1);
+        r->field_off = off;
+        if (rc)
+            return rc;
+    }
+    if (r->n_fields < r->field_cap)
         r->field_off[r->n_fields] = *field_start;
     r->n_fields++;
     *field_start = r->rec_len;
