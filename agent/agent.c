@@ -232,20 +232,24 @@ static int check_time(struct mw_agent *a, const char *what, const char *model, i
     return FUTURE_TIME;
 }
 
-/* Count one decoded and checked message (client_message.h) for 100% of the traffic, unless its
- * time is too far ahead of this agent's clock. */
+/* FUTURE_TIME when a decoded and checked message's time is too far ahead of this agent's
+ * clock, else 0. */
+static int check_message_time(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
+{
+    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
+        return check_time(a, "event", msg->event->model, msg->event->event_time_ms);
+    const Modelwatch__V1__Feedback *fb = msg->feedback;
+    if (fb->has_event_time_ms)
+        return check_time(a, "feedback", fb->model, fb->event_time_ms);
+    return 0;
+}
+
+/* Count one decoded and checked message (client_message.h) for 100% of the traffic. */
 static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg)
 {
-    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT) {
-        const Modelwatch__V1__PredictionEvent *ev = msg->event;
-        if (check_time(a, "event", ev->model, ev->event_time_ms))
-            return FUTURE_TIME;
-        return mw_counters_add_event(a->counters, ev);
-    }
-    const Modelwatch__V1__Feedback *fb = msg->feedback;
-    if (fb->has_event_time_ms && check_time(a, "feedback", fb->model, fb->event_time_ms))
-        return FUTURE_TIME;
-    return mw_counters_add_feedback(a->counters, fb);
+    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
+        return mw_counters_add_event(a->counters, msg->event);
+    return mw_counters_add_feedback(a->counters, msg->feedback);
 }
 
 static void *arena_alloc(void *ctx, size_t n)
@@ -377,14 +381,46 @@ static void on_dropped_by_intake(const void *data, size_t len, void *arg)
     received(arg, data, len, NULL, false);
 }
 
+/*
+ * Decode, check, sample and count one client message. An event is first read only as far as
+ * counting and sampling need (its head, client_message.h); only an event whose payload ships is
+ * decoded whole, which also checks its features and output before anything of it leaves. At
+ * sampling rates below 1 most events are counted from their head alone. Returns 0 with *msg
+ * (whole when *keep) and *keep, *weight set, or the reason the message is dropped.
+ */
+static int take_message(struct mw_agent *a, const void *data, size_t len,
+                        Modelwatch__V1__ClientMessage **msg, bool *keep, double *weight)
+{
+    bool whole = false;
+    *keep = false;
+    int rc = mw_client_message_decode_head(&a->arena.pb_allocator, data, len, msg, &whole);
+    if (rc == 0)
+        rc = check_message_time(a, *msg);
+    if (rc)
+        return rc;
+    *keep = keep_payload(a, *msg, weight);
+    if (*keep && !whole) {
+        /* Read again, whole: what the head reader skipped must decode before it ships. A
+         * payload that does not is a malformed message, not counted (the sampler has taken its
+         * decision; the head stays in *msg to tell its kind). */
+        Modelwatch__V1__ClientMessage *head = *msg;
+        rc = mw_client_message_decode(&a->arena.pb_allocator, data, len, msg);
+        if (rc) {
+            *msg = head;
+            return rc;
+        }
+    }
+    return count_message(a, *msg);
+}
+
 static void on_message(const void *data, size_t len, void *arg)
 {
     struct mw_agent *a = arg;
     mw_arena_reset(&a->arena);
     Modelwatch__V1__ClientMessage *msg = NULL;
-    int rc = mw_client_message_decode(&a->arena.pb_allocator, data, len, &msg);
-    if (rc == 0)
-        rc = count_message(a, msg);
+    bool keep = false;
+    double weight = 1.0;
+    int rc = take_message(a, data, len, &msg, &keep, &weight);
     received(a, data, len, msg, rc == 0);
     if (rc) {
         if (rc == MW_EPARSE)
@@ -405,8 +441,7 @@ static void on_message(const void *data, size_t len, void *arg)
     a->open_messages++;
     a->open_events += is_event;
     open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
-    double weight = 1.0;
-    if (!keep_payload(a, msg, &weight))
+    if (!keep)
         return;
     if (is_event && mw_redact_has_rules(a->redactor, msg->event->model) &&
         redact_message(a, msg, &data, &len) != 0) {

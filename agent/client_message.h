@@ -11,6 +11,7 @@
 
 #include "telemetry.pb-c.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -22,5 +23,21 @@
  */
 int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t len,
                              Modelwatch__V1__ClientMessage **out);
+
+/*
+ * mw_client_message_decode without decoding an event's payload. For an event, *out holds what
+ * the agent counts and samples by (model, version, prediction_id, event time, latency, status,
+ * error code, tokens: the values protobuf-c gives them) and no features and no output; they are
+ * skipped by their length, not decoded, so a message whose features or output protobuf-c would
+ * refuse may pass here: decode the event whole (mw_client_message_decode) before its payload is
+ * used or shipped. Anything else (a feedback, or an event this reader cannot take) is decoded
+ * whole. *whole tells which: a head-only event is one allocation from `alloc`, released with
+ * alloc->free(alloc->allocator_data, *out), not with free_unpacked.
+ *
+ * Every message mw_client_message_decode accepts is accepted here with the same result code;
+ * the fuzz target client_message checks that the fields agree.
+ */
+int mw_client_message_decode_head(ProtobufCAllocator *alloc, const void *data, size_t len,
+                                  Modelwatch__V1__ClientMessage **out, bool *whole);
 
 #endif

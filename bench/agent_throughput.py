@@ -26,6 +26,12 @@ Measured:
     (it keeps the last ~5 MB of a partition) and sums their zstd frames' content sizes and
     compressed sizes.
 
+With --callgrind the agent runs under valgrind's callgrind, collecting only from the moment
+it is ready until Kafka has acknowledged every batch (instrumentation switched on and off with
+callgrind_control -i): the instructions the agent executes per event, all threads, librdkafka's
+included, a number the machine's other load does not move (its events/s and CPU seconds then
+mean nothing).
+
 Prints a human summary, and with --json one JSON document. Standard library only.
 """
 import argparse
@@ -99,10 +105,18 @@ models:
     sample_rate: {args.sample_rate}
 """ + (f"batch:\n  compression_level: {args.compression_level}\n"
        if args.compression_level else ""))
-    agent = r.spawn("agent", [r.exe("agent/modelwatch-agent"), "--config", cfg])
+    argv = [r.exe("agent/modelwatch-agent"), "--config", cfg]
+    callgrind_out = os.path.join(r.dir, "callgrind.out")
+    if args.callgrind:
+        argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={callgrind_out}"] + argv
+    agent = r.spawn("agent", argv)
     wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz",
-                                            timeout=2).status == 200, 30, "agent /readyz")
+                                            timeout=2).status == 200, 120, "agent /readyz")
     time.sleep(0.5)  # let the producer settle; what it spent so far is start-up
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "on", str(agent.pid)], check=True,
+                       capture_output=True)
     agent_cpu0 = cpu_seconds(agent.pid)
     devkafka_cpu0 = cpu_seconds(devkafka.pid)
 
@@ -128,6 +142,9 @@ models:
     time.sleep(max(0.0, t_ingested + 1.3 - time.monotonic()))
     wait_for(all_delivered, 120, "Kafka to acknowledge every batch", interval_s=0.01)
     t_shipped = time.monotonic()
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "off", str(agent.pid)], check=True,
+                       capture_output=True)
     agent_cpu = cpu_seconds(agent.pid) - agent_cpu0
     agent_rss = peak_rss_kib(agent.pid)
     devkafka_cpu = cpu_seconds(devkafka.pid) - devkafka_cpu0
@@ -142,6 +159,7 @@ models:
     ratio = topic_ratio(r, bootstrap)
     code, _ = r.stop(agent)
     r.stop(devkafka)
+    instructions = callgrind_total(callgrind_out) if args.callgrind else None
 
     drops = {k: v for k, v in m.items() if k.startswith("modelwatch_agent_messages_dropped_total")}
     result = {
@@ -167,8 +185,23 @@ models:
         "loadgen_peak_rss_mib": lg_usage.ru_maxrss / 1024,
         "devkafka_cpu_s": devkafka_cpu,
         "compression": ratio,
+        "agent_instructions": instructions,
+        "agent_instructions_per_event": instructions / args.events if instructions else None,
     }
     return result
+
+
+def callgrind_total(path):
+    """Instructions executed (Ir) over every thread's callgrind output (path, path-NN...)."""
+    total = 0
+    folder, base = os.path.split(path)
+    for name in os.listdir(folder):
+        if name == base or name.startswith(base + "-"):
+            with open(os.path.join(folder, name)) as f:
+                for line in f:
+                    if line.startswith("totals:"):
+                        total += int(line.split()[1])
+    return total
 
 
 def topic_ratio(r, bootstrap):
@@ -207,6 +240,9 @@ def summary(res):
         f"loadgen: {res['loadgen_cpu_s']:.2f} CPU-s, peak RSS {res['loadgen_peak_rss_mib']:.1f} "
         f"MiB; devkafka: {res['devkafka_cpu_s']:.2f} CPU-s",
     ]
+    if res["agent_instructions"]:
+        lines.append(f"callgrind: the agent executed {res['agent_instructions']:,} instructions "
+                     f"= {res['agent_instructions_per_event']:,.0f} per event")
     if c:
         lines.append(f"compression: {c.get('ratio', 0):.2f}x over the {c['records']} batches "
                      f"the mock still holds ({c['uncompressed_bytes']:,} -> "
@@ -223,6 +259,8 @@ def main():
     ap.add_argument("--sample-rate", type=float, default=0.1)
     ap.add_argument("--compression-level", type=int, default=0,
                     help="the agent's batch.compression_level (default: the agent's default)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run the agent under callgrind: instructions per event")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and its logs")
     args = ap.parse_args()
