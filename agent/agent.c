@@ -383,10 +383,11 @@ static void on_dropped_by_intake(const void *data, size_t len, void *arg)
 
 /*
  * Decode, check, sample and count one client message. An event is first read only as far as
- * counting and sampling need (its head, client_message.h); only an event whose payload ships is
- * decoded whole, which also checks its features and output before anything of it leaves. At
- * sampling rates below 1 most events are counted from their head alone. Returns 0 with *msg
- * (whole when *keep) and *keep, *weight set, or the reason the message is dropped.
+ * counting and sampling need (its head, client_message.h). The payload of an event that ships
+ * is checked to decode before anything of it leaves, without decoding it where the wire tells
+ * (mw_client_message_event_payload_ok), and decoded whole when it must be redacted. Returns 0
+ * with *msg (whole when it is to be redacted) and *keep, *weight set, or the reason the message
+ * is dropped.
  */
 static int take_message(struct mw_agent *a, const void *data, size_t len,
                         Modelwatch__V1__ClientMessage **msg, bool *keep, double *weight)
@@ -399,10 +400,12 @@ static int take_message(struct mw_agent *a, const void *data, size_t len,
     if (rc)
         return rc;
     *keep = keep_payload(a, *msg, weight);
-    if (*keep && !whole) {
-        /* Read again, whole: what the head reader skipped must decode before it ships. A
-         * payload that does not is a malformed message, not counted (the sampler has taken its
-         * decision; the head stays in *msg to tell its kind). */
+    if (*keep && !whole &&
+        (mw_redact_has_rules(a->redactor, (*msg)->event->model) ||
+         !mw_client_message_event_payload_ok(data, len))) {
+        /* Read again, whole: to redact it, or to know that what the head reader skipped
+         * decodes before it ships. A payload that does not is a malformed message, not counted
+         * (the sampler has taken its decision; the head stays in *msg to tell its kind). */
         Modelwatch__V1__ClientMessage *head = *msg;
         rc = mw_client_message_decode(&a->arena.pb_allocator, data, len, msg);
         if (rc) {

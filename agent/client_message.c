@@ -56,7 +56,7 @@ int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t
 
 /* Wire types, and the field numbers read here (proto/telemetry.proto). */
 enum { WT_VARINT = 0, WT_64BIT = 1, WT_LEN = 2, WT_32BIT = 5 };
-enum { CM_EVENT = 1, CM_FEEDBACK = 2 };
+enum { CM_EVENT = 1, CM_FEEDBACK = 2, CM_STREAM = 3 }; /* the members of ClientMessage.body */
 enum {
     EV_MODEL = 1,
     EV_VERSION = 2,
@@ -285,7 +285,7 @@ static int decode_event_head(ProtobufCAllocator *alloc, const uint8_t *data, siz
         struct wire_field f;
         if (!next_field(&p, end, &f))
             return 1;
-        if (f.tag == CM_EVENT || f.tag == CM_FEEDBACK) {
+        if (f.tag == CM_EVENT || f.tag == CM_FEEDBACK || f.tag == CM_STREAM) {
             if (f.type != WT_LEN)
                 return 1;
             body = f.tag; /* the last member of the oneof wins, as in protobuf-c */
@@ -319,6 +319,100 @@ static int decode_event_head(ProtobufCAllocator *alloc, const uint8_t *data, siz
     b->msg.event = &b->event;
     *out = &b->msg;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* An event's payload, checked without decoding it                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+enum { FEATURE_NAME = 1, FEATURE_NUMERIC = 2, FEATURE_CATEGORICAL = 3, FEATURE_MISSING = 4 };
+enum { OUT_CLASS = 1, OUT_SCORE = 2, OUT_SCORES = 3, OUT_CLASS_NAMES = 4, OUT_VALUE = 5 };
+
+/* Whether every field of data[0..len) reads, and each known one by `type_of` has the wire type
+ * protobuf-c needs (`type_of` returns the type, -1 for any, or -2 for Output.scores: packed
+ * doubles or one double). */
+static bool fields_ok(const uint8_t *data, size_t len, int (*type_of)(uint32_t tag))
+{
+    const uint8_t *p = data, *end = data + len;
+    while (p < end) {
+        struct wire_field f;
+        if (!next_field(&p, end, &f))
+            return false;
+        int want = type_of(f.tag);
+        if (want == -2)
+            want = f.type == WT_LEN ? (f.len % 8 == 0 ? WT_LEN : -3) : WT_64BIT;
+        if (want != -1 && f.type != want)
+            return false;
+    }
+    return true;
+}
+
+static int feature_field_type(uint32_t tag)
+{
+    switch (tag) {
+    case FEATURE_NAME:
+    case FEATURE_CATEGORICAL:
+        return WT_LEN;
+    case FEATURE_NUMERIC:
+        return WT_64BIT;
+    default:
+        return -1; /* unknown, or `missing`: protobuf-c reads a bool from any wire type */
+    }
+}
+
+static int output_field_type(uint32_t tag)
+{
+    switch (tag) {
+    case OUT_CLASS:
+    case OUT_CLASS_NAMES:
+        return WT_LEN;
+    case OUT_SCORE:
+    case OUT_VALUE:
+        return WT_64BIT;
+    case OUT_SCORES:
+        return -2;
+    default:
+        return -1;
+    }
+}
+
+/* The event's own fields were checked by read_event_head; its features and output here. */
+static bool payload_ok(const uint8_t *data, size_t len)
+{
+    const uint8_t *p = data, *end = data + len;
+    while (p < end) {
+        struct wire_field f;
+        if (!next_field(&p, end, &f))
+            return false;
+        if (f.tag == EV_FEATURES && !fields_ok(f.data, f.len, feature_field_type))
+            return false;
+        if (f.tag == EV_OUTPUT && !fields_ok(f.data, f.len, output_field_type))
+            return false;
+    }
+    return true;
+}
+
+bool mw_client_message_event_payload_ok(const void *data, size_t len)
+{
+    const uint8_t *p = data, *end = p + len;
+    bool event_seen = false;
+    while (p < end) {
+        struct wire_field f;
+        if (!next_field(&p, end, &f))
+            return false;
+        if (f.tag == CM_FEEDBACK || f.tag == CM_STREAM)
+            return false; /* not checked here: the whole decode decides */
+        if (f.tag == CM_EVENT) {
+            Modelwatch__V1__PredictionEvent ev;
+            modelwatch__v1__prediction_event__init(&ev);
+            struct head_strings s = {0};
+            if (f.type != WT_LEN || !read_event_head(f.data, f.len, &ev, &s) ||
+                !payload_ok(f.data, f.len))
+                return false;
+            event_seen = true;
+        }
+    }
+    return event_seen;
 }
 
 int mw_client_message_decode_head(ProtobufCAllocator *alloc, const void *data, size_t len,

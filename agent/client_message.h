@@ -40,4 +40,14 @@ int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t
 int mw_client_message_decode_head(ProtobufCAllocator *alloc, const void *data, size_t len,
                                   Modelwatch__V1__ClientMessage **out, bool *whole);
 
+/*
+ * Whether the event message data[0..len) would decode whole (mw_client_message_decode), told
+ * without decoding it: every field of the message, of each event in it and of their features
+ * and output reads, and each known field has the wire type protobuf-c needs. true means
+ * protobuf-c takes the message (the fuzz target client_message checks that); false means only
+ * that this check cannot tell (a feedback in the message, a field of the wrong type): decode it
+ * whole to know.
+ */
+bool mw_client_message_event_payload_ok(const void *data, size_t len);
+
 #endif

@@ -7,7 +7,8 @@
  * agent), counted in the exact counters, and the counters packed as the batch's snapshot.
  *
  * Each message is also read by mw_client_message_decode_head, the agent's first step: it must
- * accept whatever the whole decode accepts, with the same values in every field it reads.
+ * accept whatever the whole decode accepts, with the same values in every field it reads. And
+ * a message mw_client_message_event_payload_ok passes must unpack.
  */
 #include "arena.h"
 #include "buf.h"
@@ -73,6 +74,10 @@ static void on_message(const void *data, size_t len, void *arg)
     struct state *st = arg;
     if (len > MAX_MESSAGE_BYTES)
         return; /* the intake drops it as oversize before decoding */
+    mw_arena_reset(st->arena);
+    if (mw_client_message_event_payload_ok(data, len) &&
+        !modelwatch__v1__client_message__unpack(&st->arena->pb_allocator, len, data))
+        abort();
     mw_arena_reset(st->arena);
     Modelwatch__V1__ClientMessage *msg = NULL;
     if (mw_client_message_decode(&st->arena->pb_allocator, data, len, &msg) != 0) {

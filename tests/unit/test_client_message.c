@@ -142,6 +142,7 @@ static void test_head_has_the_counted_fields_and_no_payload(void **state)
     assert_int_equal(h->n_features, 0);
     assert_null(h->output);
     assert_int_equal(w->n_features, 3);
+    assert_true(mw_client_message_event_payload_ok(f->wire, f->len));
 }
 
 static void test_feedback_is_decoded_whole(void **state)
@@ -175,6 +176,36 @@ static void test_malformed_payload_passes_only_the_head_reader(void **state)
                      MW_EPARSE);
     Modelwatch__V1__ClientMessage *head = head_of(f, 0, false);
     assert_string_equal(head->event->prediction_id, "p-123");
+    assert_false(mw_client_message_event_payload_ok(f->wire, f->len));
+    /* Output.scores (3) as packed doubles whose length is not a multiple of 8: refused too. */
+    static const uint8_t bad_scores[] = {0x4a, 0x04, 0x1a, 0x02, 0x00, 0x00}; /* 9:{3:LEN 2} */
+    wrap_event(f, bad_scores, sizeof bad_scores);
+    assert_int_equal(mw_client_message_decode(&f->arena.pb_allocator, f->wire, f->len, &whole),
+                     MW_EPARSE);
+    assert_false(mw_client_message_event_payload_ok(f->wire, f->len));
+    head_of(f, 0, false);
+}
+
+/* ClientMessage.stream (3) is the third member of the body: a message ending with one is not an
+ * event, and one with a stream of the wrong wire type is not checked by the payload check. */
+static void test_stream_member_is_not_an_event(void **state)
+{
+    struct fixture *f = *state;
+    pack_event(f);
+    static const uint8_t stream_varint[] = {0x18, 0x01}; /* 3:VARINT: protobuf-c refuses it */
+    memcpy(f->wire + f->len, stream_varint, sizeof stream_varint);
+    f->len += sizeof stream_varint;
+    Modelwatch__V1__ClientMessage *whole = NULL;
+    assert_int_equal(mw_client_message_decode(&f->arena.pb_allocator, f->wire, f->len, &whole),
+                     MW_EPARSE);
+    assert_false(mw_client_message_event_payload_ok(f->wire, f->len));
+    head_of(f, MW_EPARSE, true);
+    pack_event(f);
+    static const uint8_t stream[] = {0x1a, 0x02, 0x10, 0x05}; /* stream{messages_before: 5} */
+    memcpy(f->wire + f->len, stream, sizeof stream);
+    f->len += sizeof stream;
+    assert_false(mw_client_message_event_payload_ok(f->wire, f->len));
+    head_of(f, MW_EPARSE, true); /* a stream alone is no message for the agent */
 }
 
 /* A known field of another wire type is refused by both, as protobuf-c does. */
@@ -253,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strings_end_at_nul_and_names_are_checked, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_last_member_of_the_body_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_member_is_not_an_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_empty_messages_are_refused, setup,
                                         teardown),
     };
