@@ -83,10 +83,21 @@ struct wire_field {
 /* The next field at *p (before end), read as protobuf-c 1.4 reads it: a tag of at most 5 bytes
  * and never 0, a varint of at most 10, a length of at most 5 bytes and INT_MAX, no groups.
  * Returns false where protobuf-c refuses the message too. */
-static bool next_field(const uint8_t **p, const uint8_t *end, struct wire_field *f)
+static inline bool next_field(const uint8_t **p, const uint8_t *end, struct wire_field *f)
 {
     const uint8_t *at = *p;
     size_t rem = (size_t)(end - at);
+    /* Most fields of an event: a one-byte key, a length under 128. */
+    if (rem >= 2 && (at[0] & 0x87) == WT_LEN && (at[0] & 0xf8) && !(at[1] & 0x80)) {
+        f->tag = at[0] >> 3;
+        f->type = WT_LEN;
+        f->len = at[1];
+        if (f->len > rem - 2)
+            return false;
+        f->data = at + 2;
+        *p = f->data + f->len;
+        return true;
+    }
     if ((at[0] & 0xf8) == 0)
         return false;
     f->type = at[0] & 7;
