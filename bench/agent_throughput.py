@@ -124,7 +124,7 @@ models:
     with open(out_path, "wb") as out:
         t0 = time.monotonic()
         loadgen = r.spawn("loadgen", [r.exe("tools/modelwatch-loadgen"), "--endpoint", endpoint,
-                                      "--events", str(args.events)] +
+                                      "--events", str(args.events), "--mix", args.mix] +
                           [a for m in MODELS for a in ("--model", m)], stdout=out)
     accepted_key = "modelwatch_agent_events_accepted_total"
     wait_for(lambda: metrics(http_port)[accepted_key] >= args.events, 600,
@@ -166,6 +166,7 @@ models:
         "machine": machine(),
         "events": args.events,
         "sample_rate": args.sample_rate,
+        "mix": args.mix,
         "compression_level": args.compression_level or "agent default",
         "accepted": m[accepted_key],
         "records_shipped": m.get("modelwatch_agent_records_shipped_total"),
@@ -224,7 +225,7 @@ def summary(res):
     lines = [
         f"machine: {res['machine']['nproc']} CPUs, {res['machine']['cpu']} "
         f"(1-min load {res['machine']['loadavg_1m_at_start']:.2f} at start)",
-        f"events: {res['events']:,} at sample rate {res['sample_rate']}, zstd level "
+        f"events: {res['events']:,} ({res['mix']} mix) at sample rate {res['sample_rate']}, zstd level "
         f"{res['compression_level']}; accepted "
         f"{res['accepted']:,.0f}, records shipped {res['records_shipped']:,.0f} in "
         f"{res['batches']:,.0f} batches; intake messages {res['intake_messages']:,.0f}",
@@ -259,6 +260,8 @@ def main():
     ap.add_argument("--sample-rate", type=float, default=0.1)
     ap.add_argument("--compression-level", type=int, default=0,
                     help="the agent's batch.compression_level (default: the agent's default)")
+    ap.add_argument("--mix", choices=("uniform", "realistic"), default="uniform",
+                    help="loadgen's --mix: uniform random features, or realistic ones")
     ap.add_argument("--callgrind", action="store_true",
                     help="run the agent under callgrind: instructions per event")
     ap.add_argument("--json", action="store_true", help="print one JSON document")

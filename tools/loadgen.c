@@ -56,6 +56,7 @@ struct options {
     size_t n_slow;
     const char *id_prefix;    /* NULL: prediction ids are <model>-<i> */
     long long label_delay_ms; /* labels' event time after their prediction's; -1: now */
+    int realistic;            /* --mix realistic */
 };
 
 /* Longest --id-prefix: the id "<prefix>-<i>" must fit the 48 bytes it is formatted into. */
@@ -70,7 +71,7 @@ static void usage(FILE *to)
             "         [--junk N] [--oversize N] [--oversize-bytes BYTES]\n"
             "         [--shift X [--shift-feature NAME]] [--dump-csv FILE] [--labels F]\n"
             "         [--in-order] [--latency-scale F [--slow MODEL[:VERSION]]...]\n"
-            "         [--id-prefix TEXT] [--label-delay-ms MS]\n"
+            "         [--id-prefix TEXT] [--label-delay-ms MS] [--mix uniform|realistic]\n"
             "--shift adds X to every numeric feature, or only to --shift-feature's (to make\n"
             "drift); --latency-scale multiplies latencies, of the --slow models only when any\n"
             "is named (to make a regression); --in-order sends the windows one after the other\n"
@@ -81,6 +82,9 @@ static void usage(FILE *to)
             "--label-delay-ms gives each label the event time of its prediction plus MS instead\n"
             "of now: a replay's labels arrive that long after their predictions, as ground truth\n"
             "does, and count in the performance windows of that time.\n"
+            "--mix realistic draws features as tabular data holds them (ages, counts, days and\n"
+            "months as integers, amounts in cents or hundreds, ratios and minutes to one or two\n"
+            "decimals, the score as a float32) instead of uniform doubles of 24 random bits.\n"
             "--dump-csv writes every\n"
             "event sent as a CSV row (the reference data for a profile, or a test's oracle);\n"
             "--labels F sends a ground-truth label (\"1\" with probability = score, else \"0\")\n"
@@ -135,6 +139,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                          {"slow", required_argument, NULL, 'Z'},
                                          {"id-prefix", required_argument, NULL, 'P'},
                                          {"label-delay-ms", required_argument, NULL, 'Y'},
+                                         {"mix", required_argument, NULL, 'M'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long long v = 0;
@@ -147,7 +152,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                           .label_delay_ms = -1,
                           .oversize_bytes = 1 << 20};
     int c;
-    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:P:Y:h", opts,
+    while ((c = getopt_long(argc, argv, "e:m:n:w:W:s:E:r:S:RJ:O:B:D:X:L:F:IT:Z:P:Y:M:h", opts,
                             NULL)) != -1) {
         int bad = 0;
         switch (c) {
@@ -224,6 +229,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'Y':
             bad = parse_ll(optarg, 0, 1LL << 40, &o->label_delay_ms);
             break;
+        case 'M':
+            o->realistic = strcmp(optarg, "realistic") == 0;
+            bad = !o->realistic && strcmp(optarg, "uniform") != 0;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -261,6 +270,34 @@ static double uniform(unsigned *state)
 {
     *state = *state * 1103515245u + 12345u;
     return ((*state >> 8) & 0xffffff) / 16777216.0;
+}
+
+/* Numeric feature k of --mix realistic: what a churn model's table holds, with as many
+ * significant digits as such data has. u is uniform in [0, 1). */
+static double realistic_feature(int k, double u)
+{
+    switch (k) {
+    case 0:
+        return floor(18 + u * 72); /* age in years */
+    case 1:
+        return floor(exp(9.5 + u * 2.0) / 100) * 100; /* yearly income, in hundreds */
+    case 2:
+        return floor(u * 120); /* tenure in months */
+    case 3:
+        return floor(u * 250000) / 100; /* balance, in cents */
+    case 4:
+        return floor(1 + u * 4); /* products held */
+    case 5:
+        return floor(u * 100) / 100; /* utilisation ratio, two decimals */
+    case 6:
+        return floor(u * u * 365); /* days since the last login */
+    case 7:
+        return floor(u * u * u * 12); /* support tickets this year */
+    case 8:
+        return floor(u * 900) / 10; /* average session, in minutes to one decimal */
+    default:
+        return floor(u * 5) * 5; /* discount, in steps of 5 % */
+    }
 }
 
 static void sleep_us(long us)
@@ -405,16 +442,20 @@ int main(int argc, char **argv)
         struct mw_feature f[12];
         static const char *const numeric_names[] = {"f0", "f1", "f2", "f3", "f4",
                                                     "f5", "f6", "f7", "f8", "f9"};
-        for (int k = 0; k < 10; k++)
+        for (int k = 0; k < 10; k++) {
+            double u = uniform(&rng);
             f[k] = (struct mw_feature)MW_NUMERIC(
                 numeric_names[k],
-                uniform(&rng) * 100.0 + k +
+                (o.realistic ? realistic_feature(k, u) : u * 100.0 + k) +
                     (!o.shift_feature || strcmp(o.shift_feature, numeric_names[k]) == 0 ? o.shift
                                                                                         : 0));
+        }
         f[10] = (struct mw_feature)MW_CATEGORICAL("country", countries[i % 5]);
         f[11] = (struct mw_feature)MW_CATEGORICAL("plan", plans[i % 3]);
         int is_error = uniform(&rng) < o.error_share;
         double score = uniform(&rng);
+        if (o.realistic)
+            score = (double)(float)score; /* a model's float32 output */
         struct mw_event ev = {
             .model = names[m],
             .version = versions[m],
