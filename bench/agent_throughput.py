@@ -124,7 +124,8 @@ models:
     with open(out_path, "wb") as out:
         t0 = time.monotonic()
         loadgen = r.spawn("loadgen", [r.exe("tools/modelwatch-loadgen"), "--endpoint", endpoint,
-                                      "--events", str(args.events), "--mix", args.mix] +
+                                      "--events", str(args.events)] +
+                          (["--mix", args.mix] if args.mix != "uniform" else []) +
                           [a for m in MODELS for a in ("--model", m)], stdout=out)
     accepted_key = "modelwatch_agent_events_accepted_total"
     wait_for(lambda: metrics(http_port)[accepted_key] >= args.events, 600,
