@@ -34,7 +34,8 @@ static void wrap_event(struct fixture *f, const uint8_t *extra, size_t extra_len
             break;
     }
     memcpy(f->wire + at, f->event, f->event_len);
-    memcpy(f->wire + at + f->event_len, extra, extra_len);
+    if (extra_len)
+        memcpy(f->wire + at + f->event_len, extra, extra_len);
     f->len = at + n;
 }
 
