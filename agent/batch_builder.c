@@ -2,6 +2,7 @@
 #include "batch_builder.h"
 
 #include "error.h"
+#include "varint.h"
 #include "zframe.h"
 
 #include <string.h>
@@ -19,16 +20,6 @@
 /* Room kept for the header and the slack of the size estimate. */
 #define HEADER_RESERVE 1024
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 int mw_batch_builder_init(struct mw_batch_builder *b, size_t max_records, size_t max_bytes)
 {
@@ -70,7 +61,7 @@ int mw_batch_builder_add(struct mw_batch_builder *b, const void *client_msg, siz
     uint8_t head[1 + VARINT_MAX];
     size_t head_len = 0;
     head[head_len++] = TAG_BATCH_RECORDS;
-    head_len += put_varint(head + head_len, (uint64_t)(len + tail_len));
+    head_len += mw_put_varint(head + head_len, (uint64_t)(len + tail_len));
     int rc = mw_buf_reserve(&b->wire, head_len + len + tail_len);
     if (rc)
         return rc;
@@ -108,7 +99,7 @@ int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Iden
     uint8_t head[1 + VARINT_MAX];
     size_t head_len = 0;
     head[head_len++] = TAG_BATCH_SNAPSHOT;
-    head_len += put_varint(head + head_len, snapshot->len);
+    head_len += mw_put_varint(head + head_len, snapshot->len);
     int rc = mw_buf_append(&b->wire, head, head_len);
     if (!rc && snapshot->len)
         rc = mw_buf_append(&b->wire, snapshot->data, snapshot->len);

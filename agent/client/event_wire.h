@@ -15,32 +15,10 @@
 #define MW_CLIENT_EVENT_WIRE_H
 
 #include "modelwatch.h"
+#include "varint.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Bytes of v as a protobuf varint. */
-static inline size_t mw_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* Write v as a protobuf varint at out; returns the bytes written. */
-static inline size_t mw_put_varint(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
 
 /* What mw_event_wire_size computes for mw_event_wire_write. */
 struct mw_event_wire {
