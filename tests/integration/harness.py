@@ -473,6 +473,11 @@ class Tap:
             if detail:
                 for line in str(detail).splitlines():
                     print(f"# {line}", flush=True)
+            # meson shows a failed test's stderr, not its TAP stream: say it there too
+            sys.stderr.write(f"not ok {self.n} - {description}\n")
+            if detail:
+                sys.stderr.write(f"{detail}\n")
+            sys.stderr.flush()
         return cond
 
     def skip(self, description):
