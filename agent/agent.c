@@ -291,8 +291,15 @@ static bool keep_payload(struct mw_agent *a, const Modelwatch__V1__ClientMessage
     }
     const Modelwatch__V1__PredictionEvent *ev = msg->event;
     bool is_error = ev->has_status && ev->status == MODELWATCH__V1__STATUS__STATUS_ERROR;
-    return mw_sampler_keep_event(a->sampler, ev->model, ev->prediction_id, is_error, ev->latency_us,
-                                 mw_clock_mono_ms(), weight, NULL);
+    bool keep = mw_sampler_keep_event(a->sampler, ev->model, ev->prediction_id, is_error,
+                                      ev->latency_us, mw_clock_mono_ms(), weight, NULL);
+    if (!ev->payload_omitted)
+        return keep;
+    /* The client left the payload out by the rules it read: nothing to ship. The sampler still
+     * decided, so its decision counts stay those of every event. */
+    a->stats.events_payload_omitted++;
+    a->stats.kept_without_payload += keep;
+    return false;
 }
 
 static void add_record(struct mw_agent *a, const void *data, size_t len, double weight,
@@ -538,6 +545,13 @@ static void collect_sampling(struct mw_prom_writer *w, const struct mw_agent *a)
                   MW_SAMPLE_REASON_COUNT);
     emit(w, "modelwatch_agent_records_shipped_total", "Event and feedback payloads batched",
          MW_PROM_COUNTER, (double)a->stats.records_kept);
+    emit(w, "modelwatch_agent_events_payload_omitted_total",
+         "Events a client sent without their payload, by the sampling rules it read",
+         MW_PROM_COUNTER, (double)a->stats.events_payload_omitted);
+    emit(w, "modelwatch_agent_sampled_without_payload_total",
+         "Events the sampler kept whose client had left the payload out (the rules changed after "
+         "the client read them)",
+         MW_PROM_COUNTER, (double)a->stats.kept_without_payload);
 }
 
 static void collect_shipping(struct mw_prom_writer *w, const struct mw_agent *a)
@@ -645,6 +659,26 @@ static int load_rules(struct mw_agent *a, const struct mw_agent_config *cfg)
     return 0;
 }
 
+/* Tell clients the rules of `cfg` so that they leave out the payloads the rate leaves out
+ * (common/sampling_rules.h). A file that cannot be written is logged and costs only that:
+ * clients then send payloads the sampler throws away. */
+static void publish_sampling(struct mw_agent *a, const struct mw_agent_config *cfg)
+{
+    struct mw_sampling_rule *rules = mw_calloc(cfg->models.n ? cfg->models.n : 1, sizeof *rules);
+    if (!rules)
+        return;
+    for (size_t i = 0; i < cfg->models.n; i++) {
+        const struct mw_model_rule *m = (const struct mw_model_rule *)cfg->models.items + i;
+        rules[i] = (struct mw_sampling_rule){.name = m->name,
+                                             .rate = m->sample_rate,
+                                             .keep_errors = m->keep_errors,
+                                             .slower_than_us =
+                                                 (uint64_t)m->keep_slower_than_ms * 1000u};
+    }
+    mw_intake_publish_sampling(a->intake, rules, cfg->models.n);
+    mw_free(rules);
+}
+
 static int open_state(struct mw_agent *a)
 {
     char path[1024];
@@ -684,8 +718,10 @@ static int create_parts(struct mw_agent *a)
     if (!rc)
         rc = mw_intake_create(a->loop, cfg->intake.endpoint, (size_t)cfg->intake.max_message_bytes,
                               mw_agent_config_socket_mode(cfg), on_message, a, &a->intake);
-    if (!rc)
+    if (!rc) {
         mw_intake_set_stream_fns(a->intake, on_stream, on_dropped_by_intake);
+        publish_sampling(a, cfg);
+    }
     return rc ? rc : start_http(a);
 }
 
@@ -731,8 +767,10 @@ int mw_agent_reload(struct mw_agent *a, const struct mw_agent_config *fresh)
     if (fresh->log_level && mw_log_level_parse(fresh->log_level, &level) == 0)
         mw_log_set_level(level);
     int rc = load_rules(a, fresh);
-    if (!rc)
+    if (!rc) {
+        publish_sampling(a, fresh);
         MW_LOG_INFO("agent", "rules reloaded", "models=%zu", fresh->models.n);
+    }
     return rc;
 }
 

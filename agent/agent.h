@@ -24,6 +24,11 @@ struct mw_agent_stats {
     uint64_t dropped_counters_full;
     uint64_t dropped_batch_error;
     uint64_t records_kept;
+    /* Events a client sent without features and output (payload_omitted: the rules it read
+     * said the rate leaves them out), and of those, the ones this agent's sampler kept all the
+     * same (its rules changed after the client read them): a sample short of a payload. */
+    uint64_t events_payload_omitted;
+    uint64_t kept_without_payload;
     uint64_t redact_failures;
     uint64_t batches_sealed;
     uint64_t events_lost_before_start; /* accepted but unsealed when the previous process died */

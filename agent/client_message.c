@@ -69,6 +69,7 @@ enum {
     EV_OUTPUT = 9,
     EV_INPUT_TOKENS = 10,
     EV_OUTPUT_TOKENS = 11,
+    EV_PAYLOAD_OMITTED = 12,
 };
 
 /* One field: its number, wire type, and value bytes (a varint's bytes; a length-delimited
@@ -169,6 +170,16 @@ static uint64_t varint64(const struct wire_field *f)
     return v;
 }
 
+/* A varint as protobuf-c's parse_boolean reads it: true when any of its bits is set, even one
+ * beyond the 64 a varint64 keeps. */
+static protobuf_c_boolean varint_bool(const struct wire_field *f)
+{
+    for (size_t i = 0; i < f->len; i++)
+        if (f->data[i] & 0x7f)
+            return 1;
+    return 0;
+}
+
 /* A varint's value as protobuf-c's parse_uint32 computes it (an enum or int32): the fifth byte
  * is taken whole, later ones not at all. */
 static uint32_t varint32(const struct wire_field *f)
@@ -209,6 +220,7 @@ static int event_field_type(uint32_t tag)
     case EV_STATUS:
     case EV_INPUT_TOKENS:
     case EV_OUTPUT_TOKENS:
+    case EV_PAYLOAD_OMITTED:
         return WT_VARINT;
     default:
         return -1;
@@ -262,6 +274,10 @@ static bool read_event_head(const uint8_t *data, size_t len, Modelwatch__V1__Pre
         case EV_OUTPUT_TOKENS:
             ev->has_output_tokens = 1;
             ev->output_tokens = varint64(&f);
+            break;
+        case EV_PAYLOAD_OMITTED: /* protobuf-c's bool: any bit set in the varint */
+            ev->has_payload_omitted = 1;
+            ev->payload_omitted = varint_bool(&f);
             break;
         default:
             break; /* features, output */

@@ -13,6 +13,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -295,6 +296,12 @@ void mw_intake_set_stream_fns(struct mw_intake *in, mw_intake_stream_fn stream_f
     in->dropped_fn = dropped_fn;
 }
 
+/* "<socket path>.sampling" into out[0..size); false when it does not fit. */
+static bool sampling_path(const struct mw_intake *in, char *out, size_t size)
+{
+    return (size_t)snprintf(out, size, "%s%s", in->ipc_path, MW_SAMPLING_RULES_SUFFIX) < size;
+}
+
 void mw_intake_unlink(struct mw_intake *in)
 {
     if (!in || !in->ipc_path)
@@ -302,6 +309,30 @@ void mw_intake_unlink(struct mw_intake *in)
     if (unlink(in->ipc_path) != 0 && errno != ENOENT)
         MW_LOG_WARN("intake", "cannot remove the socket file", "path=%s error=\"%s\"", in->ipc_path,
                     strerror(errno));
+    char path[4096];
+    if (sampling_path(in, path, sizeof path) && unlink(path) != 0 && errno != ENOENT)
+        MW_LOG_WARN("intake", "cannot remove the sampling rules file", "path=%s error=\"%s\"",
+                    path, strerror(errno));
+}
+
+int mw_intake_publish_sampling(struct mw_intake *in, const struct mw_sampling_rule *rules,
+                               size_t n)
+{
+    if (!in || !in->ipc_path)
+        return 0;
+    char path[4096];
+    if (!sampling_path(in, path, sizeof path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (mw_sampling_rules_write(path, rules, n) != 0) {
+        int saved = errno;
+        MW_LOG_WARN("intake", "cannot publish the sampling rules to clients",
+                    "path=%s error=\"%s\"", path, strerror(saved));
+        errno = saved;
+        return -1;
+    }
+    return 0;
 }
 
 uint64_t mw_intake_idle_ms(const struct mw_intake *in)

@@ -17,6 +17,8 @@
 #ifndef MW_AGENT_INTAKE_H
 #define MW_AGENT_INTAKE_H
 
+#include "sampling_rules.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,8 +76,14 @@ void mw_intake_set_stream_fns(struct mw_intake *in, mw_intake_stream_fn stream_f
                               mw_intake_dropped_fn dropped_fn);
 /* Shutdown, first step: remove an ipc:// socket's file, so that no new client connects and
  * libmodelwatch clients hold what they have for the next agent; connected clients may still
- * send what they were sending, and it is still received. */
+ * send what they were sending, and it is still received. The sampling rules file goes too. */
 void mw_intake_unlink(struct mw_intake *in);
+/* Publish the sampling rules clients may apply before they encode (common/sampling_rules.h)
+ * in the file beside an ipc:// socket; nothing for another transport (clients there send every
+ * event whole). Returns 0, or -1 with errno set (logged: clients then go on with the rules
+ * they read before, or send every event whole). */
+int mw_intake_publish_sampling(struct mw_intake *in, const struct mw_sampling_rule *rules,
+                               size_t n);
 /* Milliseconds since a message last arrived (since creation when none did). */
 uint64_t mw_intake_idle_ms(const struct mw_intake *in);
 /* Stop taking messages (messages still queued in the socket are received first, up to a

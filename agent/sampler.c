@@ -70,18 +70,10 @@ const char *mw_sample_reason_name(enum mw_sample_reason why)
     return reason_names[why];
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* Hash: the contract of mw_sampler_unit(). Changing any constant here changes decisions.    */
-
 /* FNV-1a 64 of the string's bytes, then the splitmix64 finalizer. */
 static uint64_t hash64(const char *text)
 {
     return mw_hash_mix(mw_hash_str(MW_HASH_INIT, text));
-}
-
-double mw_sampler_unit(const char *prediction_id)
-{
-    return (double)(hash64(prediction_id ? prediction_id : "") >> 11) * 0x1.0p-53;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -40,6 +40,7 @@
 #define MW_AGENT_SAMPLER_H
 
 #include "model_rules.h"
+#include "sampling_rules.h" /* mw_sampler_unit: the id's position in [0, 1) */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -105,12 +106,5 @@ double mw_sampler_rate(const struct mw_sampler *s, const char *model);
 
 /* Copy the counters into *out. */
 void mw_sampler_stats(const struct mw_sampler *s, struct mw_sampler_stats *out);
-
-/*
- * The id's position in [0, 1): FNV-1a 64 of the id's bytes, mixed by the splitmix64 finalizer,
- * top 53 bits / 2^53. An id is rate-kept when this is < rate. Part of the wire contract (see
- * above); NULL counts as "".
- */
-double mw_sampler_unit(const char *prediction_id);
 
 #endif

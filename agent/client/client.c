@@ -45,6 +45,7 @@
 #include "modelwatch.h"
 
 #include "alloc.h"
+#include "client_sampling.h"
 #include "clock.h"
 #include "event_wire.h"
 #include "telemetry.pb-c.h"
@@ -129,6 +130,9 @@ struct mw_client {
     uint64_t flush_interval_ns;
     uint64_t close_timeout_ns;
     char *ipc_path; /* the agent's socket file for an ipc:// endpoint, else NULL */
+    /* The agent's sampling rules, followed by the sender: an event whose payload they leave out
+     * goes as its head (client_sampling.h). Unbuffered clients have no sender: whole events. */
+    struct mw_client_sampling sampling;
     pthread_t sender;
     /* The sender's numbering of what it sent (ClientStream in telemetry.proto). */
     uint64_t client_id;
@@ -434,6 +438,7 @@ static void *sender_main(void *arg)
     for (;;) {
         bool closing = atomic_load(&c->closing);
         uint64_t now_ns = mw_clock_mono_ns();
+        mw_client_sampling_refresh(&c->sampling, now_ns);
         if (closing && !close_deadline_ns)
             close_deadline_ns = now_ns + c->close_timeout_ns;
         if (closing && now_ns >= close_deadline_ns) {
@@ -583,6 +588,10 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         mw_free(c);
         return MW_ENOMEM;
     }
+    if (mw_client_sampling_init(&c->sampling, c->buffered ? c->ipc_path : NULL) != 0) {
+        err = ENOMEM;
+        goto fail_free;
+    }
     c->sock = nn_socket(AF_SP, NN_PUSH);
     if (c->sock < 0) {
         err = errno;
@@ -612,6 +621,7 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         c->buffered = false;
         mw_free(c->ring);
         c->ring = NULL;
+        mw_client_sampling_free(&c->sampling); /* nobody to follow the rules */
         int zero = 0;
         nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &zero, sizeof zero);
     }
@@ -620,6 +630,7 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
 fail_close:
     nn_close(c->sock);
 fail_free:
+    mw_client_sampling_free(&c->sampling);
     mw_free(c->ipc_path);
     mw_free(c->ring);
     mw_free(c);
@@ -652,6 +663,7 @@ void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts)
     if (counts)
         *counts = (struct mw_client_counts){.sent = atomic_load(&client->n_sent),
                                             .dropped = atomic_load(&client->n_dropped)};
+    mw_client_sampling_free(&client->sampling);
     mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
@@ -814,10 +826,11 @@ int mw_capture(mw_client *client, const struct mw_event *ev)
     if (!output_ok(ev))
         return drop(client, MW_EINVAL);
     /* Written directly (event_wire.h): the bytes protobuf-c would pack, for a tenth of the
-     * instructions. */
+     * instructions; only the head when the agent's rules leave the payload out. */
     struct mw_event_wire wire;
     size_t size = mw_event_wire_size(
-        ev, ev->event_time_ms ? ev->event_time_ms : (int64_t)mw_clock_wall_ms(), &wire);
+        ev, ev->event_time_ms ? ev->event_time_ms : (int64_t)mw_clock_wall_ms(),
+        mw_client_sampling_omits(&client->sampling, ev), &wire);
     return send_encoded(client, size, write_event, &wire);
 }
 

@@ -18,6 +18,7 @@ enum {
     KEY_OUTPUT = 9 << 3 | 2,
     KEY_INPUT_TOKENS = 10 << 3 | 0,
     KEY_OUTPUT_TOKENS = 11 << 3 | 0,
+    KEY_PAYLOAD_OMITTED = 12 << 3 | 0,
     KEY_FEATURE_NAME = 1 << 3 | 2,
     KEY_FEATURE_NUMERIC = 2 << 3 | 1,
     KEY_FEATURE_CATEGORICAL = 3 << 3 | 2,
@@ -75,26 +76,31 @@ static size_t output_size(const struct mw_event *ev)
     return n;
 }
 
-size_t mw_event_wire_size(const struct mw_event *ev, int64_t event_time_ms,
+size_t mw_event_wire_size(const struct mw_event *ev, int64_t event_time_ms, bool payload_omitted,
                           struct mw_event_wire *w)
 {
     w->ev = ev;
     w->version = ev->version ? ev->version : "";
     w->event_time_ms = event_time_ms;
-    w->output_bytes = output_size(ev);
+    w->payload_omitted = payload_omitted;
+    w->output_bytes = payload_omitted ? 0 : output_size(ev);
     size_t n = string_size(ev->model) + string_size(w->version) + string_size(ev->prediction_id);
     n += 1 + mw_varint_size((uint64_t)event_time_ms);
     n += 1 + mw_varint_size(ev->latency_us);
     n += 1 + mw_varint_size(status_value(ev));
     if (ev->error_code)
         n += string_size(ev->error_code);
-    for (size_t i = 0; i < ev->n_features; i++)
-        n += delimited_size(feature_size(&ev->features[i]));
-    n += delimited_size(w->output_bytes);
+    if (!payload_omitted) {
+        for (size_t i = 0; i < ev->n_features; i++)
+            n += delimited_size(feature_size(&ev->features[i]));
+        n += delimited_size(w->output_bytes);
+    }
     if (ev->input_tokens)
         n += 1 + mw_varint_size(ev->input_tokens);
     if (ev->output_tokens)
         n += 1 + mw_varint_size(ev->output_tokens);
+    if (payload_omitted)
+        n += 2;
     w->event_bytes = n;
     w->total_bytes = delimited_size(n);
     return w->total_bytes;
@@ -172,11 +178,15 @@ void mw_event_wire_write(const struct mw_event_wire *w, uint8_t *out)
     p = put_key_varint(p, KEY_STATUS, status_value(ev));
     if (ev->error_code)
         p = put_string(p, KEY_ERROR_CODE, ev->error_code);
-    for (size_t i = 0; i < ev->n_features; i++)
-        p = put_feature(p, &ev->features[i]);
-    p = put_output(p, ev, w->output_bytes);
+    if (!w->payload_omitted) {
+        for (size_t i = 0; i < ev->n_features; i++)
+            p = put_feature(p, &ev->features[i]);
+        p = put_output(p, ev, w->output_bytes);
+    }
     if (ev->input_tokens)
         p = put_key_varint(p, KEY_INPUT_TOKENS, ev->input_tokens);
     if (ev->output_tokens)
-        put_key_varint(p, KEY_OUTPUT_TOKENS, ev->output_tokens);
+        p = put_key_varint(p, KEY_OUTPUT_TOKENS, ev->output_tokens);
+    if (w->payload_omitted)
+        put_key_varint(p, KEY_PAYLOAD_OMITTED, 1);
 }

@@ -17,6 +17,7 @@
 #include "modelwatch.h"
 #include "varint.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,11 +29,14 @@ struct mw_event_wire {
     size_t event_bytes;  /* the PredictionEvent */
     size_t output_bytes; /* its Output */
     size_t total_bytes;  /* the ClientMessage */
+    bool payload_omitted; /* head only: no features, no output, payload_omitted = true */
 };
 
 /* Size `ev` (with its event time resolved to `event_time_ms`) as a ClientMessage; returns the
- * byte count, also in w->total_bytes. */
-size_t mw_event_wire_size(const struct mw_event *ev, int64_t event_time_ms,
+ * byte count, also in w->total_bytes. With `payload_omitted` the message is the event's head
+ * (the fields the agent counts) and PredictionEvent.payload_omitted, as protobuf-c packs an
+ * event without features and output. */
+size_t mw_event_wire_size(const struct mw_event *ev, int64_t event_time_ms, bool payload_omitted,
                           struct mw_event_wire *w);
 
 /* Write the message sized by mw_event_wire_size to out[0..w->total_bytes). */

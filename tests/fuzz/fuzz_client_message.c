@@ -65,7 +65,8 @@ static void check_head(const Modelwatch__V1__ClientMessage *whole, const void *d
         h->has_status != w->has_status || h->status != w->status ||
         h->has_input_tokens != w->has_input_tokens || h->input_tokens != w->input_tokens ||
         h->has_output_tokens != w->has_output_tokens || h->output_tokens != w->output_tokens ||
-        h->n_features != 0 || h->output != NULL)
+        h->has_payload_omitted != w->has_payload_omitted ||
+        h->payload_omitted != w->payload_omitted || h->n_features != 0 || h->output != NULL)
         abort();
 }
 

@@ -6,6 +6,7 @@
  * zero and huge counters, negative and large event times. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -121,8 +122,10 @@ static void random_event(struct shape *s)
     s->ev.output_tokens = random_count();
 }
 
-/* The oracle: the ClientMessage as protobuf-c structs, packed by protobuf-c. */
-static size_t pack_with_protobuf_c(const struct mw_event *ev, int64_t time_ms, uint8_t **out)
+/* The oracle: the ClientMessage as protobuf-c structs, packed by protobuf-c; with `omitted`,
+ * the event without features and output and with payload_omitted set. */
+static size_t pack_with_protobuf_c(const struct mw_event *ev, int64_t time_ms, bool omitted,
+                                   uint8_t **out)
 {
     Modelwatch__V1__Feature feats[MAX_FEATURES], *fp[MAX_FEATURES];
     for (size_t i = 0; i < ev->n_features; i++) {
@@ -161,9 +164,11 @@ static size_t pack_with_protobuf_c(const struct mw_event *ev, int64_t time_ms, u
     pe.status = ev->status == MW_STATUS_ERROR ? MODELWATCH__V1__STATUS__STATUS_ERROR
                                               : MODELWATCH__V1__STATUS__STATUS_OK;
     pe.error_code = (char *)ev->error_code;
-    pe.n_features = ev->n_features;
+    pe.n_features = omitted ? 0 : ev->n_features;
     pe.features = fp;
-    pe.output = &output;
+    pe.output = omitted ? NULL : &output;
+    pe.has_payload_omitted = omitted;
+    pe.payload_omitted = omitted;
     pe.has_input_tokens = ev->input_tokens != 0;
     pe.input_tokens = ev->input_tokens;
     pe.has_output_tokens = ev->output_tokens != 0;
@@ -178,12 +183,12 @@ static size_t pack_with_protobuf_c(const struct mw_event *ev, int64_t time_ms, u
     return n;
 }
 
-static void expect_same_bytes(const struct mw_event *ev, int64_t time_ms)
+static void expect_same_bytes(const struct mw_event *ev, int64_t time_ms, bool omitted)
 {
     uint8_t *want = NULL;
-    size_t want_len = pack_with_protobuf_c(ev, time_ms, &want);
+    size_t want_len = pack_with_protobuf_c(ev, time_ms, omitted, &want);
     struct mw_event_wire w;
-    size_t len = mw_event_wire_size(ev, time_ms, &w);
+    size_t len = mw_event_wire_size(ev, time_ms, omitted, &w);
     assert_int_equal(len, want_len);
     uint8_t *got = malloc(len + 1);
     assert_non_null(got);
@@ -202,7 +207,19 @@ static void test_writes_what_protobuf_c_packs(void **state)
     static const int64_t times[] = {1767225600123, 0, 1, -1, INT64_MIN, INT64_MAX, 127, 128};
     for (int i = 0; i < 3000; i++) {
         random_event(&s);
-        expect_same_bytes(&s.ev, times[below(8)]);
+        expect_same_bytes(&s.ev, times[below(8)], false);
+    }
+}
+
+/* An event whose payload the agent's rules leave out: its head and payload_omitted. */
+static void test_writes_the_head_of_an_omitted_event(void **state)
+{
+    (void)state;
+    static struct shape s;
+    static const int64_t times[] = {1767225600123, 0, -1, INT64_MAX};
+    for (int i = 0; i < 3000; i++) {
+        random_event(&s);
+        expect_same_bytes(&s.ev, times[below(4)], true);
     }
 }
 
@@ -227,7 +244,8 @@ static void test_writes_a_typical_event(void **state)
                           .predicted_class = "1",
                           .has_score = 1,
                           .score = 0.75};
-    expect_same_bytes(&ev, 1767225600123);
+    expect_same_bytes(&ev, 1767225600123, false);
+    expect_same_bytes(&ev, 1767225600123, true);
 }
 
 int main(void)
@@ -235,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_a_typical_event),
         cmocka_unit_test(test_writes_what_protobuf_c_packs),
+        cmocka_unit_test(test_writes_the_head_of_an_omitted_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
