@@ -3,6 +3,7 @@
  *
  *     build/bench/mw-bench-capture [--calls N] [--rate CALLS_PER_S]
  *                                  [--mode buffered|unbuffered|both] [--no-callgrind]
+ *                                  [--sample-rate R]
  *
  * Each call captures one prediction with 10 numeric and 2 categorical features, a class, a score
  * and a latency, as modelwatch-loadgen does; prediction ids are made before the clock starts.
@@ -18,6 +19,12 @@
  * back-to-back calls per mode, with a buffer large enough that none is refused) and prints the
  * instructions executed inside mw_capture per call, everything it calls included: a number that
  * does not depend on the machine's load.
+ *
+ * With --sample-rate R the stand-in agent publishes the rule "every model at rate R" beside its
+ * socket, as an agent does (common/sampling_rules.h): the buffered client then writes only the
+ * head of an event the rate does not select, and the percentiles are reported for those calls
+ * and for the selected ones apart. --sample-rate 0 makes every call an unselected one (what
+ * callgrind then counts).
  *
  * A benchmark reports numbers; it asserts nothing about time.
  */
@@ -50,7 +57,8 @@ struct options {
     double rate;
     int buffered, unbuffered;
     bool callgrind;
-    bool child; /* running under callgrind, started by ourselves */
+    bool child;         /* running under callgrind, started by ourselves */
+    double sample_rate; /* < 0: no rules published */
 };
 
 struct receiver {
@@ -184,6 +192,54 @@ static void workload_init(struct workload *w, long calls)
                               .score = 0.91};
 }
 
+/* The file an agent writes beside its socket (common/sampling_rules.h): one "*" rule. */
+static int publish_rules(const char *endpoint, double rate)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s.sampling", endpoint + strlen("ipc://"));
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "modelwatch-sampling 1\n* %.17g 0 0\n", rate) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "mw-bench-capture: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The id's position in [0, 1), as mw_sampler_unit computes it (FNV-1a 64, splitmix64). */
+static double sampler_unit(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 0x100000001b3u;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebu;
+    h ^= h >> 31;
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* Percentiles of the calls whose id the rate selects (`selected`) or not, apart. */
+static void print_split(const uint32_t *lat, char (*ids)[ID_BYTES], long calls, double rate)
+{
+    for (int want = 0; want < 2; want++) {
+        uint32_t *part = malloc((size_t)calls * sizeof *part);
+        long n = 0;
+        for (long i = 0; part && i < calls; i++)
+            if ((sampler_unit(ids[i]) < rate) == want)
+                part[n++] = lat[i];
+        if (n) {
+            qsort(part, (size_t)n, sizeof part[0], cmp_u32);
+            printf("           %s by the rate (%ld calls): p50 %" PRIu32 " ns, p90 %" PRIu32
+                   " ns, p99 %" PRIu32 " ns, p99.9 %" PRIu32 " ns\n",
+                   want ? "selected" : "not selected", n, percentile(part, n, 0.50),
+                   percentile(part, n, 0.90), percentile(part, n, 0.99),
+                   percentile(part, n, 0.999));
+        }
+        free(part);
+    }
+}
+
 /* Wait for the connection to the receiver (it forms in the background), then capture one. */
 static int wait_connected(mw_client *c, struct workload *w)
 {
@@ -204,6 +260,8 @@ static int run_mode(const char *endpoint, bool buffered, const struct options *o
 {
     struct receiver r;
     if (receiver_start(&r, endpoint) != 0)
+        return -1;
+    if (o->sample_rate >= 0 && publish_rules(endpoint, o->sample_rate) != 0)
         return -1;
     struct mw_client_options copts = {.unbuffered = !buffered};
     if (o->child)
@@ -255,6 +313,8 @@ static int run_mode(const char *endpoint, bool buffered, const struct options *o
     if (o->child) {
         printf("accepted %" PRIu64 " refused %" PRIu64 "\n", accepted, refused);
     } else {
+        if (o->sample_rate >= 0 && buffered)
+            print_split(lat, w.ids, calls, o->sample_rate);
         qsort(lat, (size_t)calls, sizeof lat[0], cmp_u32);
         printf("%-10s %ld calls in %.3f s (%s): p50 %" PRIu32 " ns, p90 %" PRIu32
                " ns, p99 %" PRIu32 " ns, p99.9 %" PRIu32 " ns, max %" PRIu32 " ns\n",
@@ -273,9 +333,10 @@ static int run_mode(const char *endpoint, bool buffered, const struct options *o
 }
 
 /* Run ourselves under callgrind, collecting only inside mw_capture; print Ir per call. */
-static void instructions_per_call(const char *self, const char *mode)
+static void instructions_per_call(const char *self, const char *mode, double sample_rate)
 {
-    char out_file[128], calls[32], log_file[128];
+    char out_file[128], calls[32], log_file[128], rate[32];
+    snprintf(rate, sizeof rate, "%.17g", sample_rate);
     snprintf(out_file, sizeof out_file, "/tmp/mw-bench-capture-%d.callgrind", (int)getpid());
     snprintf(log_file, sizeof log_file, "--log-file=/tmp/mw-bench-capture-%d.valgrind.log",
              (int)getpid());
@@ -297,6 +358,8 @@ static void instructions_per_call(const char *self, const char *mode)
                     calls,
                     "--rate",
                     "0",
+                    sample_rate >= 0 ? "--sample-rate" : NULL,
+                    rate,
                     NULL};
     int pipefd[2];
     if (pipe(pipefd) != 0)
@@ -347,13 +410,14 @@ static void instructions_per_call(const char *self, const char *mode)
 static void usage(FILE *to)
 {
     fprintf(to, "usage: mw-bench-capture [--calls N] [--rate CALLS_PER_S] "
-                "[--mode buffered|unbuffered|both] [--no-callgrind]\n");
+                "[--mode buffered|unbuffered|both] [--no-callgrind] [--sample-rate R]\n");
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
     *o = (struct options){
-        .calls = 1000000, .rate = 200000, .buffered = 1, .unbuffered = 1, .callgrind = true};
+        .calls = 1000000, .rate = 200000, .buffered = 1, .unbuffered = 1, .callgrind = true,
+        .sample_rate = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -372,6 +436,11 @@ static int parse(int argc, char **argv, struct options *o)
             o->unbuffered = strcmp(v, "unbuffered") == 0 || strcmp(v, "both") == 0;
             i++;
             if (!o->buffered && !o->unbuffered)
+                return -1;
+        } else if (strcmp(a, "--sample-rate") == 0 && v) {
+            o->sample_rate = strtod(v, &end);
+            i++;
+            if (*end || !(o->sample_rate >= 0 && o->sample_rate <= 1))
                 return -1;
         } else if (strcmp(a, "--no-callgrind") == 0) {
             o->callgrind = false;
@@ -409,14 +478,17 @@ int main(int argc, char **argv)
     if (o.unbuffered)
         rc |= run_mode(endpoint, false, &o, overhead);
     unlink(endpoint + strlen("ipc://"));
+    char rules[160];
+    snprintf(rules, sizeof rules, "%s.sampling", endpoint + strlen("ipc://"));
+    unlink(rules);
     if (!o.child && o.callgrind) {
         if (access(VALGRIND, X_OK) != 0) {
             printf("callgrind: %s not found (apt-get install valgrind)\n", VALGRIND);
         } else {
             if (o.buffered)
-                instructions_per_call(argv[0], "buffered");
+                instructions_per_call(argv[0], "buffered", o.sample_rate);
             if (o.unbuffered)
-                instructions_per_call(argv[0], "unbuffered");
+                instructions_per_call(argv[0], "unbuffered", o.sample_rate);
         }
     }
     return rc ? 1 : 0;
