@@ -205,9 +205,10 @@ kafka:
         return got
 
     def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None,
-                    spool_options=""):
+                    spool_options="", binary=None):
         """Start an agent; its spool lives in the test directory unless spool_dir is given
-        (a restarted agent passes the same spool_dir to find what it left there)."""
+        (a restarted agent passes the same spool_dir to find what it left there). `binary`
+        runs another build's agent (an older version) in place of this build's."""
         port = free_port()
         endpoint = f"ipc://{self.dir}/{name}.sock"
         spool_dir = spool_dir or os.path.join(self.dir, f"{name}-spool")
@@ -224,7 +225,7 @@ spool:
   port: {port}
 {extra}
 """)
-        proc = self.spawn(name, [self.binary("agent/modelwatch-agent"), "--config", cfg])
+        proc = self.spawn(name, [binary or self.binary("agent/modelwatch-agent"), "--config", cfg])
         proc.http_port = port
         proc.endpoint = endpoint
         proc.spool_dir = spool_dir
@@ -270,9 +271,10 @@ spool:
         with open(proc.mw_log) as f:
             return json.load(f)
 
-    def start_loadgen(self, endpoint, models, events, extra=()):
-        """Start loadgen in the background; finish_loadgen() returns its report."""
-        argv = [self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
+    def start_loadgen(self, endpoint, models, events, extra=(), binary=None):
+        """Start loadgen in the background; finish_loadgen() returns its report. `binary` runs
+        another build's loadgen (an older client) in place of this build's."""
+        argv = [binary or self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
                 "--events", str(events)]
         for m in models:
             argv += ["--model", m]
@@ -290,8 +292,9 @@ spool:
         with open(proc.mw_log) as f:
             return json.load(f)
 
-    def loadgen(self, endpoint, models, events, windows=1, start_ms=None, extra=()):
-        argv = [self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
+    def loadgen(self, endpoint, models, events, windows=1, start_ms=None, extra=(), binary=None):
+        """Run loadgen to the end and return its report; `binary` as for start_loadgen."""
+        argv = [binary or self.binary("tools/modelwatch-loadgen"), "--endpoint", endpoint,
                 "--events", str(events), "--windows", str(windows)]
         for m in models:
             argv += ["--model", m]
