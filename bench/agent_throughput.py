@@ -173,6 +173,7 @@ models:
         "records_shipped": m.get("modelwatch_agent_records_shipped_total"),
         "batches": m["modelwatch_agent_batches_delivered_total"],
         "intake_messages": m.get("modelwatch_agent_messages_received_total"),
+        "payload_omitted": m.get("modelwatch_agent_events_payload_omitted_total", 0),
         "agent_drops": drops,
         "client_refusals_retried": lg["dropped"],
         "ingest_s": t_ingested - t0,
@@ -229,7 +230,8 @@ def summary(res):
         f"events: {res['events']:,} ({res['mix']} mix) at sample rate {res['sample_rate']}, zstd level "
         f"{res['compression_level']}; accepted "
         f"{res['accepted']:,.0f}, records shipped {res['records_shipped']:,.0f} in "
-        f"{res['batches']:,.0f} batches; intake messages {res['intake_messages']:,.0f}",
+        f"{res['batches']:,.0f} batches; intake messages {res['intake_messages']:,.0f}, of which "
+        f"{res['payload_omitted']:,.0f} events without payload (sampled at the source)",
         f"agent drops: {sum(res['agent_drops'].values()):.0f} (modelwatch_agent_messages_dropped_"
         f"total, every reason) {({k: v for k, v in res['agent_drops'].items() if v}) or ''}",
         f"client refusals retried by loadgen (back-pressure): {res['client_refusals_retried']:,}",

@@ -40,13 +40,22 @@ static bool same_file(const struct mw_client_sampling *s, const struct stat *st)
            s->mtime.tv_sec == st->st_mtim.tv_sec && s->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
+static bool older(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /* Look at the file now: read it when it changed, drop the rules when it is gone. A file that
  * does not parse counts as no file: every event goes whole, which an agent of any version
- * takes. */
+ * takes. So does a file older than the socket: an agent writes its rules after it binds the
+ * socket, so such a file was left by an agent killed before it could remove it, and the agent
+ * now listening may be one that predates the file (and would ship a payload-less event its
+ * own rate selects). */
 static void look(struct mw_client_sampling *s)
 {
-    struct stat st;
-    if (stat(s->path, &st) != 0) {
+    struct stat st, sock;
+    if (stat(s->path, &st) != 0 ||
+        (stat(s->socket_path, &sock) == 0 && older(&st.st_mtim, &sock.st_mtim))) {
         if (s->seen || atomic_load_explicit(&s->current, memory_order_relaxed))
             publish(s, NULL);
         s->seen = false;
@@ -72,8 +81,13 @@ int mw_client_sampling_init(struct mw_client_sampling *s, const char *ipc_path)
         return 0;
     size_t n = strlen(ipc_path) + sizeof MW_SAMPLING_RULES_SUFFIX;
     s->path = mw_malloc(n);
-    if (!s->path)
+    s->socket_path = mw_strdup(ipc_path);
+    if (!s->path || !s->socket_path) {
+        mw_free(s->path);
+        mw_free(s->socket_path);
+        s->path = s->socket_path = NULL;
         return MW_ENOMEM;
+    }
     memcpy(s->path, ipc_path, n - sizeof MW_SAMPLING_RULES_SUFFIX);
     memcpy(s->path + n - sizeof MW_SAMPLING_RULES_SUFFIX, MW_SAMPLING_RULES_SUFFIX,
            sizeof MW_SAMPLING_RULES_SUFFIX);
@@ -110,5 +124,6 @@ void mw_client_sampling_free(struct mw_client_sampling *s)
     }
     s->retired = NULL;
     mw_free(s->path);
-    s->path = NULL;
+    mw_free(s->socket_path);
+    s->path = s->socket_path = NULL;
 }

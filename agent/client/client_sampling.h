@@ -5,7 +5,8 @@
  *
  * The sender thread re-reads the file when its identity, size or time changes, at most once per
  * CHECK interval (a stat in the sender's thread, never in a caller's); callers read the current
- * rules with one acquire load. A replaced set of rules stays allocated until the client closes,
+ * rules with one acquire load. Rules older than the socket file are stale (left by an agent
+ * killed before it removed them) and count as none. A replaced set of rules stays allocated until the client closes,
  * since a caller may still be reading it: one set per agent start or reload.
  */
 #ifndef MW_CLIENT_SAMPLING_H
@@ -25,6 +26,7 @@ struct retired_rules;
 struct mw_client_sampling {
     _Atomic(struct mw_sampling_rules *) current; /* NULL: send every event whole */
     char *path;                                   /* NULL: no file to follow (not ipc://) */
+    char *socket_path;                            /* the agent's socket file beside it */
     struct retired_rules *retired;
     /* What the file was when last read (sender thread only). */
     bool seen;

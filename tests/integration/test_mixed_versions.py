@@ -7,10 +7,13 @@ to new aggregators (proto/telemetry.proto, "Rules for changing this file"). The 
 this repository's own history at OLD_COMMIT, built once into <build>/compat/<commit>/ (only
 the agent and loadgen, which links libmodelwatch statically) and reused by later runs.
 
-Three scenarios, each 3,000 events over two models and two windows, 5 % of them errors, half
+Four scenarios, each 3,000 events over two models and two windows, 5 % of them errors, half
 of them labelled, into this build's aggregator:
   old client -> new agent, new client -> old agent (which is also old agent -> new
-  aggregator), and old client -> old agent as the control.
+  aggregator), old client -> old agent as the control, and new client -> old agent that took
+  the socket of a new agent killed with its sampling rules file left behind (a downgrade after
+  a crash: the client must send whole events, or the old agent would ship them without the
+  payloads its own rate keeps, and the labels would find no score to join).
 Each must count exactly: the agent accepts every event and label and drops no message, it
 drains, and the aggregator's windows hold exactly loadgen's counts per model, version and
 window; with every payload shipped (sample rate 1), each window's records equal its count,
@@ -24,6 +27,7 @@ import csv
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -169,10 +173,28 @@ def performance_total(windows, key):
     return total
 
 
-def scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms):
+def leave_stale_rules(tap, cluster, name, what):
+    """A new agent on `name`'s socket that publishes a rate of 0.1 (common/sampling_rules.h) and
+    is killed with SIGKILL, so that its rules file outlives it."""
+    agent = cluster.start_agent(name=name, agent_id=f"{name}-killed",
+                                extra='models:\n  - name: "*"\n    sample_rate: 0.1\n',
+                                spool_dir=os.path.join(cluster.dir, f"{name}-killed-spool"))
+    rules = agent.endpoint[len("ipc://"):] + ".sampling"
+    wait_for(lambda: os.path.exists(rules), 10, "the new agent to publish its rules")
+    os.kill(agent.pid, signal.SIGKILL)
+    agent.wait()
+    tap.check(os.path.exists(rules), f"{what}: the killed agent's rules file is left behind")
+
+
+def scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
+             stale_rules=False):
     """One mix of versions: `loadgen_binary` (its client) -> `agent_binary` -> this build's
-    aggregator, checked count by count."""
+    aggregator, checked count by count. With `stale_rules` the agent takes the socket of a new
+    agent killed before it could remove its sampling rules: a client must not follow them (the
+    old agent would ship events without the payloads its own rate keeps)."""
     predictions_before = metrics(agg.http_port).get("modelwatch_aggregator_predictions_total", 0)
+    if stale_rules:
+        leave_stale_rules(tap, cluster, f"agent-{key}", what)
     agent = cluster.start_agent(name=f"agent-{key}", agent_id=f"agent-{key}",
                                 extra=SHIP_EVERY_PAYLOAD, binary=agent_binary)
     models = [f"churn-{key}:v3", f"fraud-{key}:v1"]
@@ -289,12 +311,15 @@ def main(tap, cluster):
     # Two whole windows that ended a few minutes ago; each scenario has models of its own, so
     # its windows and watermarks are its own too.
     start_ms = (int(time.time() * 1000) // fe.MINUTE_MS - 10) * fe.MINUTE_MS
-    for key, what, loadgen_binary, agent_binary in (
-            ("oldclient", "old client -> new agent", old_loadgen, new_agent),
-            ("oldagent", "new client -> old agent", new_loadgen, old_agent),
-            ("oldboth", "old client -> old agent", old_loadgen, old_agent)):
+    for key, what, loadgen_binary, agent_binary, stale in (
+            ("oldclient", "old client -> new agent", old_loadgen, new_agent, False),
+            ("oldagent", "new client -> old agent", new_loadgen, old_agent, False),
+            ("oldboth", "old client -> old agent", old_loadgen, old_agent, False),
+            ("downgraded", "new client -> old agent after a new one was killed", new_loadgen,
+             old_agent, True)):
         try:
-            scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms)
+            scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
+                     stale_rules=stale)
         except TestFailure as e:  # the other mixes still say whether they work
             tap.check(False, f"{what}: the scenario ran to its end", str(e))
     tap.check(cluster.stop(agg) == 0, "the aggregator exits 0 on SIGTERM")

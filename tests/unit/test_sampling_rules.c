@@ -237,12 +237,30 @@ static void test_client_follows_the_file(void **state)
     mw_client_sampling_refresh(&s, now + 3300ull * 1000 * 1000);
     assert_false(mw_client_sampling_omits(&s, &of_other));
 
-    /* the agent stopped: the file is gone, every event whole */
+    /* an agent killed before it removed its file, and another bound the socket since (maybe
+     * one that predates the file): rules older than the socket are stale */
     assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
     mw_client_sampling_refresh(&s, now + 4400ull * 1000 * 1000);
     assert_true(mw_client_sampling_omits(&s, &unselected));
-    unlink(path);
+    usleep(20000);
+    FILE *sock_file = fopen(sock, "w");
+    assert_non_null(sock_file);
+    fclose(sock_file);
     mw_client_sampling_refresh(&s, now + 5500ull * 1000 * 1000);
+    assert_false(mw_client_sampling_omits(&s, &unselected));
+    /* the agent that bound it publishes its rules after binding: taken */
+    usleep(20000);
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    mw_client_sampling_refresh(&s, now + 6600ull * 1000 * 1000);
+    assert_true(mw_client_sampling_omits(&s, &unselected));
+    unlink(sock);
+
+    /* the agent stopped: the file is gone, every event whole */
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    mw_client_sampling_refresh(&s, now + 7700ull * 1000 * 1000);
+    assert_true(mw_client_sampling_omits(&s, &unselected));
+    unlink(path);
+    mw_client_sampling_refresh(&s, now + 8800ull * 1000 * 1000);
     assert_false(mw_client_sampling_omits(&s, &unselected));
     mw_client_sampling_free(&s);
 
