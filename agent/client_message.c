@@ -83,22 +83,12 @@ struct wire_field {
 
 /* The next field at *p (before end), read as protobuf-c 1.4 reads it: a tag of at most 5 bytes
  * and never 0, a varint of at most 10, a length of at most 5 bytes and INT_MAX, no groups.
- * Returns false where protobuf-c refuses the message too. */
-static inline bool next_field(const uint8_t **p, const uint8_t *end, struct wire_field *f)
+ * Returns false where protobuf-c refuses the message too. Any field; next_field() below takes
+ * the common shapes first. */
+static bool next_field_any(const uint8_t **p, const uint8_t *end, struct wire_field *f)
 {
     const uint8_t *at = *p;
     size_t rem = (size_t)(end - at);
-    /* Most fields of an event: a one-byte key, a length under 128. */
-    if (rem >= 2 && (at[0] & 0x87) == WT_LEN && (at[0] & 0xf8) && !(at[1] & 0x80)) {
-        f->tag = at[0] >> 3;
-        f->type = WT_LEN;
-        f->len = at[1];
-        if (f->len > rem - 2)
-            return false;
-        f->data = at + 2;
-        *p = f->data + f->len;
-        return true;
-    }
     if ((at[0] & 0xf8) == 0)
         return false;
     f->type = at[0] & 7;
@@ -159,6 +149,43 @@ static inline bool next_field(const uint8_t **p, const uint8_t *end, struct wire
     }
     *p = at + f->len;
     return true;
+}
+
+/* next_field_any, inlined for what nearly every field of an event is: a one-byte key, then a
+ * length under 128 or a varint. */
+static inline __attribute__((always_inline)) bool next_field(const uint8_t **p,
+                                                            const uint8_t *end,
+                                                            struct wire_field *f)
+{
+    const uint8_t *at = *p;
+    size_t rem = (size_t)(end - at);
+    if (rem >= 2 && !(at[0] & 0x80) && (at[0] & 0xf8)) {
+        uint8_t type = at[0] & 7;
+        if (type == WT_LEN && !(at[1] & 0x80)) {
+            if (at[1] > rem - 2)
+                return false;
+            f->tag = at[0] >> 3;
+            f->type = WT_LEN;
+            f->len = at[1];
+            f->data = at + 2;
+            *p = f->data + f->len;
+            return true;
+        }
+        if (type == WT_VARINT) {
+            size_t max = rem - 1 < 10 ? rem - 1 : 10, n = 0;
+            while (n < max && (at[1 + n] & 0x80))
+                n++;
+            if (n == max)
+                return false;
+            f->tag = at[0] >> 3;
+            f->type = WT_VARINT;
+            f->data = at + 1;
+            f->len = n + 1;
+            *p = f->data + f->len;
+            return true;
+        }
+    }
+    return next_field_any(p, end, f);
 }
 
 /* A varint's value as protobuf-c's parse_uint64 computes it. */
