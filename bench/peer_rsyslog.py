@@ -18,7 +18,11 @@ What it does, in a private temp dir on loopback:
     on a free port, omkafka output with compression.codec=zstd and acks=all, the template
     %rawmsg% (each JSON line is one Kafka record, unchanged);
   - a child process sends the file to imptcp with sendfile(2) (TCP back-pressure paces it),
-    and the run ends when devkafka's end offsets of the topic reach --events;
+    and the run ends when devkafka's end offsets of the topic reach --events. omkafka runs with
+    resubmitOnFailure="on": without it, once librdkafka's local queue is full (the broker
+    slower than the input, as on a loaded machine) omkafka drops the lines it cannot enqueue,
+    and the topic never holds them all; a topic that stops growing for 60 s ends the run with
+    an error;
   - rsyslogd's CPU seconds (utime + stime from /proc/PID/stat, start-up subtracted) and peak
     RSS (VmHWM) are read then, before SIGTERM; the sender's CPU comes from wait4's rusage.
 
@@ -112,6 +116,7 @@ template(name="raw_line" type="string" string="%rawmsg%")
 input(type="imptcp" address="127.0.0.1" port="{port}" ruleset="to_kafka")
 ruleset(name="to_kafka") {{
   action(type="omkafka" broker=["{bootstrap}"] topic="{TOPIC}" template="raw_line"
+         resubmitOnFailure="on"
          confParam=["compression.codec=zstd"]
          topicConfParam=["request.required.acks=-1"])
 }}
@@ -195,8 +200,18 @@ def measure(r, args):
 
     t0 = time.monotonic()
     sender = r.spawn("sender", [sys.executable, "-c", SENDER, events_path, str(port)])
-    wait_for(lambda: devkafka_offsets(control, TOPIC) >= args.events, 600,
-             "Kafka to hold every event", interval_s=0.05)
+    progress = {"offsets": -1, "since": time.monotonic()}
+
+    def all_in_kafka():
+        offsets = devkafka_offsets(control, TOPIC)
+        if offsets != progress["offsets"]:
+            progress.update(offsets=offsets, since=time.monotonic())
+        elif time.monotonic() - progress["since"] > 60:
+            raise SystemExit(f"peer_rsyslog: the topic stopped at {offsets:,} of {args.events:,} "
+                             f"records for 60 s; rsyslogd's log ({r.dir}/rsyslogd.log, --keep "
+                             "keeps it) says why")
+        return offsets >= args.events
+    wait_for(all_in_kafka, 600, "Kafka to hold every event", interval_s=0.05)
     t_done = time.monotonic()
     rs_cpu = cpu_seconds(rsyslog.pid) - rs_cpu0
     rs_rss = peak_rss_kib(rsyslog.pid)
