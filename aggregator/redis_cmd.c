@@ -9,6 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CHUNK_FIRST_BYTES 256u     /* most commands outside a batch's plan fit */
+#define CHUNK_MAX_BYTES (64u << 10) /* blocks double up to this */
+
+struct mw_redis_cmd_chunk {
+    struct mw_redis_cmd_chunk *next;
+    size_t size, used;
+    char data[];
+};
+
 void mw_redis_cmd_init(struct mw_redis_cmd *c)
 {
     memset(c, 0, sizeof *c);
@@ -18,11 +27,36 @@ void mw_redis_cmd_free(struct mw_redis_cmd *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->argc; i++)
-        mw_free(c->argv[i]);
+    while (c->chunks) {
+        struct mw_redis_cmd_chunk *next = c->chunks->next;
+        mw_free(c->chunks);
+        c->chunks = next;
+    }
     mw_free(c->argv);
     mw_free(c->argvlen);
     memset(c, 0, sizeof *c);
+}
+
+/* `n` bytes for an argument, in the newest block or a new one (blocks never move: argv points
+ * into them). NULL when out of memory. */
+static char *room(struct mw_redis_cmd *c, size_t n)
+{
+    struct mw_redis_cmd_chunk *k = c->chunks;
+    if (!k || k->size - k->used < n) {
+        size_t size = !k ? CHUNK_FIRST_BYTES : k->size < CHUNK_MAX_BYTES ? k->size * 2 : k->size;
+        if (size < n)
+            size = n;
+        k = mw_malloc(sizeof *k + size);
+        if (!k)
+            return NULL;
+        k->next = c->chunks;
+        k->size = size;
+        k->used = 0;
+        c->chunks = k;
+    }
+    char *at = k->data + k->used;
+    k->used += n;
+    return at;
 }
 
 static int grow(struct mw_redis_cmd *c)
@@ -42,31 +76,15 @@ static int grow(struct mw_redis_cmd *c)
     return 0;
 }
 
-static int take(struct mw_redis_cmd *c, char *owned)
-{
-    if (!owned || grow(c)) {
-        mw_free(owned);
-        return MW_ENOMEM;
-    }
-    c->argv[c->argc] = owned;
-    c->argvlen[c->argc] = strlen(owned);
-    c->argc++;
-    return 0;
-}
-
-int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg)
-{
-    return take(c, mw_strdup(arg));
-}
-
 int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len)
 {
-    char *copy = mw_malloc(len + 1);
-    if (!copy || grow(c)) {
-        mw_free(copy);
+    if (grow(c))
         return MW_ENOMEM;
-    }
-    memcpy(copy, data, len);
+    char *copy = room(c, len + 1);
+    if (!copy)
+        return MW_ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
     copy[len] = '\0';
     c->argv[c->argc] = copy;
     c->argvlen[c->argc] = len;
@@ -74,27 +92,28 @@ int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len)
     return 0;
 }
 
-static char *vformat(const char *fmt, va_list ap)
+int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg)
 {
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n < 0)
-        return NULL;
-    char *s = mw_malloc((size_t)n + 1);
-    if (s)
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
+    return mw_redis_cmd_addb(c, arg, strlen(arg));
 }
 
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, copy;
     va_start(ap, fmt);
-    char *s = vformat(fmt, ap);
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    int rc = n < 0 ? MW_ENOMEM : grow(c);
+    char *s = rc ? NULL : room(c, (size_t)n + 1);
+    if (s) {
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        c->argv[c->argc] = s;
+        c->argvlen[c->argc] = strlen(s);
+        c->argc++;
+    }
     va_end(ap);
-    return take(c, s);
+    return s ? 0 : MW_ENOMEM;
 }
 
 int mw_redis_cmd_add_int(struct mw_redis_cmd *c, int64_t v)

@@ -10,11 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mw_redis_cmd_chunk; /* a block of argument bytes */
+
 struct mw_redis_cmd {
     size_t argc;
     size_t cap;
-    char **argv;     /* owned strings */
+    char **argv;     /* the arguments, NUL-terminated, in `chunks` */
     size_t *argvlen; /* their lengths */
+    /* The arguments' bytes, newest block first: a batch's plan has thousands of arguments,
+     * one malloc and free each was a tenth of the aggregator's instructions. */
+    struct mw_redis_cmd_chunk *chunks;
 };
 
 void mw_redis_cmd_init(struct mw_redis_cmd *c);
