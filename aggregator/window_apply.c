@@ -608,8 +608,9 @@ static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, co
     uint8_t field[8];
     for (size_t i = 0; i < 8; i++)
         field[i] = (uint8_t)(h >> (8 * i));
-    int rc = mw_redis_cmd_addf(side, "%" PRId64, bucket);
-    rc = rc ? rc : mw_redis_cmd_addf(side, "%" PRIu32, (uint32_t)h);
+    /* Two per record: as integers, not through printf. */
+    int rc = mw_redis_cmd_add_int(side, bucket);
+    rc = rc ? rc : mw_redis_cmd_add_int(side, (uint32_t)h);
     rc = rc ? rc : mw_redis_cmd_addb(side, field, sizeof field);
     return rc ? rc : mw_redis_cmd_addb(side, value->bytes, value->n);
 }

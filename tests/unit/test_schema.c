@@ -147,6 +147,9 @@ static void test_field_names_both_ways(void **state)
     assert_int_equal(mw_schema_profile_tag_field(name, sizeof name, 0xab12), 0);
     assert_string_equal(name, "pf|000000000000ab12");
     assert_true(mw_schema_profile_tag(name, &tag) && tag == 0xab12);
+    assert_int_equal(mw_schema_profile_tag_field(name, sizeof name, 0xfedcba9876543210ull), 0);
+    assert_string_equal(name, "pf|fedcba9876543210");
+    assert_int_equal(mw_schema_profile_tag_field(name, 19, 1), MW_ETOOBIG); /* no room for NUL */
     assert_false(mw_schema_profile_tag("pf|", &tag));
     assert_false(mw_schema_profile_tag("pf|xyz", &tag));
     assert_int_equal(mw_schema_drift_field(name, sizeof name, "age", MW_DRIFT_SUFFIX_OBSERVED), 0);
