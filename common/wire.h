@@ -30,27 +30,12 @@ struct mw_wire_field {
     size_t len;
 };
 
-/* The next field at *p (before end, p < end), read as protobuf-c 1.4 scans it
- * (parse_tag_and_wiretype, scan_length_prefixed_data): a tag of at most 5 bytes whose first
- * byte's number bits are not all 0, a varint of at most 10 bytes, a length of at most 5 bytes
- * and INT_MAX, no groups. Moves *p past it. Returns false where protobuf-c refuses the
- * message. */
-static inline bool mw_wire_next(const uint8_t **p, const uint8_t *end, struct mw_wire_field *f)
+/* mw_wire_next, for any field. */
+__attribute__((noinline)) static bool mw__wire_next_any(const uint8_t **p, const uint8_t *end,
+                                                        struct mw_wire_field *f)
 {
     const uint8_t *at = *p;
     size_t rem = (size_t)(end - at);
-    /* Most fields: a one-byte key, a length under 128. */
-    if (rem >= 2 && (at[0] & 0x87) == MW_WIRE_LEN && (at[0] & 0xf8) && !(at[1] & 0x80)) {
-        f->tag = at[0] >> 3;
-        f->type = MW_WIRE_LEN;
-        f->prefix_len = 1;
-        f->len = at[1];
-        if (f->len > rem - 2)
-            return false;
-        f->data = at + 2;
-        *p = f->data + f->len;
-        return true;
-    }
     if ((at[0] & 0xf8) == 0)
         return false;
     f->type = at[0] & 7;
@@ -112,6 +97,46 @@ static inline bool mw_wire_next(const uint8_t **p, const uint8_t *end, struct mw
     }
     *p = at + f->len;
     return true;
+}
+
+/* The next field at *p (before end, p < end), read as protobuf-c 1.4 scans it
+ * (parse_tag_and_wiretype, scan_length_prefixed_data): a tag of at most 5 bytes whose first
+ * byte's number bits are not all 0, a varint of at most 10 bytes, a length of at most 5 bytes
+ * and INT_MAX, no groups. Moves *p past it. Returns false where protobuf-c refuses the
+ * message. */
+static inline bool mw_wire_next(const uint8_t **p, const uint8_t *end, struct mw_wire_field *f)
+{
+    const uint8_t *at = *p;
+    size_t rem = (size_t)(end - at);
+    /* Inline, the fields of most messages: a one-byte key, and a length under 128, a one-byte
+     * varint or a double. */
+    if (rem >= 2 && (at[0] & 0xf8) && !(at[0] & 0x80)) {
+        uint8_t type = at[0] & 7;
+        f->tag = at[0] >> 3;
+        f->type = type;
+        if (type == MW_WIRE_LEN && !(at[1] & 0x80)) {
+            f->prefix_len = 1;
+            f->len = at[1];
+            if (f->len > rem - 2)
+                return false;
+            f->data = at + 2;
+            *p = f->data + f->len;
+            return true;
+        }
+        if (type == MW_WIRE_VARINT && !(at[1] & 0x80)) {
+            f->data = at + 1;
+            f->len = 1;
+            *p = at + 2;
+            return true;
+        }
+        if (type == MW_WIRE_64BIT && rem >= 9) {
+            f->data = at + 1;
+            f->len = 8;
+            *p = at + 9;
+            return true;
+        }
+    }
+    return mw__wire_next_any(p, end, f);
 }
 
 /* A varint of `len` bytes (at most 10) as protobuf-c's parse_uint64 computes it. */
