@@ -202,6 +202,15 @@ int mw_schema_drift_field(char *out, size_t size, const char *feature, const cha
     return rc;
 }
 
+int mw_schema_drift_field_suffix(char *out, size_t size, size_t prefix_len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    if (prefix_len >= size || n >= size - prefix_len)
+        return MW_ETOOBIG;
+    memcpy(out + prefix_len, suffix, n + 1);
+    return 0;
+}
+
 static const char *after_prefix(const char *name, const char *prefix)
 {
     size_t n = strlen(prefix);

@@ -47,11 +47,11 @@ static int is_float_field(const char *name)
     return strncmp(name, MW_FIELD_FLOAT_PREFIX, sizeof MW_FIELD_FLOAT_PREFIX - 1) == 0;
 }
 
-static struct field *fields_slot(struct fields *fl, const char *name)
+/* The field `name`, whose hash is `h` (mw_hash_str from MW_HASH_INIT), made when new. */
+static struct field *fields_slot_hashed(struct fields *fl, const char *name, uint64_t h)
 {
     if (!fl->table.equal)
         mw_table_init(&fl->table, same_name);
-    uint64_t h = mw_hash_str(MW_HASH_INIT, name);
     struct field *f = mw_table_find(&fl->table, h, name);
     if (f)
         return f;
@@ -67,6 +67,11 @@ static struct field *fields_slot(struct fields *fl, const char *name)
     }
     fl->n_float += is_float_field(name) != 0;
     return f;
+}
+
+static struct field *fields_slot(struct fields *fl, const char *name)
+{
+    return fields_slot_hashed(fl, name, mw_hash_str(MW_HASH_INIT, name));
 }
 
 static int add_int(struct fields *fl, const char *name, int64_t incr)
@@ -335,26 +340,47 @@ static size_t put_uint(char *out, size_t at, size_t size, uint64_t v)
     return at;
 }
 
-/* The windows (fine and coarse) that one record's drift fields go to: names are built once. */
+/* The windows (fine and coarse) that one record's drift fields go to: names are built once.
+ * A record names several fields of each feature in a row: the name up to the suffix, and its
+ * hash, are kept for the feature last named. */
 struct sink {
     struct fields *to[2];
     size_t n;
+    const char *feature; /* whose name is in `name` up to prefix_len (NULL: none) */
+    size_t prefix_len;
+    uint64_t prefix_hash;
+    char name[MW_SCHEMA_KEY_MAX];
 };
-
-static int sink_float(struct sink *k, const char *name, double weight)
-{
-    int rc = 0;
-    for (size_t i = 0; !rc && i < k->n; i++)
-        rc = add_float(k->to[i], name, weight);
-    return rc;
-}
 
 static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
 {
-    /* A name too long for the buffer is counted under its first bytes. */
-    char name[MW_SCHEMA_KEY_MAX];
-    mw_schema_drift_field(name, sizeof name, feature, suffix);
-    return sink_float(fl, name, weight);
+    if (weight == 0 || !isfinite(weight))
+        return 0; /* as add_float */
+    if (fl->feature != feature) {
+        fl->feature = NULL;
+        if (mw_schema_drift_field(fl->name, sizeof fl->name, feature, "") == 0) {
+            fl->feature = feature;
+            fl->prefix_len = strlen(fl->name);
+            fl->prefix_hash = mw_hash_bytes(MW_HASH_INIT, fl->name, fl->prefix_len);
+        }
+    }
+    uint64_t h;
+    if (fl->feature &&
+        mw_schema_drift_field_suffix(fl->name, sizeof fl->name, fl->prefix_len, suffix) == 0) {
+        h = mw_hash_str(fl->prefix_hash, suffix); /* FNV-1a goes on where the prefix ended */
+    } else {
+        /* A name too long for the buffer is counted under its first bytes. */
+        mw_schema_drift_field(fl->name, sizeof fl->name, feature, suffix);
+        h = mw_hash_str(MW_HASH_INIT, fl->name);
+        fl->feature = NULL;
+    }
+    for (size_t i = 0; i < fl->n; i++) {
+        struct field *s = fields_slot_hashed(fl->to[i], fl->name, h);
+        if (!s)
+            return MW_ENOMEM;
+        s->f += weight;
+    }
+    return 0;
 }
 
 /* A slot's weighted count and, for the outer slots whose mass a profile cannot place, the
