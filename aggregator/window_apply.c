@@ -96,6 +96,27 @@ static int add_float(struct fields *fl, const char *name, double incr)
     return 0;
 }
 
+/* add_int and add_float for a field kept at *slot once found. */
+static int add_int_kept(struct fields *fl, struct field **slot, const char *name, int64_t incr)
+{
+    if (incr == 0)
+        return 0;
+    if (!*slot && !(*slot = fields_slot(fl, name)))
+        return MW_ENOMEM;
+    (*slot)->i += incr;
+    return 0;
+}
+
+static int add_float_kept(struct fields *fl, struct field **slot, const char *name, double incr)
+{
+    if (incr == 0 || !isfinite(incr))
+        return 0;
+    if (!*slot && !(*slot = fields_slot(fl, name)))
+        return MW_ENOMEM;
+    (*slot)->f += incr;
+    return 0;
+}
+
 static void fields_free(struct fields *fl)
 {
     size_t at = 0;
@@ -114,6 +135,8 @@ struct window_fields {
     int64_t start_ms;
     int late; /* as judged by the plan: 0 no, 1 yes, 2 nothing depended on it */
     struct fields fields;
+    /* The fields every record adds to, found once (fields never move). */
+    struct field *records, *perf_predictions, *weighted_records;
 };
 
 /* Every window one model touches in this batch, and its sides of label joins. */
@@ -134,10 +157,24 @@ struct model_plan {
  * batch mostly carry their features in one order, so one comparison replaces a search. */
 #define FEATURE_HINTS 64
 
+#define ABSENT_NAME_MAX 32 /* bytes of a name remembered as not in the profile */
+#define HINT_ABSENT (SIZE_MAX - 1)
+
+/* What the records of a batch so far found in the profile, by feature position: agents send a
+ * model's features in the same order, most of them not profiled. */
 struct feature_hints {
     const struct mw_profile *profile;
-    size_t index[FEATURE_HINTS]; /* SIZE_MAX: no hint */
+    size_t index[FEATURE_HINTS];                 /* SIZE_MAX: no hint; HINT_ABSENT: below */
+    char absent[FEATURE_HINTS][ABSENT_NAME_MAX]; /* the name found not to be in the profile */
+    const struct mw_profile_feature *prediction; /* the profile's "prediction", or NULL */
 };
+
+static void hints_reset(struct feature_hints *h, const struct mw_profile *p)
+{
+    h->profile = p;
+    memset(h->index, 0xff, sizeof h->index);
+    h->prediction = mw_profile_find(p, "prediction");
+}
 
 struct planner {
     const Modelwatch__V1__Batch *batch;
@@ -439,9 +476,12 @@ static int drift_feature(struct sink *fl, const struct mw_profile_feature *pf,
 
 /* The prediction itself, as the profile's feature "prediction" when it has one. */
 static int drift_prediction(struct sink *fl, const struct mw_profile *p,
-                            const Modelwatch__V1__PredictionEvent *ev, double weight)
+                            const Modelwatch__V1__PredictionEvent *ev, double weight,
+                            struct feature_hints *hints)
 {
-    const struct mw_profile_feature *pf = mw_profile_find(p, "prediction");
+    if (hints->profile != p)
+        hints_reset(hints, p);
+    const struct mw_profile_feature *pf = hints->prediction;
     const Modelwatch__V1__Output *o = ev->output;
     if (!pf)
         return 0;
@@ -457,16 +497,22 @@ static int drift_prediction(struct sink *fl, const struct mw_profile *p,
 static const struct mw_profile_feature *
 find_feature(struct feature_hints *h, const struct mw_profile *p, size_t position, const char *name)
 {
-    if (h->profile != p) {
-        h->profile = p;
-        memset(h->index, 0xff, sizeof h->index);
-    }
+    if (h->profile != p)
+        hints_reset(h, p);
     size_t *hint = position < FEATURE_HINTS ? &h->index[position] : NULL;
     if (hint && *hint < p->n_features && strcmp(p->features[*hint].name, name) == 0)
         return &p->features[*hint];
+    if (hint && *hint == HINT_ABSENT && strcmp(h->absent[position], name) == 0)
+        return NULL;
     const struct mw_profile_feature *pf = mw_profile_find(p, name);
-    if (hint)
+    if (hint) {
         *hint = pf ? (size_t)(pf - p->features) : SIZE_MAX;
+        size_t len = strlen(name);
+        if (!pf && len < ABSENT_NAME_MAX) {
+            memcpy(h->absent[position], name, len + 1);
+            *hint = HINT_ABSENT;
+        }
+    }
     return pf;
 }
 
@@ -493,7 +539,7 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
     for (size_t i = 0; !rc && i < p->n_features && i < MAX_TRACKED_FEATURES; i++)
         if (!seen[i] && strcmp(p->features[i].name, "prediction") != 0)
             rc = drift_add(fl, p->features[i].name, "miss", weight);
-    return rc ? rc : drift_prediction(fl, p, ev, weight);
+    return rc ? rc : drift_prediction(fl, p, ev, weight, hints);
 }
 
 /* Longer feature names are not sketched (a field name stays well under 512 bytes). */
@@ -766,10 +812,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
             continue;
         }
         late[s] = false;
-        int rc = add_int(&w->fields, MW_FIELD_RECORDS, 1);
+        int rc = add_int_kept(&w->fields, &w->records, MW_FIELD_RECORDS, 1);
         if (!rc && label_sampled && mp->expects_labels)
-            rc = add_int(&w->fields, MW_FIELD_PERF_PREDICTIONS, 1);
-        rc = rc ? rc : add_float(&w->fields, MW_FIELD_WEIGHTED_RECORDS, weight);
+            rc = add_int_kept(&w->fields, &w->perf_predictions, MW_FIELD_PERF_PREDICTIONS, 1);
+        rc = rc ? rc
+                : add_float_kept(&w->fields, &w->weighted_records, MW_FIELD_WEIGHTED_RECORDS,
+                                 weight);
         if (rc)
             return rc;
         if (spec->drift)
