@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TAG 64           /* highest field number planned; above, the schema is not mine */
+#define MAX_TAG 63           /* highest field number planned; above, the schema is not mine */
 #define MAX_DESCRIPTORS 32   /* message types reachable from the one read */
 #define MAX_PLANNED_TAGS 512 /* table entries of all of them together (on the stack) */
 /* protobuf-c scans one message's fields into slabs of 16 << 0 .. 16 << 22 members and refuses
@@ -377,6 +377,36 @@ static int read_packed(const struct field_plan *fp, const struct mw_wire_field *
     return 0;
 }
 
+/* Room for the repeated fields and unknown fields of one occurrence of a message, made as they
+ * come: protobuf-c counts them in a first pass and allocates each array once, at its size;
+ * one pass here, arrays doubling. (The arrays hold the same values; only their spare room
+ * differs.) */
+struct room {
+    uint64_t known;          /* bit t: cap[t] is set */
+    size_t cap[MAX_TAG + 1]; /* elements allocated for field t */
+    size_t unknown_cap;      /* unknown fields allocated */
+};
+
+/* At least `need` elements of room in the array at `*array` holding n of `size` bytes. */
+static int grow(struct reader *r, void **array, size_t n, size_t size, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t want = *cap * 2 > need ? *cap * 2 : need;
+    if (want < 4)
+        want = 4;
+    void *grown = take(r, want * size);
+    if (!grown)
+        return MW_ENOMEM;
+    /* A merged occurrence appends to the earlier one's values. */
+    if (n)
+        memcpy(grown, *array, n * size);
+    give_back(r, *array);
+    *array = grown;
+    *cap = want;
+    return 0;
+}
+
 /* Drop the unknown fields a message kept from an earlier occurrence: protobuf-c's merge keeps
  * only those of the last. */
 static void drop_unknown(struct reader *r, ProtobufCMessage *m)
@@ -388,8 +418,13 @@ static void drop_unknown(struct reader *r, ProtobufCMessage *m)
     m->n_unknown_fields = 0;
 }
 
-static int keep_unknown(struct reader *r, ProtobufCMessage *m, const struct mw_wire_field *f)
+static int keep_unknown(struct reader *r, ProtobufCMessage *m, const struct mw_wire_field *f,
+                        struct room *room)
 {
+    int rc = grow(r, (void **)&m->unknown_fields, m->n_unknown_fields, sizeof *m->unknown_fields,
+                  &room->unknown_cap, m->n_unknown_fields + 1);
+    if (rc)
+        return rc;
     ProtobufCMessageUnknownField *u = &m->unknown_fields[m->n_unknown_fields];
     /* protobuf-c keeps the bytes after the tag: a length-delimited value with its length. */
     const uint8_t *from = f->type == MW_WIRE_LEN ? f->data - f->prefix_len : f->data;
@@ -412,64 +447,34 @@ static const struct field_plan *field_of(const struct message_plan *mp, uint32_t
     return tag <= mp->max_tag ? &mp->by_tag[tag] : &unknown_field;
 }
 
-/* Make room in `m` for every repeated value and unknown field from p to end (p is the first
- * of them in this occurrence of the message, so the arrays are allocated once, at their size):
- * protobuf-c's scan pass. */
-static int make_room(struct reader *r, const struct message_plan *mp, ProtobufCMessage *m,
-                     const uint8_t *p, const uint8_t *end)
-{
-    size_t add[MAX_TAG + 1];
-    memset(add, 0, (mp->max_tag + 1) * sizeof add[0]);
-    size_t n_unknown = 0;
-    while (p < end) {
-        struct mw_wire_field f;
-        if (!mw_wire_next(&p, end, &f))
-            return MW_EPARSE;
-        const struct field_plan *fp = field_of(mp, f.tag);
-        if (fp->kind == K_UNKNOWN) {
-            n_unknown++;
-            continue;
-        }
-        if (fp->shape != S_REPEATED)
-            continue;
-        size_t count = 1;
-        if (f.type == MW_WIRE_LEN && fp->packed && !count_packed(fp->kind, f.data, f.len, &count))
-            return MW_EPARSE;
-        add[f.tag] += count;
-    }
-    for (uint32_t tag = 1; tag <= mp->max_tag; tag++) {
-        if (!add[tag])
-            continue;
-        const struct field_plan *fp = &mp->by_tag[tag];
-        size_t *n = member_at(m, fp->quantifier_offset);
-        void **array = member_at(m, fp->offset);
-        void *grown = take(r, (*n + add[tag]) * fp->size);
-        if (!grown)
-            return MW_ENOMEM;
-        /* A merged occurrence appends to the earlier one's values. */
-        if (*n)
-            memcpy(grown, *array, *n * fp->size);
-        give_back(r, *array);
-        *array = grown;
-    }
-    if (n_unknown) {
-        m->unknown_fields = take(r, n_unknown * sizeof *m->unknown_fields);
-        if (!m->unknown_fields)
-            return MW_ENOMEM;
-    }
-    return 0;
-}
-
 static int read_repeated(struct reader *r, ProtobufCMessage *m, const struct field_plan *fp,
-                         const struct mw_wire_field *f, unsigned depth)
+                         const struct mw_wire_field *f, struct room *room, unsigned depth)
 {
     size_t *n = member_at(m, fp->quantifier_offset);
-    char *array = *(char **)member_at(m, fp->offset);
-    if (f->type == MW_WIRE_LEN && fp->packed)
-        return read_packed(fp, f, array, n);
-    if (f->type != fp->wire && fp->wire != WIRE_ANY)
+    void **array = member_at(m, fp->offset);
+    bool packed = f->type == MW_WIRE_LEN && fp->packed;
+    size_t more = 1;
+    if (packed) {
+        if (!count_packed(fp->kind, f->data, f->len, &more))
+            return MW_EPARSE;
+    } else if (f->type != fp->wire && fp->wire != WIRE_ANY) {
         return MW_EPARSE;
-    void *element = array + fp->size * *n;
+    }
+    if (more) {
+        uint64_t bit = 1ull << f->tag;
+        if (!(room->known & bit)) {
+            room->known |= bit;
+            room->cap[f->tag] = *n; /* an earlier occurrence's array is exactly full */
+        }
+        if (*n + more > room->cap[f->tag]) {
+            int rc = grow(r, array, *n, fp->size, &room->cap[f->tag], *n + more);
+            if (rc)
+                return rc;
+        }
+    }
+    if (packed)
+        return read_packed(fp, f, *array, n);
+    void *element = (char *)*array + fp->size * *n;
     if (fp->kind == K_STRING || fp->kind == K_MESSAGE)
         *(void **)element = NULL;
     /* Counted first, so that a failure frees what was read. */
@@ -517,10 +522,11 @@ static int read_message(struct reader *r, const struct message_plan *mp, Protobu
         return MW_PB_READ_NOT_MINE;
     if (merging)
         drop_unknown(r, m);
-    bool room_made = false;
+    struct room room;
+    room.known = 0;
+    room.unknown_cap = 0; /* none kept: a merged occurrence dropped the earlier one's */
     uint64_t n_read = 0;
     while (p < end) {
-        const uint8_t *at = p;
         struct mw_wire_field f;
         if (!mw_wire_next(&p, end, &f) || ++n_read > MAX_FIELDS_PER_MESSAGE)
             return MW_EPARSE;
@@ -534,15 +540,10 @@ static int read_message(struct reader *r, const struct message_plan *mp, Protobu
                 *(protobuf_c_boolean *)member_at(m, fp->quantifier_offset) = 1;
         } else if (fp->shape == S_ONEOF) {
             rc = read_oneof(r, mp, m, fp, &f, depth);
+        } else if (fp->kind == K_UNKNOWN) {
+            rc = keep_unknown(r, m, &f, &room);
         } else {
-            if (!room_made) {
-                rc = make_room(r, mp, m, at, end);
-                if (rc)
-                    return rc;
-                room_made = true;
-            }
-            rc =
-                fp->kind == K_UNKNOWN ? keep_unknown(r, m, &f) : read_repeated(r, m, fp, &f, depth);
+            rc = read_repeated(r, m, fp, &f, &room, depth);
         }
         if (rc)
             return rc;

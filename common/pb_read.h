@@ -21,13 +21,15 @@
  *   - unknown fields are kept in unknown_fields (tag, wire type, and the bytes after the tag),
  *     and only those of a merged message's last occurrence stay.
  * Memory comes from `allocator` (NULL: protobuf-c's default, malloc) in the same pieces
- * protobuf-c allocates (each message, string and array alone), so the result is freed with
- * protobuf_c_message_free_unpacked, or by resetting the arena it came from.
+ * protobuf-c allocates (each message, string and array alone; arrays may have spare room), so
+ * the result is freed with protobuf_c_message_free_unpacked, or by resetting the arena it came
+ * from. The plans of one call take about 21 KiB of stack.
  *
  * What the reader does not take (MW_PB_READ_NOT_MINE) is left to protobuf_c_message_unpack:
  * schemas with required, bytes or proto3 fields, a oneof in a message type that can be merged
- * (an optional message field's), messages of more than 64 fields, nesting deeper than
- * MW_PB_READ_MAX_DEPTH. telemetry.proto has none of these.
+ * (an optional message field's), field numbers above 63, more than 32 message types or 512
+ * planned field numbers in all, nesting deeper than MW_PB_READ_MAX_DEPTH. telemetry.proto has
+ * none of these.
  */
 #ifndef MW_COMMON_PB_READ_H
 #define MW_COMMON_PB_READ_H
