@@ -176,12 +176,25 @@ static void hints_reset(struct feature_hints *h, const struct mw_profile *p)
     h->prediction = mw_profile_find(p, "prediction");
 }
 
+#define DRIFT_NAMES 8 /* features whose drift field names a plan keeps ready */
+
+/* A feature's drift field name up to its suffix ("d|<feature>|") and the hash of that much:
+ * each record names three or four fields of each profiled feature, the same features record
+ * after record. The suffix is written after the prefix for each field. */
+struct drift_name {
+    const char *feature; /* the name it was made of (NULL: none); names do not move in a plan */
+    size_t prefix_len;
+    uint64_t prefix_hash;
+    char name[MW_SCHEMA_KEY_MAX];
+};
+
 struct planner {
     const Modelwatch__V1__Batch *batch;
     const struct mw_apply_options *opt;
     struct model_plan *models;
     size_t n_models;
     struct feature_hints hints;
+    struct drift_name drift_names[DRIFT_NAMES];
 };
 
 static struct window_fields *find_window(struct model_plan *mp, const char *version, size_t spec,
@@ -377,42 +390,40 @@ static size_t put_uint(char *out, size_t at, size_t size, uint64_t v)
     return at;
 }
 
-/* The windows (fine and coarse) that one record's drift fields go to: names are built once.
- * A record names several fields of each feature in a row: the name up to the suffix, and its
- * hash, are kept for the feature last named. */
+/* The windows (fine and coarse) that one record's drift fields go to: names are built once. */
 struct sink {
     struct fields *to[2];
     size_t n;
-    const char *feature; /* whose name is in `name` up to prefix_len (NULL: none) */
-    size_t prefix_len;
-    uint64_t prefix_hash;
-    char name[MW_SCHEMA_KEY_MAX];
+    struct drift_name *names; /* DRIFT_NAMES, by feature pointer, kept across records */
 };
 
 static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
 {
     if (weight == 0 || !isfinite(weight))
         return 0; /* as add_float */
-    if (fl->feature != feature) {
-        fl->feature = NULL;
-        if (mw_schema_drift_field(fl->name, sizeof fl->name, feature, "") == 0) {
-            fl->feature = feature;
-            fl->prefix_len = strlen(fl->name);
-            fl->prefix_hash = mw_hash_bytes(MW_HASH_INIT, fl->name, fl->prefix_len);
+    /* By the feature name's address (Fibonacci hashing: its low bits are alignment). */
+    uint64_t slot = ((uint64_t)(uintptr_t)feature * 0x9e3779b97f4a7c15u) >> 32;
+    struct drift_name *dn = &fl->names[slot % DRIFT_NAMES];
+    if (dn->feature != feature) {
+        dn->feature = NULL;
+        if (mw_schema_drift_field(dn->name, sizeof dn->name, feature, "") == 0) {
+            dn->feature = feature;
+            dn->prefix_len = strlen(dn->name);
+            dn->prefix_hash = mw_hash_bytes(MW_HASH_INIT, dn->name, dn->prefix_len);
         }
     }
     uint64_t h;
-    if (fl->feature &&
-        mw_schema_drift_field_suffix(fl->name, sizeof fl->name, fl->prefix_len, suffix) == 0) {
-        h = mw_hash_str(fl->prefix_hash, suffix); /* FNV-1a goes on where the prefix ended */
+    if (dn->feature &&
+        mw_schema_drift_field_suffix(dn->name, sizeof dn->name, dn->prefix_len, suffix) == 0) {
+        h = mw_hash_str(dn->prefix_hash, suffix); /* FNV-1a goes on where the prefix ended */
     } else {
         /* A name too long for the buffer is counted under its first bytes. */
-        mw_schema_drift_field(fl->name, sizeof fl->name, feature, suffix);
-        h = mw_hash_str(MW_HASH_INIT, fl->name);
-        fl->feature = NULL;
+        mw_schema_drift_field(dn->name, sizeof dn->name, feature, suffix);
+        h = mw_hash_str(MW_HASH_INIT, dn->name);
+        dn->feature = NULL;
     }
     for (size_t i = 0; i < fl->n; i++) {
-        struct field *s = fields_slot_hashed(fl->to[i], fl->name, h);
+        struct field *s = fields_slot_hashed(fl->to[i], dn->name, h);
         if (!s)
             return MW_ENOMEM;
         s->f += weight;
@@ -799,7 +810,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
             return MW_ENOMEM;
         at[s] = (size_t)(w - mp->windows);
     }
-    struct sink sink = {.n = 0};
+    struct sink sink = {.n = 0, .names = pl->drift_names};
     for (size_t s = 0; s < n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         struct window_fields *w = &mp->windows[at[s]];
