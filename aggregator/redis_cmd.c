@@ -127,7 +127,7 @@ int mw_redis_cmd_add_int(struct mw_redis_cmd *c, int64_t v)
     } while (magnitude);
     if (v < 0)
         *--at = '-';
-    return mw_redis_cmd_add(c, at);
+    return mw_redis_cmd_addb(c, at, (size_t)(text + sizeof text - 1 - at));
 }
 
 int mw_redis_cmd_add_double(struct mw_redis_cmd *c, double v)

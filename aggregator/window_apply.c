@@ -531,7 +531,8 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
                         const Modelwatch__V1__PredictionEvent *ev, double weight,
                         struct feature_hints *hints)
 {
-    uint8_t seen[MAX_TRACKED_FEATURES] = {0};
+    uint8_t seen[MAX_TRACKED_FEATURES]; /* by profile feature: only those are cleared */
+    memset(seen, 0, p->n_features < MAX_TRACKED_FEATURES ? p->n_features : MAX_TRACKED_FEATURES);
     int rc = 0;
     for (size_t i = 0; !rc && i < ev->n_features; i++) {
         const Modelwatch__V1__Feature *v = ev->features[i];
@@ -728,7 +729,8 @@ static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
         return MW_ENOMEM;
     if (!mp->expects_labels)
         return 0;
-    struct packer v = {.n = 0};
+    struct packer v;
+    v.n = 0; /* bytes are written before they are read */
     int y = binary_label(fb);
     bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
     pack_u(&v,
@@ -757,7 +759,8 @@ static int plan_prediction(struct planner *pl, struct model_plan *mp,
     const char *cls = o && o->predicted_class ? o->predicted_class : "";
     int named = binary_class(cls);
     bool positive = binary && (named >= 0 ? named == 1 : o->score >= mp->binary_threshold);
-    struct packer v = {.n = 0};
+    struct packer v;
+    v.n = 0; /* bytes are written before they are read */
     pack_u(&v,
            (binary ? JOIN_BINARY : 0) | (positive ? JOIN_POSITIVE : 0) |
                (regression ? JOIN_REGRESSION : 0) | (late[0] ? JOIN_FINAL_FINE : 0) |
