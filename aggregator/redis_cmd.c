@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHUNK_FIRST_BYTES 256u     /* most commands outside a batch's plan fit */
+#define CHUNK_FIRST_BYTES 256u      /* most commands outside a batch's plan fit */
 #define CHUNK_MAX_BYTES (64u << 10) /* blocks double up to this */
 
 struct mw_redis_cmd_chunk {
@@ -59,11 +59,14 @@ static char *room(struct mw_redis_cmd *c, size_t n)
     return at;
 }
 
-static int grow(struct mw_redis_cmd *c)
+/* Room in argv for `more` arguments. */
+static int grow_by(struct mw_redis_cmd *c, size_t more)
 {
-    if (c->argc < c->cap)
+    if (c->cap - c->argc >= more)
         return 0;
     size_t cap = c->cap ? c->cap * 2 : 16;
+    while (cap - c->argc < more)
+        cap *= 2;
     char **argv = mw_realloc(c->argv, cap * sizeof *argv);
     if (!argv)
         return MW_ENOMEM;
@@ -73,6 +76,37 @@ static int grow(struct mw_redis_cmd *c)
         return MW_ENOMEM;
     c->argvlen = lens;
     c->cap = cap;
+    return 0;
+}
+
+static int grow(struct mw_redis_cmd *c)
+{
+    return grow_by(c, 1);
+}
+
+int mw_redis_cmd_take_args(struct mw_redis_cmd *c, struct mw_redis_cmd *src)
+{
+    if (!src->argc)
+        return 0;
+    if (grow_by(c, src->argc))
+        return MW_ENOMEM;
+    memcpy(c->argv + c->argc, src->argv, src->argc * sizeof *c->argv);
+    memcpy(c->argvlen + c->argc, src->argvlen, src->argc * sizeof *c->argvlen);
+    c->argc += src->argc;
+    /* src's blocks go behind c's newest, which stays the one arguments are added to. */
+    struct mw_redis_cmd_chunk *last = src->chunks;
+    while (last && last->next)
+        last = last->next;
+    if (last) {
+        if (c->chunks) {
+            last->next = c->chunks->next;
+            c->chunks->next = src->chunks;
+        } else {
+            c->chunks = src->chunks;
+        }
+    }
+    src->chunks = NULL;
+    mw_redis_cmd_free(src);
     return 0;
 }
 

@@ -28,6 +28,9 @@ void mw_redis_cmd_free(struct mw_redis_cmd *c);
 int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
 /* Append `len` bytes (copied; may hold NUL bytes). Return 0 or MW_ENOMEM. */
 int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len);
+/* Append every argument of `src` to `c` without copying their bytes: src's blocks become c's,
+ * and src is left empty (as after mw_redis_cmd_init). Return 0 or MW_ENOMEM (src untouched). */
+int mw_redis_cmd_take_args(struct mw_redis_cmd *c, struct mw_redis_cmd *src);
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append an integer, or a finite double as Redis reads it back exactly: integral values within

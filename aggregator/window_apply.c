@@ -902,8 +902,7 @@ static double latency_log_gamma(void)
 }
 
 /* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
-static int build_eval(const struct model_plan *mp, const struct planner *pl,
-                      struct mw_redis_cmd *cmd)
+static int build_eval(struct model_plan *mp, const struct planner *pl, struct mw_redis_cmd *cmd)
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
@@ -958,11 +957,11 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
         rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].retention_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
-    const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
+    /* The join sides' arguments move into the command (their bytes are not copied). */
+    struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
     for (size_t k = 0; !rc && k < 2; k++) {
         rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 4);
-        for (size_t i = 0; !rc && i < sides[k]->argc; i++)
-            rc = mw_redis_cmd_addb(cmd, sides[k]->argv[i], sides[k]->argvlen[i]);
+        rc = rc ? rc : mw_redis_cmd_take_args(cmd, sides[k]);
     }
     return rc;
 }
