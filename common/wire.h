@@ -108,8 +108,8 @@ static inline bool mw_wire_next(const uint8_t **p, const uint8_t *end, struct mw
 {
     const uint8_t *at = *p;
     size_t rem = (size_t)(end - at);
-    /* Inline, the fields of most messages: a one-byte key, and a length under 128, a one-byte
-     * varint or a double. */
+    /* Inline, the fields of most messages: a one-byte key, and a length under 128, a varint or
+     * a double. */
     if (rem >= 2 && (at[0] & 0xf8) && !(at[0] & 0x80)) {
         uint8_t type = at[0] & 7;
         f->tag = at[0] >> 3;
@@ -123,10 +123,15 @@ static inline bool mw_wire_next(const uint8_t **p, const uint8_t *end, struct mw
             *p = f->data + f->len;
             return true;
         }
-        if (type == MW_WIRE_VARINT && !(at[1] & 0x80)) {
+        if (type == MW_WIRE_VARINT) {
+            size_t max = rem - 1 < 10 ? rem - 1 : 10, n = 0;
+            while (n < max && (at[1 + n] & 0x80))
+                n++;
+            if (n == max)
+                return false;
             f->data = at + 1;
-            f->len = 1;
-            *p = at + 2;
+            f->len = n + 1;
+            *p = at + 2 + n;
             return true;
         }
         if (type == MW_WIRE_64BIT && rem >= 9) {
