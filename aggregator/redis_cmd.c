@@ -154,11 +154,21 @@ int mw_redis_cmd_add_int(struct mw_redis_cmd *c, int64_t v)
 {
     char text[24], *at = text + sizeof text;
     uint64_t magnitude = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
     *--at = '\0';
-    do {
-        *--at = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude);
+    for (; magnitude >= 100; magnitude /= 100) { /* two digits a division: event times have 13 */
+        at -= 2;
+        memcpy(at, pairs + 2 * (magnitude % 100), 2);
+    }
+    if (magnitude >= 10) {
+        at -= 2;
+        memcpy(at, pairs + 2 * magnitude, 2);
+    } else {
+        *--at = (char)('0' + magnitude);
+    }
     if (v < 0)
         *--at = '-';
     return mw_redis_cmd_addb(c, at, (size_t)(text + sizeof text - 1 - at));
