@@ -157,8 +157,8 @@ int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag);
 int mw_schema_drift_field(char *out, size_t size, const char *feature, const char *suffix);
 /* The drift field of one more suffix of a feature, for callers that name several: out[0,
  * prefix_len) holds what mw_schema_drift_field wrote for the feature and an empty suffix (it
- * returned 0); the suffix is replaced. MW_ETOOBIG, out untouched, where the name would not fit
- * (mw_schema_drift_field then writes what fits). */
+ * returned 0); the suffix is replaced. MW_ETOOBIG where the name would not fit: out[0,
+ * prefix_len) is left, what follows is not a name (mw_schema_drift_field writes what fits). */
 int mw_schema_drift_field_suffix(char *out, size_t size, size_t prefix_len, const char *suffix);
 
 /* The code of an err:<code> field (pointing into name), or NULL for any other field. */
