@@ -34,6 +34,7 @@ struct field {
 struct fields {
     struct mw_table table; /* struct field by name */
     size_t n_float;
+    uint64_t id; /* of its window, unique in a plan (the struct moves as windows are added) */
 };
 
 static bool same_name(const void *item, const void *key)
@@ -185,8 +186,14 @@ struct drift_name {
     const char *feature; /* the name it was made of (NULL: none); names do not move in a plan */
     size_t prefix_len;
     uint64_t prefix_hash;
+    /* The feature's "n" and "obs" fields (KEPT_N, KEPT_OBS) in the windows of the record last
+     * counted, by sink position: every record adds to them. */
+    uint64_t kept_window[2][2]; /* fields.id, 0: none */
+    struct field *kept[2][2];
     char name[MW_SCHEMA_KEY_MAX];
 };
+
+enum { KEPT_NONE = -1, KEPT_N = 0, KEPT_OBS = 1 };
 
 struct planner {
     const Modelwatch__V1__Batch *batch;
@@ -195,10 +202,11 @@ struct planner {
     size_t n_models;
     struct feature_hints hints;
     struct drift_name drift_names[DRIFT_NAMES];
+    uint64_t n_windows; /* made so far: the last fields.id */
 };
 
-static struct window_fields *find_window(struct model_plan *mp, const char *version, size_t spec,
-                                         int64_t start_ms)
+static struct window_fields *find_window(struct planner *pl, struct model_plan *mp,
+                                         const char *version, size_t spec, int64_t start_ms)
 {
     for (size_t i = 0; i < mp->n_windows; i++) {
         struct window_fields *w = &mp->windows[i];
@@ -217,6 +225,7 @@ static struct window_fields *find_window(struct model_plan *mp, const char *vers
     w->spec = spec;
     w->start_ms = start_ms;
     w->late = 2;
+    w->fields.id = ++pl->n_windows;
     mp->n_windows++;
     return w;
 }
@@ -298,7 +307,7 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
         if (spec->width_ms % mc->bucket_width_ms != 0)
             return MW_EINVAL;
         int64_t start = mw_clock_window_start(mc->bucket_start_ms, spec->width_ms);
-        struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
+        struct window_fields *w = find_window(pl, mp, mc->version ? mc->version : "", s, start);
         if (!w)
             return MW_ENOMEM;
         int rc;
@@ -334,7 +343,7 @@ static int plan_resources(struct planner *pl)
             return MW_ENOMEM;
         for (size_t s = 0; s < pl->opt->n_specs; s++) {
             int64_t start = mw_clock_window_start(u->interval_end_ms, pl->opt->specs[s].width_ms);
-            struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
+            struct window_fields *w = find_window(pl, mp, mc->version ? mc->version : "", s, start);
             if (!w)
                 return MW_ENOMEM;
             /* Billed: the request when it is larger than the use, per interval. */
@@ -397,7 +406,10 @@ struct sink {
     struct drift_name *names; /* DRIFT_NAMES, by feature pointer, kept across records */
 };
 
-static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
+/* Add `weight` to the drift field `suffix` of `feature` in the sink's windows; `kept` names
+ * the fields kept per feature (KEPT_N, KEPT_OBS) or is KEPT_NONE. */
+static int drift_add_as(struct sink *fl, const char *feature, const char *suffix, int kept,
+                        double weight)
 {
     if (weight == 0 || !isfinite(weight))
         return 0; /* as add_float */
@@ -406,10 +418,21 @@ static int drift_add(struct sink *fl, const char *feature, const char *suffix, d
     struct drift_name *dn = &fl->names[slot % DRIFT_NAMES];
     if (dn->feature != feature) {
         dn->feature = NULL;
+        memset(dn->kept_window, 0, sizeof dn->kept_window);
         if (mw_schema_drift_field(dn->name, sizeof dn->name, feature, "") == 0) {
             dn->feature = feature;
             dn->prefix_len = strlen(dn->name);
             dn->prefix_hash = mw_hash_bytes(MW_HASH_INIT, dn->name, dn->prefix_len);
+        }
+    }
+    if (kept != KEPT_NONE && dn->feature) {
+        size_t i = 0;
+        while (i < fl->n && dn->kept_window[kept][i] == fl->to[i]->id)
+            i++;
+        if (i == fl->n) { /* the same windows as the record before */
+            for (i = 0; i < fl->n; i++)
+                dn->kept[kept][i]->f += weight;
+            return 0;
         }
     }
     uint64_t h;
@@ -427,8 +450,17 @@ static int drift_add(struct sink *fl, const char *feature, const char *suffix, d
         if (!s)
             return MW_ENOMEM;
         s->f += weight;
+        if (kept != KEPT_NONE && dn->feature) {
+            dn->kept_window[kept][i] = fl->to[i]->id;
+            dn->kept[kept][i] = s;
+        }
     }
     return 0;
+}
+
+static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
+{
+    return drift_add_as(fl, feature, suffix, KEPT_NONE, weight);
 }
 
 /* A slot's weighted count and, for the outer slots whose mass a profile cannot place, the
@@ -441,8 +473,8 @@ static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, do
         return drift_add(fl, f->name, "miss", weight);
     char suffix[32] = "g";
     put_uint(suffix, 1, sizeof suffix, slot);
-    int rc = drift_add(fl, f->name, "n", weight);
-    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
+    int rc = drift_add_as(fl, f->name, "n", KEPT_N, weight);
+    rc = rc ? rc : drift_add_as(fl, f->name, "obs", KEPT_OBS, 1.0);
     rc = rc ? rc : drift_add(fl, f->name, suffix, weight);
     if (!rc && (slot <= 1 || slot >= f->n_cuts + 1)) {
         suffix[0] = 's';
@@ -454,8 +486,8 @@ static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, do
 static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f, const char *value,
                              double weight)
 {
-    int rc = drift_add(fl, f->name, "n", weight);
-    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
+    int rc = drift_add_as(fl, f->name, "n", KEPT_N, weight);
+    rc = rc ? rc : drift_add_as(fl, f->name, "obs", KEPT_OBS, 1.0);
     if (rc)
         return rc;
     long idx = mw_profile_category(f, value);
@@ -808,7 +840,7 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     size_t n_specs = pl->opt->n_specs < 2 ? pl->opt->n_specs : 2;
     for (size_t s = 0; s < n_specs; s++) {
         int64_t start = mw_clock_window_start(ev->event_time_ms, pl->opt->specs[s].width_ms);
-        struct window_fields *w = find_window(mp, version, s, start);
+        struct window_fields *w = find_window(pl, mp, version, s, start);
         if (!w)
             return MW_ENOMEM;
         at[s] = (size_t)(w - mp->windows);
