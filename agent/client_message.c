@@ -3,8 +3,8 @@
 
 #include "error.h"
 #include "names.h"
+#include "wire.h"
 
-#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -54,8 +54,7 @@ int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t
 /* The head of an event, read off the wire                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Wire types, and the field numbers read here (proto/telemetry.proto). */
-enum { WT_VARINT = 0, WT_64BIT = 1, WT_LEN = 2, WT_32BIT = 5 };
+/* The field numbers read here (proto/telemetry.proto). */
 enum { CM_EVENT = 1, CM_FEEDBACK = 2, CM_STREAM = 3 }; /* the members of ClientMessage.body */
 enum {
     EV_MODEL = 1,
@@ -72,160 +71,24 @@ enum {
     EV_PAYLOAD_OMITTED = 12,
 };
 
-/* One field: its number, wire type, and value bytes (a varint's bytes; a length-delimited
- * field's payload, after its length). */
-struct wire_field {
-    uint32_t tag;
-    uint8_t type;
-    const uint8_t *data;
-    size_t len;
-};
-
-/* The next field at *p (before end), read as protobuf-c 1.4 reads it: a tag of at most 5 bytes
- * and never 0, a varint of at most 10, a length of at most 5 bytes and INT_MAX, no groups.
- * Returns false where protobuf-c refuses the message too. Any field; next_field() below takes
- * the common shapes first. */
-static bool next_field_any(const uint8_t **p, const uint8_t *end, struct wire_field *f)
+/* A varint field's value as protobuf-c computes it (wire.h). */
+static uint64_t varint64(const struct mw_wire_field *f)
 {
-    const uint8_t *at = *p;
-    size_t rem = (size_t)(end - at);
-    if ((at[0] & 0xf8) == 0)
-        return false;
-    f->type = at[0] & 7;
-    uint32_t tag = (uint32_t)(at[0] & 0x7f) >> 3;
-    size_t used = 1;
-    if (at[0] & 0x80) {
-        size_t max = rem < 5 ? rem : 5;
-        unsigned shift = 4;
-        for (;;) {
-            if (used == max)
-                return false;
-            uint8_t b = at[used++];
-            tag |= (uint32_t)(b & 0x7f) << shift;
-            shift += 7;
-            if (!(b & 0x80))
-                break;
-        }
-    }
-    f->tag = tag;
-    at += used;
-    rem -= used;
-    size_t n;
-    switch (f->type) {
-    case WT_VARINT: {
-        size_t max = rem < 10 ? rem : 10;
-        for (n = 0; n < max && (at[n] & 0x80); n++)
-            ;
-        if (n == max)
-            return false;
-        f->data = at;
-        f->len = n + 1;
-        break;
-    }
-    case WT_64BIT:
-    case WT_32BIT:
-        n = f->type == WT_64BIT ? 8 : 4;
-        if (rem < n)
-            return false;
-        f->data = at;
-        f->len = n;
-        break;
-    case WT_LEN: {
-        size_t max = rem < 5 ? rem : 5, value = 0, i;
-        for (i = 0; i < max; i++) {
-            value |= (size_t)(at[i] & 0x7f) << (7 * i);
-            if (!(at[i] & 0x80))
-                break;
-        }
-        if (i == max || value > INT_MAX || i + 1 + value > rem)
-            return false;
-        f->data = at + i + 1;
-        f->len = value;
-        *p = f->data + value;
-        return true;
-    }
-    default:
-        return false; /* groups (3, 4) and the unused types 6, 7 */
-    }
-    *p = at + f->len;
-    return true;
+    return mw_wire_u64(f->data, f->len);
 }
 
-/* next_field_any, inlined for what nearly every field of an event is: a one-byte key, then a
- * length under 128 or a varint. */
-static inline __attribute__((always_inline)) bool next_field(const uint8_t **p,
-                                                            const uint8_t *end,
-                                                            struct wire_field *f)
+static uint32_t varint32(const struct mw_wire_field *f)
 {
-    const uint8_t *at = *p;
-    size_t rem = (size_t)(end - at);
-    if (rem >= 2 && !(at[0] & 0x80) && (at[0] & 0xf8)) {
-        uint8_t type = at[0] & 7;
-        if (type == WT_LEN && !(at[1] & 0x80)) {
-            if (at[1] > rem - 2)
-                return false;
-            f->tag = at[0] >> 3;
-            f->type = WT_LEN;
-            f->len = at[1];
-            f->data = at + 2;
-            *p = f->data + f->len;
-            return true;
-        }
-        if (type == WT_VARINT) {
-            size_t max = rem - 1 < 10 ? rem - 1 : 10, n = 0;
-            while (n < max && (at[1 + n] & 0x80))
-                n++;
-            if (n == max)
-                return false;
-            f->tag = at[0] >> 3;
-            f->type = WT_VARINT;
-            f->data = at + 1;
-            f->len = n + 1;
-            *p = f->data + f->len;
-            return true;
-        }
-    }
-    return next_field_any(p, end, f);
-}
-
-/* A varint's value as protobuf-c's parse_uint64 computes it. */
-static uint64_t varint64(const struct wire_field *f)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < f->len; i++)
-        v |= (uint64_t)(f->data[i] & 0x7f) << (7 * i);
-    return v;
-}
-
-/* A varint as protobuf-c's parse_boolean reads it: true when any of its bits is set, even one
- * beyond the 64 a varint64 keeps. */
-static protobuf_c_boolean varint_bool(const struct wire_field *f)
-{
-    for (size_t i = 0; i < f->len; i++)
-        if (f->data[i] & 0x7f)
-            return 1;
-    return 0;
-}
-
-/* A varint's value as protobuf-c's parse_uint32 computes it (an enum or int32): the fifth byte
- * is taken whole, later ones not at all. */
-static uint32_t varint32(const struct wire_field *f)
-{
-    uint32_t v = 0;
-    for (size_t i = 0; i < f->len && i < 4; i++)
-        v |= (uint32_t)(f->data[i] & 0x7f) << (7 * i);
-    if (f->len > 4)
-        v |= (uint32_t)f->data[4] << 28;
-    return v;
+    return mw_wire_u32(f->data, f->len);
 }
 
 /* Where each string of the head sits on the wire; protobuf-c copies it as a C string, so it
  * ends at its first NUL byte. */
 struct head_strings {
-    struct wire_field model, version, prediction_id, error_code;
+    struct mw_wire_field model, version, prediction_id, error_code;
 };
 
-static size_t c_string_len(const struct wire_field *f)
+static size_t c_string_len(const struct mw_wire_field *f)
 {
     return f->data ? strnlen((const char *)f->data, f->len) : 0;
 }
@@ -241,14 +104,14 @@ static int event_field_type(uint32_t tag)
     case EV_ERROR_CODE:
     case EV_FEATURES: /* the payload: skipped */
     case EV_OUTPUT:
-        return WT_LEN;
+        return MW_WIRE_LEN;
     case EV_EVENT_TIME_MS:
     case EV_LATENCY_US:
     case EV_STATUS:
     case EV_INPUT_TOKENS:
     case EV_OUTPUT_TOKENS:
     case EV_PAYLOAD_OMITTED:
-        return WT_VARINT;
+        return MW_WIRE_VARINT;
     default:
         return -1;
     }
@@ -261,8 +124,8 @@ static bool read_event_head(const uint8_t *data, size_t len, Modelwatch__V1__Pre
 {
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
-        struct wire_field f;
-        if (!next_field(&p, end, &f))
+        struct mw_wire_field f;
+        if (!mw_wire_next(&p, end, &f))
             return false;
         int want = event_field_type(f.tag);
         if (want < 0)
@@ -304,7 +167,7 @@ static bool read_event_head(const uint8_t *data, size_t len, Modelwatch__V1__Pre
             break;
         case EV_PAYLOAD_OMITTED: /* protobuf-c's bool: any bit set in the varint */
             ev->has_payload_omitted = 1;
-            ev->payload_omitted = varint_bool(&f);
+            ev->payload_omitted = mw_wire_bool(&f);
             break;
         default:
             break; /* features, output */
@@ -315,7 +178,7 @@ static bool read_event_head(const uint8_t *data, size_t len, Modelwatch__V1__Pre
 
 /* Copy a wire string, as a C string, to *cursor and move it past the copy; NULL when the
  * field was absent. */
-static char *copy_string(const struct wire_field *f, char **cursor)
+static char *copy_string(const struct mw_wire_field *f, char **cursor)
 {
     if (!f->data)
         return NULL;
@@ -336,11 +199,11 @@ static int decode_event_head(ProtobufCAllocator *alloc, const uint8_t *data, siz
     size_t event_len = 0;
     uint32_t body = 0;
     while (p < end) {
-        struct wire_field f;
-        if (!next_field(&p, end, &f))
+        struct mw_wire_field f;
+        if (!mw_wire_next(&p, end, &f))
             return 1;
         if (f.tag == CM_EVENT || f.tag == CM_FEEDBACK || f.tag == CM_STREAM) {
-            if (f.type != WT_LEN)
+            if (f.type != MW_WIRE_LEN)
                 return 1;
             body = f.tag; /* the last member of the oneof wins, as in protobuf-c */
             event = f.data;
@@ -389,12 +252,12 @@ static bool fields_ok(const uint8_t *data, size_t len, int (*type_of)(uint32_t t
 {
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
-        struct wire_field f;
-        if (!next_field(&p, end, &f))
+        struct mw_wire_field f;
+        if (!mw_wire_next(&p, end, &f))
             return false;
         int want = type_of(f.tag);
         if (want == -2)
-            want = f.type == WT_LEN ? (f.len % 8 == 0 ? WT_LEN : -3) : WT_64BIT;
+            want = f.type == MW_WIRE_LEN ? (f.len % 8 == 0 ? MW_WIRE_LEN : -3) : MW_WIRE_64BIT;
         if (want != -1 && f.type != want)
             return false;
     }
@@ -406,9 +269,9 @@ static int feature_field_type(uint32_t tag)
     switch (tag) {
     case FEATURE_NAME:
     case FEATURE_CATEGORICAL:
-        return WT_LEN;
+        return MW_WIRE_LEN;
     case FEATURE_NUMERIC:
-        return WT_64BIT;
+        return MW_WIRE_64BIT;
     default:
         return -1; /* unknown, or `missing`: protobuf-c reads a bool from any wire type */
     }
@@ -419,10 +282,10 @@ static int output_field_type(uint32_t tag)
     switch (tag) {
     case OUT_CLASS:
     case OUT_CLASS_NAMES:
-        return WT_LEN;
+        return MW_WIRE_LEN;
     case OUT_SCORE:
     case OUT_VALUE:
-        return WT_64BIT;
+        return MW_WIRE_64BIT;
     case OUT_SCORES:
         return -2;
     default:
@@ -435,8 +298,8 @@ static bool payload_ok(const uint8_t *data, size_t len)
 {
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
-        struct wire_field f;
-        if (!next_field(&p, end, &f))
+        struct mw_wire_field f;
+        if (!mw_wire_next(&p, end, &f))
             return false;
         if (f.tag == EV_FEATURES && !fields_ok(f.data, f.len, feature_field_type))
             return false;
@@ -451,8 +314,8 @@ bool mw_client_message_event_payload_ok(const void *data, size_t len)
     const uint8_t *p = data, *end = p + len;
     bool event_seen = false;
     while (p < end) {
-        struct wire_field f;
-        if (!next_field(&p, end, &f))
+        struct mw_wire_field f;
+        if (!mw_wire_next(&p, end, &f))
             return false;
         if (f.tag == CM_FEEDBACK || f.tag == CM_STREAM)
             return false; /* not checked here: the whole decode decides */
@@ -460,7 +323,7 @@ bool mw_client_message_event_payload_ok(const void *data, size_t len)
             Modelwatch__V1__PredictionEvent ev;
             modelwatch__v1__prediction_event__init(&ev);
             struct head_strings s = {0};
-            if (f.type != WT_LEN || !read_event_head(f.data, f.len, &ev, &s) ||
+            if (f.type != MW_WIRE_LEN || !read_event_head(f.data, f.len, &ev, &s) ||
                 !payload_ok(f.data, f.len))
                 return false;
             event_seen = true;

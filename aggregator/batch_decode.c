@@ -5,6 +5,7 @@
 #include "error.h"
 #include "latency_hist.h"
 #include "names.h"
+#include "pb_read.h"
 
 #include <math.h>
 #include <string.h>
@@ -56,8 +57,14 @@ int mw_batch_decode_with(struct mw_zframe_ctx *zctx, const void *payload, size_t
         *why = rc == MW_ETOOBIG ? MW_DLQ_TOO_BIG : MW_DLQ_DECOMPRESS;
         return MW_EPARSE;
     }
-    Modelwatch__V1__Batch *b =
-        modelwatch__v1__batch__unpack(allocator, scratch->len, (const uint8_t *)scratch->data);
+    /* mw_pb_read fills what protobuf-c would, several times faster; what it leaves to
+     * protobuf-c (a schema it does not take) is unpacked as before. */
+    ProtobufCMessage *m = NULL;
+    rc = mw_pb_read(&modelwatch__v1__batch__descriptor, allocator, scratch->data, scratch->len, &m);
+    if (rc == MW_PB_READ_NOT_MINE)
+        m = (ProtobufCMessage *)modelwatch__v1__batch__unpack(allocator, scratch->len,
+                                                              (const uint8_t *)scratch->data);
+    Modelwatch__V1__Batch *b = (Modelwatch__V1__Batch *)m;
     if (!b) {
         *why = MW_DLQ_DECODE;
         return MW_EPARSE;

@@ -10,11 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mw_redis_cmd_chunk; /* a block of argument bytes */
+
 struct mw_redis_cmd {
     size_t argc;
     size_t cap;
-    char **argv;     /* owned strings */
+    char **argv;     /* the arguments, NUL-terminated, in `chunks` */
     size_t *argvlen; /* their lengths */
+    /* The arguments' bytes, newest block first: a batch's plan has thousands of arguments,
+     * one malloc and free each was a tenth of the aggregator's instructions. */
+    struct mw_redis_cmd_chunk *chunks;
 };
 
 void mw_redis_cmd_init(struct mw_redis_cmd *c);
@@ -23,6 +28,9 @@ void mw_redis_cmd_free(struct mw_redis_cmd *c);
 int mw_redis_cmd_add(struct mw_redis_cmd *c, const char *arg);
 /* Append `len` bytes (copied; may hold NUL bytes). Return 0 or MW_ENOMEM. */
 int mw_redis_cmd_addb(struct mw_redis_cmd *c, const void *data, size_t len);
+/* Append every argument of `src` to `c` without copying their bytes: src's blocks become c's,
+ * and src is left empty (as after mw_redis_cmd_init). Return 0 or MW_ENOMEM (src untouched). */
+int mw_redis_cmd_take_args(struct mw_redis_cmd *c, struct mw_redis_cmd *src);
 int mw_redis_cmd_addf(struct mw_redis_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append an integer, or a finite double as Redis reads it back exactly: integral values within

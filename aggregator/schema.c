@@ -170,7 +170,16 @@ int mw_schema_pipeline_dlq_key(char *out, size_t size, int64_t minute_start_ms)
 
 int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag)
 {
-    return format(out, size, MW_FIELD_PROFILE_TAG_PREFIX "%016" PRIx64, tag);
+    /* "%016" PRIx64 without printf: the apply path names this field once per record. */
+    static const char prefix[] = MW_FIELD_PROFILE_TAG_PREFIX, hex[] = "0123456789abcdef";
+    size_t n = sizeof prefix - 1;
+    if (size < n + 16 + 1)
+        return MW_ETOOBIG;
+    memcpy(out, prefix, n);
+    for (size_t i = 0; i < 16; i++)
+        out[n + i] = hex[(tag >> (60 - 4 * i)) & 0xf];
+    out[n + 16] = '\0';
+    return 0;
 }
 
 /* Without printf: the apply path names a drift field per feature value. */
@@ -191,6 +200,18 @@ int mw_schema_drift_field(char *out, size_t size, const char *feature, const cha
     if (size)
         out[at < size ? at : size - 1] = '\0';
     return rc;
+}
+
+int mw_schema_drift_field_suffix(char *out, size_t size, size_t prefix_len, const char *suffix)
+{
+    /* Byte by byte: suffixes are a few bytes ("n", "obs", "g12"), shorter than a call. */
+    for (size_t at = prefix_len;; at++, suffix++) {
+        if (at >= size)
+            return MW_ETOOBIG;
+        out[at] = *suffix;
+        if (!*suffix)
+            return 0;
+    }
 }
 
 static const char *after_prefix(const char *name, const char *prefix)

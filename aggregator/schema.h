@@ -155,6 +155,11 @@ int mw_schema_error_field(char *out, size_t size, const char *code);
 int mw_schema_latency_field(char *out, size_t size, uint32_t bucket);
 int mw_schema_profile_tag_field(char *out, size_t size, uint64_t tag);
 int mw_schema_drift_field(char *out, size_t size, const char *feature, const char *suffix);
+/* The drift field of one more suffix of a feature, for callers that name several: out[0,
+ * prefix_len) holds what mw_schema_drift_field wrote for the feature and an empty suffix (it
+ * returned 0); the suffix is replaced. MW_ETOOBIG where the name would not fit: out[0,
+ * prefix_len) is left, what follows is not a name (mw_schema_drift_field writes what fits). */
+int mw_schema_drift_field_suffix(char *out, size_t size, size_t prefix_len, const char *suffix);
 
 /* The code of an err:<code> field (pointing into name), or NULL for any other field. */
 const char *mw_schema_error_code(const char *name);

@@ -34,6 +34,7 @@ struct field {
 struct fields {
     struct mw_table table; /* struct field by name */
     size_t n_float;
+    uint64_t id; /* of its window, unique in a plan (the struct moves as windows are added) */
 };
 
 static bool same_name(const void *item, const void *key)
@@ -47,11 +48,11 @@ static int is_float_field(const char *name)
     return strncmp(name, MW_FIELD_FLOAT_PREFIX, sizeof MW_FIELD_FLOAT_PREFIX - 1) == 0;
 }
 
-static struct field *fields_slot(struct fields *fl, const char *name)
+/* The field `name`, whose hash is `h` (mw_hash_str from MW_HASH_INIT), made when new. */
+static struct field *fields_slot_hashed(struct fields *fl, const char *name, uint64_t h)
 {
     if (!fl->table.equal)
         mw_table_init(&fl->table, same_name);
-    uint64_t h = mw_hash_str(MW_HASH_INIT, name);
     struct field *f = mw_table_find(&fl->table, h, name);
     if (f)
         return f;
@@ -67,6 +68,11 @@ static struct field *fields_slot(struct fields *fl, const char *name)
     }
     fl->n_float += is_float_field(name) != 0;
     return f;
+}
+
+static struct field *fields_slot(struct fields *fl, const char *name)
+{
+    return fields_slot_hashed(fl, name, mw_hash_str(MW_HASH_INIT, name));
 }
 
 static int add_int(struct fields *fl, const char *name, int64_t incr)
@@ -91,6 +97,27 @@ static int add_float(struct fields *fl, const char *name, double incr)
     return 0;
 }
 
+/* add_int and add_float for a field kept at *slot once found. */
+static int add_int_kept(struct fields *fl, struct field **slot, const char *name, int64_t incr)
+{
+    if (incr == 0)
+        return 0;
+    if (!*slot && !(*slot = fields_slot(fl, name)))
+        return MW_ENOMEM;
+    (*slot)->i += incr;
+    return 0;
+}
+
+static int add_float_kept(struct fields *fl, struct field **slot, const char *name, double incr)
+{
+    if (incr == 0 || !isfinite(incr))
+        return 0;
+    if (!*slot && !(*slot = fields_slot(fl, name)))
+        return MW_ENOMEM;
+    (*slot)->f += incr;
+    return 0;
+}
+
 static void fields_free(struct fields *fl)
 {
     size_t at = 0;
@@ -109,6 +136,8 @@ struct window_fields {
     int64_t start_ms;
     int late; /* as judged by the plan: 0 no, 1 yes, 2 nothing depended on it */
     struct fields fields;
+    /* The fields every record adds to, found once (fields never move). */
+    struct field *records, *perf_predictions, *weighted_records;
 };
 
 /* Every window one model touches in this batch, and its sides of label joins. */
@@ -129,10 +158,42 @@ struct model_plan {
  * batch mostly carry their features in one order, so one comparison replaces a search. */
 #define FEATURE_HINTS 64
 
+#define ABSENT_NAME_MAX 32 /* bytes of a name remembered as not in the profile */
+#define HINT_ABSENT (SIZE_MAX - 1)
+
+/* What the records of a batch so far found in the profile, by feature position: agents send a
+ * model's features in the same order, most of them not profiled. */
 struct feature_hints {
     const struct mw_profile *profile;
-    size_t index[FEATURE_HINTS]; /* SIZE_MAX: no hint */
+    size_t index[FEATURE_HINTS];                 /* SIZE_MAX: no hint; HINT_ABSENT: below */
+    char absent[FEATURE_HINTS][ABSENT_NAME_MAX]; /* the name found not to be in the profile */
+    const struct mw_profile_feature *prediction; /* the profile's "prediction", or NULL */
 };
+
+static void hints_reset(struct feature_hints *h, const struct mw_profile *p)
+{
+    h->profile = p;
+    memset(h->index, 0xff, sizeof h->index);
+    h->prediction = mw_profile_find(p, "prediction");
+}
+
+#define DRIFT_NAMES 8 /* features whose drift field names a plan keeps ready */
+
+/* A feature's drift field name up to its suffix ("d|<feature>|") and the hash of that much:
+ * each record names three or four fields of each profiled feature, the same features record
+ * after record. The suffix is written after the prefix for each field. */
+struct drift_name {
+    const char *feature; /* the name it was made of (NULL: none); names do not move in a plan */
+    size_t prefix_len;
+    uint64_t prefix_hash;
+    /* The feature's "n" and "obs" fields (KEPT_N, KEPT_OBS) in the windows of the record last
+     * counted, by sink position: every record adds to them. */
+    uint64_t kept_window[2][2]; /* fields.id, 0: none */
+    struct field *kept[2][2];
+    char name[MW_SCHEMA_KEY_MAX];
+};
+
+enum { KEPT_NONE = -1, KEPT_N = 0, KEPT_OBS = 1 };
 
 struct planner {
     const Modelwatch__V1__Batch *batch;
@@ -140,10 +201,12 @@ struct planner {
     struct model_plan *models;
     size_t n_models;
     struct feature_hints hints;
+    struct drift_name drift_names[DRIFT_NAMES];
+    uint64_t n_windows; /* made so far: the last fields.id */
 };
 
-static struct window_fields *find_window(struct model_plan *mp, const char *version, size_t spec,
-                                         int64_t start_ms)
+static struct window_fields *find_window(struct planner *pl, struct model_plan *mp,
+                                         const char *version, size_t spec, int64_t start_ms)
 {
     for (size_t i = 0; i < mp->n_windows; i++) {
         struct window_fields *w = &mp->windows[i];
@@ -162,6 +225,7 @@ static struct window_fields *find_window(struct model_plan *mp, const char *vers
     w->spec = spec;
     w->start_ms = start_ms;
     w->late = 2;
+    w->fields.id = ++pl->n_windows;
     mp->n_windows++;
     return w;
 }
@@ -243,7 +307,7 @@ static int plan_counters(struct planner *pl, const Modelwatch__V1__ModelCounters
         if (spec->width_ms % mc->bucket_width_ms != 0)
             return MW_EINVAL;
         int64_t start = mw_clock_window_start(mc->bucket_start_ms, spec->width_ms);
-        struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
+        struct window_fields *w = find_window(pl, mp, mc->version ? mc->version : "", s, start);
         if (!w)
             return MW_ENOMEM;
         int rc;
@@ -279,7 +343,7 @@ static int plan_resources(struct planner *pl)
             return MW_ENOMEM;
         for (size_t s = 0; s < pl->opt->n_specs; s++) {
             int64_t start = mw_clock_window_start(u->interval_end_ms, pl->opt->specs[s].width_ms);
-            struct window_fields *w = find_window(mp, mc->version ? mc->version : "", s, start);
+            struct window_fields *w = find_window(pl, mp, mc->version ? mc->version : "", s, start);
             if (!w)
                 return MW_ENOMEM;
             /* Billed: the request when it is larger than the use, per interval. */
@@ -339,22 +403,64 @@ static size_t put_uint(char *out, size_t at, size_t size, uint64_t v)
 struct sink {
     struct fields *to[2];
     size_t n;
+    struct drift_name *names; /* DRIFT_NAMES, by feature pointer, kept across records */
 };
 
-static int sink_float(struct sink *k, const char *name, double weight)
+/* Add `weight` to the drift field `suffix` of `feature` in the sink's windows; `kept` names
+ * the fields kept per feature (KEPT_N, KEPT_OBS) or is KEPT_NONE. */
+static int drift_add_as(struct sink *fl, const char *feature, const char *suffix, int kept,
+                        double weight)
 {
-    int rc = 0;
-    for (size_t i = 0; !rc && i < k->n; i++)
-        rc = add_float(k->to[i], name, weight);
-    return rc;
+    if (weight == 0 || !isfinite(weight))
+        return 0; /* as add_float */
+    /* By the feature name's address (Fibonacci hashing: its low bits are alignment). */
+    uint64_t slot = ((uint64_t)(uintptr_t)feature * 0x9e3779b97f4a7c15u) >> 32;
+    struct drift_name *dn = &fl->names[slot % DRIFT_NAMES];
+    if (dn->feature != feature) {
+        dn->feature = NULL;
+        memset(dn->kept_window, 0, sizeof dn->kept_window);
+        if (mw_schema_drift_field(dn->name, sizeof dn->name, feature, "") == 0) {
+            dn->feature = feature;
+            dn->prefix_len = strlen(dn->name);
+            dn->prefix_hash = mw_hash_bytes(MW_HASH_INIT, dn->name, dn->prefix_len);
+        }
+    }
+    if (kept != KEPT_NONE && dn->feature) {
+        size_t i = 0;
+        while (i < fl->n && dn->kept_window[kept][i] == fl->to[i]->id)
+            i++;
+        if (i == fl->n) { /* the same windows as the record before */
+            for (i = 0; i < fl->n; i++)
+                dn->kept[kept][i]->f += weight;
+            return 0;
+        }
+    }
+    uint64_t h;
+    if (dn->feature &&
+        mw_schema_drift_field_suffix(dn->name, sizeof dn->name, dn->prefix_len, suffix) == 0) {
+        h = mw_hash_str(dn->prefix_hash, suffix); /* FNV-1a goes on where the prefix ended */
+    } else {
+        /* A name too long for the buffer is counted under its first bytes. */
+        mw_schema_drift_field(dn->name, sizeof dn->name, feature, suffix);
+        h = mw_hash_str(MW_HASH_INIT, dn->name);
+        dn->feature = NULL;
+    }
+    for (size_t i = 0; i < fl->n; i++) {
+        struct field *s = fields_slot_hashed(fl->to[i], dn->name, h);
+        if (!s)
+            return MW_ENOMEM;
+        s->f += weight;
+        if (kept != KEPT_NONE && dn->feature) {
+            dn->kept_window[kept][i] = fl->to[i]->id;
+            dn->kept[kept][i] = s;
+        }
+    }
+    return 0;
 }
 
 static int drift_add(struct sink *fl, const char *feature, const char *suffix, double weight)
 {
-    /* A name too long for the buffer is counted under its first bytes. */
-    char name[MW_SCHEMA_KEY_MAX];
-    mw_schema_drift_field(name, sizeof name, feature, suffix);
-    return sink_float(fl, name, weight);
+    return drift_add_as(fl, feature, suffix, KEPT_NONE, weight);
 }
 
 /* A slot's weighted count and, for the outer slots whose mass a profile cannot place, the
@@ -367,8 +473,8 @@ static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, do
         return drift_add(fl, f->name, "miss", weight);
     char suffix[32] = "g";
     put_uint(suffix, 1, sizeof suffix, slot);
-    int rc = drift_add(fl, f->name, "n", weight);
-    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
+    int rc = drift_add_as(fl, f->name, "n", KEPT_N, weight);
+    rc = rc ? rc : drift_add_as(fl, f->name, "obs", KEPT_OBS, 1.0);
     rc = rc ? rc : drift_add(fl, f->name, suffix, weight);
     if (!rc && (slot <= 1 || slot >= f->n_cuts + 1)) {
         suffix[0] = 's';
@@ -380,8 +486,8 @@ static int drift_numeric(struct sink *fl, const struct mw_profile_feature *f, do
 static int drift_categorical(struct sink *fl, const struct mw_profile_feature *f, const char *value,
                              double weight)
 {
-    int rc = drift_add(fl, f->name, "n", weight);
-    rc = rc ? rc : drift_add(fl, f->name, "obs", 1.0);
+    int rc = drift_add_as(fl, f->name, "n", KEPT_N, weight);
+    rc = rc ? rc : drift_add_as(fl, f->name, "obs", KEPT_OBS, 1.0);
     if (rc)
         return rc;
     long idx = mw_profile_category(f, value);
@@ -413,9 +519,12 @@ static int drift_feature(struct sink *fl, const struct mw_profile_feature *pf,
 
 /* The prediction itself, as the profile's feature "prediction" when it has one. */
 static int drift_prediction(struct sink *fl, const struct mw_profile *p,
-                            const Modelwatch__V1__PredictionEvent *ev, double weight)
+                            const Modelwatch__V1__PredictionEvent *ev, double weight,
+                            struct feature_hints *hints)
 {
-    const struct mw_profile_feature *pf = mw_profile_find(p, "prediction");
+    if (hints->profile != p)
+        hints_reset(hints, p);
+    const struct mw_profile_feature *pf = hints->prediction;
     const Modelwatch__V1__Output *o = ev->output;
     if (!pf)
         return 0;
@@ -431,16 +540,22 @@ static int drift_prediction(struct sink *fl, const struct mw_profile *p,
 static const struct mw_profile_feature *
 find_feature(struct feature_hints *h, const struct mw_profile *p, size_t position, const char *name)
 {
-    if (h->profile != p) {
-        h->profile = p;
-        memset(h->index, 0xff, sizeof h->index);
-    }
+    if (h->profile != p)
+        hints_reset(h, p);
     size_t *hint = position < FEATURE_HINTS ? &h->index[position] : NULL;
     if (hint && *hint < p->n_features && strcmp(p->features[*hint].name, name) == 0)
         return &p->features[*hint];
+    if (hint && *hint == HINT_ABSENT && strcmp(h->absent[position], name) == 0)
+        return NULL;
     const struct mw_profile_feature *pf = mw_profile_find(p, name);
-    if (hint)
+    if (hint) {
         *hint = pf ? (size_t)(pf - p->features) : SIZE_MAX;
+        size_t len = strlen(name);
+        if (!pf && len < ABSENT_NAME_MAX) {
+            memcpy(h->absent[position], name, len + 1);
+            *hint = HINT_ABSENT;
+        }
+    }
     return pf;
 }
 
@@ -448,7 +563,8 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
                         const Modelwatch__V1__PredictionEvent *ev, double weight,
                         struct feature_hints *hints)
 {
-    uint8_t seen[MAX_TRACKED_FEATURES] = {0};
+    uint8_t seen[MAX_TRACKED_FEATURES]; /* by profile feature: only those are cleared */
+    memset(seen, 0, p->n_features < MAX_TRACKED_FEATURES ? p->n_features : MAX_TRACKED_FEATURES);
     int rc = 0;
     for (size_t i = 0; !rc && i < ev->n_features; i++) {
         const Modelwatch__V1__Feature *v = ev->features[i];
@@ -467,7 +583,7 @@ static int drift_record(struct sink *fl, const struct mw_profile *p,
     for (size_t i = 0; !rc && i < p->n_features && i < MAX_TRACKED_FEATURES; i++)
         if (!seen[i] && strcmp(p->features[i].name, "prediction") != 0)
             rc = drift_add(fl, p->features[i].name, "miss", weight);
-    return rc ? rc : drift_prediction(fl, p, ev, weight);
+    return rc ? rc : drift_prediction(fl, p, ev, weight, hints);
 }
 
 /* Longer feature names are not sketched (a field name stays well under 512 bytes). */
@@ -608,8 +724,9 @@ static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, co
     uint8_t field[8];
     for (size_t i = 0; i < 8; i++)
         field[i] = (uint8_t)(h >> (8 * i));
-    int rc = mw_redis_cmd_addf(side, "%" PRId64, bucket);
-    rc = rc ? rc : mw_redis_cmd_addf(side, "%" PRIu32, (uint32_t)h);
+    /* Two per record: as integers, not through printf. */
+    int rc = mw_redis_cmd_add_int(side, bucket);
+    rc = rc ? rc : mw_redis_cmd_add_int(side, (uint32_t)h);
     rc = rc ? rc : mw_redis_cmd_addb(side, field, sizeof field);
     return rc ? rc : mw_redis_cmd_addb(side, value->bytes, value->n);
 }
@@ -644,7 +761,8 @@ static int plan_feedback(struct planner *pl, const Modelwatch__V1__Feedback *fb)
         return MW_ENOMEM;
     if (!mp->expects_labels)
         return 0;
-    struct packer v = {.n = 0};
+    struct packer v;
+    v.n = 0; /* bytes are written before they are read */
     int y = binary_label(fb);
     bool is_class = fb->label_case == MODELWATCH__V1__FEEDBACK__LABEL_LABEL_CLASS;
     pack_u(&v,
@@ -673,7 +791,8 @@ static int plan_prediction(struct planner *pl, struct model_plan *mp,
     const char *cls = o && o->predicted_class ? o->predicted_class : "";
     int named = binary_class(cls);
     bool positive = binary && (named >= 0 ? named == 1 : o->score >= mp->binary_threshold);
-    struct packer v = {.n = 0};
+    struct packer v;
+    v.n = 0; /* bytes are written before they are read */
     pack_u(&v,
            (binary ? JOIN_BINARY : 0) | (positive ? JOIN_POSITIVE : 0) |
                (regression ? JOIN_REGRESSION : 0) | (late[0] ? JOIN_FINAL_FINE : 0) |
@@ -721,12 +840,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
     size_t n_specs = pl->opt->n_specs < 2 ? pl->opt->n_specs : 2;
     for (size_t s = 0; s < n_specs; s++) {
         int64_t start = mw_clock_window_start(ev->event_time_ms, pl->opt->specs[s].width_ms);
-        struct window_fields *w = find_window(mp, version, s, start);
+        struct window_fields *w = find_window(pl, mp, version, s, start);
         if (!w)
             return MW_ENOMEM;
         at[s] = (size_t)(w - mp->windows);
     }
-    struct sink sink = {.n = 0};
+    struct sink sink = {.n = 0, .names = pl->drift_names};
     for (size_t s = 0; s < n_specs; s++) {
         const struct mw_window_spec *spec = &pl->opt->specs[s];
         struct window_fields *w = &mp->windows[at[s]];
@@ -739,10 +858,12 @@ static int plan_record(struct planner *pl, const Modelwatch__V1__Record *rec)
             continue;
         }
         late[s] = false;
-        int rc = add_int(&w->fields, MW_FIELD_RECORDS, 1);
+        int rc = add_int_kept(&w->fields, &w->records, MW_FIELD_RECORDS, 1);
         if (!rc && label_sampled && mp->expects_labels)
-            rc = add_int(&w->fields, MW_FIELD_PERF_PREDICTIONS, 1);
-        rc = rc ? rc : add_float(&w->fields, MW_FIELD_WEIGHTED_RECORDS, weight);
+            rc = add_int_kept(&w->fields, &w->perf_predictions, MW_FIELD_PERF_PREDICTIONS, 1);
+        rc = rc ? rc
+                : add_float_kept(&w->fields, &w->weighted_records, MW_FIELD_WEIGHTED_RECORDS,
+                                 weight);
         if (rc)
             return rc;
         if (spec->drift)
@@ -813,8 +934,7 @@ static double latency_log_gamma(void)
 }
 
 /* One EVALSHA of apply.lua (its arguments are documented at the top of apply.lua). */
-static int build_eval(const struct model_plan *mp, const struct planner *pl,
-                      struct mw_redis_cmd *cmd)
+static int build_eval(struct model_plan *mp, const struct planner *pl, struct mw_redis_cmd *cmd)
 {
     const Modelwatch__V1__Batch *b = pl->batch;
     const struct mw_apply_options *opt = pl->opt;
@@ -869,11 +989,11 @@ static int build_eval(const struct model_plan *mp, const struct planner *pl,
         rc = mw_redis_cmd_addf(cmd, "%" PRId64, opt->specs[s].retention_ms);
     for (size_t i = 0; !rc && i < mp->n_windows; i++)
         rc = add_window_args(cmd, &mp->windows[i], &opt->specs[mp->windows[i].spec]);
-    const struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
+    /* The join sides' arguments move into the command (their bytes are not copied). */
+    struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
     for (size_t k = 0; !rc && k < 2; k++) {
         rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 4);
-        for (size_t i = 0; !rc && i < sides[k]->argc; i++)
-            rc = mw_redis_cmd_addb(cmd, sides[k]->argv[i], sides[k]->argvlen[i]);
+        rc = rc ? rc : mw_redis_cmd_take_args(cmd, sides[k]);
     }
     return rc;
 }

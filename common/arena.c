@@ -97,11 +97,16 @@ static void *grow(struct mw_arena *a, size_t n)
     return bump(c->data, c->size, &c->used, n);
 }
 
-void *mw_arena_alloc(struct mw_arena *a, size_t n)
+void *mw__arena_alloc_grow(struct mw_arena *a, size_t n)
 {
     void *p = a->extra ? bump(a->extra->data, a->extra->size, &a->extra->used, n)
                        : bump(a->block, a->size, &a->used, n);
     return p ? p : grow(a, n);
+}
+
+struct mw_arena *mw_arena_of(const ProtobufCAllocator *allocator)
+{
+    return allocator && allocator->alloc == pb_alloc ? allocator->allocator_data : NULL;
 }
 
 void mw_arena_reset(struct mw_arena *a)

@@ -33,8 +33,25 @@ int mw_arena_init(struct mw_arena *a, size_t size);
 /* A first block of `size` bytes, growing by further blocks up to `limit` bytes in all. */
 int mw_arena_init_growing(struct mw_arena *a, size_t size, size_t limit);
 void mw_arena_free(struct mw_arena *a); /* accepts NULL */
-/* 16-byte aligned memory from the arena, or NULL when the arena is exhausted. */
-void *mw_arena_alloc(struct mw_arena *a, size_t n);
+void *mw__arena_alloc_grow(struct mw_arena *a, size_t n);
+
+/* 16-byte aligned memory from the arena, or NULL when the arena is exhausted. Inline while
+ * the first block holds it: a decoded batch takes tens of thousands of pieces. */
+static inline void *mw_arena_alloc(struct mw_arena *a, size_t n)
+{
+    if (!a->extra) {
+        size_t start = (a->used + 15u) & ~(size_t)15u;
+        if (start <= a->size && n <= a->size - start) {
+            a->used = start + n;
+            return a->block + start;
+        }
+    }
+    return mw__arena_alloc_grow(a, n);
+}
+
+/* The arena whose pb_allocator `allocator` is, or NULL (for code that can then allocate from
+ * it directly, inline). */
+struct mw_arena *mw_arena_of(const ProtobufCAllocator *allocator);
 /* Release everything allocated since init or the last reset (a growing arena frees its extra
  * blocks). */
 void mw_arena_reset(struct mw_arena *a);

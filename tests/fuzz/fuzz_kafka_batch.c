@@ -9,10 +9,18 @@
  * well-formed zstd frame first, so the mutations reach the protobuf decoder and everything
  * after it rather than dying in zstd; clear: the payload is the record as is. Bits 1-2 pick
  * the mw-schema header: absent, "1", "2" or "".
+ *
+ * Before those steps, the protobuf bytes (the payload, or what its zstd frame holds) are read
+ * by both mw_pb_read (the consumer's reader, from malloc and from an arena) and protobuf-c's
+ * unpacker: both must refuse them, or both must give the same Batch (mw_pb_equal); anything
+ * else aborts.
  */
+#include "arena.h"
 #include "batch_decode.h"
 #include "buf.h"
+#include "error.h"
 #include "fuzz.h"
+#include "pb_read.h"
 #include "window_apply.h"
 #include "zframe.h"
 
@@ -56,6 +64,31 @@ static void plan(const Modelwatch__V1__Batch *b)
         mw_apply_plan_free(&p);
 }
 
+/* mw_pb_read with `allocator` against protobuf-c's unpacker on the same bytes. */
+static void differ(const ProtobufCMessage *expect, ProtobufCAllocator *allocator,
+                   const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *got = NULL;
+    int rc = mw_pb_read(&modelwatch__v1__batch__descriptor, allocator, data, len, &got);
+    if (rc == MW_PB_READ_NOT_MINE || rc == MW_ENOMEM)
+        abort(); /* the schema is one it takes, and memory is not bounded here */
+    if ((rc == 0) != (expect != NULL) || (rc == 0 && !mw_pb_equal(expect, got)))
+        abort();
+    protobuf_c_message_free_unpacked(got, allocator);
+}
+
+static void differential(const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *expect = (ProtobufCMessage *)modelwatch__v1__batch__unpack(NULL, len, data);
+    differ(expect, NULL, data, len);
+    static struct mw_arena arena;
+    if (!arena.block && mw_arena_init_growing(&arena, 4096, 64 * (size_t)MAX_BATCH_BYTES))
+        abort();
+    differ(expect, &arena.pb_allocator, data, len);
+    mw_arena_reset(&arena);
+    protobuf_c_message_free_unpacked(expect, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mw_fuzz_quiet();
@@ -68,11 +101,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mw_buf_init(&framed, MAX_BATCH_BYTES);
     mw_buf_init(&scratch, MAX_BATCH_BYTES);
     if (control & 1) {
+        differential(payload, payload_len);
         if (mw_zframe_compress(zctx(), payload, payload_len, &framed) != 0)
             goto out;
         payload = (const uint8_t *)framed.data;
         payload_len = framed.len;
-    }
+    } else if (mw_zframe_decompress(zctx(), payload, payload_len, MAX_BATCH_BYTES, &scratch) == 0)
+        differential((const uint8_t *)scratch.data, scratch.len);
     Modelwatch__V1__Batch *b = NULL;
     enum mw_dlq_reason why = MW_DLQ_NONE;
     if (mw_batch_decode(zctx(), payload, payload_len, schema_header(control), MAX_BATCH_BYTES,

@@ -147,10 +147,24 @@ static void test_field_names_both_ways(void **state)
     assert_int_equal(mw_schema_profile_tag_field(name, sizeof name, 0xab12), 0);
     assert_string_equal(name, "pf|000000000000ab12");
     assert_true(mw_schema_profile_tag(name, &tag) && tag == 0xab12);
+    assert_int_equal(mw_schema_profile_tag_field(name, sizeof name, 0xfedcba9876543210ull), 0);
+    assert_string_equal(name, "pf|fedcba9876543210");
+    assert_int_equal(mw_schema_profile_tag_field(name, 19, 1), MW_ETOOBIG); /* no room for NUL */
     assert_false(mw_schema_profile_tag("pf|", &tag));
     assert_false(mw_schema_profile_tag("pf|xyz", &tag));
     assert_int_equal(mw_schema_drift_field(name, sizeof name, "age", MW_DRIFT_SUFFIX_OBSERVED), 0);
     assert_string_equal(name, "d|age|obs");
+    /* The same names from the prefix, one suffix after another. */
+    assert_int_equal(mw_schema_drift_field(name, sizeof name, "age", ""), 0);
+    size_t prefix_len = strlen(name);
+    assert_int_equal(mw_schema_drift_field_suffix(name, sizeof name, prefix_len, "g12"), 0);
+    assert_string_equal(name, "d|age|g12");
+    assert_int_equal(mw_schema_drift_field_suffix(name, sizeof name, prefix_len, "n"), 0);
+    assert_string_equal(name, "d|age|n");
+    assert_int_equal(mw_schema_drift_field_suffix(name, prefix_len + 2, prefix_len, "n"), 0);
+    assert_int_equal(mw_schema_drift_field_suffix(name, prefix_len + 2, prefix_len, "ab"),
+                     MW_ETOOBIG); /* no room for the NUL */
+    assert_int_equal(mw_schema_drift_field(name, sizeof name, "age", MW_DRIFT_SUFFIX_OBSERVED), 0);
     size_t at = 0, len = 0;
     const char *suffix = NULL;
     assert_true(mw_schema_drift_field_parse(name, &at, &len, &suffix));
