@@ -29,6 +29,7 @@
  * A benchmark reports numbers; it asserts nothing about time.
  */
 #include "modelwatch.h"
+#include "sampling_rules.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -196,27 +197,13 @@ static void workload_init(struct workload *w, long calls)
 static int publish_rules(const char *endpoint, double rate)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s.sampling", endpoint + strlen("ipc://"));
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "modelwatch-sampling 1\n* %.17g 0 0\n", rate) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "mw-bench-capture: cannot write %s\n", path);
+    snprintf(path, sizeof path, "%s%s", endpoint + strlen("ipc://"), MW_SAMPLING_RULES_SUFFIX);
+    const struct mw_sampling_rule every_model = {.name = "*", .rate = rate};
+    if (mw_sampling_rules_write(path, &every_model, 1) != 0) {
+        fprintf(stderr, "mw-bench-capture: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
-}
-
-/* The id's position in [0, 1), as mw_sampler_unit computes it (FNV-1a 64, splitmix64). */
-static double sampler_unit(const char *id)
-{
-    uint64_t h = 0xcbf29ce484222325u;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 0x100000001b3u;
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9u;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebu;
-    h ^= h >> 31;
-    return (double)(h >> 11) * 0x1.0p-53;
 }
 
 /* Percentiles of the calls whose id the rate selects (`selected`) or not, apart. */
@@ -226,7 +213,7 @@ static void print_split(const uint32_t *lat, char (*ids)[ID_BYTES], long calls, 
         uint32_t *part = malloc((size_t)calls * sizeof *part);
         long n = 0;
         for (long i = 0; part && i < calls; i++)
-            if ((sampler_unit(ids[i]) < rate) == want)
+            if ((mw_sampler_unit(ids[i]) < rate) == want)
                 part[n++] = lat[i];
         if (n) {
             qsort(part, (size_t)n, sizeof part[0], cmp_u32);
@@ -479,7 +466,7 @@ int main(int argc, char **argv)
         rc |= run_mode(endpoint, false, &o, overhead);
     unlink(endpoint + strlen("ipc://"));
     char rules[160];
-    snprintf(rules, sizeof rules, "%s.sampling", endpoint + strlen("ipc://"));
+    snprintf(rules, sizeof rules, "%s%s", endpoint + strlen("ipc://"), MW_SAMPLING_RULES_SUFFIX);
     unlink(rules);
     if (!o.child && o.callgrind) {
         if (access(VALGRIND, X_OK) != 0) {
