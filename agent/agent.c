@@ -238,6 +238,8 @@ static int check_message_time(struct mw_agent *a, const Modelwatch__V1__ClientMe
 {
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
         return check_time(a, "event", msg->event->model, msg->event->event_time_ms);
+    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS) /* its earliest time */
+        return check_time(a, "counts", msg->counts->model, msg->counts->bucket_start_ms);
     const Modelwatch__V1__Feedback *fb = msg->feedback;
     if (fb->has_event_time_ms)
         return check_time(a, "feedback", fb->model, fb->event_time_ms);
@@ -249,7 +251,31 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
 {
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
         return mw_counters_add_event(a->counters, msg->event);
+    if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS)
+        return mw_counters_add_counts(a->counters, msg->counts);
     return mw_counters_add_feedback(a->counters, msg->feedback);
+}
+
+/* The encoded key byte of ClientMessage.counts (field 4, wire type 2). */
+#define CLIENT_MESSAGE_COUNTS_KEY 0x22
+
+static bool is_counts(const Modelwatch__V1__ClientMessage *msg)
+{
+    return msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS;
+}
+
+/* The events a decoded message stands for: a counts message's count, else at most one. */
+static uint64_t events_in(const Modelwatch__V1__ClientMessage *msg)
+{
+    if (is_counts(msg))
+        return msg->counts->count;
+    return msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT;
+}
+
+/* The client messages a decoded message numbers as in its client's stream (ClientStream). */
+static uint64_t messages_in(const Modelwatch__V1__ClientMessage *msg)
+{
+    return is_counts(msg) ? msg->counts->count : 1;
 }
 
 static void *arena_alloc(void *ctx, size_t n)
@@ -284,6 +310,11 @@ static int redact_message(struct mw_agent *a, Modelwatch__V1__ClientMessage *msg
 static bool keep_payload(struct mw_agent *a, const Modelwatch__V1__ClientMessage *msg,
                          double *weight)
 {
+    if (is_counts(msg)) {
+        /* The client left these events unsent by the rate of the rules it read. */
+        mw_sampler_count_dropped_by_client(a->sampler, msg->counts->count);
+        return false;
+    }
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK) {
         const Modelwatch__V1__Feedback *fb = msg->feedback;
         *weight = 1.0 / mw_sampler_rate(a->sampler, fb->model);
@@ -318,21 +349,26 @@ static void add_record(struct mw_agent *a, const void *data, size_t len, double 
 }
 
 /* A client message was received (accepted or not): the state file counts it in its client's
- * stream and, when accepted, among the accepted, in one step. A message that does not decode
- * tells its kind by its first byte (ClientMessage.event is field 1, wire type 2). */
+ * stream and, when accepted, among the accepted, in one step; counts as the events they stand
+ * for. A message that does not decode tells its kind by its first byte (ClientMessage.event
+ * is field 1, wire type 2) and numbers as one: a counts message's other events then show as a
+ * gap at the client's next batch, lost in transit. */
 static void received(struct mw_agent *a, const void *data, size_t len,
                      const Modelwatch__V1__ClientMessage *msg, bool accepted)
 {
+    uint8_t key = len > 0 ? ((const uint8_t *)data)[0] : 0;
+    uint64_t messages = msg ? messages_in(msg) : 1;
+    uint64_t events =
+        msg ? events_in(msg) : (key == 0x0a || key == CLIENT_MESSAGE_COUNTS_KEY);
+    uint64_t taken = accepted ? messages : 0;
     if (a->stream_slot < 0) {
-        mw_state_file_accepted(&a->state, accepted);
+        mw_state_file_accepted(&a->state, taken);
         return;
     }
-    bool is_event = msg ? msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT
-                        : len > 0 && ((const uint8_t *)data)[0] == 0x0a;
-    a->stream_messages++;
-    a->stream_events += is_event;
+    a->stream_messages += messages;
+    a->stream_events += events;
     mw_state_file_progress(&a->state, a->stream_slot, a->stream_client_id, a->stream_messages,
-                           a->stream_events, accepted);
+                           a->stream_events, taken);
 }
 
 /* The messages that follow are `s`'s (NULL: unnumbered). A jump past what this agent, or the
@@ -432,24 +468,28 @@ static void on_message(const void *data, size_t len, void *arg)
     double weight = 1.0;
     int rc = take_message(a, data, len, &msg, &keep, &weight);
     received(a, data, len, msg, rc == 0);
+    uint64_t messages = msg ? messages_in(msg) : 1;
     if (rc) {
         if (rc == MW_EPARSE)
-            a->stats.dropped_malformed++;
+            a->stats.dropped_malformed += messages;
         else if (rc == MW_EINVAL)
-            a->stats.dropped_invalid_name++;
+            a->stats.dropped_invalid_name += messages;
         else if (rc == FUTURE_TIME)
-            a->stats.dropped_future_time++;
+            a->stats.dropped_future_time += messages;
         else
-            a->stats.dropped_counters_full++;
+            a->stats.dropped_counters_full += messages;
         return;
     }
+    uint64_t events = events_in(msg);
     bool is_event = msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT;
-    if (is_event)
-        a->stats.events_accepted++;
-    else
-        a->stats.feedback_accepted++;
-    a->open_messages++;
-    a->open_events += is_event;
+    a->stats.events_accepted += events;
+    a->stats.feedback_accepted += messages - events;
+    if (is_counts(msg)) {
+        a->stats.events_counted_by_client += events;
+        a->stats.counts_messages++;
+    }
+    a->open_messages += messages;
+    a->open_events += events;
     open_batch_if_needed(a); /* the counters alone make a batch worth sealing */
     if (!keep)
         return;
@@ -548,6 +588,12 @@ static void collect_sampling(struct mw_prom_writer *w, const struct mw_agent *a)
     emit(w, "modelwatch_agent_events_payload_omitted_total",
          "Events a client sent without their payload, by the sampling rules it read",
          MW_PROM_COUNTER, (double)a->stats.events_payload_omitted);
+    emit(w, "modelwatch_agent_events_counted_by_client_total",
+         "Events a client counted itself and sent as counts (the rate left their payload out)",
+         MW_PROM_COUNTER, (double)a->stats.events_counted_by_client);
+    emit(w, "modelwatch_agent_client_counts_messages_total",
+         "Counts messages from clients (one per model, version and bucket per client batch)",
+         MW_PROM_COUNTER, (double)a->stats.counts_messages);
     emit(w, "modelwatch_agent_sampled_without_payload_total",
          "Events the sampler kept whose client had left the payload out (the rules changed after "
          "the client read them)",
@@ -675,7 +721,13 @@ static void publish_sampling(struct mw_agent *a, const struct mw_agent_config *c
                                              .slower_than_us =
                                                  (uint64_t)m->keep_slower_than_ms * 1000u};
     }
-    mw_intake_publish_sampling(a->intake, rules, cfg->models.n);
+    /* The counters' width and the intake are those the agent started with: a reload changes
+     * the rules only. */
+    const struct mw_agent_config *running = a->cfg;
+    mw_intake_publish_sampling(a->intake, rules, cfg->models.n,
+                               running->intake.count_at_source
+                                   ? running->counters.bucket_width_ms
+                                   : 0);
     mw_free(rules);
 }
 

@@ -29,6 +29,9 @@ struct mw_agent_stats {
      * same (its rules changed after the client read them): a sample short of a payload. */
     uint64_t events_payload_omitted;
     uint64_t kept_without_payload;
+    /* Events a client counted itself and sent as counts (ClientMessage.counts), accepted. */
+    uint64_t events_counted_by_client;
+    uint64_t counts_messages; /* the counts messages that carried them */
     uint64_t redact_failures;
     uint64_t batches_sealed;
     uint64_t events_lost_before_start; /* accepted but unsealed when the previous process died */

@@ -128,6 +128,12 @@ const struct mw_cfg_field mw_agent_config_table[] = {
      .max = 86400000,
      .desc = "Events and labels timed further ahead of the agent's clock are dropped and counted "
              "invalid"},
+    {.key = "intake.count_at_source",
+     .type = MW_CFG_BOOL,
+     .offset = F(intake.count_at_source),
+     .def = "true",
+     .desc = "Let clients count the events whose payload the rate leaves out and send their "
+             "counters, instead of each event's head"},
     {.key = "batch.max_records",
      .type = MW_CFG_INT,
      .offset = F(batch.max_records),

@@ -25,6 +25,7 @@ struct mw_agent_config {
         char *socket_mode; /* octal text, checked by the table */
         uint64_t max_message_bytes;
         int64_t max_future_skew_ms;
+        bool count_at_source;
     } intake;
     struct mw_cfg_list models; /* struct mw_model_rule */
     char *redaction_key_file;

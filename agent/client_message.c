@@ -2,7 +2,9 @@
 #include "client_message.h"
 
 #include "error.h"
+#include "latency_hist.h"
 #include "names.h"
+#include "sampling_rules.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -28,6 +30,51 @@ static int check_feedback(const Modelwatch__V1__Feedback *fb)
     return names_ok(fb->model, fb->version) ? 0 : MW_EINVAL;
 }
 
+/* Sum with overflow detection: false when a + b does not fit. */
+static bool add_u64(uint64_t *sum, uint64_t n)
+{
+    return !__builtin_add_overflow(*sum, n, sum);
+}
+
+static bool counts_errors_ok(const Modelwatch__V1__ModelCounters *mc)
+{
+    uint64_t errors = 0;
+    if (mc->n_errors > MW_CLIENT_COUNTS_MAX_ERROR_CODES)
+        return false;
+    for (size_t i = 0; i < mc->n_errors; i++) {
+        const Modelwatch__V1__ErrorCount *e = mc->errors[i];
+        if (!e->code || !e->has_count || e->count == 0 || !add_u64(&errors, e->count))
+            return false;
+    }
+    return errors == mc->error_count;
+}
+
+static bool counts_latency_ok(const Modelwatch__V1__ModelCounters *mc)
+{
+    const Modelwatch__V1__LatencyHistogram *h = mc->latency;
+    if (!h || h->n_bucket_index != h->n_bucket_count)
+        return false;
+    uint64_t total = 0;
+    for (size_t i = 0; i < h->n_bucket_index; i++)
+        if (h->bucket_index[i] >= MW_LATENCY_BUCKETS || !add_u64(&total, h->bucket_count[i]))
+            return false;
+    return total == mc->count;
+}
+
+/* Counts a client sent for events it did not send (ClientMessage.counts): one aligned bucket
+ * of one (model, version), at least one event, errors and latencies that add up to it, no
+ * feedback. */
+static int check_counts(const Modelwatch__V1__ModelCounters *mc)
+{
+    if (!mc->has_bucket_start_ms || !mc->has_bucket_width_ms || mc->bucket_width_ms <= 0 ||
+        mc->bucket_width_ms > MW_SAMPLING_COUNT_BUCKET_MAX_MS || mc->bucket_start_ms < 0 ||
+        mc->bucket_start_ms % mc->bucket_width_ms != 0 || !mc->has_count || mc->count == 0 ||
+        mc->error_count > mc->count || mc->feedback_count != 0 || !counts_errors_ok(mc) ||
+        !counts_latency_ok(mc))
+        return MW_EPARSE;
+    return names_ok(mc->model, mc->version) ? 0 : MW_EINVAL;
+}
+
 int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t len,
                              Modelwatch__V1__ClientMessage **out)
 {
@@ -40,6 +87,8 @@ int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t
         rc = check_event(msg->event);
     else if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_FEEDBACK)
         rc = check_feedback(msg->feedback);
+    else if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS)
+        rc = check_counts(msg->counts);
     else
         rc = MW_EPARSE;
     if (rc) {

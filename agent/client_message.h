@@ -14,10 +14,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The most error codes one counts message may carry (a client folds the rest into "other"). */
+#define MW_CLIENT_COUNTS_MAX_ERROR_CODES 32
+
 /*
  * Decode data[0..len) with `alloc` (the message and everything in it belong to the allocator)
  * and check it: an event needs a prediction id, an event time and a valid model name and
- * version; a feedback needs a prediction id, a label and valid names. Returns 0 with *out set;
+ * version; a feedback needs a prediction id, a label and valid names; counts need valid names,
+ * one aligned bucket, at least one event, and error and latency counts that add up to it. Returns 0 with *out set;
  * MW_EPARSE when the bytes are not a ClientMessage or it lacks a required field (malformed);
  * MW_EINVAL when its model name or version is not valid. *out is NULL on error.
  */

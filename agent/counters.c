@@ -124,13 +124,13 @@ static struct series *find_series(struct mw_counters *c, const char *model, cons
     return s;
 }
 
-static void count_error(struct series *s, const char *code)
+static void count_error(struct series *s, const char *code, uint64_t n)
 {
     if (!code || !*code)
         code = "unknown";
     for (size_t i = 0; i < s->n_error_codes; i++) {
         if (strcmp(s->errors[i].code, code) == 0) {
-            s->errors[i].count++;
+            s->errors[i].count += n;
             return;
         }
     }
@@ -139,12 +139,12 @@ static void count_error(struct series *s, const char *code)
         code = OTHER_ERROR_CODE;
     for (size_t i = 0; i < s->n_error_codes; i++) {
         if (strcmp(s->errors[i].code, code) == 0) {
-            s->errors[i].count++;
+            s->errors[i].count += n;
             return;
         }
     }
     snprintf(s->errors[s->n_error_codes].code, sizeof s->errors[0].code, "%s", code);
-    s->errors[s->n_error_codes++].count = 1;
+    s->errors[s->n_error_codes++].count = n;
 }
 
 static const char *or_empty(const char *s)
@@ -162,11 +162,32 @@ int mw_counters_add_event(struct mw_counters *c, const Modelwatch__V1__Predictio
     s->count++;
     if (ev->has_status && ev->status == MODELWATCH__V1__STATUS__STATUS_ERROR) {
         s->error_count++;
-        count_error(s, ev->error_code);
+        count_error(s, ev->error_code, 1);
     }
     mw_latency_hist_add(&s->latency, ev->latency_us);
     s->input_tokens += ev->input_tokens;
     s->output_tokens += ev->output_tokens;
+    return 0;
+}
+
+int mw_counters_add_counts(struct mw_counters *c, const Modelwatch__V1__ModelCounters *mc)
+{
+    int rc = 0;
+    struct series *s =
+        find_series(c, or_empty(mc->model), or_empty(mc->version), mc->bucket_start_ms, &rc);
+    if (!s)
+        return rc;
+    s->count += mc->count;
+    s->error_count += mc->error_count;
+    for (size_t i = 0; i < mc->n_errors; i++)
+        count_error(s, mc->errors[i]->code, mc->errors[i]->count);
+    const Modelwatch__V1__LatencyHistogram *h = mc->latency;
+    for (size_t i = 0; h && i < h->n_bucket_index; i++)
+        s->latency.counts[h->bucket_index[i]] += h->bucket_count[i];
+    s->latency.total += mc->count;
+    s->latency.sum_us += h ? h->sum_us : 0;
+    s->input_tokens += mc->input_tokens;
+    s->output_tokens += mc->output_tokens;
     return 0;
 }
 

@@ -23,6 +23,9 @@ void mw_counters_destroy(struct mw_counters *c); /* accepts NULL */
 
 /* Count one prediction. Returns 0, MW_EFULL (table full) or MW_ENOMEM. */
 int mw_counters_add_event(struct mw_counters *c, const Modelwatch__V1__PredictionEvent *ev);
+/* Add the counts a client kept for events it did not send (ClientMessage.counts, checked by
+ * client_message.h): they land in the set of their bucket's start. Same returns. */
+int mw_counters_add_counts(struct mw_counters *c, const Modelwatch__V1__ModelCounters *mc);
 /* Count one feedback message. Same returns. */
 int mw_counters_add_feedback(struct mw_counters *c, const Modelwatch__V1__Feedback *fb);
 

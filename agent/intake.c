@@ -316,7 +316,7 @@ void mw_intake_unlink(struct mw_intake *in)
 }
 
 int mw_intake_publish_sampling(struct mw_intake *in, const struct mw_sampling_rule *rules,
-                               size_t n)
+                               size_t n, int64_t count_bucket_ms)
 {
     if (!in || !in->ipc_path)
         return 0;
@@ -325,7 +325,7 @@ int mw_intake_publish_sampling(struct mw_intake *in, const struct mw_sampling_ru
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (mw_sampling_rules_write(path, rules, n) != 0) {
+    if (mw_sampling_rules_write(path, rules, n, count_bucket_ms) != 0) {
         int saved = errno;
         MW_LOG_WARN("intake", "cannot publish the sampling rules to clients",
                     "path=%s error=\"%s\"", path, strerror(saved));

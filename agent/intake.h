@@ -79,11 +79,12 @@ void mw_intake_set_stream_fns(struct mw_intake *in, mw_intake_stream_fn stream_f
  * send what they were sending, and it is still received. The sampling rules file goes too. */
 void mw_intake_unlink(struct mw_intake *in);
 /* Publish the sampling rules clients may apply before they encode (common/sampling_rules.h)
- * in the file beside an ipc:// socket; nothing for another transport (clients there send every
- * event whole). Returns 0, or -1 with errno set (logged: clients then go on with the rules
- * they read before, or send every event whole). */
+ * in the file beside an ipc:// socket, with the count line when count_bucket_ms > 0 (clients
+ * may then send counts); nothing for another transport (clients there send every event whole).
+ * Returns 0, or -1 with errno set (logged: clients then go on with the rules they read before,
+ * or send every event whole). */
 int mw_intake_publish_sampling(struct mw_intake *in, const struct mw_sampling_rule *rules,
-                               size_t n);
+                               size_t n, int64_t count_bucket_ms);
 /* Milliseconds since a message last arrived (since creation when none did). */
 uint64_t mw_intake_idle_ms(const struct mw_intake *in);
 /* Stop taking messages (messages still queued in the socket are received first, up to a

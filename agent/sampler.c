@@ -324,6 +324,11 @@ bool mw_sampler_keep_feedback(struct mw_sampler *s, const char *model, const cha
     return keep;
 }
 
+void mw_sampler_count_dropped_by_client(struct mw_sampler *s, uint64_t n)
+{
+    s->stats.events[MW_SAMPLE_DROPPED_RATE] += n;
+}
+
 double mw_sampler_rate(const struct mw_sampler *s, const char *model)
 {
     const struct rule_state *r = lookup(s, model);

@@ -101,6 +101,10 @@ bool mw_sampler_keep_event(struct mw_sampler *s, const char *model, const char *
  */
 bool mw_sampler_keep_feedback(struct mw_sampler *s, const char *model, const char *prediction_id);
 
+/* Count n events a client left unsent by the rate it read from the agent's rules (their
+ * counts came as one message, sampling_rules.h) among the events dropped by the rate. */
+void mw_sampler_count_dropped_by_client(struct mw_sampler *s, uint64_t n);
+
 /* The sample rate that applies to `model` (1 when no rule applies). */
 double mw_sampler_rate(const struct mw_sampler *s, const char *model);
 

@@ -3,7 +3,7 @@
  *
  *     build/bench/mw-bench-capture [--calls N] [--rate CALLS_PER_S]
  *                                  [--mode buffered|unbuffered|both] [--no-callgrind]
- *                                  [--sample-rate R]
+ *                                  [--sample-rate R] [--count-bucket MS]
  *
  * Each call captures one prediction with 10 numeric and 2 categorical features, a class, a score
  * and a latency, as modelwatch-loadgen does; prediction ids are made before the clock starts.
@@ -24,7 +24,9 @@
  * socket, as an agent does (common/sampling_rules.h): the buffered client then writes only the
  * head of an event the rate does not select, and the percentiles are reported for those calls
  * and for the selected ones apart. --sample-rate 0 makes every call an unselected one (what
- * callgrind then counts).
+ * callgrind then counts). The rules carry the count line of an agent's default (counters 60 s
+ * wide, intake.count_at_source on), so the client counts an unselected event instead of writing
+ * its head; --count-bucket 0 publishes the rules without it (the client writes heads).
  *
  * A benchmark reports numbers; it asserts nothing about time.
  */
@@ -60,6 +62,7 @@ struct options {
     bool callgrind;
     bool child;         /* running under callgrind, started by ourselves */
     double sample_rate; /* < 0: no rules published */
+    long count_bucket_ms; /* the count line of the published rules; 0: none */
 };
 
 struct receiver {
@@ -194,12 +197,12 @@ static void workload_init(struct workload *w, long calls)
 }
 
 /* The file an agent writes beside its socket (common/sampling_rules.h): one "*" rule. */
-static int publish_rules(const char *endpoint, double rate)
+static int publish_rules(const char *endpoint, double rate, long count_bucket_ms)
 {
     char path[256];
     snprintf(path, sizeof path, "%s%s", endpoint + strlen("ipc://"), MW_SAMPLING_RULES_SUFFIX);
     const struct mw_sampling_rule every_model = {.name = "*", .rate = rate};
-    if (mw_sampling_rules_write(path, &every_model, 1) != 0) {
+    if (mw_sampling_rules_write(path, &every_model, 1, count_bucket_ms) != 0) {
         fprintf(stderr, "mw-bench-capture: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
@@ -248,7 +251,7 @@ static int run_mode(const char *endpoint, bool buffered, const struct options *o
     struct receiver r;
     if (receiver_start(&r, endpoint) != 0)
         return -1;
-    if (o->sample_rate >= 0 && publish_rules(endpoint, o->sample_rate) != 0)
+    if (o->sample_rate >= 0 && publish_rules(endpoint, o->sample_rate, o->count_bucket_ms) != 0)
         return -1;
     struct mw_client_options copts = {.unbuffered = !buffered};
     if (o->child)
@@ -320,9 +323,11 @@ static int run_mode(const char *endpoint, bool buffered, const struct options *o
 }
 
 /* Run ourselves under callgrind, collecting only inside mw_capture; print Ir per call. */
-static void instructions_per_call(const char *self, const char *mode, double sample_rate)
+static void instructions_per_call(const char *self, const char *mode, double sample_rate,
+                                  long count_bucket_ms)
 {
-    char out_file[128], calls[32], log_file[128], rate[32];
+    char out_file[128], calls[32], log_file[128], rate[32], bucket[32];
+    snprintf(bucket, sizeof bucket, "%ld", count_bucket_ms);
     snprintf(rate, sizeof rate, "%.17g", sample_rate);
     snprintf(out_file, sizeof out_file, "/tmp/mw-bench-capture-%d.callgrind", (int)getpid());
     snprintf(log_file, sizeof log_file, "--log-file=/tmp/mw-bench-capture-%d.valgrind.log",
@@ -345,6 +350,8 @@ static void instructions_per_call(const char *self, const char *mode, double sam
                     calls,
                     "--rate",
                     "0",
+                    "--count-bucket",
+                    bucket,
                     sample_rate >= 0 ? "--sample-rate" : NULL,
                     rate,
                     NULL};
@@ -397,14 +404,15 @@ static void instructions_per_call(const char *self, const char *mode, double sam
 static void usage(FILE *to)
 {
     fprintf(to, "usage: mw-bench-capture [--calls N] [--rate CALLS_PER_S] "
-                "[--mode buffered|unbuffered|both] [--no-callgrind] [--sample-rate R]\n");
+                "[--mode buffered|unbuffered|both] [--no-callgrind] [--sample-rate R]\n"
+                "       [--count-bucket MS]\n");
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
     *o = (struct options){
         .calls = 1000000, .rate = 200000, .buffered = 1, .unbuffered = 1, .callgrind = true,
-        .sample_rate = -1};
+        .sample_rate = -1, .count_bucket_ms = 60000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
@@ -428,6 +436,12 @@ static int parse(int argc, char **argv, struct options *o)
             o->sample_rate = strtod(v, &end);
             i++;
             if (*end || !(o->sample_rate >= 0 && o->sample_rate <= 1))
+                return -1;
+        } else if (strcmp(a, "--count-bucket") == 0 && v) {
+            o->count_bucket_ms = strtol(v, &end, 10);
+            i++;
+            if (*end || o->count_bucket_ms < 0 ||
+                o->count_bucket_ms > MW_SAMPLING_COUNT_BUCKET_MAX_MS)
                 return -1;
         } else if (strcmp(a, "--no-callgrind") == 0) {
             o->callgrind = false;
@@ -473,9 +487,9 @@ int main(int argc, char **argv)
             printf("callgrind: %s not found (apt-get install valgrind)\n", VALGRIND);
         } else {
             if (o.buffered)
-                instructions_per_call(argv[0], "buffered", o.sample_rate);
+                instructions_per_call(argv[0], "buffered", o.sample_rate, o.count_bucket_ms);
             if (o.unbuffered)
-                instructions_per_call(argv[0], "unbuffered", o.sample_rate);
+                instructions_per_call(argv[0], "unbuffered", o.sample_rate, o.count_bucket_ms);
         }
     }
     return rc ? 1 : 0;

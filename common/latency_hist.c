@@ -2,6 +2,7 @@
 #include "latency_hist.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static double gamma_value(void)
@@ -11,9 +12,14 @@ static double gamma_value(void)
 
 uint32_t mw_latency_bucket(uint64_t latency_us)
 {
-    static double log_gamma;
-    if (log_gamma == 0.0)
+    /* Computed once; atomic because libmodelwatch's callers reach here from any thread (every
+     * thread stores the same value). */
+    static _Atomic double log_gamma_cache;
+    double log_gamma = atomic_load_explicit(&log_gamma_cache, memory_order_relaxed);
+    if (log_gamma == 0.0) {
         log_gamma = log(gamma_value());
+        atomic_store_explicit(&log_gamma_cache, log_gamma, memory_order_relaxed);
+    }
     if (latency_us <= 1)
         return 0;
     double idx = ceil(log((double)latency_us) / log_gamma);

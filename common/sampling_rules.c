@@ -37,12 +37,18 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-static int write_rules(int fd, const struct mw_sampling_rule *rules, size_t n)
+static int write_rules(int fd, const struct mw_sampling_rule *rules, size_t n,
+                       int64_t count_bucket_ms)
 {
     char line[NAME_MAX_BYTES + 96];
     int len = snprintf(line, sizeof line, "%s\n", MW_SAMPLING_RULES_MAGIC);
     if (write_all(fd, line, (size_t)len) != 0)
         return -1;
+    if (count_bucket_ms > 0) {
+        len = snprintf(line, sizeof line, "count %lld\n", (long long)count_bucket_ms);
+        if (write_all(fd, line, (size_t)len) != 0)
+            return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         len = snprintf(line, sizeof line, "%s %.17g %d %llu\n", rules[i].name, rules[i].rate,
                        rules[i].keep_errors ? 1 : 0, (unsigned long long)rules[i].slower_than_us);
@@ -56,7 +62,8 @@ static int write_rules(int fd, const struct mw_sampling_rule *rules, size_t n)
     return 0;
 }
 
-int mw_sampling_rules_write(const char *path, const struct mw_sampling_rule *rules, size_t n)
+int mw_sampling_rules_write(const char *path, const struct mw_sampling_rule *rules, size_t n,
+                            int64_t count_bucket_ms)
 {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
@@ -66,7 +73,7 @@ int mw_sampling_rules_write(const char *path, const struct mw_sampling_rule *rul
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    int rc = write_rules(fd, rules, n);
+    int rc = write_rules(fd, rules, n, count_bucket_ms);
     int saved = errno;
     if (close(fd) != 0 && rc == 0) {
         rc = -1;
@@ -140,6 +147,24 @@ static size_t split_lines(char *copy, char **lines, size_t max)
     return n;
 }
 
+/* The optional line "count <milliseconds>"; 1 when `text` is one, 0 when it is not a count
+ * line at all, -1 when it is one with a bad width. */
+static int parse_count(const char *text, int64_t *bucket_ms)
+{
+    if (strncmp(text, "count ", 6) != 0)
+        return 0;
+    const char *digits = text + 6;
+    if (*digits < '1' || *digits > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long ms = strtoll(digits, &end, 10);
+    if (*end || errno || ms > MW_SAMPLING_COUNT_BUCKET_MAX_MS)
+        return -1;
+    *bucket_ms = ms;
+    return 1;
+}
+
 static struct mw_sampling_rules *build(char **names, struct mw_sampling_rule *parsed, size_t n,
                                        char *err, size_t errsize)
 {
@@ -194,8 +219,16 @@ struct mw_sampling_rules *mw_sampling_rules_parse(const char *text, size_t len, 
         snprintf(err, errsize, "line 1: not \"%s\"", MW_SAMPLING_RULES_MAGIC);
         goto done;
     }
-    size_t n = 0;
-    for (size_t i = 1; i < n_lines; i++) {
+    size_t n = 0, first_rule = 1;
+    int64_t count_bucket_ms = 0;
+    int count_line = n_lines > 1 ? parse_count(lines[1], &count_bucket_ms) : 0;
+    if (count_line < 0) {
+        snprintf(err, errsize, "line 2: not \"count <milliseconds 1..%d>\"",
+                 MW_SAMPLING_COUNT_BUCKET_MAX_MS);
+        goto done;
+    }
+    first_rule += (size_t)count_line;
+    for (size_t i = first_rule; i < n_lines; i++) {
         if (lines[i][0] == '\0' && i == n_lines - 1)
             break; /* the newline that ends the last line */
         if (n == MW_SAMPLING_RULES_MAX) {
@@ -210,6 +243,8 @@ struct mw_sampling_rules *mw_sampling_rules_parse(const char *text, size_t len, 
         n++;
     }
     out = build(names, parsed, n, err, errsize);
+    if (out)
+        out->count_bucket_ms = count_bucket_ms;
 done:
     mw_free(copy);
     mw_free(lines);

@@ -19,8 +19,15 @@
  * read it:
  *
  *   modelwatch-sampling 1
+ *   count <bucket width, milliseconds>          (optional; only as the second line)
  *   <model or *> <rate> <keep errors: 0|1> <keep slower than, microseconds; 0 = off>
  *   ...
+ *
+ * The count line says the agent takes counts (ClientMessage.counts in telemetry.proto): a
+ * client may then count such an event itself, in the agent's bucket width, and send the exact
+ * counters of many events as one message instead of each event's head. Clients built before
+ * the line existed refuse a file that has it and send every event whole, which the agent
+ * takes as always.
  *
  * mw_sampler_unit() is part of the wire contract: the same prediction id gives the same u in
  * every process (client, agent of any version), so it has no seed and must never change.
@@ -37,6 +44,8 @@
 /* A file with more rules than this is refused (a client then sends every event whole). */
 #define MW_SAMPLING_RULES_MAX 4096
 #define MW_SAMPLING_RULES_MAX_BYTES (1u << 20)
+/* The widest counter bucket a count line may name (the agent's counters.bucket_width bound). */
+#define MW_SAMPLING_COUNT_BUCKET_MAX_MS 3600000
 
 struct mw_sampling_rule {
     const char *name; /* a model name, or "*" */
@@ -47,6 +56,7 @@ struct mw_sampling_rule {
 
 /* A parsed file: rules sorted by name, names stored after them. Immutable once read. */
 struct mw_sampling_rules {
+    int64_t count_bucket_ms; /* > 0: the agent takes counts in buckets this wide; 0: it does not */
     size_t n;
     struct mw_sampling_rule rule[];
 };
@@ -55,9 +65,11 @@ struct mw_sampling_rules {
  * 53 bits. NULL reads as "". */
 double mw_sampler_unit(const char *prediction_id);
 
-/* Write rules[0..n) to `path` through a temporary file renamed over it, so that a reader sees
- * the old file or the new one, never a part. Returns 0, or -1 with errno set. */
-int mw_sampling_rules_write(const char *path, const struct mw_sampling_rule *rules, size_t n);
+/* Write rules[0..n), and the count line when count_bucket_ms > 0, to `path` through a
+ * temporary file renamed over it, so that a reader sees the old file or the new one, never a
+ * part. Returns 0, or -1 with errno set. */
+int mw_sampling_rules_write(const char *path, const struct mw_sampling_rule *rules, size_t n,
+                            int64_t count_bucket_ms);
 
 /* Parse the text of a rules file. Returns the rules (mw_free them), or NULL with `err` saying
  * what is wrong and on which line. */

@@ -39,12 +39,19 @@
  * MW_EFORKED (a relaxed load on the request path, no system call), and its close only frees
  * memory: joining the absent sender or closing the socket would hang.
  *
+ * When the agent's rules let clients count (common/sampling_rules.h), an event whose payload
+ * the rate leaves out is not written into the ring at all: the call adds it to the client's
+ * counters (client_tally.h) and the sender puts their ClientMessage.counts entries first in
+ * its next batch. In the stream's numbering such an entry stands for the events it counts.
+ *
  * With options.unbuffered there is no ring and no thread: each call sends its own nanomsg
  * message with NN_DONTWAIT from a per-thread buffer, as libmodelwatch first did.
  */
 #include "modelwatch.h"
 
 #include "alloc.h"
+#include "buf.h"
+#include "client_tally.h"
 #include "client_sampling.h"
 #include "clock.h"
 #include "event_wire.h"
@@ -95,6 +102,8 @@
 /* A ClientStream (at most 9 + 11 + 11 bytes) in a ClientMessage, framed as a ClientBatch entry:
  * 1 + 1 + 1 + 1 + 31 bytes. */
 #define STREAM_MAX_BYTES 35u
+/* Counts entries the sender holds between taking them and sending them: a table's worth. */
+#define COUNTS_OUT_MAX_BYTES (4u << 20)
 
 enum rec_state { REC_EMPTY = 0, REC_MESSAGE = 1, REC_PADDING = 2 };
 enum sender_state { SENDER_RUNNING = 0, SENDER_IDLE = 1, SENDER_LINGER = 2 };
@@ -133,6 +142,13 @@ struct mw_client {
     /* The agent's sampling rules, followed by the sender: an event whose payload they leave out
      * goes as its head (client_sampling.h). Unbuffered clients have no sender: whole events. */
     struct mw_client_sampling sampling;
+    /* Events counted instead of sent (buffered clients only), how many of those went out or
+     * were given up, and the sender's entries taken from the table and not yet sent: each an
+     * event count and a framed length (two uint64_t), then the framed entry. */
+    struct mw_client_tally *tally;
+    atomic_uint_fast64_t counted;
+    atomic_uint_fast64_t counted_handed;
+    struct mw_buf counts_out;
     pthread_t sender;
     /* The sender's numbering of what it sent (ClientStream in telemetry.proto). */
     uint64_t client_id;
@@ -285,21 +301,64 @@ static size_t put_stream(const mw_client *c, uint8_t *out)
     return n + body;
 }
 
-/*
- * Take the published messages at the ring's tail, in order, into one nanomsg message: a
- * ClientBatch opened by the client's ClientStream that holds as many messages as fit in
- * batch_bytes (a message larger than that goes alone). Their room in the ring is released.
- * Returns the nanomsg buffer (the caller owns it until nn_send takes it), its length, the
- * number of messages and of events among them, and the ring position after them; NULL when the
- * next record is still being written or memory is short.
- */
-static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *events, uint64_t *end)
+/* What one take_batch put into a nanomsg message. */
+struct batch_taken {
+    void *msg; /* NULL: nothing in hand */
+    size_t len;
+    uint64_t messages; /* as numbered in the stream: a counts entry as its events */
+    uint64_t events;   /* of which prediction events, counted ones included */
+    uint64_t counted;  /* of which counted ones */
+    uint64_t end;      /* the ring position after the records taken */
+};
+
+/* The counts entry at `off` of the sender's held entries: its events, framed length, bytes. */
+static const uint8_t *counts_entry(const mw_client *c, size_t off, uint64_t *events,
+                                   uint64_t *framed)
 {
+    uint64_t head[2];
+    memcpy(head, c->counts_out.data + off, sizeof head);
+    *events = head[0];
+    *framed = head[1];
+    return (const uint8_t *)c->counts_out.data + off + sizeof head;
+}
+
+/* Forget the first `bytes` of the held counts entries (they went into a message). */
+static void counts_consumed(mw_client *c, size_t bytes)
+{
+    struct mw_buf *b = &c->counts_out;
+    memmove(b->data, b->data + bytes, b->len - bytes);
+    b->len -= bytes;
+}
+
+/*
+ * Take what waits, in order, into one nanomsg message: a ClientBatch opened by the client's
+ * ClientStream that holds the counts entries held (the counters are taken first when none
+ * are), then the published messages at the ring's tail, as many as fit in batch_bytes (a
+ * message larger than that goes alone). Their room in the ring is released. Returns false
+ * when nothing was taken: the next record is still being written, or memory is short.
+ */
+static bool take_batch(mw_client *c, struct batch_taken *t)
+{
+    *t = (struct batch_taken){0};
+    if (c->tally && c->counts_out.len == 0)
+        mw_client_tally_take(c->tally, &c->counts_out);
     const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
     const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
     uint8_t stream[STREAM_MAX_BYTES];
     size_t stream_len = put_stream(c, stream);
-    uint64_t pos = tail, n = 0, n_events = 0, wire = stream_len;
+    uint64_t n = 0, wire = stream_len;
+    size_t counts_bytes = 0;
+    while (counts_bytes < c->counts_out.len) {
+        uint64_t events, framed;
+        counts_entry(c, counts_bytes, &events, &framed);
+        if (n > 0 && wire + framed > c->batch_bytes)
+            break;
+        wire += framed;
+        n++;
+        t->counted += events;
+        counts_bytes += 2 * sizeof(uint64_t) + framed;
+    }
+    uint64_t pos = tail, ring_events = 0, ring_messages = 0;
     while (pos < head) {
         const struct ring_hdr *h = ring_hdr_at(c, pos);
         uint32_t state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
@@ -314,19 +373,28 @@ static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *ev
             break;
         wire += framed;
         n++;
-        n_events += ((const uint8_t *)h)[HDR_BYTES] == CLIENT_MESSAGE_EVENT_KEY;
+        ring_messages++;
+        ring_events += ((const uint8_t *)h)[HDR_BYTES] == CLIENT_MESSAGE_EVENT_KEY;
         pos += HDR_BYTES + align8(h->len);
     }
     if (n == 0) {
         if (pos != tail)
             ring_release(c, tail, pos); /* padding only */
-        return NULL;
+        return false;
     }
     uint8_t *msg = nn_allocmsg((size_t)wire, 0);
     if (!msg)
-        return NULL;
+        return false;
     memcpy(msg, stream, stream_len);
     uint8_t *out = msg + stream_len;
+    for (size_t off = 0; off < counts_bytes;) {
+        uint64_t events, framed;
+        const uint8_t *entry = counts_entry(c, off, &events, &framed);
+        memcpy(out, entry, framed);
+        out += framed;
+        off += 2 * sizeof(uint64_t) + framed;
+    }
+    counts_consumed(c, counts_bytes);
     for (uint64_t p = tail; p < pos;) {
         const struct ring_hdr *h = ring_hdr_at(c, p);
         if (h->state == REC_PADDING) {
@@ -340,23 +408,45 @@ static void *take_batch(mw_client *c, size_t *len, uint64_t *count, uint64_t *ev
         p += HDR_BYTES + align8(h->len);
     }
     ring_release(c, tail, pos);
-    *len = (size_t)wire;
-    *count = n;
-    *events = n_events;
-    *end = pos;
-    return msg;
+    t->msg = msg;
+    t->len = (size_t)wire;
+    t->messages = ring_messages + t->counted;
+    t->events = ring_events + t->counted;
+    t->end = pos;
+    return true;
+}
+
+/* Events counted and not yet in a message: in the table, or held by the sender. */
+static bool counts_waiting(const mw_client *c)
+{
+    return c->tally && (c->counts_out.len > 0 || mw_client_tally_pending(c->tally) > 0);
 }
 
 /* Drop what is left (close gave up on the agent): the message in hand and every published
  * record in the ring, counted. */
-static void discard_all(mw_client *c, void **msg, uint64_t msg_count)
+static void discard_all(mw_client *c, struct batch_taken *t)
 {
-    uint64_t lost = 0;
-    if (*msg) {
-        nn_freemsg(*msg);
-        *msg = NULL;
-        lost += msg_count;
+    uint64_t lost = 0, counted = 0;
+    if (t->msg) {
+        nn_freemsg(t->msg);
+        t->msg = NULL;
+        lost += t->messages;
+        counted += t->counted;
     }
+    for (size_t off = 0; off < c->counts_out.len;) {
+        uint64_t events, framed;
+        counts_entry(c, off, &events, &framed);
+        counted += events;
+        lost += events;
+        off += 2 * sizeof(uint64_t) + framed;
+    }
+    mw_buf_reset(&c->counts_out);
+    if (c->tally) {
+        uint64_t in_table = mw_client_tally_discard(c->tally);
+        counted += in_table;
+        lost += in_table;
+    }
+    atomic_fetch_add(&c->counted_handed, counted);
     const uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
     const uint64_t head = atomic_load_explicit(&c->head, memory_order_acquire);
     uint64_t pos = tail;
@@ -385,7 +475,8 @@ static void sender_sleep(mw_client *c, int state, uint64_t timeout_ns)
     unsigned seq = atomic_load(&c->wake_seq);
     atomic_store(&c->sender_state, state);
     uint64_t used = atomic_load(&c->head) - atomic_load_explicit(&c->tail, memory_order_relaxed);
-    bool go = state == SENDER_IDLE ? used != 0 : used >= (c->ring_mask + 1) / 2;
+    bool go = state == SENDER_IDLE ? used != 0 || counts_waiting(c)
+                                   : used >= (c->ring_mask + 1) / 2;
     if (!go && !atomic_load(&c->closing) && !atomic_load(&c->flush_now))
         futex_wait(&c->wake_seq, seq, timeout_ns);
     atomic_store(&c->sender_state, SENDER_RUNNING);
@@ -429,9 +520,7 @@ static void linger_after_last_send(uint64_t last_send_ns, uint64_t close_deadlin
 static void *sender_main(void *arg)
 {
     mw_client *c = arg;
-    void *msg = NULL;
-    size_t msg_len = 0;
-    uint64_t msg_count = 0, msg_events = 0, msg_end = 0;
+    struct batch_taken batch = {0};
     uint64_t first_seen_ns = 0, close_deadline_ns = 0, last_send_ns = 0, last_data_ns = 0;
     bool napped = false;
     update_connected(c);
@@ -442,12 +531,12 @@ static void *sender_main(void *arg)
         if (closing && !close_deadline_ns)
             close_deadline_ns = now_ns + c->close_timeout_ns;
         if (closing && now_ns >= close_deadline_ns) {
-            discard_all(c, &msg, msg_count); /* the agent did not take it in time */
+            discard_all(c, &batch); /* the agent did not take it in time */
             break;
         }
-        if (!msg) {
+        if (!batch.msg) {
             uint64_t used = atomic_load(&c->head) - atomic_load(&c->tail);
-            if (used == 0) {
+            if (used == 0 && !counts_waiting(c)) {
                 first_seen_ns = 0;
                 if (closing) {
                     linger_after_last_send(last_send_ns, close_deadline_ns);
@@ -475,8 +564,7 @@ static void *sender_main(void *arg)
                 sender_sleep(c, SENDER_LINGER, due_ns - now_ns);
                 continue;
             }
-            msg = take_batch(c, &msg_len, &msg_count, &msg_events, &msg_end);
-            if (!msg) {
+            if (!take_batch(c, &batch)) {
                 pause_briefly();
                 continue;
             }
@@ -486,19 +574,20 @@ static void *sender_main(void *arg)
             /* The agent is stopping: hold the message for the next one (close gives up on it
              * at its deadline, counted; at once when no agent is connected at all). */
             if (!update_connected(c) && closing) {
-                discard_all(c, &msg, msg_count);
+                discard_all(c, &batch);
                 break;
             }
             struct timespec ts = {0, (long)SEND_TIMEOUT_MS * 1000 * 1000};
             nanosleep(&ts, NULL);
             continue;
         }
-        if (nn_send(c->sock, &msg, NN_MSG, 0) >= 0) {
+        if (nn_send(c->sock, &batch.msg, NN_MSG, 0) >= 0) {
             last_send_ns = mw_clock_mono_ns();
-            msg = NULL;
-            c->stream_messages += msg_count;
-            c->stream_events += msg_events;
-            atomic_store(&c->handed, msg_end);
+            batch.msg = NULL;
+            c->stream_messages += batch.messages;
+            c->stream_events += batch.events;
+            atomic_fetch_add(&c->counted_handed, batch.counted);
+            atomic_store(&c->handed, batch.end);
             if (!atomic_load_explicit(&c->connected, memory_order_relaxed))
                 atomic_store_explicit(&c->connected, true, memory_order_relaxed);
             continue;
@@ -507,13 +596,13 @@ static void *sender_main(void *arg)
         bool up = update_connected(c);
         bool retry = err == EAGAIN || err == ETIMEDOUT || err == EINTR;
         if (!retry || (closing && (!up || mw_clock_mono_ns() >= close_deadline_ns))) {
-            discard_all(c, &msg, msg_count);
+            discard_all(c, &batch);
             if (!retry)
                 break; /* the socket is gone (ETERM, EBADF): nothing can be sent any more */
         }
     }
-    if (msg)
-        discard_all(c, &msg, msg_count);
+    if (batch.msg || counts_waiting(c))
+        discard_all(c, &batch);
     return NULL;
 }
 
@@ -588,10 +677,12 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         mw_free(c);
         return MW_ENOMEM;
     }
-    if (mw_client_sampling_init(&c->sampling, c->buffered ? c->ipc_path : NULL) != 0) {
+    if (mw_client_sampling_init(&c->sampling, c->buffered ? c->ipc_path : NULL) != 0 ||
+        (c->buffered && !(c->tally = mw_client_tally_create()))) {
         err = ENOMEM;
         goto fail_free;
     }
+    mw_buf_init(&c->counts_out, COUNTS_OUT_MAX_BYTES);
     c->sock = nn_socket(AF_SP, NN_PUSH);
     if (c->sock < 0) {
         err = errno;
@@ -611,6 +702,8 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
     atomic_init(&c->head, 0);
     atomic_init(&c->tail, 0);
     atomic_init(&c->handed, 0);
+    atomic_init(&c->counted, 0);
+    atomic_init(&c->counted_handed, 0);
     atomic_init(&c->connected, false);
     atomic_init(&c->wake_seq, 0);
     atomic_init(&c->sender_state, SENDER_RUNNING);
@@ -622,6 +715,8 @@ int mw_client_open_ex(const char *endpoint, const struct mw_client_options *opti
         mw_free(c->ring);
         c->ring = NULL;
         mw_client_sampling_free(&c->sampling); /* nobody to follow the rules */
+        mw_client_tally_destroy(c->tally);
+        c->tally = NULL;
         int zero = 0;
         nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &zero, sizeof zero);
     }
@@ -631,6 +726,7 @@ fail_close:
     nn_close(c->sock);
 fail_free:
     mw_client_sampling_free(&c->sampling);
+    mw_client_tally_destroy(c->tally);
     mw_free(c->ipc_path);
     mw_free(c->ring);
     mw_free(c);
@@ -664,6 +760,8 @@ void mw_client_close_counted(mw_client *client, struct mw_client_counts *counts)
         *counts = (struct mw_client_counts){.sent = atomic_load(&client->n_sent),
                                             .dropped = atomic_load(&client->n_dropped)};
     mw_client_sampling_free(&client->sampling);
+    mw_client_tally_destroy(client->tally);
+    mw_buf_free(&client->counts_out);
     mw_free(client->ipc_path);
     mw_free(client->ring);
     mw_free(client);
@@ -683,8 +781,10 @@ int mw_client_flush(mw_client *client, unsigned timeout_ms)
     if (!client->buffered)
         return 0;
     uint64_t target = atomic_load(&client->head);
+    uint64_t counted_target = atomic_load(&client->counted);
     uint64_t deadline_ns = mw_clock_mono_ns() + 1000000ull * timeout_ms;
-    while (atomic_load(&client->handed) < target) {
+    while (atomic_load(&client->handed) < target ||
+           atomic_load(&client->counted_handed) < counted_target) {
         atomic_store(&client->flush_now, true);
         kick_sender(client);
         if (mw_clock_mono_ns() >= deadline_ns)
@@ -812,6 +912,19 @@ static bool output_ok(const struct mw_event *ev)
     return true;
 }
 
+/* Count an event the agent will not ship instead of sending it; false when the counters
+ * have no room for it (or refuse its names): then its head goes, as without them. */
+static bool count_event(mw_client *c, const struct mw_event *ev, int64_t event_time_ms,
+                        int64_t count_bucket_ms)
+{
+    if (mw_client_tally_add(c->tally, ev, event_time_ms, count_bucket_ms) != 0)
+        return false;
+    atomic_fetch_add_explicit(&c->counted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->n_sent, 1, memory_order_relaxed);
+    wake_sender(c, 0); /* only a sender asleep for want of data needs it */
+    return true;
+}
+
 int mw_capture(mw_client *client, const struct mw_event *ev)
 {
     if (!client)
@@ -825,12 +938,16 @@ int mw_capture(mw_client *client, const struct mw_event *ev)
             return drop(client, MW_EINVAL);
     if (!output_ok(ev))
         return drop(client, MW_EINVAL);
+    int64_t event_time_ms = ev->event_time_ms ? ev->event_time_ms : (int64_t)mw_clock_wall_ms();
+    int64_t count_bucket_ms = 0;
+    bool omit = mw_client_sampling_decide(&client->sampling, ev, &count_bucket_ms);
+    if (omit && count_bucket_ms > 0 && event_time_ms >= 0 && !inherited(client) &&
+        count_event(client, ev, event_time_ms, count_bucket_ms))
+        return 0;
     /* Written directly (event_wire.h): the bytes protobuf-c would pack, for a tenth of the
      * instructions; only the head when the agent's rules leave the payload out. */
     struct mw_event_wire wire;
-    size_t size = mw_event_wire_size(
-        ev, ev->event_time_ms ? ev->event_time_ms : (int64_t)mw_clock_wall_ms(),
-        mw_client_sampling_omits(&client->sampling, ev), &wire);
+    size_t size = mw_event_wire_size(ev, event_time_ms, omit, &wire);
     return send_encoded(client, size, write_event, &wire);
 }
 

@@ -103,14 +103,25 @@ void mw_client_sampling_refresh(struct mw_client_sampling *s, uint64_t now_ns)
     look(s);
 }
 
-bool mw_client_sampling_omits(const struct mw_client_sampling *s, const struct mw_event *ev)
+bool mw_client_sampling_decide(const struct mw_client_sampling *s, const struct mw_event *ev,
+                               int64_t *count_bucket_ms)
 {
     const struct mw_sampling_rules *rules =
         atomic_load_explicit(&s->current, memory_order_acquire);
+    *count_bucket_ms = 0;
     if (!rules)
         return false;
-    return mw_sampling_rule_omits(mw_sampling_rules_find(rules, ev->model), ev->prediction_id,
-                                  ev->status == MW_STATUS_ERROR, ev->latency_us);
+    if (!mw_sampling_rule_omits(mw_sampling_rules_find(rules, ev->model), ev->prediction_id,
+                                ev->status == MW_STATUS_ERROR, ev->latency_us))
+        return false;
+    *count_bucket_ms = rules->count_bucket_ms;
+    return true;
+}
+
+bool mw_client_sampling_omits(const struct mw_client_sampling *s, const struct mw_event *ev)
+{
+    int64_t count_bucket_ms;
+    return mw_client_sampling_decide(s, ev, &count_bucket_ms);
 }
 
 void mw_client_sampling_free(struct mw_client_sampling *s)

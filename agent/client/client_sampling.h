@@ -48,6 +48,12 @@ void mw_client_sampling_refresh(struct mw_client_sampling *s, uint64_t now_ns);
 /* Whether the current rules leave the payload of `ev` out: the agent will not ship it. */
 bool mw_client_sampling_omits(const struct mw_client_sampling *s, const struct mw_event *ev);
 
+/* mw_client_sampling_omits, and when it does, *count_bucket_ms tells whether the same rules
+ * let the client count the event instead of sending its head: their count line's width, or 0
+ * (one load of the rules for both answers). */
+bool mw_client_sampling_decide(const struct mw_client_sampling *s, const struct mw_event *ev,
+                               int64_t *count_bucket_ms);
+
 /* Free the current and every replaced set of rules. */
 void mw_client_sampling_free(struct mw_client_sampling *s);
 

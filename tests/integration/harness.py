@@ -205,10 +205,11 @@ kafka:
         return got
 
     def start_agent(self, name="agent", agent_id="agent-1", extra="", spool_dir=None,
-                    spool_options="", binary=None):
+                    spool_options="", binary=None, intake_options=""):
         """Start an agent; its spool lives in the test directory unless spool_dir is given
         (a restarted agent passes the same spool_dir to find what it left there). `binary`
-        runs another build's agent (an older version) in place of this build's."""
+        runs another build's agent (an older version) in place of this build's.
+        `intake_options` are more keys of its intake section, each line indented by two."""
         port = free_port()
         endpoint = f"ipc://{self.dir}/{name}.sock"
         spool_dir = spool_dir or os.path.join(self.dir, f"{name}-spool")
@@ -216,7 +217,7 @@ kafka:
 agent_id: {agent_id}
 intake:
   endpoint: "{endpoint}"
-kafka:
+{intake_options}kafka:
   bootstrap_file: {self.bootstrap_file}
 spool:
   dir: {spool_dir}

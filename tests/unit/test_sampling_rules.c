@@ -35,7 +35,7 @@ static void test_written_rules_read_back_the_same(void **state)
     (void)state;
     char path[256], err[256];
     temp_path(path, sizeof path, "roundtrip.sampling");
-    assert_int_equal(mw_sampling_rules_write(path, three_rules, 3), 0);
+    assert_int_equal(mw_sampling_rules_write(path, three_rules, 3, 0), 0);
     struct mw_sampling_rules *r = mw_sampling_rules_read(path, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(r->n, 3);
@@ -48,18 +48,36 @@ static void test_written_rules_read_back_the_same(void **state)
     assert_true(r->rule[0].rate == 0.25 && !r->rule[0].keep_errors);
     assert_ptr_equal(mw_sampling_rules_find(r, "churn"), &r->rule[1]);
     assert_ptr_equal(mw_sampling_rules_find(r, "other"), &r->rule[0]);
+    assert_int_equal(r->count_bucket_ms, 0); /* no count line: clients send heads */
     mw_free(r);
     unlink(path);
 
+    /* with the count line: clients may count, in buckets that wide */
+    assert_int_equal(mw_sampling_rules_write(path, three_rules, 3, 60000), 0);
+    r = mw_sampling_rules_read(path, err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(r->count_bucket_ms, 60000);
+    assert_int_equal(r->n, 3);
+    assert_string_equal(r->rule[1].name, "churn");
+    mw_free(r);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[64];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "count 60000\n");
+    fclose(f);
+    unlink(path);
+
     /* no "*": a model without its own rule has none (the agent keeps all) */
-    assert_int_equal(mw_sampling_rules_write(path, three_rules, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, three_rules, 1, 0), 0);
     r = mw_sampling_rules_read(path, err, sizeof err);
     assert_non_null(r);
     assert_null(mw_sampling_rules_find(r, "other"));
     assert_non_null(mw_sampling_rules_find(r, "churn"));
     mw_free(r);
     /* no rules at all */
-    assert_int_equal(mw_sampling_rules_write(path, NULL, 0), 0);
+    assert_int_equal(mw_sampling_rules_write(path, NULL, 0, 0), 0);
     r = mw_sampling_rules_read(path, err, sizeof err);
     assert_non_null(r);
     assert_int_equal(r->n, 0);
@@ -92,6 +110,12 @@ static void test_a_bad_file_is_refused_with_its_line(void **state)
     expect_refused("modelwatch-sampling 1\nchurn 0.1 1 5x\n", "line 2");
     expect_refused("modelwatch-sampling 1\n\nchurn 0.1 1 5\n", "line 2");
     expect_refused("modelwatch-sampling 1\nchurn 0.1 1 0\nchurn 0.2 1 0\n", "two rules for \"churn\"");
+    expect_refused("modelwatch-sampling 1\ncount 0\nchurn 0.1 1 0\n", "line 2: not \"count");
+    expect_refused("modelwatch-sampling 1\ncount 60s\n", "line 2: not \"count");
+    expect_refused("modelwatch-sampling 1\ncount -1\n", "line 2: not \"count");
+    expect_refused("modelwatch-sampling 1\ncount 3600001\n", "line 2: not \"count");
+    /* only as the second line */
+    expect_refused("modelwatch-sampling 1\nchurn 0.1 1 0\ncount 60000\n", "line 3");
     const char with_nul[] = "modelwatch-sampling 1\nchu\0rn 0.1 1 0\n";
     char err[256];
     assert_null(mw_sampling_rules_parse(with_nul, sizeof with_nul - 1, err, sizeof err));
@@ -142,7 +166,7 @@ static void test_client_omits_exactly_what_the_sampler_drops_by_rate(void **stat
             .slower_than_us = (uint64_t)model_rules[i].keep_slower_than_ms * 1000u};
     char path[256];
     temp_path(path, sizeof path, "decide.sampling");
-    assert_int_equal(mw_sampling_rules_write(path, published, n), 0);
+    assert_int_equal(mw_sampling_rules_write(path, published, n, 0), 0);
     struct mw_sampling_rules *rules = mw_sampling_rules_read(path, err, sizeof err);
     assert_non_null(rules);
     unlink(path);
@@ -206,7 +230,7 @@ static void test_client_follows_the_file(void **state)
     assert_false(mw_client_sampling_omits(&s, &unselected)); /* no file: everything whole */
 
     const struct mw_sampling_rule quarter[] = {{.name = "*", .rate = 0.25, .keep_errors = true}};
-    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1, 0), 0);
     uint64_t now = 10ull * 1000 * 1000 * 1000;
     mw_client_sampling_refresh(&s, now);
     assert_true(mw_client_sampling_omits(&s, &unselected));
@@ -215,7 +239,7 @@ static void test_client_follows_the_file(void **state)
 
     /* a reload that keeps everything: followed at the next look, not before */
     const struct mw_sampling_rule all[] = {{.name = "*", .rate = 1}};
-    assert_int_equal(mw_sampling_rules_write(path, all, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, all, 1, 0), 0);
     mw_client_sampling_refresh(&s, now + 500ull * 1000 * 1000);
     assert_true(mw_client_sampling_omits(&s, &unselected));
     mw_client_sampling_refresh(&s, now + 1100ull * 1000 * 1000);
@@ -223,7 +247,7 @@ static void test_client_follows_the_file(void **state)
 
     /* rules for another model only: this one keeps everything */
     const struct mw_sampling_rule other[] = {{.name = "other", .rate = 0}};
-    assert_int_equal(mw_sampling_rules_write(path, other, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, other, 1, 0), 0);
     mw_client_sampling_refresh(&s, now + 2200ull * 1000 * 1000);
     assert_false(mw_client_sampling_omits(&s, &unselected));
     struct mw_event of_other = ev_of("other", yes, MW_STATUS_OK, 10);
@@ -239,7 +263,7 @@ static void test_client_follows_the_file(void **state)
 
     /* an agent killed before it removed its file, and another bound the socket since (maybe
      * one that predates the file): rules older than the socket are stale */
-    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1, 0), 0);
     mw_client_sampling_refresh(&s, now + 4400ull * 1000 * 1000);
     assert_true(mw_client_sampling_omits(&s, &unselected));
     usleep(20000);
@@ -250,13 +274,13 @@ static void test_client_follows_the_file(void **state)
     assert_false(mw_client_sampling_omits(&s, &unselected));
     /* the agent that bound it publishes its rules after binding: taken */
     usleep(20000);
-    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1, 0), 0);
     mw_client_sampling_refresh(&s, now + 6600ull * 1000 * 1000);
     assert_true(mw_client_sampling_omits(&s, &unselected));
     unlink(sock);
 
     /* the agent stopped: the file is gone, every event whole */
-    assert_int_equal(mw_sampling_rules_write(path, quarter, 1), 0);
+    assert_int_equal(mw_sampling_rules_write(path, quarter, 1, 0), 0);
     mw_client_sampling_refresh(&s, now + 7700ull * 1000 * 1000);
     assert_true(mw_client_sampling_omits(&s, &unselected));
     unlink(path);
