@@ -326,6 +326,8 @@ static const uint8_t *counts_entry(const mw_client *c, size_t off, uint64_t *eve
 static void counts_consumed(mw_client *c, size_t bytes)
 {
     struct mw_buf *b = &c->counts_out;
+    if (bytes == 0)
+        return;
     memmove(b->data, b->data + bytes, b->len - bytes);
     b->len -= bytes;
 }
