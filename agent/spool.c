@@ -130,13 +130,46 @@ static const uint32_t crc32c_table[256] = {
     0x79b737ba, 0x8bdcb4b9, 0x988c474d, 0x6ae7c44e, 0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t mw__spool_crc32c(uint32_t crc, const void *data, size_t n)
+/* The running (inverted) CRC over p[0..n), a byte at a time. */
+static uint32_t crc32c_by_table(uint32_t crc, const unsigned char *p, size_t n)
 {
-    const unsigned char *p = data;
-    crc = ~crc;
     while (n--)
         crc = crc32c_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
-    return ~crc;
+    return crc;
+}
+
+#if defined(__x86_64__)
+/* The same with SSE4.2's crc32 instruction (the Castagnoli polynomial), eight bytes at a time:
+ * about a hundredth of the table's instructions on a sealed batch. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_by_instruction(uint32_t crc,
+                                                                        const unsigned char *p,
+                                                                        size_t n)
+{
+    uint64_t c = crc;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t word;
+        memcpy(&word, p, sizeof word);
+        c = __builtin_ia32_crc32di(c, word);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t mw__spool_crc32c(uint32_t crc, const void *data, size_t n)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        return ~crc32c_by_instruction(~crc, data, n);
+#endif
+    return ~crc32c_by_table(~crc, data, n);
+}
+
+uint32_t mw__spool_crc32c_by_table(uint32_t crc, const void *data, size_t n)
+{
+    return ~crc32c_by_table(~crc, data, n);
 }
 
 /* ---- little-endian fields ---- */

@@ -143,5 +143,7 @@ const struct mw_spool_stats *mw_spool_stats(const struct mw_spool *s);
 /* CRC32C (Castagnoli, reflected, init and final xor 0xffffffff) continued from `crc` (0 to
  * start). Internal; exposed for tests. */
 uint32_t mw__spool_crc32c(uint32_t crc, const void *data, size_t n);
+/* The same, always by the byte table (what the CPU's instruction is checked against). */
+uint32_t mw__spool_crc32c_by_table(uint32_t crc, const void *data, size_t n);
 
 #endif
