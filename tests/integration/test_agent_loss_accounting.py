@@ -13,6 +13,10 @@ never sealed are reported once, as lost before start.
 
     events the client accepted == events the aggregator counted
                                   + lost in transit + lost unsealed + every other loss counter
+
+The whole run is done twice: once with every payload shipped, once with a rate of 0.1, where
+the client counts the nine events in ten the rate leaves out and sends their counters
+(ClientMessage.counts, a message that stands for many events in the stream's numbering).
 """
 import re
 import signal
@@ -23,30 +27,43 @@ from harness import metrics, run, wait_for
 
 EVENTS = 150_000
 RATE = 10_000
-MODEL = "churn"
+# (model, agent config extra, what) per run
+RUNS = [("churn", "", "every payload shipped"),
+        ("counted", 'models:\n  - name: "*"\n    sample_rate: 0.1\n',
+         "the client counting what the rate leaves out")]
 # (signal, SIGSTOP first) per cycle
 CYCLES = [(signal.SIGTERM, False), (signal.SIGKILL, True), (signal.SIGTERM, False),
           (signal.SIGKILL, False)]
 AGENT_LOSSES = ["modelwatch_agent_events_lost_in_transit_total",
                 "modelwatch_agent_messages_dropped_total", "modelwatch_agent_events_lost_total"]
-COUNTED = f'modelwatch_predictions_total{{model="{MODEL}",version="v1"}}'
 
 
 def losses_of(agent):
     """The agent's loss counters, read just before it is stopped (a killed agent's are gone
     after)."""
     m = metrics(agent.http_port)
-    return {name: family(m, name) for name in AGENT_LOSSES}
+    out = {name: family(m, name) for name in AGENT_LOSSES}
+    out["counted_by_client"] = m.get("modelwatch_agent_events_counted_by_client_total", 0)
+    return out
 
 
-def main(tap, cluster):
-    cluster.start_redis()
-    cluster.start_devkafka()
-    agg = cluster.start_aggregator()
-    endpoint = f"ipc://{cluster.dir}/agent.sock"
-    spool = f"{cluster.dir}/spool"
-    agent = start_agent(cluster, endpoint=endpoint, spool_dir=spool)
-    load = cluster.start_loadgen(endpoint, [f"{MODEL}:v1"], EVENTS, extra=["--rate", str(RATE)])
+class Prefixed:
+    """The TAP writer, each check's description prefixed with the run's name."""
+
+    def __init__(self, tap, what):
+        self.tap, self.what = tap, what
+
+    def check(self, cond, description, detail=""):
+        return self.tap.check(cond, f"{self.what}: {description}", detail)
+
+
+def scenario(tap, cluster, agg, model, extra, what):
+    counted_metric = f'modelwatch_predictions_total{{model="{model}",version="v1"}}'
+    endpoint = f"ipc://{cluster.dir}/agent-{model}.sock"
+    spool = f"{cluster.dir}/spool-{model}"
+    agent = start_agent(cluster, name=f"agent-{model}-1", endpoint=endpoint, spool_dir=spool,
+                        extra=extra)
+    load = cluster.start_loadgen(endpoint, [f"{model}:v1"], EVENTS, extra=["--rate", str(RATE)])
     per_agent = []
     agents = [agent]
     exits = []
@@ -57,8 +74,8 @@ def main(tap, cluster):
             agent.send_signal(signal.SIGSTOP)
             time.sleep(1)  # the client keeps sending into the socket nobody reads
         exits.append(cluster.stop(agent, sig=sig))
-        agent = start_agent(cluster, name=f"agent-{cycle + 2}", endpoint=endpoint,
-                            spool_dir=spool)
+        agent = start_agent(cluster, name=f"agent-{model}-{cycle + 2}", endpoint=endpoint,
+                            spool_dir=spool, extra=extra)
         agents.append(agent)
         lost_before = metrics(agent.http_port)["modelwatch_agent_events_lost_before_start"]
         per_agent.append({"signal": sig.name, **losses, "next_lost_before_start": lost_before})
@@ -73,6 +90,12 @@ def main(tap, cluster):
     last = losses_of(agent)
     tap.check(cluster.stop(agent) == 0, "the last agent exits 0")
     per_agent.append({"signal": "none", **last, "next_lost_before_start": 0})
+    by_client = sum(a["counted_by_client"] for a in per_agent)
+    if extra:
+        tap.check(by_client > EVENTS // 2, "the client counted most events itself",
+                  f"events taken as counts: {by_client}")
+    else:
+        tap.check(by_client == 0, "no rules, no counts", f"events taken as counts: {by_client}")
 
     in_transit = sum(a["modelwatch_agent_events_lost_in_transit_total"] for a in per_agent)
     unsealed = sum(a["next_lost_before_start"] for a in per_agent)
@@ -97,7 +120,7 @@ def main(tap, cluster):
     expected = sent["sent"] - in_transit - unsealed - other
 
     def counted():
-        return metrics(agg.http_port).get(COUNTED, 0)
+        return metrics(agg.http_port).get(counted_metric, 0)
     try:
         wait_for(lambda: counted() == expected, 60, "the aggregator to count what arrived")
     except Exception:
@@ -111,6 +134,14 @@ def main(tap, cluster):
               "other losses, exactly",
               f"sent={sent['sent']} counted={got} in_transit={in_transit} unsealed={unsealed} "
               f"other={other}")
+
+
+def main(tap, cluster):
+    cluster.start_redis()
+    cluster.start_devkafka()
+    agg = cluster.start_aggregator()
+    for model, extra, what in RUNS:
+        scenario(Prefixed(tap, what), cluster, agg, model, extra, what)
 
 
 if __name__ == "__main__":
