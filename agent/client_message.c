@@ -104,7 +104,8 @@ int mw_client_message_decode(ProtobufCAllocator *alloc, const void *data, size_t
 /* ---------------------------------------------------------------------------------------- */
 
 /* The field numbers read here (proto/telemetry.proto). */
-enum { CM_EVENT = 1, CM_FEEDBACK = 2, CM_STREAM = 3 }; /* the members of ClientMessage.body */
+/* The members of ClientMessage.body. */
+enum { CM_EVENT = 1, CM_FEEDBACK = 2, CM_STREAM = 3, CM_COUNTS = 4 };
 enum {
     EV_MODEL = 1,
     EV_VERSION = 2,
@@ -251,7 +252,8 @@ static int decode_event_head(ProtobufCAllocator *alloc, const uint8_t *data, siz
         struct mw_wire_field f;
         if (!mw_wire_next(&p, end, &f))
             return 1;
-        if (f.tag == CM_EVENT || f.tag == CM_FEEDBACK || f.tag == CM_STREAM) {
+        if (f.tag == CM_EVENT || f.tag == CM_FEEDBACK || f.tag == CM_STREAM ||
+            f.tag == CM_COUNTS) {
             if (f.type != MW_WIRE_LEN)
                 return 1;
             body = f.tag; /* the last member of the oneof wins, as in protobuf-c */
@@ -366,7 +368,7 @@ bool mw_client_message_event_payload_ok(const void *data, size_t len)
         struct mw_wire_field f;
         if (!mw_wire_next(&p, end, &f))
             return false;
-        if (f.tag == CM_FEEDBACK || f.tag == CM_STREAM)
+        if (f.tag == CM_FEEDBACK || f.tag == CM_STREAM || f.tag == CM_COUNTS)
             return false; /* not checked here: the whole decode decides */
         if (f.tag == CM_EVENT) {
             Modelwatch__V1__PredictionEvent ev;

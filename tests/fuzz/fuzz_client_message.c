@@ -4,7 +4,8 @@
  *
  * The agent's own steps, in its order: the intake's framing (mw_intake_split), then each
  * message decoded and checked (mw_client_message_decode, from the agent's arena as in the
- * agent), counted in the exact counters, and the counters packed as the batch's snapshot.
+ * agent), counted in the exact counters (an event, a feedback, or a client's counts added to
+ * them), and the counters packed as the batch's snapshot.
  *
  * Each message is also read by mw_client_message_decode_head, the agent's first step: it must
  * accept whatever the whole decode accepts, with the same values in every field it reads. And
@@ -91,6 +92,8 @@ static void on_message(const void *data, size_t len, void *arg)
     /* A full table refuses (MW_EFULL) and the agent counts the drop; either way is fine here. */
     if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_EVENT)
         mw_counters_add_event(st->counters, msg->event);
+    else if (msg->body_case == MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS)
+        mw_counters_add_counts(st->counters, msg->counts);
     else
         mw_counters_add_feedback(st->counters, msg->feedback);
 }
