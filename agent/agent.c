@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #define ARENA_BYTES (4u * 1024 * 1024)
-#define MAX_COMPRESSED_BYTES (256u * 1024 * 1024)
 #define DRAIN_CHECK_MS 20
 /* At SIGTERM the intake is read until clients have been quiet this long (libmodelwatch clients
  * stop sending within a flush interval once the socket file is gone), at most
@@ -151,10 +150,10 @@ static void seal(struct mw_agent *a)
 {
     if (a->batch_opened_ms == 0)
         return;
-    struct mw_buf snapshot, batch, compressed;
+    struct mw_buf snapshot;
     mw_buf_init(&snapshot, 64u * 1024 * 1024);
-    mw_buf_init(&batch, 0);
-    mw_buf_init(&compressed, MAX_COMPRESSED_BYTES);
+    const void *frame = NULL;
+    size_t frame_len = 0;
     size_t n_records = a->builder.n_records;
     uint64_t sequence = a->next_sequence;
     Modelwatch__V1__ResourceUsage usage = MODELWATCH__V1__RESOURCE_USAGE__INIT;
@@ -174,12 +173,8 @@ static void seal(struct mw_agent *a)
     int rc = mw_counters_flush(a->counters, &usage, &health, &snapshot);
     if (!rc) {
         err_op = "seal";
-        rc = mw_batch_builder_seal(&a->builder, &a->identity, sequence, mw_clock_wall_ms(),
-                                   &snapshot, &batch);
-    }
-    if (!rc) {
-        err_op = "compress";
-        rc = mw_zframe_compress(a->zctx, batch.data, batch.len, &compressed);
+        rc = mw_batch_builder_seal(&a->builder, a->zctx, &a->identity, sequence,
+                                   mw_clock_wall_ms(), &snapshot, &frame, &frame_len);
     }
     a->batch_opened_ms = 0;
     if (rc) {
@@ -191,7 +186,7 @@ static void seal(struct mw_agent *a)
     }
     a->next_sequence++;
     a->stats.batches_sealed++;
-    if (mw_shipper_submit(a->shipper, sequence, compressed.data, compressed.len, a->open_messages,
+    if (mw_shipper_submit(a->shipper, sequence, frame, frame_len, a->open_messages,
                           a->open_events) != 0)
         a->lost_at_exit = 1;
 out:
@@ -199,8 +194,6 @@ out:
     a->open_messages = a->open_events = 0;
     update_state(a);
     mw_buf_free(&snapshot);
-    mw_buf_free(&batch);
-    mw_buf_free(&compressed);
 }
 
 static void open_batch_if_needed(struct mw_agent *a)

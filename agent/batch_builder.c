@@ -19,21 +19,30 @@
 #define RECORD_OVERHEAD (1 + VARINT_MAX + 9 + 2)
 /* Room kept for the header and the slack of the size estimate. */
 #define HEADER_RESERVE 1024
+/* Reserved past max_bytes at init for the snapshot and header, so that a batch with a snapshot
+ * of ordinary size is sealed without growing (and copying) the buffer. */
+#define SNAPSHOT_RESERVE (64u * 1024)
+/* Largest compressed batch (a bound far above any batch.max_bytes allowed). */
+#define MAX_SEALED_BYTES (256u * 1024 * 1024)
 
 
 int mw_batch_builder_init(struct mw_batch_builder *b, size_t max_records, size_t max_bytes)
 {
     /* The buffer's hard limit leaves room for the snapshot and header past max_bytes. */
     mw_buf_init(&b->wire, max_bytes + 16u * 1024 * 1024);
+    mw_buf_init(&b->sealed, MAX_SEALED_BYTES);
     b->n_records = 0;
     b->max_records = max_records;
     b->max_bytes = max_bytes;
-    return mw_buf_reserve(&b->wire, max_bytes < 65536 ? max_bytes : 65536);
+    /* One allocation for the life of the builder. Pages are resident only once written, so an
+     * agent with little traffic pays only for the batches it actually fills. */
+    return mw_buf_reserve(&b->wire, max_bytes + SNAPSHOT_RESERVE);
 }
 
 void mw_batch_builder_free(struct mw_batch_builder *b)
 {
     mw_buf_free(&b->wire);
+    mw_buf_free(&b->sealed);
 }
 
 int mw_batch_builder_would_overflow(const struct mw_batch_builder *b, size_t record_len)
@@ -92,10 +101,14 @@ static int append_header(struct mw_buf *out, const Modelwatch__V1__Identity *ide
     return 0;
 }
 
-int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Identity *identity,
-                          uint64_t sequence, int64_t sealed_at_ms, const struct mw_buf *snapshot,
-                          struct mw_buf *out)
+int mw_batch_builder_seal(struct mw_batch_builder *b, struct mw_zframe_ctx *zctx,
+                          const Modelwatch__V1__Identity *identity, uint64_t sequence,
+                          int64_t sealed_at_ms, const struct mw_buf *snapshot,
+                          const void **frame, size_t *frame_len)
 {
+    *frame = NULL;
+    *frame_len = 0;
+    mw_buf_reset(&b->sealed);
     uint8_t head[1 + VARINT_MAX];
     size_t head_len = 0;
     head[head_len++] = TAG_BATCH_SNAPSHOT;
@@ -105,13 +118,15 @@ int mw_batch_builder_seal(struct mw_batch_builder *b, const Modelwatch__V1__Iden
         rc = mw_buf_append(&b->wire, snapshot->data, snapshot->len);
     if (!rc)
         rc = append_header(&b->wire, identity, sequence, sealed_at_ms);
+    if (!rc)
+        rc = mw_zframe_compress(zctx, b->wire.data, b->wire.len, &b->sealed);
+    /* The next batch starts in the same memory. */
+    mw_buf_reset(&b->wire);
+    b->n_records = 0;
     if (rc)
         return rc;
-    /* Hand the bytes over and start the next batch with a fresh buffer. */
-    size_t max = b->wire.max_bytes;
-    *out = b->wire;
-    mw_buf_init(&b->wire, max);
-    b->n_records = 0;
+    *frame = b->sealed.data;
+    *frame_len = b->sealed.len;
     return 0;
 }
 

@@ -4,8 +4,10 @@
 #include "cli.h"
 #include "log.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct mw_cli_program program = {
@@ -16,6 +18,20 @@ static const struct mw_cli_program program = {
 };
 
 static const char *config_path;
+
+/* Blocks of 128 KiB and more (the spool's read buffer, librdkafka's copy of each batch in
+ * flight, zstd's workspace) are mmapped and returned to the system when freed. glibc's default
+ * raises this threshold to the largest block freed so far, after which such blocks come from
+ * the heap, and the heap keeps every page a burst touched: at 100 % payload sampling that was
+ * about 1 MiB of the agent's peak RSS. A few batches a second make the extra mmap/munmap calls
+ * negligible. GLIBC_TUNABLES=glibc.malloc.mmap_threshold=N still wins when given. */
+static void bound_malloc_retention(void)
+{
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (tunables && strstr(tunables, "malloc.mmap_threshold"))
+        return;
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
 
 /* SIGHUP: read the file again and apply what can change live; a bad file changes nothing. */
 static void on_reload_signal(uv_signal_t *sig, int signum)
@@ -45,6 +61,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
 
 int main(int argc, char **argv)
 {
+    bound_malloc_retention();
     struct mw_cli cli;
     int status = mw_cli_parse(&program, argc, argv, &cli);
     if (status >= 0)

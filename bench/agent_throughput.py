@@ -39,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,6 +69,50 @@ def metrics(port):
 
 
 
+
+
+class MemSampler:
+    """Samples the agent's /proc/PID/status every 50 ms while the events flow: VmRSS and its
+    parts RssAnon (heap, stacks touched, anonymous mappings) and RssFile (file pages mapped:
+    shared libraries, mostly). `peak` is the sample with the largest VmRSS; VmHWM itself may
+    sit a little above it (a peak between two samples)."""
+
+    FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+
+    def __init__(self, pid, interval_s=0.05):
+        self.pid = pid
+        self.interval_s = interval_s
+        self.peak = None
+        self.max_anon_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self):
+        out = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in self.FIELDS:
+                    out[key] = int(line.split()[1])
+        return out
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                s = self.sample()
+            except (OSError, ValueError):
+                return
+            if self.peak is None or s.get("VmRSS", 0) > self.peak.get("VmRSS", 0):
+                self.peak = s
+            self.max_anon_kib = max(self.max_anon_kib, s.get("RssAnon", 0))
+            self._stop.wait(self.interval_s)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
 
 
 def run(args):
@@ -118,6 +163,9 @@ models:
         subprocess.run(["callgrind_control", "-i", "on", str(agent.pid)], check=True,
                        capture_output=True)
     agent_cpu0 = cpu_seconds(agent.pid)
+    sampler = MemSampler(agent.pid)
+    idle_mem = sampler.sample()
+    sampler.start()
     devkafka_cpu0 = cpu_seconds(devkafka.pid)
 
     out_path = os.path.join(r.dir, "loadgen.json")
@@ -148,6 +196,7 @@ models:
                        capture_output=True)
     agent_cpu = cpu_seconds(agent.pid) - agent_cpu0
     agent_rss = peak_rss_kib(agent.pid)
+    sampler.stop()
     devkafka_cpu = cpu_seconds(devkafka.pid) - devkafka_cpu0
     m = metrics(http_port)
 
@@ -183,6 +232,9 @@ models:
         "agent_cpu_s_per_1m": agent_cpu * 1e6 / args.events,
         "agent_events_per_cpu_s": args.events / agent_cpu if agent_cpu else None,
         "agent_peak_rss_mib": agent_rss / 1024,
+        "agent_idle_rss_kib": idle_mem,
+        "agent_peak_sample_kib": sampler.peak,
+        "agent_max_rss_anon_kib": sampler.max_anon_kib,
         "agent_exit_code": code,
         "loadgen_cpu_s": lg_usage.ru_utime + lg_usage.ru_stime,
         "loadgen_peak_rss_mib": lg_usage.ru_maxrss / 1024,
@@ -241,6 +293,7 @@ def summary(res):
         f"agent: {res['agent_cpu_s']:.2f} CPU-s = {res['agent_cpu_s_per_1m']:.2f} CPU-s per 1M "
         f"events ({res['agent_events_per_cpu_s'] or 0:,.0f} events per CPU-second), "
         f"peak RSS {res['agent_peak_rss_mib']:.1f} MiB",
+        mem_line(res),
         f"loadgen: {res['loadgen_cpu_s']:.2f} CPU-s, peak RSS {res['loadgen_peak_rss_mib']:.1f} "
         f"MiB; devkafka: {res['devkafka_cpu_s']:.2f} CPU-s",
     ]
@@ -254,6 +307,18 @@ def summary(res):
     else:
         lines.append("compression: mw-bench-topic-bytes not built")
     return "\n".join(lines)
+
+
+def mem_line(res):
+    idle, peak = res["agent_idle_rss_kib"] or {}, res["agent_peak_sample_kib"] or {}
+
+    def mib(d, k):
+        return d.get(k, 0) / 1024
+    return (f"agent memory (/proc/PID/status every 50 ms): idle before the load VmRSS "
+            f"{mib(idle, 'VmRSS'):.1f} MiB (anon {mib(idle, 'RssAnon'):.1f}, file "
+            f"{mib(idle, 'RssFile'):.1f}); at the largest VmRSS sample {mib(peak, 'VmRSS'):.1f} "
+            f"MiB (anon {mib(peak, 'RssAnon'):.1f}, file {mib(peak, 'RssFile'):.1f}); largest "
+            f"RssAnon {res['agent_max_rss_anon_kib'] / 1024:.1f} MiB")
 
 
 def main():

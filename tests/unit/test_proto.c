@@ -19,6 +19,7 @@
 #include "window_apply.h"
 #include "zframe.h"
 
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,11 +118,18 @@ static void build_batch(struct sealed *out, uint64_t sequence)
     id.agent_id = "agent-a";
     id.boot_id = "boot-1";
     id.pod = "pod-1";
-    assert_int_equal(
-        mw_batch_builder_seal(&b, &id, sequence, 1700000100000, &snapshot, &out->batch), 0);
     struct mw_zframe_ctx *z = mw_zframe_ctx_create(3);
+    const void *frame = NULL;
+    size_t frame_len = 0;
+    assert_int_equal(mw_batch_builder_seal(&b, z, &id, sequence, 1700000100000, &snapshot, &frame,
+                                           &frame_len),
+                     0);
+    assert_int_equal(b.n_records, 0);
     mw_buf_init(&out->compressed, 1 << 20);
-    assert_int_equal(mw_zframe_compress(z, out->batch.data, out->batch.len, &out->compressed), 0);
+    assert_int_equal(mw_buf_append(&out->compressed, frame, frame_len), 0);
+    /* The uncompressed batch, for the tests that read it: the frame decompressed. */
+    mw_buf_init(&out->batch, 1 << 20);
+    assert_int_equal(mw_zframe_decompress(z, frame, frame_len, 1 << 20, &out->batch), 0);
     mw_zframe_ctx_destroy(z);
     mw_buf_free(&snapshot);
     mw_batch_builder_free(&b);
@@ -174,6 +182,73 @@ static void test_builder_batch_decodes_with_records_and_counters(void **state)
     assert_int_equal(late->latency->sum_us, 2000);
     modelwatch__v1__batch__free_unpacked(b, NULL);
     free_sealed(&s);
+}
+
+/* The builder seals batch after batch in the same memory: each frame holds its own records and
+ * header only, and a frame is untouched by the records added after it was sealed. */
+static void test_builder_reuses_its_buffers_across_batches(void **state)
+{
+    (void)state;
+    struct mw_batch_builder b;
+    assert_int_equal(mw_batch_builder_init(&b, 100, 1 << 20), 0);
+    struct mw_zframe_ctx *z = mw_zframe_ctx_create(1);
+    Modelwatch__V1__Identity id = MODELWATCH__V1__IDENTITY__INIT;
+    id.agent_id = "agent-a";
+    struct mw_buf snapshot;
+    mw_buf_init(&snapshot, 1 << 20);
+    const char *wire_data = NULL;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        for (size_t i = 0; i < seq; i++) {
+            uint8_t *wire = NULL;
+            char pid[32];
+            snprintf(pid, sizeof pid, "b%" PRIu64 "-%zu", seq, i);
+            size_t n = pack_event("churn", pid, 1700000000000, 100, 0, &wire);
+            assert_int_equal(mw_batch_builder_add(&b, wire, n, 1.0, -1), 0);
+            free(wire);
+        }
+        const void *frame = NULL;
+        size_t frame_len = 0;
+        assert_int_equal(
+            mw_batch_builder_seal(&b, z, &id, seq, 1700000100000, &snapshot, &frame, &frame_len),
+            0);
+        /* The same buffer every time: no allocation per batch. */
+        if (wire_data)
+            assert_ptr_equal(b.wire.data, wire_data);
+        wire_data = b.wire.data;
+        assert_int_equal(b.n_records, 0);
+        assert_int_equal(b.wire.len, 0);
+        struct mw_buf copy, raw;
+        mw_buf_init(&copy, 1 << 20);
+        mw_buf_init(&raw, 1 << 20);
+        assert_int_equal(mw_buf_append(&copy, frame, frame_len), 0);
+        /* Records of the next batch do not disturb the sealed frame. */
+        uint8_t *wire = NULL;
+        size_t n = pack_event("fraud", "later", 1700000000000, 100, 0, &wire);
+        assert_int_equal(mw_batch_builder_add(&b, wire, n, 1.0, -1), 0);
+        free(wire);
+        assert_memory_equal(frame, copy.data, frame_len);
+        assert_int_equal(mw_zframe_decompress(z, copy.data, copy.len, 1 << 20, &raw), 0);
+        Modelwatch__V1__Batch *batch =
+            modelwatch__v1__batch__unpack(NULL, raw.len, (uint8_t *)raw.data);
+        assert_non_null(batch);
+        assert_int_equal(batch->sequence, seq);
+        assert_int_equal(batch->n_records, seq);
+        char want[32];
+        snprintf(want, sizeof want, "b%" PRIu64 "-0", seq);
+        assert_string_equal(batch->records[0]->event->prediction_id, want);
+        modelwatch__v1__batch__free_unpacked(batch, NULL);
+        mw_buf_free(&copy);
+        mw_buf_free(&raw);
+        /* Forget the "later" record: the next round starts from a sealed, empty builder. */
+        frame = NULL;
+        assert_int_equal(
+            mw_batch_builder_seal(&b, z, &id, 100 + seq, 1700000100000, &snapshot, &frame,
+                                  &frame_len),
+            0);
+    }
+    mw_buf_free(&snapshot);
+    mw_zframe_ctx_destroy(z);
+    mw_batch_builder_free(&b);
 }
 
 static void test_decode_accepts_good_and_refuses_bad(void **state)
@@ -495,6 +570,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_message_round_trip),
         cmocka_unit_test(test_builder_batch_decodes_with_records_and_counters),
+        cmocka_unit_test(test_builder_reuses_its_buffers_across_batches),
         cmocka_unit_test(test_decode_accepts_good_and_refuses_bad),
         cmocka_unit_test(test_apply_plan_has_one_script_per_model),
         cmocka_unit_test(test_late_counters_are_counted_not_merged),
