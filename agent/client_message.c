@@ -39,7 +39,7 @@ static bool add_u64(uint64_t *sum, uint64_t n)
 static bool counts_errors_ok(const Modelwatch__V1__ModelCounters *mc)
 {
     uint64_t errors = 0;
-    if (mc->n_errors > MW_CLIENT_COUNTS_MAX_ERROR_CODES)
+    if (mc->n_errors > MW_SAMPLING_COUNT_MAX_ERROR_CODES)
         return false;
     for (size_t i = 0; i < mc->n_errors; i++) {
         const Modelwatch__V1__ErrorCount *e = mc->errors[i];

@@ -14,9 +14,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The most error codes one counts message may carry (a client folds the rest into "other"). */
-#define MW_CLIENT_COUNTS_MAX_ERROR_CODES 32
-
 /*
  * Decode data[0..len) with `alloc` (the message and everything in it belong to the allocator)
  * and check it: an event needs a prediction id, an event time and a valid model name and

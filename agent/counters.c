@@ -134,8 +134,9 @@ static void count_error(struct series *s, const char *code, uint64_t n)
             return;
         }
     }
-    /* Past the cap, or for codes too long to keep, fold into one slot so counts stay exact. */
-    if (s->n_error_codes == MAX_ERROR_CODES - 1 || strlen(code) >= sizeof s->errors[0].code)
+    /* Past the cap, or for codes too long to keep, fold into one slot so counts stay exact.
+     * The cap holds once "other" took the last slot too: every later new code folds. */
+    if (s->n_error_codes >= MAX_ERROR_CODES - 1 || strlen(code) >= sizeof s->errors[0].code)
         code = OTHER_ERROR_CODE;
     for (size_t i = 0; i < s->n_error_codes; i++) {
         if (strcmp(s->errors[i].code, code) == 0) {

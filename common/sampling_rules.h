@@ -46,6 +46,8 @@
 #define MW_SAMPLING_RULES_MAX_BYTES (1u << 20)
 /* The widest counter bucket a count line may name (the agent's counters.bucket_width bound). */
 #define MW_SAMPLING_COUNT_BUCKET_MAX_MS 3600000
+/* The most error codes one counts message may carry (ClientMessage.counts). */
+#define MW_SAMPLING_COUNT_MAX_ERROR_CODES 64
 
 struct mw_sampling_rule {
     const char *name; /* a model name, or "*" */

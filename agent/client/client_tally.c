@@ -7,6 +7,7 @@
 #include "error.h"
 #include "latency_hist.h"
 #include "names.h"
+#include "sampling_rules.h"
 #include "telemetry.pb-c.h"
 #include "varint.h"
 
@@ -16,9 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The agent's folding of error codes (agent/counters.c): at most this many codes per series,
- * the last slot "other" for the rest and for codes too long to keep. */
-#define MAX_ERROR_CODES 32
+/* Error codes per series. The client does not fold codes past a cap as the agent does
+ * (agent/counters.c): the agent folds the codes it is sent in the order they first came, which
+ * is the order of their first events, so its counts by code are those it would have kept event
+ * by event. An event whose code finds no slot goes as its head. A code too long for the agent
+ * to keep is "other" here as there. */
+#define MAX_ERROR_CODES MW_SAMPLING_COUNT_MAX_ERROR_CODES
 #define ERROR_CODE_BYTES 64
 #define OTHER_ERROR_CODE "other"
 /* ClientBatch.messages (field 15) and ClientMessage.counts (field 4), both length-delimited. */
@@ -117,25 +121,22 @@ static struct count_series *find_series(struct mw_client_tally *t, const char *m
     return s;
 }
 
-static void count_error(struct count_series *s, const char *code)
+/* The slot of `code` in `s`, opened when missing; NULL when the series has no slot left. */
+static struct error_slot *error_slot(struct count_series *s, const char *code)
 {
     if (!code || !*code)
         code = "unknown";
     if (strlen(code) >= ERROR_CODE_BYTES)
         code = OTHER_ERROR_CODE;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < s->n_errors; i++) {
-            if (strcmp(s->errors[i].code, code) == 0) {
-                s->errors[i].count++;
-                return;
-            }
-        }
-        if (s->n_errors < MAX_ERROR_CODES - 1)
-            break;
-        code = OTHER_ERROR_CODE; /* past the cap: fold, so the counts stay exact */
-    }
-    snprintf(s->errors[s->n_errors].code, ERROR_CODE_BYTES, "%s", code);
-    s->errors[s->n_errors++].count = 1;
+    for (size_t i = 0; i < s->n_errors; i++)
+        if (strcmp(s->errors[i].code, code) == 0)
+            return &s->errors[i];
+    if (s->n_errors == MAX_ERROR_CODES)
+        return NULL;
+    struct error_slot *e = &s->errors[s->n_errors++];
+    snprintf(e->code, ERROR_CODE_BYTES, "%s", code);
+    e->count = 0;
+    return e;
 }
 
 int mw_client_tally_add(struct mw_client_tally *t, const struct mw_event *ev,
@@ -147,11 +148,16 @@ int mw_client_tally_add(struct mw_client_tally *t, const struct mw_event *ev,
     int rc = 0;
     pthread_mutex_lock(&t->lock);
     struct count_series *s = find_series(t, ev->model, version, bucket_start_ms, bucket_ms, &rc);
+    struct error_slot *error = NULL;
+    if (s && ev->status == MW_STATUS_ERROR && !(error = error_slot(s, ev->error_code))) {
+        rc = MW_EFULL;
+        s = NULL;
+    }
     if (s) {
         s->count++;
-        if (ev->status == MW_STATUS_ERROR) {
+        if (error) {
             s->error_count++;
-            count_error(s, ev->error_code);
+            error->count++;
         }
         s->input_tokens += ev->input_tokens;
         s->output_tokens += ev->output_tokens;

@@ -10,8 +10,9 @@
  * counts stay those of every event. A client then sends one message per series and batch
  * instead of one per event.
  *
- * The table holds few series (MW_CLIENT_TALLY_MAX_SERIES): an event whose series finds no
- * room, or whose names the agent would refuse, is not counted here (MW_EFULL, MW_EINVAL) and
+ * The table holds few series (MW_CLIENT_TALLY_MAX_SERIES), each a bounded number of error
+ * codes: an event whose series or code finds no room, or whose names the agent would refuse,
+ * is not counted here (MW_EFULL, MW_EINVAL) and
  * its caller sends its head as before, so nothing is lost and the agent's verdicts stay the
  * same. Callers add from any thread (a mutex, held for a lookup and a few additions); the
  * sender takes.
@@ -35,7 +36,8 @@ struct mw_client_tally *mw_client_tally_create(void);
 void mw_client_tally_destroy(struct mw_client_tally *t); /* accepts NULL */
 
 /* Count `ev`, timed event_time_ms (>= 0), in buckets bucket_ms wide. Returns 0, MW_EFULL (no
- * room for its series) or MW_EINVAL (a model name or version the agent refuses). */
+ * room for its series, or for its error code in the series) or MW_EINVAL (a model name or
+ * version the agent refuses); nothing is counted then. */
 int mw_client_tally_add(struct mw_client_tally *t, const struct mw_event *ev,
                          int64_t event_time_ms, int64_t bucket_ms);
 
