@@ -214,7 +214,11 @@ MW_EXTERN int mw_client_wait_ready(mw_client *client, unsigned timeout_ms);
 
 /*
  * Capture one prediction. Never blocks. Returns 0 when the message was accepted (it reaches the
- * agent within about options.flush_interval_us once one is connected); MW_EINVAL for bad
+ * agent within about options.flush_interval_us once one is connected). A buffered client
+ * follows the sampling rules its agent publishes beside an ipc:// socket: a prediction whose
+ * payload the rate leaves out is counted in the client's own exact counters, sent with its
+ * next batch, or sent without its features and output; either way the agent counts it, and
+ * mw_client_flush() hands its counters over too. MW_EINVAL for bad
  * arguments (NULL, empty names, non-finite numbers, too many features); MW_ETOOBIG when the
  * encoded event exceeds MW_MAX_MESSAGE_BYTES; MW_EAGAIN when the client's buffer is full (or,
  * unbuffered, no agent is connected), in which case the event is dropped and counted;
