@@ -20,8 +20,15 @@ window; with every payload shipped (sample rate 1), each window's records equal 
 errors and joined labels equal what the CSV of sent events says, and every label's delay is
 the 1 s it was sent with; no loss, DLQ record or invalid prediction anywhere.
 
-Where the source tree is not a git checkout holding OLD_COMMIT (a release tarball, a shallow
-clone), the test says so as a TAP SKIP: it cannot build the old side there.
+Two more against HEADS_COMMIT, the last version whose client sends an event the rate leaves
+out as its head (it reads the agent's rules file but refuses one with a count line) and whose
+agent publishes its rules without a count line, at a rate of 0.1: a heads client -> this
+agent (it must send every event whole: the agent counts and samples them all itself), and this
+client -> a heads agent (it must send heads, never counts). Each counts exactly, per window,
+and ships exactly the events the rate selects (computed from the CSV with the pinned hash).
+
+Where the source tree is not a git checkout holding OLD_COMMIT and HEADS_COMMIT (a release
+tarball, a shallow clone), the test says so as a TAP SKIP: it cannot build the old side there.
 """
 import csv
 import fcntl
@@ -37,6 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 
 import fault_env as fe  # noqa: E402
 from agent_faults import family  # noqa: E402
+from drift_oracle import unit  # noqa: E402
 from harness import TestFailure, api_data, metrics, run, wait_for  # noqa: E402
 
 # The last version whose client packed events with protobuf-c and whose agent decoded them
@@ -44,6 +52,8 @@ from harness import TestFailure, api_data, metrics, run, wait_for  # noqa: E402
 # and the agent reads an event's head off the wire (agent/client_message.c). Bumped when a newer
 # version becomes a compatibility boundary that must be kept.
 OLD_COMMIT = "2c12167a06df4f28c2e7fe2d8d8c41b7cfc76464"
+# The last version before clients counted at the source (ClientMessage.counts).
+HEADS_COMMIT = "3c4a481f6b139cb07dbc62b65b7324eca0397373"
 OLD_TARGETS = ("agent/modelwatch-agent", "tools/modelwatch-loadgen")
 SOURCE_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD_LOG_LINES = 40  # of a failed old build, in the failure's detail
@@ -57,6 +67,8 @@ LABEL_DELAY_MS = 1_000  # a label's time is its prediction's plus this: the same
 # Every payload ships, so the windows' records count the events the aggregator decoded whole,
 # not just the agent's counters.
 SHIP_EVERY_PAYLOAD = 'models:\n  - name: "*"\n    sample_rate: 1\n'
+# A tenth of the payloads, by the rate alone: what a client may leave out or count.
+TENTH = 'models:\n  - name: "*"\n    sample_rate: 0.1\n    keep_errors: false\n'
 
 
 class OldVersionUnavailable(Exception):
@@ -67,15 +79,15 @@ def git(*args):
     return subprocess.run(["git", "-C", SOURCE_ROOT] + list(args), capture_output=True)
 
 
-def why_no_old_source():
-    """None when OLD_COMMIT can be read from SOURCE_ROOT's history, else why not."""
+def why_no_old_source(commit):
+    """None when `commit` can be read from SOURCE_ROOT's history, else why not."""
     if not shutil.which("git"):
         return "git is not installed, so the old version cannot be checked out"
     if git("rev-parse", "--git-dir").returncode != 0:
-        return f"{SOURCE_ROOT} is not a git checkout (a release tarball?): no {OLD_COMMIT[:12]}"
-    if git("cat-file", "-e", f"{OLD_COMMIT}^{{commit}}").returncode != 0:
+        return f"{SOURCE_ROOT} is not a git checkout (a release tarball?): no {commit[:12]}"
+    if git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         shallow = git("rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
-        return (f"commit {OLD_COMMIT[:12]} is not in {SOURCE_ROOT}'s history"
+        return (f"commit {commit[:12]} is not in {SOURCE_ROOT}'s history"
                 + (" (a shallow clone)" if shallow else ""))
     return None
 
@@ -97,13 +109,13 @@ def build_env():
     return env
 
 
-def old_binaries(build_dir):
-    """{target: path} of the old version's agent and loadgen, built into
+def old_binaries(build_dir, commit):
+    """{target: path} of an old version's agent and loadgen, built into
     <build_dir>/compat/<commit>/ the first time and reused after that. Holds an exclusive lock
     on the cache while it looks and builds, so that concurrent runs build once. Raises
     OldVersionUnavailable when the source tree cannot give the commit, TestFailure with the
     build's last lines when it does not build."""
-    cache = os.path.join(build_dir, "compat", OLD_COMMIT)
+    cache = os.path.join(build_dir, "compat", commit)
     os.makedirs(cache, exist_ok=True)
     src = os.path.join(cache, "src")
     obj = os.path.join(cache, "build")
@@ -112,9 +124,9 @@ def old_binaries(build_dir):
     with open(os.path.join(cache, "lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(built_stamp) and all(map(os.path.exists, binaries.values())):
-            print(f"# old version {OLD_COMMIT[:12]}: reusing its build in {obj}", flush=True)
+            print(f"# old version {commit[:12]}: reusing its build in {obj}", flush=True)
             return binaries
-        why = why_no_old_source()
+        why = why_no_old_source(commit)
         if why:
             raise OldVersionUnavailable(why)
         started = time.monotonic()
@@ -122,7 +134,7 @@ def old_binaries(build_dir):
         try:
             with open(log_path, "wb") as log:
                 if not os.path.isdir(src):
-                    extract(src, log)
+                    extract(src, log, commit)
                 if not os.path.exists(os.path.join(obj, "build.ninja")):
                     shutil.rmtree(obj, ignore_errors=True)  # a setup that did not finish
                     build_step(["meson", "setup", "--buildtype", "debugoptimized",
@@ -134,24 +146,24 @@ def old_binaries(build_dir):
                 tail = f.read().decode(errors="replace").splitlines()[-BUILD_LOG_LINES:]
             raise TestFailure(f"{e}; last lines of {log_path}:\n" + "\n".join(tail)) from None
         with open(built_stamp, "w") as f:
-            f.write(OLD_COMMIT + "\n")
-        print(f"# old version {OLD_COMMIT[:12]} built in {time.monotonic() - started:.1f} s "
+            f.write(commit + "\n")
+        print(f"# old version {commit[:12]} built in {time.monotonic() - started:.1f} s "
               f"({', '.join(OLD_TARGETS)}, in {obj})", flush=True)
     return binaries
 
 
-def extract(src, log):
+def extract(src, log, commit):
     """The old commit's tree, from `git archive` (no worktree: the repository's metadata stays
     as it is), into src; written aside first so that an interrupted run leaves no half tree."""
     partial = src + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
-    archive = subprocess.Popen(["git", "-C", SOURCE_ROOT, "archive", "--format=tar", OLD_COMMIT],
+    archive = subprocess.Popen(["git", "-C", SOURCE_ROOT, "archive", "--format=tar", commit],
                                stdout=subprocess.PIPE, stderr=log)
     untar = subprocess.run(["tar", "-x", "-C", partial], stdin=archive.stdout, stderr=log)
     archive.stdout.close()
     if archive.wait() != 0 or untar.returncode != 0:
-        raise TestFailure(f"git archive {OLD_COMMIT[:12]} | tar -x failed")
+        raise TestFailure(f"git archive {commit[:12]} | tar -x failed")
     os.rename(partial, src)
 
 
@@ -295,9 +307,57 @@ def scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_m
     tap.check(cluster.stop(agent) == 0, f"{what}: the agent exits 0 on SIGTERM")
 
 
+def rate_scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
+                  want_heads):
+    """A heads client or agent against this build's, at TENTH: every event counted exactly, the
+    selected ones shipped, and the unselected ones sent as heads (want_heads) or whole, never
+    as counts."""
+    agent = cluster.start_agent(name=f"agent-{key}", agent_id=f"agent-{key}", extra=TENTH,
+                                binary=agent_binary)
+    models = [f"churn-{key}:v3", f"fraud-{key}:v1"]
+    names = [m.split(":")[0] for m in models]
+    dump = os.path.join(cluster.dir, f"sent-{key}.csv")
+    sent = cluster.loadgen(agent.endpoint, models, EVENTS, windows=WINDOWS, start_ms=start_ms,
+                           extra=["--error-share", str(ERROR_SHARE), "--dump-csv", dump],
+                           binary=loadgen_binary)
+    with open(dump, newline="") as f:
+        rows = list(csv.DictReader(f))
+    selected = sum(unit(r["prediction_id"]) < 0.1 for r in rows)
+    tap.check(sent["failed"] == 0 and len(rows) == sent["sent"] == EVENTS,
+              f"{what}: loadgen handed over {EVENTS} events", sent)
+    wait_for(lambda: metrics(agent.http_port)["modelwatch_agent_events_accepted_total"] >= EVENTS,
+             60, f"{what}: the agent to accept {EVENTS} events")
+    to_ms = start_ms + WINDOWS * fe.MINUTE_MS - 1
+    got = fe.wait_counted(agg.http_port, names, start_ms, to_ms, EVENTS, 60,
+                          f"{what}: the windows")
+    want = fe.expected_counts(sent)
+    tap.check(got == want, f"{what}: windows hold exactly loadgen's counts per model, version "
+              "and window", f"want {want}\ngot  {got}")
+    wait_for(lambda: fe.agent_drained(agent.http_port), 60, f"{what}: the agent to drain")
+    m = metrics(agent.http_port)
+    counts = {k: int(family(m, k)) for k in (
+        "modelwatch_agent_events_accepted_total", "modelwatch_agent_records_shipped_total",
+        "modelwatch_agent_messages_dropped_total", "modelwatch_agent_events_payload_omitted_total",
+        "modelwatch_agent_events_counted_by_client_total")}
+    tap.check(counts["modelwatch_agent_events_accepted_total"] == EVENTS and
+              counts["modelwatch_agent_messages_dropped_total"] == 0 and
+              counts["modelwatch_agent_records_shipped_total"] == selected,
+              f"{what}: the agent counted all {EVENTS} and shipped exactly the {selected} the "
+              "rate selects", counts)
+    omitted = EVENTS - selected if want_heads else 0
+    tap.check(counts["modelwatch_agent_events_payload_omitted_total"] == omitted and
+              counts["modelwatch_agent_events_counted_by_client_total"] == 0,
+              f"{what}: the client sent the unselected events "
+              f"{'as heads' if want_heads else 'whole'}, never as counts", counts)
+    losses = fe.agent_losses(m)
+    tap.check(not any(losses.values()), f"{what}: the agent reports no lost event", losses)
+    tap.check(cluster.stop(agent) == 0, f"{what}: the agent exits 0 on SIGTERM")
+
+
 def main(tap, cluster):
     try:
-        old = old_binaries(cluster.build_dir)
+        old = old_binaries(cluster.build_dir, OLD_COMMIT)
+        heads = old_binaries(cluster.build_dir, HEADS_COMMIT)
     except OldVersionUnavailable as e:
         tap.skip(f"mixed versions not run: {e}")
         return
@@ -321,6 +381,15 @@ def main(tap, cluster):
             scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
                      stale_rules=stale)
         except TestFailure as e:  # the other mixes still say whether they work
+            tap.check(False, f"{what}: the scenario ran to its end", str(e))
+    heads_agent, heads_loadgen = heads["agent/modelwatch-agent"], heads["tools/modelwatch-loadgen"]
+    for key, what, loadgen_binary, agent_binary, want_heads in (
+            ("headsclient", "heads client -> counting agent", heads_loadgen, new_agent, False),
+            ("headsagent", "counting client -> heads agent", new_loadgen, heads_agent, True)):
+        try:
+            rate_scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
+                          want_heads)
+        except TestFailure as e:
             tap.check(False, f"{what}: the scenario ran to its end", str(e))
     tap.check(cluster.stop(agg) == 0, "the aggregator exits 0 on SIGTERM")
 
