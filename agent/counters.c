@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "counters_pb.h"
 #include "error.h"
 #include "latency_hist.h"
 
@@ -12,11 +13,6 @@
 
 #define MAX_ERROR_CODES 32
 #define OTHER_ERROR_CODE "other"
-
-struct error_slot {
-    char code[64];
-    uint64_t count;
-};
 
 struct series {
     char *model;
@@ -28,7 +24,7 @@ struct series {
     uint64_t output_tokens;
     uint64_t feedback_count;
     size_t n_error_codes;
-    struct error_slot errors[MAX_ERROR_CODES];
+    struct mw_error_slot errors[MAX_ERROR_CODES];
     struct mw_latency_hist latency;
 };
 
@@ -203,62 +199,32 @@ int mw_counters_add_feedback(struct mw_counters *c, const Modelwatch__V1__Feedba
     return 0;
 }
 
-/* Protobuf view of one set; the arrays live in `scratch` until the snapshot is packed. */
-struct pb_series {
-    Modelwatch__V1__ModelCounters mc;
-    Modelwatch__V1__LatencyHistogram hist;
-    Modelwatch__V1__ErrorCount errors[MAX_ERROR_CODES];
-    Modelwatch__V1__ErrorCount *error_ptrs[MAX_ERROR_CODES];
-    uint32_t bucket_index[MW_LATENCY_BUCKETS];
-    uint64_t bucket_count[MW_LATENCY_BUCKETS];
-};
-
-static void fill_pb_series(struct pb_series *p, struct series *s, int64_t width_ms)
+/* Protobuf view of one set (counters_pb.h). */
+static void fill_pb_series(struct mw_counters_pb *p, const struct series *s, int64_t width_ms)
 {
-    modelwatch__v1__model_counters__init(&p->mc);
-    modelwatch__v1__latency_histogram__init(&p->hist);
-    p->mc.model = s->model;
-    p->mc.version = s->version;
-    p->mc.has_bucket_start_ms = p->mc.has_bucket_width_ms = 1;
-    p->mc.bucket_start_ms = s->bucket_start_ms;
-    p->mc.bucket_width_ms = width_ms;
-    p->mc.has_count = p->mc.has_error_count = 1;
-    p->mc.count = s->count;
-    p->mc.error_count = s->error_count;
-    p->mc.has_input_tokens = p->mc.has_output_tokens = p->mc.has_feedback_count = 1;
-    p->mc.input_tokens = s->input_tokens;
-    p->mc.output_tokens = s->output_tokens;
-    p->mc.feedback_count = s->feedback_count;
-    for (size_t i = 0; i < s->n_error_codes; i++) {
-        modelwatch__v1__error_count__init(&p->errors[i]);
-        p->errors[i].code = s->errors[i].code;
-        p->errors[i].has_count = 1;
-        p->errors[i].count = s->errors[i].count;
-        p->error_ptrs[i] = &p->errors[i];
-    }
-    p->mc.n_errors = s->n_error_codes;
-    p->mc.errors = p->error_ptrs;
-    size_t n = 0;
-    for (uint32_t i = 0; i < MW_LATENCY_BUCKETS; i++) {
-        if (s->latency.counts[i]) {
-            p->bucket_index[n] = i;
-            p->bucket_count[n++] = s->latency.counts[i];
-        }
-    }
-    p->hist.has_alpha = p->hist.has_sum_us = 1;
-    p->hist.alpha = MW_LATENCY_ALPHA;
-    p->hist.sum_us = s->latency.sum_us;
-    p->hist.n_bucket_index = p->hist.n_bucket_count = n;
-    p->hist.bucket_index = p->bucket_index;
-    p->hist.bucket_count = p->bucket_count;
-    p->mc.latency = &p->hist;
+    const struct mw_counter_set set = {.model = s->model,
+                                       .version = s->version,
+                                       .bucket_start_ms = s->bucket_start_ms,
+                                       .bucket_width_ms = width_ms,
+                                       .count = s->count,
+                                       .error_count = s->error_count,
+                                       .input_tokens = s->input_tokens,
+                                       .output_tokens = s->output_tokens,
+                                       .feedback_count = s->feedback_count,
+                                       .errors = s->errors,
+                                       .n_errors = s->n_error_codes,
+                                       .latency = s->latency.counts,
+                                       .latency_lo = 0,
+                                       .latency_hi = MW_LATENCY_BUCKETS - 1,
+                                       .latency_sum_us = s->latency.sum_us};
+    mw_counters_pb_fill(p, &set);
 }
 
 int mw_counters_flush(struct mw_counters *c, const Modelwatch__V1__ResourceUsage *resources,
                       const Modelwatch__V1__AgentHealth *agent, struct mw_buf *out)
 {
     int rc = MW_ENOMEM;
-    struct pb_series *pbs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *pbs);
+    struct mw_counters_pb *pbs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *pbs);
     Modelwatch__V1__ModelCounters **ptrs = mw_calloc(c->n_sets ? c->n_sets : 1, sizeof *ptrs);
     if (!pbs || !ptrs)
         goto out;

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "counters_pb.h"
 #include "error.h"
 #include "latency_hist.h"
 #include "names.h"
@@ -23,15 +24,9 @@
  * by event. An event whose code finds no slot goes as its head. A code too long for the agent
  * to keep is "other" here as there. */
 #define MAX_ERROR_CODES MW_SAMPLING_COUNT_MAX_ERROR_CODES
-#define ERROR_CODE_BYTES 64
 #define OTHER_ERROR_CODE "other"
 /* ClientBatch.messages (field 15) and ClientMessage.counts (field 4), both length-delimited. */
 #define CLIENT_BATCH_TAG 0x7a
-
-struct error_slot {
-    char code[ERROR_CODE_BYTES];
-    uint64_t count;
-};
 
 struct count_series {
     char model[MW_MODEL_NAME_MAX + 1];
@@ -45,19 +40,14 @@ struct count_series {
     uint64_t latency_sum_us;
     uint32_t latency_lo, latency_hi; /* the latency buckets in use: [lo, hi] */
     size_t n_errors;
-    struct error_slot errors[MAX_ERROR_CODES];
+    struct mw_error_slot errors[MAX_ERROR_CODES];
     uint64_t latency[MW_LATENCY_BUCKETS];
 };
 
 /* The protobuf view of one series, as the sender packs it. */
 struct pb_counts {
     Modelwatch__V1__ClientMessage msg;
-    Modelwatch__V1__ModelCounters mc;
-    Modelwatch__V1__LatencyHistogram hist;
-    Modelwatch__V1__ErrorCount errors[MAX_ERROR_CODES];
-    Modelwatch__V1__ErrorCount *error_ptrs[MAX_ERROR_CODES];
-    uint32_t bucket_index[MW_LATENCY_BUCKETS];
-    uint64_t bucket_count[MW_LATENCY_BUCKETS];
+    struct mw_counters_pb counters;
 };
 
 struct mw_client_tally {
@@ -122,19 +112,19 @@ static struct count_series *find_series(struct mw_client_tally *t, const char *m
 }
 
 /* The slot of `code` in `s`, opened when missing; NULL when the series has no slot left. */
-static struct error_slot *error_slot(struct count_series *s, const char *code)
+static struct mw_error_slot *error_slot(struct count_series *s, const char *code)
 {
     if (!code || !*code)
         code = "unknown";
-    if (strlen(code) >= ERROR_CODE_BYTES)
+    if (strlen(code) >= MW_ERROR_CODE_BYTES)
         code = OTHER_ERROR_CODE;
     for (size_t i = 0; i < s->n_errors; i++)
         if (strcmp(s->errors[i].code, code) == 0)
             return &s->errors[i];
     if (s->n_errors == MAX_ERROR_CODES)
         return NULL;
-    struct error_slot *e = &s->errors[s->n_errors++];
-    snprintf(e->code, ERROR_CODE_BYTES, "%s", code);
+    struct mw_error_slot *e = &s->errors[s->n_errors++];
+    snprintf(e->code, MW_ERROR_CODE_BYTES, "%s", code);
     e->count = 0;
     return e;
 }
@@ -148,7 +138,7 @@ int mw_client_tally_add(struct mw_client_tally *t, const struct mw_event *ev,
     int rc = 0;
     pthread_mutex_lock(&t->lock);
     struct count_series *s = find_series(t, ev->model, version, bucket_start_ms, bucket_ms, &rc);
-    struct error_slot *error = NULL;
+    struct mw_error_slot *error = NULL;
     if (s && ev->status == MW_STATUS_ERROR && !(error = error_slot(s, ev->error_code))) {
         rc = MW_EFULL;
         s = NULL;
@@ -173,46 +163,26 @@ int mw_client_tally_add(struct mw_client_tally *t, const struct mw_event *ev,
     return rc;
 }
 
-static void fill_pb(struct pb_counts *p, struct count_series *s)
+static void fill_pb(struct pb_counts *p, const struct count_series *s)
 {
+    const struct mw_counter_set set = {.model = s->model,
+                                       .version = s->version,
+                                       .bucket_start_ms = s->bucket_start_ms,
+                                       .bucket_width_ms = s->bucket_width_ms,
+                                       .count = s->count,
+                                       .error_count = s->error_count,
+                                       .input_tokens = s->input_tokens,
+                                       .output_tokens = s->output_tokens,
+                                       .errors = s->errors,
+                                       .n_errors = s->n_errors,
+                                       .latency = s->latency,
+                                       .latency_lo = s->latency_lo,
+                                       .latency_hi = s->latency_hi,
+                                       .latency_sum_us = s->latency_sum_us};
+    mw_counters_pb_fill(&p->counters, &set);
     modelwatch__v1__client_message__init(&p->msg);
-    modelwatch__v1__model_counters__init(&p->mc);
-    modelwatch__v1__latency_histogram__init(&p->hist);
     p->msg.body_case = MODELWATCH__V1__CLIENT_MESSAGE__BODY_COUNTS;
-    p->msg.counts = &p->mc;
-    p->mc.model = s->model;
-    p->mc.version = s->version;
-    p->mc.has_bucket_start_ms = p->mc.has_bucket_width_ms = p->mc.has_count = 1;
-    p->mc.bucket_start_ms = s->bucket_start_ms;
-    p->mc.bucket_width_ms = s->bucket_width_ms;
-    p->mc.count = s->count;
-    p->mc.has_error_count = p->mc.has_input_tokens = p->mc.has_output_tokens = 1;
-    p->mc.error_count = s->error_count;
-    p->mc.input_tokens = s->input_tokens;
-    p->mc.output_tokens = s->output_tokens;
-    for (size_t i = 0; i < s->n_errors; i++) {
-        modelwatch__v1__error_count__init(&p->errors[i]);
-        p->errors[i].code = s->errors[i].code;
-        p->errors[i].has_count = 1;
-        p->errors[i].count = s->errors[i].count;
-        p->error_ptrs[i] = &p->errors[i];
-    }
-    p->mc.n_errors = s->n_errors;
-    p->mc.errors = p->error_ptrs;
-    size_t n = 0;
-    for (uint32_t i = s->latency_lo; i <= s->latency_hi && i < MW_LATENCY_BUCKETS; i++) {
-        if (s->latency[i]) {
-            p->bucket_index[n] = i;
-            p->bucket_count[n++] = s->latency[i];
-        }
-    }
-    p->hist.has_alpha = p->hist.has_sum_us = 1;
-    p->hist.alpha = MW_LATENCY_ALPHA;
-    p->hist.sum_us = s->latency_sum_us;
-    p->hist.n_bucket_index = p->hist.n_bucket_count = n;
-    p->hist.bucket_index = p->bucket_index;
-    p->hist.bucket_count = p->bucket_count;
-    p->mc.latency = &p->hist;
+    p->msg.counts = &p->counters.mc;
 }
 
 /* Append one series, framed, after its event count and framed length. */
