@@ -29,9 +29,9 @@
 -- window hash: resolution slot (1-based), late as planned (0 no, 1 yes, 2 not judged), member,
 -- start ms, ttl ms, number of integer fields NI, number of float fields NF, NI name/increment
 -- pairs, NF name/increment pairs; then NP predictions and NL labels, each count followed by
--- that many sides of a join: bucket start ms, shard selector (a 32-bit number), field (8 bytes:
--- the prediction id's hash), value (packed; layouts in window_apply.c, read by
--- unpack_prediction and unpack_label).
+-- that many sides of a join: bucket start ms, field (8 bytes: the prediction id's hash, its
+-- first 4, little-endian, the shard selector), value (packed; layouts in window_apply.c, read
+-- by unpack_prediction and unpack_label).
 --
 -- A side waiting for the other is field `field` of hash <prefix>jp:<bucket>:<shard>
 -- (predictions) or <prefix>jl:<bucket>:<shard> (labels that came first), shard = selector mod
@@ -46,9 +46,13 @@
 -- written), {-2, watermark} when the plan's lateness is stale (nothing written).
 
 local INT_LIMIT, FLOAT_LIMIT, VALUE_LIMIT = 4611686018427387904, 1e300, 1e100
+-- Locals for what runs per field or per side: a global lookup each time costs as much as the
+-- work around it.
+local call, tonumber, format, match, byte = redis.call, tonumber, string.format, string.match,
+                                          string.byte
 
-local wm = tonumber(redis.call('GET', KEYS[2]) or '-1e18') or -1e18
-if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 or redis.call('GETBIT', KEYS[3], ARGV[12]) == 1 then
+local wm = tonumber(call('GET', KEYS[2]) or '-1e18') or -1e18
+if call('GETBIT', KEYS[1], ARGV[1]) == 1 or call('GETBIT', KEYS[3], ARGV[12]) == 1 then
   return {0, 0, wm}
 end
 
@@ -61,7 +65,7 @@ local WIDTH, RETENTION, RES = {}, {}, {}
 for r = 1, R do
   WIDTH[r] = tonumber(ARGV[14 + r])
   RETENTION[r] = tonumber(ARGV[14 + R + r])
-  RES[r] = string.format('%d', WIDTH[r] / 1000)
+  RES[r] = format('%d', WIDTH[r] / 1000)
 end
 local FINAL = {8, 16} -- prediction flags: window r was final when the prediction came
 
@@ -91,7 +95,7 @@ for k = 4 + R, #KEYS do
   if planned ~= 2 and late ~= (planned == 1) then return {-2, wm} end
   for j = 0, w.ni - 1 do
     local v = ARGV[w.at + 2 * j + 1]
-    if not string.match(v, '^%-?%d+$') then return {-1, 'bad increment ' .. v} end
+    if not match(v, '^%-?%d+$') then return {-1, 'bad increment ' .. v} end
     add(w.key, ARGV[w.at + 2 * j], tonumber(v), false)
   end
   for j = w.ni, w.ni + w.nf - 1 do
@@ -111,18 +115,47 @@ local function expiry(bucket)
 end
 
 local stores = {}
-local view = {} -- key -> field -> value, or false once taken: what the deferred writes make
+-- What the batch makes of the waiting sides, written at the end with one HSET (and one HDEL)
+-- per hash instead of one command per side: key -> field -> value, or false once taken; the
+-- keys in the order first touched, and each key's fields in the order first set.
+local view, view_keys, view_fields = {}, {}, {}
 
 local function hget(key, field)
   local k = view[key]
   if k and k[field] ~= nil then return k[field] or nil end
-  return redis.call('HGET', key, field) or nil
+  return call('HGET', key, field) or nil
 end
 
 local function hset(key, field, value)
   local k = view[key]
-  if not k then k = {} view[key] = k end
+  if not k then
+    k = {}
+    view[key] = k
+    view_keys[#view_keys + 1] = key
+    view_fields[key] = {}
+  end
+  if k[field] == nil then
+    local names = view_fields[key]
+    names[#names + 1] = field
+  end
   k[field] = value
+end
+
+-- The hash of store `st` that bucket `bucket` keeps selector `sel` in (`n` hashes), its name
+-- made once per batch.
+local function shard_key(st, bucket, sel, n)
+  local keys = st.keys[bucket]
+  if not keys then
+    keys = {}
+    st.keys[bucket] = keys
+  end
+  local shard = sel % n
+  local key = keys[shard]
+  if not key then
+    key = PFX .. st.kind .. ':' .. bucket .. ':' .. format('%d', shard)
+    keys[shard] = key
+  end
+  return key
 end
 
 -- The live buckets of store `kind` ('jp' or 'jl'), newest first, read once per call.
@@ -130,11 +163,11 @@ local function store(kind)
   local st = stores[kind]
   if st then return st end
   local idx = PFX .. kind .. 'i'
-  local cutoff = string.format('%d', NOW - HORIZON - BUCKET_MS)
+  local cutoff = format('%d', NOW - HORIZON - BUCKET_MS)
   op('ZREMRANGEBYSCORE', idx, '-inf', '(' .. cutoff)
-  st = {kind = kind, idx = idx, starts = {}, shards = {}, touched = {}}
-  for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', idx, '+inf', cutoff)) do
-    local b, n = string.match(m, '^(%d+):(%d+)$')
+  st = {kind = kind, idx = idx, starts = {}, shards = {}, touched = {}, keys = {}}
+  for _, m in ipairs(call('ZREVRANGEBYSCORE', idx, '+inf', cutoff)) do
+    local b, n = match(m, '^(%d+):(%d+)$')
     if b then
       st.starts[#st.starts + 1] = b
       st.shards[b] = tonumber(n)
@@ -151,7 +184,7 @@ local function put(st, bucket, sel, field, value)
     if expiry(bucket) <= NOW then return end -- waited out already
     n = NEW_SHARDS
     op('ZADD', st.idx, bucket, bucket .. ':' .. n)
-    op('PEXPIREAT', st.idx, string.format('%d', NOW + BUCKET_MS + HORIZON))
+    op('PEXPIREAT', st.idx, format('%d', NOW + BUCKET_MS + HORIZON))
     st.shards[bucket] = n
     local at = #st.starts + 1
     for i, b in ipairs(st.starts) do
@@ -159,20 +192,18 @@ local function put(st, bucket, sel, field, value)
     end
     table.insert(st.starts, at, bucket)
   end
-  local key = PFX .. st.kind .. ':' .. bucket .. ':' .. string.format('%d', sel % n)
+  local key = shard_key(st, bucket, sel, n)
   hset(key, field, value)
-  op('HSET', key, field, value)
-  st.touched[key] = expiry(bucket)
+  if not st.touched[key] then st.touched[key] = expiry(bucket) end -- the key names its bucket
 end
 
 -- Take the side waiting under `field` out of the store: its value and bucket, or nil.
 local function take(st, sel, field)
   for _, b in ipairs(st.starts) do
-    local key = PFX .. st.kind .. ':' .. b .. ':' .. string.format('%d', sel % st.shards[b])
+    local key = shard_key(st, b, sel, st.shards[b])
     local v = hget(key, field)
     if v then
       hset(key, field, false)
-      op('HDEL', key, field)
       return v, b
     end
   end
@@ -218,7 +249,7 @@ local function incr(key, field) join_add(key, field, 1, false) end
 local function add_float(key, field, x) join_add(key, field, x, true) end
 
 local function window_exists(key)
-  if exists[key] == nil then exists[key] = redis.call('EXISTS', key) == 1 end
+  if exists[key] == nil then exists[key] = call('EXISTS', key) == 1 end
   return exists[key]
 end
 
@@ -233,7 +264,7 @@ local function join(pv, pbucket, lv, lbucket)
   local dbucket = 0
   if delay > 1 then dbucket = math.min(LAST_BUCKET, math.ceil(math.log(delay) / LOG_GAMMA)) end
   for r = 1, R do
-    local key = PFX .. 'w:' .. RES[r] .. ':' .. string.format('%d', p.ms - p.ms % WIDTH[r]) ..
+    local key = PFX .. 'w:' .. RES[r] .. ':' .. format('%d', p.ms - p.ms % WIDTH[r]) ..
                 ':' .. p.version
     if bit.band(p.flags, FINAL[r]) == 0 and window_exists(key) then
       incr(key, 'pc:lab')
@@ -278,12 +309,20 @@ end
 
 -- ---- label joins: predictions first, so a label in the same batch finds its prediction ---------
 
+-- The shard selector of a side: the low 32 bits of the id's hash, its field's first 4 bytes
+-- (little-endian). Read from the bytes, not sent as a number: no strtod per side.
+local function selector(field)
+  local b1, b2, b3, b4 = byte(field, 1, 4)
+  return b1 + 256 * (b2 + 256 * (b3 + 256 * b4))
+end
+
 local joined = 0
 local np = tonumber(ARGV[a])
 a = a + 1
 for j = 1, np do
-  local bucket, sel, field, value = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-  a = a + 4
+  local bucket, field, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local sel = selector(field)
+  a = a + 3
   local lv, lbucket = take(store('jl'), sel, field)
   if lv then
     if join(value, bucket, lv, lbucket) then joined = joined + 1 end
@@ -294,8 +333,9 @@ end
 local nl = tonumber(ARGV[a])
 a = a + 1
 for j = 1, nl do
-  local bucket, sel, field, value = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-  a = a + 4
+  local bucket, field, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local sel = selector(field)
+  a = a + 3
   local pv, pbucket = take(store('jp'), sel, field)
   if pv then
     if join(pv, pbucket, value, bucket) then joined = joined + 1 end
@@ -311,14 +351,14 @@ for key, fields in pairs(adds) do
   for name in pairs(fields) do names[#names + 1] = name end
   local current = {}
   for from = 1, #names, 500 do -- unpack() has a stack limit
-    local part = redis.call('HMGET', key, unpack(names, from, math.min(from + 499, #names)))
+    local part = call('HMGET', key, unpack(names, from, math.min(from + 499, #names)))
     for i = 1, #part do current[from + i - 1] = part[i] end
   end
   for i, name in ipairs(names) do
     local float, x = fields[name][1], fields[name][2]
     local c, cur = 0, current[i]
     if cur then
-      if not float and not string.match(cur, '^%-?%d+$') then
+      if not float and not match(cur, '^%-?%d+$') then
         return {-1, 'not an integer: ' .. key .. ' ' .. name}
       end
       c = tonumber(cur)
@@ -333,43 +373,64 @@ end
 
 -- ---- nothing can fail now: write --------------------------------------------------------------
 
-redis.call('SETBIT', KEYS[1], ARGV[1], 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+call('SETBIT', KEYS[1], ARGV[1], 1)
+call('PEXPIRE', KEYS[1], ARGV[2])
 for r = 1, R do
-  redis.call('ZREMRANGEBYSCORE', KEYS[3 + r], '-inf',
-             '(' .. string.format('%d', NOW - RETENTION[r] - WIDTH[r]))
+  call('ZREMRANGEBYSCORE', KEYS[3 + r], '-inf',
+             '(' .. format('%d', NOW - RETENTION[r] - WIDTH[r]))
 end
 for _, w in ipairs(windows) do
-  redis.call('ZADD', w.idx, w.start, w.member)
-  redis.call('PEXPIRE', w.idx, w.ttl)
+  call('ZADD', w.idx, w.start, w.member)
+  call('PEXPIRE', w.idx, w.ttl)
   for j = 0, w.ni - 1 do
-    redis.call('HINCRBY', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
+    call('HINCRBY', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
   end
   for j = w.ni, w.ni + w.nf - 1 do
-    redis.call('HINCRBYFLOAT', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
+    call('HINCRBYFLOAT', w.key, ARGV[w.at + 2 * j], ARGV[w.at + 2 * j + 1])
   end
-  redis.call('PEXPIRE', w.key, w.ttl)
+  call('PEXPIRE', w.key, w.ttl)
 end
-for _, o in ipairs(ops) do redis.call(unpack(o)) end
+for _, o in ipairs(ops) do call(unpack(o)) end
+-- The waiting sides: per hash, the sides kept (in the order first set) and those taken. The
+-- final fields and values are those of one HSET or HDEL per side in the batch's order.
+for _, key in ipairs(view_keys) do
+  local k, names = view[key], view_fields[key]
+  local set, del = {}, {}
+  for _, field in ipairs(names) do
+    local v = k[field]
+    if v then
+      set[#set + 1] = field
+      set[#set + 1] = v
+    else
+      del[#del + 1] = field
+    end
+  end
+  for from = 1, #set, 1000 do -- unpack() has a stack limit
+    call('HSET', key, unpack(set, from, math.min(from + 999, #set)))
+  end
+  for from = 1, #del, 500 do
+    call('HDEL', key, unpack(del, from, math.min(from + 499, #del)))
+  end
+end
 -- Join additions: the windows' own increments (from ARGV) are written above; these are the rest.
 for key, fields in pairs(joins) do
   for name, f in pairs(fields) do
     if f[1] then
-      redis.call('HINCRBYFLOAT', key, name, string.format('%.17g', f[2]))
+      call('HINCRBYFLOAT', key, name, format('%.17g', f[2]))
     else
-      redis.call('HINCRBY', key, name, string.format('%d', f[2]))
+      call('HINCRBY', key, name, format('%d', f[2]))
     end
   end
 end
 for _, st in pairs(stores) do
   for key, at in pairs(st.touched) do
-    redis.call('PEXPIREAT', key, string.format('%d', at))
+    call('PEXPIREAT', key, format('%d', at))
   end
 end
 local candidate = tonumber(ARGV[4])
 if candidate > wm then
   wm = candidate
-  redis.call('SET', KEYS[2], ARGV[4])
+  call('SET', KEYS[2], ARGV[4])
 end
-if wm > -1e18 then redis.call('PEXPIRE', KEYS[2], WM_TTL) end
+if wm > -1e18 then call('PEXPIRE', KEYS[2], WM_TTL) end
 return {1, joined, wm}

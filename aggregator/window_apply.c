@@ -150,7 +150,7 @@ struct model_plan {
     struct mw_apply_counts counts;
     struct window_fields *windows;
     size_t n_windows;
-    struct mw_redis_cmd predictions; /* bucket, shard selector, field, value; ... */
+    struct mw_redis_cmd predictions; /* bucket, field, value; ... */
     struct mw_redis_cmd labels;
 };
 
@@ -710,7 +710,8 @@ static int64_t bucket_width(const struct mw_apply_options *opt)
     return opt->pending_bucket_ms > 0 ? opt->pending_bucket_ms : MW_APPLY_PENDING_BUCKET_MS;
 }
 
-/* Append one side to `side`: bucket start, shard selector, field (the id's hash), packed value.
+/* Append one side to `side`: bucket start, field (the id's hash, whose first 4 bytes are the
+ * shard selector: apply.lua reads them), packed value.
  * `event_ms` is clamped to [0, ...) like window starts. */
 static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, const char *id,
                          int64_t event_ms, struct packer *value)
@@ -724,9 +725,8 @@ static int add_join_side(const struct planner *pl, struct mw_redis_cmd *side, co
     uint8_t field[8];
     for (size_t i = 0; i < 8; i++)
         field[i] = (uint8_t)(h >> (8 * i));
-    /* Two per record: as integers, not through printf. */
+    /* As an integer, not through printf. */
     int rc = mw_redis_cmd_add_int(side, bucket);
-    rc = rc ? rc : mw_redis_cmd_add_int(side, (uint32_t)h);
     rc = rc ? rc : mw_redis_cmd_addb(side, field, sizeof field);
     return rc ? rc : mw_redis_cmd_addb(side, value->bytes, value->n);
 }
@@ -992,7 +992,7 @@ static int build_eval(struct model_plan *mp, const struct planner *pl, struct mw
     /* The join sides' arguments move into the command (their bytes are not copied). */
     struct mw_redis_cmd *sides[] = {&mp->predictions, &mp->labels};
     for (size_t k = 0; !rc && k < 2; k++) {
-        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 4);
+        rc = mw_redis_cmd_addf(cmd, "%zu", sides[k]->argc / 3);
         rc = rc ? rc : mw_redis_cmd_take_args(cmd, sides[k]);
     }
     return rc;

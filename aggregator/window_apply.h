@@ -58,10 +58,10 @@
  *   `mw:{<model>}:jl:<bucket_ms>:<shard>`    hash of labels that came before their prediction
  *        Field: the prediction id's 64-bit hash (8 bytes, little-endian); value: what the join
  *        needs, packed (about 20 bytes: window_apply.c). A side waits in the bucket of its
- *        event time (labels.pending_bucket wide), in shard <hash> mod the bucket's shards; the
- *        bucket expires whole label_horizon + its width after its start. Window keys are
- *        derived at join time from the prediction's event time and version. With Redis's
- *        default hash-max-listpack-entries (512) a hash up to about 500 fields stays a
+ *        event time (labels.pending_bucket wide), in shard (hash mod 2^32) mod the bucket's
+ *        shards; the bucket expires whole label_horizon + its width after its start. Window
+ *        keys are derived at join time from the prediction's event time and version. With
+ *        Redis's default hash-max-listpack-entries (512) a hash up to about 500 fields stays a
  *        listpack: about 40 bytes per waiting prediction (bench/README.md).
  *   `mw:{<model>}:jpi`, `mw:{<model>}:jli`   sorted sets of the live buckets of each, members
  *                                            "<bucket_ms>:<shards>" scored by bucket_ms
