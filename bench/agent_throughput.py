@@ -41,31 +41,20 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import Run, cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
+from procstat import Run, cpu_seconds, free_port, machine, metrics, peak_rss_kib  # noqa: E402
 from procstat import wait_for as _wait_for  # noqa: E402
 
 
 def wait_for(pred, timeout_s, what, interval_s=0.02):
     _wait_for(pred, timeout_s, what, "agent_throughput", interval_s)
-import urllib.request
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MODELS = ["churn:v3", "fraud:v1"]
 
 
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
 
 
 

@@ -53,7 +53,6 @@ import json
 import os
 import random
 import re
-import socket
 import struct
 import sys
 import time
@@ -61,7 +60,7 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import Run, free_port, machine  # noqa: E402
+from procstat import Run, devkafka_cmd, free_port, machine, metrics  # noqa: E402
 from procstat import wait_for as _wait_for  # noqa: E402
 
 try:
@@ -79,31 +78,6 @@ UUID_RE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 def wait_for(pred, timeout_s, what, interval_s=0.05):
     _wait_for(pred, timeout_s, what, "compression_layouts", interval_s)
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
-
-
-def devkafka_cmd(control_file, line):
-    with open(control_file) as f:
-        host, port = f.read().strip().rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall((line + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    return reply.decode().strip()
 
 
 # ---------------------------------------------------------------------------------------------

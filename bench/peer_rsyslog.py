@@ -42,7 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import Run, cpu_seconds, free_port, machine, peak_rss_kib  # noqa: E402
+from procstat import Run, cpu_seconds, devkafka_cmd, free_port, machine, peak_rss_kib  # noqa: E402
 from procstat import wait_for as _wait_for  # noqa: E402
 
 
@@ -140,17 +140,7 @@ s.close()
 
 
 def devkafka_offsets(control_file, topic):
-    with open(control_file) as f:
-        host, port = f.read().strip().rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(f"offsets {topic}\n".encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    reply = reply.decode().strip()
+    reply = devkafka_cmd(control_file, f"offsets {topic}")
     if not reply.startswith("ok"):
         raise ValueError(reply)
     return sum(int(p.split(":")[1]) for p in reply.split()[1:])

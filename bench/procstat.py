@@ -1,6 +1,6 @@
 """What the benchmark scripts share: free loopback ports, bounded waits, a process's CPU
-seconds and peak RSS read from /proc, a description of the machine for the report, and the
-processes of one run (Run)."""
+seconds and peak RSS read from /proc, a daemon's /metrics, a command to modelwatch-devkafka, a
+description of the machine for the report, and the processes of one run (Run)."""
 import os
 import shutil
 import signal
@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -30,6 +31,33 @@ def wait_for(pred, timeout_s, what, who, interval_s=0.02):
         time.sleep(interval_s)
     raise SystemExit(f"{who}: timed out after {timeout_s}s waiting for {what}")
 
+
+
+def metrics(port):
+    """A modelwatch daemon's /metrics on loopback: {"name{labels}": value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def devkafka_cmd(control_file, line):
+    """Send one command line to modelwatch-devkafka's control port; its one-line reply."""
+    with open(control_file) as f:
+        host, port = f.read().strip().rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall((line + "\n").encode())
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.decode().strip()
 
 def cpu_seconds(pid):
     """utime + stime of a live process, in seconds."""
