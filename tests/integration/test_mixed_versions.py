@@ -198,6 +198,18 @@ def leave_stale_rules(tap, cluster, name, what):
     tap.check(os.path.exists(rules), f"{what}: the killed agent's rules file is left behind")
 
 
+def check_windows_exact(tap, agg, names, start_ms, sent, what):
+    """The aggregator's windows of `names` hold exactly loadgen's counts per model, version and
+    window; returns the last window's end."""
+    to_ms = start_ms + WINDOWS * fe.MINUTE_MS - 1
+    got = fe.wait_counted(agg.http_port, names, start_ms, to_ms, EVENTS, 60,
+                          f"{what}: the windows")
+    want = fe.expected_counts(sent)
+    tap.check(got == want, f"{what}: windows hold exactly loadgen's counts per model, version "
+              "and window", f"want {want}\ngot  {got}")
+    return to_ms
+
+
 def scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_ms,
              stale_rules=False):
     """One mix of versions: `loadgen_binary` (its client) -> `agent_binary` -> this build's
@@ -230,12 +242,7 @@ def scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, start_m
                 m["modelwatch_agent_feedback_accepted_total"] >= labels)
     wait_for(agent_took_all, 60, f"{what}: the agent to accept {EVENTS} events, {labels} labels")
 
-    to_ms = start_ms + WINDOWS * fe.MINUTE_MS - 1
-    got = fe.wait_counted(agg.http_port, names, start_ms, to_ms, EVENTS, 60,
-                          f"{what}: the windows")
-    want = fe.expected_counts(sent)
-    tap.check(got == want, f"{what}: windows hold exactly loadgen's counts per model, version "
-              "and window", f"want {want}\ngot  {got}")
+    to_ms = check_windows_exact(tap, agg, names, start_ms, sent, what)
 
     for name in names:
         mine = [r for r in rows if r["model"] == name]
@@ -327,12 +334,7 @@ def rate_scenario(tap, cluster, agg, key, what, loadgen_binary, agent_binary, st
               f"{what}: loadgen handed over {EVENTS} events", sent)
     wait_for(lambda: metrics(agent.http_port)["modelwatch_agent_events_accepted_total"] >= EVENTS,
              60, f"{what}: the agent to accept {EVENTS} events")
-    to_ms = start_ms + WINDOWS * fe.MINUTE_MS - 1
-    got = fe.wait_counted(agg.http_port, names, start_ms, to_ms, EVENTS, 60,
-                          f"{what}: the windows")
-    want = fe.expected_counts(sent)
-    tap.check(got == want, f"{what}: windows hold exactly loadgen's counts per model, version "
-              "and window", f"want {want}\ngot  {got}")
+    check_windows_exact(tap, agg, names, start_ms, sent, what)
     wait_for(lambda: fe.agent_drained(agent.http_port), 60, f"{what}: the agent to drain")
     m = metrics(agent.http_port)
     counts = {k: int(family(m, k)) for k in (
