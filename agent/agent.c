@@ -249,7 +249,8 @@ static int count_message(struct mw_agent *a, const Modelwatch__V1__ClientMessage
     return mw_counters_add_feedback(a->counters, msg->feedback);
 }
 
-/* The encoded key byte of ClientMessage.counts (field 4, wire type 2). */
+/* The encoded key bytes of ClientMessage.event (field 1) and .counts (field 4), wire type 2. */
+#define CLIENT_MESSAGE_EVENT_KEY 0x0a
 #define CLIENT_MESSAGE_COUNTS_KEY 0x22
 
 static bool is_counts(const Modelwatch__V1__ClientMessage *msg)
@@ -352,7 +353,7 @@ static void received(struct mw_agent *a, const void *data, size_t len,
     uint8_t key = len > 0 ? ((const uint8_t *)data)[0] : 0;
     uint64_t messages = msg ? messages_in(msg) : 1;
     uint64_t events =
-        msg ? events_in(msg) : (key == 0x0a || key == CLIENT_MESSAGE_COUNTS_KEY);
+        msg ? events_in(msg) : (key == CLIENT_MESSAGE_EVENT_KEY || key == CLIENT_MESSAGE_COUNTS_KEY);
     uint64_t taken = accepted ? messages : 0;
     if (a->stream_slot < 0) {
         mw_state_file_accepted(&a->state, taken);

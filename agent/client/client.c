@@ -304,7 +304,6 @@ static size_t put_stream(const mw_client *c, uint8_t *out)
 /* What one take_batch put into a nanomsg message. */
 struct batch_taken {
     void *msg; /* NULL: nothing in hand */
-    size_t len;
     uint64_t messages; /* as numbered in the stream: a counts entry as its events */
     uint64_t events;   /* of which prediction events, counted ones included */
     uint64_t counted;  /* of which counted ones */
@@ -411,7 +410,6 @@ static bool take_batch(mw_client *c, struct batch_taken *t)
     }
     ring_release(c, tail, pos);
     t->msg = msg;
-    t->len = (size_t)wire;
     t->messages = ring_messages + t->counted;
     t->events = ring_events + t->counted;
     t->end = pos;
